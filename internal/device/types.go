@@ -1,0 +1,250 @@
+package device
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// SecurityProfile is the device security mode of the phone.
+type SecurityProfile string
+
+// The security profiles.
+const (
+	NonSecure     SecurityProfile = "non-secure"
+	Authenticated SecurityProfile = "authenticated"
+	Encrypted     SecurityProfile = "encrypted"
+)
+
+// AuthMode is how a phone must authenticate to CAPF.
+type AuthMode string
+
+// The authentication modes of the seed's table 6-2.
+const (
+	AuthString AuthMode = "string" // By Authentication String
+	AuthNull   AuthMode = "null"   // By Null String
+	AuthLSC    AuthMode = "lsc"    // By Existing Certificate (Precedence LSC)
+	AuthMIC    AuthMode = "mic"    // By Existing Certificate (Precedence MIC)
+)
+
+// Operation is the certificate operation scheduled for a phone.
+type Operation string
+
+// The certificate operations.
+const (
+	OpNone         Operation = "none"         // No Pending Operation
+	OpInstall      Operation = "install"      // Install/Upgrade
+	OpDelete       Operation = "delete"       // Delete
+	OpTroubleshoot Operation = "troubleshoot" // Troubleshoot
+)
+
+// KeySpec is the key type and size a phone is asked to generate.
+type KeySpec string
+
+// The key specifications a phone can be asked for.
+const (
+	RSA512  KeySpec = "rsa512"
+	RSA1024 KeySpec = "rsa1024"
+	RSA2048 KeySpec = "rsa2048"
+	RSA3072 KeySpec = "rsa3072"
+	RSA4096 KeySpec = "rsa4096"
+	EC256   KeySpec = "ec256"
+	EC384   KeySpec = "ec384"
+	EC521   KeySpec = "ec521"
+)
+
+// Label returns the name CallManager shows for the profile.
+func (p SecurityProfile) Label() string {
+	switch p {
+	case NonSecure:
+		return "Non Secure"
+	case Authenticated:
+		return "Authenticated"
+	case Encrypted:
+		return "Encrypted"
+	}
+	return string(p)
+}
+
+// Label returns the name CallManager shows for the mode.
+func (m AuthMode) Label() string {
+	switch m {
+	case AuthString:
+		return "By Authentication String"
+	case AuthNull:
+		return "By Null String"
+	case AuthLSC:
+		return "By Existing Certificate (Precedence LSC)"
+	case AuthMIC:
+		return "By Existing Certificate (Precedence MIC)"
+	}
+	return string(m)
+}
+
+// Label returns the name CallManager shows for the operation.
+func (o Operation) Label() string {
+	switch o {
+	case OpNone:
+		return "No Pending Operation"
+	case OpInstall:
+		return "Install/Upgrade"
+	case OpDelete:
+		return "Delete"
+	case OpTroubleshoot:
+		return "Troubleshoot"
+	}
+	return string(o)
+}
+
+// verb is the word CallManager puts in front of Success/Failed.
+func (o Operation) verb() string {
+	switch o {
+	case OpInstall:
+		return "Upgrade"
+	case OpDelete:
+		return "Delete"
+	case OpTroubleshoot:
+		return "Troubleshoot"
+	}
+	return "Operation"
+}
+
+// IsRSA reports whether the spec asks for an RSA key.
+func (k KeySpec) IsRSA() bool { return strings.HasPrefix(string(k), "rsa") }
+
+// Bits returns the RSA modulus size or the EC curve size of the spec.
+func (k KeySpec) Bits() int {
+	var n int
+	_, _ = fmt.Sscanf(strings.TrimLeft(string(k), "rsaec"), "%d", &n)
+	return n
+}
+
+// Operation Status values, in CallManager's words.
+const (
+	StatusNone       = "None"
+	StatusPending    = "Operation Pending"
+	StatusInProgress = "Operation In Progress"
+)
+
+// Failure reasons shown after "<Operation> Failed: ".
+const (
+	ReasonInvalidAuthString  = "Invalid Authentication String"
+	ReasonInvalidLSC         = "Invalid LSC"
+	ReasonInvalidMIC         = "Invalid MIC"
+	ReasonInvalidCredentials = "Invalid Credentials"
+	ReasonCommFailure        = "Phone Communication Failure"
+	ReasonKeyGenFailed       = "Key Generation Failed"
+	ReasonKeyGenTimeout      = "Key Generation Timeout"
+	ReasonLate               = "User Initiated Request Late/Timedout"
+	ReasonInvalidPublicKey   = "Invalid Public Key"
+	ReasonStoreRefused       = "Phone Refused Certificate"
+	ReasonNoCertificate      = "No Certificate On Phone"
+	ReasonInternal           = "Internal Error"
+	ReasonServerRestart      = "Interrupted By Server Restart"
+)
+
+// SuccessStatus returns the status after op completed, e.g. "Upgrade Success".
+func SuccessStatus(op Operation) string { return op.verb() + " Success" }
+
+// FailedStatus returns the status after op failed, e.g.
+// "Upgrade Failed: Invalid Authentication String".
+func FailedStatus(op Operation, reason string) string {
+	if reason == "" {
+		return op.verb() + " Failed"
+	}
+	return op.verb() + " Failed: " + reason
+}
+
+// Certificate is a certificate CAPF knows a phone holds.
+type Certificate struct {
+	Serial    string // upper-case hex, no separators
+	Issuer    string // issuer distinguished name
+	NotBefore time.Time
+	NotAfter  time.Time
+	DER       []byte
+}
+
+// Device is one phone's CAPF record.
+type Device struct {
+	Name            string
+	Description     string
+	SecurityProfile SecurityProfile
+	AuthMode        AuthMode
+	AuthString      string // 4–10 digits, or empty; used up by a successful operation
+	Operation       Operation
+	Key             KeySpec
+	Deadline        time.Time // Operation Completes By; zero means none
+	Status          string    // Operation Status, read-only for administrators
+	LSC             *Certificate
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// LSC states, as listed and filtered.
+const (
+	LSCNone    = "none"
+	LSCValid   = "valid"
+	LSCExpired = "expired"
+)
+
+// LSCState returns LSCNone, LSCValid or LSCExpired at time now.
+func (d *Device) LSCState(now time.Time) string {
+	switch {
+	case d.LSC == nil:
+		return LSCNone
+	case now.After(d.LSC.NotAfter):
+		return LSCExpired
+	}
+	return LSCValid
+}
+
+// Attempt is one phone session as kept in the history.
+type Attempt struct {
+	ID         int64
+	Device     string
+	Operation  Operation // the operation pending when the session started
+	AuthMode   string    // how the phone authenticated: string, null, lsc, mic, or "" before it did
+	Remote     string    // the phone's address
+	StartedAt  time.Time
+	FinishedAt time.Time // zero while in progress
+	Result     string    // the Operation Status it ended with
+	Reason     string    // detail for the log and the administrator
+}
+
+// Issuance records a certificate that left the CA.
+type Issuance struct {
+	Serial    string // upper-case hex
+	Device    string
+	AttemptID int64
+	Issuer    string
+	IssuedAt  time.Time
+	NotBefore time.Time
+	NotAfter  time.Time
+	DER       []byte
+}
+
+// FetchedCertificate is a certificate a phone returned for Troubleshoot (or
+// presented while authenticating during a Troubleshoot session).
+type FetchedCertificate struct {
+	Device    string
+	Type      string // "LSC" or "MIC"
+	FetchedAt time.Time
+	DER       []byte
+}
+
+// Outcome closes an attempt. The store applies it in one transaction.
+type Outcome struct {
+	AttemptID  int64
+	Device     string
+	FinishedAt time.Time
+	Result     string // new Operation Status of the device and result of the attempt
+	Reason     string
+	AuthMode   string // how the phone authenticated, if it got that far
+	// Completed marks the pending operation done: the device's Operation
+	// becomes none and its AuthString is cleared (single use).
+	Completed bool
+	// SetLSC replaces the device's LSC (Install/Upgrade succeeded).
+	SetLSC *Certificate
+	// ClearLSC removes the device's LSC (Delete succeeded).
+	ClearLSC bool
+}

@@ -1,0 +1,156 @@
+package device
+
+import (
+	"strings"
+
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// softphonePrefixes are the device-name prefixes of Cisco's softphone
+// clients: Jabber for desktop (CSF), iPhone (TCT), Android (BOT) and tablets
+// (TAB). They answer the CAPF with protocol version 2.
+var softphonePrefixes = []string{"CSF", "BOT", "TCT", "TAB"}
+
+// MaxNameLen is the longest device name accepted.
+const MaxNameLen = 50
+
+// NormalizeName upper-cases a device name and checks its form: SEP followed
+// by 12 hexadecimal digits (a hardware phone's MAC address), or a softphone
+// prefix (CSF, BOT, TCT, TAB) followed by 1 or more letters, digits, '.',
+// '_' or '-', at most [MaxNameLen] characters in all.
+func NormalizeName(name string) (string, error) {
+	n := strings.ToUpper(strings.TrimSpace(name))
+	switch {
+	case n == "":
+		return "", fault.Invalidf("device name is empty")
+	case len(n) > MaxNameLen:
+		return "", fault.Invalidf("device name %q is longer than %d characters", name, MaxNameLen)
+	case strings.HasPrefix(n, "SEP"):
+		mac := n[3:]
+		if len(mac) != 12 || strings.Trim(mac, "0123456789ABCDEF") != "" {
+			return "", fault.Invalidf("device name %q: a hardware phone is SEP followed by the 12 hex digits of its MAC address", name)
+		}
+		return n, nil
+	}
+	for _, p := range softphonePrefixes {
+		if strings.HasPrefix(n, p) {
+			rest := n[len(p):]
+			if rest == "" {
+				return "", fault.Invalidf("device name %q: nothing after the %s prefix", name, p)
+			}
+			for _, c := range rest {
+				if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+					return "", fault.Invalidf("device name %q: character %q is not allowed (letters, digits, '.', '_', '-')", name, c)
+				}
+			}
+			return n, nil
+		}
+	}
+	return "", fault.Invalidf("device name %q: must start with SEP (hardware phone) or CSF, BOT, TCT, TAB (softphone)", name)
+}
+
+// IsSoftphone reports whether a (normalized) device name is a softphone's.
+func IsSoftphone(name string) bool {
+	for _, p := range softphonePrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseSecurityProfile accepts the profile's name or CallManager label.
+func ParseSecurityProfile(s string) (SecurityProfile, error) {
+	switch norm(s) {
+	case "non-secure", "nonsecure", "non secure":
+		return NonSecure, nil
+	case "authenticated":
+		return Authenticated, nil
+	case "encrypted":
+		return Encrypted, nil
+	}
+	return "", fault.Invalidf("security profile %q: want non-secure, authenticated or encrypted", s)
+}
+
+// ParseAuthMode accepts the mode's name or CallManager label.
+func ParseAuthMode(s string) (AuthMode, error) {
+	switch norm(s) {
+	case "string", "by authentication string":
+		return AuthString, nil
+	case "null", "by null string":
+		return AuthNull, nil
+	case "lsc", "by existing certificate (precedence lsc)":
+		return AuthLSC, nil
+	case "mic", "by existing certificate (precedence mic)":
+		return AuthMIC, nil
+	}
+	return "", fault.Invalidf("authentication mode %q: want string, null, lsc or mic", s)
+}
+
+// ParseOperation accepts the operation's name or CallManager label.
+func ParseOperation(s string) (Operation, error) {
+	switch norm(s) {
+	case "none", "no pending operation":
+		return OpNone, nil
+	case "install", "upgrade", "install/upgrade":
+		return OpInstall, nil
+	case "delete":
+		return OpDelete, nil
+	case "troubleshoot":
+		return OpTroubleshoot, nil
+	}
+	return "", fault.Invalidf("certificate operation %q: want none, install, delete or troubleshoot", s)
+}
+
+// ParseKeySpec accepts rsa512 … rsa4096, ec256, ec384, ec521.
+func ParseKeySpec(s string) (KeySpec, error) {
+	k := KeySpec(norm(s))
+	switch k {
+	case RSA512, RSA1024, RSA2048, RSA3072, RSA4096, EC256, EC384, EC521:
+		return k, nil
+	}
+	return "", fault.Invalidf("key %q: want rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521", s)
+}
+
+// ValidateAuthString checks that s is 4 to 10 decimal digits.
+func ValidateAuthString(s string) error {
+	if len(s) < 4 || len(s) > 10 || strings.Trim(s, "0123456789") != "" {
+		return fault.Invalidf("authentication string %q: must be 4 to 10 digits", s)
+	}
+	return nil
+}
+
+func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Validate checks the administrator-controlled fields of d for consistency,
+// returning the first problem as an Invalid error. It expects normalized
+// values (as the Parse functions return).
+func (d *Device) Validate() error {
+	if _, err := NormalizeName(d.Name); err != nil {
+		return err
+	}
+	if _, err := ParseSecurityProfile(string(d.SecurityProfile)); err != nil {
+		return err
+	}
+	if _, err := ParseAuthMode(string(d.AuthMode)); err != nil {
+		return err
+	}
+	if _, err := ParseOperation(string(d.Operation)); err != nil {
+		return err
+	}
+	if _, err := ParseKeySpec(string(d.Key)); err != nil {
+		return err
+	}
+	if d.AuthString != "" {
+		if err := ValidateAuthString(d.AuthString); err != nil {
+			return err
+		}
+	}
+	if d.AuthMode == AuthString && d.SecurityProfile != NonSecure {
+		return fault.Invalidf("device %s: a phone in %s security mode never contacts CAPF before it registers, so it cannot use By Authentication String; use null, lsc or mic, or the non-secure profile", d.Name, d.SecurityProfile)
+	}
+	if len(d.Description) > 128 {
+		return fault.Invalidf("device %s: description is longer than 128 characters", d.Name)
+	}
+	return nil
+}
