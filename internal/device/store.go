@@ -27,8 +27,8 @@ type Store interface {
 	// UpdateDevice replaces every field of the stored device d.Name (except
 	// CreatedAt) with d's. NotFound if it does not exist.
 	UpdateDevice(ctx context.Context, d Device) error
-	// DeleteDevice removes the device and its history, issuances and fetched
-	// certificates. NotFound if it does not exist.
+	// DeleteDevice removes the device, its history and fetched certificates;
+	// its issuances are kept (an issuance is never lost). NotFound if absent.
 	DeleteDevice(ctx context.Context, name string) error
 	// ListDevices returns the page of devices matching q and the total
 	// number that match.

@@ -1,0 +1,374 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/store/storetest"
+)
+
+// openTemp opens a store on a new file in a temporary directory. The caller
+// closes it.
+func openTemp(t testing.TB) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "capf.db")
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	return s, path
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) device.Store {
+		s, _ := openTemp(t)
+		return s
+	})
+}
+
+// migrationCount returns how many rows schema_migrations holds.
+func migrationCount(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.read.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
+	s, path := openTemp(t)
+	d := device.Device{Name: "SEP001122334455", Operation: device.OpNone, CreatedAt: time.Now()}
+	if err := s.CreateDevice(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	if n := migrationCount(t, s); n != SchemaVersion() {
+		t.Errorf("schema_migrations has %d rows, want %d", n, SchemaVersion())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.GetDevice(t.Context(), d.Name); err != nil {
+		t.Errorf("after reopen: %v", err)
+	}
+	if n := migrationCount(t, s); n != SchemaVersion() {
+		t.Errorf("after reopen schema_migrations has %d rows, want %d", n, SchemaVersion())
+	}
+}
+
+func TestFutureSchemaRefused(t *testing.T) {
+	s, path := openTemp(t)
+	future := SchemaVersion() + 1
+	if _, err := s.write.ExecContext(t.Context(),
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'from-the-future', 0)`, future); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(t.Context(), path, Options{})
+	if err == nil {
+		t.Fatal("Open of a newer schema: err = nil")
+	}
+	for _, want := range []string{fmt.Sprint(future), "newer", "upgrade"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %q, want it to mention %q", err, want)
+		}
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	cases := []struct {
+		name string
+		path string
+		kind error
+	}{
+		{"empty", "", fault.ErrInvalid},
+		{"memory", ":memory:", fault.ErrInvalid},
+		{"missing-directory", filepath.Join(t.TempDir(), "no", "such", "capf.db"), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(t.Context(), c.path, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%q): err = nil", c.path)
+			}
+			if c.kind != nil && !errors.Is(err, c.kind) {
+				t.Errorf("Open(%q) = %v, want %v", c.path, err, c.kind)
+			}
+		})
+	}
+}
+
+func TestOddFileName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "odd ?name#50%.db")
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateDevice(t.Context(), device.Device{Name: "CSFODD"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database not at %q: %v", path, err)
+	}
+}
+
+func TestTwoStoresOneFile(t *testing.T) {
+	server, path := openTemp(t)
+	defer server.Close()
+	cli, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for w, s := range []*Store{server, cli} {
+		wg.Go(func() {
+			for i := range 50 {
+				name := fmt.Sprintf("CSFW%dN%02d", w, i)
+				if err := s.CreateDevice(ctx, device.Device{Name: name, Operation: device.OpInstall}); err != nil {
+					errs <- err
+					return
+				}
+				id, err := s.StartAttempt(ctx, device.Attempt{Device: name, StartedAt: time.Now()})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if err := s.RecordIssuance(ctx, device.Issuance{Serial: fmt.Sprintf("%d%04d", w+1, i), Device: name, AttemptID: id}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, s := range []*Store{server, cli} {
+		page, err := s.ListDevices(ctx, device.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Total != 100 {
+			t.Errorf("Total = %d, want 100", page.Total)
+		}
+		got, err := s.GetDevice(ctx, "CSFW1N07")
+		if err != nil || got.Status != device.StatusInProgress {
+			t.Errorf("GetDevice = %+v, %v; want the other store's write", got, err)
+		}
+	}
+}
+
+func TestFilePermissions(t *testing.T) {
+	s, path := openTemp(t)
+	defer s.Close()
+	if err := s.CreateDevice(t.Context(), device.Device{Name: "CSFPERM"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("stat %s: %v", p, err)
+			continue
+		}
+		if mode := fi.Mode().Perm(); mode != 0o600 {
+			t.Errorf("%s mode = %o, want 600", filepath.Base(p), mode)
+		}
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	cases := []struct {
+		db     string
+		pragma string
+		want   string
+	}{
+		{"write", "journal_mode", "wal"},
+		{"write", "synchronous", "2"},
+		{"write", "foreign_keys", "1"},
+		{"write", "busy_timeout", "10000"},
+		{"read", "journal_mode", "wal"},
+		{"read", "query_only", "1"},
+		{"read", "busy_timeout", "10000"},
+	}
+	for _, c := range cases {
+		t.Run(c.db+"/"+c.pragma, func(t *testing.T) {
+			db := s.write
+			if c.db == "read" {
+				db = s.read
+			}
+			var got string
+			if err := db.QueryRowContext(t.Context(), "PRAGMA "+c.pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("%s = %s, want %s", c.pragma, got, c.want)
+			}
+		})
+	}
+	if _, err := s.read.ExecContext(t.Context(), `DELETE FROM devices`); err == nil {
+		t.Error("a reader connection could write")
+	}
+}
+
+// crashEnv names the database a child test process writes to before it
+// kills itself.
+const crashEnv = "CAPF_SQLITE_CRASH_DB"
+
+// TestCrashChild is the child of TestSurvivesKill: it writes, then SIGKILLs
+// itself without closing the store.
+func TestCrashChild(t *testing.T) {
+	path := os.Getenv(crashEnv)
+	if path == "" {
+		t.Skip("run by TestSurvivesKill")
+	}
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.CreateDevice(ctx, device.Device{Name: "SEP00000000DEAD", Operation: device.OpInstall}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordIssuance(ctx, device.Issuance{Serial: "DEAD", Device: "SEP00000000DEAD"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}
+
+func TestSurvivesKill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "capf.db")
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashEnv+"="+path)
+	out, err := cmd.CombinedOutput()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child did not die by SIGKILL: %v\n%s", err, out)
+	}
+	s, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.GetDevice(t.Context(), "SEP00000000DEAD"); err != nil {
+		t.Errorf("device written before the kill: %v", err)
+	}
+	is, err := s.ListIssuances(t.Context(), "SEP00000000DEAD")
+	if err != nil || len(is) != 1 {
+		t.Errorf("issuance written before the kill: %v, %v", is, err)
+	}
+}
+
+func TestImport10kFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	s, _ := openTemp(t)
+	defer s.Close()
+	ds := manyDevices(10000)
+	start := time.Now()
+	counts, err := s.ImportDevices(t.Context(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if counts.Created != 10000 {
+		t.Errorf("created %d, want 10000", counts.Created)
+	}
+	// The budget is 2 s; allow for a loaded machine and the race detector.
+	if elapsed > 6*time.Second {
+		t.Errorf("importing 10,000 devices took %v, want well under 2s", elapsed)
+	}
+	t.Logf("imported 10,000 devices in %v", elapsed)
+}
+
+// manyDevices returns n distinct devices.
+func manyDevices(n int) []device.Device {
+	now := time.Now()
+	ds := make([]device.Device, n)
+	for i := range ds {
+		ds[i] = device.Device{
+			Name: fmt.Sprintf("SEP%012X", i), Description: "bulk", SecurityProfile: device.Encrypted,
+			AuthMode: device.AuthString, AuthString: "1234", Operation: device.OpInstall, Key: device.RSA2048,
+			Status: device.StatusPending, CreatedAt: now, UpdatedAt: now,
+		}
+	}
+	return ds
+}
+
+func BenchmarkRecordIssuance(b *testing.B) {
+	s, _ := openTemp(b)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.CreateDevice(ctx, device.Device{Name: "SEP001122334455"}); err != nil {
+		b.Fatal(err)
+	}
+	der := make([]byte, 1200)
+	now := time.Now()
+	i := 0
+	for b.Loop() {
+		i++
+		is := device.Issuance{Serial: fmt.Sprintf("%016X", i), Device: "SEP001122334455", IssuedAt: now,
+			NotBefore: now, NotAfter: now.AddDate(5, 0, 0), DER: der}
+		if err := s.RecordIssuance(ctx, is); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkImport10k(b *testing.B) {
+	s, _ := openTemp(b)
+	defer s.Close()
+	ds := manyDevices(10000)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := s.ImportDevices(ctx, ds); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGetDevice(b *testing.B) {
+	s, _ := openTemp(b)
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.ImportDevices(ctx, manyDevices(1000)); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := s.GetDevice(ctx, fmt.Sprintf("SEP%012X", i%1000)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,14 @@
+// Package storetest is the contract suite for [device.Store]. Each backend
+// (SQLite, PostgreSQL) runs it from its own tests:
+//
+//	func TestContract(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) device.Store { return openEmpty(t) })
+//	}
+//
+// The suite checks every method and every guarantee the contract documents:
+// NotFound and Conflict kinds with messages naming the device, UTC times at
+// microsecond precision with zero times round-tripping as zero, the filters,
+// sorting and paging of ListDevices, all-or-nothing imports that keep
+// CreatedAt and the LSC, the transitions of StartAttempt, FinishAttempt and
+// FailStaleAttempts, issuances that outlive their device, and concurrent use.
+package storetest
