@@ -1,0 +1,32 @@
+// Package phonesim is the phone side of CAPF: a simulated Cisco IP phone (or
+// softphone) that connects to a Certificate Authority Proxy Function over
+// TLS, authenticates and answers the server's requests to generate a key,
+// store, fetch or delete its locally significant certificate (LSC).
+//
+// It is written from the protocol notes alone and shares no code with the
+// server beyond the wire codec, so that a misreading of the protocol cannot
+// hide in code both sides use. It imports only the standard library and
+// internal/wire.
+//
+// [Run] plays one phone until the server ends the session with END_SESSION,
+// retrying on communication failures as a phone does (3 more times at 30 s).
+// The phone's "flash" is a state directory holding its LSC, its MIC and a
+// key pair being enrolled, as PEM files, so that a later run sees an LSC
+// installed by an earlier one. Faults (failed key generation, a dropped
+// connection on store, a refused store, a power cut after authentication)
+// and timing (slow key generation with REQUEST_IN_PROGRESS messages) can be
+// injected to exercise a server.
+//
+// Decisions where the protocol notes leave room:
+//
+//   - The server may send RETRY_LATER or END_SESSION instead of AUTH_REQUEST
+//     as its first message (a busy server); both are accepted.
+//   - An END_SESSION without a one-byte REASON is a protocol error.
+//   - SUDI_DATA is sent whenever a SUDI credential is configured, whatever
+//     the authentication mode.
+//   - RETRY_DELAY is read as big-endian seconds of 1, 2 or 4 bytes; when it
+//     is absent or unreadable the phone waits its RetryInterval.
+//   - Protocol violations by the server (garbage, a wrong session id, a
+//     message split across reads in single-read mode) and an untrusted
+//     server certificate end the run at once: they are not retried.
+package phonesim

@@ -1,0 +1,258 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/capf-server/capf/internal/session"
+	"github.com/capf-server/capf/internal/wire"
+)
+
+// DefaultMaxPayload bounds the payload a phone may send. The largest real
+// message, AUTH_RESPONSE with a MIC, signatures and SUDI data, stays well
+// under it.
+const DefaultMaxPayload = 16 << 10
+
+// Options configures a Server.
+type Options struct {
+	TLS              *tls.Config
+	Deps             *session.Deps
+	HandshakeTimeout time.Duration // default 30s
+	MaxPayload       int           // default DefaultMaxPayload
+	Logger           *slog.Logger
+}
+
+// Server serves the CAPF protocol on the listeners given to Serve.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// New returns a Server.
+func New(o Options) *Server {
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 30 * time.Second
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = DefaultMaxPayload
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{opts: o, log: log, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("capf server closed")
+
+// Serve accepts connections on ln until Shutdown, or ln fails. ctx bounds
+// the sessions' store calls; cancel it only after Shutdown returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept: %w", err)
+			}
+			// Anything else (too many open files, say) passes: back off and go on.
+			delay = min(max(delay*2, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !s.track(c) {
+			c.Close()
+			return ErrServerClosed
+		}
+		go s.handle(ctx, c)
+	}
+}
+
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Shutdown stops accepting, lets running sessions finish until ctx is done,
+// then closes the remaining connections (their sessions are recorded as
+// communication failures) and waits for them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+func newSessionID() uint32 {
+	var b [4]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(err) // crypto/rand does not fail on supported platforms
+		}
+		if id := binary.BigEndian.Uint32(b[:]); id != 0 {
+			return id
+		}
+	}
+}
+
+func (s *Server) handle(ctx context.Context, raw net.Conn) {
+	defer s.untrack(raw)
+	defer raw.Close()
+	remote := raw.RemoteAddr().String()
+	var sess *session.Session
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in CAPF session", "remote", remote, "panic", r, "stack", string(debug.Stack()))
+			if sess != nil {
+				sess.Abort(ctx, fmt.Errorf("internal error: %v", r))
+			}
+		}
+		if sess != nil {
+			sess.Close()
+			s.logSession(sess)
+		}
+	}()
+
+	conn := tls.Server(raw, s.opts.TLS)
+	_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	if err := conn.HandshakeContext(ctx); err != nil {
+		s.log.Debug("TLS handshake failed", "remote", remote, "err", err)
+		return
+	}
+	deps := s.opts.Deps
+	sess = session.New(deps, newSessionID(), remote)
+	if err := s.write(conn, sess.Start()); err != nil {
+		sess.Abort(ctx, err)
+		return
+	}
+	buf := make([]byte, 0, 2048)
+	for {
+		_ = conn.SetReadDeadline(sess.Deadline())
+		frame, err := wire.ReadFrame(conn, buf, s.opts.MaxPayload)
+		if err != nil {
+			if errors.Is(err, wire.ErrMalformed) {
+				s.refuse(conn, sess, ctx, err)
+				return
+			}
+			sess.Abort(ctx, fmt.Errorf("read: %w", err))
+			return
+		}
+		buf = frame[:0]
+		m, err := wire.Decode(frame)
+		if err != nil {
+			s.refuse(conn, sess, ctx, err)
+			return
+		}
+		step := sess.Handle(ctx, m)
+		if step.Reply != nil {
+			if err := s.write(conn, step.Reply); err != nil {
+				sess.Abort(ctx, fmt.Errorf("write: %w", err))
+				return
+			}
+		}
+		if step.Done {
+			return
+		}
+	}
+}
+
+// refuse answers a message that does not decode with END_SESSION(7) and
+// records the failure.
+func (s *Server) refuse(conn net.Conn, sess *session.Session, ctx context.Context, cause error) {
+	sess.Abort(ctx, cause)
+	m := wire.New(wire.CmdEndSession, sess.Summary().SessionID).AddUint8(wire.TagReason, uint8(wire.ReasonRefused))
+	_ = s.write(conn, m)
+}
+
+// write sends m with a single Write call, as phone firmware expects.
+func (s *Server) write(conn net.Conn, m *wire.Message) error {
+	b, err := m.Encode()
+	if err != nil {
+		return err
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_, err = conn.Write(b)
+	return err
+}
+
+// logSession writes the one wide event of a session.
+func (s *Server) logSession(sess *session.Session) {
+	sum := sess.Summary()
+	level := slog.LevelInfo
+	if sum.Outcome == "failed" || sum.Outcome == "aborted" {
+		level = slog.LevelWarn
+	}
+	s.log.LogAttrs(context.Background(), level, "capf session",
+		slog.String("device", sum.Device),
+		slog.String("remote", sum.Remote),
+		slog.String("auth_mode", sum.AuthMode),
+		slog.String("operation", string(sum.Operation)),
+		slog.String("outcome", sum.Outcome),
+		slog.String("status", sum.Status),
+		slog.String("reason", sum.Reason),
+		slog.String("serial", sum.Serial),
+		slog.Int("key_waits", sum.KeyWaits),
+		slog.Duration("duration", time.Since(sum.Started)),
+		slog.Uint64("session_id", uint64(sum.SessionID)),
+	)
+}

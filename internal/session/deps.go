@@ -1,0 +1,87 @@
+package session
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/capf-server/capf/internal/auth"
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/device"
+)
+
+// Store is the part of device.Store a session uses.
+type Store interface {
+	GetDevice(ctx context.Context, name string) (device.Device, error)
+	StartAttempt(ctx context.Context, a device.Attempt) (int64, error)
+	RecordIssuance(ctx context.Context, is device.Issuance) error
+	FinishAttempt(ctx context.Context, o device.Outcome) error
+	SaveFetchedCertificate(ctx context.Context, fc device.FetchedCertificate) error
+}
+
+// Issuer signs LSCs.
+type Issuer interface {
+	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
+}
+
+// Authenticator checks the credentials of AUTH_RESPONSE.
+type Authenticator interface {
+	Authenticate(mode device.AuthMode, authString string, p auth.Presented) (auth.Result, error)
+}
+
+// Tracer writes a certificate retrieved by Troubleshoot to its trace file
+// and returns the file's path.
+type Tracer interface {
+	WriteTrace(deviceName, kind string, cert *x509.Certificate) (string, error)
+}
+
+// Config holds the service parameters a session obeys.
+type Config struct {
+	KeyGenMaxTime     time.Duration // from KEY_GENERATE_REQUEST to the key, REQUEST_IN_PROGRESS included
+	KeyGenMaxAttempts int           // KEY_GENERATE_REQUESTs per session
+	MessageTimeout    time.Duration // deadline for every other message
+	DefaultKey        device.KeySpec
+	RetryDelay        time.Duration // sent with RETRY_LATER
+}
+
+// Deps are the collaborators a session needs; one Deps serves every session.
+type Deps struct {
+	Store  Store
+	Issuer Issuer
+	Auth   Authenticator
+	Tracer Tracer
+	Locks  *DeviceLocks
+	Now    func() time.Time
+	Logger *slog.Logger
+	Config Config
+}
+
+// DeviceLocks makes sure one device has at most one session at a time, so
+// two connections claiming the same name cannot race each other.
+type DeviceLocks struct {
+	mu   sync.Mutex
+	busy map[string]struct{}
+}
+
+// NewDeviceLocks returns an empty lock set.
+func NewDeviceLocks() *DeviceLocks { return &DeviceLocks{busy: make(map[string]struct{})} }
+
+// TryLock claims name and reports whether it was free.
+func (l *DeviceLocks) TryLock(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.busy[name]; ok {
+		return false
+	}
+	l.busy[name] = struct{}{}
+	return true
+}
+
+// Unlock releases name.
+func (l *DeviceLocks) Unlock(name string) {
+	l.mu.Lock()
+	delete(l.busy, name)
+	l.mu.Unlock()
+}
