@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/ca"
+)
+
+func init() { subcommands = append(subcommands, newCACmd) }
+
+func newCACmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "ca", Short: "View and export the CAPF certificate"}
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show the CAPF certificate",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := g.loadAuthority()
+			if err != nil {
+				return err
+			}
+			c := a.Certificate()
+			hashName, err := ca.HashFileName(c)
+			if err != nil {
+				return err
+			}
+			w := g.stdout
+			fmt.Fprintf(w, "File:          %s\n", g.path(caDir, "capf.pem"))
+			fmt.Fprintf(w, "Subject:       %s\n", c.Subject)
+			fmt.Fprintf(w, "Issuer:        %s\n", c.Issuer)
+			fmt.Fprintf(w, "Serial:        %X\n", c.SerialNumber)
+			fmt.Fprintf(w, "Valid from:    %s\n", c.NotBefore.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "Valid until:   %s\n", c.NotAfter.UTC().Format(time.RFC3339))
+			fmt.Fprintf(w, "Key:           %s\n", c.PublicKeyAlgorithm)
+			fmt.Fprintf(w, "SHA-1:         %X\n", sha1.Sum(c.Raw))
+			fmt.Fprintf(w, "SHA-256:       %X\n", sha256.Sum256(c.Raw))
+			fmt.Fprintf(w, "Hash name:     %s\n", hashName)
+			_, err = w.Write(a.CertificatePEM())
+			return err
+		},
+	}
+	var der bool
+	var out, dir string
+	export := &cobra.Command{
+		Use:   "export",
+		Short: "Print the CAPF certificate (PEM, or DER with --der), or write it under its OpenSSL hash name with --dir",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := g.loadAuthority()
+			if err != nil {
+				return err
+			}
+			data := a.CertificatePEM()
+			if der {
+				data = a.Certificate().Raw
+			}
+			if dir != "" {
+				name, err := ca.HashFileName(a.Certificate())
+				if err != nil {
+					return err
+				}
+				out = filepath.Join(dir, name)
+			}
+			if out == "" {
+				_, err = g.stdout.Write(data)
+				return err
+			}
+			if err := os.WriteFile(out, data, 0o644); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			fmt.Fprintln(g.stderr, "wrote", out)
+			return nil
+		},
+	}
+	export.Flags().BoolVar(&der, "der", false, "DER instead of PEM")
+	export.Flags().StringVarP(&out, "output", "o", "", "write to this file")
+	export.Flags().StringVar(&dir, "dir", "", "write into this directory as HASH.0 (as distributed to cluster servers)")
+	cmd.AddCommand(show, export)
+	return cmd
+}
+
+// loadAuthority loads the CAPF certificate without creating one.
+func (g *globals) loadAuthority() (*ca.Authority, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return ca.Load(g.caOptions(cfg))
+}

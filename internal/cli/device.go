@@ -1,0 +1,397 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/report"
+)
+
+func init() { subcommands = append(subcommands, newDeviceCmd) }
+
+func newDeviceCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "device", Short: "Add, change, find, import and remove phones and their CAPF settings"}
+	cmd.AddCommand(newDeviceAddCmd(g, "add"), newDeviceAddCmd(g, "set"), newDeviceShowCmd(g),
+		newDeviceListCmd(g), newDeviceRmCmd(g), newDeviceImportCmd(g))
+	return cmd
+}
+
+// settingFlags are the CAPF settings of the Phone Configuration window.
+type settingFlags struct {
+	description, profile, mode, authString, operation, key, deadline string
+	generate, asJSON                                                 bool
+}
+
+func (f *settingFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.description, "description", "", "description")
+	fl.StringVar(&f.profile, "security-profile", "", "non-secure, authenticated or encrypted")
+	fl.StringVar(&f.mode, "auth-mode", "", "string, null, lsc or mic")
+	fl.StringVar(&f.authString, "auth-string", "", "authentication string, 4 to 10 digits")
+	fl.BoolVar(&f.generate, "generate-string", false, "generate a new random authentication string")
+	fl.StringVar(&f.operation, "operation", "", "none, install, delete or troubleshoot")
+	fl.StringVar(&f.key, "key", "", "rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521")
+	fl.StringVar(&f.deadline, "deadline", "", "Operation Completes By, RFC 3339 (e.g. 2026-12-01T18:00:00Z); \"none\" clears it")
+	fl.BoolVar(&f.asJSON, "json", false, "print the device as JSON")
+}
+
+// change turns the flags that were set into a device.Change.
+func (f *settingFlags) change(changed func(string) bool) (device.Change, error) {
+	var c device.Change
+	if changed("description") {
+		c.Description = &f.description
+	}
+	if changed("security-profile") {
+		p, err := device.ParseSecurityProfile(f.profile)
+		if err != nil {
+			return c, err
+		}
+		c.SecurityProfile = &p
+	}
+	if changed("auth-mode") {
+		m, err := device.ParseAuthMode(f.mode)
+		if err != nil {
+			return c, err
+		}
+		c.AuthMode = &m
+	}
+	if changed("auth-string") {
+		if err := device.ValidateAuthString(f.authString); err != nil {
+			return c, err
+		}
+		c.AuthString = &f.authString
+	}
+	if changed("auth-string") && f.generate {
+		return c, usagef("--auth-string and --generate-string exclude each other")
+	}
+	c.GenerateString = f.generate
+	if changed("operation") {
+		o, err := device.ParseOperation(f.operation)
+		if err != nil {
+			return c, err
+		}
+		c.Operation = &o
+	}
+	if changed("key") {
+		k, err := device.ParseKeySpec(f.key)
+		if err != nil {
+			return c, err
+		}
+		c.Key = &k
+	}
+	if changed("deadline") {
+		var t time.Time
+		if s := strings.TrimSpace(f.deadline); s != "" && !strings.EqualFold(s, "none") {
+			var err error
+			if t, err = time.Parse(time.RFC3339, s); err != nil {
+				return c, usagef("--deadline %q: want an RFC 3339 time such as 2026-12-01T18:00:00Z", f.deadline)
+			}
+		}
+		c.Deadline = &t
+	}
+	return c, nil
+}
+
+func newDeviceAddCmd(g *globals, verb string) *cobra.Command {
+	var f settingFlags
+	short := "Add a phone"
+	if verb == "set" {
+		short = "Change a phone's CAPF settings"
+	}
+	cmd := &cobra.Command{
+		Use:   verb + " NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.change(cmd.Flags().Changed)
+			if err != nil {
+				return err
+			}
+			svc, done, err := g.openService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			var d device.Device
+			if verb == "add" {
+				d, err = svc.Add(cmd.Context(), newDevice(args[0], c), c.GenerateString)
+			} else {
+				d, err = svc.Change(cmd.Context(), args[0], c)
+			}
+			if err != nil {
+				return err
+			}
+			return printDevice(g.stdout, d, f.asJSON)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// newDevice builds a new device from the fields of c that were given.
+func newDevice(name string, c device.Change) device.Device {
+	d := device.Device{Name: name}
+	if c.Description != nil {
+		d.Description = *c.Description
+	}
+	if c.SecurityProfile != nil {
+		d.SecurityProfile = *c.SecurityProfile
+	}
+	if c.AuthMode != nil {
+		d.AuthMode = *c.AuthMode
+	}
+	if c.AuthString != nil {
+		d.AuthString = *c.AuthString
+	}
+	if c.Operation != nil {
+		d.Operation = *c.Operation
+	}
+	if c.Key != nil {
+		d.Key = *c.Key
+	}
+	if c.Deadline != nil {
+		d.Deadline = *c.Deadline
+	}
+	return d
+}
+
+// deviceView is the JSON form of a device.
+type deviceView struct {
+	Name            string     `json:"name"`
+	Description     string     `json:"description"`
+	SecurityProfile string     `json:"security_profile"`
+	AuthMode        string     `json:"auth_mode"`
+	AuthString      string     `json:"auth_string"`
+	Operation       string     `json:"operation"`
+	Key             string     `json:"key"`
+	Deadline        *time.Time `json:"deadline,omitempty"`
+	Status          string     `json:"status"`
+	LSCStatus       string     `json:"lsc_status"`
+	LSCSerial       string     `json:"lsc_serial,omitempty"`
+	LSCIssuer       string     `json:"lsc_issuer,omitempty"`
+	LSCValidUntil   *time.Time `json:"lsc_valid_until,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+}
+
+func viewOf(d device.Device) deviceView {
+	v := deviceView{
+		Name: d.Name, Description: d.Description, SecurityProfile: string(d.SecurityProfile),
+		AuthMode: string(d.AuthMode), AuthString: d.AuthString, Operation: string(d.Operation),
+		Key: string(d.Key), Status: d.Status, LSCStatus: d.LSCState(time.Now()),
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+	}
+	if !d.Deadline.IsZero() {
+		t := d.Deadline
+		v.Deadline = &t
+	}
+	if d.LSC != nil {
+		t := d.LSC.NotAfter
+		v.LSCSerial, v.LSCIssuer, v.LSCValidUntil = d.LSC.Serial, d.LSC.Issuer, &t
+	}
+	return v
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func orNA(s string) string {
+	if s == "" {
+		return "NA"
+	}
+	return s
+}
+
+func printDevice(w io.Writer, d device.Device, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, viewOf(d))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	deadline, validUntil, serial, issuer := "NA", "NA", "NA", "NA"
+	if !d.Deadline.IsZero() {
+		deadline = d.Deadline.UTC().Format(time.RFC3339)
+	}
+	if d.LSC != nil {
+		validUntil, serial, issuer = d.LSC.NotAfter.UTC().Format(time.RFC3339), d.LSC.Serial, d.LSC.Issuer
+	}
+	for _, row := range [][2]string{
+		{"Device Name", d.Name},
+		{"Description", d.Description},
+		{"Security Profile", d.SecurityProfile.Label()},
+		{"Certificate Operation", d.Operation.Label()},
+		{"Authentication Mode", d.AuthMode.Label()},
+		{"Authentication String", orNA(d.AuthString)},
+		{"Key", string(d.Key)},
+		{"Operation Completes By", deadline},
+		{"Operation Status", d.Status},
+		{"LSC Status", d.LSCState(time.Now())},
+		{"LSC Serial", serial},
+		{"LSC Issuer", issuer},
+		{"LSC Valid Until", validUntil},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+	}
+	return tw.Flush()
+}
+
+func newDeviceShowCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	var history int
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a phone's CAPF settings, status, LSC and recent attempts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, done, err := g.openService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			d, err := svc.Get(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			attempts, err := svc.History(cmd.Context(), d.Name, history)
+			if err != nil {
+				return err
+			}
+			fetched, err := svc.Fetched(cmd.Context(), d.Name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(g.stdout, struct {
+					deviceView
+					History []attemptView `json:"history"`
+					Fetched []fetchedView `json:"troubleshoot_certificates"`
+				}{viewOf(d), attemptViews(attempts), fetchedViews(fetched)})
+			}
+			if err := printDevice(g.stdout, d, false); err != nil {
+				return err
+			}
+			if len(fetched) > 0 {
+				fmt.Fprintf(g.stdout, "\nTroubleshoot certificates:\n")
+				for _, f := range fetched {
+					fmt.Fprintf(g.stdout, "  %s  %s  %d bytes\n", f.FetchedAt.Format(time.RFC3339), f.Type, len(f.DER))
+				}
+			}
+			fmt.Fprintf(g.stdout, "\nHistory (newest first):\n")
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "  STARTED\tREMOTE\tOPERATION\tAUTH\tRESULT\tREASON")
+			for _, a := range attempts {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.StartedAt.Format(time.RFC3339), a.Remote, a.Operation, orNA(a.AuthMode), a.Result, a.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().IntVar(&history, "history", 20, "how many attempts to show (0: all)")
+	return cmd
+}
+
+type attemptView struct {
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Remote     string     `json:"remote"`
+	Operation  string     `json:"operation"`
+	AuthMode   string     `json:"auth_mode"`
+	Result     string     `json:"result"`
+	Reason     string     `json:"reason"`
+}
+
+func attemptViews(as []device.Attempt) []attemptView {
+	out := make([]attemptView, 0, len(as))
+	for _, a := range as {
+		v := attemptView{StartedAt: a.StartedAt, Remote: a.Remote, Operation: string(a.Operation), AuthMode: a.AuthMode, Result: a.Result, Reason: a.Reason}
+		if !a.FinishedAt.IsZero() {
+			t := a.FinishedAt
+			v.FinishedAt = &t
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+type fetchedView struct {
+	Type      string    `json:"type"`
+	FetchedAt time.Time `json:"fetched_at"`
+	DER       []byte    `json:"der"`
+}
+
+func fetchedViews(fs []device.FetchedCertificate) []fetchedView {
+	out := make([]fetchedView, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, fetchedView{Type: f.Type, FetchedAt: f.FetchedAt, DER: f.DER})
+	}
+	return out
+}
+
+func newDeviceRmCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Remove a phone (certificates issued to it stay on record)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, done, err := g.openService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			if err := svc.Remove(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "removed %s\n", strings.ToUpper(args[0]))
+			return nil
+		},
+	}
+}
+
+func newDeviceImportCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE.csv",
+		Short: "Add or update phones from a CSV file, all or nothing (the CAPF report is accepted back)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return usagef("import: %v", err)
+			}
+			defer f.Close()
+			rows, err := report.ParseImport(f)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			svc, done, err := g.openService(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			counts, err := svc.Import(cmd.Context(), importRows(rows))
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			fmt.Fprintf(g.stdout, "imported %d devices: %d added, %d updated\n", counts.Created+counts.Updated, counts.Created, counts.Updated)
+			return nil
+		},
+	}
+}
+
+// importRows turns parsed CSV rows into the service's import rows.
+func importRows(rows []report.Row) []device.ImportRow {
+	out := make([]device.ImportRow, len(rows))
+	for i, r := range rows {
+		out[i] = device.ImportRow{Line: r.Line, Device: r.Device, Given: device.Given(r.Given)}
+	}
+	return out
+}

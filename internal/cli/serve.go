@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/auth"
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/server"
+	"github.com/capf-server/capf/internal/session"
+)
+
+func init() { subcommands = append(subcommands, newServeCmd) }
+
+func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
+
+type serveFlags struct {
+	listen     string
+	tlsProfile string
+	logLevel   string
+	drain      time.Duration
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the CAPF service (creates the data directory, database and CAPF certificate on first start)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), g, f, cmd.Flags().Changed)
+		},
+	}
+	cmd.Flags().StringVar(&f.listen, "listen", "", "address for the CAPF protocol (default from capf.json, \":3804\")")
+	cmd.Flags().StringVar(&f.tlsProfile, "tls-profile", "", "modern or legacy (adds TLS 1.0/1.1 and RSA key exchange for 79xx phones)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	cmd.Flags().DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running sessions may take to finish")
+	return cmd
+}
+
+// serveConfig merges flags over the service parameters and validates them.
+func serveConfig(g *globals, f serveFlags, changed func(string) bool) (config.Config, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return cfg, err
+	}
+	if changed("listen") {
+		cfg.Listen = f.listen
+	}
+	if changed("tls-profile") {
+		cfg.TLSProfile = f.tlsProfile
+	}
+	if changed("log-level") {
+		cfg.LogLevel = f.logLevel
+	}
+	return cfg, cfg.Validate()
+}
+
+func newLogger(g *globals, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string) bool) error {
+	if err := g.ensureDataDir(); err != nil {
+		return err
+	}
+	cfg, err := serveConfig(g, f, changed)
+	if err != nil {
+		return err
+	}
+	if _, err := config.WriteIfMissing(g.dataDir, config.Defaults()); err != nil {
+		return err
+	}
+	log := newLogger(g, cfg.LogLevel)
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	authority, created, err := ca.LoadOrCreate(g.caOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("CAPF certificate: %w", err)
+	}
+	verifier, err := newVerifier(g, cfg, authority)
+	if err != nil {
+		return err
+	}
+	// Sessions cut off by a crash or kill are failed, not left in progress.
+	stale := time.Now().Add(-time.Duration(cfg.KeyGenerationMaxTime))
+	if n, err := st.FailStaleAttempts(ctx, stale, device.ReasonServerRestart); err != nil {
+		return fmt.Errorf("close stale sessions: %w", err)
+	} else if n > 0 {
+		log.Warn("marked sessions cut off by a restart as failed", "count", n)
+	}
+	tlsCfg, err := server.TLSConfig(cfg.TLSProfile, authority.TLSCertificate())
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen for phones: %w", err)
+	}
+	srv := server.New(server.Options{
+		TLS:              tlsCfg,
+		HandshakeTimeout: time.Duration(cfg.HandshakeTimeout),
+		Logger:           log,
+		Deps: &session.Deps{
+			Store:  st,
+			Issuer: authority,
+			Auth:   verifier,
+			Tracer: server.TraceDir{Dir: g.path(traceDir)},
+			Locks:  session.NewDeviceLocks(),
+			Now:    time.Now,
+			Logger: log,
+			Config: session.Config{
+				KeyGenMaxTime:     time.Duration(cfg.KeyGenerationMaxTime),
+				KeyGenMaxAttempts: cfg.KeyGenerationMaxTries,
+				MessageTimeout:    time.Duration(cfg.MessageTimeout),
+				DefaultKey:        device.KeySpec(cfg.DefaultKey),
+				RetryDelay:        60 * time.Second,
+			},
+		},
+	})
+	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining sessions", "drain", f.drain)
+	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil {
+		log.Warn("drain timed out; open sessions were cut", "err", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, server.ErrServerClosed) {
+		log.Warn("listener", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newVerifier(g *globals, cfg config.Config, a *ca.Authority) (*auth.Verifier, error) {
+	opts := auth.Options{LSCRoots: a.Roots(), AllowExpiredMIC: cfg.AllowExpiredMIC, Now: time.Now}
+	if p := config.Resolve(g.dataDir, cfg.ManufacturerCABundle); p != "" {
+		certs, err := auth.LoadBundleCertificates(p)
+		if err != nil {
+			return nil, fmt.Errorf("manufacturer_ca_bundle: %w", err)
+		}
+		pool := x509.NewCertPool()
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+		opts.MICRoots, opts.MICBundle = pool, certs
+	}
+	return auth.New(opts), nil
+}
+
+func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr string) {
+	w := g.stdout
+	verb := "loaded"
+	if created {
+		verb = "created"
+	}
+	sum := sha256.Sum256(cert.Raw)
+	fmt.Fprintf(w, "CAPF service\n")
+	fmt.Fprintf(w, "  data directory:     %s\n", g.dataDir)
+	fmt.Fprintf(w, "  database:           %s\n", g.path(dbFile))
+	fmt.Fprintf(w, "  service parameters: %s\n", g.path(config.FileName))
+	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", g.path(caDir, "capf.pem"), verb)
+	fmt.Fprintf(w, "    subject:          %s\n", cert.Subject)
+	fmt.Fprintf(w, "    SHA-256:          %X\n", sum)
+	fmt.Fprintf(w, "    valid until:      %s\n", cert.NotAfter.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "  trace files:        %s\n", g.path(traceDir))
+	fmt.Fprintf(w, "  listening (phones): %s (TLS profile %s)\n", addr, cfg.TLSProfile)
+	if cfg.ManufacturerCABundle == "" {
+		fmt.Fprintf(w, "  MIC authentication: off (no manufacturer_ca_bundle in %s)\n", config.FileName)
+	}
+	if f, ok := w.(*os.File); ok {
+		_ = f.Sync()
+	}
+}

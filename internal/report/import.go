@@ -1,0 +1,293 @@
+package report
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// Limits of the import file.
+const (
+	// MaxRows is the largest number of devices one file may hold.
+	MaxRows = 100_000
+	// MaxFieldLen is the longest value, in bytes, of any field.
+	MaxFieldLen = 1024
+	// maxRecordBytes bounds the raw bytes of one row, so that a file with a
+	// huge (say, unterminated quoted) field fails before it is buffered
+	// whole. No valid row comes near it: 13 columns of MaxFieldLen bytes,
+	// every byte a doubled quote, need about 27 KiB.
+	maxRecordBytes = 64 << 10
+	// maxDescriptionLen mirrors the limit device.Device.Validate applies,
+	// so that the importer can report the line.
+	maxDescriptionLen = 128
+	// The years a deadline may fall in.
+	minDeadlineYear, maxDeadlineYear = 2000, 9999
+)
+
+// Fields says which optional values a row gave (non-empty, and not "NA" for
+// Operation Completes By). A column the file does not have gives nothing.
+type Fields struct {
+	Description     bool
+	SecurityProfile bool
+	AuthMode        bool
+	AuthString      bool
+	Operation       bool
+	Key             bool
+	Deadline        bool
+}
+
+// Row is one device of an import file.
+type Row struct {
+	// Line is the physical line (1-based; the header is usually line 1)
+	// on which the row starts.
+	Line int
+	// Device holds the parsed, normalized values: the device name always;
+	// every other field only when Given says so, and its zero value
+	// otherwise. Status, LSC and the timestamps are never set.
+	Device device.Device
+	// Given says which optional fields the row gave.
+	Given Fields
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// ParseImport reads a bulk-import CSV file: a header row naming the columns
+// (see the package documentation), then one row per device. It tolerates a
+// UTF-8 byte-order mark, CRLF line endings and blank lines, and skips rows
+// whose fields are all empty (what spreadsheets leave at the end).
+//
+// Every value is checked on its own; the first problem rejects the whole
+// file with a [fault.Invalid] error whose message starts with "line N:" and
+// names the column. So does a device name that appears twice (the message
+// gives both lines), more than [MaxRows] rows, a field longer than
+// [MaxFieldLen] bytes, or a CSV syntax error. An error reading r is
+// returned wrapped, with no fault kind.
+//
+// Values are trimmed of surrounding white space, then stripped of the
+// single quote [WriteReport] puts in front of values a spreadsheet could
+// take for a formula. An empty value means "not given" (see [Row.Given]);
+// for Operation Completes By, so does "NA". Values are accepted as the CLI
+// takes them or as CallManager (and the report) labels them: "encrypted" or
+// "Encrypted", "null" or "By Null String", "install" or "Install/Upgrade",
+// rsa2048, and the deadline as RFC 3339 or [DeadlineLayout] in UTC.
+//
+// ParseImport does not relate fields to each other (a security profile
+// that excludes an authentication mode, an authentication string without
+// the mode that uses it): the device service does, when it applies the rows.
+// A file with a header and no rows gives no rows and no error.
+func ParseImport(r io.Reader) ([]Row, error) {
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == string(utf8BOM) {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	lim := &recordLimiter{r: br, line: 1, start: 1}
+	cr := csv.NewReader(lim)
+	cr.ReuseRecord = true // FieldsPerRecord 0: the header sets the field count
+
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, fault.Invalidf("line 1: the file is empty; the first row must be the header: %s", strings.Join(ImportColumns(), ", "))
+	}
+	if err != nil {
+		return nil, readError(err, header, 0)
+	}
+	headerLine, _ := cr.FieldPos(0)
+	cols, err := parseHeader(header, headerLine)
+	if err != nil {
+		return nil, err
+	}
+
+	var rows []Row
+	lineOf := make(map[string]int) // device name → line
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, csv.ErrFieldCount) && blank(rec) {
+				continue
+			}
+			return nil, readError(err, rec, len(cols))
+		}
+		if blank(rec) {
+			continue
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rows) == MaxRows {
+			return nil, fault.Invalidf("line %d: the file has more than %d rows; split it into smaller files", line, MaxRows)
+		}
+		row, err := parseRow(cols, rec, line)
+		if err != nil {
+			return nil, err
+		}
+		if first, dup := lineOf[row.Device.Name]; dup {
+			return nil, fault.Invalidf("line %d: column %s: device %s appears twice, on lines %d and %d", line, ColDeviceName, row.Device.Name, first, line)
+		}
+		lineOf[row.Device.Name] = line
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// headerField is one column of the file's header.
+type headerField struct {
+	col  column
+	name string // the column's name as this package spells it
+}
+
+// parseHeader maps each header field to its column.
+func parseHeader(rec []string, line int) ([]headerField, error) {
+	cols := make([]headerField, len(rec))
+	at := make(map[string]int, len(rec)) // lower-case name → 1-based position
+	for i, raw := range rec {
+		if len(raw) > MaxFieldLen {
+			return nil, fault.Invalidf("line %d: header field %d is %d bytes long; the limit is %d", line, i+1, len(raw), MaxFieldLen)
+		}
+		name := strings.TrimSpace(raw)
+		key := strings.ToLower(name)
+		c, ok := columnsByKey[key]
+		if !ok {
+			return nil, fault.Invalidf("line %d: unknown column %q; the first row must be the header, with the columns %s (a report's %s are ignored)",
+				line, name, strings.Join(ImportColumns(), ", "), strings.Join(reportOnlyColumns[:], ", "))
+		}
+		if j, dup := at[key]; dup {
+			return nil, fault.Invalidf("line %d: column %q appears twice (fields %d and %d)", line, name, j, i+1)
+		}
+		at[key] = i + 1
+		cols[i] = headerField{col: c, name: canonicalNames[key]}
+	}
+	if _, ok := at[strings.ToLower(ColDeviceName)]; !ok {
+		return nil, fault.Invalidf("line %d: the required column %q is missing", line, ColDeviceName)
+	}
+	return cols, nil
+}
+
+// parseRow checks and converts the fields of one row.
+func parseRow(cols []headerField, rec []string, line int) (Row, error) {
+	row := Row{Line: line}
+	d, given := &row.Device, &row.Given
+	for i, raw := range rec {
+		c := cols[i].col
+		if len(raw) > MaxFieldLen {
+			return Row{}, fault.Invalidf("line %d: column %s: the value is %d bytes long; the limit is %d", line, cols[i].name, len(raw), MaxFieldLen)
+		}
+		if c == colIgnored {
+			continue
+		}
+		v := unescapeCell(strings.TrimSpace(raw))
+		if v == "" && c != colName {
+			continue
+		}
+		var err error
+		switch c {
+		case colName:
+			d.Name, err = device.NormalizeName(v)
+		case colDescription:
+			err = checkDescription(v)
+			d.Description, given.Description = v, true
+		case colSecurityProfile:
+			d.SecurityProfile, err = device.ParseSecurityProfile(v)
+			given.SecurityProfile = true
+		case colAuthMode:
+			d.AuthMode, err = device.ParseAuthMode(v)
+			given.AuthMode = true
+		case colAuthString:
+			err = device.ValidateAuthString(v)
+			d.AuthString, given.AuthString = v, true
+		case colOperation:
+			d.Operation, err = device.ParseOperation(v)
+			given.Operation = true
+		case colKey:
+			d.Key, err = device.ParseKeySpec(v)
+			given.Key = true
+		case colDeadline:
+			if isNA(v) {
+				continue
+			}
+			d.Deadline, err = parseDeadline(v)
+			given.Deadline = true
+		}
+		if err != nil {
+			return Row{}, fault.Invalidf("line %d: column %s: %s", line, cols[i].name, err.Error())
+		}
+	}
+	return row, nil
+}
+
+// checkDescription accepts UTF-8 text of at most maxDescriptionLen bytes
+// without control characters other than tab and line feed (a quoted field
+// may span lines). A carriage return is refused because the report, written
+// with CRLF line endings, could not give it back.
+func checkDescription(v string) error {
+	if !utf8.ValidString(v) {
+		return fault.Invalidf("description is not valid UTF-8")
+	}
+	if len(v) > maxDescriptionLen {
+		return fault.Invalidf("description is %d bytes long; the limit is %d", len(v), maxDescriptionLen)
+	}
+	for _, r := range v {
+		if r < 0x20 && r != '\t' && r != '\n' || r == 0x7F {
+			return fault.Invalidf("description contains the control character %U", r)
+		}
+	}
+	return nil
+}
+
+// parseDeadline reads Operation Completes By: RFC 3339, or DeadlineLayout
+// in UTC. The result is in UTC.
+func parseDeadline(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		t, err = time.ParseInLocation(DeadlineLayout, v, time.UTC)
+	}
+	if err == nil {
+		// The range keeps the time writable as RFC 3339 (four-digit years)
+		// and clear of the zero time, which means "no deadline".
+		if y := t.UTC().Year(); y < minDeadlineYear || y > maxDeadlineYear {
+			return time.Time{}, fault.Invalidf("deadline %q: the year must be from %d to %d", v, minDeadlineYear, maxDeadlineYear)
+		}
+		return t.UTC(), nil
+	}
+	return time.Time{}, fault.Invalidf("deadline %q: want an RFC 3339 time such as 2026-01-31T17:00:00Z, a UTC time such as 2026-01-31 17:00, or empty or NA for none", v)
+}
+
+func isNA(v string) bool { return strings.EqualFold(v, NA) || strings.EqualFold(v, "N/A") }
+
+// blank reports whether every field of rec is empty or white space.
+func blank(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// readError turns an error of the CSV reader into the importer's errors:
+// syntax errors, rows with the wrong number of fields (rec, where the header
+// has want) and over-long rows are Invalid with the line; anything else is
+// an I/O error of the source and is only wrapped.
+func readError(err error, rec []string, want int) error {
+	var pe *csv.ParseError
+	var tl *recordTooLongError
+	switch {
+	case errors.As(err, &tl):
+		return fault.Invalidf("line %d: the row is longer than %d bytes (no field may be longer than %d)", tl.line, maxRecordBytes, MaxFieldLen)
+	case errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount):
+		return fault.Invalidf("line %d: the row has %d fields, the header %d; quote a value that contains a comma", pe.StartLine, len(rec), want)
+	case errors.As(err, &pe) && pe.Line != pe.StartLine:
+		return fault.Invalidf("line %d: CSV syntax error on line %d, byte %d: %v", pe.StartLine, pe.Line, pe.Column, pe.Err)
+	case errors.As(err, &pe):
+		return fault.Invalidf("line %d: CSV syntax error at byte %d: %v", pe.Line, pe.Column, pe.Err)
+	}
+	return fmt.Errorf("read import file: %w", err)
+}
