@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, every test under the race detector,
+# and a short run of each fuzz target. This is the README's test command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 30m ./...
+
+echo "== fuzz (short)"
+fuzztime=${FUZZTIME:-15s}
+go test -run='^$' -fuzz='^FuzzDecode$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/wire/
+go test -run='^$' -fuzz='^FuzzParseImport$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/report/
+
+echo "== all tests passed"
