@@ -266,7 +266,7 @@ func TestFailures(t *testing.T) {
 		binary.BigEndian.PutUint16(header[6:], 60000)
 		for _, bad := range [][]byte{
 			[]byte("GET / HTTP/1.0\r\n\r\n"),
-			header, // oversized: 60,000-byte payload announced
+			header,                                   // oversized: 60,000-byte payload announced
 			{0x55, 0x02, 0, 0, 0, 1, 0, 5, 13, 0, 9}, // element runs past the payload
 		} {
 			conn, err := tls.Dial("tcp", s.addr, &tls.Config{InsecureSkipVerify: true})
