@@ -14,6 +14,9 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== staticcheck"
+go tool staticcheck ./...
+
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 

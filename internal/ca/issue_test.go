@@ -196,6 +196,7 @@ func TestIssueRefuses(t *testing.T) {
 		{"fail/rsa-even-exponent", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(2048), E: 65536}}, fault.ErrInvalid},
 		{"fail/rsa-nil-modulus", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{}}, fault.ErrInvalid},
 		{"fail/p224-key", nil, IssueRequest{"SEP001122334455", p224.Public()}, fault.ErrInvalid},
+		//lint:ignore SA1019 an off-curve point can only be built from raw coordinates
 		{"fail/ec-point-off-curve", nil, IssueRequest{"SEP001122334455", &ecdsa.PublicKey{Curve: elliptic.P256(), X: big.NewInt(1), Y: big.NewInt(1)}}, fault.ErrInvalid},
 		{"fail/ed25519-key", nil, IssueRequest{"SEP001122334455", edPub}, fault.ErrInvalid},
 		{"fail/no-key", nil, IssueRequest{"SEP001122334455", nil}, fault.ErrInvalid},

@@ -2,6 +2,7 @@ package device
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/capf-server/capf/internal/fault"
 )
@@ -149,7 +150,7 @@ func (d *Device) Validate() error {
 	if d.AuthMode == AuthString && d.SecurityProfile != NonSecure {
 		return fault.Invalidf("device %s: a phone in %s security mode never contacts CAPF before it registers, so it cannot use By Authentication String; use null, lsc or mic, or the non-secure profile", d.Name, d.SecurityProfile)
 	}
-	if len(d.Description) > 128 {
+	if utf8.RuneCountInString(d.Description) > 128 {
 		return fault.Invalidf("device %s: description is longer than 128 characters", d.Name)
 	}
 	return nil

@@ -191,7 +191,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn) {
 		frame, err := wire.ReadFrame(conn, buf, s.opts.MaxPayload)
 		if err != nil {
 			if errors.Is(err, wire.ErrMalformed) {
-				s.refuse(conn, sess, ctx, err)
+				s.refuse(ctx, conn, sess, err)
 				return
 			}
 			sess.Abort(ctx, fmt.Errorf("read: %w", err))
@@ -200,7 +200,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn) {
 		buf = frame[:0]
 		m, err := wire.Decode(frame)
 		if err != nil {
-			s.refuse(conn, sess, ctx, err)
+			s.refuse(ctx, conn, sess, err)
 			return
 		}
 		step := sess.Handle(ctx, m)
@@ -218,7 +218,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn) {
 
 // refuse answers a message that does not decode with END_SESSION(7) and
 // records the failure.
-func (s *Server) refuse(conn net.Conn, sess *session.Session, ctx context.Context, cause error) {
+func (s *Server) refuse(ctx context.Context, conn net.Conn, sess *session.Session, cause error) {
 	sess.Abort(ctx, cause)
 	m := wire.New(wire.CmdEndSession, sess.Summary().SessionID).AddUint8(wire.TagReason, uint8(wire.ReasonRefused))
 	_ = s.write(conn, m)

@@ -1,0 +1,89 @@
+package archtest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/capf-server/capf/internal/"
+
+// allowed lists, for each package, the internal packages it may import
+// directly. A package not listed here fails the test, so a new package must
+// take a stand.
+var allowed = map[string][]string{
+	"wire":            {},
+	"fault":           {},
+	"config":          {"fault"},
+	"device":          {"fault"},
+	"ca":              {"fault"},
+	"auth":            {"wire", "device", "fault"},
+	"session":         {"wire", "device", "ca", "auth", "fault"},
+	"server":          {"session", "wire"},
+	"store/sqlite":    {"device", "fault"},
+	"store/storetest": {"device", "fault"},
+	"report":          {"device", "fault"},
+	"phonesim":        {"wire"},
+	"cli":             {"*"},
+	"e2e":             {"*"},
+	"archtest":        {},
+}
+
+type pkg struct {
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+}
+
+func TestLayers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "github.com/capf-server/capf/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(p.ImportPath, module) {
+			continue
+		}
+		seen++
+		name := strings.TrimPrefix(p.ImportPath, module)
+		rule, ok := allowed[name]
+		if !ok {
+			t.Errorf("package %s has no layering rule in allowed", name)
+			continue
+		}
+		if len(rule) == 1 && rule[0] == "*" {
+			continue
+		}
+		ok2 := map[string]bool{}
+		for _, r := range rule {
+			ok2[r] = true
+		}
+		var bad []string
+		// Test files may use more (storetest, fakes); production imports
+		// must follow the rule.
+		for _, imp := range p.Imports {
+			if dep, internal := strings.CutPrefix(imp, module); internal && !ok2[dep] {
+				bad = append(bad, dep)
+			}
+		}
+		sort.Strings(bad)
+		if len(bad) > 0 {
+			t.Errorf("%s imports %v; allowed: %v", name, bad, rule)
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("only %d packages listed", seen)
+	}
+}
