@@ -236,7 +236,7 @@ func phoneSummary(name string, r *phonesim.Result) string {
 		b.WriteString("; no operation")
 	}
 	if c := r.Installed; c != nil {
-		fmt.Fprintf(&b, "; installed LSC serial %s subject %q", c.SerialNumber.Text(16), c.Subject.String())
+		fmt.Fprintf(&b, "; installed LSC serial %s subject %q", fmt.Sprintf("%X", c.SerialNumber.Bytes()), c.Subject.String())
 	}
 	if r.Fetched {
 		b.WriteString("; returned a certificate")
@@ -295,7 +295,7 @@ func writePhoneJSON(w io.Writer, name string, r *phonesim.Result, runErr error) 
 	}
 	if c := r.Installed; c != nil {
 		out.Installed = &certJSON{
-			Serial:   c.SerialNumber.Text(16),
+			Serial:   fmt.Sprintf("%X", c.SerialNumber.Bytes()),
 			Subject:  c.Subject.String(),
 			Issuer:   c.Issuer.String(),
 			NotAfter: c.NotAfter.UTC(),
