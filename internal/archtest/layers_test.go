@@ -17,7 +17,11 @@ const module = "github.com/capf-server/capf/internal/"
 var allowed = map[string][]string{
 	"wire":            {},
 	"fault":           {},
-	"config":          {"fault"},
+	"config":          {"fault", "schedule"},
+	"schedule":        {},
+	"telemetry":       {"session", "device"},
+	"adminhttp":       {},
+	"bench":           {"*"},
 	"device":          {"fault"},
 	"ca":              {"fault"},
 	"auth":            {"wire", "device", "fault"},

@@ -8,17 +8,23 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/spf13/cobra"
 
+	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
+	"github.com/capf-server/capf/internal/telemetry"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -26,10 +32,11 @@ func init() { subcommands = append(subcommands, newServeCmd) }
 func days(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
 
 type serveFlags struct {
-	listen     string
-	tlsProfile string
-	logLevel   string
-	drain      time.Duration
+	listen        string
+	tlsProfile    string
+	logLevel      string
+	metricsListen string
+	drain         time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -45,6 +52,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&f.listen, "listen", "", "address for the CAPF protocol (default from capf.json, \":3804\")")
 	cmd.Flags().StringVar(&f.tlsProfile, "tls-profile", "", "modern or legacy (adds TLS 1.0/1.1 and RSA key exchange for 79xx phones)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "address for Prometheus /metrics and /healthz (default from capf.json: off)")
 	cmd.Flags().DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running sessions may take to finish")
 	return cmd
 }
@@ -63,6 +71,9 @@ func serveConfig(g *globals, f serveFlags, changed func(string) bool) (config.Co
 	}
 	if changed("log-level") {
 		cfg.LogLevel = f.logLevel
+	}
+	if changed("metrics-listen") {
+		cfg.MetricsListen = f.metricsListen
 	}
 	return cfg, cfg.Validate()
 }
@@ -98,43 +109,78 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	// Sessions cut off by a crash or kill are failed, not left in progress.
-	stale := time.Now().Add(-time.Duration(cfg.KeyGenerationMaxTime))
-	if n, err := st.FailStaleAttempts(ctx, stale, device.ReasonServerRestart); err != nil {
+	// This process has just started: every attempt still open in the
+	// embedded database was cut off by a crash or kill. Fail them, so no
+	// device stays "in progress"; the phones' retries complete them.
+	if n, err := st.FailStaleAttempts(ctx, time.Now(), device.ReasonServerRestart); err != nil {
 		return fmt.Errorf("close stale sessions: %w", err)
 	} else if n > 0 {
 		log.Warn("marked sessions cut off by a restart as failed", "count", n)
+	}
+	windows, err := cfg.Windows()
+	if err != nil {
+		return err
 	}
 	tlsCfg, err := server.TLSConfig(cfg.TLSProfile, authority.TLSCertificate())
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.New(reg)
+	limiter := session.NewLimiter(cfg.MaxConcurrentOps)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen for phones: %w", err)
 	}
 	srv := server.New(server.Options{
-		TLS:              tlsCfg,
-		HandshakeTimeout: time.Duration(cfg.HandshakeTimeout),
-		Logger:           log,
+		TLS:                tlsCfg,
+		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),
+		MaxConnsPerAddress: cfg.MaxConnsPerAddress,
+		Observer:           metrics,
+		Logger:             log,
 		Deps: &session.Deps{
-			Store:  st,
-			Issuer: authority,
-			Auth:   verifier,
-			Tracer: server.TraceDir{Dir: g.path(traceDir)},
-			Locks:  session.NewDeviceLocks(),
-			Now:    time.Now,
-			Logger: log,
+			Store:    metrics.InstrumentStore(st),
+			Issuer:   authority,
+			Auth:     verifier,
+			Tracer:   server.TraceDir{Dir: g.path(traceDir)},
+			Locks:    session.NewDeviceLocks(),
+			Limiter:  limiter,
+			Windows:  windows,
+			Observer: metrics,
+			Now:      time.Now,
+			Logger:   log,
 			Config: session.Config{
 				KeyGenMaxTime:     time.Duration(cfg.KeyGenerationMaxTime),
 				KeyGenMaxAttempts: cfg.KeyGenerationMaxTries,
 				MessageTimeout:    time.Duration(cfg.MessageTimeout),
 				DefaultKey:        device.KeySpec(cfg.DefaultKey),
-				RetryDelay:        60 * time.Second,
+				RetryDelay:        time.Duration(cfg.RetryDelay),
 			},
 		},
 	})
-	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String())
+	var metricsAddr string
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		metricsAddr = mln.Addr().String()
+		hs := &http.Server{
+			Handler: adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: func(ctx context.Context) error {
+				_, err := st.ListDevices(ctx, device.Query{Limit: 1})
+				return err
+			}}),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		go func() { _ = hs.Serve(mln) }()
+		defer hs.Close()
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go sweepStale(sweepCtx, st, cfg, log)
+	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String(), metricsAddr, windows.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), ln) }()
 	select {
@@ -171,7 +217,27 @@ func newVerifier(g *globals, cfg config.Config, a *ca.Authority) (*auth.Verifier
 	return auth.New(opts), nil
 }
 
-func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr string) {
+// sweepStale fails, every minute, attempts open longer than any session can
+// last, so a node that died in a cluster leaves no device in progress.
+func sweepStale(ctx context.Context, st device.Store, cfg config.Config, log *slog.Logger) {
+	longest := time.Duration(cfg.KeyGenerationMaxTime) + 3*time.Duration(cfg.MessageTimeout) + time.Duration(cfg.HandshakeTimeout)
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := st.FailStaleAttempts(ctx, now.Add(-longest), device.ReasonCommFailure); err != nil {
+				log.Warn("sweep stale sessions", "err", err)
+			} else if n > 0 {
+				log.Warn("failed sessions open longer than any session can last", "count", n)
+			}
+		}
+	}
+}
+
+func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, windows string) {
 	w := g.stdout
 	verb := "loaded"
 	if created {
@@ -188,6 +254,10 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created
 	fmt.Fprintf(w, "    valid until:      %s\n", cert.NotAfter.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "  trace files:        %s\n", g.path(traceDir))
 	fmt.Fprintf(w, "  listening (phones): %s (TLS profile %s)\n", addr, cfg.TLSProfile)
+	fmt.Fprintf(w, "  maintenance windows: %s\n", windows)
+	if metricsAddr != "" {
+		fmt.Fprintf(w, "  metrics:            http://%s/metrics\n", metricsAddr)
+	}
 	if cfg.ManufacturerCABundle == "" {
 		fmt.Fprintf(w, "  MIC authentication: off (no manufacturer_ca_bundle in %s)\n", config.FileName)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/schedule"
 )
 
 // FileName is the name of the service-parameter file in the data directory.
@@ -57,6 +58,12 @@ type Config struct {
 	HandshakeTimeout        Duration `json:"tls_handshake_timeout"`
 	MessageTimeout          Duration `json:"message_timeout"`
 	LogLevel                string   `json:"log_level"`
+	MaxConcurrentOps        int      `json:"max_concurrent_operations"`
+	MaxConnsPerAddress      int      `json:"max_connections_per_address"`
+	RetryDelay              Duration `json:"retry_delay"`
+	MaintenanceWindows      []string `json:"maintenance_windows"`
+	MaintenanceTimeZone     string   `json:"maintenance_time_zone"`
+	MetricsListen           string   `json:"metrics_listen"`
 }
 
 // Param describes one service parameter for `capf config show` and the UI.
@@ -79,6 +86,12 @@ var Params = []Param{
 	{"tls_handshake_timeout", "Deadline for a phone's TLS handshake."},
 	{"message_timeout", "Deadline for each protocol message from a phone, outside key generation."},
 	{"log_level", "Trace level: debug, info, warn or error."},
+	{"max_concurrent_operations", "Certificate operations that may run at once (phones generating keys included); beyond it a phone is told RETRY_LATER. 0: no limit."},
+	{"max_connections_per_address", "Open connections allowed from one IP address; more are closed at once. 0: no limit."},
+	{"retry_delay", "The delay sent with RETRY_LATER when the service is busy."},
+	{"maintenance_windows", "When certificate operations may start, e.g. [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]. Outside them phones with a pending operation are told to retry later. Empty: always."},
+	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
+	{"metrics_listen", "Address of the Prometheus /metrics and /healthz listener. Empty: off."},
 }
 
 // Defaults returns the parameters a fresh installation uses.
@@ -94,6 +107,11 @@ func Defaults() Config {
 		HandshakeTimeout:        Duration(30 * time.Second),
 		MessageTimeout:          Duration(60 * time.Second),
 		LogLevel:                "info",
+		MaxConcurrentOps:        1000,
+		MaxConnsPerAddress:      200,
+		RetryDelay:              Duration(60 * time.Second),
+		MaintenanceWindows:      []string{},
+		MaintenanceTimeZone:     "Local",
 	}
 }
 
@@ -142,10 +160,35 @@ func (c Config) Validate() error {
 	default:
 		add("log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
+	if c.MaxConcurrentOps < 0 {
+		add("max_concurrent_operations %d: want 0 (no limit) or more", c.MaxConcurrentOps)
+	}
+	if c.MaxConnsPerAddress < 0 {
+		add("max_connections_per_address %d: want 0 (no limit) or more", c.MaxConnsPerAddress)
+	}
+	if d := time.Duration(c.RetryDelay); d < time.Second || d > 24*time.Hour {
+		add("retry_delay %s: want 1s to 24h", d)
+	}
+	if _, err := c.Windows(); err != nil {
+		add("%v", err)
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return fault.Invalidf("service parameters: %s", strings.Join(errs, "; "))
+}
+
+// Windows parses the maintenance windows in their time zone.
+func (c Config) Windows() (*schedule.Windows, error) {
+	loc, err := time.LoadLocation(c.MaintenanceTimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("maintenance_time_zone %q: %v", c.MaintenanceTimeZone, err)
+	}
+	w, err := schedule.Parse(c.MaintenanceWindows, loc)
+	if err != nil {
+		return nil, fmt.Errorf("maintenance_windows: %v", err)
+	}
+	return w, nil
 }
 
 // Load reads dataDir/capf.json over the defaults. A missing file gives the

@@ -28,7 +28,21 @@ type Options struct {
 	Deps             *session.Deps
 	HandshakeTimeout time.Duration // default 30s
 	MaxPayload       int           // default DefaultMaxPayload
-	Logger           *slog.Logger
+	// MaxConnsPerAddress bounds the open connections from one IP address;
+	// more are closed at once. 0 means no limit.
+	MaxConnsPerAddress int
+	Observer           Observer // nil: nothing observed
+	Logger             *slog.Logger
+}
+
+// Observer receives connection events for metrics.
+type Observer interface {
+	// ConnOpened and ConnClosed bracket every accepted connection.
+	ConnOpened()
+	ConnClosed()
+	// ConnRejected counts a connection closed at once, with the reason
+	// ("per-address-limit").
+	ConnRejected(reason string)
 }
 
 // Server serves the CAPF protocol on the listeners given to Serve.
@@ -39,6 +53,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
+	perAddr   map[string]int
 	closing   bool
 	wg        sync.WaitGroup
 }
@@ -55,7 +70,7 @@ func New(o Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{opts: o, log: log, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	return &Server{opts: o, log: log, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}, perAddr: map[string]int{}}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -91,29 +106,69 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		if !s.track(c) {
+		switch s.track(c) {
+		case trackClosing:
 			c.Close()
 			return ErrServerClosed
+		case trackOverLimit:
+			c.Close()
+			if o := s.opts.Observer; o != nil {
+				o.ConnRejected("per-address-limit")
+			}
+			s.log.Debug("connection refused: max_connections_per_address reached", "remote", c.RemoteAddr().String())
+			continue
 		}
 		go s.handle(ctx, c)
 	}
 }
 
-func (s *Server) track(c net.Conn) bool {
+type trackResult int
+
+const (
+	trackOK trackResult = iota
+	trackClosing
+	trackOverLimit
+)
+
+// addrKey is the IP address a connection comes from.
+func addrKey(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
+func (s *Server) track(c net.Conn) trackResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return trackClosing
 	}
+	ip := addrKey(c)
+	if max := s.opts.MaxConnsPerAddress; max > 0 && s.perAddr[ip] >= max {
+		return trackOverLimit
+	}
+	s.perAddr[ip]++
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true
+	if o := s.opts.Observer; o != nil {
+		o.ConnOpened()
+	}
+	return trackOK
 }
 
 func (s *Server) untrack(c net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	ip := addrKey(c)
+	if s.perAddr[ip]--; s.perAddr[ip] <= 0 {
+		delete(s.perAddr, ip)
+	}
 	s.mu.Unlock()
+	if o := s.opts.Observer; o != nil {
+		o.ConnClosed()
+	}
 	s.wg.Done()
 }
 
@@ -235,9 +290,14 @@ func (s *Server) write(conn net.Conn, m *wire.Message) error {
 	return err
 }
 
-// logSession writes the one wide event of a session.
+// logSession writes the one wide event of a session and reports it to the
+// observer.
 func (s *Server) logSession(sess *session.Session) {
 	sum := sess.Summary()
+	dur := time.Since(sum.Started)
+	if o := s.opts.Deps.Observer; o != nil {
+		o.SessionEnded(sum, dur)
+	}
 	level := slog.LevelInfo
 	if sum.Outcome == "failed" || sum.Outcome == "aborted" {
 		level = slog.LevelWarn
@@ -251,8 +311,9 @@ func (s *Server) logSession(sess *session.Session) {
 		slog.String("status", sum.Status),
 		slog.String("reason", sum.Reason),
 		slog.String("serial", sum.Serial),
+		slog.String("retry_why", sum.RetryWhy),
 		slog.Int("key_waits", sum.KeyWaits),
-		slog.Duration("duration", time.Since(sum.Started)),
+		slog.Duration("duration", dur),
 		slog.Uint64("session_id", uint64(sum.SessionID)),
 	)
 }

@@ -46,16 +46,75 @@ type Config struct {
 	RetryDelay        time.Duration // sent with RETRY_LATER
 }
 
+// Windows says when certificate operations may start.
+type Windows interface {
+	Open(t time.Time) bool
+	NextOpen(t time.Time) time.Time
+}
+
+// Observer receives the events that metrics count. Every method must be
+// cheap and safe for concurrent use.
+type Observer interface {
+	// SessionEnded is called once per session that got past the TLS
+	// handshake, with its summary and duration.
+	SessionEnded(sum Summary, d time.Duration)
+	// KeyWait is called with +1 when a session starts waiting for the
+	// phone's key and -1 when it stops.
+	KeyWait(delta int)
+	// Issued is called with the time taken to sign an LSC and commit its
+	// record.
+	Issued(d time.Duration)
+}
+
 // Deps are the collaborators a session needs; one Deps serves every session.
 type Deps struct {
-	Store  Store
-	Issuer Issuer
-	Auth   Authenticator
-	Tracer Tracer
-	Locks  *DeviceLocks
-	Now    func() time.Time
-	Logger *slog.Logger
-	Config Config
+	Store    Store
+	Issuer   Issuer
+	Auth     Authenticator
+	Tracer   Tracer
+	Locks    *DeviceLocks
+	Limiter  *Limiter // nil: no limit on concurrent operations
+	Windows  Windows  // nil: operations may start at any time
+	Observer Observer // nil: nothing observed
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Config   Config
+}
+
+// Limiter bounds the certificate operations running at once.
+type Limiter struct {
+	mu      sync.Mutex
+	max     int
+	running int
+}
+
+// NewLimiter returns a limiter allowing max operations; max <= 0 means no
+// limit.
+func NewLimiter(max int) *Limiter { return &Limiter{max: max} }
+
+// TryAcquire takes a slot and reports whether one was free.
+func (l *Limiter) TryAcquire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && l.running >= l.max {
+		return false
+	}
+	l.running++
+	return true
+}
+
+// Release returns a slot.
+func (l *Limiter) Release() {
+	l.mu.Lock()
+	l.running--
+	l.mu.Unlock()
+}
+
+// Running returns the number of operations holding a slot.
+func (l *Limiter) Running() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.running
 }
 
 // DeviceLocks makes sure one device has at most one session at a time, so

@@ -60,6 +60,7 @@ type Summary struct {
 	AuthMode  string // how the phone authenticated
 	Operation device.Operation
 	Outcome   string // "success", "failed", "no-action", "unknown-device", "retry-later", "aborted"
+	RetryWhy  string // for retry-later: "busy", "maintenance-window", "device-busy", "store"
 	Status    string // the Operation Status recorded, if any
 	Reason    string // failure detail
 	Serial    string // serial of an issued LSC
@@ -77,6 +78,8 @@ type Session struct {
 	started   time.Time
 	dev       device.Device
 	locked    bool
+	slot      bool // holds a Limiter slot
+	keyWait   bool // counted as waiting for a key
 	attemptID int64
 	key       device.KeySpec
 	keyTries  int
@@ -157,6 +160,11 @@ func (s *Session) Abort(ctx context.Context, cause error) {
 // Close releases the device lock; the server calls it when the connection
 // is gone, whatever happened.
 func (s *Session) Close() {
+	s.setKeyWait(false)
+	if s.slot {
+		s.deps.Limiter.Release()
+		s.slot = false
+	}
 	if s.locked {
 		s.deps.Locks.Unlock(s.dev.Name)
 		s.locked = false
@@ -168,10 +176,13 @@ func (s *Session) end(reason wire.Reason) Step {
 	return Step{Reply: wire.New(wire.CmdEndSession, s.id).AddUint8(wire.TagReason, uint8(reason)), Done: true}
 }
 
-func (s *Session) retryLater() Step {
+func (s *Session) retryLater(why string, delay time.Duration) Step {
 	s.state = Done
-	s.sum.Outcome = "retry-later"
-	secs := uint32(s.deps.Config.RetryDelay / time.Second)
+	s.sum.Outcome, s.sum.RetryWhy = "retry-later", why
+	if delay <= 0 {
+		delay = s.deps.Config.RetryDelay
+	}
+	secs := uint32((delay + time.Second - 1) / time.Second)
 	if secs == 0 {
 		secs = 60
 	}
@@ -202,7 +213,7 @@ func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
 		return s.end(wire.ReasonUnknownDevice)
 	case err != nil:
 		s.sum.Reason = "store: " + err.Error()
-		return s.retryLater()
+		return s.retryLater("store", 0)
 	}
 	s.dev = d
 	s.sum.Operation = d.Operation
@@ -212,19 +223,36 @@ func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
 	}
 	if !s.deps.Locks.TryLock(name) {
 		s.sum.Reason = "another session for this device is in progress"
-		return s.retryLater()
+		return s.retryLater("device-busy", 0)
 	}
 	s.locked = true
 	now := s.deps.Now()
+	late := !d.Deadline.IsZero() && now.After(d.Deadline)
+	if !late {
+		// Admission: only inside a maintenance window, and only while
+		// fewer than the maximum operations run.
+		if w := s.deps.Windows; w != nil && !w.Open(now) {
+			next := w.NextOpen(now)
+			s.sum.Reason = "outside the maintenance windows; next opens " + next.UTC().Format(time.RFC3339)
+			return s.retryLater("maintenance-window", min(next.Sub(now), time.Hour))
+		}
+		if l := s.deps.Limiter; l != nil {
+			if !l.TryAcquire() {
+				s.sum.Reason = "max_concurrent_operations reached"
+				return s.retryLater("busy", 0)
+			}
+			s.slot = true
+		}
+	}
 	id, err := s.deps.Store.StartAttempt(ctx, device.Attempt{
 		Device: name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(),
 	})
 	if err != nil {
 		s.sum.Reason = "store: " + err.Error()
-		return s.retryLater()
+		return s.retryLater("store", 0)
 	}
 	s.attemptID = id
-	if !d.Deadline.IsZero() && now.After(d.Deadline) {
+	if late {
 		s.finish(ctx, device.Outcome{
 			Result:    device.FailedStatus(d.Operation, device.ReasonLate),
 			Reason:    "Operation Completes By " + d.Deadline.UTC().Format(time.RFC3339) + " has passed",
@@ -332,6 +360,7 @@ func certKind(t wire.CertType) auth.CertKind {
 func (s *Session) askKey() Step {
 	s.keyTries++
 	s.state = AwaitKey
+	s.setKeyWait(true)
 	m := wire.New(wire.CmdKeyGenerateRequest, s.id)
 	if s.key.IsRSA() {
 		m.AddUint8(wire.TagKeyType, uint8(wire.KeyRSA)).AddUint16(wire.TagKeySize, uint16(s.key.Bits()))
@@ -351,7 +380,24 @@ func curveOf(k device.KeySpec) wire.Curve {
 	return wire.CurveP256
 }
 
+// setKeyWait tells the observer when the session starts or stops waiting
+// for the phone's key.
+func (s *Session) setKeyWait(on bool) {
+	if on == s.keyWait {
+		return
+	}
+	s.keyWait = on
+	if o := s.deps.Observer; o != nil {
+		if on {
+			o.KeyWait(1)
+		} else {
+			o.KeyWait(-1)
+		}
+	}
+}
+
 func (s *Session) onKey(ctx context.Context, m *wire.Message) Step {
+	s.setKeyWait(false)
 	der, ok := m.Get(wire.TagPublicKey)
 	if !ok {
 		code := "none"
@@ -374,6 +420,7 @@ func (s *Session) onKey(ctx context.Context, m *wire.Message) Step {
 	if err := CheckKey(pub, s.key); err != nil {
 		return s.fail(ctx, device.ReasonInvalidPublicKey, err.Error())
 	}
+	began := s.deps.Now()
 	issued, err := s.deps.Issuer.Issue(ctx, ca.IssueRequest{DeviceName: s.dev.Name, PublicKey: pub})
 	if err != nil {
 		reason := device.ReasonInternal
@@ -389,6 +436,9 @@ func (s *Session) onKey(ctx context.Context, m *wire.Message) Step {
 		NotBefore: issued.NotBefore, NotAfter: issued.NotAfter, DER: issued.DER,
 	}); err != nil {
 		return s.fail(ctx, device.ReasonInternal, "record issuance: "+err.Error())
+	}
+	if o := s.deps.Observer; o != nil {
+		o.Issued(s.deps.Now().Sub(began))
 	}
 	s.issued = issued
 	s.sum.Serial = issued.SerialHex
