@@ -16,7 +16,7 @@ import (
 type nopStore struct{ session.Store }
 
 func (nopStore) StartAttempt(context.Context, device.Attempt) (int64, error) { return 1, nil }
-func (nopStore) RecordIssuance(context.Context, device.Issuance) error        { return nil }
+func (nopStore) RecordIssuance(context.Context, device.Issuance) error       { return nil }
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
