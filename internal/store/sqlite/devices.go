@@ -93,13 +93,16 @@ func writeErr(what, name string, err error) error {
 
 // CreateDevice inserts d; Conflict if a device of that name exists.
 func (s *Store) CreateDevice(ctx context.Context, d device.Device) error {
-	_, err := s.write.ExecContext(ctx,
-		`INSERT INTO devices (`+deviceColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-		deviceArgs(d)...)
-	if err != nil {
-		return writeErr(fmt.Sprintf("create device %q", d.Name), d.Name, err)
-	}
-	return nil
+	what := fmt.Sprintf("create device %q", d.Name)
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO devices (`+deviceColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+			deviceArgs(d)...)
+		if err != nil {
+			return writeErr(what, d.Name, err)
+		}
+		return nil
+	})
 }
 
 // GetDevice returns the device called name, or NotFound.
@@ -122,26 +125,32 @@ func (s *Store) UpdateDevice(ctx context.Context, d device.Device) error {
 		string(d.Operation), string(d.Key), micros(d.Deadline), d.Status}
 	args = append(args, lscArgs(d.LSC)...)
 	args = append(args, micros(d.UpdatedAt), d.Name)
-	res, err := s.write.ExecContext(ctx, `UPDATE devices SET
-		description = ?, security_profile = ?, auth_mode = ?, auth_string = ?,
-		operation = ?, key_spec = ?, deadline = ?, status = ?,
-		lsc_serial = ?, lsc_issuer = ?, lsc_not_before = ?, lsc_not_after = ?, lsc_der = ?,
-		updated_at = ?
-		WHERE name = ?`, args...)
-	if err != nil {
-		return writeErr(fmt.Sprintf("update device %q", d.Name), d.Name, err)
-	}
-	return mustAffect(res, fmt.Sprintf("update device %q", d.Name), fault.NotFoundf("device %q not found", d.Name))
+	what := fmt.Sprintf("update device %q", d.Name)
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET
+			description = ?, security_profile = ?, auth_mode = ?, auth_string = ?,
+			operation = ?, key_spec = ?, deadline = ?, status = ?,
+			lsc_serial = ?, lsc_issuer = ?, lsc_not_before = ?, lsc_not_after = ?, lsc_der = ?,
+			updated_at = ?
+			WHERE name = ?`, args...)
+		if err != nil {
+			return writeErr(what, d.Name, err)
+		}
+		return mustAffect(res, what, fault.NotFoundf("device %q not found", d.Name))
+	})
 }
 
 // DeleteDevice removes the device, its attempts and its fetched
 // certificates; its issuances are kept. NotFound if it does not exist.
 func (s *Store) DeleteDevice(ctx context.Context, name string) error {
-	res, err := s.write.ExecContext(ctx, `DELETE FROM devices WHERE name = ?`, name)
-	if err != nil {
-		return fmt.Errorf("delete device %q: %w", name, err)
-	}
-	return mustAffect(res, fmt.Sprintf("delete device %q", name), fault.NotFoundf("device %q not found", name))
+	what := fmt.Sprintf("delete device %q", name)
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE name = ?`, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return mustAffect(res, what, fault.NotFoundf("device %q not found", name))
+	})
 }
 
 // mustAffect returns notFound if res affected no row.
@@ -206,10 +215,13 @@ func (s *Store) ListDevices(ctx context.Context, q device.Query) (device.Page, e
 }
 
 // ImportDevices upserts every device of ds in one transaction. An existing
-// device keeps its CreatedAt and LSC; every other field is replaced.
+// device keeps its CreatedAt and LSC; every other field is replaced. The
+// import is one write of its batch: it stops, and rolls back to its
+// savepoint, if the caller's ctx ends while it runs.
 func (s *Store) ImportDevices(ctx context.Context, ds []device.Device) (device.ImportCounts, error) {
 	var counts device.ImportCounts
-	err := s.withTx(ctx, "import devices", func(tx *sql.Tx) error {
+	caller := ctx
+	err := s.submit(ctx, "import devices", func(ctx context.Context, tx *sql.Tx) error {
 		exists, err := tx.PrepareContext(ctx, `SELECT 1 FROM devices WHERE name = ?`)
 		if err != nil {
 			return fmt.Errorf("import devices: prepare: %w", err)
@@ -232,6 +244,9 @@ func (s *Store) ImportDevices(ctx context.Context, ds []device.Device) (device.I
 		}
 		defer upsert.Close()
 		for i, d := range ds {
+			if err := caller.Err(); err != nil {
+				return fmt.Errorf("import devices: %w", err)
+			}
 			var one int
 			err := exists.QueryRowContext(ctx, d.Name).Scan(&one)
 			found := err == nil

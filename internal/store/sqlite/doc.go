@@ -9,6 +9,44 @@
 // IMMEDIATE so that writers queue on the lock instead of failing on it, and a
 // read-only pool for queries, which WAL lets run beside the writer.
 //
+// # Group commit
+//
+// Every write goes through one committer goroutine, which alone uses the
+// writer connection. A durable commit costs an fsync of the WAL, and one
+// connection commits one transaction at a time, so with a transaction per
+// call hundreds of phones enrolling at once (three writes each) would queue
+// on fsyncs. Instead a caller queues its write and waits; the committer takes
+// every write queued (at most [Options.MaxBatch]), runs them in one IMMEDIATE
+// transaction and commits it once, with one fsync. There is no timer: a batch
+// is whatever queued while the previous one committed, so a lone caller
+// waits no longer than before and a crowd shares its fsyncs.
+//
+// Durability is unchanged: synchronous stays FULL, and a method returns nil
+// only after the transaction holding its write has committed. If the commit
+// fails, every write of the batch reports an error.
+//
+// Isolation between the writes of a batch: each runs inside its own
+// SAVEPOINT. A write that fails (NotFound, Conflict on a duplicate serial, a
+// constraint, even a panic) is rolled back to its savepoint and its caller
+// gets its error, with the same fault kind as a transaction of its own would
+// give; the other writes of the batch commit. (A write alone in its batch
+// needs no savepoint.) Should SQLite roll back the whole transaction (it
+// does on a full disk or an I/O error), the committer notices that the
+// savepoint is gone and fails the whole batch rather than go on outside a
+// transaction. Constraints must therefore be checked per statement, never
+// deferred to COMMIT, where one write's violation would fail the batch.
+//
+// Cancellation: a caller whose context ends while its write is still queued
+// gets the context's error and the write never runs. Once the committer has
+// taken the write, the caller waits for the commit, so that a write that
+// committed is never reported as failed; the statements run under the
+// committer's context, because interrupting one would make SQLite roll back
+// the whole batch. [Store.ImportDevices], one write of many rows, checks its
+// caller's context between rows and rolls back to its savepoint if it ends.
+//
+// [Store.Close] refuses new writes (they get an Unavailable error), lets the
+// committer finish every write queued so far, then closes the pools.
+//
 // The schema lives in the embedded migrations directory; [Open] applies the
 // migrations the file lacks, in order, each in its own transaction, and
 // refuses a file whose schema is newer than the binary.

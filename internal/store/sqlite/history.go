@@ -18,7 +18,7 @@ import (
 func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (int64, error) {
 	what := fmt.Sprintf("start attempt for device %q", a.Device)
 	var id int64
-	err := s.withTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		var op string
 		err := tx.QueryRowContext(ctx, `SELECT operation FROM devices WHERE name = ?`, a.Device).Scan(&op)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -56,26 +56,29 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 	if der == nil {
 		der = []byte{}
 	}
-	_, err := s.write.ExecContext(ctx, `INSERT INTO issuances
-		(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		is.Serial, is.Device, is.AttemptID, is.Issuer,
-		micros(is.IssuedAt), micros(is.NotBefore), micros(is.NotAfter), der)
-	if isUnique(err) {
-		return fmt.Errorf("record issuance for device %q: %w", is.Device,
-			fault.Conflictf("certificate serial %s was issued before", is.Serial))
-	}
-	if err != nil {
-		return fmt.Errorf("record issuance %s for device %q: %w", is.Serial, is.Device, err)
-	}
-	return nil
+	what := fmt.Sprintf("record issuance %s for device %q", is.Serial, is.Device)
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO issuances
+			(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			is.Serial, is.Device, is.AttemptID, is.Issuer,
+			micros(is.IssuedAt), micros(is.NotBefore), micros(is.NotAfter), der)
+		if isUnique(err) {
+			return fmt.Errorf("record issuance for device %q: %w", is.Device,
+				fault.Conflictf("certificate serial %s was issued before", is.Serial))
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
 }
 
 // FinishAttempt closes an attempt and applies its outcome to the device in
 // one transaction; NotFound if the attempt is unknown.
 func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	what := fmt.Sprintf("finish attempt %d of device %q", o.AttemptID, o.Device)
-	return s.withTx(ctx, what, func(tx *sql.Tx) error {
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		var name string
 		err := tx.QueryRowContext(ctx, `UPDATE attempts
 			SET finished_at = ?, auth_mode = ?, result = ?, reason = ?
@@ -115,12 +118,15 @@ func (s *Store) SaveFetchedCertificate(ctx context.Context, fc device.FetchedCer
 	if der == nil {
 		der = []byte{}
 	}
-	_, err := s.write.ExecContext(ctx, `INSERT INTO fetched_certificates (device, type, fetched_at, der)
-		VALUES (?, ?, ?, ?)`, fc.Device, fc.Type, micros(fc.FetchedAt), der)
-	if err != nil {
-		return writeErr(fmt.Sprintf("save fetched %s certificate", fc.Type), fc.Device, err)
-	}
-	return nil
+	what := fmt.Sprintf("save fetched %s certificate", fc.Type)
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO fetched_certificates (device, type, fetched_at, der)
+			VALUES (?, ?, ?, ?)`, fc.Device, fc.Type, micros(fc.FetchedAt), der)
+		if err != nil {
+			return writeErr(what, fc.Device, err)
+		}
+		return nil
+	})
 }
 
 // FailStaleAttempts closes every open attempt that started before cutoff
@@ -131,7 +137,7 @@ func (s *Store) FailStaleAttempts(ctx context.Context, cutoff time.Time, reason 
 	const what = "fail stale attempts"
 	now := micros(s.now())
 	n := 0
-	err := s.withTx(ctx, what, func(tx *sql.Tx) error {
+	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		type stale struct {
 			id     int64
 			device string

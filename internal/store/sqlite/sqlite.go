@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -35,6 +36,10 @@ type Options struct {
 	BusyTimeout time.Duration
 	// ReadConns caps the read pool; max(4, GOMAXPROCS) when zero or negative.
 	ReadConns int
+	// MaxBatch caps how many concurrent writes share one transaction (group
+	// commit); 256 when zero or negative. 1 gives every write
+	// its own transaction.
+	MaxBatch int
 }
 
 // Store is a [device.Store] backed by one SQLite file. It is safe for
@@ -42,8 +47,12 @@ type Options struct {
 type Store struct {
 	path  string
 	now   func() time.Time
-	write *sql.DB // one connection; transactions BEGIN IMMEDIATE
-	read  *sql.DB // query_only connections
+	write *sql.DB    // one connection, owned by the committer once open
+	read  *sql.DB    // query_only connections
+	c     *committer // every write goes through it
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens the SQLite database at path, creating the file (mode 0600) if it
@@ -63,6 +72,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	readConns := opts.ReadConns
 	if readConns <= 0 {
 		readConns = max(4, runtime.GOMAXPROCS(0))
+	}
+	maxBatch := opts.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = defaultMaxBatch
 	}
 	s := &Store{path: path, now: opts.Now}
 	if s.now == nil {
@@ -98,21 +111,30 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite store %s: open readers: %w", path, err)
 	}
+	s.c = newCommitter(s.write, maxBatch)
 	return s, nil
 }
 
-// Close closes both connection pools.
+// Close lets the writes already submitted commit, then stops the committer
+// and closes both connection pools. Writes submitted after Close return an
+// Unavailable error. Calling Close again returns the first call's result.
 func (s *Store) Close() error {
-	var errs []error
-	if s.read != nil {
-		if err := s.read.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("sqlite store %s: close readers: %w", s.path, err))
+	s.closeOnce.Do(func() {
+		if s.c != nil {
+			s.c.close()
 		}
-	}
-	if err := s.write.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("sqlite store %s: close writer: %w", s.path, err))
-	}
-	return errors.Join(errs...)
+		var errs []error
+		if s.read != nil {
+			if err := s.read.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("sqlite store %s: close readers: %w", s.path, err))
+			}
+		}
+		if err := s.write.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sqlite store %s: close writer: %w", s.path, err))
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
 }
 
 // createFile creates the database file with mode 0600 if it does not exist,
@@ -186,21 +208,11 @@ func isCheck(err error) bool {
 	return c == sqlite3.SQLITE_CONSTRAINT_CHECK || c == sqlite3.SQLITE_CONSTRAINT_NOTNULL
 }
 
-// withTx runs fn in a write transaction and commits it. The transaction
-// begins IMMEDIATE, so fn holds the database's write lock throughout.
-func (s *Store) withTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: begin: %w", what, err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit: %w", what, err)
-	}
-	return nil
+// submit runs fn as one write of a group-committed transaction, which
+// begins IMMEDIATE, and returns once it is durable or rolled back; see
+// committer.submit. fn must use the ctx it is given, not the caller's.
+func (s *Store) submit(ctx context.Context, what string, fn txFunc) error {
+	return s.c.submit(ctx, what, fn)
 }
 
 // micros encodes t for a time column: NULL for the zero time, else

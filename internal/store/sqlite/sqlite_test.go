@@ -240,11 +240,18 @@ func TestPragmas(t *testing.T) {
 }
 
 // crashEnv names the database a child test process writes to before it
-// kills itself.
-const crashEnv = "CAPF_SQLITE_CRASH_DB"
+// kills itself. The child appends a line to the file named by the database
+// and crashReportSuffix for each write that returned nil.
+const (
+	crashEnv          = "CAPF_SQLITE_CRASH_DB"
+	crashReportSuffix = ".committed"
+	crashDevices      = 64 // writers in the child, one device each
+	crashReported     = 600
+)
 
 // TestCrashChild is the child of TestSurvivesKill: it writes, then SIGKILLs
-// itself without closing the store.
+// itself without closing the store, while crashDevices goroutines are in
+// the middle of group-committed enrollments.
 func TestCrashChild(t *testing.T) {
 	path := os.Getenv(crashEnv)
 	if path == "" {
@@ -261,6 +268,54 @@ func TestCrashChild(t *testing.T) {
 	if err := s.RecordIssuance(ctx, device.Issuance{Serial: "DEAD", Device: "SEP00000000DEAD"}); err != nil {
 		t.Fatal(err)
 	}
+
+	report, err := os.OpenFile(path+crashReportSuffix, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		reported int
+		enough   = make(chan struct{})
+	)
+	// committed reports a write that returned nil; the kernel keeps the
+	// line when the process dies.
+	committed := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, err := fmt.Fprintf(report, format+"\n", args...); err != nil {
+			panic(err)
+		}
+		if reported++; reported == crashReported {
+			close(enough)
+		}
+	}
+	if _, err := s.ImportDevices(ctx, manyDevices(crashDevices)); err != nil {
+		t.Fatal(err)
+	}
+	for w := range crashDevices {
+		go func() {
+			name := fmt.Sprintf("SEP%012X", w)
+			for i := 0; ; i++ {
+				id, err := s.StartAttempt(ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: time.Now()})
+				if err != nil {
+					panic(err)
+				}
+				committed("A %d %s", id, name)
+				serial := fmt.Sprintf("%02X%06X", w, i)
+				if err := s.RecordIssuance(ctx, device.Issuance{Serial: serial, Device: name, AttemptID: id}); err != nil {
+					panic(err)
+				}
+				committed("I %s %s", serial, name)
+				if err := s.FinishAttempt(ctx, device.Outcome{AttemptID: id, Device: name, FinishedAt: time.Now(),
+					Result: device.SuccessStatus(device.OpInstall), Completed: true}); err != nil {
+					panic(err)
+				}
+				committed("F %d %s", id, name)
+			}
+		}()
+	}
+	<-enough // the writers go on: the kill catches batches in flight
 	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {}
 }
@@ -286,6 +341,62 @@ func TestSurvivesKill(t *testing.T) {
 	if err != nil || len(is) != 1 {
 		t.Errorf("issuance written before the kill: %v, %v", is, err)
 	}
+
+	// Every write the child saw return nil is there.
+	report, err := os.ReadFile(path + crashReportSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempts := map[string]map[int64]device.Attempt{}
+	for i := range crashDevices {
+		name := fmt.Sprintf("SEP%012X", i)
+		as, err := s.ListAttempts(t.Context(), name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attempts[name] = map[int64]device.Attempt{}
+		for _, a := range as {
+			attempts[name][a.ID] = a
+		}
+	}
+	serials := map[string]string{}
+	all, err := s.ListIssuances(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range all {
+		serials[is.Serial] = is.Device
+	}
+	lines := strings.Split(strings.TrimSuffix(string(report), "\n"), "\n")
+	if len(lines) < crashReported {
+		t.Fatalf("the child reported %d writes, want at least %d", len(lines), crashReported)
+	}
+	for _, line := range lines {
+		var kind, key, name string
+		if _, err := fmt.Sscan(line, &kind, &key, &name); err != nil {
+			t.Fatalf("report line %q: %v", line, err)
+		}
+		var id int64
+		if kind != "I" {
+			if _, err := fmt.Sscan(key, &id); err != nil {
+				t.Fatalf("report line %q: %v", line, err)
+			}
+		}
+		a, found := attempts[name][id]
+		switch {
+		case kind == "A" && !found:
+			t.Errorf("attempt %d of %s, committed before the kill, is missing", id, name)
+		case kind == "I" && serials[key] != name:
+			t.Errorf("issuance %s of %s, committed before the kill, is missing", key, name)
+		case kind == "F" && (!found || a.FinishedAt.IsZero()):
+			t.Errorf("attempt %d of %s, finished before the kill, is not finished", id, name)
+		}
+	}
+	var check string
+	if err := s.read.QueryRowContext(t.Context(), `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Errorf("integrity_check = %q, %v", check, err)
+	}
+	t.Logf("%d writes reported committed before the kill; %d issuances found", len(lines), len(all))
 }
 
 func TestImport10kFast(t *testing.T) {

@@ -29,7 +29,10 @@ func Run(t *testing.T, open func(t *testing.T) device.Store) {
 	t.Run("issuance", func(t *testing.T) { runIssuance(t, o) })
 	t.Run("fetched", func(t *testing.T) { runFetched(t, o) })
 	t.Run("stale", func(t *testing.T) { runStale(t, o) })
-	t.Run("concurrency", func(t *testing.T) { runConcurrency(t, o) })
+	t.Run("concurrency", func(t *testing.T) {
+		runConcurrency(t, o)
+		runConcurrentFailures(t, o)
+	})
 	t.Run("context", func(t *testing.T) { runContext(t, o) })
 }
 

@@ -1,0 +1,75 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/capf-server/capf/internal/device"
+)
+
+// BenchmarkRecordIssuanceParallel records issuances from 32×GOMAXPROCS
+// goroutines at once: the fleet-upgrade shape that group commit serves.
+func BenchmarkRecordIssuanceParallel(b *testing.B) {
+	s, _ := openTemp(b)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.CreateDevice(ctx, device.Device{Name: "SEP001122334455"}); err != nil {
+		b.Fatal(err)
+	}
+	der := make([]byte, 1200)
+	now := time.Now()
+	var n atomic.Int64
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			is := device.Issuance{Serial: fmt.Sprintf("%016X", n.Add(1)), Device: "SEP001122334455", IssuedAt: now,
+				NotBefore: now, NotAfter: now.AddDate(5, 0, 0), DER: der}
+			if err := s.RecordIssuance(ctx, is); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkEnrollmentWrites runs the writes of one enrollment (StartAttempt,
+// RecordIssuance, FinishAttempt) per op, from 64×GOMAXPROCS goroutines.
+func BenchmarkEnrollmentWrites(b *testing.B) {
+	s, _ := openTemp(b)
+	defer s.Close()
+	ctx := context.Background()
+	const devices = 1000
+	if _, err := s.ImportDevices(ctx, manyDevices(devices)); err != nil {
+		b.Fatal(err)
+	}
+	der := make([]byte, 1200)
+	now := time.Now()
+	var n atomic.Int64
+	b.SetParallelism(64)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			name := fmt.Sprintf("SEP%012X", i%devices)
+			id, err := s.StartAttempt(ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: now})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			serial := fmt.Sprintf("E%015X", i)
+			cert := &device.Certificate{Serial: serial, Issuer: "CN=CAPF", NotBefore: now, NotAfter: now.AddDate(5, 0, 0), DER: der}
+			if err := s.RecordIssuance(ctx, device.Issuance{Serial: serial, Device: name, AttemptID: id, IssuedAt: now,
+				NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: der}); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := s.FinishAttempt(ctx, device.Outcome{AttemptID: id, Device: name, FinishedAt: now,
+				Result: device.SuccessStatus(device.OpInstall), Completed: true, SetLSC: cert}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
