@@ -92,6 +92,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
+	unlock, err := g.lockDataDir()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := config.WriteIfMissing(g.dataDir, config.Defaults()); err != nil {
 		return err
 	}
