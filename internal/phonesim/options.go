@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -160,6 +161,11 @@ type Options struct {
 	// MessageTimeout bounds the wait for each server message, each write,
 	// the TCP connect and the TLS handshake; 0 means 60 s.
 	MessageTimeout time.Duration
+	// LocalAddr is the source IP address to connect from, e.g. "127.3.4.5"
+	// (the port is chosen by the system). Empty lets the system choose. A
+	// load test spreads phones over many loopback addresses with it, as
+	// real phones come from many addresses.
+	LocalAddr string
 
 	// MinVersion, MaxVersion and CipherSuites override the TLS defaults
 	// (TLS 1.2 or later, Go's default suites). To act like an old 79xx
@@ -226,6 +232,7 @@ type config struct {
 	mode       AuthMode
 	singleRead bool
 	retries    int
+	localAddr  *net.TCPAddr // nil: any
 }
 
 func (o *Options) config() (*config, error) {
@@ -239,6 +246,13 @@ func (o *Options) config() (*config, error) {
 	}
 	if c.DeviceName == "" {
 		errs = append(errs, errors.New("no device name"))
+	}
+	if c.LocalAddr != "" {
+		ip := net.ParseIP(c.LocalAddr)
+		if ip == nil {
+			errs = append(errs, fmt.Errorf("local address %q is not an IP address", c.LocalAddr))
+		}
+		c.localAddr = &net.TCPAddr{IP: ip}
 	}
 	if c.AuthMode != "" {
 		m, err := ParseAuthMode(string(c.AuthMode))

@@ -20,6 +20,12 @@ type Result struct {
 	Operations []string
 	// Installed is the LSC stored during this run, if any.
 	Installed *x509.Certificate
+	// Received lists every certificate that arrived in a
+	// STORE_CERTIFICATE_REQUEST during the run, in order, whether the
+	// phone then stored or refused it and whether or not its session
+	// completed: a crash-consistency check compares it with what the
+	// server recorded.
+	Received []*x509.Certificate
 	// Fetched is set when the phone returned a certificate to a fetch.
 	Fetched bool
 	// Deleted is set when the phone deleted its LSC.

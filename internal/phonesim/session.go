@@ -54,6 +54,9 @@ func (r *runner) session(ctx context.Context) (outcome, error) {
 		return outcome{}, err
 	}
 	d := net.Dialer{Timeout: r.c.MessageTimeout}
+	if r.c.localAddr != nil {
+		d.LocalAddr = r.c.localAddr
+	}
 	raw, err := d.DialContext(ctx, "tcp", r.c.Server)
 	if err != nil {
 		return outcome{}, comm("connect", err)
@@ -357,6 +360,7 @@ func (s *session) store(m *wire.Message) error {
 	if err != nil {
 		return refuse("bad CERTIFICATE", "err", err)
 	}
+	s.r.res.Received = append(s.r.res.Received, cert)
 	if typ != 0 && typ != wire.CertLSC {
 		s.log.Warn("stored certificate is wrapped with an unusual type", "type", typ)
 	}
