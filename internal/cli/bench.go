@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/bench"
+)
+
+func init() { subcommands = append(subcommands, newBenchCmd) }
+
+// benchFlags are the flags of capf bench.
+type benchFlags struct {
+	o         bench.Options
+	params    []string
+	json      bool
+	inProcess bool
+	quiet     bool
+}
+
+func newBenchCmd(g *globals) *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Drive many simulated phones at a CAPF server and measure it",
+		Long: `Drive many simulated phones at a CAPF server and report sessions attempted,
+succeeded and failed (with the first errors), enrollments per second and latency
+percentiles, and, for a server it started itself, the server's CPU time per
+enrollment and peak memory.
+
+By default it starts this program's "serve" as a child process on a temporary data
+directory (removed afterwards) with the CAPF key of --capf-key and no admission
+limits, provisions the devices (SEP…, null-string authentication, the operation of
+--operation, the key of --phone-key) and measures the child's CPU time from /proc.
+--in-process runs the server inside this process instead (no CPU or memory
+figures). --server targets a running server: give its CAPF certificate with --ca
+and its data directory with --data to provision the devices (or --no-provision
+when they exist).
+
+Phone key pairs are generated before the timed phase from a pool of --key-pool, so
+the figures measure the server. --waiting N holds N more phones in key generation
+(sending REQUEST_IN_PROGRESS) during the timed phase, as slow phones do.
+
+The JSON report gives durations in milliseconds (keys ending in _ms).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd, g, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.o.Phones, "phones", 1000, "phones in the timed phase, one session each")
+	fl.IntVar(&f.o.Concurrency, "concurrency", bench.DefaultConcurrency, "phones in session at once")
+	fl.StringVar(&f.o.PhoneKey, "phone-key", bench.DefaultPhoneKey, "key the phones generate: rsa1024, rsa2048, …, ec256, ec384, ec521")
+	fl.StringVar(&f.o.CAPFKey, "capf-key", bench.DefaultCAPFKey, "CAPF key of a server it starts: rsa2048 or ec256")
+	fl.StringVar(&f.o.Operation, "operation", bench.DefaultOperation, "operation of the devices: install or none")
+	fl.StringVar(&f.o.Server, "server", "", "address HOST:PORT of a running server (default: start one)")
+	fl.StringVar(&f.o.CAFile, "ca", "", "with --server: PEM file of its CAPF certificate (default <data>/ca/capf.pem)")
+	fl.BoolVar(&f.o.NoProvision, "no-provision", false, "with --server: do not provision the devices, they exist")
+	fl.StringVar(&f.o.NamePrefix, "name-prefix", bench.DefaultNamePrefix, "device name prefix; the rest is a hex number")
+	fl.Uint64Var(&f.o.Offset, "offset", 0, "number of the first device")
+	fl.IntVar(&f.o.Waiting, "waiting", 0, "phones to hold in key generation during the timed phase")
+	fl.DurationVar(&f.o.WaitingDelay, "waiting-delay", bench.DefaultWaitingDelay, "how long the waiting phones take to generate their key")
+	fl.DurationVar(&f.o.WaitingProgress, "waiting-progress", bench.DefaultWaitingProgress, "interval of the waiting phones' REQUEST_IN_PROGRESS")
+	fl.IntVar(&f.o.KeyPool, "key-pool", bench.DefaultKeyPool, "phone key pairs generated beforehand and reused")
+	fl.IntVar(&f.o.SourceAddrs, "source-addrs", 64, "spread the phones over this many loopback source addresses (loopback servers only)")
+	fl.DurationVar(&f.o.Timeout, "timeout", bench.DefaultTimeout, "bound on the hold and timed phases")
+	fl.DurationVar(&f.o.MessageTimeout, "message-timeout", bench.DefaultMessageTimeout, "each phone's timeout per server message")
+	fl.BoolVar(&f.o.TLS12, "tls12", false, "phones speak TLS 1.2 at most, as most phone firmware (no post-quantum key exchange)")
+	fl.StringArrayVar(&f.params, "param", nil, "KEY=JSON service parameter for a server it starts, e.g. max_concurrent_operations=256 (repeatable)")
+	fl.BoolVar(&f.o.KeepDataDir, "keep", false, "keep the temporary data directory of a server it starts (database, server.log)")
+	fl.BoolVar(&f.inProcess, "in-process", false, "run the server in this process (no CPU or memory figures)")
+	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress lines on standard error")
+	return cmd
+}
+
+func runBench(cmd *cobra.Command, g *globals, f *benchFlags) error {
+	o := f.o
+	if o.Server != "" {
+		if f.inProcess {
+			return usagef("bench: --server and --in-process exclude each other")
+		}
+		if cmd.Flags().Changed("data") || os.Getenv("CAPF_DATA") != "" {
+			o.DataDir = g.dataDir
+		}
+		if o.DataDir == "" && !o.NoProvision {
+			return usagef("bench: with --server, give its data directory (--data) to provision the devices, or --no-provision")
+		}
+		if o.DataDir == "" && o.CAFile == "" {
+			return usagef("bench: with --server, give its CAPF certificate (--ca)")
+		}
+	} else if o.CAFile != "" || o.NoProvision {
+		return usagef("bench: --ca and --no-provision go with --server")
+	}
+	if len(f.params) > 0 {
+		o.ServerParams = map[string]any{}
+		for _, p := range f.params {
+			k, v, ok := strings.Cut(p, "=")
+			if !ok || k == "" {
+				return usagef("bench: --param %q: want KEY=VALUE", p)
+			}
+			var val any
+			if err := json.Unmarshal([]byte(v), &val); err != nil {
+				val = v // a bare string such as 90s
+			}
+			o.ServerParams[k] = val
+		}
+	}
+	if f.inProcess {
+		o.StartServer = startInProcess
+	}
+	logf := func(format string, args ...any) {
+		if !f.quiet {
+			fmt.Fprintf(g.stderr, "bench: "+format+"\n", args...)
+		}
+	}
+	rep, err := bench.Run(cmd.Context(), o, logf)
+	if rep == nil {
+		return err
+	}
+	if f.json {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		if werr := enc.Encode(rep); werr != nil {
+			return werr
+		}
+	} else if werr := rep.WriteText(g.stdout); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// startInProcess runs `capf serve` on dataDir inside this process, for
+// bench --in-process, and returns its phone address.
+func startInProcess(ctx context.Context, dataDir string) (string, func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	var stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		code := Run(ctx, []string{"--data", dataDir, "serve", "--listen", "127.0.0.1:0"}, pw, &stderr)
+		pw.Close()
+		done <- code
+	}()
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "listening (phones): "); ok {
+				addrc <- strings.Fields(rest)[0]
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	stop := func() { cancel(); <-done }
+	select {
+	case addr := <-addrc:
+		return addr, stop, nil
+	case code := <-done:
+		cancel()
+		return "", nil, fmt.Errorf("capf serve exited with status %d: %s", code, strings.TrimSpace(stderr.String()))
+	case <-time.After(time.Minute):
+		stop()
+		return "", nil, fmt.Errorf("capf serve did not start listening within a minute: %s", strings.TrimSpace(stderr.String()))
+	}
+}
+
+// lockedBuffer is a strings.Builder safe for concurrent writes; it keeps
+// the first 64 KiB only, as the server logs a line per session.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := 64<<10 - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
