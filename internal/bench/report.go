@@ -24,7 +24,7 @@ type Params struct {
 	WaitingDelay time.Duration  `json:"-"`
 	KeyPool      int            `json:"key_pool"`
 	SourceAddrs  int            `json:"source_addrs"` // 0: not spread
-	TLS12        bool           `json:"tls12"`
+	TLSMax       string         `json:"tls_max"` // "1.2" (as phones) or "1.3"
 	ServerParams map[string]any `json:"server_params,omitempty"`
 	CPUs         int            `json:"cpus"` // of this machine
 }
@@ -184,10 +184,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		srv += ", CAPF key " + p.CAPFKey
 	}
 	srv += ")"
-	tlsv := ""
-	if p.TLS12 {
-		tlsv = ", TLS 1.2"
-	}
+	tlsv := ", TLS " + p.TLSMax
 	fmt.Fprintf(&b, "%s, %d CPUs, key pool %d, source addresses %d%s\n\n", srv, p.CPUs, p.KeyPool, p.SourceAddrs, tlsv)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(k, format string, args ...any) {

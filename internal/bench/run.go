@@ -41,7 +41,7 @@ func Run(ctx context.Context, o Options, logf Logf) (rep *Report, err error) {
 		Params: Params{
 			Mode: o.mode(), Phones: o.Phones, Concurrency: o.Concurrency,
 			PhoneKey: o.PhoneKey, Operation: o.Operation,
-			Waiting: o.Waiting, KeyPool: o.KeyPool, CPUs: runtime.NumCPU(), TLS12: o.TLS12,
+			Waiting: o.Waiting, KeyPool: o.KeyPool, CPUs: runtime.NumCPU(), TLSMax: tlsMax(o.TLS13),
 		},
 		FirstErrors: []string{},
 		Waiting:     o.Waiting,
@@ -224,7 +224,7 @@ func (b *bench) phoneOptions(i int) phonesim.Options {
 		Retries:        -1,
 		MessageTimeout: b.o.MessageTimeout,
 	}
-	if b.o.TLS12 {
+	if !b.o.TLS13 {
 		o.MaxVersion = tls.VersionTLS12
 	}
 	if n := b.rep.Params.SourceAddrs; n > 1 {
@@ -460,4 +460,12 @@ wait:
 	b.rep.WaitingReached = reached
 	b.logf("%d of %d waiting phones in key generation after %s", reached, o.Waiting, time.Since(start).Round(time.Millisecond))
 	return w
+}
+
+// tlsMax names the highest TLS version the phones offer.
+func tlsMax(tls13 bool) string {
+	if tls13 {
+		return "1.3"
+	}
+	return "1.2"
 }

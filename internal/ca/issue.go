@@ -139,19 +139,18 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	}, nil
 }
 
-// check parses a freshly signed LSC and verifies it against the CAPF
-// certificate and the device name.
+// check parses a freshly signed LSC and checks what it names. The
+// signature needs no second check: x509.CreateCertificate verifies it with
+// the CAPF public key before returning, and the chain properties (issuer,
+// validity inside the CAPF certificate's, key usages) are fixed by the
+// template and covered by the tests, which also run `openssl verify`.
 func (a *Authority) check(der []byte, name string, now time.Time) (*x509.Certificate, error) {
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{
-		Roots:       a.roots,
-		CurrentTime: now,
-		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	}); err != nil {
-		return nil, err
+	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+		return nil, fmt.Errorf("validity %s to %s does not cover now", cert.NotBefore, cert.NotAfter)
 	}
 	if cert.Subject.CommonName != name {
 		return nil, fmt.Errorf("subject CN is %q", cert.Subject.CommonName)

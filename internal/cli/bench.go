@@ -74,7 +74,7 @@ The JSON report gives durations in milliseconds (keys ending in _ms).`,
 	fl.IntVar(&f.o.SourceAddrs, "source-addrs", 64, "spread the phones over this many loopback source addresses (loopback servers only)")
 	fl.DurationVar(&f.o.Timeout, "timeout", bench.DefaultTimeout, "bound on the hold and timed phases")
 	fl.DurationVar(&f.o.MessageTimeout, "message-timeout", bench.DefaultMessageTimeout, "each phone's timeout per server message")
-	fl.BoolVar(&f.o.TLS12, "tls12", false, "phones speak TLS 1.2 at most, as most phone firmware (no post-quantum key exchange)")
+	fl.BoolVar(&f.o.TLS13, "tls13", false, "let phones negotiate TLS 1.3 (by default they stop at TLS 1.2, as phone firmware does)")
 	fl.StringArrayVar(&f.params, "param", nil, "KEY=JSON service parameter for a server it starts, e.g. max_concurrent_operations=256 (repeatable)")
 	fl.BoolVar(&f.o.KeepDataDir, "keep", false, "keep the temporary data directory of a server it starts (database, server.log)")
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the server in this process (no CPU or memory figures)")

@@ -59,10 +59,10 @@ func TestBenchSpawned(t *testing.T) {
 
 func TestBenchWaiting(t *testing.T) {
 	rep := runBenchBinary(t, "--phones", "30", "--concurrency", "8", "--capf-key", "ec256",
-		"--waiting", "20", "--waiting-delay", "1m", "--tls12")
+		"--waiting", "20", "--waiting-delay", "1m", "--tls13")
 	checkBenchCounts(t, rep, 30)
-	if !rep.Params.TLS12 {
-		t.Errorf("params %+v: want tls12", rep.Params)
+	if rep.Params.TLSMax != "1.3" {
+		t.Errorf("params %+v: want TLS 1.3 allowed", rep.Params)
 	}
 	if rep.Waiting != 20 || rep.WaitingReached != 20 || rep.WaitingHeld != 20 || len(rep.WaitingErrors) != 0 {
 		t.Errorf("waiting %d, reached %d, held %d (%q); want 20 held", rep.Waiting, rep.WaitingReached, rep.WaitingHeld, rep.WaitingErrors)

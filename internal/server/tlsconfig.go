@@ -45,6 +45,11 @@ func TLSConfig(profile string, cert tls.Certificate) (*tls.Config, error) {
 		// One message, one TLS record: a softphone reads each message with a
 		// single read, and dynamic sizing would split the first large ones.
 		DynamicRecordSizingDisabled: true,
+		// Classical ECDHE only. Phones do not offer the post-quantum hybrid
+		// (X25519MLKEM768), which costs a softphone handshake several times
+		// the CPU of X25519; what crosses a CAPF session is public keys and
+		// certificates plus a single-use authentication string.
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
 	}
 	switch profile {
 	case ProfileModern, "":
