@@ -46,6 +46,14 @@ type committer struct {
 	db  *sql.DB
 	max int
 
+	// The savepoint statements, prepared on db.
+	savepoint, rollbackTo, release *sql.Stmt
+	// The statements prepared on db that the batch being committed has
+	// bound to its transaction, boundTx; see stmt. Used by the committer
+	// goroutine only.
+	boundTx *sql.Tx
+	bound   map[*sql.Stmt]*sql.Stmt
+
 	mu     sync.Mutex
 	queue  []*writeOp
 	spare  []*writeOp // the previous batch's slice, reused
@@ -60,11 +68,36 @@ type committer struct {
 }
 
 // newCommitter starts the committer of db, which must have exactly one
-// connection, used by no one else from now on.
-func newCommitter(db *sql.DB, max int) *committer {
-	c := &committer{db: db, max: max, wake: make(chan struct{}, 1), exited: make(chan struct{})}
+// connection, used by no one else from now on. It prepares its statements
+// on p, which closes them.
+func newCommitter(ctx context.Context, db *sql.DB, p *preparer, max int) (*committer, error) {
+	c := &committer{db: db, max: max, wake: make(chan struct{}, 1), exited: make(chan struct{}),
+		bound: make(map[*sql.Stmt]*sql.Stmt)}
+	c.savepoint = p.prepare(ctx, `SAVEPOINT op`)
+	c.rollbackTo = p.prepare(ctx, `ROLLBACK TO op`)
+	c.release = p.prepare(ctx, `RELEASE op`)
+	if p.err != nil {
+		return nil, p.err
+	}
 	go c.run()
-	return c
+	return c, nil
+}
+
+// stmt returns st, a statement prepared on db, for use in tx, the
+// transaction of the batch being committed. It binds st to tx once a batch,
+// not once a write: tx.StmtContext allocates, and tx keeps every statement
+// it returns until it ends. Only the writes the committer runs may call it.
+func (c *committer) stmt(ctx context.Context, tx *sql.Tx, st *sql.Stmt) *sql.Stmt {
+	if tx != c.boundTx {
+		clear(c.bound)
+		c.boundTx = tx
+	}
+	b, ok := c.bound[st]
+	if !ok {
+		b = tx.StmtContext(ctx, st)
+		c.bound[st] = b
+	}
+	return b
 }
 
 // errClosed is what a write on a closed store returns.
@@ -199,6 +232,11 @@ func (c *committer) commit(batch []*writeOp) {
 		}
 		return
 	}
+	defer func() {
+		// tx has closed its statements as it ended.
+		clear(c.bound)
+		c.boundTx = nil
+	}()
 	if len(batch) == 1 {
 		// Alone in its transaction, an op needs no savepoint: on failure,
 		// the whole transaction rolls back.
@@ -219,7 +257,7 @@ func (c *committer) commit(batch []*writeOp) {
 	}
 	results := make([]error, len(batch))
 	for i, op := range batch {
-		opErr, txErr := runOp(ctx, tx, op)
+		opErr, txErr := c.runOp(ctx, tx, op)
 		results[i] = opErr
 		if txErr != nil {
 			_ = tx.Rollback() // the transaction is most likely gone already
@@ -252,19 +290,19 @@ func (c *committer) commit(batch []*writeOp) {
 // runOp runs op inside a savepoint of tx. opErr is op's error, after which
 // its changes are rolled back; txErr is not nil if the transaction itself
 // failed, which the caller must then abandon.
-func runOp(ctx context.Context, tx *sql.Tx, op *writeOp) (opErr, txErr error) {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
+func (c *committer) runOp(ctx context.Context, tx *sql.Tx, op *writeOp) (opErr, txErr error) {
+	if _, err := c.stmt(ctx, tx, c.savepoint).ExecContext(ctx); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
 	opErr = call(ctx, tx, op)
 	if opErr != nil {
 		// If SQLite rolled back the whole transaction, the savepoint is
 		// gone and this fails: the batch must not go on in autocommit mode.
-		if _, err := tx.ExecContext(ctx, `ROLLBACK TO op`); err != nil {
+		if _, err := c.stmt(ctx, tx, c.rollbackTo).ExecContext(ctx); err != nil {
 			return opErr, fmt.Errorf("rollback to savepoint: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `RELEASE op`); err != nil {
+	if _, err := c.stmt(ctx, tx, c.release).ExecContext(ctx); err != nil {
 		return opErr, fmt.Errorf("release savepoint: %w", err)
 	}
 	return opErr, nil

@@ -22,59 +22,66 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// deviceRow holds what scanDevice reads: one allocation for every
+// destination Scan needs a pointer to.
+type deviceRow struct {
+	d                          device.Device
+	profile, mode, op, key     string
+	deadline, created, updated sql.NullInt64
+	serial, issuer             sql.NullString
+	notBefore, notAfter        sql.NullInt64
+	der                        []byte
+}
+
 // scanDevice reads one row of deviceColumns.
 func scanDevice(sc scanner) (device.Device, error) {
-	var (
-		d                          device.Device
-		profile, mode, op, key     string
-		deadline, created, updated sql.NullInt64
-		serial, issuer             sql.NullString
-		notBefore, notAfter        sql.NullInt64
-		der                        []byte
-	)
-	err := sc.Scan(&d.Name, &d.Description, &profile, &mode, &d.AuthString,
-		&op, &key, &deadline, &d.Status,
-		&serial, &issuer, &notBefore, &notAfter, &der,
-		&created, &updated)
+	r := new(deviceRow)
+	err := sc.Scan(&r.d.Name, &r.d.Description, &r.profile, &r.mode, &r.d.AuthString,
+		&r.op, &r.key, &r.deadline, &r.d.Status,
+		&r.serial, &r.issuer, &r.notBefore, &r.notAfter, &r.der,
+		&r.created, &r.updated)
 	if err != nil {
 		return device.Device{}, err
 	}
-	d.SecurityProfile = device.SecurityProfile(profile)
-	d.AuthMode = device.AuthMode(mode)
-	d.Operation = device.Operation(op)
-	d.Key = device.KeySpec(key)
-	d.Deadline = fromMicros(deadline)
-	d.CreatedAt = fromMicros(created)
-	d.UpdatedAt = fromMicros(updated)
-	if serial.Valid {
+	d := r.d
+	d.SecurityProfile = device.SecurityProfile(r.profile)
+	d.AuthMode = device.AuthMode(r.mode)
+	d.Operation = device.Operation(r.op)
+	d.Key = device.KeySpec(r.key)
+	d.Deadline = fromMicros(r.deadline)
+	d.CreatedAt = fromMicros(r.created)
+	d.UpdatedAt = fromMicros(r.updated)
+	if r.serial.Valid {
 		d.LSC = &device.Certificate{
-			Serial:    serial.String,
-			Issuer:    issuer.String,
-			NotBefore: fromMicros(notBefore),
-			NotAfter:  fromMicros(notAfter),
-			DER:       der,
+			Serial:    r.serial.String,
+			Issuer:    r.issuer.String,
+			NotBefore: fromMicros(r.notBefore),
+			NotAfter:  fromMicros(r.notAfter),
+			DER:       r.der,
 		}
 	}
 	return d, nil
 }
 
-// lscArgs returns the values of the lsc_* columns for c (all NULL for nil).
-func lscArgs(c *device.Certificate) []any {
+// appendLSC appends the values of the lsc_* columns for c (all NULL for
+// nil) to args.
+func appendLSC(args []any, c *device.Certificate) []any {
 	if c == nil {
-		return []any{nil, nil, nil, nil, nil}
+		return append(args, nil, nil, nil, nil, nil)
 	}
 	der := c.DER
 	if der == nil {
 		der = []byte{}
 	}
-	return []any{c.Serial, c.Issuer, micros(c.NotBefore), micros(c.NotAfter), der}
+	return append(args, c.Serial, c.Issuer, micros(c.NotBefore), micros(c.NotAfter), der)
 }
 
 // deviceArgs returns d's values in deviceColumns order.
 func deviceArgs(d device.Device) []any {
-	args := []any{d.Name, d.Description, string(d.SecurityProfile), string(d.AuthMode), d.AuthString,
-		string(d.Operation), string(d.Key), micros(d.Deadline), d.Status}
-	args = append(args, lscArgs(d.LSC)...)
+	args := make([]any, 0, 16)
+	args = append(args, d.Name, d.Description, string(d.SecurityProfile), string(d.AuthMode), d.AuthString,
+		string(d.Operation), string(d.Key), micros(d.Deadline), d.Status)
+	args = appendLSC(args, d.LSC)
 	return append(args, micros(d.CreatedAt), micros(d.UpdatedAt))
 }
 
@@ -107,7 +114,7 @@ func (s *Store) CreateDevice(ctx context.Context, d device.Device) error {
 
 // GetDevice returns the device called name, or NotFound.
 func (s *Store) GetDevice(ctx context.Context, name string) (device.Device, error) {
-	row := s.read.QueryRowContext(ctx, `SELECT `+deviceColumns+` FROM devices WHERE name = ?`, name)
+	row := s.rs.getDevice.QueryRowContext(ctx, name)
 	d, err := scanDevice(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return device.Device{}, fault.NotFoundf("device %q not found", name)
@@ -121,9 +128,10 @@ func (s *Store) GetDevice(ctx context.Context, name string) (device.Device, erro
 // UpdateDevice replaces every field of device d.Name except CreatedAt;
 // NotFound if it does not exist.
 func (s *Store) UpdateDevice(ctx context.Context, d device.Device) error {
-	args := []any{d.Description, string(d.SecurityProfile), string(d.AuthMode), d.AuthString,
-		string(d.Operation), string(d.Key), micros(d.Deadline), d.Status}
-	args = append(args, lscArgs(d.LSC)...)
+	args := make([]any, 0, 15)
+	args = append(args, d.Description, string(d.SecurityProfile), string(d.AuthMode), d.AuthString,
+		string(d.Operation), string(d.Key), micros(d.Deadline), d.Status)
+	args = appendLSC(args, d.LSC)
 	args = append(args, micros(d.UpdatedAt), d.Name)
 	what := fmt.Sprintf("update device %q", d.Name)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {

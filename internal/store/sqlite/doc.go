@@ -47,6 +47,14 @@
 // [Store.Close] refuses new writes (they get an Unavailable error), lets the
 // committer finish every write queued so far, then closes the pools.
 //
+// # Prepared statements
+//
+// The statements of a phone session (GetDevice, StartAttempt,
+// RecordIssuance, FinishAttempt, SaveFetchedCertificate) and the
+// committer's savepoints are prepared once, by [Open], and closed by
+// [Store.Close]; see stmts.go. A write binds them to its batch's
+// transaction, once a batch, through committer.stmt.
+//
 // The schema lives in the embedded migrations directory; [Open] applies the
 // migrations the file lacks, in order, each in its own transaction, and
 // refuses a file whose schema is newer than the binary.

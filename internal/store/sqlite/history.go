@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/capf-server/capf/internal/device"
@@ -17,29 +15,25 @@ import (
 // device.StatusInProgress in the same transaction.
 func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (int64, error) {
 	what := fmt.Sprintf("start attempt for device %q", a.Device)
+	started := micros(a.StartedAt)
 	var id int64
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		var op string
-		err := tx.QueryRowContext(ctx, `SELECT operation FROM devices WHERE name = ?`, a.Device).Scan(&op)
-		if errors.Is(err, sql.ErrNoRows) {
+		// The foreign key of the attempt's device fails if there is none.
+		res, err := s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
+			a.Device, string(a.Operation), a.AuthMode, a.Remote,
+			started, micros(a.FinishedAt), a.Result, a.Reason)
+		if isForeignKey(err) {
 			return fault.NotFoundf("device %q not found", a.Device)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO attempts
-			(device, operation, auth_mode, remote, started_at, finished_at, result, reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			micros(a.StartedAt), micros(a.FinishedAt), a.Result, a.Reason).Scan(&id)
-		if err != nil {
+		if id, err = res.LastInsertId(); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if op != "" && device.Operation(op) != device.OpNone {
-			if _, err := tx.ExecContext(ctx, `UPDATE devices SET status = ?, updated_at = ? WHERE name = ?`,
-				device.StatusInProgress, micros(a.StartedAt), a.Device); err != nil {
-				return fmt.Errorf("%s: set status: %w", what, err)
-			}
+		if _, err := s.c.stmt(ctx, tx, s.ws.markInProgress).ExecContext(ctx,
+			device.StatusInProgress, started, a.Device); err != nil {
+			return fmt.Errorf("%s: set status: %w", what, err)
 		}
 		return nil
 	})
@@ -58,9 +52,7 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 	}
 	what := fmt.Sprintf("record issuance %s for device %q", is.Serial, is.Device)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO issuances
-			(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := s.c.stmt(ctx, tx, s.ws.insertIssuance).ExecContext(ctx,
 			is.Serial, is.Device, is.AttemptID, is.Issuer,
 			micros(is.IssuedAt), micros(is.NotBefore), micros(is.NotAfter), der)
 		if isUnique(err) {
@@ -78,33 +70,33 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 // one transaction; NotFound if the attempt is unknown.
 func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	what := fmt.Sprintf("finish attempt %d of device %q", o.AttemptID, o.Device)
+	finished := micros(o.FinishedAt)
+	completed, lsc := 0, lscKeep
+	if o.Completed {
+		completed = 1
+	}
+	args := make([]any, 0, 8) // of finishDeviceSQL
+	args = append(args, o.Result, finished)
+	switch {
+	case o.SetLSC != nil:
+		lsc = lscSet
+		args = appendLSC(args, o.SetLSC)
+	case o.ClearLSC:
+		lsc = lscClear
+	}
+	args = append(args, o.AttemptID)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		var name string
-		err := tx.QueryRowContext(ctx, `UPDATE attempts
-			SET finished_at = ?, auth_mode = ?, result = ?, reason = ?
-			WHERE id = ? RETURNING device`,
-			micros(o.FinishedAt), o.AuthMode, o.Result, o.Reason, o.AttemptID).Scan(&name)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fault.NotFoundf("attempt %d of device %q not found", o.AttemptID, o.Device)
-		}
+		res, err := s.c.stmt(ctx, tx, s.ws.finishAttempt).ExecContext(ctx,
+			finished, o.AuthMode, o.Result, o.Reason, o.AttemptID)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		sets := []string{"status = ?", "updated_at = ?"}
-		args := []any{o.Result, micros(o.FinishedAt)}
-		if o.Completed {
-			sets = append(sets, "operation = ?", "auth_string = ''")
-			args = append(args, string(device.OpNone))
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		} else if n == 0 {
+			return fault.NotFoundf("attempt %d of device %q not found", o.AttemptID, o.Device)
 		}
-		switch {
-		case o.SetLSC != nil:
-			sets = append(sets, "lsc_serial = ?", "lsc_issuer = ?", "lsc_not_before = ?", "lsc_not_after = ?", "lsc_der = ?")
-			args = append(args, lscArgs(o.SetLSC)...)
-		case o.ClearLSC:
-			sets = append(sets, "lsc_serial = NULL", "lsc_issuer = NULL", "lsc_not_before = NULL", "lsc_not_after = NULL", "lsc_der = NULL")
-		}
-		args = append(args, name)
-		if _, err := tx.ExecContext(ctx, `UPDATE devices SET `+strings.Join(sets, ", ")+` WHERE name = ?`, args...); err != nil {
+		if _, err := s.c.stmt(ctx, tx, s.ws.finishDevice[completed][lsc]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("%s: update device: %w", what, err)
 		}
 		return nil
@@ -120,8 +112,8 @@ func (s *Store) SaveFetchedCertificate(ctx context.Context, fc device.FetchedCer
 	}
 	what := fmt.Sprintf("save fetched %s certificate", fc.Type)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO fetched_certificates (device, type, fetched_at, der)
-			VALUES (?, ?, ?, ?)`, fc.Device, fc.Type, micros(fc.FetchedAt), der)
+		_, err := s.c.stmt(ctx, tx, s.ws.insertFetched).ExecContext(ctx,
+			fc.Device, fc.Type, micros(fc.FetchedAt), der)
 		if err != nil {
 			return writeErr(what, fc.Device, err)
 		}

@@ -51,6 +51,12 @@ type Store struct {
 	read  *sql.DB    // query_only connections
 	c     *committer // every write goes through it
 
+	// The hot path's prepared statements; see stmts.go.
+	rs        readStmts
+	ws        writeStmts
+	readPrep  preparer
+	writePrep preparer
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -111,7 +117,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite store %s: open readers: %w", path, err)
 	}
-	s.c = newCommitter(s.write, maxBatch)
+	s.readPrep.db, s.writePrep.db = s.read, s.write
+	s.rs = prepareRead(ctx, &s.readPrep)
+	s.ws = prepareWrite(ctx, &s.writePrep)
+	if err := errors.Join(s.readPrep.err, s.writePrep.err); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
+	s.c, err = newCommitter(ctx, s.write, &s.writePrep, maxBatch)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite store %s: %w", path, err)
+	}
 	return s, nil
 }
 
@@ -124,6 +141,9 @@ func (s *Store) Close() error {
 			s.c.close()
 		}
 		var errs []error
+		if err := errors.Join(s.readPrep.close(), s.writePrep.close()); err != nil {
+			errs = append(errs, fmt.Errorf("sqlite store %s: close statements: %w", s.path, err))
+		}
 		if s.read != nil {
 			if err := s.read.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("sqlite store %s: close readers: %w", s.path, err))
@@ -184,6 +204,9 @@ func dsn(path string, busy time.Duration, writer bool) string {
 
 // sqliteCode returns the extended result code of a driver error, or 0.
 func sqliteCode(err error) int {
+	if err == nil {
+		return 0
+	}
 	var e *sqlite.Error
 	if errors.As(err, &e) {
 		return e.Code()
