@@ -24,7 +24,7 @@ type Params struct {
 	WaitingDelay time.Duration  `json:"-"`
 	KeyPool      int            `json:"key_pool"`
 	SourceAddrs  int            `json:"source_addrs"` // 0: not spread
-	TLSMax       string         `json:"tls_max"` // "1.2" (as phones) or "1.3"
+	TLSMax       string         `json:"tls_max"`      // "1.2" (as phones) or "1.3"
 	ServerParams map[string]any `json:"server_params,omitempty"`
 	CPUs         int            `json:"cpus"` // of this machine
 }
