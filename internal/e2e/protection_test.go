@@ -149,13 +149,7 @@ func TestConcurrencyLimit(t *testing.T) {
 		}(slow[i])
 	}
 	// Wait until both hold their slot, generating keys.
-	deadline := time.Now().Add(20 * time.Second)
-	for metricValue(t, s, "capf_sessions_waiting_for_key") != "2" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the slow phones never waited for their keys")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitMetric(t, s, "capf_sessions_waiting_for_key", "2")
 	name := newPhoneName()
 	s.mustCapf("device", "add", name, "--operation", "install", "--key", "ec256")
 	res, err := s.phone(name, "", func(o *phonesim.Options) { o.Retries = -1 })
@@ -165,17 +159,31 @@ func TestConcurrencyLimit(t *testing.T) {
 	if got := s.device(name).Status; got != "Operation Pending" {
 		t.Errorf("a refused phone changed status to %q", got)
 	}
-	if got := metricValue(t, s, `capf_retry_later_total{reason="busy"}`); got != "1" {
-		t.Errorf("RETRY_LATER counted %q, want 1", got)
-	}
+	waitMetric(t, s, `capf_retry_later_total{reason="busy"}`, "1")
 	wg.Wait()
 	// Slots are free again.
 	res, err = s.phone(name, "", nil)
 	if err != nil || res.EndReason != wire.ReasonSuccess {
 		t.Fatalf("after the slow phones: %+v %v", res, err)
 	}
-	if got := metricValue(t, s, `capf_sessions_total{operation="install",outcome="success"}`); got != "3" {
-		t.Errorf("successful sessions counted %q, want 3", got)
+	waitMetric(t, s, `capf_sessions_total{operation="install",outcome="success"}`, "3")
+}
+
+// waitMetric waits until a series has the wanted value: a session is
+// counted just after its last message is written, so the phone may see the
+// end first.
+func waitMetric(t *testing.T, s *server, series, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := metricValue(t, s, series)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %q, want %q", series, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
