@@ -121,7 +121,7 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 		if ca == "" {
 			ca = filepath.Join(o.DataDir, caFile)
 		}
-		if b.trust, err = loadTrust(ca); err != nil {
+		if b.trust, err = phonesim.LoadTrust(ca); err != nil {
 			return fmt.Errorf("CAPF certificate: %w", err)
 		}
 		b.rep.Notes = append(b.rep.Notes, "server CPU time and memory are not measured for an external server")
@@ -167,7 +167,7 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 		}
 	}
 	b.logf("server (%s) listening on %s", b.srv.mode, b.srv.addr)
-	if b.trust, err = loadTrust(filepath.Join(dir, caFile)); err != nil {
+	if b.trust, err = phonesim.LoadTrust(filepath.Join(dir, caFile)); err != nil {
 		_ = b.srv.stop()
 		return fmt.Errorf("CAPF certificate: %w", err)
 	}

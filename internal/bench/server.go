@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
@@ -126,34 +124,6 @@ func provision(ctx context.Context, dataDir string, o Options) error {
 		return fmt.Errorf("provision: %w", err)
 	}
 	return st.Close()
-}
-
-// loadTrust reads the CAPF certificates of a PEM file.
-func loadTrust(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var certs []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("%s: no certificate", path)
-	}
-	return certs, nil
 }
 
 // spawn starts exe serve on dir as a child process, its standard error

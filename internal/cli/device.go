@@ -139,27 +139,7 @@ func newDeviceAddCmd(g *globals, verb string) *cobra.Command {
 // newDevice builds a new device from the fields of c that were given.
 func newDevice(name string, c device.Change) device.Device {
 	d := device.Device{Name: name}
-	if c.Description != nil {
-		d.Description = *c.Description
-	}
-	if c.SecurityProfile != nil {
-		d.SecurityProfile = *c.SecurityProfile
-	}
-	if c.AuthMode != nil {
-		d.AuthMode = *c.AuthMode
-	}
-	if c.AuthString != nil {
-		d.AuthString = *c.AuthString
-	}
-	if c.Operation != nil {
-		d.Operation = *c.Operation
-	}
-	if c.Key != nil {
-		d.Key = *c.Key
-	}
-	if c.Deadline != nil {
-		d.Deadline = *c.Deadline
-	}
+	c.Apply(&d)
 	return d
 }
 

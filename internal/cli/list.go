@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -99,6 +100,20 @@ func (f *listFlags) query(now time.Time) (device.Query, error) {
 	return q, q.Validate()
 }
 
+// find runs the Find Phone query the flags describe.
+func (g *globals) find(ctx context.Context, f *listFlags, now time.Time) (device.Page, error) {
+	q, err := f.query(now)
+	if err != nil {
+		return device.Page{}, err
+	}
+	svc, done, err := g.openService(ctx)
+	if err != nil {
+		return device.Page{}, err
+	}
+	defer done()
+	return svc.List(ctx, q)
+}
+
 func newDeviceListCmd(g *globals) *cobra.Command {
 	var f listFlags
 	cmd := &cobra.Command{
@@ -107,16 +122,7 @@ func newDeviceListCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
-			q, err := f.query(now)
-			if err != nil {
-				return err
-			}
-			svc, done, err := g.openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			page, err := svc.List(cmd.Context(), q)
+			page, err := g.find(cmd.Context(), &f, now)
 			if err != nil {
 				return err
 			}

@@ -2,14 +2,10 @@ package cli
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -130,7 +126,7 @@ func (f *phoneFlags) options(g *globals, name string) (phonesim.Options, error) 
 	if f.ca == "" {
 		return o, usagef("phone: --ca is required (the CAPF certificate from the phone's CTL)")
 	}
-	trust, err := loadCertificates(f.ca)
+	trust, err := phonesim.LoadTrust(f.ca)
 	if err != nil {
 		return o, usagef("phone: --ca: %v", err)
 	}
@@ -193,34 +189,6 @@ func stateDirName(name string) string {
 		b[0] = '_' // neither ".", ".." nor a hidden directory
 	}
 	return string(b)
-}
-
-// loadCertificates reads every CERTIFICATE block of a PEM file.
-func loadCertificates(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var certs []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New(path + ": no CERTIFICATE block")
-	}
-	return certs, nil
 }
 
 // phoneSummary is the one-line report of a finished run.

@@ -25,16 +25,7 @@ func newReportCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			now := time.Now()
-			q, err := f.query(now)
-			if err != nil {
-				return err
-			}
-			svc, done, err := g.openService(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			page, err := svc.List(cmd.Context(), q)
+			page, err := g.find(cmd.Context(), &f, now)
 			if err != nil {
 				return err
 			}

@@ -74,6 +74,31 @@ type Change struct {
 	Deadline        *time.Time // a zero time clears the deadline
 }
 
+// Apply copies the fields that c sets onto d.
+func (c Change) Apply(d *Device) {
+	if c.Description != nil {
+		d.Description = *c.Description
+	}
+	if c.SecurityProfile != nil {
+		d.SecurityProfile = *c.SecurityProfile
+	}
+	if c.AuthMode != nil {
+		d.AuthMode = *c.AuthMode
+	}
+	if c.AuthString != nil {
+		d.AuthString = *c.AuthString
+	}
+	if c.Operation != nil {
+		d.Operation = *c.Operation
+	}
+	if c.Key != nil {
+		d.Key = *c.Key
+	}
+	if c.Deadline != nil {
+		d.Deadline = c.Deadline.UTC()
+	}
+}
+
 // Add creates a device. Unset fields take their defaults: non-secure, By
 // Null String, No Pending Operation, the default key. A device armed with an
 // operation in authentication-string mode without a string gets a generated
@@ -149,27 +174,7 @@ func (s *Service) Change(ctx context.Context, name string, c Change) (Device, er
 		return Device{}, fmt.Errorf("change device %s: %w", n, err)
 	}
 	d := old
-	if c.Description != nil {
-		d.Description = *c.Description
-	}
-	if c.SecurityProfile != nil {
-		d.SecurityProfile = *c.SecurityProfile
-	}
-	if c.AuthMode != nil {
-		d.AuthMode = *c.AuthMode
-	}
-	if c.AuthString != nil {
-		d.AuthString = *c.AuthString
-	}
-	if c.Operation != nil {
-		d.Operation = *c.Operation
-	}
-	if c.Key != nil {
-		d.Key = *c.Key
-	}
-	if c.Deadline != nil {
-		d.Deadline = c.Deadline.UTC()
-	}
+	c.Apply(&d)
 	now := s.now().UTC()
 	if err := s.prepare(&d, &old, c.GenerateString, now); err != nil {
 		return Device{}, err
