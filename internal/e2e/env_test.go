@@ -130,7 +130,10 @@ func startServer(t *testing.T, params serverParams, data string, args ...string)
 	}
 	s := &server{t: t, data: data, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1)}
 	s.mfr = loadOrNewMfr(t, data)
-	p := serverParams{"manufacturer_ca_bundle": "mfr-ca.pem", "message_timeout": "10s"}
+	// A short retry delay: a phone that reconnects before the server has
+	// closed its previous session gets RETRY_LATER for its device and
+	// should not wait a minute in a test.
+	p := serverParams{"manufacturer_ca_bundle": "mfr-ca.pem", "message_timeout": "10s", "retry_delay": "1s"}
 	for k, v := range params {
 		p[k] = v
 	}
