@@ -114,3 +114,28 @@ func TestImportAndReportRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigCommands(t *testing.T) {
+	data := t.TempDir()
+	out, errOut, code := run(t, data, "config", "show")
+	if code != ExitOK || !strings.Contains(out, "certificate_validity_days") || !strings.Contains(out, "1825") || !strings.Contains(out, "Validity of issued LSCs") {
+		t.Fatalf("config show: %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, data, "config", "validate"); code != ExitOK || !strings.Contains(out, "ok") {
+		t.Fatalf("validate defaults: %d %s%s", code, out, errOut)
+	}
+	bad := `{"certificate_validity_days": 4000, "maintenance_windows": ["Caturday 01:00-02:00"], "manufacturer_ca_bundle": "missing.pem"}`
+	if err := os.WriteFile(filepath.Join(data, "capf.json"), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = run(t, data, "config", "validate")
+	if code != ExitUsage || !strings.Contains(errOut, "certificate_validity_days 4000") || !strings.Contains(errOut, `day "caturday"`) {
+		t.Fatalf("validate bad: %d %s", code, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(data, "capf.json"), []byte(`{"manufacturer_ca_bundle": "missing.pem"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code = run(t, data, "config", "validate"); code == ExitOK || !strings.Contains(errOut, "manufacturer_ca_bundle") {
+		t.Fatalf("validate missing bundle: %d %s", code, errOut)
+	}
+}

@@ -208,11 +208,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 
 func newVerifier(g *globals, cfg config.Config, a *ca.Authority) (*auth.Verifier, error) {
 	opts := auth.Options{LSCRoots: a.Roots(), AllowExpiredMIC: cfg.AllowExpiredMIC, Now: time.Now}
-	if p := config.Resolve(g.dataDir, cfg.ManufacturerCABundle); p != "" {
-		certs, err := auth.LoadBundleCertificates(p)
-		if err != nil {
-			return nil, fmt.Errorf("manufacturer_ca_bundle: %w", err)
-		}
+	certs, err := loadMICBundle(g, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(certs) > 0 {
 		pool := x509.NewCertPool()
 		for _, c := range certs {
 			pool.AddCert(c)
@@ -220,6 +220,19 @@ func newVerifier(g *globals, cfg config.Config, a *ca.Authority) (*auth.Verifier
 		opts.MICRoots, opts.MICBundle = pool, certs
 	}
 	return auth.New(opts), nil
+}
+
+// loadMICBundle reads the manufacturer CA bundle, if one is configured.
+func loadMICBundle(g *globals, cfg config.Config) ([]*x509.Certificate, error) {
+	p := config.Resolve(g.dataDir, cfg.ManufacturerCABundle)
+	if p == "" {
+		return nil, nil
+	}
+	certs, err := auth.LoadBundleCertificates(p)
+	if err != nil {
+		return nil, fmt.Errorf("manufacturer_ca_bundle: %w", err)
+	}
+	return certs, nil
 }
 
 // sweepStale fails, every minute, attempts open longer than any session can
