@@ -336,3 +336,45 @@ func assertIssuances(t *testing.T, s *server, name string, want int) {
 		t.Fatalf("%d issuances recorded for %s, want %d", len(is), name, want)
 	}
 }
+
+// TestRebootMidKeyGeneration: an old phone is power-cycled while it
+// generates its key; it reconnects from the same address while the server
+// still holds its first session, and the new session takes over.
+func TestRebootMidKeyGeneration(t *testing.T) {
+	s := startServer(t, nil, "")
+	name := newPhoneName()
+	s.mustCapf("device", "add", name, "--operation", "install", "--key", "ec256")
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := s.phone(name, "", func(o *phonesim.Options) {
+			o.KeygenDelay, o.ProgressInterval, o.Retries = time.Minute, time.Second, -1
+		})
+		firstDone <- err
+	}()
+	waitFor(t, func() bool {
+		h := s.device(name).History
+		return len(h) > 0 && h[0].Result == "" // the first session is in progress
+	})
+	res, err := s.phone(name, "", nil)
+	if err != nil || res.EndReason != wire.ReasonSuccess {
+		t.Fatalf("reconnected phone: %+v %v", res, err)
+	}
+	if err := <-firstDone; err == nil {
+		t.Error("the superseded session ended normally")
+	}
+	d := s.device(name)
+	if d.Status != "Upgrade Success" || len(d.History) != 2 || !strings.Contains(d.History[1].Reason, "superseded") {
+		t.Fatalf("device %+v", d)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -236,6 +236,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn) {
 	}
 	deps := s.opts.Deps
 	sess = session.New(deps, newSessionID(), remote)
+	sess.OnSupersede(func() { raw.Close() })
 	if err := s.write(conn, sess.Start()); err != nil {
 		sess.Abort(ctx, err)
 		return

@@ -118,29 +118,80 @@ func (l *Limiter) Running() int {
 }
 
 // DeviceLocks makes sure one device has at most one session at a time, so
-// two connections claiming the same name cannot race each other.
+// two connections claiming the same name cannot race each other. A phone
+// that reboots in the middle of a session reconnects while the server still
+// holds the old one (possibly for the whole key-generation time); a new
+// session from the same IP address therefore supersedes the old one, whose
+// connection is closed. A session from another address is refused.
 type DeviceLocks struct {
 	mu   sync.Mutex
-	busy map[string]struct{}
+	busy map[string]*lockHolder
+}
+
+type lockHolder struct {
+	ip       string
+	preempt  func()
+	released chan struct{}
 }
 
 // NewDeviceLocks returns an empty lock set.
-func NewDeviceLocks() *DeviceLocks { return &DeviceLocks{busy: make(map[string]struct{})} }
+func NewDeviceLocks() *DeviceLocks { return &DeviceLocks{busy: make(map[string]*lockHolder)} }
 
-// TryLock claims name and reports whether it was free.
-func (l *DeviceLocks) TryLock(name string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.busy[name]; ok {
-		return false
+// supersedeWait bounds how long a new session waits for the one it
+// supersedes to let go.
+const supersedeWait = 5 * time.Second
+
+// Acquire claims name for a session from ip. If another session from the
+// same ip holds it, that session's preempt function is called and Acquire
+// waits (at most supersedeWait, or until ctx ends) for it to let go. It
+// returns the release function, or ok false when the device stays busy.
+func (l *DeviceLocks) Acquire(ctx context.Context, name, ip string, preempt func()) (release func(), ok bool) {
+	for {
+		l.mu.Lock()
+		h := l.busy[name]
+		if h == nil {
+			h = &lockHolder{ip: ip, preempt: preempt, released: make(chan struct{})}
+			l.busy[name] = h
+			l.mu.Unlock()
+			return func() { l.release(name, h) }, true
+		}
+		l.mu.Unlock()
+		if h.ip != ip || h.preempt == nil {
+			return nil, false
+		}
+		h.preempt()
+		select {
+		case <-h.released:
+		case <-time.After(supersedeWait):
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
 	}
-	l.busy[name] = struct{}{}
-	return true
 }
 
-// Unlock releases name.
+// TryLock claims name for a holder that cannot be superseded and reports
+// whether it was free.
+func (l *DeviceLocks) TryLock(name string) bool {
+	_, ok := l.Acquire(context.Background(), name, "", nil)
+	return ok
+}
+
+// Unlock releases name whoever holds it.
 func (l *DeviceLocks) Unlock(name string) {
 	l.mu.Lock()
-	delete(l.busy, name)
+	h := l.busy[name]
 	l.mu.Unlock()
+	if h != nil {
+		l.release(name, h)
+	}
+}
+
+func (l *DeviceLocks) release(name string, h *lockHolder) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy[name] == h {
+		delete(l.busy, name)
+		close(h.released)
+	}
 }

@@ -9,7 +9,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/capf-server/capf/internal/auth"
@@ -74,25 +76,37 @@ type Session struct {
 	deps *Deps
 	id   uint32
 
-	state     State
-	started   time.Time
-	dev       device.Device
-	locked    bool
-	slot      bool // holds a Limiter slot
-	keyWait   bool // counted as waiting for a key
-	attemptID int64
-	key       device.KeySpec
-	keyTries  int
-	keyDue    time.Time
-	issued    *ca.Issued
-	fetched   int
-	sum       Summary
+	state      State
+	started    time.Time
+	dev        device.Device
+	unlock     func() // releases the device lock; nil when not held
+	preempt    func() // closes this session's connection when superseded
+	superseded atomic.Bool
+	slot       bool // holds a Limiter slot
+	keyWait    bool // counted as waiting for a key
+	attemptID  int64
+	key        device.KeySpec
+	keyTries   int
+	keyDue     time.Time
+	issued     *ca.Issued
+	fetched    int
+	sum        Summary
 }
 
 // New returns a session with the given id for a phone at remote.
 func New(deps *Deps, id uint32, remote string) *Session {
 	now := deps.Now()
 	return &Session{deps: deps, id: id, started: now, sum: Summary{SessionID: id, Remote: remote, Started: now}}
+}
+
+// OnSupersede sets what to do when a newer session from the same address
+// takes this session's device over: the server closes the connection, and
+// the session ends as a communication failure.
+func (s *Session) OnSupersede(f func()) {
+	s.preempt = func() {
+		s.superseded.Store(true)
+		f()
+	}
 }
 
 // State returns the current state.
@@ -150,11 +164,14 @@ func (s *Session) Abort(ctx context.Context, cause error) {
 	if s.state == Done {
 		return
 	}
-	reason := device.ReasonCommFailure
-	if s.state == AwaitKey && !s.deps.Now().Before(s.keyDue) {
+	reason, detail := device.ReasonCommFailure, cause.Error()
+	switch {
+	case s.superseded.Load():
+		detail = "superseded by a new session from the same address (the phone reconnected)"
+	case s.state == AwaitKey && !s.deps.Now().Before(s.keyDue):
 		reason = device.ReasonKeyGenTimeout
 	}
-	s.finishFailed(ctx, reason, cause.Error(), "aborted")
+	s.finishFailed(ctx, reason, detail, "aborted")
 }
 
 // Close releases the device lock; the server calls it when the connection
@@ -165,9 +182,9 @@ func (s *Session) Close() {
 		s.deps.Limiter.Release()
 		s.slot = false
 	}
-	if s.locked {
-		s.deps.Locks.Unlock(s.dev.Name)
-		s.locked = false
+	if s.unlock != nil {
+		s.unlock()
+		s.unlock = nil
 	}
 }
 
@@ -221,11 +238,12 @@ func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
 		s.sum.Outcome = "no-action"
 		return s.end(wire.ReasonNoAction)
 	}
-	if !s.deps.Locks.TryLock(name) {
-		s.sum.Reason = "another session for this device is in progress"
+	unlock, ok := s.deps.Locks.Acquire(ctx, name, remoteIP(s.sum.Remote), s.preempt)
+	if !ok {
+		s.sum.Reason = "another session for this device is in progress from another address"
 		return s.retryLater("device-busy", 0)
 	}
-	s.locked = true
+	s.unlock = unlock
 	now := s.deps.Now()
 	late := !d.Deadline.IsZero() && now.After(d.Deadline)
 	if !late {
@@ -293,6 +311,14 @@ func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
 		return Step{Reply: wire.New(wire.CmdFetchCertificateRequest, s.id)}
 	}
 	return s.fail(ctx, device.ReasonInternal, fmt.Sprintf("unknown operation %q", d.Operation))
+}
+
+// remoteIP returns the address part of host:port.
+func remoteIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
 }
 
 // presented turns the credentials of AUTH_RESPONSE into auth's terms.
