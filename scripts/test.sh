@@ -11,6 +11,12 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+echo "== generated code is up to date"
+go generate ./...
+if ! git diff --quiet -- '*_string.go' 2>/dev/null; then
+  echo "go generate changed generated files; commit them:"; git diff --stat -- '*_string.go'; exit 1
+fi
+
 echo "== go vet"
 go vet ./...
 
