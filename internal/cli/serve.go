@@ -78,10 +78,14 @@ func serveConfig(g *globals, f serveFlags, changed func(string) bool) (config.Co
 	return cfg, cfg.Validate()
 }
 
-func newLogger(g *globals, level string) *slog.Logger {
+func newLogger(g *globals, cfg config.Config) *slog.Logger {
 	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: l}))
+	_ = l.UnmarshalText([]byte(cfg.LogLevel)) // validated with the config
+	opts := &slog.HandlerOptions{Level: l}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
 }
 
 func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string) bool) error {
@@ -100,7 +104,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if _, err := config.WriteIfMissing(g.dataDir, config.Defaults()); err != nil {
 		return err
 	}
-	log := newLogger(g, cfg.LogLevel)
+	log := newLogger(g, cfg)
 	st, err := g.openStore(ctx)
 	if err != nil {
 		return err

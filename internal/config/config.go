@@ -58,6 +58,7 @@ type Config struct {
 	HandshakeTimeout        Duration `json:"tls_handshake_timeout"`
 	MessageTimeout          Duration `json:"message_timeout"`
 	LogLevel                string   `json:"log_level"`
+	LogFormat               string   `json:"log_format"`
 	MaxConcurrentOps        int      `json:"max_concurrent_operations"`
 	MaxConnsPerAddress      int      `json:"max_connections_per_address"`
 	RetryDelay              Duration `json:"retry_delay"`
@@ -86,6 +87,7 @@ var Params = []Param{
 	{"tls_handshake_timeout", "Deadline for a phone's TLS handshake."},
 	{"message_timeout", "Deadline for each protocol message from a phone, outside key generation."},
 	{"log_level", "Trace level: debug, info, warn or error."},
+	{"log_format", "text (key=value lines) or json (one JSON object per line, for log shippers)."},
 	{"max_concurrent_operations", "Certificate operations that may run at once (phones generating keys included); beyond it a phone is told RETRY_LATER. 0: no limit."},
 	{"max_connections_per_address", "Open connections allowed from one IP address; more are closed at once. 0: no limit."},
 	{"retry_delay", "The delay sent with RETRY_LATER when the service is busy."},
@@ -107,6 +109,7 @@ func Defaults() Config {
 		HandshakeTimeout:        Duration(30 * time.Second),
 		MessageTimeout:          Duration(60 * time.Second),
 		LogLevel:                "info",
+		LogFormat:               "text",
 		MaxConcurrentOps:        1000,
 		MaxConnsPerAddress:      200,
 		RetryDelay:              Duration(60 * time.Second),
@@ -159,6 +162,11 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		add("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		add("log_format %q: want text or json", c.LogFormat)
 	}
 	if c.MaxConcurrentOps < 0 {
 		add("max_concurrent_operations %d: want 0 (no limit) or more", c.MaxConcurrentOps)

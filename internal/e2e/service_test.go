@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/tls"
@@ -130,5 +131,27 @@ func TestOneServerPerDataDirectory(t *testing.T) {
 	out, errOut, code := s.capf("serve", "--listen", "127.0.0.1:0")
 	if code != 4 || !strings.Contains(errOut, "in use by another capf serve") {
 		t.Fatalf("second serve on one data directory: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestJSONLogs(t *testing.T) {
+	s := startServer(t, serverParams{"log_format": "json"}, "")
+	name := newPhoneName()
+	enroll(t, s, name, "", "ec256")
+	var found bool
+	for _, line := range strings.Split(s.errOut.String(), "\n") {
+		var ev map[string]any
+		if line == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if ev["msg"] == "capf session" && ev["device"] == name {
+			found = ev["outcome"] == "success" && ev["auth_mode"] == "null" && ev["operation"] == "install" && ev["remote"] != "" && ev["duration"] != nil
+		}
+	}
+	if !found {
+		t.Fatalf("no complete session event for %s in:\n%s", name, s.errOut)
 	}
 }
