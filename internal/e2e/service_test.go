@@ -2,10 +2,10 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/tls"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
