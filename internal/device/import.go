@@ -25,42 +25,38 @@ type Given struct {
 // Import adds or updates every device in rows in one transaction: if any
 // row is invalid, nothing changes and the error names its line. A value not
 // given takes its default, as for [Service.Add]; an existing device keeps
-// its LSC and history.
-func (s *Service) Import(ctx context.Context, rows []ImportRow) (ImportCounts, error) {
-	all, err := s.store.ListDevices(ctx, Query{})
-	if err != nil {
-		return ImportCounts{}, fmt.Errorf("import: read devices: %w", err)
-	}
-	existing := make(map[string]*Device, len(all.Devices))
-	for i := range all.Devices {
-		existing[all.Devices[i].Name] = &all.Devices[i]
-	}
-	now := s.now().UTC()
-	out := make([]Device, 0, len(rows))
+// its LSC, history and, unless the row changes its operation or
+// configuration, its status. A row equal to the stored device is counted
+// unchanged, so importing the CAPF report back changes nothing.
+func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (ImportCounts, error) {
+	names := make([]string, len(rows))
 	seen := make(map[string]int, len(rows))
-	for _, r := range rows {
-		d, err := s.importOne(r, existing, now)
+	for i, r := range rows {
+		name, err := NormalizeName(r.Device.Name)
 		if err != nil {
 			return ImportCounts{}, fault.Invalidf("line %d: %s", r.Line, message(err))
 		}
-		if prev, dup := seen[d.Name]; dup {
-			return ImportCounts{}, fault.Invalidf("line %d: device %s already appears on line %d", r.Line, d.Name, prev)
+		if prev, dup := seen[name]; dup {
+			return ImportCounts{}, fault.Invalidf("line %d: device %s already appears on line %d", r.Line, name, prev)
 		}
-		seen[d.Name] = r.Line
-		out = append(out, d)
+		seen[name] = r.Line
+		names[i] = name
 	}
-	counts, err := s.store.ImportDevices(ctx, out)
+	now := s.now().UTC()
+	counts, err := s.store.ImportDevices(ctx, names, actor, func(i int, old *Device) (Device, error) {
+		d, err := s.importOne(names[i], rows[i], old, now)
+		if err != nil {
+			return Device{}, fault.Invalidf("line %d: %s", rows[i].Line, message(err))
+		}
+		return d, nil
+	})
 	if err != nil {
 		return ImportCounts{}, fmt.Errorf("import: %w", err)
 	}
 	return counts, nil
 }
 
-func (s *Service) importOne(r ImportRow, existing map[string]*Device, now time.Time) (Device, error) {
-	name, err := NormalizeName(r.Device.Name)
-	if err != nil {
-		return Device{}, err
-	}
+func (s *Service) importOne(name string, r ImportRow, old *Device, now time.Time) (Device, error) {
 	d := Device{Name: name}
 	g, in := r.Given, r.Device
 	if g.Description {
@@ -85,13 +81,12 @@ func (s *Service) importOne(r ImportRow, existing map[string]*Device, now time.T
 		d.Deadline = in.Deadline.UTC()
 	}
 	applyDefaults(&d, s.defaultKey)
-	old := existing[name]
 	if old != nil {
-		d.CreatedAt, d.LSC, d.Status = old.CreatedAt, old.LSC, old.Status
+		d.CreatedAt, d.Status = old.CreatedAt, old.Status
 	} else {
 		d.CreatedAt = now
 	}
-	if err := s.prepare(&d, old, false, now); err != nil {
+	if err := s.prepare(&d, old, rule{explicitString: g.AuthString && in.AuthString != ""}, now); err != nil {
 		return Device{}, err
 	}
 	d.UpdatedAt = now

@@ -74,6 +74,14 @@ type Change struct {
 	Deadline        *time.Time // a zero time clears the deadline
 }
 
+// Validate checks the change on its own, before any device is read.
+func (c Change) Validate() error {
+	if c.GenerateString && c.AuthString != nil {
+		return fault.Invalidf("give an authentication string or generate one, not both")
+	}
+	return nil
+}
+
 // Apply copies the fields that c sets onto d.
 func (c Change) Apply(d *Device) {
 	if c.Description != nil {
@@ -103,7 +111,7 @@ func (c Change) Apply(d *Device) {
 // Null String, No Pending Operation, the default key. A device armed with an
 // operation in authentication-string mode without a string gets a generated
 // one, as does any device when generate is true.
-func (s *Service) Add(ctx context.Context, d Device, generate bool) (Device, error) {
+func (s *Service) Add(ctx context.Context, actor Actor, d Device, generate bool) (Device, error) {
 	name, err := NormalizeName(d.Name)
 	if err != nil {
 		return Device{}, err
@@ -111,11 +119,13 @@ func (s *Service) Add(ctx context.Context, d Device, generate bool) (Device, err
 	d.Name = name
 	applyDefaults(&d, s.defaultKey)
 	now := s.now().UTC()
-	if err := s.prepare(&d, nil, generate, now); err != nil {
+	if err := s.prepare(&d, nil, rule{generate: generate, explicitString: d.AuthString != ""}, now); err != nil {
 		return Device{}, err
 	}
 	d.CreatedAt, d.UpdatedAt = now, now
-	if err := s.store.CreateDevice(ctx, d); err != nil {
+	d.AuthFailures, d.LastAuthFailure, d.AttemptsTotal, d.LSC = 0, time.Time{}, 0, nil
+	ev := AuditEvent{At: now, Actor: actor, Action: AuditDeviceCreate, Target: d.Name, Changes: CreationChanges(d)}
+	if err := s.store.CreateDevice(ctx, d, ev); err != nil {
 		return Device{}, fmt.Errorf("add device %s: %w", d.Name, err)
 	}
 	return d, nil
@@ -136,11 +146,31 @@ func applyDefaults(d *Device, key KeySpec) {
 	}
 }
 
+// rule says what an administrator's change asked for, beyond the values.
+type rule struct {
+	generate       bool // Generate String
+	rearm          bool // the operation was set explicitly: arm it again even if unchanged
+	explicitString bool // an authentication string was given
+}
+
 // prepare validates d (new state) against old (nil for a new device),
 // generates a string when needed and sets the status an administrator
-// change implies.
-func (s *Service) prepare(d *Device, old *Device, generate bool, now time.Time) error {
-	if generate || (d.AuthMode == AuthString && d.Operation != OpNone && d.AuthString == "") {
+// change implies. It changes nothing a session owns.
+func (s *Service) prepare(d *Device, old *Device, r rule, now time.Time) error {
+	armed := d.Operation != OpNone
+	opChanged := old == nil || old.Operation != d.Operation
+	configChanged := old != nil && (old.AuthMode != d.AuthMode || old.AuthString != d.AuthString || old.Key != d.Key)
+	if d.AuthMode != AuthString {
+		if r.explicitString && d.AuthString != "" {
+			return fault.Invalidf("device %s: an authentication string is only used By Authentication String (mode is %s)", d.Name, d.AuthMode.Label())
+		}
+		if r.generate {
+			return fault.Invalidf("device %s: Generate String needs authentication mode string (mode is %s)", d.Name, d.AuthMode.Label())
+		}
+		d.AuthString = "" // a string has no use in another mode; keep none
+	}
+	modeChanged := old == nil || old.AuthMode != d.AuthMode
+	if r.generate || (d.AuthMode == AuthString && armed && d.AuthString == "" && (opChanged || modeChanged || r.rearm)) {
 		str, err := GenerateAuthString(s.rand, GeneratedStringLen)
 		if err != nil {
 			return err
@@ -150,37 +180,45 @@ func (s *Service) prepare(d *Device, old *Device, generate bool, now time.Time) 
 	if err := d.Validate(); err != nil {
 		return err
 	}
+	arming := armed && (opChanged || r.rearm || (old != nil && old.Status != StatusInProgress && configChanged))
 	deadlineChanged := old == nil || !old.Deadline.Equal(d.Deadline)
-	if !d.Deadline.IsZero() && deadlineChanged && d.Deadline.Before(now) {
-		return fault.Invalidf("device %s: Operation Completes By %s is in the past", d.Name, d.Deadline.UTC().Format(time.RFC3339))
+	if !d.Deadline.IsZero() && d.Deadline.Before(now) && (deadlineChanged || arming) {
+		return fault.Invalidf("device %s: Operation Completes By %s is in the past; give a later --deadline or none",
+			d.Name, d.Deadline.UTC().Format(time.RFC3339))
 	}
 	switch {
-	case d.Operation != OpNone && (old == nil || old.Operation != d.Operation || old.Status != StatusInProgress):
+	case arming && (old == nil || old.Status != StatusInProgress || opChanged):
 		d.Status = StatusPending
-	case d.Operation == OpNone && (old == nil || old.Status == StatusPending || old.Status == StatusInProgress || old.Status == ""):
+	case !armed && (old == nil || old.Status == StatusPending || old.Status == StatusInProgress || old.Status == ""):
 		d.Status = StatusNone
 	}
 	return nil
 }
 
-// Change applies c to the device called name and returns the result.
-func (s *Service) Change(ctx context.Context, name string, c Change) (Device, error) {
+// Change applies c to the device called name, inside the store's
+// transaction, and returns the result. Only the fields c names (and the
+// status that arming or disarming an operation implies) are written; an
+// LSC or status a session records meanwhile is kept.
+func (s *Service) Change(ctx context.Context, actor Actor, name string, c Change) (Device, error) {
 	n, err := NormalizeName(name)
 	if err != nil {
 		return Device{}, err
 	}
-	old, err := s.store.GetDevice(ctx, n)
-	if err != nil {
-		return Device{}, fmt.Errorf("change device %s: %w", n, err)
-	}
-	d := old
-	c.Apply(&d)
-	now := s.now().UTC()
-	if err := s.prepare(&d, &old, c.GenerateString, now); err != nil {
+	if err := c.Validate(); err != nil {
 		return Device{}, err
 	}
-	d.UpdatedAt = now
-	if err := s.store.UpdateDevice(ctx, d); err != nil {
+	now := s.now().UTC()
+	r := rule{generate: c.GenerateString, rearm: c.Operation != nil, explicitString: c.AuthString != nil}
+	d, _, err := s.store.UpdateDevice(ctx, n, actor, func(d *Device) error {
+		old := *d
+		c.Apply(d)
+		if err := s.prepare(d, &old, r, now); err != nil {
+			return err
+		}
+		d.UpdatedAt = now
+		return nil
+	})
+	if err != nil {
 		return Device{}, fmt.Errorf("change device %s: %w", n, err)
 	}
 	return d, nil
@@ -216,12 +254,13 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 
 // Remove deletes the device called name and its history. Certificates
 // issued to it stay on record.
-func (s *Service) Remove(ctx context.Context, name string) error {
+func (s *Service) Remove(ctx context.Context, actor Actor, name string) error {
 	n, err := NormalizeName(name)
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteDevice(ctx, n); err != nil {
+	ev := AuditEvent{At: s.now().UTC(), Actor: actor, Action: AuditDeviceDelete, Target: n}
+	if err := s.store.DeleteDevice(ctx, n, ev); err != nil {
 		return fmt.Errorf("remove device %s: %w", n, err)
 	}
 	return nil
@@ -259,3 +298,21 @@ func (s *Service) Fetched(ctx context.Context, name string) ([]FetchedCertificat
 	}
 	return s.store.ListFetchedCertificates(ctx, n)
 }
+
+// Audit returns the audit events q selects, newest first.
+func (s *Service) Audit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
+	if q.Target != "" {
+		if n, err := NormalizeName(q.Target); err == nil {
+			q.Target = n
+		}
+	}
+	evs, err := s.store.ListAudit(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("audit events: %w", err)
+	}
+	return evs, nil
+}
+
+// Now returns the service's clock reading, for views that evaluate LSC
+// state and deadlines.
+func (s *Service) Now() time.Time { return s.now() }

@@ -19,48 +19,90 @@ import (
 //     crash of the process the moment after.
 //   - Device names are stored as given; callers normalize them first.
 type Store interface {
-	// CreateDevice inserts d. Conflict if a device of that name exists.
-	// CreatedAt and UpdatedAt are stored as given.
-	CreateDevice(ctx context.Context, d Device) error
+	// CreateDevice inserts d and appends ev to the audit stream in the same
+	// transaction. Conflict if a device of that name exists. CreatedAt and
+	// UpdatedAt are stored as given; the session-owned counters start at 0.
+	CreateDevice(ctx context.Context, d Device, ev AuditEvent) error
 	// GetDevice returns the device called name, or NotFound.
 	GetDevice(ctx context.Context, name string) (Device, error)
-	// UpdateDevice replaces every field of the stored device d.Name (except
-	// CreatedAt) with d's. NotFound if it does not exist.
-	UpdateDevice(ctx context.Context, d Device) error
-	// DeleteDevice removes the device, its history and fetched certificates;
-	// its issuances are kept (an issuance is never lost). NotFound if absent.
-	DeleteDevice(ctx context.Context, name string) error
+	// UpdateDevice is an administrator's read-modify-write of one device,
+	// in one write transaction: it reads the device as it is now, calls
+	// change with a copy, and writes back only the administrator-owned
+	// fields (Description, SecurityProfile, AuthMode, AuthString,
+	// Operation, Key, Deadline), Status and UpdatedAt as change left them.
+	// It never writes the LSC or the session-owned counters, so a session
+	// that finishes between an administrator's read and write loses
+	// nothing. A new AuthString resets AuthFailures. When something
+	// changed it appends an AuditEvent (action AuditDeviceUpdate, the Diff
+	// of old and new, by actor at new.UpdatedAt) in the same transaction
+	// and reports changed; when nothing changed it writes nothing. An error
+	// from change aborts with that error. NotFound if the device is absent.
+	UpdateDevice(ctx context.Context, name string, actor Actor, change func(*Device) error) (d Device, changed bool, err error)
+	// DeleteDevice removes the device, its history and fetched certificates
+	// and appends ev; its issuances are kept (an issuance is never lost).
+	// NotFound if absent.
+	DeleteDevice(ctx context.Context, name string, ev AuditEvent) error
 	// ListDevices returns the page of devices matching q and the total
 	// number that match.
 	ListDevices(ctx context.Context, q Query) (Page, error)
-	// ImportDevices inserts or replaces every device in ds in one
-	// transaction: either all are written or none is. For a device that
-	// exists, CreatedAt and LSC are kept and every other field replaced.
-	ImportDevices(ctx context.Context, ds []Device) (ImportCounts, error)
+	// ImportDevices creates or updates the devices called names in one
+	// transaction: for each, in order, it calls apply with the stored
+	// device (nil when there is none) and writes what apply returns, with
+	// the same field ownership as UpdateDevice for an existing device. A
+	// row whose administrator-owned fields and status are unchanged is
+	// counted Unchanged and not written. Every create and update appends
+	// its audit event by actor. An error from apply rolls everything back.
+	ImportDevices(ctx context.Context, names []string, actor Actor, apply func(i int, old *Device) (Device, error)) (ImportCounts, error)
 
-	// StartAttempt records the start of a phone session and returns its id.
-	// If the device has an operation pending, its status becomes
-	// StatusInProgress in the same transaction. NotFound if the device does
-	// not exist.
-	StartAttempt(ctx context.Context, a Attempt) (int64, error)
+	// StartAttempt claims the device for a phone session that has
+	// authenticated: in one transaction it checks that the device has no
+	// open attempt (Conflict otherwise: at most one open attempt per
+	// device, enforced by the database), inserts a as open and held by
+	// a.Node, resets AuthFailures, increments AttemptsTotal, and when an
+	// operation is pending sets StatusInProgress. It returns the attempt id
+	// and the device as of the claim. NotFound if the device does not exist.
+	StartAttempt(ctx context.Context, a Attempt) (Claim, error)
 	// RecordIssuance durably records a certificate that is about to be sent
 	// to a phone. Conflict if the serial was recorded before.
 	RecordIssuance(ctx context.Context, is Issuance) error
 	// FinishAttempt applies o in one transaction: the attempt row gets its
-	// finish time, auth mode, result and reason; the device gets Result as
-	// its status and, as o says, a new or no LSC, and its operation and
-	// authentication string cleared. NotFound if the attempt is unknown.
+	// finish time, auth mode, result and reason; the device gets, as o
+	// says, a new or no LSC. If no administrator changed the device's
+	// operation, mode, string or key since the claim, the device also gets
+	// Result as its status and, when o.Completed, its operation and
+	// authentication string cleared; otherwise the administrator's newer
+	// configuration stands and only the history records the result.
+	// NotFound if the attempt is unknown; Conflict if it is already closed
+	// or held by another node than o.Node.
 	FinishAttempt(ctx context.Context, o Outcome) error
 	// SaveFetchedCertificate keeps a certificate retrieved by Troubleshoot.
 	SaveFetchedCertificate(ctx context.Context, fc FetchedCertificate) error
-	// FailStaleAttempts closes every attempt still open that started before
-	// cutoff with result FailedStatus(op, reason), and sets that status on
-	// devices still marked StatusInProgress. It returns how many attempts it
-	// closed. Used at start-up after a crash.
-	FailStaleAttempts(ctx context.Context, cutoff time.Time, reason string) (int, error)
+	// FailStaleAttempts closes every open attempt that q selects with
+	// result FailedStatus(op, reason), and sets that status on devices
+	// still marked StatusInProgress. It returns how many attempts it
+	// closed. Used at start-up (this node's attempts) and by the sweeper
+	// (any node's attempts older than any session can last).
+	FailStaleAttempts(ctx context.Context, q StaleQuery, reason string) (int, error)
+
+	// CountAuthGuess reserves the evaluation of one authentication-string
+	// guess for the device: it increments AuthFailures and sets
+	// LastAuthFailure to at, but only if AuthFailures still equals seen
+	// (so two sessions, on any node, never evaluate on the same count). It
+	// reports whether it did. A successful StartAttempt resets the counter.
+	CountAuthGuess(ctx context.Context, name string, seen int, at time.Time) (bool, error)
+	// RecordAuthFailure appends f.Attempt, closed, to the device's history
+	// and increments AttemptsTotal. When f.MaxFailures > 0, the device's
+	// AuthFailures has reached it and its mode is AuthString, the string is
+	// used up: AuthString becomes empty, the status (unless a session
+	// holds the device) FailedStatus(op, ReasonTooManyAuthFailures), and an
+	// AuditAuthStringLocked event by the system is appended; it reports
+	// whether that happened now. NotFound if the device does not exist.
+	RecordAuthFailure(ctx context.Context, f AuthFailure) (locked bool, err error)
 
 	// ListAttempts returns a device's attempts, newest first, at most limit
-	// (all when limit <= 0).
+	// (all kept when limit <= 0). The store keeps only the most recent
+	// attempts of each device (see the backend's history limit); the
+	// device's AttemptsTotal counts them all.
 	ListAttempts(ctx context.Context, device string, limit int) ([]Attempt, error)
 	// ListIssuances returns the certificates issued to a device, newest
 	// first; for device "" it returns all issuances.
@@ -69,14 +111,20 @@ type Store interface {
 	// retrieved from a device, newest first.
 	ListFetchedCertificates(ctx context.Context, device string) ([]FetchedCertificate, error)
 
+	// AppendAudit appends an audit event that goes with no device write.
+	AppendAudit(ctx context.Context, ev AuditEvent) error
+	// ListAudit returns audit events, newest first.
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+
 	// Close releases the store's resources.
 	Close() error
 }
 
 // ImportCounts says how many devices an import created and updated.
 type ImportCounts struct {
-	Created int
-	Updated int
+	Created   int
+	Updated   int
+	Unchanged int
 }
 
 // Field names a device attribute that a query can filter or sort on.

@@ -141,6 +141,12 @@ const (
 	ReasonNoCertificate      = "No Certificate On Phone"
 	ReasonInternal           = "Internal Error"
 	ReasonServerRestart      = "Interrupted By Server Restart"
+	// ReasonTooManyAuthFailures: the authentication string was used up by
+	// too many wrong guesses; the administrator must set a new one.
+	ReasonTooManyAuthFailures = "Too Many Authentication Failures"
+	ReasonAbortedOnPhone      = "Aborted On Phone"
+	ReasonInvalidCertificate  = "Invalid Certificate"
+	ReasonPhoneRefusedDelete  = "Phone Refused Delete"
 )
 
 // SuccessStatus returns the status after op completed, e.g. "Upgrade Success".
@@ -178,6 +184,18 @@ type Device struct {
 	LSC             *Certificate
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+
+	// Session-owned counters, read-only for administrators.
+
+	// AuthFailures counts consecutive authentication-string guesses that
+	// were evaluated and failed (each is counted before it is evaluated);
+	// a successful authentication or a new string resets it.
+	AuthFailures int
+	// LastAuthFailure is when the latest of those guesses was evaluated.
+	LastAuthFailure time.Time
+	// AttemptsTotal counts every attempt ever recorded for the device; the
+	// history keeps only the most recent ones.
+	AttemptsTotal int64
 }
 
 // LSC states, as listed and filtered.
@@ -209,6 +227,30 @@ type Attempt struct {
 	FinishedAt time.Time // zero while in progress
 	Result     string    // the Operation Status it ended with
 	Reason     string    // detail for the log and the administrator
+	Node       string    // the node whose session holds (or held) the attempt
+}
+
+// Claim is what StartAttempt returns: the attempt that now holds the device
+// and the device as of the claim.
+type Claim struct {
+	AttemptID int64
+	Device    Device
+}
+
+// AuthFailure records a failed authentication: a closed attempt in the
+// history and, for a wrong authentication string, the consequence of the
+// failure counter the guess already incremented.
+type AuthFailure struct {
+	Attempt Attempt // closed: FinishedAt, Result and Reason set
+	// MaxFailures is the limit of consecutive string failures; when the
+	// device's counter has reached it, the string is used up. 0: no limit.
+	MaxFailures int
+}
+
+// StaleQuery selects open attempts for FailStaleAttempts.
+type StaleQuery struct {
+	Node          string    // only this node's attempts; "" for every node
+	StartedBefore time.Time // only attempts that started before; zero: any
 }
 
 // Issuance records a certificate that left the CA.
@@ -235,6 +277,7 @@ type FetchedCertificate struct {
 // Outcome closes an attempt. The store applies it in one transaction.
 type Outcome struct {
 	AttemptID  int64
+	Node       string // the node holding the attempt; must match
 	Device     string
 	FinishedAt time.Time
 	Result     string // new Operation Status of the device and result of the attempt

@@ -16,7 +16,7 @@ func BenchmarkRecordIssuanceParallel(b *testing.B) {
 	s, _ := openTemp(b)
 	defer s.Close()
 	ctx := context.Background()
-	if err := s.CreateDevice(ctx, device.Device{Name: "SEP001122334455"}); err != nil {
+	if err := s.CreateDevice(ctx, device.Device{Name: "SEP001122334455"}, device.AuditEvent{}); err != nil {
 		b.Fatal(err)
 	}
 	der := make([]byte, 1200)
@@ -42,7 +42,7 @@ func BenchmarkEnrollmentWrites(b *testing.B) {
 	defer s.Close()
 	ctx := context.Background()
 	const devices = 1000
-	if _, err := s.ImportDevices(ctx, manyDevices(devices)); err != nil {
+	if _, err := importDevices(s, ctx, manyDevices(devices)); err != nil {
 		b.Fatal(err)
 	}
 	der := make([]byte, 1200)
@@ -53,7 +53,7 @@ func BenchmarkEnrollmentWrites(b *testing.B) {
 		for pb.Next() {
 			i := n.Add(1)
 			name := fmt.Sprintf("SEP%012X", i%devices)
-			id, err := s.StartAttempt(ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: now})
+			id, err := startAttempt(s, ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: now})
 			if err != nil {
 				b.Error(err)
 				return

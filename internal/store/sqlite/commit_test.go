@@ -104,7 +104,7 @@ func TestGroupCommitConcurrentEnrollments(t *testing.T) {
 	ctx := t.Context()
 	const n = 200
 	ds := manyDevices(n)
-	if _, err := s.ImportDevices(ctx, ds); err != nil {
+	if _, err := importDevices(s, ctx, ds); err != nil {
 		t.Fatal(err)
 	}
 	batches0, ops0 := s.c.batches.Load(), s.c.ops.Load()
@@ -113,7 +113,7 @@ func TestGroupCommitConcurrentEnrollments(t *testing.T) {
 	errs := make(chan error, n)
 	for i, d := range ds {
 		wg.Go(func() {
-			id, err := s.StartAttempt(ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: now})
+			id, err := startAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: now})
 			if err != nil {
 				errs <- fmt.Errorf("%s: start: %w", d.Name, err)
 				return
@@ -172,11 +172,11 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	a := device.Device{Name: "SEPAAAAAAAAAAAA", Operation: device.OpInstall, Status: device.StatusPending}
 	b := device.Device{Name: "SEPBBBBBBBBBBBB", Operation: device.OpInstall, Status: device.StatusPending}
 	for _, d := range []device.Device{a, b} {
-		if err := s.CreateDevice(ctx, d); err != nil {
+		if err := s.CreateDevice(ctx, d, device.AuditEvent{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	idA, err := s.StartAttempt(ctx, device.Attempt{Device: a.Name, StartedAt: time.Now()})
+	idA, err := startAttempt(s, ctx, device.Attempt{Device: a.Name, StartedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		run  func(ctx context.Context) error
 	}{
 		{"ok/start-attempt", nil, func(ctx context.Context) (err error) {
-			idB, err = s.StartAttempt(ctx, device.Attempt{Device: b.Name, StartedAt: time.Now()})
+			idB, err = startAttempt(s, ctx, device.Attempt{Device: b.Name, StartedAt: time.Now()})
 			return err
 		}},
 		{"ok/record-issuance", nil, func(ctx context.Context) error {
@@ -222,10 +222,10 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 			return s.FinishAttempt(ctx, device.Outcome{AttemptID: 999999, Device: b.Name, Result: "x"})
 		}},
 		{"fail/duplicate-device", fault.ErrConflict, func(ctx context.Context) error {
-			return s.CreateDevice(ctx, a)
+			return s.CreateDevice(ctx, a, device.AuditEvent{})
 		}},
 		{"fail/start-unknown-device", fault.ErrNotFound, func(ctx context.Context) error {
-			_, err := s.StartAttempt(ctx, device.Attempt{Device: "SEPNOSUCHDEVICE"})
+			_, err := startAttempt(s, ctx, device.Attempt{Device: "SEPNOSUCHDEVICE"})
 			return err
 		}},
 		{"fail/fetched-unknown-device", fault.ErrNotFound, func(ctx context.Context) error {
@@ -294,7 +294,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 
 func TestGroupCommitMaxBatch(t *testing.T) {
 	s, _ := openTempWith(t, Options{MaxBatch: 4})
-	if err := s.CreateDevice(t.Context(), device.Device{Name: "SEP001122334455"}); err != nil {
+	if err := s.CreateDevice(t.Context(), device.Device{Name: "SEP001122334455"}, device.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	release := holdCommitter(t, s)
@@ -320,7 +320,7 @@ func TestGroupCommitContext(t *testing.T) {
 	const name = "SEP001122334455"
 	open := func(t *testing.T) *Store {
 		s, _ := openTempWith(t, Options{})
-		if err := s.CreateDevice(t.Context(), device.Device{Name: name}); err != nil {
+		if err := s.CreateDevice(t.Context(), device.Device{Name: name}, device.AuditEvent{}); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -431,7 +431,7 @@ func TestCloseDrainsQueuedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	const name = "SEP001122334455"
-	if err := s.CreateDevice(t.Context(), device.Device{Name: name}); err != nil {
+	if err := s.CreateDevice(t.Context(), device.Device{Name: name}, device.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	release := holdCommitter(t, s)
@@ -467,7 +467,7 @@ func TestCloseDrainsQueuedWrites(t *testing.T) {
 	default:
 		t.Error("the committer still runs after Close")
 	}
-	if err := s.DeleteDevice(t.Context(), name); !errors.Is(err, fault.ErrUnavailable) {
+	if err := s.DeleteDevice(t.Context(), name, device.AuditEvent{}); !errors.Is(err, fault.ErrUnavailable) {
 		t.Errorf("a write after Close: err = %v, want kind unavailable", err)
 	}
 	if err := s.Close(); err != nil {
@@ -492,7 +492,7 @@ func TestCloseDrainsQueuedWrites(t *testing.T) {
 func TestGroupCommitTransactionLost(t *testing.T) {
 	s, _ := openTempWith(t, Options{})
 	const name = "SEP001122334455"
-	if err := s.CreateDevice(t.Context(), device.Device{Name: name}); err != nil {
+	if err := s.CreateDevice(t.Context(), device.Device{Name: name}, device.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	// lose ends the transaction under the batch, as SQLite does itself on

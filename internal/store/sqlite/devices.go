@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
@@ -15,7 +16,26 @@ import (
 const deviceColumns = `name, description, security_profile, auth_mode, auth_string,
 	operation, key_spec, deadline, status,
 	lsc_serial, lsc_issuer, lsc_not_before, lsc_not_after, lsc_der,
+	created_at, updated_at, auth_failures, last_auth_failure, attempts_total`
+
+// insertColumns are the columns CreateDevice and ImportDevices write.
+const insertColumns = `name, description, security_profile, auth_mode, auth_string,
+	operation, key_spec, deadline, status,
+	lsc_serial, lsc_issuer, lsc_not_before, lsc_not_after, lsc_der,
 	created_at, updated_at`
+
+// insertDeviceSQL creates a device (counters at zero).
+const insertDeviceSQL = `INSERT INTO devices (` + insertColumns + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+// updateAdminSQL writes the administrator-owned fields, the status and
+// updated_at; bumps config_rev when the operation, mode, string or key
+// changed; resets the guess counter with a new string.
+const updateAdminSQL = `UPDATE devices SET
+	description = ?, security_profile = ?, auth_mode = ?, auth_string = ?,
+	operation = ?, key_spec = ?, deadline = ?, status = ?, updated_at = ?,
+	config_rev = config_rev + ?,
+	auth_failures = CASE WHEN ? THEN 0 ELSE auth_failures END
+	WHERE name = ?`
 
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface {
@@ -31,6 +51,7 @@ type deviceRow struct {
 	serial, issuer             sql.NullString
 	notBefore, notAfter        sql.NullInt64
 	der                        []byte
+	lastFailure                sql.NullInt64
 }
 
 // scanDevice reads one row of deviceColumns.
@@ -39,7 +60,7 @@ func scanDevice(sc scanner) (device.Device, error) {
 	err := sc.Scan(&r.d.Name, &r.d.Description, &r.profile, &r.mode, &r.d.AuthString,
 		&r.op, &r.key, &r.deadline, &r.d.Status,
 		&r.serial, &r.issuer, &r.notBefore, &r.notAfter, &r.der,
-		&r.created, &r.updated)
+		&r.created, &r.updated, &r.d.AuthFailures, &r.lastFailure, &r.d.AttemptsTotal)
 	if err != nil {
 		return device.Device{}, err
 	}
@@ -51,6 +72,7 @@ func scanDevice(sc scanner) (device.Device, error) {
 	d.Deadline = fromMicros(r.deadline)
 	d.CreatedAt = fromMicros(r.created)
 	d.UpdatedAt = fromMicros(r.updated)
+	d.LastAuthFailure = fromMicros(r.lastFailure)
 	if r.serial.Valid {
 		d.LSC = &device.Certificate{
 			Serial:    r.serial.String,
@@ -76,13 +98,24 @@ func appendLSC(args []any, c *device.Certificate) []any {
 	return append(args, c.Serial, c.Issuer, micros(c.NotBefore), micros(c.NotAfter), der)
 }
 
-// deviceArgs returns d's values in deviceColumns order.
-func deviceArgs(d device.Device) []any {
+// insertArgs returns d's values in insertColumns order.
+func insertArgs(d device.Device) []any {
 	args := make([]any, 0, 16)
 	args = append(args, d.Name, d.Description, string(d.SecurityProfile), string(d.AuthMode), d.AuthString,
 		string(d.Operation), string(d.Key), micros(d.Deadline), d.Status)
 	args = appendLSC(args, d.LSC)
 	return append(args, micros(d.CreatedAt), micros(d.UpdatedAt))
+}
+
+// adminChanged reports whether new differs from old in an
+// administrator-owned field or the status, and whether the change touches
+// what a running session acts on (operation, mode, string, key).
+func adminChanged(old, new device.Device) (any, config bool) {
+	config = old.Operation != new.Operation || old.AuthMode != new.AuthMode ||
+		old.AuthString != new.AuthString || old.Key != new.Key
+	any = config || old.Description != new.Description || old.SecurityProfile != new.SecurityProfile ||
+		!old.Deadline.Equal(new.Deadline.Truncate(time.Microsecond)) || old.Status != new.Status
+	return any, config
 }
 
 // writeErr classifies an error from writing device name.
@@ -98,17 +131,15 @@ func writeErr(what, name string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// CreateDevice inserts d; Conflict if a device of that name exists.
-func (s *Store) CreateDevice(ctx context.Context, d device.Device) error {
+// CreateDevice inserts d (with its LSC, if it has one, as a restore would)
+// and its audit event; Conflict if a device of that name exists.
+func (s *Store) CreateDevice(ctx context.Context, d device.Device, ev device.AuditEvent) error {
 	what := fmt.Sprintf("create device %q", d.Name)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO devices (`+deviceColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
-			deviceArgs(d)...)
-		if err != nil {
+		if _, err := tx.ExecContext(ctx, insertDeviceSQL, insertArgs(d)...); err != nil {
 			return writeErr(what, d.Name, err)
 		}
-		return nil
+		return insertAudit(ctx, tx, ev)
 	})
 }
 
@@ -125,39 +156,89 @@ func (s *Store) GetDevice(ctx context.Context, name string) (device.Device, erro
 	return d, nil
 }
 
-// UpdateDevice replaces every field of device d.Name except CreatedAt;
-// NotFound if it does not exist.
-func (s *Store) UpdateDevice(ctx context.Context, d device.Device) error {
-	args := make([]any, 0, 15)
-	args = append(args, d.Description, string(d.SecurityProfile), string(d.AuthMode), d.AuthString,
-		string(d.Operation), string(d.Key), micros(d.Deadline), d.Status)
-	args = appendLSC(args, d.LSC)
-	args = append(args, micros(d.UpdatedAt), d.Name)
-	what := fmt.Sprintf("update device %q", d.Name)
-	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE devices SET
-			description = ?, security_profile = ?, auth_mode = ?, auth_string = ?,
-			operation = ?, key_spec = ?, deadline = ?, status = ?,
-			lsc_serial = ?, lsc_issuer = ?, lsc_not_before = ?, lsc_not_after = ?, lsc_der = ?,
-			updated_at = ?
-			WHERE name = ?`, args...)
-		if err != nil {
-			return writeErr(what, d.Name, err)
-		}
-		return mustAffect(res, what, fault.NotFoundf("device %q not found", d.Name))
+// getDeviceTx reads device name inside tx; NotFound if absent.
+func getDeviceTx(ctx context.Context, tx *sql.Tx, name string) (device.Device, error) {
+	d, err := scanDevice(tx.QueryRowContext(ctx, getDeviceSQL, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return device.Device{}, fault.NotFoundf("device %q not found", name)
+	}
+	if err != nil {
+		return device.Device{}, fmt.Errorf("read device %q: %w", name, err)
+	}
+	return d, nil
+}
+
+// writeAdmin writes the administrator's fields of new over old inside tx,
+// with its audit event, and reports whether anything changed.
+func writeAdmin(ctx context.Context, tx *sql.Tx, old, new device.Device, actor device.Actor) (bool, error) {
+	changed, config := adminChanged(old, new)
+	if !changed {
+		return false, nil
+	}
+	rev := 0
+	if config {
+		rev = 1
+	}
+	_, err := tx.ExecContext(ctx, updateAdminSQL,
+		new.Description, string(new.SecurityProfile), string(new.AuthMode), new.AuthString,
+		string(new.Operation), string(new.Key), micros(new.Deadline), new.Status, micros(new.UpdatedAt),
+		rev, old.AuthString != new.AuthString, old.Name)
+	if err != nil {
+		return false, writeErr(fmt.Sprintf("update device %q", old.Name), old.Name, err)
+	}
+	return true, insertAudit(ctx, tx, device.AuditEvent{
+		At: new.UpdatedAt, Actor: actor, Action: device.AuditDeviceUpdate, Target: old.Name,
+		Changes: device.Diff(old, new),
 	})
 }
 
+// UpdateDevice reads device name, lets change modify a copy and writes back
+// the administrator-owned fields and the status, all in one transaction.
+func (s *Store) UpdateDevice(ctx context.Context, name string, actor device.Actor, change func(*device.Device) error) (device.Device, bool, error) {
+	what := fmt.Sprintf("update device %q", name)
+	var out device.Device
+	var changed bool
+	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		old, err := getDeviceTx(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		d := old
+		if err := change(&d); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		d.Name, d.CreatedAt, d.LSC = old.Name, old.CreatedAt, old.LSC
+		d.AuthFailures, d.LastAuthFailure, d.AttemptsTotal = old.AuthFailures, old.LastAuthFailure, old.AttemptsTotal
+		if changed, err = writeAdmin(ctx, tx, old, d, actor); err != nil {
+			return err
+		}
+		if !changed {
+			out = old
+			return nil
+		}
+		out, err = getDeviceTx(ctx, tx, name)
+		return err
+	})
+	if err != nil {
+		return device.Device{}, false, err
+	}
+	return out, changed, nil
+}
+
 // DeleteDevice removes the device, its attempts and its fetched
-// certificates; its issuances are kept. NotFound if it does not exist.
-func (s *Store) DeleteDevice(ctx context.Context, name string) error {
+// certificates and appends ev; its issuances are kept. NotFound if it does
+// not exist.
+func (s *Store) DeleteDevice(ctx context.Context, name string, ev device.AuditEvent) error {
 	what := fmt.Sprintf("delete device %q", name)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE name = ?`, name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		return mustAffect(res, what, fault.NotFoundf("device %q not found", name))
+		if err := mustAffect(res, what, fault.NotFoundf("device %q not found", name)); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, ev)
 	})
 }
 
@@ -222,52 +303,52 @@ func (s *Store) ListDevices(ctx context.Context, q device.Query) (device.Page, e
 	return page, nil
 }
 
-// ImportDevices upserts every device of ds in one transaction. An existing
-// device keeps its CreatedAt and LSC; every other field is replaced. The
-// import is one write of its batch: it stops, and rolls back to its
-// savepoint, if the caller's ctx ends while it runs.
-func (s *Store) ImportDevices(ctx context.Context, ds []device.Device) (device.ImportCounts, error) {
+// ImportDevices creates or updates the devices called names in one
+// transaction, each as apply decides from the stored one. The import is
+// one write of its batch: it stops, and rolls back to its savepoint, if the
+// caller's ctx ends while it runs.
+func (s *Store) ImportDevices(ctx context.Context, names []string, actor device.Actor, apply func(i int, old *device.Device) (device.Device, error)) (device.ImportCounts, error) {
 	var counts device.ImportCounts
 	caller := ctx
 	err := s.submit(ctx, "import devices", func(ctx context.Context, tx *sql.Tx) error {
-		exists, err := tx.PrepareContext(ctx, `SELECT 1 FROM devices WHERE name = ?`)
-		if err != nil {
-			return fmt.Errorf("import devices: prepare: %w", err)
-		}
-		defer exists.Close()
-		upsert, err := tx.PrepareContext(ctx, `INSERT INTO devices (`+deviceColumns+`)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT (name) DO UPDATE SET
-				description = excluded.description,
-				security_profile = excluded.security_profile,
-				auth_mode = excluded.auth_mode,
-				auth_string = excluded.auth_string,
-				operation = excluded.operation,
-				key_spec = excluded.key_spec,
-				deadline = excluded.deadline,
-				status = excluded.status,
-				updated_at = excluded.updated_at`)
-		if err != nil {
-			return fmt.Errorf("import devices: prepare: %w", err)
-		}
-		defer upsert.Close()
-		for i, d := range ds {
+		counts = device.ImportCounts{}
+		for i, name := range names {
 			if err := caller.Err(); err != nil {
 				return fmt.Errorf("import devices: %w", err)
 			}
-			var one int
-			err := exists.QueryRowContext(ctx, d.Name).Scan(&one)
-			found := err == nil
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("import devices: device %d (%q): %w", i+1, d.Name, err)
+			old, err := getDeviceTx(ctx, tx, name)
+			var oldp *device.Device
+			switch {
+			case err == nil:
+				oldp = &old
+			case fault.KindOf(err) == fault.NotFound:
+			default:
+				return fmt.Errorf("import devices: device %d: %w", i+1, err)
 			}
-			if _, err := upsert.ExecContext(ctx, deviceArgs(d)...); err != nil {
-				return writeErr(fmt.Sprintf("import devices: device %d", i+1), d.Name, err)
+			d, err := apply(i, oldp)
+			if err != nil {
+				return err
 			}
-			if found {
+			if oldp == nil {
+				if _, err := tx.ExecContext(ctx, insertDeviceSQL, insertArgs(d)...); err != nil {
+					return writeErr(fmt.Sprintf("import devices: device %d", i+1), d.Name, err)
+				}
+				if err := insertAudit(ctx, tx, device.AuditEvent{At: d.UpdatedAt, Actor: actor,
+					Action: device.AuditDeviceCreate, Target: d.Name, Changes: device.CreationChanges(d), Detail: "import"}); err != nil {
+					return err
+				}
+				counts.Created++
+				continue
+			}
+			d.Name = old.Name
+			changed, err := writeAdmin(ctx, tx, old, d, actor)
+			if err != nil {
+				return err
+			}
+			if changed {
 				counts.Updated++
 			} else {
-				counts.Created++
+				counts.Unchanged++
 			}
 		}
 		return nil

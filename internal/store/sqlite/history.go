@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,37 +11,147 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 )
 
-// StartAttempt records the start of a phone session and returns its id. If
-// the device has an operation pending, its status becomes
-// device.StatusInProgress in the same transaction.
-func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (int64, error) {
+// StartAttempt claims the device for an authenticated session: it inserts
+// the open attempt held by a.Node (the partial unique index refuses a
+// second one: Conflict), applies the claim to the device and returns both.
+func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Claim, error) {
 	what := fmt.Sprintf("start attempt for device %q", a.Device)
 	started := micros(a.StartedAt)
-	var id int64
+	var claim device.Claim
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		// The foreign key of the attempt's device fails if there is none.
 		res, err := s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
 			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			started, micros(a.FinishedAt), a.Result, a.Reason)
+			started, nil, a.Result, a.Reason, a.Node, a.Device)
+		switch {
+		case isForeignKey(err):
+			return fault.NotFoundf("device %q not found", a.Device)
+		case isUnique(err):
+			return busyErr(ctx, tx, a.Device)
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if claim.AttemptID, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		d, err := scanDevice(s.c.stmt(ctx, tx, s.ws.claimDevice).QueryRowContext(ctx,
+			device.StatusInProgress, started, a.Device))
+		if err != nil {
+			return fmt.Errorf("%s: claim device: %w", what, err)
+		}
+		claim.Device = d
+		if d.AttemptsTotal > int64(s.historyLimit) {
+			return s.prune(ctx, tx, a.Device)
+		}
+		return nil
+	})
+	if err != nil {
+		return device.Claim{}, err
+	}
+	return claim, nil
+}
+
+// busyErr is the Conflict of a claim on a device that has an open attempt.
+func busyErr(ctx context.Context, tx *sql.Tx, name string) error {
+	var id int64
+	var node string
+	if err := tx.QueryRowContext(ctx, `SELECT id, node FROM attempts WHERE device = ? AND finished_at IS NULL`, name).Scan(&id, &node); err != nil {
+		return fault.Conflictf("device %q has a session in progress", name)
+	}
+	return fault.Conflictf("device %q has a session in progress (attempt %d, node %s)", name, id, orUnknown(node))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// prune keeps the newest historyLimit closed attempts of a device.
+func (s *Store) prune(ctx context.Context, tx *sql.Tx, name string) error {
+	if _, err := tx.ExecContext(ctx, pruneAttemptsSQL, name, name, s.historyLimit-1); err != nil {
+		return fmt.Errorf("prune history of device %q: %w", name, err)
+	}
+	return nil
+}
+
+// CountAuthGuess reserves one string evaluation for the device if its
+// counter still equals seen.
+func (s *Store) CountAuthGuess(ctx context.Context, name string, seen int, at time.Time) (bool, error) {
+	what := fmt.Sprintf("count authentication guess for device %q", name)
+	ok := false
+	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE devices SET auth_failures = auth_failures + 1, last_auth_failure = ?
+			WHERE name = ? AND auth_failures = ?`, micros(at), name, seen)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		ok = n == 1
+		return nil
+	})
+	return ok, err
+}
+
+// RecordAuthFailure appends the closed attempt of a failed authentication
+// and, at the limit, uses the authentication string up.
+func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bool, error) {
+	a := f.Attempt
+	what := fmt.Sprintf("record authentication failure for device %q", a.Device)
+	locked := false
+	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
+			a.Device, string(a.Operation), a.AuthMode, a.Remote,
+			micros(a.StartedAt), micros(a.FinishedAt), a.Result, a.Reason, a.Node, a.Device)
 		if isForeignKey(err) {
 			return fault.NotFoundf("device %q not found", a.Device)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if id, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+		var total int64
+		if err := tx.QueryRowContext(ctx, `UPDATE devices SET attempts_total = attempts_total + 1 WHERE name = ? RETURNING attempts_total`,
+			a.Device).Scan(&total); err != nil {
+			return fmt.Errorf("%s: count: %w", what, err)
 		}
-		if _, err := s.c.stmt(ctx, tx, s.ws.markInProgress).ExecContext(ctx,
-			device.StatusInProgress, started, a.Device); err != nil {
-			return fmt.Errorf("%s: set status: %w", what, err)
+		if total > int64(s.historyLimit) {
+			if err := s.prune(ctx, tx, a.Device); err != nil {
+				return err
+			}
 		}
-		return nil
+		if f.MaxFailures <= 0 {
+			return nil
+		}
+		var op string
+		err = tx.QueryRowContext(ctx, `SELECT operation FROM devices
+			WHERE name = ? AND auth_mode = ? AND auth_string <> '' AND auth_failures >= ?`,
+			a.Device, string(device.AuthString), f.MaxFailures).Scan(&op)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: read device: %w", what, err)
+		}
+		status := device.FailedStatus(device.Operation(op), device.ReasonTooManyAuthFailures)
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET auth_string = '',
+			status = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE device = devices.name AND finished_at IS NULL)
+				THEN status ELSE ? END,
+			updated_at = ?
+			WHERE name = ?`, status, micros(a.FinishedAt), a.Device); err != nil {
+			return fmt.Errorf("%s: use up string: %w", what, err)
+		}
+		locked = true
+		return insertAudit(ctx, tx, device.AuditEvent{
+			At: a.FinishedAt, Actor: device.Actor{Kind: device.ActorSystem, Remote: a.Remote},
+			Action: device.AuditAuthStringLocked, Target: a.Device,
+			Changes: []device.FieldChange{{Field: "auth-string", Old: "(set)", New: "(none)"}, {Field: "status", New: status}},
+			Detail:  fmt.Sprintf("%d consecutive wrong authentication strings; the administrator must set a new one", f.MaxFailures),
+		})
 	})
-	if err != nil {
-		return 0, err
-	}
-	return id, nil
+	return locked, err
 }
 
 // RecordIssuance durably records a certificate about to be sent to a
@@ -66,8 +177,9 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 	})
 }
 
-// FinishAttempt closes an attempt and applies its outcome to the device in
-// one transaction; NotFound if the attempt is unknown.
+// FinishAttempt closes an open attempt held by o.Node and applies its
+// outcome to the device in one transaction; NotFound if the attempt is
+// unknown, Conflict if it is closed or held by another node.
 func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	what := fmt.Sprintf("finish attempt %d of device %q", o.AttemptID, o.Device)
 	finished := micros(o.FinishedAt)
@@ -76,7 +188,7 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 		completed = 1
 	}
 	args := make([]any, 0, 8) // of finishDeviceSQL
-	args = append(args, o.Result, finished)
+	args = append(args, o.Result, finished, o.AttemptID)
 	switch {
 	case o.SetLSC != nil:
 		lsc = lscSet
@@ -84,23 +196,38 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	case o.ClearLSC:
 		lsc = lscClear
 	}
-	args = append(args, o.AttemptID)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.c.stmt(ctx, tx, s.ws.finishAttempt).ExecContext(ctx,
-			finished, o.AuthMode, o.Result, o.Reason, o.AttemptID)
+			finished, o.AuthMode, o.Result, o.Reason, o.AttemptID, o.Node)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		} else if n == 0 {
-			return fault.NotFoundf("attempt %d of device %q not found", o.AttemptID, o.Device)
+			return notFinishable(ctx, tx, o)
 		}
 		if _, err := s.c.stmt(ctx, tx, s.ws.finishDevice[completed][lsc]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("%s: update device: %w", what, err)
 		}
 		return nil
 	})
+}
+
+// notFinishable says why attempt o.AttemptID cannot be finished by o.Node.
+func notFinishable(ctx context.Context, tx *sql.Tx, o device.Outcome) error {
+	var finished sql.NullInt64
+	var node string
+	err := tx.QueryRowContext(ctx, `SELECT finished_at, node FROM attempts WHERE id = ?`, o.AttemptID).Scan(&finished, &node)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fault.NotFoundf("attempt %d of device %q not found", o.AttemptID, o.Device)
+	case err != nil:
+		return fmt.Errorf("finish attempt %d: %w", o.AttemptID, err)
+	case finished.Valid:
+		return fault.Conflictf("attempt %d of device %q was already closed", o.AttemptID, o.Device)
+	}
+	return fault.Conflictf("attempt %d of device %q is held by node %s, not %s", o.AttemptID, o.Device, orUnknown(node), orUnknown(o.Node))
 }
 
 // SaveFetchedCertificate keeps a certificate retrieved by Troubleshoot;
@@ -121,11 +248,10 @@ func (s *Store) SaveFetchedCertificate(ctx context.Context, fc device.FetchedCer
 	})
 }
 
-// FailStaleAttempts closes every open attempt that started before cutoff
-// with result FailedStatus(op, reason) and finish time Options.Now, and
+// FailStaleAttempts closes every open attempt that q selects with result FailedStatus(op, reason) and finish time Options.Now, and
 // gives that status to the attempts' devices still marked
 // StatusInProgress. It returns how many attempts it closed.
-func (s *Store) FailStaleAttempts(ctx context.Context, cutoff time.Time, reason string) (int, error) {
+func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reason string) (int, error) {
 	const what = "fail stale attempts"
 	now := micros(s.now())
 	n := 0
@@ -135,9 +261,17 @@ func (s *Store) FailStaleAttempts(ctx context.Context, cutoff time.Time, reason 
 			device string
 			op     device.Operation
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, device, operation FROM attempts
-			WHERE finished_at IS NULL AND (started_at IS NULL OR started_at < ?)
-			ORDER BY started_at, id`, cutoff.UnixMicro())
+		query := `SELECT id, device, operation FROM attempts WHERE finished_at IS NULL`
+		var args []any
+		if !q.StartedBefore.IsZero() {
+			query += ` AND (started_at IS NULL OR started_at < ?)`
+			args = append(args, q.StartedBefore.UnixMicro())
+		}
+		if q.Node != "" {
+			query += ` AND node = ?`
+			args = append(args, q.Node)
+		}
+		rows, err := tx.QueryContext(ctx, query+` ORDER BY started_at, id`, args...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -196,7 +330,7 @@ func (s *Store) ListAttempts(ctx context.Context, name string, limit int) ([]dev
 		limit = -1
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT id, device, operation, auth_mode, remote,
-		started_at, finished_at, result, reason
+		started_at, finished_at, result, reason, node
 		FROM attempts WHERE device = ?
 		ORDER BY started_at DESC, id DESC LIMIT ?`, name, limit)
 	if err != nil {
@@ -211,7 +345,7 @@ func (s *Store) ListAttempts(ctx context.Context, name string, limit int) ([]dev
 			started, finished sql.NullInt64
 		)
 		if err := rows.Scan(&a.ID, &a.Device, &op, &a.AuthMode, &a.Remote,
-			&started, &finished, &a.Result, &a.Reason); err != nil {
+			&started, &finished, &a.Result, &a.Reason, &a.Node); err != nil {
 			return nil, fmt.Errorf("list attempts of device %q: scan: %w", name, err)
 		}
 		a.Operation = device.Operation(op)

@@ -40,16 +40,25 @@ type Options struct {
 	// commit); 256 when zero or negative. 1 gives every write
 	// its own transaction.
 	MaxBatch int
+	// HistoryLimit is how many attempts the history keeps per device
+	// (the newest); DefaultHistoryLimit when zero or negative.
+	HistoryLimit int
 }
+
+// DefaultHistoryLimit is how many attempts of each device the history keeps
+// when [Options.HistoryLimit] is zero: enough for every real phone's story,
+// and a bound on what a flood of failed attempts can write.
+const DefaultHistoryLimit = 100
 
 // Store is a [device.Store] backed by one SQLite file. It is safe for
 // concurrent use, and several processes may open the same file.
 type Store struct {
-	path  string
-	now   func() time.Time
-	write *sql.DB    // one connection, owned by the committer once open
-	read  *sql.DB    // query_only connections
-	c     *committer // every write goes through it
+	path         string
+	now          func() time.Time
+	historyLimit int
+	write        *sql.DB    // one connection, owned by the committer once open
+	read         *sql.DB    // query_only connections
+	c            *committer // every write goes through it
 
 	// The hot path's prepared statements; see stmts.go.
 	rs        readStmts
@@ -83,7 +92,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if maxBatch <= 0 {
 		maxBatch = defaultMaxBatch
 	}
-	s := &Store{path: path, now: opts.Now}
+	s := &Store{path: path, now: opts.Now, historyLimit: opts.HistoryLimit}
+	if s.historyLimit <= 0 {
+		s.historyLimit = DefaultHistoryLimit
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -50,7 +50,7 @@ func migrationCount(t *testing.T, s *Store) int {
 func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	s, path := openTemp(t)
 	d := device.Device{Name: "SEP001122334455", Operation: device.OpNone, CreatedAt: time.Now()}
-	if err := s.CreateDevice(t.Context(), d); err != nil {
+	if err := s.CreateDevice(t.Context(), d, device.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := migrationCount(t, s); n != SchemaVersion() {
@@ -125,7 +125,7 @@ func TestOddFileName(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.CreateDevice(t.Context(), device.Device{Name: "CSFODD"}); err != nil {
+	if err := s.CreateDevice(t.Context(), device.Device{Name: "CSFODD"}, device.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -149,11 +149,11 @@ func TestTwoStoresOneFile(t *testing.T) {
 		wg.Go(func() {
 			for i := range 50 {
 				name := fmt.Sprintf("CSFW%dN%02d", w, i)
-				if err := s.CreateDevice(ctx, device.Device{Name: name, Operation: device.OpInstall}); err != nil {
+				if err := s.CreateDevice(ctx, device.Device{Name: name, Operation: device.OpInstall}, device.AuditEvent{}); err != nil {
 					errs <- err
 					return
 				}
-				id, err := s.StartAttempt(ctx, device.Attempt{Device: name, StartedAt: time.Now()})
+				id, err := startAttempt(s, ctx, device.Attempt{Device: name, StartedAt: time.Now()})
 				if err != nil {
 					errs <- err
 					return
@@ -188,7 +188,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 func TestFilePermissions(t *testing.T) {
 	s, path := openTemp(t)
 	defer s.Close()
-	if err := s.CreateDevice(t.Context(), device.Device{Name: "CSFPERM"}); err != nil {
+	if err := s.CreateDevice(t.Context(), device.Device{Name: "CSFPERM"}, device.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
@@ -262,7 +262,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := s.CreateDevice(ctx, device.Device{Name: "SEP00000000DEAD", Operation: device.OpInstall}); err != nil {
+	if err := s.CreateDevice(ctx, device.Device{Name: "SEP00000000DEAD", Operation: device.OpInstall}, device.AuditEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.RecordIssuance(ctx, device.Issuance{Serial: "DEAD", Device: "SEP00000000DEAD"}); err != nil {
@@ -290,14 +290,14 @@ func TestCrashChild(t *testing.T) {
 			close(enough)
 		}
 	}
-	if _, err := s.ImportDevices(ctx, manyDevices(crashDevices)); err != nil {
+	if _, err := importDevices(s, ctx, manyDevices(crashDevices)); err != nil {
 		t.Fatal(err)
 	}
 	for w := range crashDevices {
 		go func() {
 			name := fmt.Sprintf("SEP%012X", w)
 			for i := 0; ; i++ {
-				id, err := s.StartAttempt(ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: time.Now()})
+				id, err := startAttempt(s, ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: time.Now()})
 				if err != nil {
 					panic(err)
 				}
@@ -407,7 +407,7 @@ func TestImport10kFast(t *testing.T) {
 	defer s.Close()
 	ds := manyDevices(10000)
 	start := time.Now()
-	counts, err := s.ImportDevices(t.Context(), ds)
+	counts, err := importDevices(s, t.Context(), ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func BenchmarkRecordIssuance(b *testing.B) {
 	s, _ := openTemp(b)
 	defer s.Close()
 	ctx := context.Background()
-	if err := s.CreateDevice(ctx, device.Device{Name: "SEP001122334455"}); err != nil {
+	if err := s.CreateDevice(ctx, device.Device{Name: "SEP001122334455"}, device.AuditEvent{}); err != nil {
 		b.Fatal(err)
 	}
 	der := make([]byte, 1200)
@@ -462,7 +462,7 @@ func BenchmarkImport10k(b *testing.B) {
 	ds := manyDevices(10000)
 	ctx := context.Background()
 	for b.Loop() {
-		if _, err := s.ImportDevices(ctx, ds); err != nil {
+		if _, err := importDevices(s, ctx, ds); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -472,7 +472,7 @@ func BenchmarkGetDevice(b *testing.B) {
 	s, _ := openTemp(b)
 	defer s.Close()
 	ctx := context.Background()
-	if _, err := s.ImportDevices(ctx, manyDevices(1000)); err != nil {
+	if _, err := importDevices(s, ctx, manyDevices(1000)); err != nil {
 		b.Fatal(err)
 	}
 	i := 0
@@ -481,5 +481,41 @@ func BenchmarkGetDevice(b *testing.B) {
 		if _, err := s.GetDevice(ctx, fmt.Sprintf("SEP%012X", i%1000)); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHistoryBounded: a flood of failed attempts keeps only the newest
+// HistoryLimit rows of a device, while AttemptsTotal counts them all.
+func TestHistoryBounded(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "capf.db"), Options{HistoryLimit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	name := "SEP001122334455"
+	if err := s.CreateDevice(t.Context(), device.Device{Name: name, Operation: device.OpInstall}, device.AuditEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 40 {
+		at := base.Add(time.Duration(i) * time.Second)
+		a := device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: at, FinishedAt: at, Result: "failed", Reason: fmt.Sprint(i)}
+		if _, err := s.RecordAuthFailure(t.Context(), device.AuthFailure{Attempt: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.StartAttempt(t.Context(), device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: base.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.ListAttempts(t.Context(), name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 5 || as[0].ID != c.AttemptID || as[1].Reason != "39" || as[4].Reason != "36" {
+		t.Errorf("history = %d rows (newest %+v), want the newest 5: the open attempt and 4 failures", len(as), as[:1])
+	}
+	if c.Device.AttemptsTotal != 41 {
+		t.Errorf("AttemptsTotal = %d, want 41", c.Device.AttemptsTotal)
 	}
 }

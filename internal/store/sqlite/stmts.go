@@ -25,26 +25,40 @@ import (
 // getDeviceSQL reads one device by name.
 const getDeviceSQL = `SELECT ` + deviceColumns + ` FROM devices WHERE name = ?`
 
-// insertAttemptSQL starts an attempt. Its foreign key fails if the device
-// does not exist.
+// insertAttemptSQL inserts an attempt: open (finished_at NULL) for a claim,
+// closed for a failed authentication. It records the device's config_rev;
+// its foreign key fails if the device does not exist, and the partial
+// unique index attempts_one_open refuses a second open attempt.
 const insertAttemptSQL = `INSERT INTO attempts
-	(device, operation, auth_mode, remote, started_at, finished_at, result, reason)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	(device, operation, auth_mode, remote, started_at, finished_at, result, reason, node, config_rev)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT config_rev FROM devices WHERE name = ?), 0))`
 
-// markInProgressSQL gives StatusInProgress to a device with an operation
-// pending.
-const markInProgressSQL = `UPDATE devices SET status = ?, updated_at = ?
-	WHERE name = ? AND operation <> '' AND operation <> '` + string(device.OpNone) + `'`
+// claimDeviceSQL applies a claim to its device and returns the device:
+// StatusInProgress when an operation is pending, the guess counter reset,
+// one more attempt counted.
+const claimDeviceSQL = `UPDATE devices SET
+	status = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN ? ELSE status END,
+	updated_at = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN ? ELSE updated_at END,
+	auth_failures = 0,
+	attempts_total = attempts_total + 1
+	WHERE name = ?
+	RETURNING ` + deviceColumns
+
+// pruneAttemptsSQL deletes a device's closed attempts older than its
+// newest N (the OFFSET argument is N-1).
+const pruneAttemptsSQL = `DELETE FROM attempts
+	WHERE device = ? AND finished_at IS NOT NULL
+	AND id < (SELECT id FROM attempts WHERE device = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`
 
 // insertIssuanceSQL records an issuance.
 const insertIssuanceSQL = `INSERT INTO issuances
 	(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
-// finishAttemptSQL closes an attempt.
+// finishAttemptSQL closes an attempt that is open and held by the node.
 const finishAttemptSQL = `UPDATE attempts
 	SET finished_at = ?, auth_mode = ?, result = ?, reason = ?
-	WHERE id = ?`
+	WHERE id = ? AND finished_at IS NULL AND node = ?`
 
 // insertFetchedSQL keeps a fetched certificate.
 const insertFetchedSQL = `INSERT INTO fetched_certificates (device, type, fetched_at, der)
@@ -61,23 +75,28 @@ const (
 )
 
 // finishDeviceSQL returns the UPDATE that FinishAttempt applies to the
-// attempt's device. Its arguments: status, updated_at, for lscSet the five
-// lsc_* values, then the attempt's id. (Exec, rather than a query for the
-// device, spares database/sql the goroutine it starts for every Rows of a
-// transaction.)
+// attempt's device. Its numbered arguments: ?1 status, ?2 updated_at, ?3
+// the attempt's id, and for lscSet ?4–?8 the five lsc_* values. The LSC is
+// the session's fact and is always applied; the status, and for a
+// completed operation the clearing of operation and string, only when no
+// administrator changed the device's configuration since the claim
+// (config_rev is what it was then).
 func finishDeviceSQL(completed bool, lsc lscChange) string {
-	sets := []string{"status = ?", "updated_at = ?"}
+	const same = `config_rev = (SELECT config_rev FROM attempts WHERE id = ?3)`
+	sets := []string{"status = CASE WHEN " + same + " THEN ?1 ELSE status END", "updated_at = ?2"}
 	if completed {
-		sets = append(sets, "operation = '"+string(device.OpNone)+"'", "auth_string = ''")
+		sets = append(sets,
+			"operation = CASE WHEN "+same+" THEN '"+string(device.OpNone)+"' ELSE operation END",
+			"auth_string = CASE WHEN "+same+" THEN '' ELSE auth_string END")
 	}
 	switch lsc {
 	case lscSet:
-		sets = append(sets, "lsc_serial = ?", "lsc_issuer = ?", "lsc_not_before = ?", "lsc_not_after = ?", "lsc_der = ?")
+		sets = append(sets, "lsc_serial = ?4", "lsc_issuer = ?5", "lsc_not_before = ?6", "lsc_not_after = ?7", "lsc_der = ?8")
 	case lscClear:
 		sets = append(sets, "lsc_serial = NULL", "lsc_issuer = NULL", "lsc_not_before = NULL", "lsc_not_after = NULL", "lsc_der = NULL")
 	}
 	return `UPDATE devices SET ` + strings.Join(sets, ", ") +
-		` WHERE name = (SELECT device FROM attempts WHERE id = ?)`
+		` WHERE name = (SELECT device FROM attempts WHERE id = ?3)`
 }
 
 // readStmts are the prepared statements of the read pool.
@@ -89,7 +108,7 @@ type readStmts struct {
 // committer's writes.
 type writeStmts struct {
 	insertAttempt  *sql.Stmt
-	markInProgress *sql.Stmt
+	claimDevice    *sql.Stmt
 	insertIssuance *sql.Stmt
 	finishAttempt  *sql.Stmt
 	finishDevice   [2][lscChanges]*sql.Stmt // by Outcome.Completed (0 or 1), lscChange
@@ -140,7 +159,7 @@ func prepareRead(ctx context.Context, p *preparer) readStmts {
 func prepareWrite(ctx context.Context, p *preparer) writeStmts {
 	w := writeStmts{
 		insertAttempt:  p.prepare(ctx, insertAttemptSQL),
-		markInProgress: p.prepare(ctx, markInProgressSQL),
+		claimDevice:    p.prepare(ctx, claimDeviceSQL),
 		insertIssuance: p.prepare(ctx, insertIssuanceSQL),
 		finishAttempt:  p.prepare(ctx, finishAttemptSQL),
 		insertFetched:  p.prepare(ctx, insertFetchedSQL),

@@ -72,13 +72,13 @@ func runDevice(t *testing.T, open opener) {
 		create(t, s, d)
 		changed := d
 		changed.Description = "second"
-		wantKind(t, s.CreateDevice(t.Context(), changed), fault.ErrConflict, d.Name)
+		wantKind(t, s.CreateDevice(t.Context(), changed, device.AuditEvent{}), fault.ErrConflict, d.Name)
 		checkDevice(t, get(t, s, d.Name), d)
 	})
 
 	t.Run("create-empty-name-rejected", func(t *testing.T) {
 		s := open.fresh(t)
-		if err := s.CreateDevice(t.Context(), newDevice("")); err == nil {
+		if err := s.CreateDevice(t.Context(), newDevice(""), device.AuditEvent{}); err == nil {
 			t.Fatal("CreateDevice with an empty name: err = nil")
 		}
 		page, err := s.ListDevices(t.Context(), device.Query{})
@@ -102,12 +102,13 @@ func runDevice(t *testing.T, open opener) {
 		wantKind(t, err, fault.ErrNotFound, "CSFJDOE")
 	})
 
-	t.Run("update-replaces-all-but-created", func(t *testing.T) {
+	t.Run("update-writes-admin-fields-only", func(t *testing.T) {
 		s := open.fresh(t)
 		d := newDevice("SEP001122334455")
+		d.LSC = newCert("AA01", at(24*time.Hour))
 		create(t, s, d)
 		u := device.Device{
-			Name:            d.Name,
+			Name:            "SEP0000000000FF", // ignored: the name is the key
 			Description:     "moved",
 			SecurityProfile: device.Authenticated,
 			AuthMode:        device.AuthMIC,
@@ -116,24 +117,118 @@ func runDevice(t *testing.T, open opener) {
 			Key:             device.EC384,
 			Deadline:        time.Time{},
 			Status:          device.StatusNone,
-			LSC:             newCert("FF01", at(24*time.Hour)),
+			LSC:             newCert("FF01", at(24*time.Hour)), // never written by an admin path
 			CreatedAt:       at(999 * time.Hour),
 			UpdatedAt:       at(2 * time.Hour),
+			AuthFailures:    7,
+			AttemptsTotal:   99,
 		}
-		must(t, s.UpdateDevice(t.Context(), u))
+		var seen device.Device
+		got, changed, err := s.UpdateDevice(t.Context(), d.Name, device.CLIActor("alice"), func(x *device.Device) error {
+			seen = *x
+			*x = u
+			return nil
+		})
+		must(t, err)
+		if !changed {
+			t.Error("UpdateDevice reported no change")
+		}
+		checkDevice(t, seen, d)
 		want := u
-		want.CreatedAt = d.CreatedAt
+		want.Name, want.CreatedAt, want.LSC, want.AuthFailures, want.AttemptsTotal = d.Name, d.CreatedAt, d.LSC, 0, 0
+		checkDevice(t, got, want)
 		checkDevice(t, get(t, s, d.Name), want)
 
-		u.LSC = nil
-		must(t, s.UpdateDevice(t.Context(), u))
-		want.LSC = nil
-		checkDevice(t, get(t, s, d.Name), want)
+		evs, err := s.ListAudit(t.Context(), device.AuditQuery{Target: d.Name})
+		must(t, err)
+		if len(evs) != 1 || evs[0].Action != device.AuditDeviceUpdate || evs[0].Actor != device.CLIActor("alice") ||
+			!evs[0].At.Equal(stored(u.UpdatedAt)) {
+			t.Fatalf("audit = %+v, want one update by cli:alice at %v", evs, u.UpdatedAt)
+		}
+		fields := map[string]device.FieldChange{}
+		for _, c := range evs[0].Changes {
+			fields[c.Field] = c
+		}
+		if c := fields["description"]; c.Old != d.Description || c.New != "moved" {
+			t.Errorf("description change = %+v", c)
+		}
+		if c := fields["auth-string"]; c.Old != "(6 digits)" || c.New != "(none)" {
+			t.Errorf("auth-string change = %+v (must be masked)", c)
+		}
+		if _, ok := fields["lsc"]; ok || len(evs[0].Changes) != 8 {
+			t.Errorf("changes = %+v, want the 8 administrator fields and status", evs[0].Changes)
+		}
+	})
+
+	t.Run("update-unchanged-writes-nothing", func(t *testing.T) {
+		s := open.fresh(t)
+		d := newDevice("SEP001122334455")
+		create(t, s, d)
+		got, changed, err := s.UpdateDevice(t.Context(), d.Name, device.CLIActor("alice"), func(x *device.Device) error {
+			x.UpdatedAt = at(5 * time.Hour) // only the time: no change of substance
+			return nil
+		})
+		must(t, err)
+		if changed {
+			t.Error("UpdateDevice reported a change")
+		}
+		checkDevice(t, got, d)
+		checkDevice(t, get(t, s, d.Name), d)
+		if evs, _ := s.ListAudit(t.Context(), device.AuditQuery{}); len(evs) != 0 {
+			t.Errorf("audit events for no change: %+v", evs)
+		}
+	})
+
+	t.Run("update-error-aborts", func(t *testing.T) {
+		s := open.fresh(t)
+		d := newDevice("SEP001122334455")
+		create(t, s, d)
+		_, _, err := s.UpdateDevice(t.Context(), d.Name, device.CLIActor("alice"), func(x *device.Device) error {
+			x.Description = "must not be written"
+			return fault.Invalidf("refused")
+		})
+		wantKind(t, err, fault.ErrInvalid, d.Name)
+		checkDevice(t, get(t, s, d.Name), d)
+	})
+
+	t.Run("lost-update/session-finishes-between-admin-read-and-write", func(t *testing.T) {
+		s := open.fresh(t)
+		ctx := t.Context()
+		d := newDevice("SEP001122334455")
+		create(t, s, d)
+		id, err := startAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour), Node: "n1"})
+		must(t, err)
+		// The administrator's screen shows the device in progress, without an LSC.
+		shown := get(t, s, d.Name)
+		// The phone's session completes meanwhile.
+		lsc := newCert("C0FFEE", at(24*time.Hour))
+		must(t, s.FinishAttempt(ctx, device.Outcome{AttemptID: id, Node: "n1", Device: d.Name, FinishedAt: at(2 * time.Hour),
+			Result: device.SuccessStatus(device.OpInstall), Completed: true, SetLSC: lsc}))
+		// The administrator saves a new description, from what the screen showed.
+		got, _, err := s.UpdateDevice(ctx, d.Name, device.CLIActor("alice"), func(x *device.Device) error {
+			if x.LSC == nil || x.Status != device.SuccessStatus(device.OpInstall) {
+				t.Errorf("change sees %+v, want the device as the session left it", x)
+			}
+			x.Description = shown.Description + " (3rd floor)"
+			x.UpdatedAt = at(3 * time.Hour)
+			return nil
+		})
+		must(t, err)
+		after := get(t, s, d.Name)
+		checkDevice(t, got, after)
+		if after.Description != d.Description+" (3rd floor)" {
+			t.Errorf("description = %q, the administrator's change is lost", after.Description)
+		}
+		if after.LSC == nil || after.LSC.Serial != "C0FFEE" || after.Status != device.SuccessStatus(device.OpInstall) ||
+			after.Operation != device.OpNone || after.AuthString != "" {
+			t.Errorf("device = %+v: the session's LSC, status or completion was erased", after)
+		}
 	})
 
 	t.Run("update-missing-not-found", func(t *testing.T) {
 		s := open.fresh(t)
-		wantKind(t, s.UpdateDevice(t.Context(), newDevice("SEP00000000FFFF")), fault.ErrNotFound, "SEP00000000FFFF")
+		_, _, err := s.UpdateDevice(t.Context(), "SEP00000000FFFF", device.CLIActor("alice"), func(*device.Device) error { return nil })
+		wantKind(t, err, fault.ErrNotFound, "SEP00000000FFFF")
 		if _, err := s.GetDevice(t.Context(), "SEP00000000FFFF"); err == nil {
 			t.Error("UpdateDevice of a missing device created it")
 		}
@@ -145,13 +240,13 @@ func runDevice(t *testing.T, open opener) {
 		d, other := newDevice("SEP001122334455"), newDevice("SEP0011223344FF")
 		create(t, s, d, other)
 		for _, name := range []string{d.Name, other.Name} {
-			id, err := s.StartAttempt(ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: t0})
+			id, err := startAttempt(s, ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: t0})
 			must(t, err)
 			must(t, s.RecordIssuance(ctx, device.Issuance{Serial: "5E" + name[3:], Device: name, AttemptID: id, IssuedAt: t0}))
 			must(t, s.SaveFetchedCertificate(ctx, device.FetchedCertificate{Device: name, Type: "LSC", FetchedAt: t0, DER: []byte{1}}))
 		}
 
-		must(t, s.DeleteDevice(ctx, d.Name))
+		must(t, s.DeleteDevice(ctx, d.Name, device.AuditEvent{}))
 		_, err := s.GetDevice(ctx, d.Name)
 		wantKind(t, err, fault.ErrNotFound, d.Name)
 		as, err := s.ListAttempts(ctx, d.Name, 0)
@@ -187,7 +282,7 @@ func runDevice(t *testing.T, open opener) {
 
 	t.Run("delete-missing-not-found", func(t *testing.T) {
 		s := open.fresh(t)
-		wantKind(t, s.DeleteDevice(t.Context(), "SEP00000000FFFF"), fault.ErrNotFound, "SEP00000000FFFF")
+		wantKind(t, s.DeleteDevice(t.Context(), "SEP00000000FFFF", device.AuditEvent{}), fault.ErrNotFound, "SEP00000000FFFF")
 	})
 }
 
@@ -207,7 +302,7 @@ func runImport(t *testing.T, open opener) {
 			LSC: newCert("BB", at(48*time.Hour)),
 		}
 		n1, n2 := newDevice("SEP000000000002"), newDevice("CSFNEW")
-		counts, err := s.ImportDevices(t.Context(), []device.Device{n1, repl, n2})
+		counts, err := importDevices(s, t.Context(), []device.Device{n1, repl, n2})
 		must(t, err)
 		if counts != (device.ImportCounts{Created: 2, Updated: 1}) {
 			t.Errorf("counts = %+v, want 2 created, 1 updated", counts)
@@ -221,7 +316,7 @@ func runImport(t *testing.T, open opener) {
 
 	t.Run("empty", func(t *testing.T) {
 		s := open.fresh(t)
-		counts, err := s.ImportDevices(t.Context(), nil)
+		counts, err := importDevices(s, t.Context(), nil)
 		must(t, err)
 		if counts != (device.ImportCounts{}) {
 			t.Errorf("counts = %+v, want none", counts)
@@ -239,7 +334,7 @@ func runImport(t *testing.T, open opener) {
 		changed := old
 		changed.Description = "must not be written"
 		ds = append(ds, changed, device.Device{Name: ""}) // the empty name fails last
-		if _, err := s.ImportDevices(t.Context(), ds); err == nil {
+		if _, err := importDevices(s, t.Context(), ds); err == nil {
 			t.Fatal("ImportDevices with an empty name: err = nil")
 		}
 		page, err := s.ListDevices(t.Context(), device.Query{})
@@ -256,15 +351,15 @@ func runImport(t *testing.T, open opener) {
 		for i := range 2000 {
 			ds = append(ds, newDevice(fmt.Sprintf("SEP%012X", i)))
 		}
-		counts, err := s.ImportDevices(t.Context(), ds[:1000])
+		counts, err := importDevices(s, t.Context(), ds[:1000])
 		must(t, err)
 		if counts != (device.ImportCounts{Created: 1000}) {
 			t.Errorf("first import counts = %+v, want 1000 created", counts)
 		}
-		counts, err = s.ImportDevices(t.Context(), ds)
+		counts, err = importDevices(s, t.Context(), ds)
 		must(t, err)
-		if counts != (device.ImportCounts{Created: 1000, Updated: 1000}) {
-			t.Errorf("second import counts = %+v, want 1000 created, 1000 updated", counts)
+		if counts != (device.ImportCounts{Created: 1000, Unchanged: 1000}) {
+			t.Errorf("second import counts = %+v, want 1000 created, 1000 unchanged", counts)
 		}
 		page, err := s.ListDevices(t.Context(), device.Query{Limit: 1})
 		must(t, err)
@@ -284,10 +379,10 @@ func runContext(t *testing.T, open opener) {
 		if _, err := s.GetDevice(ctx, "SEP000000000001"); err == nil {
 			t.Error("GetDevice with a cancelled context: err = nil")
 		}
-		if err := s.CreateDevice(ctx, newDevice("SEP000000000002")); err == nil {
+		if err := s.CreateDevice(ctx, newDevice("SEP000000000002"), device.AuditEvent{}); err == nil {
 			t.Error("CreateDevice with a cancelled context: err = nil")
 		}
-		if _, err := s.ImportDevices(ctx, []device.Device{newDevice("SEP000000000003")}); err == nil {
+		if _, err := importDevices(s, ctx, []device.Device{newDevice("SEP000000000003")}); err == nil {
 			t.Error("ImportDevices with a cancelled context: err = nil")
 		}
 		if _, err := s.ListDevices(ctx, device.Query{}); err == nil {

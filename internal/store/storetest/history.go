@@ -15,10 +15,20 @@ import (
 // start records an attempt, failing t if it cannot.
 func start(t *testing.T, s device.Store, a device.Attempt) int64 {
 	t.Helper()
-	id, err := s.StartAttempt(t.Context(), a)
+	id, err := startAttempt(s, t.Context(), a)
 	if err != nil {
 		t.Fatalf("StartAttempt(%q): %v", a.Device, err)
 	}
+	return id
+}
+
+// startClosed records an attempt and closes it at once (as failed), so
+// that the device may be claimed again.
+func startClosed(t *testing.T, s device.Store, a device.Attempt) int64 {
+	t.Helper()
+	id := start(t, s, a)
+	must(t, s.FinishAttempt(t.Context(), device.Outcome{AttemptID: id, Node: a.Node, Device: a.Device,
+		FinishedAt: a.StartedAt, Result: device.FailedStatus(a.Operation, device.ReasonCommFailure)}))
 	return id
 }
 
@@ -67,7 +77,7 @@ func runAttempt(t *testing.T, open opener) {
 
 	t.Run("start-unknown-device-not-found", func(t *testing.T) {
 		s := open.fresh(t)
-		_, err := s.StartAttempt(t.Context(), device.Attempt{Device: "SEP00000000FFFF", StartedAt: t0})
+		_, err := startAttempt(s, t.Context(), device.Attempt{Device: "SEP00000000FFFF", StartedAt: t0})
 		wantKind(t, err, fault.ErrNotFound, "SEP00000000FFFF")
 	})
 
@@ -76,7 +86,7 @@ func runAttempt(t *testing.T, open opener) {
 		create(t, s, newDevice("SEP000000000001"), newDevice("SEP000000000002"))
 		seen := map[int64]bool{}
 		for i := range 6 {
-			id := start(t, s, device.Attempt{Device: fmt.Sprintf("SEP00000000000%d", i%2+1), StartedAt: t0})
+			id := startClosed(t, s, device.Attempt{Device: fmt.Sprintf("SEP00000000000%d", i%2+1), StartedAt: t0})
 			if seen[id] {
 				t.Errorf("id %d returned twice", id)
 			}
@@ -154,7 +164,7 @@ func runAttempt(t *testing.T, open opener) {
 		create(t, s, d, other)
 		var ids []int64
 		for _, h := range []time.Duration{1, 3, 2, 3, 5} { // two start at the same time
-			ids = append(ids, start(t, s, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(h * time.Hour)}))
+			ids = append(ids, startClosed(t, s, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(h * time.Hour)}))
 		}
 		start(t, s, device.Attempt{Device: other.Name, StartedAt: at(10 * time.Hour)})
 		// Newest first; equal start times, the later attempt first.
@@ -261,7 +271,7 @@ func runIssuance(t *testing.T, open opener) {
 		id := start(t, s, device.Attempt{Device: a.Name, StartedAt: t0})
 		is := issuance("0F", a.Name, id, t0)
 		must(t, s.RecordIssuance(t.Context(), is))
-		must(t, s.DeleteDevice(t.Context(), a.Name))
+		must(t, s.DeleteDevice(t.Context(), a.Name, device.AuditEvent{}))
 		got, err := s.ListIssuances(t.Context(), a.Name)
 		must(t, err)
 		check(t, got, is)
@@ -331,7 +341,7 @@ func runStale(t *testing.T, open opener) {
 		must(t, s.FinishAttempt(t.Context(), doneOutcome))
 
 		before := time.Now().Add(-time.Second)
-		n, err := s.FailStaleAttempts(t.Context(), cutoff, reason)
+		n, err := s.FailStaleAttempts(t.Context(), device.StaleQuery{StartedBefore: cutoff}, reason)
 		must(t, err)
 		if n != 2 {
 			t.Errorf("closed %d attempts, want 2", n)
@@ -368,7 +378,7 @@ func runStale(t *testing.T, open opener) {
 			t.Errorf("done attempt changed: %+v", a)
 		}
 
-		n, err = s.FailStaleAttempts(t.Context(), cutoff, reason)
+		n, err = s.FailStaleAttempts(t.Context(), device.StaleQuery{StartedBefore: cutoff}, reason)
 		must(t, err)
 		if n != 0 {
 			t.Errorf("second call closed %d attempts, want 0", n)
@@ -377,7 +387,7 @@ func runStale(t *testing.T, open opener) {
 
 	t.Run("nothing-open", func(t *testing.T) {
 		s := open.fresh(t)
-		n, err := s.FailStaleAttempts(t.Context(), time.Now(), device.ReasonServerRestart)
+		n, err := s.FailStaleAttempts(t.Context(), device.StaleQuery{StartedBefore: time.Now()}, device.ReasonServerRestart)
 		must(t, err)
 		if n != 0 {
 			t.Errorf("closed %d attempts, want 0", n)
@@ -394,7 +404,7 @@ func runConcurrency(t *testing.T, open opener) {
 		for i := range n {
 			ds = append(ds, newDevice(fmt.Sprintf("SEP0000000000%02d", i)))
 		}
-		if _, err := s.ImportDevices(t.Context(), ds); err != nil {
+		if _, err := importDevices(s, t.Context(), ds); err != nil {
 			t.Fatal(err)
 		}
 		ctx := t.Context()
@@ -402,7 +412,7 @@ func runConcurrency(t *testing.T, open opener) {
 		errs := make(chan error, n)
 		for i, d := range ds {
 			wg.Go(func() {
-				id, err := s.StartAttempt(ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour)})
+				id, err := startAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour)})
 				if err != nil {
 					errs <- fmt.Errorf("%s: start: %w", d.Name, err)
 					return

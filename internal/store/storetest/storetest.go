@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,6 +30,9 @@ func Run(t *testing.T, open func(t *testing.T) device.Store) {
 	t.Run("issuance", func(t *testing.T) { runIssuance(t, o) })
 	t.Run("fetched", func(t *testing.T) { runFetched(t, o) })
 	t.Run("stale", func(t *testing.T) { runStale(t, o) })
+	t.Run("claims", func(t *testing.T) { runClaims(t, o) })
+	t.Run("auth-failures", func(t *testing.T) { runAuthFailures(t, o) })
+	t.Run("audit", func(t *testing.T) { runAudit(t, o) })
 	t.Run("concurrency", func(t *testing.T) {
 		runConcurrency(t, o)
 		runConcurrentFailures(t, o)
@@ -238,7 +242,7 @@ func get(t *testing.T, s device.Store, name string) device.Device {
 func create(t *testing.T, s device.Store, ds ...device.Device) {
 	t.Helper()
 	for _, d := range ds {
-		if err := s.CreateDevice(t.Context(), d); err != nil {
+		if err := s.CreateDevice(t.Context(), d, device.AuditEvent{}); err != nil {
 			t.Fatalf("CreateDevice(%q): %v", d.Name, err)
 		}
 	}
@@ -251,4 +255,21 @@ func names(ds []device.Device) []string {
 		out[i] = d.Name
 	}
 	return out
+}
+
+// startAttempt claims a device and returns the attempt id.
+func startAttempt(s device.Store, ctx context.Context, a device.Attempt) (int64, error) {
+	c, err := s.StartAttempt(ctx, a)
+	return c.AttemptID, err
+}
+
+// importDevices imports ds as they are, by the CLI.
+func importDevices(s device.Store, ctx context.Context, ds []device.Device) (device.ImportCounts, error) {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.Name
+	}
+	return s.ImportDevices(ctx, names, device.CLIActor("test"), func(i int, _ *device.Device) (device.Device, error) {
+		return ds[i], nil
+	})
 }
