@@ -43,13 +43,18 @@ func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (Im
 		names[i] = name
 	}
 	now := s.now().UTC()
+	var rowErr error
 	counts, err := s.store.ImportDevices(ctx, names, actor, func(i int, old *Device) (Device, error) {
 		d, err := s.importOne(names[i], rows[i], old, now)
 		if err != nil {
-			return Device{}, fault.Invalidf("line %d: %s", rows[i].Line, message(err))
+			rowErr = fault.Invalidf("line %d: %s", rows[i].Line, message(err))
+			return Device{}, rowErr
 		}
 		return d, nil
 	})
+	if rowErr != nil {
+		return ImportCounts{}, rowErr
+	}
 	if err != nil {
 		return ImportCounts{}, fmt.Errorf("import: %w", err)
 	}

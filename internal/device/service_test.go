@@ -16,6 +16,14 @@ import (
 
 var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// stores remembers the store under each service newService made.
+var stores = map[*device.Service]device.Store{}
+
+func svcStore(t *testing.T, svc *device.Service) device.Store {
+	t.Helper()
+	return stores[svc]
+}
+
 func newService(t *testing.T) (*device.Service, device.Store) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "capf.db"), sqlite.Options{})
@@ -23,10 +31,14 @@ func newService(t *testing.T) (*device.Service, device.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return device.NewService(device.ServiceOptions{Store: st, Now: func() time.Time { return now }, DefaultKey: device.EC256}), st
+	svc := device.NewService(device.ServiceOptions{Store: st, Now: func() time.Time { return now }, DefaultKey: device.EC256})
+	stores[svc] = st
+	return svc, st
 }
 
 func ptr[T any](v T) *T { return &v }
+
+var admin = device.CLIActor("alice")
 
 func TestAdd(t *testing.T) {
 	tests := []struct {
@@ -48,7 +60,7 @@ func TestAdd(t *testing.T) {
 					t.Errorf("device %+v", d)
 				}
 			}},
-		{name: "ok/generate-on-request", in: device.Device{Name: "CSFJDOE"}, gen: true, check: func(t *testing.T, d device.Device) {
+		{name: "ok/generate-on-request", in: device.Device{Name: "CSFJDOE", AuthMode: device.AuthString}, gen: true, check: func(t *testing.T, d device.Device) {
 			if d.AuthString == "" {
 				t.Error("no string generated")
 			}
@@ -57,9 +69,9 @@ func TestAdd(t *testing.T) {
 			wantErr: "cannot use By Authentication String"},
 		{name: "fail/encrypted-profile-with-string-mode", in: device.Device{Name: "SEP001122334457", SecurityProfile: device.Encrypted, AuthMode: device.AuthString, AuthString: "1234"},
 			wantErr: "never contacts CAPF before it registers"},
-		{name: "fail/short-string", in: device.Device{Name: "SEP001122334458", AuthString: "123"}, wantErr: "4 to 10 digits"},
-		{name: "fail/long-string", in: device.Device{Name: "SEP001122334458", AuthString: "12345678901"}, wantErr: "4 to 10 digits"},
-		{name: "fail/letters-in-string", in: device.Device{Name: "SEP001122334458", AuthString: "12a4"}, wantErr: "4 to 10 digits"},
+		{name: "fail/short-string", in: device.Device{Name: "SEP001122334458", AuthMode: device.AuthString, AuthString: "123"}, wantErr: "4 to 10 digits"},
+		{name: "fail/long-string", in: device.Device{Name: "SEP001122334458", AuthMode: device.AuthString, AuthString: "12345678901"}, wantErr: "4 to 10 digits"},
+		{name: "fail/letters-in-string", in: device.Device{Name: "SEP001122334458", AuthMode: device.AuthString, AuthString: "12a4"}, wantErr: "4 to 10 digits"},
 		{name: "fail/bad-name", in: device.Device{Name: "SEP1234"}, wantErr: "12 hex digits"},
 		{name: "fail/unknown-prefix", in: device.Device{Name: "XYZ123"}, wantErr: "must start with SEP"},
 		{name: "fail/past-deadline", in: device.Device{Name: "SEP001122334459", Operation: device.OpInstall, Deadline: now.Add(-time.Hour)}, wantErr: "is in the past"},
@@ -68,7 +80,7 @@ func TestAdd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc, _ := newService(t)
-			d, err := svc.Add(context.Background(), tt.in, tt.gen)
+			d, err := svc.Add(context.Background(), admin, tt.in, tt.gen)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || fault.KindOf(err) != fault.Invalid {
 					t.Fatalf("Add = %v, want invalid error containing %q", err, tt.wantErr)
@@ -90,10 +102,10 @@ func TestAdd(t *testing.T) {
 func TestAddDuplicateConflicts(t *testing.T) {
 	svc, _ := newService(t)
 	ctx := context.Background()
-	if _, err := svc.Add(ctx, device.Device{Name: "SEP001122334455"}, false); err != nil {
+	if _, err := svc.Add(ctx, admin, device.Device{Name: "SEP001122334455"}, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Add(ctx, device.Device{Name: "sep001122334455"}, false); !errors.Is(err, fault.ErrConflict) {
+	if _, err := svc.Add(ctx, admin, device.Device{Name: "sep001122334455"}, false); !errors.Is(err, fault.ErrConflict) {
 		t.Fatalf("duplicate add = %v, want conflict", err)
 	}
 }
@@ -101,31 +113,31 @@ func TestAddDuplicateConflicts(t *testing.T) {
 func TestChange(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := newService(t)
-	if _, err := svc.Add(ctx, device.Device{Name: "SEP001122334455", Description: "lobby"}, false); err != nil {
+	if _, err := svc.Add(ctx, admin, device.Device{Name: "SEP001122334455", Description: "lobby"}, false); err != nil {
 		t.Fatal(err)
 	}
-	d, err := svc.Change(ctx, "SEP001122334455", device.Change{Operation: ptr(device.OpInstall)})
+	d, err := svc.Change(ctx, admin, "SEP001122334455", device.Change{Operation: ptr(device.OpInstall)})
 	if err != nil || d.Status != device.StatusPending || d.Description != "lobby" {
 		t.Fatalf("arm: %+v %v", d, err)
 	}
-	d, err = svc.Change(ctx, "SEP001122334455", device.Change{Operation: ptr(device.OpNone)})
+	d, err = svc.Change(ctx, admin, "SEP001122334455", device.Change{Operation: ptr(device.OpNone)})
 	if err != nil || d.Status != device.StatusNone {
 		t.Fatalf("disarm: %+v %v", d, err)
 	}
-	if _, err := svc.Change(ctx, "SEP001122334455", device.Change{SecurityProfile: ptr(device.Encrypted), AuthMode: ptr(device.AuthString)}); fault.KindOf(err) != fault.Invalid {
+	if _, err := svc.Change(ctx, admin, "SEP001122334455", device.Change{SecurityProfile: ptr(device.Encrypted), AuthMode: ptr(device.AuthString)}); fault.KindOf(err) != fault.Invalid {
 		t.Fatalf("encrypted + string = %v, want invalid", err)
 	}
 	if got, _ := svc.Get(ctx, "SEP001122334455"); got.SecurityProfile != device.NonSecure {
 		t.Error("a refused change was stored")
 	}
-	if _, err := svc.Change(ctx, "SEP0011223344FF", device.Change{}); !errors.Is(err, fault.ErrNotFound) {
+	if _, err := svc.Change(ctx, admin, "SEP0011223344FF", device.Change{}); !errors.Is(err, fault.ErrNotFound) {
 		t.Fatalf("unknown device = %v, want not found", err)
 	}
-	d, err = svc.Change(ctx, "SEP001122334455", device.Change{Deadline: ptr(now.Add(time.Hour))})
+	d, err = svc.Change(ctx, admin, "SEP001122334455", device.Change{Deadline: ptr(now.Add(time.Hour))})
 	if err != nil || !d.Deadline.Equal(now.Add(time.Hour)) {
 		t.Fatalf("deadline: %+v %v", d, err)
 	}
-	d, err = svc.Change(ctx, "SEP001122334455", device.Change{Deadline: ptr(time.Time{})})
+	d, err = svc.Change(ctx, admin, "SEP001122334455", device.Change{Deadline: ptr(time.Time{})})
 	if err != nil || !d.Deadline.IsZero() {
 		t.Fatalf("clear deadline: %+v %v", d, err)
 	}
@@ -134,14 +146,14 @@ func TestChange(t *testing.T) {
 func TestImport(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := newService(t)
-	if _, err := svc.Add(ctx, device.Device{Name: "SEP000000000001", Description: "old"}, false); err != nil {
+	if _, err := svc.Add(ctx, admin, device.Device{Name: "SEP000000000001", Description: "old"}, false); err != nil {
 		t.Fatal(err)
 	}
 	rows := []device.ImportRow{
 		{Line: 2, Device: device.Device{Name: "SEP000000000001", Description: "new"}, Given: device.Given{Description: true}},
 		{Line: 3, Device: device.Device{Name: "SEP000000000002", AuthMode: device.AuthString, Operation: device.OpInstall}, Given: device.Given{AuthMode: true, Operation: true}},
 	}
-	counts, err := svc.Import(ctx, rows)
+	counts, err := svc.Import(ctx, admin, rows)
 	if err != nil || counts.Created != 1 || counts.Updated != 1 {
 		t.Fatalf("import = %+v, %v", counts, err)
 	}
@@ -170,12 +182,16 @@ func TestImport(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := svc.Import(ctx, tt.rows)
+			svc, _ := newService(t)
+			if _, err := svc.Add(ctx, admin, device.Device{Name: "SEP000000000001"}, false); err != nil {
+				t.Fatal(err)
+			}
+			_, err := svc.Import(ctx, admin, tt.rows)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) || fault.KindOf(err) != fault.Invalid {
 				t.Fatalf("import = %v, want invalid starting %q", err, tt.wantErr)
 			}
 			page, _ := svc.List(ctx, device.Query{})
-			if page.Total != 2 {
+			if page.Total != 1 {
 				t.Errorf("a rejected import changed the devices: %d now", page.Total)
 			}
 		})
@@ -196,8 +212,174 @@ func BenchmarkImport10k(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := svc.Import(context.Background(), rows); err != nil {
+		if _, err := svc.Import(context.Background(), admin, rows); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAuditEveryUseCase: each administrative use case writes one audit
+// event by its actor, with the old and new values.
+func TestAuditEveryUseCase(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t)
+	name := "SEP001122334455"
+	if _, err := svc.Add(ctx, admin, device.Device{Name: name, Description: "lobby"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Change(ctx, admin, name, device.Change{Description: ptr("3rd floor"), Operation: ptr(device.OpInstall)}); err != nil {
+		t.Fatal(err)
+	}
+	bob := device.Actor{Kind: device.ActorAPI, Name: "token-bob"}
+	rows := []device.ImportRow{{Line: 2, Device: device.Device{Name: name, Description: "imported"}, Given: device.Given{Description: true}}}
+	if _, err := svc.Import(ctx, bob, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Remove(ctx, admin, name); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := svc.Audit(ctx, device.AuditQuery{Target: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		action string
+		actor  device.Actor
+		change device.FieldChange
+	}
+	wants := []want{
+		{device.AuditDeviceDelete, admin, device.FieldChange{}},
+		{device.AuditDeviceUpdate, bob, device.FieldChange{Field: "description", Old: "3rd floor", New: "imported"}},
+		{device.AuditDeviceUpdate, admin, device.FieldChange{Field: "description", Old: "lobby", New: "3rd floor"}},
+		{device.AuditDeviceCreate, admin, device.FieldChange{Field: "description", Old: "", New: "lobby"}},
+	}
+	if len(evs) != len(wants) {
+		t.Fatalf("%d audit events, want %d: %+v", len(evs), len(wants), evs)
+	}
+	for i, w := range wants {
+		ev := evs[i]
+		if ev.Action != w.action || ev.Actor != w.actor || !ev.At.Equal(now) {
+			t.Errorf("event %d = %+v, want %s by %v", i, ev, w.action, w.actor)
+		}
+		if w.change.Field == "" {
+			continue
+		}
+		found := false
+		for _, c := range ev.Changes {
+			found = found || c == w.change
+		}
+		if !found {
+			t.Errorf("event %d changes = %+v, want %+v among them", i, ev.Changes, w.change)
+		}
+	}
+	if ops := evs[2].Changes; !containsField(ops, "operation") || !containsField(ops, "status") {
+		t.Errorf("arming: changes = %+v, want operation and status", ops)
+	}
+}
+
+func containsField(cs []device.FieldChange, f string) bool {
+	for _, c := range cs {
+		if c.Field == f {
+			return true
+		}
+	}
+	return false
+}
+
+// TestChangeRules: the newcomer's surprises are refused with a reason, and
+// the status follows only what the administrator did.
+func TestChangeRules(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		add     device.Device
+		change  device.Change
+		wantErr string
+		check   func(t *testing.T, d device.Device)
+	}{
+		{name: "fail/arm-with-past-deadline", add: device.Device{Name: "SEP000000000001", Deadline: now.Add(time.Hour)},
+			change: device.Change{Operation: ptr(device.OpInstall)}, wantErr: "is in the past"},
+		{name: "fail/string-in-null-mode", add: device.Device{Name: "SEP000000000002"},
+			change: device.Change{AuthString: ptr("1234")}, wantErr: "only used By Authentication String"},
+		{name: "fail/string-and-generate", add: device.Device{Name: "SEP000000000003", AuthMode: device.AuthString},
+			change: device.Change{AuthString: ptr("1234"), GenerateString: true}, wantErr: "not both"},
+		{name: "fail/generate-in-null-mode", add: device.Device{Name: "SEP000000000004"},
+			change: device.Change{GenerateString: true}, wantErr: "needs authentication mode string"},
+		{name: "ok/leaving-string-mode-clears-string", add: device.Device{Name: "SEP000000000005", AuthMode: device.AuthString, AuthString: "1234"},
+			change: device.Change{AuthMode: ptr(device.AuthNull)}, check: func(t *testing.T, d device.Device) {
+				if d.AuthString != "" {
+					t.Errorf("string %q kept in null mode", d.AuthString)
+				}
+			}},
+		{name: "ok/description-keeps-failure-status", add: device.Device{Name: "SEP000000000006", Operation: device.OpInstall},
+			change: device.Change{Description: ptr("x")}, check: func(t *testing.T, d device.Device) {
+				if d.Status != device.StatusPending {
+					t.Errorf("status = %q", d.Status)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc, _ := newService(t)
+			added, err := svc.Add(ctx, admin, tt.add, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.name == "fail/arm-with-past-deadline" {
+				// Time passes: the deadline is now behind us.
+				later := now.Add(2 * time.Hour)
+				st := svcStore(t, svc)
+				svc = device.NewService(device.ServiceOptions{Store: st, Now: func() time.Time { return later }})
+			}
+			d, err := svc.Change(ctx, admin, added.Name, tt.change)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || fault.KindOf(err) != fault.Invalid {
+					t.Fatalf("Change = %v, want invalid error containing %q", err, tt.wantErr)
+				}
+				if got, _ := svc.Get(ctx, added.Name); got.Status != added.Status || got.Operation != added.Operation || got.AuthString != added.AuthString {
+					t.Errorf("a refused change was stored: %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, d)
+		})
+	}
+}
+
+// TestImportRoundTripNeutral: importing what is stored changes nothing,
+// counts every row unchanged and keeps a failure status.
+func TestImportRoundTripNeutral(t *testing.T) {
+	ctx := context.Background()
+	svc, st := newService(t)
+	name := "SEP001122334455"
+	if _, err := svc.Add(ctx, admin, device.Device{Name: name, Description: "lobby", AuthMode: device.AuthString, Operation: device.OpInstall}, false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.StartAttempt(ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := device.FailedStatus(device.OpInstall, device.ReasonKeyGenTimeout)
+	if err := st.FinishAttempt(ctx, device.Outcome{AttemptID: c.AttemptID, Device: name, FinishedAt: now, Result: failed}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := svc.Get(ctx, name)
+	row := device.ImportRow{Line: 2, Device: d, Given: device.Given{Description: true, SecurityProfile: true, AuthMode: true,
+		AuthString: true, Operation: true, Key: true, Deadline: true}}
+	counts, err := svc.Import(ctx, admin, []device.ImportRow{row})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts != (device.ImportCounts{Unchanged: 1}) {
+		t.Errorf("counts = %+v, want 1 unchanged", counts)
+	}
+	if got, _ := svc.Get(ctx, name); got.Status != failed || got.AuthString != d.AuthString {
+		t.Errorf("device after re-import = %+v, want status %q kept", got, failed)
+	}
+	if evs, _ := svc.Audit(ctx, device.AuditQuery{Target: name}); len(evs) != 1 {
+		t.Errorf("audit after a neutral import: %d events, want only the create", len(evs))
 	}
 }
