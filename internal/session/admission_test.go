@@ -26,7 +26,14 @@ type countingObserver struct {
 	mu      sync.Mutex
 	keyWait int
 	issued  int
+	usedUp  int
 	ended   []Summary
+}
+
+func (o *countingObserver) AuthStringUsedUp() {
+	o.mu.Lock()
+	o.usedUp++
+	o.mu.Unlock()
 }
 
 func (o *countingObserver) SessionEnded(sum Summary, _ time.Duration) {
@@ -90,7 +97,7 @@ func TestAdmission(t *testing.T) {
 	})
 	t.Run("retry/outside-maintenance-window", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
-		f.deps.Windows = closedUntil{t0.Add(20 * time.Minute)}
+		f.withWindows(closedUntil{t0.Add(20 * time.Minute)})
 		if d := retryDelay(t, f.s.Handle(ctx, authResponse(phone))); d != 1200 {
 			t.Errorf("RETRY_DELAY %d, want the 1200 s until the window opens", d)
 		}
@@ -100,14 +107,14 @@ func TestAdmission(t *testing.T) {
 	})
 	t.Run("retry/window-delay-capped-at-an-hour", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
-		f.deps.Windows = closedUntil{t0.Add(10 * time.Hour)}
+		f.withWindows(closedUntil{t0.Add(10 * time.Hour)})
 		if d := retryDelay(t, f.s.Handle(ctx, authResponse(phone))); d != 3600 {
 			t.Errorf("RETRY_DELAY %d, want 3600", d)
 		}
 	})
 	t.Run("ok/no-pending-operation-ignores-window", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpNone, device.EC256))
-		f.deps.Windows = closedUntil{t0.Add(time.Hour)}
+		f.withWindows(closedUntil{t0.Add(time.Hour)})
 		expectEnd(t, f.s.Handle(ctx, authResponse(phone)), wire.ReasonNoAction)
 	})
 	t.Run("ok/late-operation-failed-even-when-busy", func(t *testing.T) {

@@ -15,10 +15,12 @@ import (
 // Store is the part of device.Store a session uses.
 type Store interface {
 	GetDevice(ctx context.Context, name string) (device.Device, error)
-	StartAttempt(ctx context.Context, a device.Attempt) (int64, error)
+	StartAttempt(ctx context.Context, a device.Attempt) (device.Claim, error)
 	RecordIssuance(ctx context.Context, is device.Issuance) error
 	FinishAttempt(ctx context.Context, o device.Outcome) error
 	SaveFetchedCertificate(ctx context.Context, fc device.FetchedCertificate) error
+	CountAuthGuess(ctx context.Context, name string, seen int, at time.Time) (bool, error)
+	RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bool, error)
 }
 
 // Issuer signs LSCs.
@@ -37,13 +39,26 @@ type Tracer interface {
 	WriteTrace(deviceName, kind string, cert *x509.Certificate) (string, error)
 }
 
-// Config holds the service parameters a session obeys.
+// Config holds the fleet parameters a session obeys. A session reads them
+// once, when it starts, from [Deps.Params]; a change applies to the
+// sessions that start after it.
 type Config struct {
 	KeyGenMaxTime     time.Duration // from KEY_GENERATE_REQUEST to the key, REQUEST_IN_PROGRESS included
 	KeyGenMaxAttempts int           // KEY_GENERATE_REQUESTs per session
 	MessageTimeout    time.Duration // deadline for every other message
 	DefaultKey        device.KeySpec
 	RetryDelay        time.Duration // sent with RETRY_LATER
+	Windows           Windows       // when operations may start; nil: always
+	// AuthStringMaxFailures is how many consecutive wrong authentication
+	// strings use a device's string up; 0: no limit.
+	AuthStringMaxFailures int
+	// Backoff spaces out the guesses for one device.
+	Backoff Backoff
+}
+
+// Params gives the fleet parameters in force now.
+type Params interface {
+	Current() Config
 }
 
 // Windows says when certificate operations may start.
@@ -64,6 +79,9 @@ type Observer interface {
 	// Issued is called with the time taken to sign an LSC and commit its
 	// record.
 	Issued(d time.Duration)
+	// AuthStringUsedUp is called when wrong guesses used a device's
+	// authentication string up.
+	AuthStringUsedUp()
 }
 
 // Deps are the collaborators a session needs; one Deps serves every session.
@@ -74,11 +92,24 @@ type Deps struct {
 	Tracer   Tracer
 	Locks    *DeviceLocks
 	Limiter  *Limiter // nil: no limit on concurrent operations
-	Windows  Windows  // nil: operations may start at any time
+	Guard    *Guard   // nil: no per-address failure budget
 	Observer Observer // nil: nothing observed
 	Now      func() time.Time
 	Logger   *slog.Logger
-	Config   Config
+	// Node names this server in the store's claims; sessions of other
+	// nodes are never superseded or recovered by this one.
+	Node string
+	// Params gives the fleet parameters; nil: Config, fixed.
+	Params Params
+	Config Config
+}
+
+// params returns the fleet parameters for a session starting now.
+func (d *Deps) params() Config {
+	if d.Params != nil {
+		return d.Params.Current()
+	}
+	return d.Config
 }
 
 // Limiter bounds the certificate operations running at once.
@@ -117,12 +148,12 @@ func (l *Limiter) Running() int {
 	return l.running
 }
 
-// DeviceLocks makes sure one device has at most one session at a time, so
-// two connections claiming the same name cannot race each other. A phone
-// that reboots in the middle of a session reconnects while the server still
-// holds the old one (possibly for the whole key-generation time); a new
-// session from the same IP address therefore supersedes the old one, whose
-// connection is closed. A session from another address is refused.
+// DeviceLocks knows which of this node's sessions holds which device, so
+// that a phone that reboots in the middle of a session and reconnects from
+// the same address can take its device over. The store, not this map,
+// guarantees one session per device: a session registers here only after
+// its claim succeeded, and a new session supersedes an old one only after
+// it has authenticated and its own claim was refused.
 type DeviceLocks struct {
 	mu   sync.Mutex
 	busy map[string]*lockHolder
@@ -141,50 +172,40 @@ func NewDeviceLocks() *DeviceLocks { return &DeviceLocks{busy: make(map[string]*
 // supersedes to let go.
 const supersedeWait = 5 * time.Second
 
-// Acquire claims name for a session from ip. If another session from the
-// same ip holds it, that session's preempt function is called and Acquire
-// waits (at most supersedeWait, or until ctx ends) for it to let go. It
-// returns the release function, or ok false when the device stays busy.
-func (l *DeviceLocks) Acquire(ctx context.Context, name, ip string, preempt func()) (release func(), ok bool) {
-	for {
-		l.mu.Lock()
-		h := l.busy[name]
-		if h == nil {
-			h = &lockHolder{ip: ip, preempt: preempt, released: make(chan struct{})}
-			l.busy[name] = h
-			l.mu.Unlock()
-			return func() { l.release(name, h) }, true
-		}
-		l.mu.Unlock()
-		if h.ip != ip || h.preempt == nil {
-			return nil, false
-		}
-		h.preempt()
-		select {
-		case <-h.released:
-		case <-time.After(supersedeWait):
-			return nil, false
-		case <-ctx.Done():
-			return nil, false
-		}
+// Hold registers the session from ip that has claimed name; preempt closes
+// its connection. It returns the release function.
+func (l *DeviceLocks) Hold(name, ip string, preempt func()) (release func()) {
+	h := &lockHolder{ip: ip, preempt: preempt, released: make(chan struct{})}
+	l.mu.Lock()
+	if old := l.busy[name]; old != nil {
+		close(old.released) // a stale holder: its claim is gone
 	}
+	l.busy[name] = h
+	l.mu.Unlock()
+	return func() { l.release(name, h) }
 }
 
-// TryLock claims name for a holder that cannot be superseded and reports
-// whether it was free.
-func (l *DeviceLocks) TryLock(name string) bool {
-	_, ok := l.Acquire(context.Background(), name, "", nil)
-	return ok
-}
-
-// Unlock releases name whoever holds it.
-func (l *DeviceLocks) Unlock(name string) {
+// Supersede preempts this node's session holding name if it comes from ip,
+// and waits (at most supersedeWait, or until ctx ends) until it let go. It
+// reports whether it did; false means the holder is another address's,
+// another node's, or did not let go in time.
+func (l *DeviceLocks) Supersede(ctx context.Context, name, ip string) bool {
 	l.mu.Lock()
 	h := l.busy[name]
 	l.mu.Unlock()
-	if h != nil {
-		l.release(name, h)
+	if h == nil || h.ip != ip || h.preempt == nil {
+		return false
 	}
+	h.preempt()
+	t := time.NewTimer(supersedeWait)
+	defer t.Stop()
+	select {
+	case <-h.released:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 func (l *DeviceLocks) release(name string, h *lockHolder) {

@@ -7,49 +7,76 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/wire"
 )
 
 func TestDeviceLocks(t *testing.T) {
 	ctx := context.Background()
-	t.Run("ok/free", func(t *testing.T) {
+	t.Run("ok/release-twice-harmless", func(t *testing.T) {
 		l := NewDeviceLocks()
-		release, ok := l.Acquire(ctx, phone, "10.0.0.1", func() {})
-		if !ok {
-			t.Fatal("free lock refused")
-		}
+		release := l.Hold(phone, "10.0.0.1", func() {})
 		release()
-		release() // a second release is harmless
-		if _, ok := l.Acquire(ctx, phone, "10.0.0.2", nil); !ok {
-			t.Fatal("released lock refused")
+		release()
+		if l.Supersede(ctx, phone, "10.0.0.1") {
+			t.Fatal("superseded a released holder")
 		}
 	})
-	t.Run("busy/other-address-refused", func(t *testing.T) {
+	t.Run("refused/other-address", func(t *testing.T) {
 		l := NewDeviceLocks()
 		preempted := false
-		l.Acquire(ctx, phone, "10.0.0.1", func() { preempted = true })
-		if _, ok := l.Acquire(ctx, phone, "10.0.0.2", func() {}); ok || preempted {
-			t.Fatalf("another address took the device (ok %v) or superseded the holder (%v)", ok, preempted)
+		l.Hold(phone, "10.0.0.1", func() { preempted = true })
+		if l.Supersede(ctx, phone, "10.0.0.2") || preempted {
+			t.Fatal("another address superseded the holder")
 		}
 	})
 	t.Run("ok/same-address-supersedes", func(t *testing.T) {
 		l := NewDeviceLocks()
 		var release func()
-		release, _ = l.Acquire(ctx, phone, "10.0.0.1", func() { go release() })
-		if _, ok := l.Acquire(ctx, phone, "10.0.0.1", func() {}); !ok {
+		release = l.Hold(phone, "10.0.0.1", func() { go release() })
+		if !l.Supersede(ctx, phone, "10.0.0.1") {
 			t.Fatal("the reconnecting phone did not take its device over")
 		}
 	})
-	t.Run("busy/holder-does-not-let-go", func(t *testing.T) {
+	t.Run("refused/holder-does-not-let-go", func(t *testing.T) {
 		l := NewDeviceLocks()
-		l.Acquire(ctx, phone, "10.0.0.1", func() {})
+		l.Hold(phone, "10.0.0.1", func() {})
 		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
-		if _, ok := l.Acquire(cctx, phone, "10.0.0.1", func() {}); ok {
+		if l.Supersede(cctx, phone, "10.0.0.1") {
 			t.Fatal("took a device whose holder never let go")
 		}
 	})
+}
+
+// TestSupersedeOnlyAfterAuthentication: a wrong guess from the phone's own
+// address (a stranger behind the same NAT) does not touch the phone's
+// session in key generation.
+func TestSupersedeOnlyAfterAuthentication(t *testing.T) {
+	ctx := context.Background()
+	d := pending(device.OpInstall, device.EC256)
+	d.AuthMode, d.AuthString = device.AuthString, "24681357"
+	f := newFixture(t, d)
+	preempted := false
+	old := New(f.deps, sid, "192.0.2.10:5000")
+	old.OnSupersede(func() { preempted = true })
+	expectReply(t, old.Handle(ctx, authResponse(phone)), wire.CmdKeyGenerateRequest)
+
+	f.auth.err = &auth.Error{Reason: device.ReasonInvalidAuthString, Detail: "authentication string does not match"}
+	stranger := New(f.deps, sid, "192.0.2.10:6000")
+	stranger.OnSupersede(func() {})
+	expectEnd(t, stranger.Handle(ctx, authResponse(phone)), wire.ReasonRefused)
+	if preempted {
+		t.Fatal("an unauthenticated session superseded the phone's")
+	}
+	f.auth.err = nil
+	step := old.Handle(ctx, keyResponse(pkix256(t)))
+	expectReply(t, step, wire.CmdStoreCertificateRequest)
+	expectEnd(t, old.Handle(ctx, reasonMsg(wire.CmdStoreCertificateResponse, wire.ReasonSuccess)), wire.ReasonSuccess)
+	if got := f.store.lastOutcome(t); got.Result != device.SuccessStatus(device.OpInstall) {
+		t.Errorf("phone's session ended %+v", got)
+	}
 }
 
 // TestSupersede plays a phone that reboots while generating its key: the

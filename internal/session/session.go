@@ -2,14 +2,11 @@ package session
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,6 +71,7 @@ type Summary struct {
 // concurrent use; the server drives it from the connection's goroutine.
 type Session struct {
 	deps *Deps
+	cfg  Config // the fleet parameters, as of the session's start
 	id   uint32
 
 	state      State
@@ -96,7 +94,7 @@ type Session struct {
 // New returns a session with the given id for a phone at remote.
 func New(deps *Deps, id uint32, remote string) *Session {
 	now := deps.Now()
-	return &Session{deps: deps, id: id, started: now, sum: Summary{SessionID: id, Remote: remote, Started: now}}
+	return &Session{deps: deps, cfg: deps.params(), id: id, started: now, sum: Summary{SessionID: id, Remote: remote, Started: now}}
 }
 
 // OnSupersede sets what to do when a newer session from the same address
@@ -125,7 +123,7 @@ func (s *Session) Deadline() time.Time {
 	if s.state == AwaitKey {
 		return s.keyDue
 	}
-	return s.deps.Now().Add(s.deps.Config.MessageTimeout)
+	return s.deps.Now().Add(s.cfg.MessageTimeout)
 }
 
 // Handle processes one message from the phone.
@@ -153,7 +151,7 @@ func (s *Session) Handle(ctx context.Context, m *wire.Message) Step {
 	case s.state == AwaitDelete && m.Command == wire.CmdDeleteCertificateResponse:
 		return s.onDelete(ctx, m)
 	case m.Command == wire.CmdAbortRequest:
-		return s.fail(ctx, "Aborted On Phone", "the phone user cancelled the operation")
+		return s.fail(ctx, device.ReasonAbortedOnPhone, "the phone user cancelled the operation")
 	}
 	return s.fail(ctx, device.ReasonCommFailure, fmt.Sprintf("unexpected %s in state %s", m.Command, s.state))
 }
@@ -197,180 +195,13 @@ func (s *Session) retryLater(why string, delay time.Duration) Step {
 	s.state = Done
 	s.sum.Outcome, s.sum.RetryWhy = "retry-later", why
 	if delay <= 0 {
-		delay = s.deps.Config.RetryDelay
+		delay = s.cfg.RetryDelay
 	}
 	secs := uint32((delay + time.Second - 1) / time.Second)
 	if secs == 0 {
 		secs = 60
 	}
 	return Step{Reply: wire.New(wire.CmdRetryLater, s.id).AddUint32(wire.TagRetryDelay, secs), Done: true}
-}
-
-func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
-	raw, ok := m.String(wire.TagDeviceName)
-	if !ok || raw == "" {
-		s.sum.Outcome, s.sum.Reason = "failed", "AUTH_RESPONSE without DEVICE_NAME"
-		return s.end(wire.ReasonRefused)
-	}
-	s.sum.Device = raw
-	if v, err := m.Uint8(wire.TagVersion); m.Has(wire.TagVersion) && (err != nil || v < 1 || v > 3) {
-		s.sum.Outcome, s.sum.Reason = "failed", "unsupported protocol VERSION"
-		return s.end(wire.ReasonRefused)
-	}
-	name, err := device.NormalizeName(raw)
-	if err != nil {
-		s.sum.Outcome, s.sum.Reason = "unknown-device", err.Error()
-		return s.end(wire.ReasonUnknownDevice)
-	}
-	s.sum.Device = name
-	d, err := s.deps.Store.GetDevice(ctx, name)
-	switch {
-	case errors.Is(err, fault.ErrNotFound):
-		s.sum.Outcome, s.sum.Reason = "unknown-device", "no such device"
-		return s.end(wire.ReasonUnknownDevice)
-	case err != nil:
-		s.sum.Reason = "store: " + err.Error()
-		return s.retryLater("store", 0)
-	}
-	s.dev = d
-	s.sum.Operation = d.Operation
-	if d.Operation == device.OpNone {
-		s.sum.Outcome = "no-action"
-		return s.end(wire.ReasonNoAction)
-	}
-	unlock, ok := s.deps.Locks.Acquire(ctx, name, remoteIP(s.sum.Remote), s.preempt)
-	if !ok {
-		s.sum.Reason = "another session for this device is in progress from another address"
-		return s.retryLater("device-busy", 0)
-	}
-	s.unlock = unlock
-	now := s.deps.Now()
-	late := !d.Deadline.IsZero() && now.After(d.Deadline)
-	if !late {
-		// Admission: only inside a maintenance window, and only while
-		// fewer than the maximum operations run.
-		if w := s.deps.Windows; w != nil && !w.Open(now) {
-			next := w.NextOpen(now)
-			s.sum.Reason = "outside the maintenance windows; next opens " + next.UTC().Format(time.RFC3339)
-			return s.retryLater("maintenance-window", min(next.Sub(now), time.Hour))
-		}
-		if l := s.deps.Limiter; l != nil {
-			if !l.TryAcquire() {
-				s.sum.Reason = "max_concurrent_operations reached"
-				return s.retryLater("busy", 0)
-			}
-			s.slot = true
-		}
-	}
-	id, err := s.deps.Store.StartAttempt(ctx, device.Attempt{
-		Device: name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(),
-	})
-	if err != nil {
-		s.sum.Reason = "store: " + err.Error()
-		return s.retryLater("store", 0)
-	}
-	s.attemptID = id
-	if late {
-		s.finish(ctx, device.Outcome{
-			Result:    device.FailedStatus(d.Operation, device.ReasonLate),
-			Reason:    "Operation Completes By " + d.Deadline.UTC().Format(time.RFC3339) + " has passed",
-			Completed: true,
-		}, "failed")
-		return s.end(wire.ReasonNoAction)
-	}
-	p, err := presented(name, s.id, m)
-	if err != nil {
-		return s.fail(ctx, device.ReasonInvalidCredentials, err.Error())
-	}
-	res, err := s.deps.Auth.Authenticate(d.AuthMode, d.AuthString, p)
-	if err != nil {
-		reason := device.ReasonInvalidCredentials
-		var ae *auth.Error
-		if errors.As(err, &ae) {
-			reason = ae.Reason
-		}
-		return s.fail(ctx, reason, err.Error())
-	}
-	s.sum.AuthMode = string(res.Method)
-	switch d.Operation {
-	case device.OpInstall:
-		s.key = d.Key
-		if s.key == "" {
-			s.key = s.deps.Config.DefaultKey
-		}
-		s.keyDue = now.Add(s.deps.Config.KeyGenMaxTime)
-		return s.askKey()
-	case device.OpDelete:
-		s.state = AwaitDelete
-		return Step{Reply: wire.New(wire.CmdDeleteCertificateRequest, s.id)}
-	case device.OpTroubleshoot:
-		if res.Certificate != nil {
-			s.keepFetched(ctx, string(res.CertKind), res.Certificate)
-		}
-		s.state = AwaitFetch
-		return Step{Reply: wire.New(wire.CmdFetchCertificateRequest, s.id)}
-	}
-	return s.fail(ctx, device.ReasonInternal, fmt.Sprintf("unknown operation %q", d.Operation))
-}
-
-// remoteIP returns the address part of host:port.
-func remoteIP(remote string) string {
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		return host
-	}
-	return remote
-}
-
-// presented turns the credentials of AUTH_RESPONSE into auth's terms.
-func presented(name string, sid uint32, m *wire.Message) (auth.Presented, error) {
-	p := auth.Presented{DeviceName: name, SessionID: sid}
-	if v, ok := m.Get(wire.TagPassword); ok {
-		p.HasPassword, p.Password = true, wire.CString(v)
-	}
-	if v, ok := m.Get(wire.TagCertificate); ok {
-		typ, der, err := wire.UnwrapCertificate(v)
-		if err != nil {
-			return p, err
-		}
-		p.CertDER = der
-		p.CertType = certKind(typ)
-	}
-	if p.CertType == "" {
-		if at, err := m.Uint8(wire.TagAuthType); err == nil {
-			switch wire.AuthType(at) {
-			case wire.AuthLSC:
-				p.CertType = auth.CertLSC
-			case wire.AuthMIC:
-				p.CertType = auth.CertMIC
-			}
-		}
-	}
-	if v, ok := m.Get(wire.TagSignedData); ok {
-		p.SHA1Sig = v
-	}
-	if v, ok := m.Get(wire.TagSHA2SignedData); ok {
-		h, sig, err := wire.ParseSHA2SignedData(v)
-		if err != nil {
-			return p, err
-		}
-		switch h {
-		case wire.HashSHA512:
-			p.SHA2Hash = crypto.SHA512
-		case wire.HashSHA256:
-			p.SHA2Hash = crypto.SHA256
-		default:
-			return p, fmt.Errorf("%s: unsupported hash %s", wire.TagSHA2SignedData, h)
-		}
-		p.SHA2Sig = sig
-	}
-	if v, ok := m.Get(wire.TagSUDIData); ok {
-		sd, err := wire.ParseSUDIData(v)
-		if err != nil {
-			return p, err
-		}
-		p.SUDI = &auth.SUDI{CertDER: sd.Certificate, SHA1Sig: sd.SHA1Sig, SHA512Sig: sd.SHA512Sig}
-	}
-	return p, nil
 }
 
 func certKind(t wire.CertType) auth.CertKind {
@@ -430,7 +261,7 @@ func (s *Session) onKey(ctx context.Context, m *wire.Message) Step {
 		if r, err := m.Uint8(wire.TagReason); err == nil {
 			code = wire.Reason(r).String()
 		}
-		if s.keyTries < s.deps.Config.KeyGenMaxAttempts && s.deps.Now().Before(s.keyDue) {
+		if s.keyTries < s.cfg.KeyGenMaxAttempts && s.deps.Now().Before(s.keyDue) {
 			s.sum.Reason = fmt.Sprintf("key generation attempt %d failed (reason %s); asking again", s.keyTries, code)
 			return s.askKey()
 		}
@@ -529,7 +360,7 @@ func (s *Session) onFetch(ctx context.Context, m *wire.Message) Step {
 		}
 		cert, err := x509.ParseCertificate(der)
 		if err != nil {
-			return s.fail(ctx, "Invalid Certificate", "fetched certificate does not parse: "+err.Error())
+			return s.fail(ctx, device.ReasonInvalidCertificate, "fetched certificate does not parse: "+err.Error())
 		}
 		kind := string(certKind(typ))
 		if kind == "" {
@@ -566,7 +397,7 @@ func (s *Session) keepFetched(ctx context.Context, kind string, cert *x509.Certi
 func (s *Session) onDelete(ctx context.Context, m *wire.Message) Step {
 	r, err := m.Uint8(wire.TagReason)
 	if err != nil || (wire.Reason(r) != wire.ReasonSuccess && wire.Reason(r) != wire.ReasonRefused) {
-		return s.fail(ctx, "Phone Refused Delete", fmt.Sprintf("DELETE_CERTIFICATE_RESPONSE reason %v", wire.Reason(r)))
+		return s.fail(ctx, device.ReasonPhoneRefusedDelete, fmt.Sprintf("DELETE_CERTIFICATE_RESPONSE reason %v", wire.Reason(r)))
 	}
 	reason := ""
 	if wire.Reason(r) == wire.ReasonRefused {
@@ -586,7 +417,7 @@ func (s *Session) fail(ctx context.Context, reason, detail string) Step {
 func (s *Session) finishFailed(ctx context.Context, reason, detail, outcome string) {
 	op := s.dev.Operation
 	if op == "" {
-		s.sum.Outcome, s.sum.Reason = outcome, strings.TrimSpace(reason+": "+detail)
+		s.sum.Outcome, s.sum.Reason = outcome, Bound(strings.TrimSpace(reason+": "+detail), MaxReasonText)
 		s.state = Done
 		return
 	}
@@ -595,11 +426,12 @@ func (s *Session) finishFailed(ctx context.Context, reason, detail, outcome stri
 }
 
 func (s *Session) finish(ctx context.Context, o device.Outcome, outcome string) {
+	o.Reason = Bound(o.Reason, MaxReasonText)
 	s.sum.Outcome, s.sum.Status, s.sum.Reason = outcome, o.Result, o.Reason
 	if s.attemptID == 0 {
 		return
 	}
-	o.AttemptID, o.Device, o.FinishedAt, o.AuthMode = s.attemptID, s.dev.Name, s.deps.Now().UTC(), s.sum.AuthMode
+	o.AttemptID, o.Node, o.Device, o.FinishedAt, o.AuthMode = s.attemptID, s.deps.Node, s.dev.Name, s.deps.Now().UTC(), s.sum.AuthMode
 	// Record the outcome even if the connection's context is already gone.
 	if err := s.deps.Store.FinishAttempt(context.WithoutCancel(ctx), o); err != nil {
 		s.logError("record outcome", err)

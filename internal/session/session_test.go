@@ -31,20 +31,25 @@ type fakeClock struct{ now time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.now }
 
-// fakeStore keeps devices and outcomes in memory and logs the order of calls.
+// fakeStore keeps devices and outcomes in memory, claims devices as the
+// real store does (one open attempt each), and logs the order of calls.
 type fakeStore struct {
-	mu        sync.Mutex
-	devices   map[string]device.Device
-	attempts  map[int64]device.Attempt
-	outcomes  []device.Outcome
-	issuances []device.Issuance
-	fetched   []device.FetchedCertificate
-	calls     []string
-	getErr    error
+	mu         sync.Mutex
+	devices    map[string]device.Device
+	attempts   map[int64]device.Attempt
+	open       map[string]int64 // device → open attempt
+	outcomes   []device.Outcome // FinishAttempt, and RecordAuthFailure as an outcome
+	failures   []device.AuthFailure
+	issuances  []device.Issuance
+	fetched    []device.FetchedCertificate
+	calls      []string
+	getErr     error
+	issueErr   error // RecordIssuance fails with it
+	guessesCAS int   // CountAuthGuess calls that succeeded
 }
 
 func newFakeStore(ds ...device.Device) *fakeStore {
-	s := &fakeStore{devices: map[string]device.Device{}, attempts: map[int64]device.Attempt{}}
+	s := &fakeStore{devices: map[string]device.Device{}, attempts: map[int64]device.Attempt{}, open: map[string]int64{}}
 	for _, d := range ds {
 		s.devices[d.Name] = d
 	}
@@ -64,18 +69,34 @@ func (s *fakeStore) GetDevice(_ context.Context, name string) (device.Device, er
 	return d, nil
 }
 
-func (s *fakeStore) StartAttempt(_ context.Context, a device.Attempt) (int64, error) {
+func (s *fakeStore) StartAttempt(_ context.Context, a device.Attempt) (device.Claim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	d, ok := s.devices[a.Device]
+	if !ok {
+		return device.Claim{}, fault.NotFoundf("device %s", a.Device)
+	}
+	if id, busy := s.open[a.Device]; busy {
+		return device.Claim{}, fault.Conflictf("device %s has attempt %d open", a.Device, id)
+	}
 	id := int64(len(s.attempts) + 1)
 	s.attempts[id] = a
+	s.open[a.Device] = id
+	d.AuthFailures = 0
+	if d.Operation != device.OpNone {
+		d.Status = device.StatusInProgress
+	}
+	s.devices[a.Device] = d
 	s.calls = append(s.calls, "start")
-	return id, nil
+	return device.Claim{AttemptID: id, Device: d}, nil
 }
 
 func (s *fakeStore) RecordIssuance(_ context.Context, is device.Issuance) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.issueErr != nil {
+		return s.issueErr
+	}
 	s.issuances = append(s.issuances, is)
 	s.calls = append(s.calls, "issuance")
 	return nil
@@ -84,6 +105,11 @@ func (s *fakeStore) RecordIssuance(_ context.Context, is device.Issuance) error 
 func (s *fakeStore) FinishAttempt(_ context.Context, o device.Outcome) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	a, ok := s.attempts[o.AttemptID]
+	if !ok || s.open[a.Device] != o.AttemptID || a.Node != o.Node {
+		return fault.Conflictf("attempt %d is not open for node %q", o.AttemptID, o.Node)
+	}
+	delete(s.open, a.Device)
 	s.outcomes = append(s.outcomes, o)
 	s.calls = append(s.calls, "finish")
 	return nil
@@ -94,6 +120,36 @@ func (s *fakeStore) SaveFetchedCertificate(_ context.Context, fc device.FetchedC
 	defer s.mu.Unlock()
 	s.fetched = append(s.fetched, fc)
 	return nil
+}
+
+func (s *fakeStore) CountAuthGuess(_ context.Context, name string, seen int, at time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.devices[name]
+	if d.AuthFailures != seen {
+		return false, nil
+	}
+	d.AuthFailures++
+	d.LastAuthFailure = at
+	s.devices[name] = d
+	s.guessesCAS++
+	return true, nil
+}
+
+func (s *fakeStore) RecordAuthFailure(_ context.Context, f device.AuthFailure) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, f)
+	s.outcomes = append(s.outcomes, device.Outcome{Device: f.Attempt.Device, Result: f.Attempt.Result, Reason: f.Attempt.Reason})
+	s.calls = append(s.calls, "auth-failure")
+	d := s.devices[f.Attempt.Device]
+	if f.MaxFailures > 0 && d.AuthFailures >= f.MaxFailures && d.AuthString != "" {
+		d.AuthString = ""
+		d.Status = device.FailedStatus(d.Operation, device.ReasonTooManyAuthFailures)
+		s.devices[d.Name] = d
+		return true, nil
+	}
+	return false, nil
 }
 
 func (s *fakeStore) lastOutcome(t *testing.T) device.Outcome {
@@ -187,6 +243,13 @@ func newFixture(t *testing.T, d device.Device) *fixture {
 	return f
 }
 
+// withWindows sets the maintenance windows and starts the session anew, as
+// fleet parameters apply from a session's start.
+func (f *fixture) withWindows(w Windows) {
+	f.deps.Config.Windows = w
+	f.s = New(f.deps, sid, "192.0.2.10:5000")
+}
+
 func pending(op device.Operation, key device.KeySpec) device.Device {
 	return device.Device{Name: phone, SecurityProfile: device.NonSecure, AuthMode: device.AuthNull, Operation: op, Key: key, Status: device.StatusPending}
 }
@@ -196,7 +259,7 @@ func authResponse(name string) *wire.Message {
 	if name != "" {
 		m.AddString(wire.TagDeviceName, name)
 	}
-	return m.AddUint8(wire.TagAuthType, uint8(wire.AuthNoPassword)).AddString(wire.TagPassword, "")
+	return m.AddString(wire.TagPassword, "")
 }
 
 func pkix256(t *testing.T) []byte {
@@ -303,7 +366,7 @@ func TestAuthStep(t *testing.T) {
 			setup:   func(f *fixture) { f.store.getErr = errors.New("disk on fire") },
 			wantCmd: wire.CmdRetryLater, wantState: Done},
 		{name: "retry/device-busy", dev: pending(device.OpInstall, device.RSA2048), msg: authResponse(phone),
-			setup:   func(f *fixture) { f.deps.Locks.TryLock(phone) },
+			setup:   func(f *fixture) { f.store.open[phone] = 99 },
 			wantCmd: wire.CmdRetryLater, wantState: Done},
 		{name: "ok/install-asks-key", dev: pending(device.OpInstall, device.RSA2048), msg: authResponse(phone),
 			wantCmd: wire.CmdKeyGenerateRequest, wantState: AwaitKey},
@@ -507,8 +570,8 @@ func TestAbort(t *testing.T) {
 			if o.Result != tt.want || o.Completed {
 				t.Errorf("outcome %+v, want %q and operation kept for the phone's retry", o, tt.want)
 			}
-			if !f.deps.Locks.TryLock(phone) {
-				t.Error("device lock not released")
+			if _, open := f.store.open[phone]; open {
+				t.Error("the device's attempt was left open")
 			}
 		})
 	}

@@ -1,0 +1,323 @@
+package session
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/capf-server/capf/internal/auth"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/wire"
+)
+
+// onAuth handles AUTH_RESPONSE in four steps, each of which may end the
+// session: lookup (who does the phone say it is, and is anything pending),
+// admit (maintenance windows, load), authenticate (the device's configured
+// credential, with guessing bounded), and claim (the store's one open
+// attempt per device). Nothing a stranger sends changes another session
+// before it has authenticated.
+func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
+	d, step, ok := s.lookup(ctx, m)
+	if !ok {
+		return step
+	}
+	now := s.deps.Now()
+	if !d.Deadline.IsZero() && now.After(d.Deadline) {
+		return s.late(ctx, d, now)
+	}
+	if step, ok := s.admit(now); !ok {
+		return step
+	}
+	res, step, ok := s.authenticate(ctx, d, m, now)
+	if !ok {
+		return step
+	}
+	d, step, ok = s.claim(ctx, d, res, now)
+	if !ok {
+		return step
+	}
+	return s.begin(ctx, d, res, now)
+}
+
+// lookup reads the device the phone names. It ends the session for a
+// malformed request, an unknown device or one with nothing pending.
+func (s *Session) lookup(ctx context.Context, m *wire.Message) (device.Device, Step, bool) {
+	raw, ok := m.String(wire.TagDeviceName)
+	if !ok || raw == "" {
+		s.sum.Outcome, s.sum.Reason = "failed", "AUTH_RESPONSE without DEVICE_NAME"
+		return device.Device{}, s.end(wire.ReasonRefused), false
+	}
+	s.sum.Device = Bound(raw, MaxNameText)
+	if v, err := m.Uint8(wire.TagVersion); m.Has(wire.TagVersion) && (err != nil || v < 1 || v > 3) {
+		s.sum.Outcome, s.sum.Reason = "failed", "unsupported protocol VERSION"
+		return device.Device{}, s.end(wire.ReasonRefused), false
+	}
+	name, err := device.NormalizeName(raw)
+	if err != nil {
+		s.sum.Outcome, s.sum.Reason = "unknown-device", "malformed device name"
+		return device.Device{}, s.end(wire.ReasonUnknownDevice), false
+	}
+	s.sum.Device = name
+	d, err := s.deps.Store.GetDevice(ctx, name)
+	if err != nil {
+		return device.Device{}, s.storeFailed(err), false
+	}
+	s.dev = d
+	s.sum.Operation = d.Operation
+	if d.Operation == device.OpNone {
+		s.sum.Outcome = "no-action"
+		return device.Device{}, s.end(wire.ReasonNoAction), false
+	}
+	return d, Step{}, true
+}
+
+// storeFailed ends the session for a store error, as its kind says: an
+// unknown device, a device another session holds, or a store that is
+// unavailable right now.
+func (s *Session) storeFailed(err error) Step {
+	switch fault.KindOf(err) {
+	case fault.NotFound:
+		s.sum.Outcome, s.sum.Reason = "unknown-device", "no such device"
+		return s.end(wire.ReasonUnknownDevice)
+	case fault.Conflict:
+		s.sum.Reason = Bound(err.Error(), MaxReasonText)
+		return s.retryLater("device-busy", 0)
+	}
+	s.sum.Reason = Bound("store: "+err.Error(), MaxReasonText)
+	return s.retryLater("store", 0)
+}
+
+// late records that the phone came after Operation Completes By: the
+// operation fails without being performed.
+func (s *Session) late(ctx context.Context, d device.Device, now time.Time) Step {
+	c, err := s.deps.Store.StartAttempt(ctx, device.Attempt{
+		Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(), Node: s.deps.Node,
+	})
+	if err != nil {
+		return s.storeFailed(err)
+	}
+	s.attemptID, s.dev = c.AttemptID, c.Device
+	s.finish(ctx, device.Outcome{
+		Result:    device.FailedStatus(d.Operation, device.ReasonLate),
+		Reason:    "Operation Completes By " + d.Deadline.UTC().Format(time.RFC3339) + " has passed",
+		Completed: true,
+	}, "failed")
+	return s.end(wire.ReasonNoAction)
+}
+
+// admit applies the node's admission rules: maintenance windows and the
+// limit of concurrent operations.
+func (s *Session) admit(now time.Time) (Step, bool) {
+	if w := s.cfg.Windows; w != nil && !w.Open(now) {
+		next := w.NextOpen(now)
+		s.sum.Reason = "outside the maintenance windows; next opens " + next.UTC().Format(time.RFC3339)
+		return s.retryLater("maintenance-window", min(next.Sub(now), time.Hour)), false
+	}
+	if l := s.deps.Limiter; l != nil {
+		if !l.TryAcquire() {
+			s.sum.Reason = "max_concurrent_operations reached"
+			return s.retryLater("busy", 0), false
+		}
+		s.slot = true
+	}
+	return Step{}, true
+}
+
+// authenticate checks the phone's credentials against the device's
+// configured mode. In string mode every guess is counted in the store
+// before it is evaluated, so that neither concurrent connections nor
+// several nodes can evaluate more than the limit; a guess arriving during
+// the back-off, or from an address that spent its failure budget, is told
+// to retry later without being evaluated.
+func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Message, now time.Time) (auth.Result, Step, bool) {
+	p, err := presented(d.Name, s.id, m)
+	if err != nil {
+		return auth.Result{}, s.authFailed(ctx, d, device.ReasonInvalidCredentials, "malformed credentials: "+err.Error(), now, false), false
+	}
+	ip := remoteIP(s.sum.Remote)
+	counted := false
+	if d.AuthMode == device.AuthString && d.AuthString != "" {
+		if wait := s.deps.Guard.AddressWait(ip, now); wait > 0 {
+			s.sum.Reason = "this address has used its budget of failed authentications"
+			return auth.Result{}, s.retryLater("auth-address-budget", wait), false
+		}
+		if wait := s.cfg.Backoff.Wait(d.AuthFailures, d.LastAuthFailure, now); wait > 0 {
+			s.sum.Reason = fmt.Sprintf("%d consecutive wrong authentication strings; next guess allowed in %s", d.AuthFailures, wait.Round(time.Second))
+			return auth.Result{}, s.retryLater("auth-backoff", wait), false
+		}
+		ok, err := s.deps.Store.CountAuthGuess(ctx, d.Name, d.AuthFailures, now.UTC())
+		if err != nil {
+			return auth.Result{}, s.storeFailed(err), false
+		}
+		if !ok {
+			s.sum.Reason = "another authentication of this device is being evaluated"
+			return auth.Result{}, s.retryLater("auth-busy", 0), false
+		}
+		counted = true
+		s.deps.Guard.Spend(ip, now)
+	}
+	res, err := s.deps.Auth.Authenticate(d.AuthMode, d.AuthString, p)
+	if err != nil {
+		reason := device.ReasonInvalidCredentials
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			reason = ae.Reason
+		}
+		return auth.Result{}, s.authFailed(ctx, d, reason, err.Error(), now, counted), false
+	}
+	if counted {
+		s.deps.Guard.Refund(ip)
+	}
+	s.sum.AuthMode = string(res.Method)
+	return res, Step{}, true
+}
+
+// authFailed records a failed authentication as a closed attempt and ends
+// the session with REASON 7. When the guess was counted, the store uses the
+// string up once the device has reached auth_string_max_failures.
+func (s *Session) authFailed(ctx context.Context, d device.Device, reason, detail string, now time.Time, counted bool) Step {
+	result := device.FailedStatus(d.Operation, reason)
+	s.sum.Outcome, s.sum.Status, s.sum.Reason = "failed", result, Bound(detail, MaxReasonText)
+	max := 0
+	if counted {
+		max = s.cfg.AuthStringMaxFailures
+	}
+	locked, err := s.deps.Store.RecordAuthFailure(context.WithoutCancel(ctx), device.AuthFailure{
+		Attempt: device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, Node: s.deps.Node,
+			StartedAt: now.UTC(), FinishedAt: s.deps.Now().UTC(), Result: result, Reason: s.sum.Reason},
+		MaxFailures: max,
+	})
+	if err != nil {
+		s.logError("record authentication failure", err)
+	}
+	if locked {
+		s.sum.Status = device.FailedStatus(d.Operation, device.ReasonTooManyAuthFailures)
+		if o := s.deps.Observer; o != nil {
+			o.AuthStringUsedUp()
+		}
+		if s.deps.Logger != nil {
+			s.deps.Logger.Warn("authentication string used up by wrong guesses; the administrator must set a new one",
+				"device", d.Name, "remote", s.sum.Remote, "failures", s.cfg.AuthStringMaxFailures)
+		}
+	}
+	s.state = Done
+	return s.end(wire.ReasonRefused)
+}
+
+// claim takes the device in the store. A device held by another session is
+// busy; if that session is this node's and from the phone's own address,
+// the phone has rebooted: the old session is superseded (only now that the
+// new one has authenticated) and the claim tried again.
+func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, now time.Time) (device.Device, Step, bool) {
+	a := device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(),
+		Node: s.deps.Node, AuthMode: string(res.Method)}
+	c, err := s.deps.Store.StartAttempt(ctx, a)
+	if fault.KindOf(err) == fault.Conflict && s.deps.Locks.Supersede(ctx, d.Name, remoteIP(s.sum.Remote)) {
+		c, err = s.deps.Store.StartAttempt(ctx, a)
+	}
+	if err != nil {
+		step := s.storeFailed(err)
+		if fault.KindOf(err) == fault.Conflict {
+			s.sum.Reason = "another session for this device is in progress"
+		}
+		return device.Device{}, step, false
+	}
+	s.attemptID, s.dev = c.AttemptID, c.Device
+	s.unlock = s.deps.Locks.Hold(d.Name, remoteIP(s.sum.Remote), s.preempt)
+	return c.Device, Step{}, true
+}
+
+// begin sends the request of the device's operation, as of the claim.
+func (s *Session) begin(ctx context.Context, d device.Device, res auth.Result, now time.Time) Step {
+	s.sum.Operation = d.Operation
+	switch d.Operation {
+	case device.OpInstall:
+		s.key = d.Key
+		if s.key == "" {
+			s.key = s.cfg.DefaultKey
+		}
+		s.keyDue = now.Add(s.cfg.KeyGenMaxTime)
+		return s.askKey()
+	case device.OpDelete:
+		s.state = AwaitDelete
+		return Step{Reply: wire.New(wire.CmdDeleteCertificateRequest, s.id)}
+	case device.OpTroubleshoot:
+		if res.Certificate != nil {
+			s.keepFetched(ctx, string(res.CertKind), res.Certificate)
+		}
+		s.state = AwaitFetch
+		return Step{Reply: wire.New(wire.CmdFetchCertificateRequest, s.id)}
+	case device.OpNone:
+		// The administrator disarmed the operation between lookup and claim.
+		s.finish(ctx, device.Outcome{Result: d.Status, Reason: "no operation pending at the claim"}, "no-action")
+		return s.end(wire.ReasonNoAction)
+	}
+	return s.fail(ctx, device.ReasonInternal, fmt.Sprintf("unknown operation %q", d.Operation))
+}
+
+// remoteIP returns the address part of host:port.
+func remoteIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
+// presented turns the credentials of AUTH_RESPONSE into auth's terms. The
+// phone's choice of credential is learnt from what it sent (the
+// CERTIFICATE wrapper's type byte); AUTH_TYPE, which phones do not send, is
+// only a fallback label when present.
+func presented(name string, sid uint32, m *wire.Message) (auth.Presented, error) {
+	p := auth.Presented{DeviceName: name, SessionID: sid}
+	if v, ok := m.Get(wire.TagPassword); ok {
+		p.HasPassword, p.Password = true, wire.CString(v)
+	}
+	if v, ok := m.Get(wire.TagCertificate); ok {
+		typ, der, err := wire.UnwrapCertificate(v)
+		if err != nil {
+			return p, err
+		}
+		p.CertDER = der
+		p.CertType = certKind(typ)
+	}
+	if p.CertType == "" {
+		if at, err := m.Uint8(wire.TagAuthType); err == nil {
+			switch wire.AuthType(at) {
+			case wire.AuthLSC:
+				p.CertType = auth.CertLSC
+			case wire.AuthMIC:
+				p.CertType = auth.CertMIC
+			}
+		}
+	}
+	if v, ok := m.Get(wire.TagSignedData); ok {
+		p.SHA1Sig = v
+	}
+	if v, ok := m.Get(wire.TagSHA2SignedData); ok {
+		h, sig, err := wire.ParseSHA2SignedData(v)
+		if err != nil {
+			return p, err
+		}
+		switch h {
+		case wire.HashSHA512:
+			p.SHA2Hash = crypto.SHA512
+		case wire.HashSHA256:
+			p.SHA2Hash = crypto.SHA256
+		default:
+			return p, fmt.Errorf("%s: unsupported hash %s", wire.TagSHA2SignedData, h)
+		}
+		p.SHA2Sig = sig
+	}
+	if v, ok := m.Get(wire.TagSUDIData); ok {
+		sd, err := wire.ParseSUDIData(v)
+		if err != nil {
+			return p, err
+		}
+		p.SUDI = &auth.SUDI{CertDER: sd.Certificate, SHA1Sig: sd.SHA1Sig, SHA512Sig: sd.SHA512Sig}
+	}
+	return p, nil
+}
