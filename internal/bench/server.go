@@ -120,7 +120,7 @@ func provision(ctx context.Context, dataDir string, o Options) error {
 			Given: device.Given{AuthMode: true, Operation: true, Key: true},
 		}
 	}
-	if _, err := svc.Import(ctx, rows); err != nil {
+	if _, err := svc.Import(ctx, device.Actor{Kind: device.ActorSystem, Name: "bench"}, rows); err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
 	return st.Close()

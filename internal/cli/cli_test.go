@@ -101,7 +101,7 @@ func TestImportAndReportRoundTrip(t *testing.T) {
 	}
 	// The report imports back unchanged.
 	before, _, _ := run(t, data, "device", "show", "SEP000000000001", "--json")
-	if out, errOut, code := run(t, data, "device", "import", reportFile); code != ExitOK || !strings.Contains(out, "3 updated") {
+	if out, errOut, code := run(t, data, "device", "import", reportFile); code != ExitOK || !strings.Contains(out, "0 updated, 3 unchanged") {
 		t.Fatalf("re-import of the report: %d %s%s", code, out, errOut)
 	}
 	after, _, _ := run(t, data, "device", "show", "SEP000000000001", "--json")

@@ -122,9 +122,9 @@ func newDeviceAddCmd(g *globals, verb string) *cobra.Command {
 			defer done()
 			var d device.Device
 			if verb == "add" {
-				d, err = svc.Add(cmd.Context(), newDevice(args[0], c), c.GenerateString)
+				d, err = svc.Add(cmd.Context(), g.actor(), newDevice(args[0], c), c.GenerateString)
 			} else {
-				d, err = svc.Change(cmd.Context(), args[0], c)
+				d, err = svc.Change(cmd.Context(), g.actor(), args[0], c)
 			}
 			if err != nil {
 				return err
@@ -328,7 +328,7 @@ func newDeviceRmCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			if err := svc.Remove(cmd.Context(), args[0]); err != nil {
+			if err := svc.Remove(cmd.Context(), g.actor(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "removed %s\n", strings.ToUpper(args[0]))
@@ -357,11 +357,12 @@ func newDeviceImportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			counts, err := svc.Import(cmd.Context(), importRows(rows))
+			counts, err := svc.Import(cmd.Context(), g.actor(), importRows(rows))
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			fmt.Fprintf(g.stdout, "imported %d devices: %d added, %d updated\n", counts.Created+counts.Updated, counts.Created, counts.Updated)
+			fmt.Fprintf(g.stdout, "imported %d devices: %d added, %d updated, %d unchanged\n",
+				counts.Created+counts.Updated+counts.Unchanged, counts.Created, counts.Updated, counts.Unchanged)
 			return nil
 		},
 	}

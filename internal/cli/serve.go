@@ -118,15 +118,24 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	// This process has just started: every attempt still open in the
-	// embedded database was cut off by a crash or kill. Fail them, so no
-	// device stays "in progress"; the phones' retries complete them.
-	if n, err := st.FailStaleAttempts(ctx, time.Now(), device.ReasonServerRestart); err != nil {
+	node, err := loadOrCreateNodeID(g.dataDir)
+	if err != nil {
+		return err
+	}
+	// This node has just started: every attempt it still holds in the
+	// database was cut off by a crash or kill. Fail them, so no device
+	// stays "in progress"; the phones' retries complete them. Other nodes'
+	// attempts are theirs (the sweeper ends those of a node that died).
+	if n, err := st.FailStaleAttempts(ctx, device.StaleQuery{Node: node}, device.ReasonServerRestart); err != nil {
 		return fmt.Errorf("close stale sessions: %w", err)
 	} else if n > 0 {
 		log.Warn("marked sessions cut off by a restart as failed", "count", n)
 	}
 	windows, err := cfg.Windows()
+	if err != nil {
+		return err
+	}
+	params, err := newFileParams(g.dataDir, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -155,17 +164,12 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			Tracer:   server.TraceDir{Dir: g.path(traceDir)},
 			Locks:    session.NewDeviceLocks(),
 			Limiter:  limiter,
-			Windows:  windows,
+			Guard:    session.NewGuard(cfg.AuthFailuresPerAddress, 10*time.Minute),
 			Observer: metrics,
 			Now:      time.Now,
 			Logger:   log,
-			Config: session.Config{
-				KeyGenMaxTime:     time.Duration(cfg.KeyGenerationMaxTime),
-				KeyGenMaxAttempts: cfg.KeyGenerationMaxTries,
-				MessageTimeout:    time.Duration(cfg.MessageTimeout),
-				DefaultKey:        device.KeySpec(cfg.DefaultKey),
-				RetryDelay:        time.Duration(cfg.RetryDelay),
-			},
+			Node:     node,
+			Params:   params,
 		},
 	})
 	var metricsAddr string
@@ -250,7 +254,7 @@ func sweepStale(ctx context.Context, st device.Store, cfg config.Config, log *sl
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if n, err := st.FailStaleAttempts(ctx, now.Add(-longest), device.ReasonCommFailure); err != nil {
+			if n, err := st.FailStaleAttempts(ctx, device.StaleQuery{StartedBefore: now.Add(-longest)}, device.ReasonCommFailure); err != nil {
 				log.Warn("sweep stale sessions", "err", err)
 			} else if n > 0 {
 				log.Warn("failed sessions open longer than any session can last", "count", n)

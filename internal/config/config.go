@@ -65,6 +65,8 @@ type Config struct {
 	MaintenanceWindows      []string `json:"maintenance_windows"`
 	MaintenanceTimeZone     string   `json:"maintenance_time_zone"`
 	MetricsListen           string   `json:"metrics_listen"`
+	AuthStringMaxFailures   int      `json:"auth_string_max_failures"`
+	AuthFailuresPerAddress  int      `json:"auth_failures_per_address"`
 }
 
 // Param describes one service parameter for `capf config show` and the UI.
@@ -94,6 +96,8 @@ var Params = []Param{
 	{"maintenance_windows", "When certificate operations may start, e.g. [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]. Outside them phones with a pending operation are told to retry later. Empty: always."},
 	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
 	{"metrics_listen", "Address of the Prometheus /metrics and /healthz listener. Empty: off."},
+	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced 30 s, 1 min, 2 min … 30 min apart. 1 to 100."},
+	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
 }
 
 // Defaults returns the parameters a fresh installation uses.
@@ -115,6 +119,8 @@ func Defaults() Config {
 		RetryDelay:              Duration(60 * time.Second),
 		MaintenanceWindows:      []string{},
 		MaintenanceTimeZone:     "Local",
+		AuthStringMaxFailures:   10,
+		AuthFailuresPerAddress:  20,
 	}
 }
 
@@ -179,6 +185,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Windows(); err != nil {
 		add("%v", err)
+	}
+	if c.AuthStringMaxFailures < 1 || c.AuthStringMaxFailures > 100 {
+		add("auth_string_max_failures %d: want 1 to 100", c.AuthStringMaxFailures)
+	}
+	if c.AuthFailuresPerAddress < 0 {
+		add("auth_failures_per_address %d: want 0 (no budget) or more", c.AuthFailuresPerAddress)
 	}
 	if len(errs) == 0 {
 		return nil

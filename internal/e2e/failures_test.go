@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/phonesim"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/wire"
@@ -89,12 +90,11 @@ func TestFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := st.GetDevice(context.Background(), name)
+		_, _, err = st.UpdateDevice(context.Background(), name, device.CLIActor("test"), func(d *device.Device) error {
+			d.Deadline = time.Now().Add(-time.Minute)
+			return nil
+		})
 		if err != nil {
-			t.Fatal(err)
-		}
-		d.Deadline = time.Now().Add(-time.Minute)
-		if err := st.UpdateDevice(context.Background(), d); err != nil {
 			t.Fatal(err)
 		}
 		st.Close()

@@ -24,6 +24,7 @@ type Metrics struct {
 	issuance     prometheus.Histogram
 	storeCommit  *prometheus.HistogramVec
 	sessionTimes *prometheus.HistogramVec
+	usedUp       prometheus.Counter
 }
 
 // New registers the CAPF metrics on reg.
@@ -35,7 +36,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"outcome", "operation"}),
 		retryLater: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capf_retry_later_total",
-			Help: "RETRY_LATER answers, by reason (busy, maintenance-window, device-busy, store).",
+			Help: "RETRY_LATER answers, by reason (busy, maintenance-window, device-busy, store, auth-backoff, auth-address-budget, auth-busy).",
 		}, []string{"reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capf_connections_rejected_total",
@@ -64,8 +65,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of phone sessions, by pending operation.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, []string{"operation"}),
+		usedUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "capf_auth_strings_used_up_total",
+			Help: "Authentication strings used up by auth_string_max_failures consecutive wrong guesses.",
+		}),
 	}
-	reg.MustRegister(m.sessions, m.retryLater, m.rejected, m.active, m.waitingKey, m.issuance, m.storeCommit, m.sessionTimes)
+	reg.MustRegister(m.sessions, m.retryLater, m.rejected, m.active, m.waitingKey, m.issuance, m.storeCommit, m.sessionTimes, m.usedUp)
 	return m
 }
 
@@ -92,6 +97,9 @@ func (m *Metrics) KeyWait(delta int) { m.waitingKey.Add(float64(delta)) }
 // Issued implements session.Observer.
 func (m *Metrics) Issued(d time.Duration) { m.issuance.Observe(d.Seconds()) }
 
+// AuthStringUsedUp implements session.Observer.
+func (m *Metrics) AuthStringUsedUp() { m.usedUp.Inc() }
+
 // ConnOpened implements server.Observer.
 func (m *Metrics) ConnOpened() { m.active.Inc() }
 
@@ -115,7 +123,7 @@ func (t *timedStore) observe(op string, start time.Time) {
 	t.m.storeCommit.WithLabelValues(op).Observe(time.Since(start).Seconds())
 }
 
-func (t *timedStore) StartAttempt(ctx context.Context, a device.Attempt) (int64, error) {
+func (t *timedStore) StartAttempt(ctx context.Context, a device.Attempt) (device.Claim, error) {
 	defer t.observe("start_attempt", time.Now())
 	return t.Store.StartAttempt(ctx, a)
 }

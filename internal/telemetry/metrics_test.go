@@ -15,8 +15,10 @@ import (
 
 type nopStore struct{ session.Store }
 
-func (nopStore) StartAttempt(context.Context, device.Attempt) (int64, error) { return 1, nil }
-func (nopStore) RecordIssuance(context.Context, device.Issuance) error       { return nil }
+func (nopStore) StartAttempt(context.Context, device.Attempt) (device.Claim, error) {
+	return device.Claim{AttemptID: 1}, nil
+}
+func (nopStore) RecordIssuance(context.Context, device.Issuance) error { return nil }
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
@@ -42,7 +44,7 @@ func TestMetrics(t *testing.T) {
 capf_sessions_total{operation="install",outcome="retry-later"} 1
 capf_sessions_total{operation="install",outcome="success"} 1
 capf_sessions_total{operation="unknown",outcome="aborted"} 1
-# HELP capf_retry_later_total RETRY_LATER answers, by reason (busy, maintenance-window, device-busy, store).
+# HELP capf_retry_later_total RETRY_LATER answers, by reason (busy, maintenance-window, device-busy, store, auth-backoff, auth-address-budget, auth-busy).
 # TYPE capf_retry_later_total counter
 capf_retry_later_total{reason="busy"} 1
 # HELP capf_sessions_waiting_for_key Sessions waiting for the phone to generate its key pair.
