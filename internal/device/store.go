@@ -90,8 +90,10 @@ type Store interface {
 	// (so two sessions, on any node, never evaluate on the same count). It
 	// reports whether it did. A successful StartAttempt resets the counter.
 	CountAuthGuess(ctx context.Context, name string, seen int, at time.Time) (bool, error)
-	// RecordAuthFailure appends f.Attempt, closed, to the device's history
-	// and increments AttemptsTotal. When f.MaxFailures > 0, the device's
+	// RecordAuthFailure appends f.Attempt, closed, to the device's history,
+	// increments AttemptsTotal and, unless a session holds the device, sets
+	// the attempt's Result as the device's status (the operation stays
+	// armed for the phone's retry). When f.MaxFailures > 0, the device's
 	// AuthFailures has reached it and its mode is AuthString, the string is
 	// used up: AuthString becomes empty, the status (unless a session
 	// holds the device) FailedStatus(op, ReasonTooManyAuthFailures), and an

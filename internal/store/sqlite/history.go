@@ -113,8 +113,13 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bo
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		var total int64
-		if err := tx.QueryRowContext(ctx, `UPDATE devices SET attempts_total = attempts_total + 1 WHERE name = ? RETURNING attempts_total`,
-			a.Device).Scan(&total); err != nil {
+		if err := tx.QueryRowContext(ctx, `UPDATE devices SET attempts_total = attempts_total + 1,
+			status = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE device = devices.name AND finished_at IS NULL)
+				THEN status ELSE ? END,
+			updated_at = CASE WHEN EXISTS (SELECT 1 FROM attempts WHERE device = devices.name AND finished_at IS NULL)
+				THEN updated_at ELSE ? END
+			WHERE name = ? RETURNING attempts_total`,
+			a.Result, micros(a.FinishedAt), a.Device).Scan(&total); err != nil {
 			return fmt.Errorf("%s: count: %w", what, err)
 		}
 		if total > int64(s.historyLimit) {

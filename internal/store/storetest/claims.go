@@ -182,6 +182,9 @@ func runAuthFailures(t *testing.T, open opener) {
 			if locked != (i == 2) {
 				t.Errorf("guess %d: locked = %v", i+1, locked)
 			}
+			if got := get(t, s, d.Name); i < 2 && (got.Status != device.FailedStatus(device.OpInstall, device.ReasonInvalidAuthString) || got.Operation != device.OpInstall) {
+				t.Errorf("guess %d: device %s / %q, want the failure shown and the operation armed", i+1, got.Operation, got.Status)
+			}
 		}
 		got := get(t, s, d.Name)
 		if got.AuthString != "" || got.Status != device.FailedStatus(device.OpInstall, device.ReasonTooManyAuthFailures) ||
