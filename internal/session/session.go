@@ -60,6 +60,7 @@ type Summary struct {
 	Remote    string
 	Device    string
 	AuthMode  string // how the phone authenticated
+	SUDI      string // the outcome of its SUDI_DATA (auth.Result.SUDI); "" when it sent none
 	Operation device.Operation
 	Outcome   string // "success", "failed", "no-action", "unknown-device", "retry-later", "aborted"
 	RetryWhy  string // for retry-later: "busy", "maintenance-window", "device-busy", "store"
@@ -280,9 +281,13 @@ func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
 	}
 	p, err := presented(name, s.id, m)
 	if err != nil {
+		if errors.Is(err, errMalformedSUDI) {
+			s.sum.SUDI = auth.SUDIMalformed
+		}
 		return s.fail(ctx, device.ReasonInvalidCredentials, err.Error())
 	}
 	res, err := s.deps.Auth.Authenticate(d.AuthMode, d.AuthString, p)
+	s.sum.SUDI = res.SUDI // known even when authentication failed
 	if err != nil {
 		reason := device.ReasonInvalidCredentials
 		var ae *auth.Error
@@ -321,7 +326,17 @@ func remoteIP(remote string) string {
 	return remote
 }
 
+// errMalformedSUDI marks a SUDI_DATA element that does not decode. It is
+// refused whatever sudi_verification says: it is malformed input.
+var errMalformedSUDI = errors.New("malformed SUDI_DATA")
+
 // presented turns the credentials of AUTH_RESPONSE into auth's terms.
+//
+// Phones do not send AUTH_TYPE: which credentials are present says how the
+// phone chose to authenticate, and the CERTIFICATE wrapper's type byte says
+// whether it presents its LSC or its MIC. An AUTH_TYPE that a client sends
+// anyway is accepted and, for an unlabelled certificate, used as its label;
+// it is never required.
 func presented(name string, sid uint32, m *wire.Message) (auth.Presented, error) {
 	p := auth.Presented{DeviceName: name, SessionID: sid}
 	if v, ok := m.Get(wire.TagPassword); ok {
@@ -366,7 +381,7 @@ func presented(name string, sid uint32, m *wire.Message) (auth.Presented, error)
 	if v, ok := m.Get(wire.TagSUDIData); ok {
 		sd, err := wire.ParseSUDIData(v)
 		if err != nil {
-			return p, err
+			return p, fmt.Errorf("%w: %w", errMalformedSUDI, err)
 		}
 		p.SUDI = &auth.SUDI{CertDER: sd.Certificate, SHA1Sig: sd.SHA1Sig, SHA512Sig: sd.SHA512Sig}
 	}
@@ -600,6 +615,7 @@ func (s *Session) finish(ctx context.Context, o device.Outcome, outcome string) 
 		return
 	}
 	o.AttemptID, o.Device, o.FinishedAt, o.AuthMode = s.attemptID, s.dev.Name, s.deps.Now().UTC(), s.sum.AuthMode
+	o.SUDI = s.sum.SUDI
 	// Record the outcome even if the connection's context is already gone.
 	if err := s.deps.Store.FinishAttempt(context.WithoutCancel(ctx), o); err != nil {
 		s.logError("record outcome", err)

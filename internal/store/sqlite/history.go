@@ -87,7 +87,7 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	args = append(args, o.AttemptID)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.c.stmt(ctx, tx, s.ws.finishAttempt).ExecContext(ctx,
-			finished, o.AuthMode, o.Result, o.Reason, o.AttemptID)
+			finished, o.AuthMode, o.Result, o.Reason, o.SUDI, o.AttemptID)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -196,7 +196,7 @@ func (s *Store) ListAttempts(ctx context.Context, name string, limit int) ([]dev
 		limit = -1
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT id, device, operation, auth_mode, remote,
-		started_at, finished_at, result, reason
+		started_at, finished_at, result, reason, sudi
 		FROM attempts WHERE device = ?
 		ORDER BY started_at DESC, id DESC LIMIT ?`, name, limit)
 	if err != nil {
@@ -211,7 +211,7 @@ func (s *Store) ListAttempts(ctx context.Context, name string, limit int) ([]dev
 			started, finished sql.NullInt64
 		)
 		if err := rows.Scan(&a.ID, &a.Device, &op, &a.AuthMode, &a.Remote,
-			&started, &finished, &a.Result, &a.Reason); err != nil {
+			&started, &finished, &a.Result, &a.Reason, &a.SUDI); err != nil {
 			return nil, fmt.Errorf("list attempts of device %q: scan: %w", name, err)
 		}
 		a.Operation = device.Operation(op)

@@ -43,7 +43,7 @@ const insertIssuanceSQL = `INSERT INTO issuances
 
 // finishAttemptSQL closes an attempt.
 const finishAttemptSQL = `UPDATE attempts
-	SET finished_at = ?, auth_mode = ?, result = ?, reason = ?
+	SET finished_at = ?, auth_mode = ?, result = ?, reason = ?, sudi = ?
 	WHERE id = ?`
 
 // insertFetchedSQL keeps a fetched certificate.
