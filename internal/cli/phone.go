@@ -66,7 +66,7 @@ little-endian, and the SUDI certificate). Never AUTH_TYPE unless --send-auth-typ
 	fl := cmd.Flags()
 	fl.StringVar(&f.server, "server", "", "CAPF server address HOST:PORT (required)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file with the CAPF certificate(s) the phone trusts, as in its CTL/ITL (required)")
-	fl.StringVar(&f.authMode, "auth-mode", "", "authentication: string, null, lsc or mic (default: see above)")
+	fl.StringVar(&f.authMode, "auth-mode", "", "authentication (capfAuthMode): string, null, lsc (lsc-then-mic) or mic (default: see above)")
 	fl.StringVar(&f.authString, "auth-string", "", "authentication string (digits) for --auth-mode string")
 	fl.StringVar(&f.lsc, "lsc", "", "PEM file with an LSC certificate and key to import into the state")
 	fl.StringVar(&f.mic, "mic", "", "PEM file with the phone's MIC certificate and key")
