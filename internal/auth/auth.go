@@ -62,7 +62,12 @@ type Options struct {
 	// signature all checked). If MICRoots is nil it is built from MICBundle.
 	MICBundle []*x509.Certificate
 	// SUDIRoots is the CA bundle for SUDI certificates; nil means MICRoots.
+	// A SUDI certificate is also trusted when it chains to LSCRoots (a
+	// phone may present its LSC as its SUDI).
 	SUDIRoots *x509.CertPool
+	// SUDIPolicy is what to do with SUDI_DATA; the zero value is
+	// SUDIWhenTrusted.
+	SUDIPolicy SUDIPolicy
 	// AllowExpiredMIC accepts a MIC after its NotAfter, verifying its chain
 	// as of that instant. Off by default: it must be an administrator's
 	// explicit choice.
@@ -104,6 +109,11 @@ type Result struct {
 	Certificate *x509.Certificate
 	// CertKind is CertLSC or CertMIC when a certificate authenticated.
 	CertKind CertKind
+	// SUDI is the outcome of the SUDI data for the attempt history: "" when
+	// the phone sent none, else one of the SUDI* outcome constants
+	// (SUDIVerified, SUDIUnknownIssuer, SUDIIgnored, …). It is set even when
+	// Authenticate fails, when the SUDI data was examined.
+	SUDI string
 }
 
 // Error is an authentication failure.
@@ -141,9 +151,22 @@ func fail(reason, format string, args ...any) *Error {
 //     mode. The label the phone gave the certificate picks the rules; an
 //     unlabelled certificate is tried as an LSC, then as a MIC.
 //
-// When SUDI data is present it must verify too, whatever the mode. A failure
-// is returned as an *Error.
+// When SUDI data is present it is examined first, in every mode, under
+// Options.SUDIPolicy (see [SUDIPolicy]): a bad SUDI signature refuses the
+// phone; an untrusted SUDI chain refuses it only when SUDI is required.
+//
+// A failure is returned as an *Error, together with a Result whose only
+// meaningful field is SUDI (the SUDI outcome, when known), so that the
+// attempt history records it for failed attempts too.
 func (v *Verifier) Authenticate(mode device.AuthMode, authString string, p Presented) (Result, error) {
+	var sudi string
+	if p.SUDI != nil {
+		outcome, err := v.checkSUDI(p.SessionID, p.SUDI)
+		if err != nil {
+			return Result{SUDI: outcome}, err
+		}
+		sudi = outcome
+	}
 	var res Result
 	var err *Error
 	switch mode {
@@ -157,13 +180,9 @@ func (v *Verifier) Authenticate(mode device.AuthMode, authString string, p Prese
 		err = fail(device.ReasonInvalidCredentials, "unknown authentication mode %q", string(mode))
 	}
 	if err != nil {
-		return Result{}, err
+		return Result{SUDI: sudi}, err
 	}
-	if p.SUDI != nil {
-		if err := v.checkSUDI(p.SessionID, p.SUDI); err != nil {
-			return Result{}, err
-		}
-	}
+	res.SUDI = sudi
 	return res, nil
 }
 

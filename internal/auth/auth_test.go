@@ -59,6 +59,7 @@ func TestAuthenticate(t *testing.T) {
 		wantCert   *cred           // on success
 		wantReason string          // on failure
 		wantDetail string          // on failure, a substring
+		wantSUDI   string          // the SUDI outcome, on success and failure
 	}{
 		// By authentication string.
 		{name: "ok/string", mode: device.AuthString, authString: "123456", presented: password("123456"), wantMethod: device.AuthString},
@@ -191,36 +192,63 @@ func TestAuthenticate(t *testing.T) {
 		{name: "ok/mic-rsa-with-bundle", mode: device.AuthMIC, opts: withBundle, presented: cert(pk.micRSA, CertMIC),
 			wantMethod: device.AuthMIC, wantCert: &pk.micRSA},
 
-		// SUDI.
+		// SUDI: signatures always checked, the chain under the policy.
 		{name: "ok/sudi", mode: device.AuthLSC, presented: sudi(cert(pk.lscRSA, CertLSC), pk.sudi, nil),
-			wantMethod: device.AuthLSC, wantCert: &pk.lscRSA},
-		{name: "ok/sudi-null-mode", mode: device.AuthNull, presented: sudi(password(""), pk.sudi, nil), wantMethod: device.AuthNull},
+			wantMethod: device.AuthLSC, wantCert: &pk.lscRSA, wantSUDI: SUDIVerified},
+		{name: "ok/sudi-null-mode", mode: device.AuthNull, presented: sudi(password(""), pk.sudi, nil), wantMethod: device.AuthNull, wantSUDI: SUDIVerified},
 		{name: "ok/sudi-sha512-only", mode: device.AuthNull, presented: sudi(password(""), pk.sudi, func(s *SUDI) { s.SHA1Sig = nil }),
-			wantMethod: device.AuthNull},
+			wantMethod: device.AuthNull, wantSUDI: SUDIVerified},
 		{name: "ok/sudi-mic-roots", mode: device.AuthNull, opts: func(o *Options) { o.SUDIRoots, o.MICRoots = nil, pool(pk.mfgRSA, pk.sudiCA) },
-			presented: sudi(password(""), pk.sudi, nil), wantMethod: device.AuthNull},
+			presented: sudi(password(""), pk.sudi, nil), wantMethod: device.AuthNull, wantSUDI: SUDIVerified},
+		{name: "ok/sudi-is-the-lsc", mode: device.AuthLSC, opts: noMIC, presented: sudi(cert(pk.lscRSA, CertLSC), pk.lscRSA, nil),
+			wantMethod: device.AuthLSC, wantCert: &pk.lscRSA, wantSUDI: SUDIVerified},
+		{name: "ok/sudi-is-the-lsc-required", mode: device.AuthLSC, opts: func(o *Options) { noMIC(o); o.SUDIPolicy = SUDIRequired },
+			presented: sudi(cert(pk.lscRSA, CertLSC), pk.lscRSA, nil), wantMethod: device.AuthLSC, wantCert: &pk.lscRSA, wantSUDI: SUDIVerified},
+		{name: "ok/sudi-untrusted-when-trusted", mode: device.AuthLSC, presented: sudi(cert(pk.lscRSA, CertLSC), pk.sudiUntrusted, nil),
+			wantMethod: device.AuthLSC, wantCert: &pk.lscRSA, wantSUDI: SUDIUnknownIssuer},
+		{name: "ok/sudi-no-bundle-when-trusted", mode: device.AuthLSC, opts: noMIC, presented: sudi(cert(pk.lscRSA, CertLSC), pk.sudi, nil),
+			wantMethod: device.AuthLSC, wantCert: &pk.lscRSA, wantSUDI: SUDIUnknownIssuer},
+		{name: "ok/sudi-no-roots-at-all", mode: device.AuthNull, opts: func(o *Options) { noMIC(o); o.LSCRoots = nil }, presented: sudi(password(""), pk.sudi, nil),
+			wantMethod: device.AuthNull, wantSUDI: SUDIUnknownIssuer},
+		{name: "ok/sudi-expired-when-trusted", mode: device.AuthLSC, presented: sudi(cert(pk.lscRSA, CertLSC), pk.lscExpired, nil),
+			wantMethod: device.AuthLSC, wantCert: &pk.lscRSA, wantSUDI: SUDIExpired},
+		{name: "ok/sudi-off-ignores-untrusted", mode: device.AuthLSC, opts: func(o *Options) { o.SUDIPolicy = SUDIOff },
+			presented: sudi(cert(pk.lscRSA, CertLSC), pk.sudiUntrusted, nil), wantMethod: device.AuthLSC, wantCert: &pk.lscRSA, wantSUDI: SUDIIgnored},
+		{name: "ok/sudi-off-ignores-bad-signature", mode: device.AuthNull, opts: func(o *Options) { o.SUDIPolicy = SUDIOff },
+			presented: sudi(password(""), pk.sudi, func(s *SUDI) { s.SHA1Sig = flip(s.SHA1Sig) }), wantMethod: device.AuthNull, wantSUDI: SUDIIgnored},
+		{name: "fail/sudi-untrusted-required", mode: device.AuthLSC, opts: func(o *Options) { o.SUDIPolicy = SUDIRequired },
+			presented:  sudi(cert(pk.lscRSA, CertLSC), pk.sudiUntrusted, nil),
+			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: not verified: unknown issuer (sudi_verification is required)", wantSUDI: SUDIUnknownIssuer},
+		{name: "fail/sudi-no-bundle-required", mode: device.AuthNull, opts: func(o *Options) { noMIC(o); o.SUDIPolicy = SUDIRequired },
+			presented:  sudi(password(""), pk.sudi, nil),
+			wantReason: device.ReasonInvalidCredentials, wantDetail: "unknown issuer", wantSUDI: SUDIUnknownIssuer},
 		{name: "fail/sudi-bad-signature", mode: device.AuthLSC, presented: sudi(cert(pk.lscRSA, CertLSC), pk.sudi, func(s *SUDI) { s.SHA512Sig = flip(s.SHA512Sig) }),
-			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: SHA-512 signature does not verify"},
+			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: SHA-512 signature does not verify", wantSUDI: SUDIBadSignature},
+		{name: "fail/sudi-bad-signature-untrusted", mode: device.AuthLSC, presented: sudi(cert(pk.lscRSA, CertLSC), pk.sudiUntrusted, func(s *SUDI) { s.SHA1Sig = flip(s.SHA1Sig) }),
+			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: SHA-1 signature does not verify", wantSUDI: SUDIBadSignature},
 		{name: "fail/sudi-bad-sha1-signature", mode: device.AuthNull, presented: sudi(password(""), pk.sudi, func(s *SUDI) { s.SHA1Sig = flip(s.SHA1Sig) }),
-			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: SHA-1 signature does not verify"},
+			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: SHA-1 signature does not verify", wantSUDI: SUDIBadSignature},
 		{name: "fail/sudi-other-session", mode: device.AuthNull, presented: func(t *testing.T) Presented {
 			p := withSUDI(t, password("")(t), pk.sudi)
 			p.SessionID++
 			return p
-		}, wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: SHA-1 signature does not verify"},
-		{name: "fail/sudi-untrusted", mode: device.AuthLSC, presented: sudi(cert(pk.lscRSA, CertLSC), pk.sudiUntrusted, nil),
-			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: does not chain"},
+		}, wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: SHA-1 signature does not verify", wantSUDI: SUDIBadSignature},
+		{name: "fail/sudi-signed-by-other-key", mode: device.AuthLSC, presented: func(t *testing.T) Presented {
+			p := withSUDI(t, present(t, pk.lscRSA, CertLSC), pk.sudiUntrusted)
+			p.SUDI.CertDER = pk.sudi.der() // a trusted certificate, signatures by another key
+			return p
+		}, wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: SHA-1 signature does not verify", wantSUDI: SUDIBadSignature},
 		{name: "fail/sudi-no-signature", mode: device.AuthNull, presented: sudi(password(""), pk.sudi, func(s *SUDI) { s.SHA1Sig, s.SHA512Sig = nil, nil }),
-			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: no signature"},
+			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: no signature", wantSUDI: SUDIMalformed},
 		{name: "fail/sudi-garbage-der", mode: device.AuthNull, presented: sudi(password(""), pk.sudi, func(s *SUDI) { s.CertDER = []byte{0x30, 0x03, 1, 2, 3} }),
-			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: certificate does not parse"},
+			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: certificate does not parse", wantSUDI: SUDIMalformed},
 		{name: "fail/sudi-no-certificate", mode: device.AuthNull, presented: sudi(password(""), pk.sudi, func(s *SUDI) { s.CertDER = nil }),
-			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: no certificate"},
-		{name: "fail/sudi-no-roots", mode: device.AuthNull, opts: noMIC, presented: sudi(password(""), pk.sudi, nil),
-			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: no SUDI or manufacturer CA bundle configured"},
-		{name: "fail/sudi-string-mode", mode: device.AuthString, authString: "1234",
-			presented:  sudi(password("1234"), pk.sudiUntrusted, nil),
-			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI:"},
+			wantReason: device.ReasonInvalidCredentials, wantDetail: "SUDI: no certificate", wantSUDI: SUDIMalformed},
+		{name: "fail/sudi-ok-credential-wrong", mode: device.AuthString, authString: "1234",
+			presented:  sudi(password("4321"), pk.sudiUntrusted, nil),
+			wantReason: device.ReasonInvalidAuthString, wantDetail: "does not match", wantSUDI: SUDIUnknownIssuer},
+		{name: "fail/sudi-verified-lsc-other-ca", mode: device.AuthLSC, presented: sudi(cert(pk.lscOtherCA, CertLSC), pk.sudi, nil),
+			wantReason: device.ReasonInvalidLSC, wantDetail: "does not chain", wantSUDI: SUDIVerified},
 
 		// Malformed.
 		{name: "fail/no-certificate", mode: device.AuthLSC, presented: password(""),
@@ -251,6 +279,9 @@ func TestAuthenticate(t *testing.T) {
 				if res.Method != tc.wantMethod {
 					t.Errorf("Method = %q, want %q", res.Method, tc.wantMethod)
 				}
+				if res.SUDI != tc.wantSUDI {
+					t.Errorf("SUDI = %q, want %q", res.SUDI, tc.wantSUDI)
+				}
 				switch {
 				case tc.wantCert == nil && (res.Certificate != nil || res.CertKind != ""):
 					t.Errorf("Result carries certificate %v (%q)", res.Certificate, res.CertKind)
@@ -274,10 +305,44 @@ func TestAuthenticate(t *testing.T) {
 			if msg := err.Error(); !strings.Contains(msg, ae.Reason) || !strings.Contains(msg, ae.Detail) {
 				t.Errorf("Error() = %q lacks the reason or the detail", msg)
 			}
-			if res != (Result{}) {
-				t.Errorf("failure returned a result %+v", res)
+			if res != (Result{SUDI: tc.wantSUDI}) {
+				t.Errorf("failure returned a result %+v, want only SUDI %q", res, tc.wantSUDI)
 			}
 		})
+	}
+}
+
+func TestParseSUDIPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     SUDIPolicy
+		wantErr  bool
+	}{
+		{name: "ok/default", in: "", want: SUDIWhenTrusted},
+		{name: "ok/when-trusted", in: "when-trusted", want: SUDIWhenTrusted},
+		{name: "ok/required", in: "required", want: SUDIRequired},
+		{name: "ok/off", in: "off", want: SUDIOff},
+		{name: "fail/unknown", in: "sometimes", wantErr: true},
+		{name: "fail/case", in: "Required", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseSUDIPolicy(tc.in)
+			if tc.wantErr {
+				if fault.KindOf(err) != fault.Invalid {
+					t.Fatalf("ParseSUDIPolicy(%q) = %v, %v; want an Invalid error", tc.in, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseSUDIPolicy(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			}
+			if tc.in != "" && got.String() != tc.in {
+				t.Errorf("String() = %q, want %q", got.String(), tc.in)
+			}
+		})
+	}
+	if s := SUDIPolicy(9).String(); s != "SUDIPolicy(9)" {
+		t.Errorf("unknown policy prints %q", s)
 	}
 }
 

@@ -10,8 +10,11 @@
 // chain to the CAPF certificate and name the device in its subject CN; a MIC
 // must chain to the configured manufacturer CA bundle and name the device in
 // its CN or a subject alternative name. A phone may also send its SUDI
-// certificate and signatures over the session id, which are checked in every
-// mode when present.
+// certificate and signatures over the session id. Their signatures are
+// checked in every mode when present (a bad one refuses the phone); the SUDI
+// chain is verified against the manufacturer bundle and the CAPF's issuer,
+// and under the default [SUDIPolicy] an untrusted chain is only recorded:
+// the credential the device is configured for decides.
 //
 // A [Verifier] holds the trust pools and the clock; [Verifier.Authenticate]
 // returns a [Result] naming the method that actually authenticated the

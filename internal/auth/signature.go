@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/wire"
 )
 
@@ -62,47 +61,4 @@ func verifyDigest(pub any, digest, sig []byte) error {
 		return nil
 	}
 	return fmt.Errorf("unsupported key type %T", pub)
-}
-
-// checkSUDI verifies SUDI data: the SUDI certificate chains to the SUDI
-// roots, and its signatures (at least one; SHA-1 and SHA-512) verify over
-// the session id, little-endian, followed by the certificate DER.
-func (v *Verifier) checkSUDI(sessionID uint32, s *SUDI) *Error {
-	bad := func(format string, args ...any) *Error {
-		return fail(device.ReasonInvalidCredentials, "SUDI: "+format, args...)
-	}
-	if v.o.SUDIRoots == nil {
-		return bad("no SUDI or manufacturer CA bundle configured")
-	}
-	if len(s.CertDER) == 0 {
-		return bad("no certificate")
-	}
-	cert, err := x509.ParseCertificate(s.CertDER)
-	if err != nil {
-		return bad("certificate does not parse: %v", err)
-	}
-	now := v.o.Now()
-	if msg := validityProblem(cert, now); msg != "" {
-		return bad("%s", msg)
-	}
-	if err := verifyChain(cert, v.o.SUDIRoots, now); err != nil {
-		return bad("does not chain to the SUDI CA bundle: %v", err)
-	}
-	if len(s.SHA1Sig) == 0 && len(s.SHA512Sig) == 0 {
-		return bad("no signature")
-	}
-	payload := wire.SUDISignedPayload(sessionID, s.CertDER)
-	if len(s.SHA1Sig) > 0 {
-		d := sha1.Sum(payload)
-		if err := verifyDigest(cert.PublicKey, d[:], s.SHA1Sig); err != nil {
-			return bad("SHA-1 signature does not verify: %v", err)
-		}
-	}
-	if len(s.SHA512Sig) > 0 {
-		d := sha512.Sum512(payload)
-		if err := verifyDigest(cert.PublicKey, d[:], s.SHA512Sig); err != nil {
-			return bad("SHA-512 signature does not verify: %v", err)
-		}
-	}
-	return nil
 }

@@ -268,9 +268,9 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "\nHistory (newest first):\n")
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  STARTED\tREMOTE\tOPERATION\tAUTH\tRESULT\tREASON")
+			fmt.Fprintln(tw, "  STARTED\tREMOTE\tOPERATION\tAUTH\tSUDI\tRESULT\tREASON")
 			for _, a := range attempts {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.StartedAt.Format(time.RFC3339), a.Remote, a.Operation, orNA(a.AuthMode), a.Result, a.Reason)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.StartedAt.Format(time.RFC3339), a.Remote, a.Operation, orNA(a.AuthMode), orNA(a.SUDI), a.Result, a.Reason)
 			}
 			return tw.Flush()
 		},
@@ -286,6 +286,7 @@ type attemptView struct {
 	Remote     string     `json:"remote"`
 	Operation  string     `json:"operation"`
 	AuthMode   string     `json:"auth_mode"`
+	SUDI       string     `json:"sudi,omitempty"` // the outcome of the phone's SUDI_DATA
 	Result     string     `json:"result"`
 	Reason     string     `json:"reason"`
 }
@@ -293,7 +294,7 @@ type attemptView struct {
 func attemptViews(as []device.Attempt) []attemptView {
 	out := make([]attemptView, 0, len(as))
 	for _, a := range as {
-		v := attemptView{StartedAt: a.StartedAt, Remote: a.Remote, Operation: string(a.Operation), AuthMode: a.AuthMode, Result: a.Result, Reason: a.Reason}
+		v := attemptView{StartedAt: a.StartedAt, Remote: a.Remote, Operation: string(a.Operation), AuthMode: a.AuthMode, SUDI: a.SUDI, Result: a.Result, Reason: a.Reason}
 		if !a.FinishedAt.IsZero() {
 			t := a.FinishedAt
 			v.FinishedAt = &t

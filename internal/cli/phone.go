@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -19,16 +20,17 @@ func init() { subcommands = append(subcommands, newPhoneCmd) }
 
 // phoneFlags are the flags of capf phone.
 type phoneFlags struct {
-	server, ca                    string
-	authMode, authString          string
-	lsc, mic, sudi, state         string
-	keygenDelay, progressInterval time.Duration
-	retries                       int
-	retryInterval, timeout        time.Duration
-	tlsLegacy                     bool
-	failKeygen, disconnectOnStore int
-	refuseStore, disconnectAuth   bool
-	json, verbose                 bool
+	server, ca                     string
+	authMode, authString           string
+	lsc, mic, sudi, sudiKey, state string
+	sendAuthType                   bool
+	keygenDelay, progressInterval  time.Duration
+	retries                        int
+	retryInterval, timeout         time.Duration
+	tlsLegacy                      bool
+	failKeygen, disconnectOnStore  int
+	refuseStore, disconnectAuth    bool
+	json, verbose                  bool
 }
 
 func newPhoneCmd(g *globals) *cobra.Command {
@@ -45,8 +47,12 @@ The phone's flash (its LSC, MIC and pending key) lives in --state, by default
 The authentication mode defaults to "string" with --auth-string, else "mic" with
 --mic, else "lsc" with --lsc or an LSC in the state, else "null".
 
-Exit status 0 when the server ended the session (whatever the reason, which is
-printed), 1 when the phone could not complete a session after its retries.`,
+AUTH_RESPONSE carries exactly what a hardware phone sends: REASON, VERSION,
+DEVICE_NAME and PASSWORD, or for the certificate modes CERTIFICATE, SIGNED_DATA
+and SHA2_SIGNED_DATA; plus SUDI_DATA with --sudi (signed over the session id,
+little-endian, and the SUDI certificate). Never AUTH_TYPE unless --send-auth-type.
+
+` + phoneExitHelp,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 || args[0] == "" {
 				return usagef("phone: expected one device name, got %d arguments", len(args))
@@ -60,11 +66,13 @@ printed), 1 when the phone could not complete a session after its retries.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.server, "server", "", "CAPF server address HOST:PORT (required)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file with the CAPF certificate(s) the phone trusts, as in its CTL/ITL (required)")
-	fl.StringVar(&f.authMode, "auth-mode", "", "authentication: string, null, lsc or mic (default: see above)")
+	fl.StringVar(&f.authMode, "auth-mode", "", "authentication (capfAuthMode): string, null, lsc (lsc-then-mic) or mic (default: see above)")
 	fl.StringVar(&f.authString, "auth-string", "", "authentication string (digits) for --auth-mode string")
 	fl.StringVar(&f.lsc, "lsc", "", "PEM file with an LSC certificate and key to import into the state")
 	fl.StringVar(&f.mic, "mic", "", "PEM file with the phone's MIC certificate and key")
-	fl.StringVar(&f.sudi, "sudi", "", "PEM file with the phone's SUDI certificate and key (sends SUDI_DATA)")
+	fl.StringVar(&f.sudi, "sudi", "", "PEM file with the phone's SUDI certificate (and its key, unless --sudi-key); sends SUDI_DATA")
+	fl.StringVar(&f.sudiKey, "sudi-key", "", "PEM file with the SUDI private key, when it is not in the --sudi file")
+	fl.BoolVar(&f.sendAuthType, "send-auth-type", false, "experiment: add AUTH_TYPE to AUTH_RESPONSE (phones never send it; strict servers refuse it)")
 	fl.StringVar(&f.state, "state", "", "state directory, the phone's flash (default <data>/phones/NAME)")
 	fl.DurationVar(&f.keygenDelay, "keygen-delay", 0, "minimum time key generation takes")
 	fl.DurationVar(&f.progressInterval, "progress-interval", 10*time.Second, "interval of REQUEST_IN_PROGRESS while generating a key (0 = none)")
@@ -93,14 +101,19 @@ func runPhone(cmd *cobra.Command, g *globals, f *phoneFlags, name string) error 
 	o.Logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 
 	res, runErr := phonesim.Run(cmd.Context(), o)
+	outcome := phoneOutcome(name, res, runErr)
 	if f.json {
-		if err := writePhoneJSON(g.stdout, name, res, runErr); err != nil {
+		code := ExitOK
+		if outcome != nil {
+			code = exitCode(outcome)
+		}
+		if err := writePhoneJSON(g.stdout, name, res, runErr, code); err != nil {
 			return err
 		}
 	} else if runErr == nil {
 		fmt.Fprintln(g.stdout, phoneSummary(name, res))
 	}
-	return runErr
+	return outcome
 }
 
 // options turns the flags into simulator options; every mistake is a usage
@@ -119,6 +132,7 @@ func (f *phoneFlags) options(g *globals, name string) (phonesim.Options, error) 
 		DisconnectOnStore:   f.disconnectOnStore,
 		RefuseStore:         f.refuseStore,
 		DisconnectAfterAuth: f.disconnectAuth,
+		SendAuthType:        f.sendAuthType,
 	}
 	if f.server == "" {
 		return o, usagef("phone: --server is required")
@@ -141,7 +155,7 @@ func (f *phoneFlags) options(g *globals, name string) (phonesim.Options, error) 
 	for _, c := range []struct {
 		flag, path string
 		dst        **phonesim.Credential
-	}{{"--lsc", f.lsc, &o.LSC}, {"--mic", f.mic, &o.MIC}, {"--sudi", f.sudi, &o.SUDI}} {
+	}{{"--lsc", f.lsc, &o.LSC}, {"--mic", f.mic, &o.MIC}} {
 		if c.path == "" {
 			continue
 		}
@@ -150,6 +164,15 @@ func (f *phoneFlags) options(g *globals, name string) (phonesim.Options, error) 
 			return o, usagef("phone: %s: %v", c.flag, err)
 		}
 		*c.dst = cred
+	}
+	if f.sudi != "" {
+		cred, err := loadSplitCredential(f.sudi, f.sudiKey)
+		if err != nil {
+			return o, usagef("phone: --sudi: %v", err)
+		}
+		o.SUDI = cred
+	} else if f.sudiKey != "" {
+		return o, usagef("phone: --sudi-key needs --sudi")
 	}
 	switch {
 	case f.retries < 0:
@@ -173,6 +196,27 @@ func (f *phoneFlags) options(g *globals, name string) (phonesim.Options, error) 
 		o.StateDir = filepath.Join(g.dataDir, "phones", stateDirName(name))
 	}
 	return o, nil
+}
+
+// loadSplitCredential reads a certificate and its key from certPath, or the
+// certificate from certPath and the key from keyPath when keyPath is set.
+func loadSplitCredential(certPath, keyPath string) (*phonesim.Credential, error) {
+	if keyPath == "" {
+		return phonesim.LoadCredential(certPath)
+	}
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("--sudi-key: %w", err)
+	}
+	c, err := phonesim.ParseCredential(append(append(certPEM, '\n'), keyPEM...))
+	if err != nil {
+		return nil, fmt.Errorf("%s with %s: %w", certPath, keyPath, err)
+	}
+	return c, nil
 }
 
 // stateDirName makes a device name safe as one path element. Names are not
@@ -232,6 +276,7 @@ type phoneJSON struct {
 	Deleted       bool      `json:"deleted"`
 	Sessions      int       `json:"sessions"`
 	RetryLater    int       `json:"retry_later"`
+	ExitCode      int       `json:"exit_code"`
 	Error         string    `json:"error,omitempty"`
 }
 
@@ -242,7 +287,7 @@ type certJSON struct {
 	NotAfter time.Time `json:"not_after"`
 }
 
-func writePhoneJSON(w io.Writer, name string, r *phonesim.Result, runErr error) error {
+func writePhoneJSON(w io.Writer, name string, r *phonesim.Result, runErr error, code int) error {
 	out := phoneJSON{
 		Device:     name,
 		Ended:      runErr == nil,
@@ -251,6 +296,7 @@ func writePhoneJSON(w io.Writer, name string, r *phonesim.Result, runErr error) 
 		Deleted:    r.Deleted,
 		Sessions:   r.Sessions,
 		RetryLater: r.RetryLaterCount,
+		ExitCode:   code,
 	}
 	if out.Operations == nil {
 		out.Operations = []string{}

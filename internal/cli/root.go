@@ -69,6 +69,10 @@ func usagef(format string, args ...any) error {
 }
 
 func exitCode(err error) int {
+	var own interface{ ExitCode() int }
+	if errors.As(err, &own) {
+		return own.ExitCode()
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return ExitUsage

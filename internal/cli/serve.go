@@ -215,7 +215,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 }
 
 func newVerifier(g *globals, cfg config.Config, a *ca.Authority) (*auth.Verifier, error) {
-	opts := auth.Options{LSCRoots: a.Roots(), AllowExpiredMIC: cfg.AllowExpiredMIC, Now: time.Now}
+	sudi, err := auth.ParseSUDIPolicy(cfg.SUDIVerification)
+	if err != nil {
+		return nil, err
+	}
+	opts := auth.Options{LSCRoots: a.Roots(), AllowExpiredMIC: cfg.AllowExpiredMIC, SUDIPolicy: sudi, Now: time.Now}
 	certs, err := loadMICBundle(g, cfg)
 	if err != nil {
 		return nil, err

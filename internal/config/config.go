@@ -55,6 +55,7 @@ type Config struct {
 	KeyGenerationMaxTries   int      `json:"key_generation_max_attempts"`
 	ManufacturerCABundle    string   `json:"manufacturer_ca_bundle"`
 	AllowExpiredMIC         bool     `json:"allow_expired_mic"`
+	SUDIVerification        string   `json:"sudi_verification"`
 	HandshakeTimeout        Duration `json:"tls_handshake_timeout"`
 	MessageTimeout          Duration `json:"message_timeout"`
 	LogLevel                string   `json:"log_level"`
@@ -84,8 +85,9 @@ var Params = []Param{
 	{"default_key", "Key a phone is asked to generate when its record names none: rsa512 … rsa4096, ec256, ec384, ec521."},
 	{"key_generation_max_time", "How long a phone may take to generate its key pair, REQUEST_IN_PROGRESS included (old phones: 30+ minutes)."},
 	{"key_generation_max_attempts", "How many times a phone is asked to generate a key in one session before the upgrade fails."},
-	{"manufacturer_ca_bundle", "PEM file of manufacturer CA certificates that MICs (and SUDI certificates) must chain to; relative to the data directory. Empty: MIC authentication fails."},
+	{"manufacturer_ca_bundle", "PEM file of manufacturer CA certificates that MICs (and SUDI certificates, see sudi_verification) must chain to; relative to the data directory. Empty: MIC authentication fails."},
 	{"allow_expired_mic", "Accept MICs that have expired (many 79xx MICs have). Off unless the administrator decides otherwise."},
+	{"sudi_verification", "SUDI_DATA that 78xx/88xx phones send: when-trusted (its signatures must verify; a chain to neither the manufacturer bundle nor the CAPF is recorded as not verified and the configured credential decides), required (refuse a SUDI that does not chain), off (ignore SUDI_DATA)."},
 	{"tls_handshake_timeout", "Deadline for a phone's TLS handshake."},
 	{"message_timeout", "Deadline for each protocol message from a phone, outside key generation."},
 	{"log_level", "Trace level: debug, info, warn or error."},
@@ -121,6 +123,7 @@ func Defaults() Config {
 		MaintenanceTimeZone:     "Local",
 		AuthStringMaxFailures:   10,
 		AuthFailuresPerAddress:  20,
+		SUDIVerification:        "when-trusted",
 	}
 }
 
@@ -173,6 +176,11 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		add("log_format %q: want text or json", c.LogFormat)
+	}
+	switch c.SUDIVerification {
+	case "when-trusted", "required", "off":
+	default:
+		add("sudi_verification %q: want when-trusted, required or off", c.SUDIVerification)
 	}
 	if c.MaxConcurrentOps < 0 {
 		add("max_concurrent_operations %d: want 0 (no limit) or more", c.MaxConcurrentOps)

@@ -46,6 +46,9 @@ func TestLoad(t *testing.T) {
 		{"fail/legacy-with-ec", `{"tls_profile": "legacy", "capf_key": "ec256"}`, []string{"needs an RSA CAPF key"}},
 		{"fail/bad-duration", `{"message_timeout": "soon"}`, []string{"message_timeout"}},
 		{"fail/trailing", `{} {}`, []string{"data after"}},
+		{"ok/sudi-required", `{"sudi_verification": "required"}`, nil},
+		{"ok/sudi-off", `{"sudi_verification": "off"}`, nil},
+		{"fail/sudi-unknown", `{"sudi_verification": "always"}`, []string{`sudi_verification "always": want when-trusted, required or off`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -228,6 +228,10 @@ type Attempt struct {
 	Result     string    // the Operation Status it ended with
 	Reason     string    // detail for the log and the administrator
 	Node       string    // the node whose session holds (or held) the attempt
+	// SUDI is what became of the SUDI_DATA the phone sent, e.g. "verified"
+	// or "not verified: unknown issuer"; "" when it sent none (or the
+	// session ended before it was examined).
+	SUDI string
 }
 
 // Claim is what StartAttempt returns: the attempt that now holds the device
@@ -283,6 +287,7 @@ type Outcome struct {
 	Result     string // new Operation Status of the device and result of the attempt
 	Reason     string
 	AuthMode   string // how the phone authenticated, if it got that far
+	SUDI       string // the outcome of the phone's SUDI_DATA, if it sent one (see Attempt.SUDI)
 	// Completed marks the pending operation done: the device's Operation
 	// becomes none and its AuthString is cleared (single use).
 	Completed bool

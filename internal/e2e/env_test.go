@@ -247,6 +247,7 @@ type deviceJSON struct {
 	History       []struct {
 		Remote   string `json:"remote"`
 		AuthMode string `json:"auth_mode"`
+		SUDI     string `json:"sudi"`
 		Result   string `json:"result"`
 		Reason   string `json:"reason"`
 	} `json:"history"`

@@ -12,15 +12,22 @@ import (
 	"github.com/capf-server/capf/internal/wire"
 )
 
-// authResponse builds AUTH_RESPONSE: VERSION, DEVICE_NAME, AUTH_TYPE, then
-// PASSWORD or the certificate with its signatures, and SUDI_DATA when the
-// phone has a SUDI.
+// authResponse builds AUTH_RESPONSE with exactly what a hardware phone
+// sends: REASON (1), VERSION, DEVICE_NAME, then PASSWORD (the string, or
+// empty for the null string) or the certificate with its signatures
+// (CERTIFICATE, SIGNED_DATA, SHA2_SIGNED_DATA), and SUDI_DATA when the phone
+// has a SUDI. Phones do not send AUTH_TYPE: the server learns the phone's
+// choice from the credentials present and the CERTIFICATE wrapper's type
+// byte. at is that choice; it is sent as AUTH_TYPE only with SendAuthType.
 func (s *session) authResponse(cred *Credential, at wire.AuthType) (*wire.Message, error) {
 	c := s.r.c
 	m := s.reply(wire.CmdAuthResponse).
+		AddUint8(wire.TagReason, uint8(wire.ReasonSuccess)).
 		AddUint8(wire.TagVersion, c.Version).
-		AddString(wire.TagDeviceName, c.DeviceName).
-		AddUint8(wire.TagAuthType, uint8(at))
+		AddString(wire.TagDeviceName, c.DeviceName)
+	if c.SendAuthType {
+		m.AddUint8(wire.TagAuthType, uint8(at))
+	}
 	switch at {
 	case wire.AuthPassword:
 		m.AddString(wire.TagPassword, c.AuthString)

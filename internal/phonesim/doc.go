@@ -22,6 +22,11 @@
 //   - The server may send RETRY_LATER or END_SESSION instead of AUTH_REQUEST
 //     as its first message (a busy server); both are accepted.
 //   - An END_SESSION without a one-byte REASON is a protocol error.
+//   - AUTH_RESPONSE carries exactly what hardware phones send: REASON 1,
+//     VERSION, DEVICE_NAME, then PASSWORD for the string and null modes, or
+//     CERTIFICATE, SIGNED_DATA and SHA2_SIGNED_DATA for the certificate
+//     modes (no PASSWORD then). Never AUTH_TYPE, unless
+//     [Options.SendAuthType] asks for it.
 //   - SUDI_DATA is sent whenever a SUDI credential is configured, whatever
 //     the authentication mode.
 //   - RETRY_DELAY is read as big-endian seconds of 1, 2 or 4 bytes; when it

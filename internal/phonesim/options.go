@@ -25,19 +25,22 @@ type AuthMode string
 
 // The authentication modes (capfAuthMode 1 to 4).
 const (
-	AuthModeString AuthMode = "string" // PASSWORD carries the authentication string (AUTH_TYPE 1)
-	AuthModeNull   AuthMode = "null"   // PASSWORD is empty, just the NUL (AUTH_TYPE 2)
-	AuthModeLSC    AuthMode = "lsc"    // present the LSC if the phone has one, else the MIC
-	AuthModeMIC    AuthMode = "mic"    // present the MIC if the phone has one, else the LSC
+	AuthModeString AuthMode = "string" // capfAuthMode 1: PASSWORD carries the authentication string
+	AuthModeNull   AuthMode = "null"   // capfAuthMode 2: PASSWORD is empty, just the NUL
+	AuthModeLSC    AuthMode = "lsc"    // capfAuthMode 3: present the LSC if the phone has one, else the MIC
+	AuthModeMIC    AuthMode = "mic"    // capfAuthMode 4: present the MIC if the phone has one, else the LSC
 )
 
-// ParseAuthMode returns the mode named s ("string", "null", "lsc" or "mic").
+// ParseAuthMode returns the mode named s ("string", "null", "lsc" or
+// "lsc-then-mic", or "mic").
 func ParseAuthMode(s string) (AuthMode, error) {
 	switch m := AuthMode(strings.ToLower(s)); m {
 	case AuthModeString, AuthModeNull, AuthModeLSC, AuthModeMIC:
 		return m, nil
+	case "lsc-then-mic":
+		return AuthModeLSC, nil
 	}
-	return "", fmt.Errorf("unknown authentication mode %q (want string, null, lsc or mic)", s)
+	return "", fmt.Errorf("unknown authentication mode %q (want string, null, lsc (lsc-then-mic) or mic)", s)
 }
 
 // KeySpec is the key pair a KEY_GENERATE_REQUEST asks for.
@@ -131,6 +134,11 @@ type Options struct {
 	// SUDI is the Secure Unique Device Identifier credential; when set (or
 	// saved in the state directory) the phone sends SUDI_DATA.
 	SUDI *Credential
+
+	// SendAuthType adds AUTH_TYPE to AUTH_RESPONSE. Phones never send it
+	// and a strict server refuses it; it exists for compatibility
+	// experiments only.
+	SendAuthType bool
 
 	// Version is the VERSION the phone announces; 0 means 2 for softphone
 	// names (CSF, BOT, TCT, TAB) and 3 otherwise.

@@ -80,13 +80,16 @@ func verifySig(pub crypto.PublicKey, h crypto.Hash, payload, sig []byte) error {
 
 // checkCertAuth verifies a certificate AUTH_RESPONSE byte by byte.
 func checkCertAuth(m *wire.Message, name string, want *x509.Certificate, typ wire.CertType) error {
-	at, _ := m.Get(wire.TagAuthType)
-	wantAT := wire.AuthLSC
-	if typ == wire.CertMIC {
-		wantAT = wire.AuthMIC
+	// Exactly what a phone sends: no AUTH_TYPE, no PASSWORD.
+	allowed := map[wire.Tag]bool{wire.TagReason: true, wire.TagVersion: true, wire.TagDeviceName: true,
+		wire.TagCertificate: true, wire.TagSignedData: true, wire.TagSHA2SignedData: true, wire.TagSUDIData: true}
+	for _, e := range m.Elements {
+		if !allowed[e.Tag] {
+			return errors.New("AUTH_RESPONSE carries " + e.Tag.String() + ", which phones do not send")
+		}
 	}
-	if !bytes.Equal(at, []byte{byte(wantAT)}) {
-		return errors.New("AUTH_TYPE " + string(at) + " wrong")
+	if r, _ := m.Get(wire.TagReason); !bytes.Equal(r, []byte{1}) {
+		return errors.New("REASON is not 1")
 	}
 	if m.Has(wire.TagPassword) {
 		return errors.New("PASSWORD sent with a certificate")
@@ -158,8 +161,8 @@ func TestInstallThenAuthenticateWithLSC(t *testing.T) {
 				m := c.auth()
 				switch n {
 				case 0:
-					if at, _ := m.Get(wire.TagAuthType); !bytes.Equal(at, []byte{2}) {
-						c.fail("first session AUTH_TYPE %v, want null (2)", at)
+					if pw, _ := m.Get(wire.TagPassword); m.Has(wire.TagAuthType) || !bytes.Equal(pw, []byte{0}) {
+						c.fail("first session: PASSWORD %v (want empty, null string), AUTH_TYPE sent: %v", pw, m.Has(wire.TagAuthType))
 					}
 					req := c.msg(wire.CmdKeyGenerateRequest)
 					tc.req(req)
@@ -233,7 +236,7 @@ func TestAuthResponseContents(t *testing.T) {
 				wantElements(t, m, map[wire.Tag][]byte{
 					wire.TagVersion:    {3},
 					wire.TagDeviceName: []byte("SEP0011223344AA\x00"),
-					wire.TagAuthType:   {1},
+					wire.TagReason:     {1},
 					wire.TagPassword:   []byte("123456\x00"),
 				})
 			},
@@ -245,7 +248,7 @@ func TestAuthResponseContents(t *testing.T) {
 				wantElements(t, m, map[wire.Tag][]byte{
 					wire.TagVersion:    {3},
 					wire.TagDeviceName: []byte("SEP0011223344AA\x00"),
-					wire.TagAuthType:   {2},
+					wire.TagReason:     {1},
 					wire.TagPassword:   {0},
 				})
 			},
@@ -311,13 +314,26 @@ func TestAuthResponseContents(t *testing.T) {
 			},
 		},
 		{
+			name:  "string/send-auth-type-on-request",
+			setup: func(o *Options) { o.AuthString = "123456"; o.SendAuthType = true },
+			check: func(t *testing.T, m *wire.Message, _ uint32) {
+				wantElements(t, m, map[wire.Tag][]byte{
+					wire.TagReason:     {1},
+					wire.TagVersion:    {3},
+					wire.TagDeviceName: []byte("SEP0011223344AA\x00"),
+					wire.TagAuthType:   {1},
+					wire.TagPassword:   []byte("123456\x00"),
+				})
+			},
+		},
+		{
 			name:  "softphone/version-2",
 			setup: func(o *Options) { o.DeviceName = "CSFJDOE"; o.AuthString = "42" },
 			check: func(t *testing.T, m *wire.Message, _ uint32) {
 				wantElements(t, m, map[wire.Tag][]byte{
 					wire.TagVersion:    {2},
 					wire.TagDeviceName: []byte("CSFJDOE\x00"),
-					wire.TagAuthType:   {1},
+					wire.TagReason:     {1},
 					wire.TagPassword:   []byte("42\x00"),
 				})
 			},

@@ -49,6 +49,9 @@ var (
 	ErrRetryLater = errors.New("server asked to retry later")
 	// ErrFault: an injected fault ended the run (DisconnectAfterAuth).
 	ErrFault = errors.New("injected fault")
+	// ErrCommunication: a communication failure (connect, TLS I/O, EOF,
+	// reset, timeout) ended the last try.
+	ErrCommunication = errors.New("communication failure")
 )
 
 // commError marks a communication failure (connect, TLS I/O, EOF, reset,
@@ -60,6 +63,9 @@ type commError struct {
 
 func (e *commError) Error() string { return fmt.Sprintf("%s: %v", e.op, e.err) }
 func (e *commError) Unwrap() error { return e.err }
+
+// Is makes every communication failure match ErrCommunication.
+func (e *commError) Is(target error) bool { return target == ErrCommunication }
 
 func comm(op string, err error) error { return &commError{op: op, err: err} }
 

@@ -99,7 +99,8 @@ func handshakeError(err error) error {
 }
 
 // authCredential returns the certificate to present (nil for the password
-// modes) and the AUTH_TYPE to announce.
+// modes) and what kind of authentication that is, as an AUTH_TYPE (sent
+// only with SendAuthType).
 func (r *runner) authCredential() (*Credential, wire.AuthType, error) {
 	switch r.mode {
 	case AuthModeString:

@@ -307,6 +307,7 @@ func (s *Server) logSession(sess *session.Session) {
 		slog.String("device", sum.Device),
 		slog.String("remote", sum.Remote),
 		slog.String("auth_mode", sum.AuthMode),
+		slog.String("sudi", sum.SUDI),
 		slog.String("operation", string(sum.Operation)),
 		slog.String("outcome", sum.Outcome),
 		slog.String("status", sum.Status),

@@ -136,6 +136,9 @@ func (s *Session) admit(now time.Time) (Step, bool) {
 func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Message, now time.Time) (auth.Result, Step, bool) {
 	p, err := presented(d.Name, s.id, m)
 	if err != nil {
+		if errors.Is(err, errMalformedSUDI) {
+			s.sum.SUDI = auth.SUDIMalformed
+		}
 		return auth.Result{}, s.authFailed(ctx, d, device.ReasonInvalidCredentials, "malformed credentials: "+err.Error(), now, false), false
 	}
 	ip := remoteIP(s.sum.Remote)
@@ -161,6 +164,7 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 		s.deps.Guard.Spend(ip, now)
 	}
 	res, err := s.deps.Auth.Authenticate(d.AuthMode, d.AuthString, p)
+	s.sum.SUDI = res.SUDI // known even when authentication failed
 	if err != nil {
 		reason := device.ReasonInvalidCredentials
 		var ae *auth.Error
@@ -187,7 +191,7 @@ func (s *Session) authFailed(ctx context.Context, d device.Device, reason, detai
 		max = s.cfg.AuthStringMaxFailures
 	}
 	locked, err := s.deps.Store.RecordAuthFailure(context.WithoutCancel(ctx), device.AuthFailure{
-		Attempt: device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, Node: s.deps.Node,
+		Attempt: device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, Node: s.deps.Node, SUDI: s.sum.SUDI,
 			StartedAt: now.UTC(), FinishedAt: s.deps.Now().UTC(), Result: result, Reason: s.sum.Reason},
 		MaxFailures: max,
 	})
@@ -267,6 +271,10 @@ func remoteIP(remote string) string {
 	return remote
 }
 
+// errMalformedSUDI marks a SUDI_DATA element that does not decode. It is
+// refused whatever sudi_verification says: it is malformed input.
+var errMalformedSUDI = errors.New("malformed SUDI_DATA")
+
 // presented turns the credentials of AUTH_RESPONSE into auth's terms. The
 // phone's choice of credential is learnt from what it sent (the
 // CERTIFICATE wrapper's type byte); AUTH_TYPE, which phones do not send, is
@@ -315,7 +323,7 @@ func presented(name string, sid uint32, m *wire.Message) (auth.Presented, error)
 	if v, ok := m.Get(wire.TagSUDIData); ok {
 		sd, err := wire.ParseSUDIData(v)
 		if err != nil {
-			return p, err
+			return p, fmt.Errorf("%w: %w", errMalformedSUDI, err)
 		}
 		p.SUDI = &auth.SUDI{CertDER: sd.Certificate, SHA1Sig: sd.SHA1Sig, SHA512Sig: sd.SHA512Sig}
 	}

@@ -57,6 +57,7 @@ type Summary struct {
 	Remote    string
 	Device    string
 	AuthMode  string // how the phone authenticated
+	SUDI      string // the outcome of its SUDI_DATA (auth.Result.SUDI); "" when it sent none
 	Operation device.Operation
 	Outcome   string // "success", "failed", "no-action", "unknown-device", "retry-later", "aborted"
 	RetryWhy  string // for retry-later: "busy", "maintenance-window", "device-busy", "store"
@@ -432,6 +433,7 @@ func (s *Session) finish(ctx context.Context, o device.Outcome, outcome string) 
 		return
 	}
 	o.AttemptID, o.Node, o.Device, o.FinishedAt, o.AuthMode = s.attemptID, s.deps.Node, s.dev.Name, s.deps.Now().UTC(), s.sum.AuthMode
+	o.SUDI = s.sum.SUDI
 	// Record the outcome even if the connection's context is already gone.
 	if err := s.deps.Store.FinishAttempt(context.WithoutCancel(ctx), o); err != nil {
 		s.logError("record outcome", err)

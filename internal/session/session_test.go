@@ -140,7 +140,7 @@ func (s *fakeStore) RecordAuthFailure(_ context.Context, f device.AuthFailure) (
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, f)
-	s.outcomes = append(s.outcomes, device.Outcome{Device: f.Attempt.Device, Result: f.Attempt.Result, Reason: f.Attempt.Reason})
+	s.outcomes = append(s.outcomes, device.Outcome{Device: f.Attempt.Device, Result: f.Attempt.Result, Reason: f.Attempt.Reason, SUDI: f.Attempt.SUDI})
 	s.calls = append(s.calls, "auth-failure")
 	d := s.devices[f.Attempt.Device]
 	if f.MaxFailures > 0 && d.AuthFailures >= f.MaxFailures && d.AuthString != "" {

@@ -65,9 +65,11 @@ func AppendSUDIData(dst []byte, s SUDIData) []byte {
 }
 
 // ParseSUDIData decodes a SUDI_DATA value. Blocks of unknown type are
-// skipped; the certificate block is required.
+// skipped; the certificate block is required, and a known block that
+// appears twice is malformed (which of the two would be the phone's?).
 func ParseSUDIData(v []byte) (SUDIData, error) {
 	var s SUDIData
+	var seen [sudiBlockSHA512 + 1]bool
 	for off := 0; off < len(v); {
 		if len(v)-off < 3 {
 			return SUDIData{}, fmt.Errorf("%s: %w: truncated block header at byte %d", TagSUDIData, ErrMalformed, off)
@@ -78,6 +80,12 @@ func ParseSUDIData(v []byte) (SUDIData, error) {
 			return SUDIData{}, fmt.Errorf("%s: %w: block %d of %d bytes runs past the end", TagSUDIData, ErrMalformed, typ, n)
 		}
 		b := v[off+3 : off+3+n]
+		if int(typ) < len(seen) {
+			if seen[typ] {
+				return SUDIData{}, fmt.Errorf("%s: %w: block %d repeated at byte %d", TagSUDIData, ErrMalformed, typ, off)
+			}
+			seen[typ] = true
+		}
 		switch typ {
 		case sudiBlockCert:
 			s.Certificate = b

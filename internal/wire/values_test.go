@@ -174,6 +174,8 @@ func TestSUDIData(t *testing.T) {
 		{"fail/empty-certificate-block", "00 0000  01 0002 5151", wire.SUDIData{}, true},
 		{"fail/truncated-block-header", "00 0001 30  01 00", wire.SUDIData{}, true},
 		{"fail/block-past-end", "00 0005 300302", wire.SUDIData{}, true},
+		{"fail/certificate-twice", "00 0001 30  01 0001 51  00 0001 31", wire.SUDIData{}, true},
+		{"fail/signature-twice", "00 0001 30  03 0001 53  03 0001 54", wire.SUDIData{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
 			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			started, nil, a.Result, a.Reason, a.Node, a.Device)
+			started, nil, a.Result, a.Reason, a.Node, a.SUDI, a.Device)
 		switch {
 		case isForeignKey(err):
 			return fault.NotFoundf("device %q not found", a.Device)
@@ -105,7 +105,7 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bo
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
 			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			micros(a.StartedAt), micros(a.FinishedAt), a.Result, a.Reason, a.Node, a.Device)
+			micros(a.StartedAt), micros(a.FinishedAt), a.Result, a.Reason, a.Node, a.SUDI, a.Device)
 		if isForeignKey(err) {
 			return fault.NotFoundf("device %q not found", a.Device)
 		}
@@ -203,7 +203,7 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	}
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.c.stmt(ctx, tx, s.ws.finishAttempt).ExecContext(ctx,
-			finished, o.AuthMode, o.Result, o.Reason, o.AttemptID, o.Node)
+			finished, o.AuthMode, o.Result, o.Reason, o.SUDI, o.AttemptID, o.Node)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -335,7 +335,7 @@ func (s *Store) ListAttempts(ctx context.Context, name string, limit int) ([]dev
 		limit = -1
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT id, device, operation, auth_mode, remote,
-		started_at, finished_at, result, reason, node
+		started_at, finished_at, result, reason, node, sudi
 		FROM attempts WHERE device = ?
 		ORDER BY started_at DESC, id DESC LIMIT ?`, name, limit)
 	if err != nil {
@@ -350,7 +350,7 @@ func (s *Store) ListAttempts(ctx context.Context, name string, limit int) ([]dev
 			started, finished sql.NullInt64
 		)
 		if err := rows.Scan(&a.ID, &a.Device, &op, &a.AuthMode, &a.Remote,
-			&started, &finished, &a.Result, &a.Reason, &a.Node); err != nil {
+			&started, &finished, &a.Result, &a.Reason, &a.Node, &a.SUDI); err != nil {
 			return nil, fmt.Errorf("list attempts of device %q: scan: %w", name, err)
 		}
 		a.Operation = device.Operation(op)

@@ -30,8 +30,8 @@ const getDeviceSQL = `SELECT ` + deviceColumns + ` FROM devices WHERE name = ?`
 // its foreign key fails if the device does not exist, and the partial
 // unique index attempts_one_open refuses a second open attempt.
 const insertAttemptSQL = `INSERT INTO attempts
-	(device, operation, auth_mode, remote, started_at, finished_at, result, reason, node, config_rev)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT config_rev FROM devices WHERE name = ?), 0))`
+	(device, operation, auth_mode, remote, started_at, finished_at, result, reason, node, sudi, config_rev)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT config_rev FROM devices WHERE name = ?), 0))`
 
 // claimDeviceSQL applies a claim to its device and returns the device:
 // StatusInProgress when an operation is pending, the guess counter reset,
@@ -57,7 +57,7 @@ const insertIssuanceSQL = `INSERT INTO issuances
 
 // finishAttemptSQL closes an attempt that is open and held by the node.
 const finishAttemptSQL = `UPDATE attempts
-	SET finished_at = ?, auth_mode = ?, result = ?, reason = ?
+	SET finished_at = ?, auth_mode = ?, result = ?, reason = ?, sudi = ?
 	WHERE id = ? AND finished_at IS NULL AND node = ?`
 
 // insertFetchedSQL keeps a fetched certificate.

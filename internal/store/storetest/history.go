@@ -131,6 +131,28 @@ func runAttempt(t *testing.T, open opener) {
 		checkDevice(t, get(t, s, d.Name), want)
 	})
 
+	t.Run("finish-records-sudi-outcome", func(t *testing.T) {
+		s := open.fresh(t)
+		create(t, s, newDevice("SEP001122334455"), newDevice("SEP001122334466"))
+		for _, tc := range []struct {
+			device, result, sudi string
+		}{
+			{"SEP001122334455", device.SuccessStatus(device.OpInstall), "not verified: unknown issuer"},
+			{"SEP001122334466", device.FailedStatus(device.OpInstall, device.ReasonInvalidCredentials), "refused: signature does not verify"},
+		} {
+			a := device.Attempt{Device: tc.device, Operation: device.OpInstall, Remote: "192.0.2.7:1", StartedAt: at(time.Hour)}
+			a.ID = start(t, s, a)
+			if got := attempts(t, s, tc.device, 0)[0].SUDI; got != "" {
+				t.Errorf("open attempt SUDI = %q, want empty", got)
+			}
+			o := device.Outcome{AttemptID: a.ID, Device: tc.device, FinishedAt: at(2 * time.Hour),
+				Result: tc.result, AuthMode: "lsc", SUDI: tc.sudi}
+			must(t, s.FinishAttempt(t.Context(), o))
+			a.FinishedAt, a.Result, a.AuthMode, a.SUDI = o.FinishedAt, o.Result, o.AuthMode, o.SUDI
+			checkAttempt(t, attempts(t, s, tc.device, 0)[0], a)
+		}
+	})
+
 	t.Run("finish-failed-keeps-operation", func(t *testing.T) {
 		s := open.fresh(t)
 		d := newDevice("SEP001122334455")

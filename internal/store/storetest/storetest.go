@@ -188,6 +188,7 @@ func checkAttempt(t *testing.T, got, want device.Attempt) {
 		{"Remote", got.Remote, want.Remote},
 		{"Result", got.Result, want.Result},
 		{"Reason", got.Reason, want.Reason},
+		{"SUDI", got.SUDI, want.SUDI},
 	} {
 		if f[1] != f[2] {
 			d = append(d, fmt.Sprintf("%s = %q, want %q", f[0], f[1], f[2]))
