@@ -52,9 +52,9 @@ func TestVector(t *testing.T) {
 	pad := (4 - headerLen%4) % 4
 	headerLen += pad
 	before := cat(
-		unhex(t, "01 0002 0102"), // VERSION 1.2
+		unhex(t, "01 0002 0102"),                               // VERSION 1.2
 		[]byte{2, 0, 2, byte(headerLen >> 8), byte(headerLen)}, // HEADER_LENGTH
-		[]byte{3, 0, byte(len(signerInfo))}, signerInfo, // SIGNER_INFO
+		[]byte{3, 0, byte(len(signerInfo))}, signerInfo,        // SIGNER_INFO
 		unhex(t, `07 000F
 		          08 0001 01
 		          09 0008
