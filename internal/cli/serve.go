@@ -118,6 +118,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
+	stopTrustFile, err := startTrustFile(ctx, g, cfg, authority.Certificate(), log)
+	if err != nil {
+		return err
+	}
+	defer stopTrustFile()
 	// This process has just started: every attempt still open in the
 	// embedded database was cut off by a crash or kill. Fail them, so no
 	// device stays "in progress"; the phones' retries complete them.

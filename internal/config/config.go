@@ -65,6 +65,7 @@ type Config struct {
 	MaintenanceWindows      []string `json:"maintenance_windows"`
 	MaintenanceTimeZone     string   `json:"maintenance_time_zone"`
 	MetricsListen           string   `json:"metrics_listen"`
+	TrustFileDir            string   `json:"trust_file_dir"`
 }
 
 // Param describes one service parameter for `capf config show` and the UI.
@@ -94,6 +95,7 @@ var Params = []Param{
 	{"maintenance_windows", "When certificate operations may start, e.g. [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]. Outside them phones with a pending operation are told to retry later. Empty: always."},
 	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
 	{"metrics_listen", "Address of the Prometheus /metrics and /healthz listener. Empty: off."},
+	{"trust_file_dir", "Directory (relative to the data directory, or absolute) where capf serve keeps a signed ITLFile.tlv current for a TFTP/HTTP server to hand to phones; written on start and atomically rewritten when its certificates change. Empty: off."},
 }
 
 // Defaults returns the parameters a fresh installation uses.
@@ -115,6 +117,7 @@ func Defaults() Config {
 		RetryDelay:              Duration(60 * time.Second),
 		MaintenanceWindows:      []string{},
 		MaintenanceTimeZone:     "Local",
+		TrustFileDir:            "",
 	}
 }
 
@@ -179,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.Windows(); err != nil {
 		add("%v", err)
+	}
+	if strings.ContainsFunc(c.TrustFileDir, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		add("trust_file_dir %q: control characters in a path", c.TrustFileDir)
 	}
 	if len(errs) == 0 {
 		return nil
