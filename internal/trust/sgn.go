@@ -3,6 +3,7 @@ package trust
 import (
 	"crypto/x509"
 	"io"
+	"math"
 	"time"
 
 	"github.com/capf-server/capf/internal/fault"
@@ -50,6 +51,9 @@ func SignFile(o SignOptions, content []byte) ([]byte, error) {
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()
+	}
+	if now.Unix() < 0 || now.Unix() > math.MaxUint32 {
+		return nil, fault.Invalidf("timestamp %s does not fit the file's 32-bit TIMESTAMP", now)
 	}
 	if _, _, err := checkSigner(o.Signer); err != nil {
 		return nil, err

@@ -128,8 +128,6 @@ func TestTamperedFileFailsToVerify(t *testing.T) {
 
 func TestBuildRefuses(t *testing.T) {
 	fx := newFixture(t)
-	big := rsaKey(t, 0)
-	_ = big
 	k3072, err := rsa.GenerateKey(nil, 3072)
 	if err != nil {
 		t.Fatal(err)
