@@ -30,5 +30,6 @@ echo "== fuzz (short)"
 fuzztime=${FUZZTIME:-15s}
 go test -run='^$' -fuzz='^FuzzDecode$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/wire/
 go test -run='^$' -fuzz='^FuzzParseImport$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/report/
+go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/trust/
 
 echo "== all tests passed"

@@ -31,6 +31,7 @@ var allowed = map[string][]string{
 	"store/storetest": {"device", "fault"},
 	"report":          {"device", "fault"},
 	"phonesim":        {"wire"},
+	"trust":           {"fault"},
 	"cli":             {"*"},
 	"e2e":             {"*"},
 	"archtest":        {},

@@ -118,6 +118,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
+	stopTrustFile, err := startTrustFile(ctx, g, cfg, authority.Certificate(), log)
+	if err != nil {
+		return err
+	}
+	defer stopTrustFile()
 	node, err := loadOrCreateNodeID(g.dataDir)
 	if err != nil {
 		return err

@@ -68,6 +68,7 @@ type Config struct {
 	MetricsListen           string   `json:"metrics_listen"`
 	AuthStringMaxFailures   int      `json:"auth_string_max_failures"`
 	AuthFailuresPerAddress  int      `json:"auth_failures_per_address"`
+	TrustFileDir            string   `json:"trust_file_dir"`
 }
 
 // Param describes one service parameter for `capf config show` and the UI.
@@ -100,6 +101,7 @@ var Params = []Param{
 	{"metrics_listen", "Address of the Prometheus /metrics and /healthz listener. Empty: off."},
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced 30 s, 1 min, 2 min … 30 min apart. 1 to 100."},
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
+	{"trust_file_dir", "Directory (relative to the data directory, or absolute) where capf serve keeps a signed ITLFile.tlv current for a TFTP/HTTP server to hand to phones; written on start and atomically rewritten when its certificates change. Empty: off."},
 }
 
 // Defaults returns the parameters a fresh installation uses.
@@ -124,6 +126,7 @@ func Defaults() Config {
 		AuthStringMaxFailures:   10,
 		AuthFailuresPerAddress:  20,
 		SUDIVerification:        "when-trusted",
+		TrustFileDir:            "",
 	}
 }
 
@@ -199,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.AuthFailuresPerAddress < 0 {
 		add("auth_failures_per_address %d: want 0 (no budget) or more", c.AuthFailuresPerAddress)
+	}
+	if strings.ContainsFunc(c.TrustFileDir, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		add("trust_file_dir %q: control characters in a path", c.TrustFileDir)
 	}
 	if len(errs) == 0 {
 		return nil

@@ -1,0 +1,636 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/trust"
+)
+
+func init() { subcommands = append(subcommands, newTrustCmd) }
+
+// trustDir holds the SAST identities inside the data directory.
+const trustDir = "trust"
+
+func newTrustCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "trust", Short: "Build, sign, show and check the CTL/ITL trust files phones download"}
+	cmd.AddCommand(newTrustBuildCmd(g), newTrustShowCmd(g), newTrustCheckCmd(g), newTrustSignCmd(g),
+		newTrustSignersCmd(g), newTrustExportBackupCmd(g))
+	return cmd
+}
+
+// openKeystore opens the SAST identities, creating both on first use.
+func (g *globals) openKeystore() (*trust.Keystore, error) {
+	if err := g.ensureDataDir(); err != nil {
+		return nil, err
+	}
+	ks, created, err := trust.OpenKeystore(trust.KeystoreOptions{Dir: g.path(trustDir)})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(g.stderr, "created the SAST signing identities (primary and backup) in %s\n", ks.Dir)
+		fmt.Fprintf(g.stderr, "  every trust file lists both; export the backup and keep it offline: capf trust export-backup -o FILE --remove\n")
+	}
+	return ks, nil
+}
+
+// signerFlags choose the identity that signs a file.
+type signerFlags struct {
+	signer, signerKey, digest, signerVersion string
+}
+
+func (f *signerFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.signer, "signer", "primary", "SAST identity that signs: primary or backup")
+	cmd.Flags().StringVar(&f.signerKey, "signer-key", "", "sign with this PEM file (key + certificate, as written by export-backup) instead")
+	cmd.Flags().StringVar(&f.digest, "digest", "sha1", "signature digest: sha1 (every phone) or sha512")
+	cmd.Flags().StringVar(&f.signerVersion, "signer-version", "1.0", "SIGNER_VERSION: 1.0, or 1.1 to let phones use EC certificates")
+}
+
+// resolve returns the signing identity, digest and signer version.
+func (f *signerFlags) resolve(ks *trust.Keystore) (trust.Signing, trust.HashAlgorithm, trust.SignerVersion, error) {
+	hash, err := trust.ParseHashAlgorithm(f.digest)
+	if err != nil {
+		return trust.Signing{}, 0, trust.SignerVersion{}, err
+	}
+	ver, err := trust.ParseSignerVersion(f.signerVersion)
+	if err != nil {
+		return trust.Signing{}, 0, trust.SignerVersion{}, err
+	}
+	if f.signerKey != "" {
+		s, err := trust.ReadSigning(f.signerKey)
+		if err != nil {
+			return s, 0, ver, err
+		}
+		if !bytes.Equal(s.Cert.Raw, ks.Primary.Cert.Raw) && !bytes.Equal(s.Cert.Raw, ks.Backup.Cert.Raw) {
+			return s, 0, ver, fault.Invalidf("%s: %s is not one of this CAPF's SAST certificates (see capf trust signers): phones would not accept a file it signs", f.signerKey, nameOf(s.Cert))
+		}
+		return s, hash, ver, nil
+	}
+	var id trust.Identity
+	switch strings.ToLower(f.signer) {
+	case trust.Primary:
+		id = ks.Primary
+	case trust.Backup:
+		id = ks.Backup
+	default:
+		return trust.Signing{}, 0, ver, usagef("--signer %q: want primary or backup", f.signer)
+	}
+	s, err := id.Signing()
+	return s, hash, ver, err
+}
+
+// nameOf returns the certificate's subject in the trust file's text form.
+func nameOf(c *x509.Certificate) string {
+	if s, err := trust.NameText(c.RawSubject); err == nil {
+		return s
+	}
+	return c.Subject.String()
+}
+
+// trustEntries is the list every file of this CAPF starts with: both SAST
+// identities, the primary again with the TFTP role (phones check .sgn files
+// against a TFTP certificate), and the CAPF certificate with the CAPF role.
+func trustEntries(ks *trust.Keystore, capf *x509.Certificate) []trust.Entry {
+	return []trust.Entry{
+		{Role: trust.RoleSAST, Cert: ks.Primary.Cert},
+		{Role: trust.RoleSAST, Cert: ks.Backup.Cert},
+		{Role: trust.RoleTFTP, Cert: ks.Primary.Cert},
+		{Role: trust.RoleCAPF, Cert: capf},
+	}
+}
+
+// parseAdds reads the --add ROLE=CERT.pem flags.
+func parseAdds(adds []string) ([]trust.Entry, error) {
+	var out []trust.Entry
+	for _, a := range adds {
+		roleName, path, ok := strings.Cut(a, "=")
+		if !ok || path == "" {
+			return nil, usagef("--add %q: want ROLE=CERT.pem, e.g. ccm=asterisk.pem", a)
+		}
+		role, err := trust.ParseRole(roleName)
+		if err != nil {
+			return nil, fmt.Errorf("--add %s: %w", a, err)
+		}
+		c, err := trust.ReadCertificate(path)
+		if err != nil {
+			return nil, fmt.Errorf("--add %s: %w", a, err)
+		}
+		out = append(out, trust.Entry{Role: role, Cert: c})
+	}
+	return out, nil
+}
+
+func newTrustBuildCmd(g *globals) *cobra.Command {
+	var sf signerFlags
+	var kind, out, fileName string
+	var adds []string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Write a signed ITL/CTL file: both SAST certificates, the CAPF certificate (CAPF role) and every --add",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch strings.ToLower(kind) {
+			case "itl":
+				kind = "ITLFile.tlv"
+			case "ctl":
+				kind = "CTLFile.tlv"
+			default:
+				return usagef("--kind %q: want itl or ctl", kind)
+			}
+			if fileName == "" {
+				fileName = kind
+			}
+			if out == "" {
+				out = fileName
+			}
+			extra, err := parseAdds(adds)
+			if err != nil {
+				return err
+			}
+			a, err := g.loadAuthority()
+			if err != nil {
+				return err
+			}
+			ks, err := g.openKeystore()
+			if err != nil {
+				return err
+			}
+			signer, hash, ver, err := sf.resolve(ks)
+			if err != nil {
+				return err
+			}
+			b, err := trust.Build(trust.BuildOptions{
+				FileName: fileName, Hash: hash, SignerVersion: ver, Signer: signer,
+				Entries: append(trustEntries(ks, a.Certificate()), extra...),
+			})
+			if err != nil {
+				return err
+			}
+			if err := checkSuccessor(g, out, signer, force); err != nil {
+				return err
+			}
+			if err := trust.WriteFileAtomic(out, b, 0o644, false); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), 4+len(extra), signerLabel(ks, signer), hash)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&kind, "kind", "itl", "itl or ctl (sets the default file name)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "output file (default: the file name in the current directory)")
+	cmd.Flags().StringVar(&fileName, "filename", "", "FILENAME in the header, as the phone asks for it (default ITLFile.tlv / CTLFile.tlv)")
+	cmd.Flags().StringArrayVar(&adds, "add", nil, "also list CERT.pem with ROLE (ccm, tftp, ccm+tftp, capf, app-server, tvs, sast), e.g. ccm=asterisk.pem; repeatable")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing --out file whose SAST certificates did not sign the new one (phones that installed it will reject the new file)")
+	sf.register(cmd)
+	return cmd
+}
+
+// signerLabel names the identity that signed: "primary SAST", "backup SAST".
+func signerLabel(ks *trust.Keystore, s trust.Signing) string {
+	if bytes.Equal(s.Cert.Raw, ks.Backup.Cert.Raw) {
+		return "backup SAST"
+	}
+	return "primary SAST"
+}
+
+// checkSuccessor refuses, unless forced, to replace a trust file with one
+// that the phones holding it would reject: a phone accepts a new file only
+// when one of the old file's SAST certificates signed it.
+func checkSuccessor(g *globals, path string, s trust.Signing, force bool) error {
+	old, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	f, err := trust.Parse(old)
+	if err != nil {
+		if force {
+			return nil
+		}
+		return fault.Conflictf("%s exists and is not a trust file (%v); use --force to replace it", path, err)
+	}
+	var sast []string
+	for _, r := range f.Records {
+		if r.Role != trust.RoleSAST {
+			continue
+		}
+		if bytes.Equal(r.Certificate, s.Cert.Raw) {
+			return nil
+		}
+		sast = append(sast, clean(r.SubjectName))
+	}
+	fmt.Fprintf(g.stderr, "WARNING: phones that installed %s accept a new trust file only if it is signed by one of its SAST certificates:\n", path)
+	for _, n := range sast {
+		fmt.Fprintf(g.stderr, "WARNING:   %s\n", n)
+	}
+	fmt.Fprintf(g.stderr, "WARNING: the new file is signed by %s, which is not among them: those phones would reject it until they are factory reset (or their ITL is deleted).\n", nameOf(s.Cert))
+	if force {
+		fmt.Fprintf(g.stderr, "WARNING: replacing it anyway (--force)\n")
+		return nil
+	}
+	return fault.Conflictf("%s: not replaced; sign with one of its SAST keys, or use --force if its phones will be reset", path)
+}
+
+// readTrustFile reads and parses a trust file named on the command line.
+func readTrustFile(path string) (*trust.File, error) {
+	b, err := readBounded(path, trust.MaxParseSize)
+	if err != nil {
+		return nil, err
+	}
+	f, err := trust.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// readBounded reads at most max bytes of path; a larger file is invalid.
+func readBounded(path string, max int) ([]byte, error) {
+	fh, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fault.NotFoundf("%s: no such file", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, int64(max)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > max {
+		return nil, fault.Invalidf("%s is larger than %d bytes", path, max)
+	}
+	return b, nil
+}
+
+// clean makes text from a file safe to print on a terminal: control
+// characters and invalid UTF-8 are shown escaped.
+func clean(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// recordView is one record as `trust show` prints it.
+type recordView struct {
+	Offset   int    `json:"offset"`
+	Role     string `json:"role"`
+	Subject  string `json:"subject"`
+	Issuer   string `json:"issuer"`
+	Serial   string `json:"serial"`
+	KeyType  string `json:"key_type"`
+	SHA1     string `json:"sha1"`
+	SHA256   string `json:"sha256"`
+	NotAfter string `json:"not_after,omitempty"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// fileView is a trust file as `trust show --json` prints it.
+type fileView struct {
+	Version       string       `json:"version"`
+	HeaderLength  int          `json:"header_length"`
+	FileName      string       `json:"filename"`
+	Timestamp     time.Time    `json:"timestamp"`
+	Signer        string       `json:"signer"`
+	SignerIssuer  string       `json:"signer_issuer"`
+	SignerSerial  string       `json:"signer_serial"`
+	Digest        string       `json:"digest"`
+	SignatureLen  int          `json:"signature_length"`
+	SignerVersion string       `json:"signer_version,omitempty"`
+	Records       []recordView `json:"records"`
+	Verified      bool         `json:"signature_verified"`
+	VerifyError   string       `json:"signature_error,omitempty"`
+}
+
+func keyType(c *x509.Certificate) string {
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "EC " + k.Curve.Params().Name
+	}
+	return c.PublicKeyAlgorithm.String()
+}
+
+func viewOfFile(f *trust.File) fileView {
+	h := f.Header
+	v := fileView{
+		Version: fmt.Sprintf("%d.%d", h.Version[0], h.Version[1]), HeaderLength: h.Length,
+		FileName: h.FileName, Timestamp: h.Timestamp, Signer: h.SignerName, SignerIssuer: h.IssuerName,
+		SignerSerial: fmt.Sprintf("%X", h.SerialNumber), Digest: h.Hash.String(), SignatureLen: len(h.Signature),
+	}
+	if h.SignerVersion != (trust.SignerVersion{}) {
+		v.SignerVersion = h.SignerVersion.String()
+	}
+	for _, r := range f.Records {
+		s1, s256 := sha1.Sum(r.Certificate), sha256.Sum256(r.Certificate)
+		rv := recordView{
+			Offset: r.Offset, Role: r.Role.String(), Subject: r.SubjectName, Issuer: r.IssuerName,
+			Serial: fmt.Sprintf("%X", r.SerialNumber), SHA1: fmt.Sprintf("%X", s1), SHA256: fmt.Sprintf("%X", s256),
+		}
+		if c, err := x509.ParseCertificate(r.Certificate); err != nil {
+			rv.KeyType, rv.Problem = "unknown", "certificate does not parse: "+err.Error()
+		} else {
+			rv.KeyType, rv.NotAfter = keyType(c), c.NotAfter.UTC().Format(time.RFC3339)
+		}
+		v.Records = append(v.Records, rv)
+	}
+	if err := f.Verify(); err != nil {
+		v.VerifyError = err.Error()
+	} else {
+		v.Verified = true
+	}
+	return v
+}
+
+func newTrustShowCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show FILE.tlv",
+		Short: "Show any CTL/ITL file: header, signer, every record, and whether the signature verifies (exit 1 if not)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := readTrustFile(args[0])
+			if err != nil {
+				return err
+			}
+			v := viewOfFile(f)
+			if asJSON {
+				if err := printJSON(g.stdout, v); err != nil {
+					return err
+				}
+			} else {
+				printFileView(g.stdout, v)
+			}
+			if !v.Verified {
+				return fmt.Errorf("%s: %s", args[0], v.VerifyError)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func printFileView(w io.Writer, v fileView) {
+	fmt.Fprintf(w, "File name:      %s\n", clean(v.FileName))
+	fmt.Fprintf(w, "Format version: %s\n", v.Version)
+	fmt.Fprintf(w, "Header length:  %d\n", v.HeaderLength)
+	fmt.Fprintf(w, "Timestamp:      %s\n", v.Timestamp.Format(time.RFC3339))
+	fmt.Fprintf(w, "Signer:         %s\n", clean(v.Signer))
+	fmt.Fprintf(w, "Signer issuer:  %s\n", clean(v.SignerIssuer))
+	fmt.Fprintf(w, "Signer serial:  %s\n", v.SignerSerial)
+	fmt.Fprintf(w, "Digest:         %s, RSA signature of %d bytes\n", v.Digest, v.SignatureLen)
+	if v.SignerVersion != "" {
+		fmt.Fprintf(w, "Signer version: %s\n", v.SignerVersion)
+	}
+	for i, r := range v.Records {
+		fmt.Fprintf(w, "\nRecord %d (offset %d)\n", i+1, r.Offset)
+		fmt.Fprintf(w, "  Role:     %s\n", r.Role)
+		fmt.Fprintf(w, "  Subject:  %s\n", clean(r.Subject))
+		fmt.Fprintf(w, "  Issuer:   %s\n", clean(r.Issuer))
+		fmt.Fprintf(w, "  Serial:   %s\n", r.Serial)
+		fmt.Fprintf(w, "  Key:      %s\n", r.KeyType)
+		if r.NotAfter != "" {
+			fmt.Fprintf(w, "  Valid to: %s\n", r.NotAfter)
+		}
+		fmt.Fprintf(w, "  SHA-1:    %s\n", r.SHA1)
+		fmt.Fprintf(w, "  SHA-256:  %s\n", r.SHA256)
+		if r.Problem != "" {
+			fmt.Fprintf(w, "  Problem:  %s\n", clean(r.Problem))
+		}
+	}
+	if v.Verified {
+		fmt.Fprintf(w, "\nSignature: verifies (signed by %s)\n", clean(v.Signer))
+	} else {
+		fmt.Fprintf(w, "\nSignature: DOES NOT VERIFY: %s\n", clean(v.VerifyError))
+	}
+}
+
+func newTrustCheckCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check FILE.tlv",
+		Short: "Exit 0 only if the signature verifies and the current CAPF certificate is in the file with the CAPF role",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := readTrustFile(args[0])
+			if err != nil {
+				return err
+			}
+			a, err := g.loadAuthority()
+			if err != nil {
+				return err
+			}
+			capf := a.Certificate()
+			var failed []string
+			if err := f.Verify(); err != nil {
+				fmt.Fprintf(g.stdout, "signature:        FAILED: %s\n", clean(err.Error()))
+				failed = append(failed, "the signature does not verify")
+			} else {
+				fmt.Fprintf(g.stdout, "signature:        ok (signed by %s)\n", clean(f.Header.SignerName))
+			}
+			var roles []string
+			for _, r := range f.Records {
+				if bytes.Equal(r.Certificate, capf.Raw) {
+					roles = append(roles, r.Role.String())
+				}
+			}
+			switch {
+			case containsString(roles, trust.RoleCAPF.String()):
+				fmt.Fprintf(g.stdout, "CAPF certificate: ok (%s is listed with the CAPF role)\n", nameOf(capf))
+			case len(roles) > 0:
+				fmt.Fprintf(g.stdout, "CAPF certificate: FAILED: %s is listed only with role %s, not CAPF\n", nameOf(capf), strings.Join(roles, ", "))
+				failed = append(failed, "the current CAPF certificate is not listed with the CAPF role")
+			default:
+				s := sha256.Sum256(capf.Raw)
+				fmt.Fprintf(g.stdout, "CAPF certificate: FAILED: the current CAPF certificate %s (SHA-256 %X) is not in the file\n", nameOf(capf), s)
+				failed = append(failed, "the current CAPF certificate is not in the file")
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("%s: %s", args[0], strings.Join(failed, "; "))
+			}
+			return nil
+		},
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func newTrustSignCmd(g *globals) *cobra.Command {
+	var sf signerFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "sign FILE",
+		Short: "Write FILE.sgn: the phone's configuration file (SEP<MAC>.cnf.xml) signed for secure-mode phones",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			content, err := readBounded(args[0], trust.MaxSignedContent)
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = args[0] + ".sgn"
+			}
+			ks, err := g.openKeystore()
+			if err != nil {
+				return err
+			}
+			signer, hash, ver, err := sf.resolve(ks)
+			if err != nil {
+				return err
+			}
+			b, err := trust.SignFile(trust.SignOptions{
+				FileName: filepath.Base(args[0]), Hash: hash, SignerVersion: ver, Signer: signer,
+			}, content)
+			if err != nil {
+				return err
+			}
+			if err := trust.WriteFileAtomic(out, b, 0o644, false); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "wrote %s (signed by the %s; phones check it against the TFTP-role certificate of their trust file)\n", out, signerLabel(ks, signer))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "output file (default FILE.sgn)")
+	sf.register(cmd)
+	return cmd
+}
+
+func newTrustSignersCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "signers",
+		Short: "Show the two SAST signing identities with fingerprints and validity (created on first use)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ks, err := g.openKeystore()
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			online := 0
+			for _, id := range ks.Identities() {
+				c := id.Cert
+				s1, s256 := sha1.Sum(c.Raw), sha256.Sum256(c.Raw)
+				key := "in the data directory (" + id.KeyPath + ")"
+				if id.Key == nil {
+					key = "OFFLINE: not in the data directory (sign with --signer-key FILE)"
+				} else {
+					online++
+				}
+				fmt.Fprintf(g.stdout, "%s SAST\n", id.Name)
+				fmt.Fprintf(g.stdout, "  Subject:     %s\n", nameOf(c))
+				fmt.Fprintf(g.stdout, "  Serial:      %X\n", c.SerialNumber)
+				fmt.Fprintf(g.stdout, "  Valid from:  %s\n", c.NotBefore.UTC().Format(time.RFC3339))
+				fmt.Fprintf(g.stdout, "  Valid until: %s\n", c.NotAfter.UTC().Format(time.RFC3339))
+				fmt.Fprintf(g.stdout, "  SHA-1:       %X\n", s1)
+				fmt.Fprintf(g.stdout, "  SHA-256:     %X\n", s256)
+				fmt.Fprintf(g.stdout, "  Certificate: %s\n", id.CertPath)
+				fmt.Fprintf(g.stdout, "  Key:         %s\n", key)
+				switch {
+				case now.After(c.NotAfter):
+					fmt.Fprintf(g.stderr, "WARNING: the %s SAST certificate EXPIRED on %s: build and install a file signed by the other identity that lists a replacement\n", id.Name, c.NotAfter.UTC().Format(time.DateOnly))
+				case now.Add(365 * 24 * time.Hour).After(c.NotAfter):
+					fmt.Fprintf(g.stderr, "WARNING: the %s SAST certificate expires on %s (within a year): phones must get a file listing its replacement, signed while it is still valid\n", id.Name, c.NotAfter.UTC().Format(time.DateOnly))
+				}
+			}
+			switch online {
+			case 0:
+				fmt.Fprintf(g.stderr, "WARNING: no SAST key is on this machine: only the exported key files can sign a file phones accept\n")
+			case 1:
+				fmt.Fprintf(g.stderr, "WARNING: only one SAST key is on this machine: if it is lost, the exported backup key is the only way to sign a file these phones accept; keep it safe\n")
+			default:
+				fmt.Fprintf(g.stderr, "note: both SAST keys are on this machine; losing it loses both. Export the backup and keep it offline: capf trust export-backup -o FILE --remove\n")
+			}
+			return nil
+		},
+	}
+}
+
+func newTrustExportBackupCmd(g *globals) *cobra.Command {
+	var out string
+	var remove bool
+	cmd := &cobra.Command{
+		Use:   "export-backup",
+		Short: "Write the backup SAST key and certificate (PEM, 0600) to move offline; --remove deletes the key from the data directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if remove && out == "" {
+				return usagef("--remove needs -o FILE: the key must be written and read back before it is removed")
+			}
+			ks, err := g.openKeystore()
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				if ks.Backup.Key == nil {
+					return fault.NotFoundf("the backup SAST key is not in %s: it was exported and removed already", ks.Dir)
+				}
+				tmp := filepath.Join(ks.Dir, ".export.pem")
+				_ = os.Remove(tmp)
+				if err := ks.ExportBackup(tmp, false); err != nil {
+					return err
+				}
+				defer os.Remove(tmp)
+				b, err := os.ReadFile(tmp)
+				if err != nil {
+					return err
+				}
+				_, err = g.stdout.Write(b)
+				return err
+			}
+			if err := ks.ExportBackup(out, remove); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "wrote %s (backup SAST key and certificate, mode 0600)\n", out)
+			if remove {
+				fmt.Fprintf(g.stderr, "WARNING: the backup SAST key is no longer on this machine; %s is now its only copy.\n", out)
+				fmt.Fprintf(g.stderr, "WARNING: keep it offline and safe: if the primary key is lost, it is the only key phones will accept a new trust file from.\n")
+				fmt.Fprintf(g.stderr, "WARNING: to sign with it: capf trust build --signer-key %s\n", out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (refuses to overwrite); default: standard output")
+	cmd.Flags().BoolVar(&remove, "remove", false, "after writing and reading back FILE, delete the backup key from the data directory")
+	return cmd
+}
