@@ -27,6 +27,7 @@ func sessionConfig(cfg config.Config) (session.Config, error) {
 		AuthStringMaxFailures: cfg.AuthStringMaxFailures,
 		Backoff:               session.DefaultBackoff,
 	}
+	sc.Backoff.Base = time.Duration(cfg.AuthStringBackoff)
 	if !w.Always() {
 		sc.Windows = w
 	}

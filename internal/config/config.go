@@ -68,6 +68,7 @@ type Config struct {
 	MetricsListen           string   `json:"metrics_listen"`
 	AuthStringMaxFailures   int      `json:"auth_string_max_failures"`
 	AuthFailuresPerAddress  int      `json:"auth_failures_per_address"`
+	AuthStringBackoff       Duration `json:"auth_string_backoff"`
 	TrustFileDir            string   `json:"trust_file_dir"`
 }
 
@@ -99,7 +100,8 @@ var Params = []Param{
 	{"maintenance_windows", "When certificate operations may start, e.g. [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]. Outside them phones with a pending operation are told to retry later. Empty: always."},
 	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
 	{"metrics_listen", "Address of the Prometheus /metrics and /healthz listener. Empty: off."},
-	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced 30 s, 1 min, 2 min … 30 min apart. 1 to 100."},
+	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
+	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
 	{"trust_file_dir", "Directory (relative to the data directory, or absolute) where capf serve keeps a signed ITLFile.tlv current for a TFTP/HTTP server to hand to phones; written on start and atomically rewritten when its certificates change. Empty: off."},
 }
@@ -125,6 +127,7 @@ func Defaults() Config {
 		MaintenanceTimeZone:     "Local",
 		AuthStringMaxFailures:   10,
 		AuthFailuresPerAddress:  20,
+		AuthStringBackoff:       Duration(30 * time.Second),
 		SUDIVerification:        "when-trusted",
 		TrustFileDir:            "",
 	}
@@ -199,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.AuthStringMaxFailures < 1 || c.AuthStringMaxFailures > 100 {
 		add("auth_string_max_failures %d: want 1 to 100", c.AuthStringMaxFailures)
+	}
+	if d := time.Duration(c.AuthStringBackoff); d < 0 || d > time.Hour {
+		add("auth_string_backoff %s: want 0s to 1h", d)
 	}
 	if c.AuthFailuresPerAddress < 0 {
 		add("auth_failures_per_address %d: want 0 (no budget) or more", c.AuthFailuresPerAddress)

@@ -142,6 +142,13 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 		return auth.Result{}, s.authFailed(ctx, d, device.ReasonInvalidCredentials, "malformed credentials: "+err.Error(), now, false), false
 	}
 	ip := remoteIP(s.sum.Remote)
+	if d.AuthMode == device.AuthString && d.AuthString == "" && max(s.cfg.AuthStringMaxFailures, 1) <= d.AuthFailures {
+		// Used up by wrong guesses: refused without evaluating, and not
+		// recorded again, so that a flood leaves the status and the
+		// history as the lock left them.
+		s.sum.Outcome, s.sum.Reason = "failed", "the authentication string was used up by wrong guesses; the administrator must set a new one"
+		return auth.Result{}, s.end(wire.ReasonRefused), false
+	}
 	counted := false
 	if d.AuthMode == device.AuthString && d.AuthString != "" {
 		if wait := s.deps.Guard.AddressWait(ip, now); wait > 0 {
