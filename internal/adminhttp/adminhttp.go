@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/capf-server/capf/internal/fault"
 )
 
 // Options configures the handler.
@@ -28,8 +30,10 @@ func Handler(o Options) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if o.Health != nil {
 			if err := o.Health(r.Context()); err != nil {
+				// The cause goes to the operator's log, not to whoever
+				// asks: an internal error shows as such.
 				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintf(w, "unhealthy: %v\n", err)
+				fmt.Fprintf(w, "unhealthy: %s\n", fault.ProblemOf(err).Detail)
 				return
 			}
 		}

@@ -38,8 +38,8 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
 	healthErr = errors.New("database closed")
-	if code, body := get("/healthz"); code != 503 || !strings.Contains(body, "database closed") {
-		t.Fatalf("/healthz unhealthy: %d %q", code, body)
+	if code, body := get("/healthz"); code != 503 || strings.Contains(body, "database closed") || !strings.Contains(body, "internal error") {
+		t.Fatalf("/healthz unhealthy: %d %q, want 503 without the internal detail", code, body)
 	}
 	if code, _ := get("/nope"); code != 404 {
 		t.Fatalf("unknown path: %d", code)

@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"config":          {"fault", "schedule"},
 	"schedule":        {},
 	"telemetry":       {"session", "device"},
-	"adminhttp":       {},
+	"adminhttp":       {"fault"},
 	"bench":           {"*"},
 	"device":          {"fault"},
 	"ca":              {"fault"},

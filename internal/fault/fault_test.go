@@ -38,3 +38,27 @@ func TestIsMatchesKind(t *testing.T) {
 		t.Errorf("message = %q", got)
 	}
 }
+
+func TestProblemOf(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantDetail string
+	}{
+		{"invalid", fmt.Errorf("change device X: %w", Invalidf("key %q: want rsa2048", "x")), 422, `change device X: key "x": want rsa2048`},
+		{"not-found", NotFoundf("device SEP1 not found"), 404, "device SEP1 not found"},
+		{"conflict", Conflictf("exists"), 409, "exists"},
+		{"unauthorized", New(Unauthorized, "bad token"), 401, "bad token"},
+		{"unavailable", New(Unavailable, "busy"), 503, "busy"},
+		{"internal-hidden", fmt.Errorf("disk /var/lib/capf/capf.db: I/O error"), 500, "internal error; see the server log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := ProblemOf(tt.err)
+			if p.Status != tt.wantStatus || p.Detail != tt.wantDetail || p.Title == "" {
+				t.Errorf("ProblemOf = %+v, want %d %q", p, tt.wantStatus, tt.wantDetail)
+			}
+		})
+	}
+}

@@ -1,0 +1,39 @@
+package fault
+
+import "net/http"
+
+// Problem is an error as an HTTP edge reports it (RFC 9457 problem
+// details): the status, a title for the kind, and a detail meant for the
+// client. An Internal error never shows its text: the detail is generic and
+// the error itself belongs in the server's log.
+type Problem struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+}
+
+// httpStatus is the one table from error kind to HTTP status.
+var httpStatus = map[Kind]int{
+	Internal:     http.StatusInternalServerError,
+	Invalid:      http.StatusUnprocessableEntity,
+	NotFound:     http.StatusNotFound,
+	Conflict:     http.StatusConflict,
+	Unauthorized: http.StatusUnauthorized,
+	Unavailable:  http.StatusServiceUnavailable,
+}
+
+// ProblemOf maps err to its Problem.
+func ProblemOf(err error) Problem {
+	k := KindOf(err)
+	status, ok := httpStatus[k]
+	if !ok {
+		k, status = Internal, http.StatusInternalServerError
+	}
+	p := Problem{Status: status, Title: http.StatusText(status)}
+	if k == Internal {
+		p.Detail = "internal error; see the server log"
+		return p
+	}
+	p.Detail = err.Error()
+	return p
+}
