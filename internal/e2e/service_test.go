@@ -33,6 +33,8 @@ func TestKeySizes(t *testing.T) {
 				if "ec"+itoa(k.Curve.Params().BitSize) != key {
 					t.Errorf("curve %s, asked %s", k.Curve.Params().Name, key)
 				}
+			default:
+				t.Errorf("LSC has a %T key, asked %s", k, key)
 			}
 			opensslVerify(t, s, res.Installed)
 		})
