@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	"wire":            {},
 	"fault":           {},
 	"config":          {"fault", "schedule"},
+	"datadir":         {"ca", "config", "fault"},
 	"schedule":        {},
 	"telemetry":       {"session", "device"},
 	"adminhttp":       {"fault"},

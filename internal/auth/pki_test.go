@@ -188,6 +188,8 @@ func signDigest(t testing.TB, key crypto.Signer, digest []byte) []byte {
 		sig, err = rsa.SignPKCS1v15(rand.Reader, k, crypto.Hash(0), digest)
 	case *ecdsa.PrivateKey:
 		sig, err = ecdsa.SignASN1(rand.Reader, k, digest)
+	default:
+		t.Fatalf("signDigest: %T is neither RSA nor ECDSA", key)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/phonesim"
@@ -119,7 +119,7 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 		}
 		ca := o.CAFile
 		if ca == "" {
-			ca = filepath.Join(o.DataDir, caFile)
+			ca = datadir.Dir(o.DataDir).CACert()
 		}
 		if b.trust, err = phonesim.LoadTrust(ca); err != nil {
 			return fmt.Errorf("CAPF certificate: %w", err)
@@ -167,7 +167,7 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 		}
 	}
 	b.logf("server (%s) listening on %s", b.srv.mode, b.srv.addr)
-	if b.trust, err = phonesim.LoadTrust(filepath.Join(dir, caFile)); err != nil {
+	if b.trust, err = phonesim.LoadTrust(datadir.Dir(dir).CACert()); err != nil {
 		_ = b.srv.stop()
 		return fmt.Errorf("CAPF certificate: %w", err)
 	}

@@ -17,16 +17,13 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
-// Paths inside a data directory, as the server lays it out.
-const (
-	dbFile    = "capf.db"
-	caFile    = "ca/capf.pem"
-	serverLog = "server.log" // the spawned server's standard error
-)
+// serverLog is the spawned server's standard error, in its data directory.
+const serverLog = "server.log"
 
 // startTimeout bounds the wait for a started server's listening line.
 const startTimeout = time.Minute
@@ -100,7 +97,7 @@ func writeParams(dir string, params map[string]any) error {
 // provision adds (or updates) the devices of the run in the SQLite database
 // of dataDir: null-string authentication, the operation and key of the run.
 func provision(ctx context.Context, dataDir string, o Options) error {
-	st, err := sqlite.Open(ctx, filepath.Join(dataDir, dbFile), sqlite.Options{})
+	st, err := sqlite.Open(ctx, datadir.Dir(dataDir).DB(), sqlite.Options{})
 	if err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}

@@ -214,6 +214,8 @@ func TestCACertificate(t *testing.T) {
 				if k.Curve.Params().BitSize != tc.keyBits {
 					t.Errorf("EC key on %s, want %d bits", k.Curve.Params().Name, tc.keyBits)
 				}
+			default:
+				t.Fatalf("CAPF certificate has a %T key, want RSA or ECDSA", k)
 			}
 			if c.KeyUsage != wantKU {
 				t.Errorf("key usage = %b, want %b", c.KeyUsage, wantKU)
@@ -298,6 +300,8 @@ func TestLoadImportedKeyFormats(t *testing.T) {
 					t.Fatal(err)
 				}
 				blk = &pem.Block{Type: "EC PRIVATE KEY", Bytes: der}
+			default:
+				t.Fatalf("CAPF signer is a %T, want RSA or ECDSA", k)
 			}
 			_ = os.WriteFile(filepath.Join(dir, KeyFile), pem.EncodeToMemory(blk), 0o600)
 			_ = os.WriteFile(filepath.Join(dir, CertFile), a.CertificatePEM(), 0o644)
@@ -313,12 +317,16 @@ func TestRootsIsACopy(t *testing.T) {
 	a := testAuthority(t, ECP256)
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other := &x509.Certificate{Raw: []byte{1}, RawSubject: []byte{0x30, 0}, PublicKey: k.Public()}
-	a.Roots().AddCert(other)
-	if a.Roots().Equal(a.Roots()) != true {
-		t.Fatal("Roots() pools differ")
-	}
 	p := x509.NewCertPool()
 	p.AddCert(a.Certificate())
+	if !a.Roots().Equal(p) {
+		t.Fatal("Roots() is not the pool of the CAPF certificate")
+	}
+	changed := a.Roots()
+	changed.AddCert(other)
+	if changed.Equal(p) {
+		t.Fatal("adding a certificate left the pool equal: the test cannot see a change")
+	}
 	if !a.Roots().Equal(p) {
 		t.Error("Roots() was changed through a returned pool")
 	}

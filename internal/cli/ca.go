@@ -3,7 +3,9 @@ package cli
 import (
 	"crypto/sha1"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/fault"
 )
 
 func init() { subcommands = append(subcommands, newCACmd) }
@@ -32,7 +35,7 @@ func newCACmd(g *globals) *cobra.Command {
 				return err
 			}
 			w := g.stdout
-			fmt.Fprintf(w, "File:          %s\n", g.path(caDir, "capf.pem"))
+			fmt.Fprintf(w, "File:          %s\n", g.dir().CACert())
 			fmt.Fprintf(w, "Subject:       %s\n", c.Subject)
 			fmt.Fprintf(w, "Issuer:        %s\n", c.Issuer)
 			fmt.Fprintf(w, "Serial:        %X\n", c.SerialNumber)
@@ -53,6 +56,9 @@ func newCACmd(g *globals) *cobra.Command {
 		Short: "Print the CAPF certificate (PEM, or DER with --der), or write it under its OpenSSL hash name with --dir",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkExportFlags(dir, out, der); err != nil {
+				return err
+			}
 			a, err := g.loadAuthority()
 			if err != nil {
 				return err
@@ -73,7 +79,7 @@ func newCACmd(g *globals) *cobra.Command {
 				return err
 			}
 			if err := os.WriteFile(out, data, 0o644); err != nil {
-				return fmt.Errorf("export: %w", err)
+				return fmt.Errorf("export: write %s: %w", out, err)
 			}
 			fmt.Fprintln(g.stderr, "wrote", out)
 			return nil
@@ -81,9 +87,33 @@ func newCACmd(g *globals) *cobra.Command {
 	}
 	export.Flags().BoolVar(&der, "der", false, "DER instead of PEM")
 	export.Flags().StringVarP(&out, "output", "o", "", "write to this file")
-	export.Flags().StringVar(&dir, "dir", "", "write into this directory as HASH.0 (as distributed to cluster servers)")
+	export.Flags().StringVar(&dir, "dir", "", "write into this existing directory as HASH.0, PEM, for OpenSSL's -CApath (as distributed to cluster servers); not with -o or --der")
 	cmd.AddCommand(show, export)
 	return cmd
+}
+
+// checkExportFlags refuses flag combinations that would write something
+// other than asked for, and a --dir that is not a directory.
+func checkExportFlags(dir, out string, der bool) error {
+	if dir == "" {
+		return nil
+	}
+	if out != "" {
+		return usagef("-o and --dir exclude each other: --dir names the file itself (HASH.0)")
+	}
+	if der {
+		return usagef("--der and --dir exclude each other: OpenSSL's -CApath reads HASH.0 files as PEM only")
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fault.NotFoundf("--dir %s: no such directory (create it first)", dir)
+	case err != nil:
+		return fmt.Errorf("--dir: %w", err)
+	case !fi.IsDir():
+		return usagef("--dir %s: not a directory", dir)
+	}
+	return nil
 }
 
 // loadAuthority loads the CAPF certificate without creating one.

@@ -19,8 +19,18 @@ func run(t *testing.T, data string, args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
+// initData returns a new data directory made by capf init.
+func initData(t *testing.T) string {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "capf-data")
+	if out, errOut, code := run(t, data, "init"); code != ExitOK {
+		t.Fatalf("capf init: exit %d: %s%s", code, out, errOut)
+	}
+	return data
+}
+
 func TestDeviceCommands(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	tests := []struct {
 		name     string
 		args     []string
@@ -45,7 +55,6 @@ func TestDeviceCommands(t *testing.T) {
 		{"ok/list-within-results", []string{"device", "list", "--where", "name:begins-with:CSF", "--where", "operation:equals:install"}, ExitOK, "1 of 1 devices"},
 		{"fail/list-bad-filter", []string{"device", "list", "--where", "colour:equals:red"}, ExitUsage, "unknown field"},
 		{"ok/rm", []string{"device", "rm", "CSFJDOE"}, ExitOK, "removed CSFJDOE"},
-		{"fail/ca-before-first-start", []string{"ca", "show"}, ExitNotFound, "capf serve"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +67,7 @@ func TestDeviceCommands(t *testing.T) {
 }
 
 func TestImportAndReportRoundTrip(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	good := filepath.Join(data, "phones.csv")
 	csv := "Device Name,Description,Security Profile,Authentication Mode,Authentication String,Certificate Operation,Key,Operation Completes By\r\n" +
 		"SEP000000000001,Desk 1,non-secure,string,12345,install,rsa2048,\r\n" +
@@ -116,7 +125,7 @@ func TestImportAndReportRoundTrip(t *testing.T) {
 }
 
 func TestConfigCommands(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	out, errOut, code := run(t, data, "config", "show")
 	if code != ExitOK || !strings.Contains(out, "certificate_validity_days") || !strings.Contains(out, "1825") || !strings.Contains(out, "Validity of issued LSCs") {
 		t.Fatalf("config show: %d\n%s%s", code, out, errOut)

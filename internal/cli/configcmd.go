@@ -27,7 +27,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "Service parameters (%s; a restart of capf serve applies a change)\n\n", g.path(config.FileName))
+			fmt.Fprintf(g.stdout, "Service parameters (%s; a restart of capf serve applies a change)\n\n", g.dir().Config())
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			for _, p := range config.Params {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Key, values[p.Key], p.Help)
@@ -37,20 +37,16 @@ func newConfigCmd(g *globals) *cobra.Command {
 	}
 	validate := &cobra.Command{
 		Use:   "validate",
-		Short: "Check capf.json as capf serve would, listing every problem",
+		Short: "Check capf.json as capf serve would (values, listen addresses, files it names, the CAPF certificate), listing every problem; binds and writes nothing",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
+			if err := g.hasConfigOrData(); err != nil {
 				return err
 			}
-			if err := cfg.Validate(); err != nil {
+			if _, err := planServe(cmd.Context(), g, nil); err != nil {
 				return err
 			}
-			if _, err := loadMICBundle(g, cfg); err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%s: ok\n", g.path(config.FileName))
+			fmt.Fprintf(g.stdout, "%s: ok\n", g.dir().Config())
 			return nil
 		},
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/report"
 )
@@ -38,7 +39,7 @@ func (f *settingFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.authString, "auth-string", "", "authentication string, 4 to 10 digits")
 	fl.BoolVar(&f.generate, "generate-string", false, "generate a new random authentication string")
 	fl.StringVar(&f.operation, "operation", "", "none, install, delete or troubleshoot")
-	fl.StringVar(&f.key, "key", "", "rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521")
+	fl.StringVar(&f.key, "key", "", config.Choices(config.PhoneKeys))
 	fl.StringVar(&f.deadline, "deadline", "", "Operation Completes By, RFC 3339 (e.g. 2026-12-01T18:00:00Z); \"none\" clears it")
 	fl.BoolVar(&f.asJSON, "json", false, "print the device as JSON")
 }
@@ -115,7 +116,7 @@ func newDeviceAddCmd(g *globals, verb string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc, done, err := g.openService(cmd.Context())
+			svc, done, err := g.openService(cmd.Context(), readWrite)
 			if err != nil {
 				return err
 			}
@@ -186,19 +187,12 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func orNA(s string) string {
-	if s == "" {
-		return "NA"
-	}
-	return s
-}
-
 func printDevice(w io.Writer, d device.Device, asJSON bool) error {
 	if asJSON {
 		return printJSON(w, viewOf(d))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	deadline, validUntil, serial, issuer := "NA", "NA", "NA", "NA"
+	deadline, validUntil, serial, issuer := report.NA, report.NA, report.NA, report.NA
 	if !d.Deadline.IsZero() {
 		deadline = d.Deadline.UTC().Format(time.RFC3339)
 	}
@@ -211,7 +205,7 @@ func printDevice(w io.Writer, d device.Device, asJSON bool) error {
 		{"Security Profile", d.SecurityProfile.Label()},
 		{"Certificate Operation", d.Operation.Label()},
 		{"Authentication Mode", d.AuthMode.Label()},
-		{"Authentication String", orNA(d.AuthString)},
+		{"Authentication String", report.OrNA(d.AuthString)},
 		{"Key", string(d.Key)},
 		{"Operation Completes By", deadline},
 		{"Operation Status", d.Status},
@@ -233,7 +227,7 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 		Short: "Show a phone's CAPF settings, status, LSC and recent attempts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.openService(cmd.Context())
+			svc, done, err := g.openService(cmd.Context(), readOnly)
 			if err != nil {
 				return err
 			}
@@ -270,7 +264,7 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "  STARTED\tREMOTE\tOPERATION\tAUTH\tSUDI\tRESULT\tREASON")
 			for _, a := range attempts {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.StartedAt.Format(time.RFC3339), a.Remote, a.Operation, orNA(a.AuthMode), orNA(a.SUDI), a.Result, a.Reason)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.StartedAt.Format(time.RFC3339), a.Remote, a.Operation, report.OrNA(a.AuthMode), report.OrNA(a.SUDI), a.Result, a.Reason)
 			}
 			return tw.Flush()
 		},
@@ -324,7 +318,7 @@ func newDeviceRmCmd(g *globals) *cobra.Command {
 		Short: "Remove a phone (certificates issued to it stay on record)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.openService(cmd.Context())
+			svc, done, err := g.openService(cmd.Context(), readWrite)
 			if err != nil {
 				return err
 			}
@@ -353,7 +347,7 @@ func newDeviceImportCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			svc, done, err := g.openService(cmd.Context())
+			svc, done, err := g.openService(cmd.Context(), readWrite)
 			if err != nil {
 				return err
 			}

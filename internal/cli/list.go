@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/report"
 )
 
 // listFlags are the Find Phone criteria.
@@ -33,11 +35,10 @@ func (f *listFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.status, "status", "", "operation status contains (e.g. Failed)")
 	fl.StringVar(&f.expiresBefore, "expires-before", "", "LSC expires before (RFC 3339 time, or a duration from now such as 720h)")
 	fl.StringArrayVar(&f.filters, "where", nil, "FIELD:MATCH:VALUE, repeatable (search within results); fields: name, description, security-profile, auth-mode, auth-string, operation, status, lsc-status, lsc-expires; matches: begins-with, contains, ends-with, equals, is-empty, is-not-empty, before, after")
-	fl.StringVar(&f.sort, "sort", "name", "sort field")
+	fl.StringVar(&f.sort, "sort", "name", "sort field: "+fieldList(sortFields))
 	fl.BoolVar(&f.desc, "desc", false, "sort descending")
 	fl.IntVar(&f.limit, "limit", 0, "at most this many (0: all)")
 	fl.IntVar(&f.offset, "offset", 0, "skip this many")
-	fl.BoolVar(&f.asJSON, "json", false, "print as JSON")
 }
 
 // query turns the flags into a device query; every criterion must hold.
@@ -91,13 +92,39 @@ func (f *listFlags) query(now time.Time) (device.Query, error) {
 		if len(parts) < 2 {
 			return q, usagef("--where %q: want FIELD:MATCH:VALUE", w)
 		}
+		m := device.Match(parts[1])
+		takesValue := m != device.MatchEmpty && m != device.MatchNotEmpty
+		switch {
+		case takesValue && len(parts) < 3:
+			return q, usagef("--where %q: match %s needs a value: want FIELD:%s:VALUE", w, m, m)
+		case !takesValue && len(parts) == 3:
+			return q, usagef("--where %q: match %s takes no value: want FIELD:%s", w, m, m)
+		}
 		v := ""
 		if len(parts) == 3 {
 			v = parts[2]
 		}
-		add(device.Field(parts[0]), device.Match(parts[1]), v)
+		add(device.Field(parts[0]), m, v)
+	}
+	if !slices.Contains(sortFields, q.Sort) {
+		return q, usagef("--sort %q: want one of %s", f.sort, fieldList(sortFields))
 	}
 	return q, q.Validate()
+}
+
+// sortFields are the fields a Find Phone result can be sorted by.
+var sortFields = []device.Field{
+	device.FieldName, device.FieldDescription, device.FieldSecurityProfile, device.FieldAuthMode,
+	device.FieldAuthString, device.FieldOperation, device.FieldStatus, device.FieldLSCExpires,
+}
+
+// fieldList lists fields as "a, b, c".
+func fieldList(fs []device.Field) string {
+	names := make([]string, len(fs))
+	for i, f := range fs {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
 }
 
 // find runs the Find Phone query the flags describe.
@@ -106,7 +133,7 @@ func (g *globals) find(ctx context.Context, f *listFlags, now time.Time) (device
 	if err != nil {
 		return device.Page{}, err
 	}
-	svc, done, err := g.openService(ctx)
+	svc, done, err := g.openService(ctx, readOnly)
 	if err != nil {
 		return device.Page{}, err
 	}
@@ -139,12 +166,12 @@ func newDeviceListCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "DEVICE\tDESCRIPTION\tPROFILE\tAUTH MODE\tAUTH STRING\tOPERATION\tSTATUS\tLSC\tLSC VALID UNTIL")
 			for _, d := range page.Devices {
-				until := "NA"
+				until := report.NA
 				if d.LSC != nil {
 					until = d.LSC.NotAfter.UTC().Format("2006-01-02")
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Description, d.SecurityProfile, d.AuthMode,
-					orNA(d.AuthString), d.Operation, d.Status, d.LSCState(now), until)
+					report.OrNA(d.AuthString), d.Operation, d.Status, d.LSCState(now), until)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -154,5 +181,6 @@ func newDeviceListCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print as JSON")
 	return cmd
 }

@@ -16,7 +16,7 @@ import (
 // off a second server's live sessions (docs/adr/0004). The lock is released
 // when the process exits, however it exits.
 func (g *globals) lockDataDir() (release func(), err error) {
-	path := g.path("serve.lock")
+	path := g.dir().Lock()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock data directory: %w", err)

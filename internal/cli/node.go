@@ -6,19 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-)
 
-// nodeIDFile holds this server's node id in the data directory.
-const nodeIDFile = "node-id"
+	"github.com/capf-server/capf/internal/datadir"
+)
 
 // loadOrCreateNodeID returns the node id kept in dataDir, creating a new
 // random one on first use. The store records it with every attempt a
 // session claims, so that recovery after a crash fails only this node's
 // attempts, never those of another node sharing the database.
 func loadOrCreateNodeID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, nodeIDFile)
+	path := datadir.Dir(dataDir).NodeID()
 	b, err := os.ReadFile(path)
 	if err == nil {
 		id := strings.TrimSpace(string(b))

@@ -193,7 +193,7 @@ func (f *phoneFlags) options(g *globals, name string) (phonesim.Options, error) 
 		o.CipherSuites = phonesim.LegacyCipherSuites()
 	}
 	if o.StateDir == "" {
-		o.StateDir = filepath.Join(g.dataDir, "phones", stateDirName(name))
+		o.StateDir = filepath.Join(g.dir().Phones(), stateDirName(name))
 	}
 	return o, nil
 }

@@ -53,7 +53,7 @@ func newPhoneConfigCmd(g *globals) *cobra.Command {
 			if err := validHost(host); err != nil {
 				return err
 			}
-			svc, done, err := g.openService(cmd.Context())
+			svc, done, err := g.openService(cmd.Context(), readOnly)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +20,17 @@ const (
 	ExitNotFound = 3 // the named thing does not exist
 	ExitConflict = 4 // the thing exists already
 )
+
+// exitCodes maps each error kind to the exit code it gives: the one place
+// the CLI classifies errors. A kind missing here exits ExitFailure.
+var exitCodes = map[fault.Kind]int{
+	fault.Internal:     ExitFailure,
+	fault.Invalid:      ExitUsage,
+	fault.NotFound:     ExitNotFound,
+	fault.Conflict:     ExitConflict,
+	fault.Unauthorized: ExitFailure,
+	fault.Unavailable:  ExitFailure,
+}
 
 // globals holds the flags every subcommand shares.
 type globals struct {
@@ -49,6 +59,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, add := range subcommands {
 		root.AddCommand(add(g))
 	}
+	markRunErrors(root)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
@@ -61,44 +72,60 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // subcommand file adds its own in an init function.
 var subcommands []func(*globals) *cobra.Command
 
-// usageError marks a command-line mistake (exit code 2).
-type usageError struct{ error }
-
+// usagef returns an Invalid error: a command-line mistake (exit code 2).
 func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
+	return fault.Invalidf(format, args...)
 }
 
+// runError marks an error returned by a command's own RunE. Every other
+// error Execute returns comes from cobra parsing the command line (unknown
+// command or flag, bad flag value, wrong number of arguments), which is a
+// usage error whatever its text.
+type runError struct{ err error }
+
+func (e runError) Error() string { return e.err.Error() }
+func (e runError) Unwrap() error { return e.err }
+
+// markRunErrors wraps the RunE of cmd and its descendants so that their
+// errors are told apart from cobra's, and gives every command group (a
+// command with subcommands and nothing to run) a RunE that refuses an
+// unknown subcommand instead of printing help and exiting 0.
+func markRunErrors(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		markRunErrors(c)
+	}
+	if cmd.HasParent() && cmd.Run == nil && cmd.RunE == nil && cmd.HasSubCommands() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q (see %s --help)", args[0], c.CommandPath(), c.CommandPath())
+			}
+			return c.Help()
+		}
+	}
+	if cmd.RunE == nil {
+		return
+	}
+	run := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if err := run(c, args); err != nil {
+			return runError{err}
+		}
+		return nil
+	}
+}
+
+// exitCode maps an error from Execute to the process exit code.
 func exitCode(err error) int {
 	var own interface{ ExitCode() int }
 	if errors.As(err, &own) {
 		return own.ExitCode()
 	}
-	var ue usageError
-	if errors.As(err, &ue) {
+	if !errors.As(err, new(runError)) {
 		return ExitUsage
 	}
-	switch fault.KindOf(err) {
-	case fault.Invalid:
-		return ExitUsage
-	case fault.NotFound:
-		return ExitNotFound
-	case fault.Conflict:
-		return ExitConflict
-	}
-	if isFlagError(err) {
-		return ExitUsage
+	if code, ok := exitCodes[fault.KindOf(err)]; ok {
+		return code
 	}
 	return ExitFailure
-}
-
-// isFlagError recognizes cobra's flag and argument errors, which it returns
-// as plain errors.
-func isFlagError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "unknown command", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
+	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/telemetry"
 )
 
@@ -50,32 +50,30 @@ func newServeCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&f.listen, "listen", "", "address for the CAPF protocol (default from capf.json, \":3804\")")
-	cmd.Flags().StringVar(&f.tlsProfile, "tls-profile", "", "modern or legacy (adds TLS 1.0/1.1 and RSA key exchange for 79xx phones)")
-	cmd.Flags().StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
+	cmd.Flags().StringVar(&f.tlsProfile, "tls-profile", "", config.Choices(config.TLSProfiles)+" (legacy adds TLS 1.0/1.1 and RSA key exchange for 79xx phones)")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "", config.Choices(config.LogLevels))
 	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "address for Prometheus /metrics and /healthz (default from capf.json: off)")
 	cmd.Flags().DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running sessions may take to finish")
 	return cmd
 }
 
-// serveConfig merges flags over the service parameters and validates them.
-func serveConfig(g *globals, f serveFlags, changed func(string) bool) (config.Config, error) {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return cfg, err
+// flagParams returns the service parameters the flags set, by their
+// capf.json keys; they override the file.
+func flagParams(f serveFlags, changed func(string) bool) map[string]any {
+	set := map[string]any{}
+	for _, p := range []struct {
+		flag, key, value string
+	}{
+		{"listen", "listen", f.listen},
+		{"tls-profile", "tls_profile", f.tlsProfile},
+		{"log-level", "log_level", f.logLevel},
+		{"metrics-listen", "metrics_listen", f.metricsListen},
+	} {
+		if changed(p.flag) {
+			set[p.key] = p.value
+		}
 	}
-	if changed("listen") {
-		cfg.Listen = f.listen
-	}
-	if changed("tls-profile") {
-		cfg.TLSProfile = f.tlsProfile
-	}
-	if changed("log-level") {
-		cfg.LogLevel = f.logLevel
-	}
-	if changed("metrics-listen") {
-		cfg.MetricsListen = f.metricsListen
-	}
-	return cfg, cfg.Validate()
+	return set
 }
 
 func newLogger(g *globals, cfg config.Config) *slog.Logger {
@@ -88,12 +86,24 @@ func newLogger(g *globals, cfg config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, opts))
 }
 
+// runServe plans the service (checks that write nothing), binds its
+// listeners, and only then creates what a first start creates (data
+// directory, capf.json, database, CAPF key and certificate) and serves
+// until ctx ends. A serve that fails before it listens leaves the data
+// directory as it was.
 func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string) bool) error {
-	if err := g.ensureDataDir(); err != nil {
+	plan, err := planServe(ctx, g, flagParams(f, changed))
+	if err != nil {
 		return err
 	}
-	cfg, err := serveConfig(g, f, changed)
+	cfg := plan.cfg
+	lns, err := plan.bind(ctx)
 	if err != nil {
+		return err
+	}
+	defer lns.close()
+	ln := lns.phones
+	if err := g.dir().Ensure(); err != nil {
 		return err
 	}
 	unlock, err := g.lockDataDir()
@@ -105,16 +115,18 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	log := newLogger(g, cfg)
-	st, err := g.openStore(ctx)
+	st, err := sqlite.Open(ctx, g.dir().DB(), sqlite.Options{})
 	if err != nil {
-		return err
+		return fmt.Errorf("open database: %w", err)
 	}
 	defer st.Close()
-	authority, created, err := ca.LoadOrCreate(g.caOptions(cfg))
-	if err != nil {
-		return fmt.Errorf("CAPF certificate: %w", err)
+	authority, created := plan.authority, false
+	if authority == nil {
+		if authority, created, err = ca.LoadOrCreate(g.caOptions(cfg)); err != nil {
+			return fmt.Errorf("CAPF certificate: %w", err)
+		}
 	}
-	verifier, err := newVerifier(g, cfg, authority)
+	verifier, err := newVerifier(cfg, authority, plan.micCerts)
 	if err != nil {
 		return err
 	}
@@ -136,10 +148,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	} else if n > 0 {
 		log.Warn("marked sessions cut off by a restart as failed", "count", n)
 	}
-	windows, err := cfg.Windows()
-	if err != nil {
-		return err
-	}
+	windows := plan.windows
 	params, err := newFileParams(g.dataDir, cfg, log)
 	if err != nil {
 		return err
@@ -152,10 +161,6 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.New(reg)
 	limiter := session.NewLimiter(cfg.MaxConcurrentOps)
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen for phones: %w", err)
-	}
 	srv := server.New(server.Options{
 		TLS:                tlsCfg,
 		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),
@@ -166,7 +171,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			Store:    metrics.InstrumentStore(st),
 			Issuer:   authority,
 			Auth:     verifier,
-			Tracer:   server.TraceDir{Dir: g.path(traceDir)},
+			Tracer:   server.TraceDir{Dir: g.dir().Trace()},
 			Locks:    session.NewDeviceLocks(),
 			Limiter:  limiter,
 			Guard:    session.NewGuard(cfg.AuthFailuresPerAddress, 10*time.Minute),
@@ -178,12 +183,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		},
 	})
 	var metricsAddr string
-	if cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listen for metrics: %w", err)
-		}
+	if mln := lns.metrics; mln != nil {
 		metricsAddr = mln.Addr().String()
 		hs := &http.Server{
 			Handler: adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: func(ctx context.Context) error {
@@ -219,16 +219,14 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	return nil
 }
 
-func newVerifier(g *globals, cfg config.Config, a *ca.Authority) (*auth.Verifier, error) {
+// newVerifier builds the phone authentication over the CAPF certificate
+// and the manufacturer CA certificates.
+func newVerifier(cfg config.Config, a *ca.Authority, certs []*x509.Certificate) (*auth.Verifier, error) {
 	sudi, err := auth.ParseSUDIPolicy(cfg.SUDIVerification)
 	if err != nil {
 		return nil, err
 	}
 	opts := auth.Options{LSCRoots: a.Roots(), AllowExpiredMIC: cfg.AllowExpiredMIC, SUDIPolicy: sudi, Now: time.Now}
-	certs, err := loadMICBundle(g, cfg)
-	if err != nil {
-		return nil, err
-	}
 	if len(certs) > 0 {
 		pool := x509.NewCertPool()
 		for _, c := range certs {
@@ -281,13 +279,13 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created
 	sum := sha256.Sum256(cert.Raw)
 	fmt.Fprintf(w, "CAPF service\n")
 	fmt.Fprintf(w, "  data directory:     %s\n", g.dataDir)
-	fmt.Fprintf(w, "  database:           %s\n", g.path(dbFile))
-	fmt.Fprintf(w, "  service parameters: %s\n", g.path(config.FileName))
-	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", g.path(caDir, "capf.pem"), verb)
+	fmt.Fprintf(w, "  database:           %s\n", g.dir().DB())
+	fmt.Fprintf(w, "  service parameters: %s\n", g.dir().Config())
+	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", g.dir().CACert(), verb)
 	fmt.Fprintf(w, "    subject:          %s\n", cert.Subject)
 	fmt.Fprintf(w, "    SHA-256:          %X\n", sum)
 	fmt.Fprintf(w, "    valid until:      %s\n", cert.NotAfter.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "  trace files:        %s\n", g.path(traceDir))
+	fmt.Fprintf(w, "  trace files:        %s\n", g.dir().Trace())
 	fmt.Fprintf(w, "  listening (phones): %s (TLS profile %s)\n", addr, cfg.TLSProfile)
 	fmt.Fprintf(w, "  maintenance windows: %s\n", windows)
 	if metricsAddr != "" {

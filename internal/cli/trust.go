@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/capf-server/capf/internal/datadir"
 	"io"
 	"io/fs"
 	"os"
@@ -26,7 +27,7 @@ import (
 func init() { subcommands = append(subcommands, newTrustCmd) }
 
 // trustDir holds the SAST identities inside the data directory.
-const trustDir = "trust"
+const trustDir = datadir.TrustDir
 
 func newTrustCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "trust", Short: "Build, sign, show and check the CTL/ITL trust files phones download"}
@@ -37,10 +38,10 @@ func newTrustCmd(g *globals) *cobra.Command {
 
 // openKeystore opens the SAST identities, creating both on first use.
 func (g *globals) openKeystore() (*trust.Keystore, error) {
-	if err := g.ensureDataDir(); err != nil {
+	if err := g.dir().Initialised(); err != nil {
 		return nil, err
 	}
-	ks, created, err := trust.OpenKeystore(trust.KeystoreOptions{Dir: g.path(trustDir)})
+	ks, created, err := trust.OpenKeystore(trust.KeystoreOptions{Dir: g.dir().Trust()})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"github.com/capf-server/capf/internal/datadir"
 	"io/fs"
 	"log/slog"
 	"math/big"
@@ -31,8 +32,8 @@ import (
 // the first `capf serve`.
 func newTrustData(t *testing.T) (string, *x509.Certificate) {
 	t.Helper()
-	data := t.TempDir()
-	a, _, err := ca.LoadOrCreate(ca.Options{Dir: filepath.Join(data, caDir)})
+	data := initData(t)
+	a, _, err := ca.LoadOrCreate(ca.Options{Dir: filepath.Join(data, datadir.CADir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestTrustBuildShowCheck(t *testing.T) {
 		}
 	})
 	t.Run("fail/check-capf-with-other-role", func(t *testing.T) {
-		capfPEM := filepath.Join(data, caDir, ca.CertFile)
+		capfPEM := filepath.Join(data, datadir.CADir, ca.CertFile)
 		p := filepath.Join(t.TempDir(), "x.tlv")
 		if _, e, code := run(t, other(t), "trust", "build", "--out", p, "--add", "ccm="+capfPEM); code != ExitOK {
 			t.Fatal(e)
@@ -203,7 +204,7 @@ func TestTrustBuildRefuses(t *testing.T) {
 		{"no-equals", []string{"--add", ccm}, ExitUsage, "want ROLE=CERT.pem"},
 		{"three-sast", []string{"--add", "sast=" + sast3}, ExitUsage, "3 SAST records: phones accept at most 2"},
 		{"key-mismatch", []string{"--signer-key", mismatch}, ExitUsage, "does not match"},
-		{"foreign-signer-key", []string{"--signer-key", filepath.Join(data, caDir, ca.CertFile)}, ExitUsage, "want one private key and one certificate"},
+		{"foreign-signer-key", []string{"--signer-key", filepath.Join(data, datadir.CADir, ca.CertFile)}, ExitUsage, "want one private key and one certificate"},
 		{"bad-digest", []string{"--digest", "md5"}, ExitUsage, "unknown digest"},
 		{"bad-kind", []string{"--kind", "xtl"}, ExitUsage, "want itl or ctl"},
 		{"bad-filename", []string{"--filename", "a/b.tlv"}, ExitUsage, "only letters"},
@@ -326,7 +327,7 @@ func TestTrustSign(t *testing.T) {
 }
 
 func TestPhoneConfig(t *testing.T) {
-	data := t.TempDir()
+	data := initData(t)
 	if _, e, code := run(t, data, "device", "add", "SEP58971ECC97C1", "--auth-mode", "lsc", "--security-profile", "authenticated"); code != ExitOK {
 		t.Fatal(e)
 	}

@@ -11,9 +11,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,12 +38,12 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 // UnmarshalJSON reads a duration string such as "90s" or "30m".
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string like \"30m\": %w", err)
+	if len(b) == 0 || b[0] != '"' || json.Unmarshal(b, &s) != nil {
+		return fmt.Errorf("want a duration string such as \"90s\" or \"30m\", got %s", jsonKind(b))
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return err
+		return fmt.Errorf("%q is not a duration: want a number with a unit, such as \"90s\" or \"30m\"", s)
 	}
 	*d = Duration(v)
 	return nil
@@ -72,6 +77,35 @@ type Config struct {
 	TrustFileDir            string   `json:"trust_file_dir"`
 }
 
+// The names some parameters accept. They are the one list of each: the
+// help text, `capf config validate` and the CLI's flag help use them, and
+// the tests check them against the packages that implement them
+// (server.TLSConfig, ca.ParseKeyAlgorithm, device.ParseKeySpec), which
+// config may not import.
+var (
+	// TLSProfiles are the TLS profiles of the CAPF listener.
+	TLSProfiles = []string{"modern", "legacy"}
+	// CAPFKeys are the key types of the CAPF certificate.
+	CAPFKeys = []string{"rsa2048", "rsa3072", "rsa4096", "ec256", "ec384"}
+	// PhoneKeys are the key types a phone can be asked to generate.
+	PhoneKeys = []string{"rsa512", "rsa1024", "rsa2048", "rsa3072", "rsa4096", "ec256", "ec384", "ec521"}
+	// LogLevels are the log levels.
+	LogLevels = []string{"debug", "info", "warn", "error"}
+	// LogFormats are the log formats.
+	LogFormats = []string{"text", "json"}
+)
+
+// Choices lists names as "a, b or c".
+func Choices(names []string) string {
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
 // Param describes one service parameter for `capf config show` and the UI.
 type Param struct {
 	Key  string
@@ -82,9 +116,9 @@ type Param struct {
 var Params = []Param{
 	{"listen", "Address the CAPF protocol listens on (phones use TCP 3804)."},
 	{"tls_profile", "modern: TLS 1.2+ with ECDHE suites. legacy: adds TLS 1.0/1.1 and RSA key exchange for 79xx phones (needs an RSA CAPF key)."},
-	{"capf_key", "Key of the CAPF certificate when it is first created: rsa2048, rsa3072, rsa4096, ec256, ec384."},
+	{"capf_key", "Key of the CAPF certificate when it is first created: " + Choices(CAPFKeys) + "."},
 	{"certificate_validity_days", "Validity of issued LSCs in days, 1 to 1825 (CallManager 5.0 expressed it in years: 5 years = 1825)."},
-	{"default_key", "Key a phone is asked to generate when its record names none: rsa512 … rsa4096, ec256, ec384, ec521."},
+	{"default_key", "Key a phone is asked to generate when its record names none: " + Choices(PhoneKeys) + "."},
 	{"key_generation_max_time", "How long a phone may take to generate its key pair, REQUEST_IN_PROGRESS included (old phones: 30+ minutes)."},
 	{"key_generation_max_attempts", "How many times a phone is asked to generate a key in one session before the upgrade fails."},
 	{"manufacturer_ca_bundle", "PEM file of manufacturer CA certificates that MICs (and SUDI certificates, see sudi_verification) must chain to; relative to the data directory. Empty: MIC authentication fails."},
@@ -92,7 +126,7 @@ var Params = []Param{
 	{"sudi_verification", "SUDI_DATA that 78xx/88xx phones send: when-trusted (its signatures must verify; a chain to neither the manufacturer bundle nor the CAPF is recorded as not verified and the configured credential decides), required (refuse a SUDI that does not chain), off (ignore SUDI_DATA)."},
 	{"tls_handshake_timeout", "Deadline for a phone's TLS handshake."},
 	{"message_timeout", "Deadline for each protocol message from a phone, outside key generation."},
-	{"log_level", "Trace level: debug, info, warn or error."},
+	{"log_level", "Trace level: " + Choices(LogLevels) + "."},
 	{"log_format", "text (key=value lines) or json (one JSON object per line, for log shippers)."},
 	{"max_concurrent_operations", "Certificate operations that may run at once (phones generating keys included); beyond it a phone is told RETRY_LATER. 0: no limit."},
 	{"max_connections_per_address", "Open connections allowed from one IP address; more are closed at once. 0: no limit."},
@@ -135,20 +169,38 @@ func Defaults() Config {
 
 // Validate returns every problem in c at once, as one Invalid error.
 func (c Config) Validate() error {
+	return problemsError("service parameters", c.Problems())
+}
+
+// problemsError joins problems into one Invalid error, or returns nil.
+func problemsError(prefix string, problems []string) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return fault.Invalidf("%s: %s", prefix, strings.Join(problems, "; "))
+}
+
+// Problems returns every problem in c, each starting with the key it is
+// about. It reads nothing but c: a listen address is checked for its form
+// (host:port, port 0 to 65535), not resolved or bound.
+func (c Config) Problems() []string {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	if c.Listen == "" {
 		add("listen: empty")
+	} else if err := CheckAddress(c.Listen); err != nil {
+		add("listen %q: %v", c.Listen, err)
 	}
-	switch c.TLSProfile {
-	case "modern", "legacy":
-	default:
-		add("tls_profile %q: want modern or legacy", c.TLSProfile)
+	if c.MetricsListen != "" {
+		if err := CheckAddress(c.MetricsListen); err != nil {
+			add("metrics_listen %q: %v", c.MetricsListen, err)
+		}
 	}
-	switch c.CAKey {
-	case "rsa2048", "rsa3072", "rsa4096", "ec256", "ec384":
-	default:
-		add("capf_key %q: want rsa2048, rsa3072, rsa4096, ec256 or ec384", c.CAKey)
+	if !slices.Contains(TLSProfiles, c.TLSProfile) {
+		add("tls_profile %q: want %s", c.TLSProfile, Choices(TLSProfiles))
+	}
+	if !slices.Contains(CAPFKeys, c.CAKey) {
+		add("capf_key %q: want %s", c.CAKey, Choices(CAPFKeys))
 	}
 	if c.TLSProfile == "legacy" && strings.HasPrefix(c.CAKey, "ec") {
 		add("tls_profile legacy needs an RSA CAPF key: 79xx phones only do RSA key exchange")
@@ -156,10 +208,8 @@ func (c Config) Validate() error {
 	if c.CertificateValidityDays < 1 || c.CertificateValidityDays > 1825 {
 		add("certificate_validity_days %d: want 1 to 1825", c.CertificateValidityDays)
 	}
-	switch c.DefaultKey {
-	case "rsa512", "rsa1024", "rsa2048", "rsa3072", "rsa4096", "ec256", "ec384", "ec521":
-	default:
-		add("default_key %q: want rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521", c.DefaultKey)
+	if !slices.Contains(PhoneKeys, c.DefaultKey) {
+		add("default_key %q: want %s", c.DefaultKey, Choices(PhoneKeys))
 	}
 	if d := time.Duration(c.KeyGenerationMaxTime); d < time.Second || d > 24*time.Hour {
 		add("key_generation_max_time %s: want 1s to 24h", d)
@@ -173,15 +223,11 @@ func (c Config) Validate() error {
 	if d := time.Duration(c.MessageTimeout); d < 100*time.Millisecond || d > time.Hour {
 		add("message_timeout %s: want 100ms to 1h", d)
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log_level %q: want debug, info, warn or error", c.LogLevel)
+	if !slices.Contains(LogLevels, c.LogLevel) {
+		add("log_level %q: want %s", c.LogLevel, Choices(LogLevels))
 	}
-	switch c.LogFormat {
-	case "text", "json":
-	default:
-		add("log_format %q: want text or json", c.LogFormat)
+	if !slices.Contains(LogFormats, c.LogFormat) {
+		add("log_format %q: want %s", c.LogFormat, Choices(LogFormats))
 	}
 	switch c.SUDIVerification {
 	case "when-trusted", "required", "off":
@@ -212,10 +258,32 @@ func (c Config) Validate() error {
 	if strings.ContainsFunc(c.TrustFileDir, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		add("trust_file_dir %q: control characters in a path", c.TrustFileDir)
 	}
-	if len(errs) == 0 {
-		return nil
+	return errs
+}
+
+// CheckAddress checks the form of a listen address as net.Listen("tcp")
+// takes it: host:port with an optional host (name or IP literal, IPv6 in
+// brackets) and a port number 0 to 65535 (0: any free port).
+func CheckAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("want host:port or :port (%s)", ae.Err)
+		}
+		return fmt.Errorf("want host:port or :port")
 	}
-	return fault.Invalidf("service parameters: %s", strings.Join(errs, "; "))
+	if port == "" {
+		return fmt.Errorf("missing port number")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q: want a number 0 to 65535", port)
+	}
+	if strings.ContainsAny(host, " /\\") {
+		return fmt.Errorf("host %q is not a host name or IP address", host)
+	}
+	return nil
 }
 
 // Windows parses the maintenance windows in their time zone.
@@ -232,8 +300,10 @@ func (c Config) Windows() (*schedule.Windows, error) {
 }
 
 // Load reads dataDir/capf.json over the defaults. A missing file gives the
-// defaults; unknown keys, bad values and trailing data are errors naming the
-// file.
+// defaults. Otherwise every problem is reported at once, in one Invalid
+// error naming the file: a syntax error with its line and column, each key
+// that does not decode (unknown key, wrong type, bad duration) by name, and
+// the value checks of Validate on the keys that did decode.
 func Load(dataDir string) (Config, error) {
 	c := Defaults()
 	path := filepath.Join(dataDir, FileName)
@@ -244,35 +314,167 @@ func Load(dataDir string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("read service parameters: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var raw map[string]json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return c, fault.Invalidf("%s: %v", path, err)
+	c, problems := Decode(b)
+	if err := problemsError(path, problems); err != nil {
+		return c, err
 	}
-	if dec.More() {
-		return c, fault.Invalidf("%s: data after the JSON object", path)
+	return c, nil
+}
+
+// Decode reads a capf.json document over the defaults and returns the
+// result with every problem found, decoding and value checks together. A
+// key that does not decode keeps its default, and the value checks about
+// it are left out, so each problem is reported once.
+func Decode(b []byte) (Config, []string) { return DecodeOver(b, nil) }
+
+// DecodeOver is Decode with some keys set over the document's, as
+// command-line flags set them; nil b stands for an empty document (no
+// file). The checks apply to the result.
+func DecodeOver(b []byte, set map[string]any) (Config, []string) {
+	c := Defaults()
+	raw := map[string]json.RawMessage{}
+	if b != nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if err := dec.Decode(&raw); err != nil {
+			return c, []string{decodeProblem(b, err)}
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			line, col := lineCol(b, dec.InputOffset())
+			return c, []string{fmt.Sprintf("line %d, column %d: data after the JSON object", line, col)}
+		}
+		if raw == nil { // the document is null
+			raw = map[string]json.RawMessage{}
+		}
+	}
+	for k, v := range set {
+		j, err := json.Marshal(v)
+		if err != nil {
+			return c, []string{fmt.Sprintf("%s: %v", k, err)}
+		}
+		raw[k] = j
+	}
+	known := map[string]bool{}
+	for _, p := range Params {
+		known[p.Key] = true
 	}
 	// Decode key by key so that every problem names its parameter.
 	var errs []string
+	failed := map[string]bool{}
 	for key, val := range raw {
-		one := json.NewDecoder(bytes.NewReader(append(append([]byte(`{"`+key+`":`), val...), '}')))
-		one.DisallowUnknownFields()
-		if err := one.Decode(&c); err != nil {
-			if strings.Contains(err.Error(), "unknown field") {
-				errs = append(errs, fmt.Sprintf("unknown field %q", key))
-			} else {
-				errs = append(errs, fmt.Sprintf("%s: %v", key, err))
-			}
+		if !known[key] {
+			errs = append(errs, fmt.Sprintf("unknown key %q", key))
+			failed[key] = true
+			continue
+		}
+		doc, _ := json.Marshal(map[string]json.RawMessage{key: val})
+		if err := json.Unmarshal(doc, &c); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %s", key, valueProblem(err)))
+			failed[key] = true
 		}
 	}
-	if len(errs) > 0 {
-		sort.Strings(errs)
-		return c, fault.Invalidf("%s: %s", path, strings.Join(errs, "; "))
+	sort.Strings(errs)
+	for _, p := range c.Problems() {
+		if !failed[problemKey(p)] {
+			errs = append(errs, p)
+		}
 	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
+	return c, errs
+}
+
+// problemKey returns the parameter a Problems entry is about: its first
+// word, up to a space or colon.
+func problemKey(p string) string {
+	if i := strings.IndexAny(p, " :"); i >= 0 {
+		return p[:i]
 	}
-	return c, nil
+	return p
+}
+
+// decodeProblem describes a document that is not a JSON object.
+func decodeProblem(b []byte, err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		line, col := lineCol(b, se.Offset)
+		return fmt.Sprintf("line %d, column %d: %s", line, col, strings.TrimPrefix(se.Error(), "json: "))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "empty or cut short: want a JSON object such as {\"listen\": \":3804\"}"
+	case errors.As(err, &te):
+		return fmt.Sprintf("want a JSON object of parameters, got %s", te.Value)
+	}
+	return err.Error()
+}
+
+// valueProblem describes a value that does not decode into its parameter,
+// in JSON terms rather than Go's.
+func valueProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := te.Type.Kind().String()
+		switch te.Type.Kind() {
+		case reflect.Int, reflect.Int64, reflect.Int32:
+			want = "a whole number"
+			if te.Value == "number" {
+				return "want a whole number, got a fraction or a number out of range"
+			}
+		case reflect.String:
+			want = "a string"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Slice:
+			want = "a list of strings"
+		}
+		return fmt.Sprintf("want %s, got %s", want, jsonTerm(te.Value))
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonTerm names a JSON value kind as encoding/json reports it.
+func jsonTerm(v string) string {
+	switch v {
+	case "number", "string", "array", "object":
+		return "a " + v
+	case "bool":
+		return "true or false"
+	}
+	if strings.HasPrefix(v, "number ") {
+		return "the number " + strings.TrimPrefix(v, "number ")
+	}
+	return v
+}
+
+// jsonKind names the kind of a raw JSON value.
+func jsonKind(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// lineCol converts a byte offset in b to a 1-based line and column.
+func lineCol(b []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(b)))
+	before := b[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1)
+	if col == 0 {
+		col = 1
+	}
+	return line, col
 }
 
 // WriteIfMissing writes c to dataDir/capf.json unless the file exists.

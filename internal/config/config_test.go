@@ -4,8 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/capf-server/capf/internal/fault"
 )
@@ -40,7 +42,20 @@ func TestLoad(t *testing.T) {
 	}{
 		{"ok/missing-file", "", nil},
 		{"ok/partial", `{"certificate_validity_days": 365, "key_generation_max_time": "45m"}`, nil},
-		{"fail/unknown-key", `{"validity": 5}`, []string{`unknown field "validity"`}},
+		{"fail/unknown-key", `{"validity": 5}`, []string{`unknown key "validity"`}},
+		{"fail/syntax-with-position", "{\n  \"listen\": \":3804\",\n}", []string{"line 3, column 1"}},
+		{"fail/not-an-object", `[1, 2]`, []string{"want a JSON object"}},
+		{"fail/empty", ``, []string{"empty"}},
+		{"fail/wrong-type", `{"certificate_validity_days": "365"}`, []string{`certificate_validity_days: want a whole number, got a string`}},
+		{"fail/fraction", `{"key_generation_max_attempts": 2.5}`, []string{`key_generation_max_attempts: want a whole number`}},
+		{"fail/bool", `{"allow_expired_mic": "yes"}`, []string{`allow_expired_mic: want true or false, got a string`}},
+		{"fail/duration-number", `{"retry_delay": 60}`, []string{`retry_delay: want a duration string such as "90s" or "30m", got a number`}},
+		{"fail/decode-and-value-problems-together", `{"message_timeout": "soon", "certificate_validity_days": 0, "bogus": 1, "log_level": "loud"}`,
+			[]string{`message_timeout: "soon" is not a duration`, "certificate_validity_days 0", `unknown key "bogus"`, `log_level "loud"`}},
+		{"fail/listen-no-port", `{"listen": "3804"}`, []string{`listen "3804": want host:port`}},
+		{"fail/listen-port-range", `{"listen": ":99999"}`, []string{`listen ":99999": port "99999": want a number 0 to 65535`}},
+		{"fail/listen-port-name", `{"listen": ":capf"}`, []string{`port "capf"`}},
+		{"fail/metrics-listen", `{"metrics_listen": "localhost"}`, []string{`metrics_listen "localhost"`}},
 		{"fail/all-problems-at-once", `{"certificate_validity_days": 0, "tls_profile": "old", "key_generation_max_attempts": 0}`,
 			[]string{"certificate_validity_days 0", `tls_profile "old"`, "key_generation_max_attempts 0"}},
 		{"fail/legacy-with-ec", `{"tls_profile": "legacy", "capf_key": "ec256"}`, []string{"needs an RSA CAPF key"}},
@@ -53,7 +68,7 @@ func TestLoad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if tt.file != "" {
+			if tt.file != "" || strings.HasPrefix(tt.name, "fail/") {
 				if err := os.WriteFile(filepath.Join(dir, FileName), []byte(tt.file), 0o600); err != nil {
 					t.Fatal(err)
 				}
@@ -65,6 +80,11 @@ func TestLoad(t *testing.T) {
 				}
 				return
 			}
+			for _, goName := range []string{"Go value", "config.", "int", "time.Duration"} {
+				if err != nil && strings.Contains(err.Error(), goName) {
+					t.Errorf("error %q speaks Go (%q), not JSON", err, goName)
+				}
+			}
 			if err == nil {
 				t.Fatalf("Load = %+v, want error", c)
 			}
@@ -75,6 +95,56 @@ func TestLoad(t *testing.T) {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("error %q lacks %q", err, s)
 				}
+			}
+		})
+	}
+}
+
+// TestLoadKeepsTheFileValues checks that what the file says is what Load
+// returns, key by key, and that keys the file leaves out keep their
+// defaults.
+func TestLoadKeepsTheFileValues(t *testing.T) {
+	dir := t.TempDir()
+	file := `{"listen": "127.0.0.1:4804", "tls_profile": "legacy", "certificate_validity_days": 365,
+		"key_generation_max_time": "45m", "allow_expired_mic": true, "maintenance_windows": ["Mon-Fri 22:00-06:00"],
+		"max_connections_per_address": 0, "metrics_listen": "[::1]:9804"}`
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Defaults()
+	want.Listen = "127.0.0.1:4804"
+	want.TLSProfile = "legacy"
+	want.CertificateValidityDays = 365
+	want.KeyGenerationMaxTime = Duration(45 * time.Minute)
+	want.AllowExpiredMIC = true
+	want.MaintenanceWindows = []string{"Mon-Fri 22:00-06:00"}
+	want.MaxConnsPerAddress = 0
+	want.MetricsListen = "[::1]:9804"
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestLineCol(t *testing.T) {
+	tests := []struct {
+		name      string
+		doc       string
+		off       int64
+		line, col int
+	}{
+		{"start", "abc", 0, 1, 1},
+		{"first-line", "abc", 2, 1, 2},
+		{"second-line", "ab\ncd", 5, 2, 2},
+		{"past-end", "ab", 9, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if l, c := lineCol([]byte(tt.doc), tt.off); l != tt.line || c != tt.col {
+				t.Errorf("lineCol(%q, %d) = %d:%d, want %d:%d", tt.doc, tt.off, l, c, tt.line, tt.col)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string // removed by TestMain
 	binPath   string
 	buildErr  error
 )
@@ -29,6 +30,7 @@ func capfBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "capf")
 		out, err := exec.Command("go", "build", "-o", binPath, "github.com/capf-server/capf/cmd/capf").CombinedOutput()
 		if err != nil {

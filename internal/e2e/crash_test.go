@@ -6,13 +6,16 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,22 +25,17 @@ import (
 	"github.com/capf-server/capf/internal/wire"
 )
 
-// freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+// binServer is `capf serve` running as a child process.
+type binServer struct {
+	cmd  *exec.Cmd
+	addr string // where it listens for phones, as it reported
 }
 
-// startBinary runs `capf serve` as a child process and waits until it
-// listens.
-func startBinary(t *testing.T, bin, data, addr string, log *syncBuffer) *exec.Cmd {
+// startBinary runs `capf serve` as a child process on ports it picks
+// itself, and waits until it reports where it listens.
+func startBinary(t *testing.T, bin, data string, log *syncBuffer) *binServer {
 	t.Helper()
-	cmd := exec.Command(bin, "--data", data, "serve", "--listen", addr)
+	cmd := exec.Command(bin, "--data", data, "serve", "--listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -46,11 +44,14 @@ func startBinary(t *testing.T, bin, data, addr string, log *syncBuffer) *exec.Cm
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	b := &binServer{cmd: cmd}
 	ready := make(chan struct{})
 	go func() {
+		phones := regexp.MustCompile(`listening \(phones\): (\S+)`)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening (phones)") {
+			if m := phones.FindStringSubmatch(sc.Text()); m != nil && b.addr == "" {
+				b.addr = m[1]
 				close(ready)
 			}
 		}
@@ -61,7 +62,82 @@ func startBinary(t *testing.T, bin, data, addr string, log *syncBuffer) *exec.Cm
 		_ = cmd.Process.Kill()
 		t.Fatalf("capf serve did not start:\n%s", log.String())
 	}
-	return cmd
+	return b
+}
+
+// waitOpenAttempts polls the database, read-only, until each device has an
+// attempt in progress.
+func waitOpenAttempts(t *testing.T, db string, names []string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.OpenReadOnly(ctx, db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, name := range names {
+		for {
+			as, err := st.ListAttempts(ctx, name, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(as) == 1 && as[0].FinishedAt.IsZero() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never started its session (attempts %+v)", name, as)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// relay is the one address the phones know across a server restart: it
+// listens for the whole test (no port is released and taken again) and
+// forwards each connection to the server running at the time. While none
+// runs, it closes the connection, as a host with no CAPF refuses it.
+type relay struct {
+	ln      net.Listener
+	backend atomic.Value // string: the current server's address
+}
+
+func newRelay(t *testing.T) *relay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{ln: ln}
+	r.backend.Store("")
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go r.forward(c)
+		}
+	}()
+	return r
+}
+
+func (r *relay) forward(c net.Conn) {
+	defer c.Close()
+	addr, _ := r.backend.Load().(string)
+	if addr == "" {
+		return
+	}
+	b, err := net.Dial("tcp", addr)
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(b, c); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(c, b); done <- struct{}{} }()
+	<-done // either side gone (the server killed): drop both
 }
 
 // TestCrashConsistency kills the server with SIGKILL while phones enrol,
@@ -71,10 +147,12 @@ func startBinary(t *testing.T, bin, data, addr string, log *syncBuffer) *exec.Cm
 func TestCrashConsistency(t *testing.T) {
 	bin := capfBinary(t)
 	data := t.TempDir()
-	addr := freeAddr(t)
+	rl := newRelay(t)
+	addr := rl.ln.Addr().String()
 	var log syncBuffer
-	srv := startBinary(t, bin, data, addr, &log)
-	t.Cleanup(func() { _ = srv.Process.Kill(); _, _ = srv.Process.Wait() })
+	srv := startBinary(t, bin, data, &log)
+	rl.backend.Store(srv.addr)
+	t.Cleanup(func() { _ = srv.cmd.Process.Kill(); _, _ = srv.cmd.Process.Wait() })
 
 	const slow, fast = 10, 140
 	names := make([]string, slow+fast)
@@ -128,15 +206,19 @@ func TestCrashConsistency(t *testing.T) {
 		wg.Add(1)
 		go run(n, time.Duration(rand.IntN(600))*time.Millisecond)
 	}
-	time.Sleep(700 * time.Millisecond)
-	if err := srv.Process.Kill(); err != nil {
+	// Kill once every slow phone is in its session: each has an open
+	// attempt that lasts its 3 s of key generation, so the kill surely
+	// interrupts all of them.
+	waitOpenAttempts(t, filepath.Join(data, "capf.db"), names[:slow])
+	rl.backend.Store("")
+	if err := srv.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = srv.Process.Wait()
-	time.Sleep(300 * time.Millisecond)
+	_, _ = srv.cmd.Process.Wait()
 	var log2 syncBuffer
-	srv2 := startBinary(t, bin, data, addr, &log2)
-	t.Cleanup(func() { _ = srv2.Process.Kill(); _, _ = srv2.Process.Wait() })
+	srv2 := startBinary(t, bin, data, &log2)
+	rl.backend.Store(srv2.addr)
+	t.Cleanup(func() { _ = srv2.cmd.Process.Kill(); _, _ = srv2.cmd.Process.Wait() })
 
 	wg.Wait()
 	close(results)

@@ -166,5 +166,7 @@ func checkKeyType(t *testing.T, c *x509.Certificate, kt string) {
 		if kt != "ec" {
 			t.Errorf("LSC has an EC key, want %s", kt)
 		}
+	default:
+		t.Errorf("LSC has a %T key, want %s", c.PublicKey, kt)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/phonesim"
 	"github.com/capf-server/capf/internal/wire"
 )
@@ -19,7 +20,7 @@ import (
 // TestKeySizes installs every key type and size a phone may be asked for.
 func TestKeySizes(t *testing.T) {
 	s := startServer(t, nil, "")
-	for _, key := range []string{"rsa512", "rsa1024", "rsa2048", "rsa3072", "rsa4096", "ec256", "ec384", "ec521"} {
+	for _, key := range config.PhoneKeys {
 		t.Run(key, func(t *testing.T) {
 			name := newPhoneName()
 			res := enroll(t, s, name, "", key)
@@ -32,6 +33,8 @@ func TestKeySizes(t *testing.T) {
 				if "ec"+itoa(k.Curve.Params().BitSize) != key {
 					t.Errorf("curve %s, asked %s", k.Curve.Params().Name, key)
 				}
+			default:
+				t.Errorf("LSC has a %T key, asked %s", k, key)
 			}
 			opensslVerify(t, s, res.Installed)
 		})
@@ -138,20 +141,41 @@ func TestJSONLogs(t *testing.T) {
 	s := startServer(t, serverParams{"log_format": "json"}, "")
 	name := newPhoneName()
 	enroll(t, s, name, "", "ec256")
-	var found bool
-	for _, line := range strings.Split(s.errOut.String(), "\n") {
-		var ev map[string]any
-		if line == "" {
-			continue
-		}
-		if err := json.Unmarshal([]byte(line), &ev); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		if ev["msg"] == "capf session" && ev["device"] == name {
-			found = ev["outcome"] == "success" && ev["auth_mode"] == "null" && ev["operation"] == "install" && ev["remote"] != "" && ev["duration"] != nil
-		}
+	// The server writes the session event after the phone has its answer:
+	// wait for it rather than read the log once.
+	ev := waitLogEvent(t, s, func(ev map[string]any) bool {
+		return ev["msg"] == "capf session" && ev["device"] == name
+	})
+	if ev["outcome"] != "success" || ev["auth_mode"] != "null" || ev["operation"] != "install" || ev["remote"] == "" || ev["duration"] == nil {
+		t.Fatalf("incomplete session event for %s: %v", name, ev)
 	}
-	if !found {
-		t.Fatalf("no complete session event for %s in:\n%s", name, s.errOut)
+}
+
+// waitLogEvent polls the server's JSON log until a line matches, and fails
+// the test if a complete line is not JSON or none matches within 10 s.
+func waitLogEvent(t *testing.T, s *server, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log := s.errOut.String()
+		// Only complete lines: the last may be half written.
+		if i := strings.LastIndexByte(log, '\n'); i >= 0 {
+			for _, line := range strings.Split(log[:i], "\n") {
+				if line == "" {
+					continue
+				}
+				var ev map[string]any
+				if err := json.Unmarshal([]byte(line), &ev); err != nil {
+					t.Fatalf("log line is not JSON: %q", line)
+				}
+				if match(ev) {
+					return ev
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no matching log event in:\n%s", log)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

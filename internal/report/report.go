@@ -47,7 +47,7 @@ func WriteReport(w io.Writer, ds []device.Device, now time.Time) error {
 		if d.LSC == nil {
 			rec = append(rec, NA, NA, NA)
 		} else {
-			rec = append(rec, orNA(d.LSC.Serial), orNA(d.LSC.Issuer), timeOrNA(d.LSC.NotAfter))
+			rec = append(rec, OrNA(d.LSC.Serial), OrNA(d.LSC.Issuer), timeOrNA(d.LSC.NotAfter))
 		}
 		for j, v := range rec {
 			rec[j] = escapeCell(v)
@@ -71,7 +71,9 @@ func timeOrNA(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func orNA(s string) string {
+// OrNA returns s, or NA for the empty string: how the report and the
+// CLI show a value that does not apply.
+func OrNA(s string) string {
 	if s == "" {
 		return NA
 	}

@@ -161,8 +161,10 @@ func (s *Store) Close() error {
 				errs = append(errs, fmt.Errorf("sqlite store %s: close readers: %w", s.path, err))
 			}
 		}
-		if err := s.write.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("sqlite store %s: close writer: %w", s.path, err))
+		if s.write != nil {
+			if err := s.write.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("sqlite store %s: close writer: %w", s.path, err))
+			}
 		}
 		s.closeErr = errors.Join(errs...)
 	})
@@ -247,6 +249,9 @@ func isCheck(err error) bool {
 // begins IMMEDIATE, and returns once it is durable or rolled back; see
 // committer.submit. fn must use the ctx it is given, not the caller's.
 func (s *Store) submit(ctx context.Context, what string, fn txFunc) error {
+	if s.c == nil {
+		return fmt.Errorf("%s: %w", what, ErrReadOnly)
+	}
 	return s.c.submit(ctx, what, fn)
 }
 

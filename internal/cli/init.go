@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/store/sqlite"
+)
+
+func init() { subcommands = append(subcommands, newInitCmd) }
+
+func newInitCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "init",
+		Short: "Create a data directory without serving: database, capf.json with defaults, CAPF key and certificate (keeps what exists)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runInit(cmd, g)
+		},
+	}
+}
+
+// runInit creates what the data directory lacks and says, for each part,
+// whether it created or kept it. An invalid capf.json stops it before it
+// creates anything.
+func runInit(cmd *cobra.Command, g *globals) error {
+	d := g.dir()
+	existed, err := d.Exists()
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(g.dataDir)
+	if err != nil {
+		return err
+	}
+	w := g.stdout
+	report := func(created bool, what, path string) {
+		verb := "kept   "
+		if created {
+			verb = "created"
+		}
+		fmt.Fprintf(w, "%s %-26s %s\n", verb, what, path)
+	}
+	if err := d.Ensure(); err != nil {
+		return err
+	}
+	report(!existed, "data directory", string(d))
+	wrote, err := config.WriteIfMissing(g.dataDir, config.Defaults())
+	if err != nil {
+		return err
+	}
+	report(wrote, "service parameters", d.Config())
+	_, statErr := os.Stat(d.DB())
+	newDB := errors.Is(statErr, fs.ErrNotExist)
+	st, err := sqlite.Open(cmd.Context(), d.DB(), sqlite.Options{})
+	if err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	report(newDB, "database", d.DB())
+	a, created, err := ca.LoadOrCreate(g.caOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("CAPF certificate: %w", err)
+	}
+	report(created, "CAPF key", d.CAKey())
+	report(created, "CAPF certificate", d.CACert())
+	c := a.Certificate()
+	fmt.Fprintf(w, "  subject: %s\n  SHA-256: %X\n", c.Subject, sha256.Sum256(c.Raw))
+	fmt.Fprintf(w, "start the service with: capf --data %s serve\n", d)
+	return nil
+}

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/schedule"
+)
+
+// servePlan is what `capf serve` has checked before it binds a port or
+// writes a file: the service parameters and everything they name.
+// `capf config validate` makes the same plan and stops there.
+type servePlan struct {
+	cfg      config.Config
+	windows  *schedule.Windows
+	micCerts []*x509.Certificate
+	// authority is the CAPF certificate already in the data directory, or
+	// nil when serve is to create it.
+	authority *ca.Authority
+}
+
+// resolveTimeout bounds the name look-ups of the listen addresses.
+const resolveTimeout = 5 * time.Second
+
+// planServe reads capf.json (if the data directory has one), sets the
+// flags over it, and checks everything serve would find wrong later: every
+// value, the form and host of both listen addresses, the manufacturer CA
+// bundle, an existing CAPF certificate and whether another serve holds the
+// directory. It writes nothing and binds nothing, and reports every problem
+// at once in one Invalid error.
+func planServe(ctx context.Context, g *globals, set map[string]any) (*servePlan, error) {
+	d := g.dir()
+	if _, err := d.Exists(); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(d.Config())
+	if errors.Is(err, fs.ErrNotExist) {
+		b = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read service parameters: %w", err)
+	}
+	cfg, problems := config.DecodeOver(b, set)
+	p := &servePlan{cfg: cfg}
+	if len(problems) == 0 {
+		problems = append(problems, checkListen(ctx, cfg)...)
+		p.windows, _ = cfg.Windows() // checked with the values
+		if p.micCerts, err = loadMICBundle(g, cfg); err != nil {
+			problems = append(problems, err.Error())
+		}
+		p.authority, err = existingAuthority(g, cfg)
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fault.Invalidf("%s: %s", d.Config(), strings.Join(problems, "; "))
+	}
+	if err := probeLock(g); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkListen checks what the form check of config cannot: that a listen
+// host is an IP literal or resolves, and that the two listeners differ.
+func checkListen(ctx context.Context, cfg config.Config) []string {
+	var problems []string
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+	defer cancel()
+	for _, a := range []struct{ key, addr string }{{"listen", cfg.Listen}, {"metrics_listen", cfg.MetricsListen}} {
+		if a.addr == "" {
+			continue
+		}
+		host, _, _ := net.SplitHostPort(a.addr) // form checked by config
+		if host == "" || net.ParseIP(strings.Split(host, "%")[0]) != nil {
+			continue
+		}
+		if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+			problems = append(problems, fmt.Sprintf("%s %q: host %q does not resolve", a.key, a.addr, host))
+		}
+	}
+	if cfg.MetricsListen != "" && sameListener(cfg.Listen, cfg.MetricsListen) {
+		problems = append(problems, fmt.Sprintf("metrics_listen %q: the CAPF protocol listens there (listen %q)", cfg.MetricsListen, cfg.Listen))
+	}
+	return problems
+}
+
+// sameListener reports whether two listen addresses would take the same
+// port: the same non-zero port on the same host, or on the wildcard.
+func sameListener(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	return ha == hb || ha == "" || hb == ""
+}
+
+// existingAuthority loads the CAPF certificate of the data directory, if
+// there is one, and checks that it suits the TLS profile.
+func existingAuthority(g *globals, cfg config.Config) (*ca.Authority, error) {
+	a, err := ca.Load(g.caOptions(cfg))
+	if fault.KindOf(err) == fault.NotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("CAPF certificate: %w", err)
+	}
+	if cfg.TLSProfile == "legacy" && a.Certificate().PublicKeyAlgorithm != x509.RSA {
+		return nil, fmt.Errorf("tls_profile legacy needs an RSA CAPF key: the CAPF certificate in %s has a %s key", g.dir().CA(), a.Certificate().PublicKeyAlgorithm)
+	}
+	return a, nil
+}
+
+// probeLock fails if another capf serve holds the data directory. It
+// creates nothing: the lock itself is taken once the listeners are bound.
+func probeLock(g *globals) error {
+	f, err := os.OpenFile(g.dir().Lock(), os.O_RDWR, 0)
+	if err != nil {
+		return nil // no lock file, or one we cannot open: lockDataDir decides
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); errors.Is(err, syscall.EWOULDBLOCK) {
+		b, _ := os.ReadFile(g.dir().Lock())
+		return fault.Conflictf("data directory %s is in use by another capf serve (pid %s)", g.dataDir, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
+// serveListeners are the bound sockets of a serve.
+type serveListeners struct {
+	phones, metrics net.Listener // metrics is nil when off
+}
+
+// bind opens the listeners of the plan; on failure it closes what it opened.
+func (p *servePlan) bind(ctx context.Context) (*serveListeners, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
+	if err != nil {
+		return nil, fault.New(fault.Unavailable, "listen for phones on %s: %v", p.cfg.Listen, err)
+	}
+	l := &serveListeners{phones: ln}
+	if p.cfg.MetricsListen != "" {
+		if l.metrics, err = lc.Listen(ctx, "tcp", p.cfg.MetricsListen); err != nil {
+			ln.Close()
+			return nil, fault.New(fault.Unavailable, "listen for metrics on %s: %v", p.cfg.MetricsListen, err)
+		}
+	}
+	return l, nil
+}
+
+// close closes the listeners.
+func (l *serveListeners) close() {
+	l.phones.Close()
+	if l.metrics != nil {
+		l.metrics.Close()
+	}
+}
