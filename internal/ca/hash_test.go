@@ -195,3 +195,22 @@ func TestCanonicalString(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	a, _, err := LoadOrCreate(testOptions(t, ECP256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := a.Certificate()
+	d, err := Describe(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, _ := HashFileName(c)
+	if d.HashName != name || len(d.SHA1) != 40 || len(d.SHA256) != 64 || d.Serial == "" || !d.NotAfter.Equal(c.NotAfter) {
+		t.Errorf("description %+v", d)
+	}
+	if d.SHA256 != strings.ToUpper(d.SHA256) {
+		t.Errorf("fingerprint %q not upper-case", d.SHA256)
+	}
+}

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"crypto/sha1"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,22 +27,21 @@ func newCACmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c := a.Certificate()
-			hashName, err := ca.HashFileName(c)
+			d, err := ca.Describe(a.Certificate())
 			if err != nil {
 				return err
 			}
 			w := g.stdout
 			fmt.Fprintf(w, "File:          %s\n", g.dir().CACert())
-			fmt.Fprintf(w, "Subject:       %s\n", c.Subject)
-			fmt.Fprintf(w, "Issuer:        %s\n", c.Issuer)
-			fmt.Fprintf(w, "Serial:        %X\n", c.SerialNumber)
-			fmt.Fprintf(w, "Valid from:    %s\n", c.NotBefore.UTC().Format(time.RFC3339))
-			fmt.Fprintf(w, "Valid until:   %s\n", c.NotAfter.UTC().Format(time.RFC3339))
-			fmt.Fprintf(w, "Key:           %s\n", c.PublicKeyAlgorithm)
-			fmt.Fprintf(w, "SHA-1:         %X\n", sha1.Sum(c.Raw))
-			fmt.Fprintf(w, "SHA-256:       %X\n", sha256.Sum256(c.Raw))
-			fmt.Fprintf(w, "Hash name:     %s\n", hashName)
+			fmt.Fprintf(w, "Subject:       %s\n", d.Subject)
+			fmt.Fprintf(w, "Issuer:        %s\n", d.Issuer)
+			fmt.Fprintf(w, "Serial:        %s\n", d.Serial)
+			fmt.Fprintf(w, "Valid from:    %s\n", d.NotBefore.Format(time.RFC3339))
+			fmt.Fprintf(w, "Valid until:   %s\n", d.NotAfter.Format(time.RFC3339))
+			fmt.Fprintf(w, "Key:           %s\n", d.Key)
+			fmt.Fprintf(w, "SHA-1:         %s\n", d.SHA1)
+			fmt.Fprintf(w, "SHA-256:       %s\n", d.SHA256)
+			fmt.Fprintf(w, "Hash name:     %s\n", d.HashName)
 			_, err = w.Write(a.CertificatePEM())
 			return err
 		},

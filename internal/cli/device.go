@@ -130,7 +130,7 @@ func newDeviceAddCmd(g *globals, verb string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printDevice(g.stdout, d, f.asJSON)
+			return printDevice(g.stdout, d, f.asJSON, svc.Now())
 		},
 	}
 	f.register(cmd)
@@ -163,11 +163,13 @@ type deviceView struct {
 	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
-func viewOf(d device.Device) deviceView {
+// viewOf is the JSON view of d; its LSC status is evaluated at now, the
+// service's clock.
+func viewOf(d device.Device, now time.Time) deviceView {
 	v := deviceView{
 		Name: d.Name, Description: d.Description, SecurityProfile: string(d.SecurityProfile),
 		AuthMode: string(d.AuthMode), AuthString: d.AuthString, Operation: string(d.Operation),
-		Key: string(d.Key), Status: d.Status, LSCStatus: d.LSCState(time.Now()),
+		Key: string(d.Key), Status: d.Status, LSCStatus: d.LSCState(now),
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 	}
 	if !d.Deadline.IsZero() {
@@ -187,9 +189,9 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func printDevice(w io.Writer, d device.Device, asJSON bool) error {
+func printDevice(w io.Writer, d device.Device, asJSON bool, now time.Time) error {
 	if asJSON {
-		return printJSON(w, viewOf(d))
+		return printJSON(w, viewOf(d, now))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	deadline, validUntil, serial, issuer := report.NA, report.NA, report.NA, report.NA
@@ -209,7 +211,7 @@ func printDevice(w io.Writer, d device.Device, asJSON bool) error {
 		{"Key", string(d.Key)},
 		{"Operation Completes By", deadline},
 		{"Operation Status", d.Status},
-		{"LSC Status", d.LSCState(time.Now())},
+		{"LSC Status", d.LSCState(now)},
 		{"LSC Serial", serial},
 		{"LSC Issuer", issuer},
 		{"LSC Valid Until", validUntil},
@@ -249,9 +251,9 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 					deviceView
 					History []attemptView `json:"history"`
 					Fetched []fetchedView `json:"troubleshoot_certificates"`
-				}{viewOf(d), attemptViews(attempts), fetchedViews(fetched)})
+				}{viewOf(d, svc.Now()), attemptViews(attempts), fetchedViews(fetched)})
 			}
-			if err := printDevice(g.stdout, d, false); err != nil {
+			if err := printDevice(g.stdout, d, false, svc.Now()); err != nil {
 				return err
 			}
 			if len(fetched) > 0 {
@@ -352,7 +354,7 @@ func newDeviceImportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			counts, err := svc.Import(cmd.Context(), g.actor(), importRows(rows))
+			counts, err := svc.Import(cmd.Context(), g.actor(), report.ImportRows(rows))
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
@@ -361,13 +363,4 @@ func newDeviceImportCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-// importRows turns parsed CSV rows into the service's import rows.
-func importRows(rows []report.Row) []device.ImportRow {
-	out := make([]device.ImportRow, len(rows))
-	for i, r := range rows {
-		out[i] = device.ImportRow{Line: r.Line, Device: r.Device, Given: device.Given(r.Given)}
-	}
-	return out
 }

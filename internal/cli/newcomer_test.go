@@ -289,7 +289,7 @@ func TestListFlagsRefuseWhatTheyWouldIgnore(t *testing.T) {
 // TestSortFieldsAreSortable holds the CLI's list of sort fields equal to
 // what device.Query accepts.
 func TestSortFieldsAreSortable(t *testing.T) {
-	for _, f := range sortFields {
+	for _, f := range device.SortFields {
 		if err := (device.Query{Sort: f}).Validate(); err != nil {
 			t.Errorf("sort field %q: %v", f, err)
 		}

@@ -24,8 +24,7 @@ func newReportCmd(g *globals) *cobra.Command {
 		Short: "Write the CAPF report (CSV, opens in a spreadsheet; `capf device import` accepts it back)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			now := time.Now()
-			page, err := g.find(cmd.Context(), &f, now)
+			page, now, err := g.find(cmd.Context(), &f)
 			if err != nil {
 				return err
 			}

@@ -139,12 +139,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	// This node has just started: every attempt it still holds in the
-	// database was cut off by a crash or kill. Fail them, so no device
-	// stays "in progress"; the phones' retries complete them. Other nodes'
-	// attempts are theirs (the sweeper ends those of a node that died).
-	if n, err := st.FailStaleAttempts(ctx, device.StaleQuery{Node: node}, device.ReasonServerRestart); err != nil {
-		return fmt.Errorf("close stale sessions: %w", err)
+	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)})
+	if n, err := svc.RecoverNode(ctx, node); err != nil {
+		return err
 	} else if n > 0 {
 		log.Warn("marked sessions cut off by a restart as failed", "count", n)
 	}
@@ -197,7 +194,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
-	go sweepStale(sweepCtx, st, cfg, log)
+	go sweepStale(sweepCtx, svc, cfg, log)
 	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String(), metricsAddr, windows.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), ln) }()
@@ -227,13 +224,7 @@ func newVerifier(cfg config.Config, a *ca.Authority, certs []*x509.Certificate) 
 		return nil, err
 	}
 	opts := auth.Options{LSCRoots: a.Roots(), AllowExpiredMIC: cfg.AllowExpiredMIC, SUDIPolicy: sudi, Now: time.Now}
-	if len(certs) > 0 {
-		pool := x509.NewCertPool()
-		for _, c := range certs {
-			pool.AddCert(c)
-		}
-		opts.MICRoots, opts.MICBundle = pool, certs
-	}
+	opts.MICBundle = certs // auth.New trusts every certificate of the bundle as a root
 	return auth.New(opts), nil
 }
 
@@ -252,16 +243,16 @@ func loadMICBundle(g *globals, cfg config.Config) ([]*x509.Certificate, error) {
 
 // sweepStale fails, every minute, attempts open longer than any session can
 // last, so a node that died in a cluster leaves no device in progress.
-func sweepStale(ctx context.Context, st device.Store, cfg config.Config, log *slog.Logger) {
-	longest := time.Duration(cfg.KeyGenerationMaxTime) + 3*time.Duration(cfg.MessageTimeout) + time.Duration(cfg.HandshakeTimeout)
+func sweepStale(ctx context.Context, svc *device.Service, cfg config.Config, log *slog.Logger) {
+	longest := device.LongestSession(time.Duration(cfg.KeyGenerationMaxTime), time.Duration(cfg.MessageTimeout), time.Duration(cfg.HandshakeTimeout))
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			if n, err := st.FailStaleAttempts(ctx, device.StaleQuery{StartedBefore: now.Add(-longest)}, device.ReasonCommFailure); err != nil {
+		case <-t.C:
+			if n, err := svc.SweepStale(ctx, longest); err != nil {
 				log.Warn("sweep stale sessions", "err", err)
 			} else if n > 0 {
 				log.Warn("failed sessions open longer than any session can last", "count", n)

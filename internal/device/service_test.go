@@ -383,3 +383,78 @@ func TestImportRoundTripNeutral(t *testing.T) {
 		t.Errorf("audit after a neutral import: %d events, want only the create", len(evs))
 	}
 }
+
+func TestCriteriaQuery(t *testing.T) {
+	tests := []struct {
+		name    string
+		c       device.Criteria
+		want    []device.Filter
+		wantErr string
+	}{
+		{name: "ok/flags", c: device.Criteria{Name: "SEP", SecurityProfile: "Encrypted", Operation: "Install/Upgrade", ExpiresBefore: "720h"},
+			want: []device.Filter{{Field: device.FieldName, Match: device.MatchBeginsWith, Value: "SEP"},
+				{Field: device.FieldSecurityProfile, Match: device.MatchEquals, Value: "encrypted"},
+				{Field: device.FieldOperation, Match: device.MatchEquals, Value: "install"},
+				{Field: device.FieldLSCExpires, Match: device.MatchBefore, Value: now.Add(720 * time.Hour).Format(time.RFC3339)}}},
+		{name: "ok/within-results", c: device.Criteria{Where: []string{"description:is-empty", "status:contains:Failed"}},
+			want: []device.Filter{{Field: device.FieldDescription, Match: device.MatchEmpty}, {Field: device.FieldStatus, Match: device.MatchContains, Value: "Failed"}}},
+		{name: "fail/where-needs-value", c: device.Criteria{Where: []string{"name:equals"}}, wantErr: "needs a value"},
+		{name: "fail/empty-takes-none", c: device.Criteria{Where: []string{"name:is-empty:x"}}, wantErr: "takes no value"},
+		{name: "fail/sort", c: device.Criteria{Sort: "colour"}, wantErr: "want one of name,"},
+		{name: "fail/expires", c: device.Criteria{ExpiresBefore: "soon"}, wantErr: "expires-before \"soon\""},
+		{name: "fail/profile", c: device.Criteria{SecurityProfile: "paranoid"}, wantErr: "security profile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := tt.c.Query(now)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || fault.KindOf(err) != fault.Invalid {
+					t.Fatalf("Query = %v, want invalid containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(q.Filters) != fmt.Sprint(tt.want) || q.Sort != device.FieldName || !q.Now.Equal(now) {
+				t.Errorf("query = %+v, want filters %+v", q, tt.want)
+			}
+		})
+	}
+}
+
+// TestRecoverAndSweep: recovery fails only this node's open attempts; the
+// sweeper fails any node's attempts older than a session can last.
+func TestRecoverAndSweep(t *testing.T) {
+	ctx := context.Background()
+	svc, st := newService(t)
+	for _, n := range []string{"SEP00000000000A", "SEP00000000000B", "SEP00000000000C"} {
+		if _, err := svc.Add(ctx, admin, device.Device{Name: n, Operation: device.OpInstall}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func(name, node string, at time.Time) {
+		if _, err := st.StartAttempt(ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: at, Node: node}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim("SEP00000000000A", "me", now.Add(-time.Minute))
+	claim("SEP00000000000B", "other", now.Add(-time.Minute))
+	claim("SEP00000000000C", "other", now.Add(-2*time.Hour))
+	if n, err := svc.RecoverNode(ctx, "me"); err != nil || n != 1 {
+		t.Fatalf("RecoverNode = %d, %v; want 1", n, err)
+	}
+	if n, err := svc.SweepStale(ctx, device.LongestSession(30*time.Minute, time.Minute, 30*time.Second)); err != nil || n != 1 {
+		t.Fatalf("SweepStale = %d, %v; want the 2-hour-old attempt", n, err)
+	}
+	want := map[string]string{
+		"SEP00000000000A": device.FailedStatus(device.OpInstall, device.ReasonServerRestart),
+		"SEP00000000000B": device.StatusInProgress,
+		"SEP00000000000C": device.FailedStatus(device.OpInstall, device.ReasonCommFailure),
+	}
+	for name, status := range want {
+		if d, _ := svc.Get(ctx, name); d.Status != status || d.Operation != device.OpInstall {
+			t.Errorf("%s: %s / %q, want %q and the operation armed", name, d.Operation, d.Status, status)
+		}
+	}
+}

@@ -291,3 +291,12 @@ func readError(err error, rec []string, want int) error {
 	}
 	return fmt.Errorf("read import file: %w", err)
 }
+
+// ImportRows turns parsed CSV rows into the device service's import rows.
+func ImportRows(rows []Row) []device.ImportRow {
+	out := make([]device.ImportRow, len(rows))
+	for i, r := range rows {
+		out[i] = device.ImportRow{Line: r.Line, Device: r.Device, Given: device.Given(r.Given)}
+	}
+	return out
+}

@@ -1,0 +1,37 @@
+package device
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RecoverNode fails the attempts that node still holds: called when that
+// node starts, every one of them was cut off by a crash or a kill. The
+// devices get FailedStatus(op, ReasonServerRestart) and keep their
+// operation armed, so the phones' own retries complete them. Other nodes'
+// attempts are left alone: they may be live.
+func (s *Service) RecoverNode(ctx context.Context, node string) (int, error) {
+	n, err := s.store.FailStaleAttempts(ctx, StaleQuery{Node: node}, ReasonServerRestart)
+	if err != nil {
+		return 0, fmt.Errorf("recover node %s: %w", node, err)
+	}
+	return n, nil
+}
+
+// LongestSession is the longest a phone session can last under the given
+// limits: the key-generation time, three more messages and the handshake.
+func LongestSession(keyGen, message, handshake time.Duration) time.Duration {
+	return keyGen + 3*message + handshake
+}
+
+// SweepStale fails the attempts of any node that have been open longer
+// than longest, as of the service's clock: their node died (or lost its
+// database) without closing them.
+func (s *Service) SweepStale(ctx context.Context, longest time.Duration) (int, error) {
+	n, err := s.store.FailStaleAttempts(ctx, StaleQuery{StartedBefore: s.now().Add(-longest)}, ReasonCommFailure)
+	if err != nil {
+		return 0, fmt.Errorf("sweep stale attempts: %w", err)
+	}
+	return n, nil
+}
