@@ -148,3 +148,27 @@ func TestConfigCommands(t *testing.T) {
 		t.Fatalf("validate missing bundle: %d %s", code, errOut)
 	}
 }
+
+// TestAuditCommand: each admin command is in the audit stream, by the OS
+// user, with old → new values.
+func TestAuditCommand(t *testing.T) {
+	data := initData(t)
+	for _, args := range [][]string{
+		{"device", "add", "SEP001122334455", "--description", "lobby"},
+		{"device", "set", "SEP001122334455", "--description", "3rd floor"},
+		{"device", "rm", "SEP001122334455"},
+	} {
+		if _, e, code := run(t, data, args...); code != ExitOK {
+			t.Fatalf("%v: %s", args, e)
+		}
+	}
+	out, e, code := run(t, data, "audit", "--device", "sep001122334455")
+	if code != ExitOK {
+		t.Fatal(e)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[1], "device.delete") || !strings.Contains(lines[2], `description: "lobby" → "3rd floor"`) ||
+		!strings.Contains(lines[3], "device.create") || !strings.Contains(lines[3], "cli:") {
+		t.Errorf("audit:\n%s", out)
+	}
+}

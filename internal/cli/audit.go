@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/device"
+)
+
+func init() { subcommands = append(subcommands, newAuditCmd) }
+
+// auditView is an audit event as `capf audit --json` prints it.
+type auditView struct {
+	device.AuditEvent
+	Actor string `json:"actor"`
+	From  string `json:"from,omitempty"`
+}
+
+func newAuditCmd(g *globals) *cobra.Command {
+	var target string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "List the audit stream: every administrative change (who, when, what, old → new), newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, done, err := g.openService(cmd.Context(), readOnly)
+			if err != nil {
+				return err
+			}
+			defer done()
+			evs, err := svc.Audit(cmd.Context(), device.AuditQuery{Target: target, Limit: limit})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				views := make([]auditView, len(evs))
+				for i, ev := range evs {
+					views[i] = auditView{AuditEvent: ev, Actor: ev.Actor.String(), From: ev.Actor.Remote}
+				}
+				return printJSON(g.stdout, views)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tTARGET\tCHANGES")
+			for _, ev := range evs {
+				changes := make([]string, 0, len(ev.Changes))
+				for _, c := range ev.Changes {
+					changes = append(changes, fmt.Sprintf("%s: %q → %q", c.Field, c.Old, c.New))
+				}
+				if ev.Detail != "" {
+					changes = append(changes, ev.Detail)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.At.UTC().Format(time.RFC3339), ev.Actor, ev.Action, ev.Target, strings.Join(changes, "; "))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&target, "device", "", "only the events of this device")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many (0: all)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
