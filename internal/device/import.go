@@ -63,39 +63,47 @@ func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (Im
 
 func (s *Service) importOne(name string, r ImportRow, old *Device, now time.Time) (Device, error) {
 	d := Device{Name: name}
-	g, in := r.Given, r.Device
-	if g.Description {
-		d.Description = in.Description
-	}
-	if g.SecurityProfile {
-		d.SecurityProfile = in.SecurityProfile
-	}
-	if g.AuthMode {
-		d.AuthMode = in.AuthMode
-	}
-	if g.AuthString {
-		d.AuthString = in.AuthString
-	}
-	if g.Operation {
-		d.Operation = in.Operation
-	}
-	if g.Key {
-		d.Key = in.Key
-	}
-	if g.Deadline {
-		d.Deadline = in.Deadline.UTC()
-	}
+	r.change().Apply(&d)
 	applyDefaults(&d, s.defaultKey)
 	if old != nil {
 		d.CreatedAt, d.Status = old.CreatedAt, old.Status
 	} else {
 		d.CreatedAt = now
 	}
-	if err := s.prepare(&d, old, rule{explicitString: g.AuthString && in.AuthString != ""}, now); err != nil {
+	if err := s.prepare(&d, old, rule{explicitString: r.Given.AuthString && r.Device.AuthString != ""}, now); err != nil {
 		return Device{}, err
 	}
 	d.UpdatedAt = now
 	return d, nil
+}
+
+// change is the row as a Change: the values given, and nothing for the
+// cells left empty (they take their defaults).
+func (r ImportRow) change() Change {
+	g, in := r.Given, r.Device
+	var c Change
+	if g.Description {
+		c.Description = &in.Description
+	}
+	if g.SecurityProfile {
+		c.SecurityProfile = &in.SecurityProfile
+	}
+	if g.AuthMode {
+		c.AuthMode = &in.AuthMode
+	}
+	if g.AuthString {
+		c.AuthString = &in.AuthString
+	}
+	if g.Operation {
+		c.Operation = &in.Operation
+	}
+	if g.Key {
+		c.Key = &in.Key
+	}
+	if g.Deadline {
+		c.Deadline = &in.Deadline
+	}
+	return c
 }
 
 // message returns the text of a fault error without the kind's wrapping.
