@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -361,10 +362,10 @@ func create(opts Options) (*Authority, error) {
 	}
 	// The key first: a crash between the two writes leaves a key without a
 	// certificate, which LoadOrCreate refuses rather than overwrites.
-	if err := writeFileAtomic(opts.Dir, KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(opts.Dir, KeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600, false); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(opts.Dir, CertFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(opts.Dir, CertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, false); err != nil {
 		return nil, err
 	}
 	return newAuthority(cert, key, opts)
@@ -385,42 +386,6 @@ func caSubject(s pkix.Name, r io.Reader) (pkix.Name, error) {
 	}
 	s.CommonName = "CAPF-" + hex.EncodeToString(b[:])
 	return s, nil
-}
-
-// writeFileAtomic writes data to dir/name through a temporary file that is
-// synced and renamed into place, then syncs the directory.
-func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync() // best effort: not every file system syncs directories
-		_ = d.Close()
-	}
-	return nil
 }
 
 // newAuthority assembles an Authority around a loaded or created pair.

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/capf-server/capf/internal/datadir"
 	"io"
 	"io/fs"
 	"os"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/trust"
 )
@@ -188,7 +189,7 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err := checkSuccessor(g, out, signer, force); err != nil {
 				return err
 			}
-			if err := trust.WriteFileAtomic(out, b, 0o644, false); err != nil {
+			if err := atomicfile.Write(out, b, 0o644, false); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), 4+len(extra), signerLabel(ks, signer), hash)
@@ -525,7 +526,7 @@ func newTrustSignCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := trust.WriteFileAtomic(out, b, 0o644, false); err != nil {
+			if err := atomicfile.Write(out, b, 0o644, false); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "wrote %s (signed by the %s; phones check it against the TFTP-role certificate of their trust file)\n", out, signerLabel(ks, signer))

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/trust"
@@ -83,7 +84,7 @@ func syncTrustFile(g *globals, path string, capf *x509.Certificate, now time.Tim
 	if err != nil {
 		return false, err
 	}
-	if err := trust.WriteFileAtomic(path, b, 0o644, false); err != nil {
+	if err := atomicfile.Write(path, b, 0o644, false); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -19,7 +19,7 @@
 //
 // [Keystore] keeps the two SAST signing identities (primary and backup)
 // under the data directory; it is the only part of the package that touches
-// files, besides [WriteFileAtomic].
+// files, besides what internal/atomicfile writes.
 //
 // The package imports only the standard library and internal/fault.
 package trust

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -166,10 +167,10 @@ func create(o KeystoreOptions) error {
 		}
 		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})
 		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		if err := WriteFileAtomic(filepath.Join(o.Dir, "sast-"+name+".key"), keyPEM, 0o600, true); err != nil {
+		if err := atomicfile.Write(filepath.Join(o.Dir, "sast-"+name+".key"), keyPEM, 0o600, true); err != nil {
 			return err
 		}
-		if err := WriteFileAtomic(filepath.Join(o.Dir, "sast-"+name+".pem"), certPEM, 0o644, true); err != nil {
+		if err := atomicfile.Write(filepath.Join(o.Dir, "sast-"+name+".pem"), certPEM, 0o644, true); err != nil {
 			return err
 		}
 	}
@@ -365,7 +366,7 @@ func (k *Keystore) ExportBackup(path string, remove bool) error {
 	}
 	data := append(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}),
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.Cert.Raw})...)
-	if err := WriteFileAtomic(path, data, 0o600, true); err != nil {
+	if err := atomicfile.Write(path, data, 0o600, true); err != nil {
 		return err
 	}
 	if !remove {

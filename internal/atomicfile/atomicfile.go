@@ -1,4 +1,7 @@
-package trust
+// Package atomicfile writes files so that a reader sees either the old
+// file or the complete new one, never a part: the CAPF key and certificate,
+// trust files a TFTP server hands to phones, signing keys.
+package atomicfile
 
 import (
 	"errors"
@@ -10,13 +13,13 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 )
 
-// WriteFileAtomic writes data to path so that a reader (a TFTP or HTTP
+// Write writes data to path so that a reader (a TFTP or HTTP
 // server serving the directory) sees either the old file or the complete
 // new one, never a part: a temporary file in the same directory, fsync,
 // rename, then a best-effort fsync of the directory. With exclusive set it
 // refuses (fault.Conflict) to replace an existing file. On any error
 // nothing is left behind.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode, exclusive bool) (err error) {
+func Write(path string, data []byte, perm fs.FileMode, exclusive bool) (err error) {
 	dir, name := filepath.Split(path)
 	if dir == "" {
 		dir = "."
