@@ -11,7 +11,7 @@ import (
 
 // insertAudit appends ev inside tx. A zero-value event (no action) is
 // skipped, for callers that have nothing to audit.
-func insertAudit(ctx context.Context, tx *sql.Tx, ev device.AuditEvent) error {
+func insertAudit(ctx context.Context, tx execer, ev device.AuditEvent) error {
 	if ev.Action == "" {
 		return nil
 	}

@@ -157,7 +157,7 @@ func (s *Store) GetDevice(ctx context.Context, name string) (device.Device, erro
 }
 
 // getDeviceTx reads device name inside tx; NotFound if absent.
-func getDeviceTx(ctx context.Context, tx *sql.Tx, name string) (device.Device, error) {
+func getDeviceTx(ctx context.Context, tx execer, name string) (device.Device, error) {
 	d, err := scanDevice(tx.QueryRowContext(ctx, getDeviceSQL, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return device.Device{}, fault.NotFoundf("device %q not found", name)
@@ -170,7 +170,7 @@ func getDeviceTx(ctx context.Context, tx *sql.Tx, name string) (device.Device, e
 
 // writeAdmin writes the administrator's fields of new over old inside tx,
 // with its audit event, and reports whether anything changed.
-func writeAdmin(ctx context.Context, tx *sql.Tx, old, new device.Device, actor device.Actor) (bool, error) {
+func writeAdmin(ctx context.Context, tx execer, old, new device.Device, actor device.Actor) (bool, error) {
 	changed, config := adminChanged(old, new)
 	if !changed {
 		return false, nil
@@ -310,8 +310,10 @@ func (s *Store) ListDevices(ctx context.Context, q device.Query) (device.Page, e
 func (s *Store) ImportDevices(ctx context.Context, names []string, actor device.Actor, apply func(i int, old *device.Device) (device.Device, error)) (device.ImportCounts, error) {
 	var counts device.ImportCounts
 	caller := ctx
-	err := s.submit(ctx, "import devices", func(ctx context.Context, tx *sql.Tx) error {
+	err := s.submit(ctx, "import devices", func(ctx context.Context, sqlTx *sql.Tx) error {
 		counts = device.ImportCounts{}
+		tx := newStmtCache(sqlTx)
+		defer tx.Close()
 		for i, name := range names {
 			if err := caller.Err(); err != nil {
 				return fmt.Errorf("import devices: %w", err)
