@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"session":         {"wire", "device", "ca", "auth", "fault"},
 	"server":          {"session", "wire", "safetext"},
 	"safetext":        {},
+	"fdlimit":         {},
 	"store/sqlite":    {"device", "fault"},
 	"store/storetest": {"device", "fault"},
 	"report":          {"device", "fault"},

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -105,6 +104,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	log := newLogger(g, cfg)
+	conns := phoneConnCap(cfg, log)
 	st, err := g.openStore(ctx)
 	if err != nil {
 		return err
@@ -146,6 +146,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		TLS:                tlsCfg,
 		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),
 		MaxConnsPerAddress: cfg.MaxConnsPerAddress,
+		MaxConns:           conns.max,
 		Observer:           metrics,
 		Logger:             log,
 		Deps: &session.Deps{
@@ -176,20 +177,19 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			return fmt.Errorf("listen for metrics: %w", err)
 		}
 		metricsAddr = mln.Addr().String()
-		hs := &http.Server{
-			Handler: adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: func(ctx context.Context) error {
-				_, err := st.ListDevices(ctx, device.Query{Limit: 1})
-				return err
-			}}),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
-		go func() { _ = hs.Serve(mln) }()
+		// Its own listener with a few connections of its own, out of the
+		// descriptors the phone cap leaves: it answers while phones flood.
+		hs := adminhttp.NewServer(adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: func(ctx context.Context) error {
+			_, err := st.ListDevices(ctx, device.Query{Limit: 1})
+			return err
+		}}))
+		go func() { _ = hs.Serve(adminhttp.LimitListener(mln, adminhttp.MaxConns)) }()
 		defer hs.Close()
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go sweepStale(sweepCtx, st, cfg, log)
-	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String(), metricsAddr, windows.String())
+	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String(), metricsAddr, windows.String(), conns)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), ln) }()
 	select {
@@ -259,7 +259,7 @@ func sweepStale(ctx context.Context, st device.Store, cfg config.Config, log *sl
 	}
 }
 
-func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, windows string) {
+func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, windows string, conns connCap) {
 	w := g.stdout
 	verb := "loaded"
 	if created {
@@ -276,6 +276,7 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created
 	fmt.Fprintf(w, "    valid until:      %s\n", cert.NotAfter.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "  trace files:        %s\n", g.path(traceDir))
 	fmt.Fprintf(w, "  listening (phones): %s (TLS profile %s)\n", addr, cfg.TLSProfile)
+	fmt.Fprintf(w, "  max connections:    %s\n", conns)
 	fmt.Fprintf(w, "  maintenance windows: %s\n", windows)
 	if metricsAddr != "" {
 		fmt.Fprintf(w, "  metrics:            http://%s/metrics\n", metricsAddr)

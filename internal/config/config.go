@@ -61,6 +61,7 @@ type Config struct {
 	LogFormat               string   `json:"log_format"`
 	MaxConcurrentOps        int      `json:"max_concurrent_operations"`
 	MaxConnsPerAddress      int      `json:"max_connections_per_address"`
+	MaxConns                int      `json:"max_connections"`
 	RetryDelay              Duration `json:"retry_delay"`
 	MaintenanceWindows      []string `json:"maintenance_windows"`
 	MaintenanceTimeZone     string   `json:"maintenance_time_zone"`
@@ -90,6 +91,7 @@ var Params = []Param{
 	{"log_format", "text (key=value lines) or json (one JSON object per line, for log shippers)."},
 	{"max_concurrent_operations", "Certificate operations that may run at once (phones generating keys included); beyond it a phone is told RETRY_LATER. 0: no limit."},
 	{"max_connections_per_address", "Open connections allowed from one IP address; more are closed at once. 0: no limit."},
+	{"max_connections", "Open phone connections allowed in total; more are closed at once, so a flood cannot use up the file descriptors. 0: derived from the descriptor limit (limit - 64 - 10%, at most 100000), leaving room for the database and the metrics listener."},
 	{"retry_delay", "The delay sent with RETRY_LATER when the service is busy."},
 	{"maintenance_windows", "When certificate operations may start, e.g. [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]. Outside them phones with a pending operation are told to retry later. Empty: always."},
 	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
@@ -173,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnsPerAddress < 0 {
 		add("max_connections_per_address %d: want 0 (no limit) or more", c.MaxConnsPerAddress)
+	}
+	if c.MaxConns < 0 {
+		add("max_connections %d: want 0 (derived from the descriptor limit) or more", c.MaxConns)
 	}
 	if d := time.Duration(c.RetryDelay); d < time.Second || d > 24*time.Hour {
 		add("retry_delay %s: want 1s to 24h", d)

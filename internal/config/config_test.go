@@ -46,6 +46,9 @@ func TestLoad(t *testing.T) {
 		{"fail/legacy-with-ec", `{"tls_profile": "legacy", "capf_key": "ec256"}`, []string{"needs an RSA CAPF key"}},
 		{"fail/bad-duration", `{"message_timeout": "soon"}`, []string{"message_timeout"}},
 		{"fail/trailing", `{} {}`, []string{"data after"}},
+		{"ok/max-connections", `{"max_connections": 5000}`, nil},
+		{"ok/max-connections-derived", `{"max_connections": 0}`, nil},
+		{"fail/max-connections-negative", `{"max_connections": -1}`, []string{"max_connections -1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
