@@ -353,12 +353,15 @@ func (s *Server) logSession(sess *session.Session) {
 	)
 }
 
-// Bounds of the phone-supplied text in a session's log line. A real device
-// name is at most 15 characters (SEP + 12 hex digits, or a softphone name);
-// the reason may quote REASON_INFO or certificate subjects.
+// Bounds of the phone-supplied text in a session's log line. A valid device
+// name has at most maxLogDevice characters (device.MaxNameLen), so it is
+// logged whole; a longer one is invalid and only its first
+// maxLogInvalidDevice bytes are logged. The reason may quote REASON_INFO or
+// certificate subjects.
 const (
-	maxLogDevice = 64
-	maxLogReason = 200
+	maxLogDevice        = 50
+	maxLogInvalidDevice = 32
+	maxLogReason        = 200
 )
 
 // boundPhoneText returns the device name and reason of a session summary as
@@ -372,5 +375,9 @@ func boundPhoneText(device, reason string) (string, string) {
 			reason = strings.ReplaceAll(reason, device, "<device name>")
 		}
 	}
-	return safetext.Bound(device, maxLogDevice), safetext.Bound(reason, maxLogReason)
+	n := maxLogDevice
+	if len(device) > maxLogDevice {
+		n = maxLogInvalidDevice
+	}
+	return safetext.Bound(device, n), safetext.Bound(reason, maxLogReason)
 }

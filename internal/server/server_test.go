@@ -310,6 +310,7 @@ func TestHostileDeviceNameLogBounded(t *testing.T) {
 		{name: "quotes-16KiB", device: strings.Repeat(`"`, 16<<10-64)},
 		{name: "newlines", device: strings.Repeat("SEP\nlevel=ERROR msg=forged\n", 500)},
 		{name: "softphone-bad-char", device: "CSF" + strings.Repeat("\x1b[2J", 3000)},
+		{name: "just-too-long", device: "CSF" + strings.Repeat("A", 48)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,7 +346,7 @@ func TestHostileDeviceNameLogBounded(t *testing.T) {
 			if !strings.Contains(line, "capf session") {
 				t.Fatalf("no session line logged: %q", line)
 			}
-			if len(line) > 600 {
+			if len(line) > 400 {
 				t.Errorf("%d log bytes for one hostile connection:\n%s", len(line), line)
 			}
 			if strings.Count(line, "\n") != 1 {
@@ -446,5 +447,32 @@ func TestShutdownEndsBackoff(t *testing.T) {
 	}
 	if d := time.Since(start); d > 200*time.Millisecond {
 		t.Errorf("Serve returned %v after Shutdown", d)
+	}
+}
+
+func TestBoundPhoneText(t *testing.T) {
+	long := strings.Repeat("X", 300)
+	tests := []struct {
+		name, device, reason   string
+		wantDevice, wantReason string
+	}{
+		{name: "valid-name-whole", device: "CSF" + strings.Repeat("A", 47), reason: "no such device",
+			wantDevice: "CSF" + strings.Repeat("A", 47), wantReason: "no such device"},
+		{name: "quoted-name-once", device: "SEP\"1", reason: `device name "SEP\"1": bad`,
+			wantDevice: `SEP"1`, wantReason: "device name <device name>: bad"},
+		{name: "short-name-not-replaced-in-words", device: "A", reason: "A bad thing",
+			wantDevice: "A", wantReason: "A bad thing"},
+		{name: "long-reason-cut", device: "", reason: long,
+			wantDevice: "", wantReason: strings.Repeat("X", 200) + "…(300 bytes)"},
+		{name: "reason-control-chars", device: "SEP001122334455", reason: "info\r\nforged",
+			wantDevice: "SEP001122334455", wantReason: "info??forged"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, r := boundPhoneText(tt.device, tt.reason)
+			if d != tt.wantDevice || r != tt.wantReason {
+				t.Errorf("got %q, %q; want %q, %q", d, r, tt.wantDevice, tt.wantReason)
+			}
+		})
 	}
 }
