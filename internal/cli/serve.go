@@ -104,6 +104,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	log := newLogger(g, cfg)
+	if old, err := g.tightenDataDir(); err != nil {
+		return err
+	} else if old != 0 {
+		log.Warn("the data directory was accessible by others; made it private", "dir", g.dataDir, "was", fmt.Sprintf("%04o", old), "now", fmt.Sprintf("%04o", dataDirMode))
+	}
 	conns := phoneConnCap(cfg, log)
 	st, err := g.openStore(ctx)
 	if err != nil {
