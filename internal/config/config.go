@@ -77,7 +77,7 @@ type Param struct {
 // Params lists every parameter with its help text, in display order.
 var Params = []Param{
 	{"listen", "Address the CAPF protocol listens on (phones use TCP 3804)."},
-	{"tls_profile", "modern: TLS 1.2+ with ECDHE suites. legacy: adds TLS 1.0/1.1 and RSA key exchange for 79xx phones (needs an RSA CAPF key)."},
+	{"tls_profile", "modern: TLS 1.2+ with ECDHE suites. legacy: adds TLS 1.0/1.1 for 79xx phones, with RSA key exchange only for clients that do not offer TLS 1.2 (needs an RSA CAPF key)."},
 	{"capf_key", "Key of the CAPF certificate when it is first created: rsa2048, rsa3072, rsa4096, ec256, ec384."},
 	{"certificate_validity_days", "Validity of issued LSCs in days, 1 to 1825 (CallManager 5.0 expressed it in years: 5 years = 1825)."},
 	{"default_key", "Key a phone is asked to generate when its record names none: rsa512 … rsa4096, ec256, ec384, ec521."},
