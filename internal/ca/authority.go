@@ -20,6 +20,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -217,6 +218,9 @@ func onlyOne(dir string, keyExists bool) error {
 // load reads and checks the two files.
 func load(opts Options) (*Authority, error) {
 	keyPath, certPath := filepath.Join(opts.Dir, KeyFile), filepath.Join(opts.Dir, CertFile)
+	if err := checkKeyMode(keyPath); err != nil {
+		return nil, err
+	}
 	keyPEM, err := os.ReadFile(keyPath)
 	if err != nil {
 		return nil, fmt.Errorf("ca: read CAPF key: %w", err)
@@ -238,6 +242,25 @@ func load(opts Options) (*Authority, error) {
 		return nil, fault.Invalidf("the CAPF key %s does not match the public key of the certificate %s", keyPath, certPath)
 	}
 	return newAuthority(cert, key, opts)
+}
+
+// checkKeyMode refuses a CAPF key that group or others may read or write:
+// whoever holds it can issue LSCs every phone trusts. It is not fixed
+// silently, because a key that was exposed may have been copied; the
+// administrator decides (chmod it, or replace the CAPF certificate).
+// Windows has no such mode bits and is not checked.
+func checkKeyMode(path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("ca: CAPF key: %w", err)
+	}
+	if m := st.Mode().Perm(); m&0o077 != 0 {
+		return fault.Invalidf("the CAPF key %s is accessible by group or others (mode %04o); refusing to use it: run `chmod 600 %s` (and replace the CAPF certificate if others may have copied it)", path, m, path)
+	}
+	return nil
 }
 
 // parseKeyPEM returns the first private key in data: PKCS#8, or PKCS#1 and

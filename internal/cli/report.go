@@ -37,6 +37,10 @@ func newReportCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// reportFileMode is the mode of a report written with -o: it holds the
+// authentication strings.
+const reportFileMode = 0o600
+
 func writeReport(stdout io.Writer, path string, ds []device.Device, now time.Time) error {
 	if path == "" {
 		w := bufio.NewWriter(stdout)
@@ -45,8 +49,14 @@ func writeReport(stdout io.Writer, path string, ds []device.Device, now time.Tim
 		}
 		return w.Flush()
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	// The report holds authentication strings: owner only. Chmod too, since
+	// O_TRUNC keeps the mode of a file that already exists.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, reportFileMode)
 	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := f.Chmod(reportFileMode); err != nil {
+		f.Close()
 		return fmt.Errorf("report: %w", err)
 	}
 	w := bufio.NewWriter(f)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -115,6 +114,12 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	log := newLogger(g, cfg)
+	if old, err := g.tightenDataDir(); err != nil {
+		return err
+	} else if old != 0 {
+		log.Warn("the data directory was accessible by others; made it private", "dir", g.dataDir, "was", fmt.Sprintf("%04o", old), "now", fmt.Sprintf("%04o", dataDirMode))
+	}
+	conns := phoneConnCap(cfg, log)
 	st, err := sqlite.Open(ctx, g.dir().DB(), sqlite.Options{})
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -162,6 +167,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		TLS:                tlsCfg,
 		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),
 		MaxConnsPerAddress: cfg.MaxConnsPerAddress,
+		MaxConns:           conns.max,
 		Observer:           metrics,
 		Logger:             log,
 		Deps: &session.Deps{
@@ -182,20 +188,19 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	var metricsAddr string
 	if mln := lns.metrics; mln != nil {
 		metricsAddr = mln.Addr().String()
-		hs := &http.Server{
-			Handler: adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: func(ctx context.Context) error {
-				_, err := st.ListDevices(ctx, device.Query{Limit: 1})
-				return err
-			}}),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
-		go func() { _ = hs.Serve(mln) }()
+		// Its own listener with a few connections of its own, out of the
+		// descriptors the phone cap leaves: it answers while phones flood.
+		hs := adminhttp.NewServer(adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: func(ctx context.Context) error {
+			_, err := st.ListDevices(ctx, device.Query{Limit: 1})
+			return err
+		}}))
+		go func() { _ = hs.Serve(adminhttp.LimitListener(mln, adminhttp.MaxConns)) }()
 		defer hs.Close()
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go sweepStale(sweepCtx, svc, cfg, log)
-	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String(), metricsAddr, windows.String())
+	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String(), metricsAddr, windows.String(), conns)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), ln) }()
 	select {
@@ -261,7 +266,7 @@ func sweepStale(ctx context.Context, svc *device.Service, cfg config.Config, log
 	}
 }
 
-func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, windows string) {
+func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, windows string, conns connCap) {
 	w := g.stdout
 	verb := "loaded"
 	if created {
@@ -278,6 +283,7 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created
 	fmt.Fprintf(w, "    valid until:      %s\n", cert.NotAfter.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "  trace files:        %s\n", g.dir().Trace())
 	fmt.Fprintf(w, "  listening (phones): %s (TLS profile %s)\n", addr, cfg.TLSProfile)
+	fmt.Fprintf(w, "  max connections:    %s\n", conns)
 	fmt.Fprintf(w, "  maintenance windows: %s\n", windows)
 	if metricsAddr != "" {
 		fmt.Fprintf(w, "  metrics:            http://%s/metrics\n", metricsAddr)

@@ -67,6 +67,7 @@ type Config struct {
 	LogFormat               string   `json:"log_format"`
 	MaxConcurrentOps        int      `json:"max_concurrent_operations"`
 	MaxConnsPerAddress      int      `json:"max_connections_per_address"`
+	MaxConns                int      `json:"max_connections"`
 	RetryDelay              Duration `json:"retry_delay"`
 	MaintenanceWindows      []string `json:"maintenance_windows"`
 	MaintenanceTimeZone     string   `json:"maintenance_time_zone"`
@@ -115,7 +116,7 @@ type Param struct {
 // Params lists every parameter with its help text, in display order.
 var Params = []Param{
 	{"listen", "Address the CAPF protocol listens on (phones use TCP 3804)."},
-	{"tls_profile", "modern: TLS 1.2+ with ECDHE suites. legacy: adds TLS 1.0/1.1 and RSA key exchange for 79xx phones (needs an RSA CAPF key)."},
+	{"tls_profile", "modern: TLS 1.2+ with ECDHE suites. legacy: adds TLS 1.0/1.1 for 79xx phones, with RSA key exchange only for clients that do not offer TLS 1.2 (needs an RSA CAPF key)."},
 	{"capf_key", "Key of the CAPF certificate when it is first created: " + Choices(CAPFKeys) + "."},
 	{"certificate_validity_days", "Validity of issued LSCs in days, 1 to 1825 (CallManager 5.0 expressed it in years: 5 years = 1825)."},
 	{"default_key", "Key a phone is asked to generate when its record names none: " + Choices(PhoneKeys) + "."},
@@ -130,6 +131,7 @@ var Params = []Param{
 	{"log_format", "text (key=value lines) or json (one JSON object per line, for log shippers)."},
 	{"max_concurrent_operations", "Certificate operations that may run at once (phones generating keys included); beyond it a phone is told RETRY_LATER. 0: no limit."},
 	{"max_connections_per_address", "Open connections allowed from one IP address; more are closed at once. 0: no limit."},
+	{"max_connections", "Open phone connections allowed in total; more are closed at once, so a flood cannot use up the file descriptors. 0: derived from the descriptor limit (limit - 64 - 10%, at most 100000), leaving room for the database and the metrics listener."},
 	{"retry_delay", "The delay sent with RETRY_LATER when the service is busy."},
 	{"maintenance_windows", "When certificate operations may start, e.g. [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]. Outside them phones with a pending operation are told to retry later. Empty: always."},
 	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
@@ -239,6 +241,9 @@ func (c Config) Problems() []string {
 	}
 	if c.MaxConnsPerAddress < 0 {
 		add("max_connections_per_address %d: want 0 (no limit) or more", c.MaxConnsPerAddress)
+	}
+	if c.MaxConns < 0 {
+		add("max_connections %d: want 0 (derived from the descriptor limit) or more", c.MaxConns)
 	}
 	if d := time.Duration(c.RetryDelay); d < time.Second || d > 24*time.Hour {
 		add("retry_delay %s: want 1s to 24h", d)

@@ -64,6 +64,9 @@ func TestLoad(t *testing.T) {
 		{"ok/sudi-required", `{"sudi_verification": "required"}`, nil},
 		{"ok/sudi-off", `{"sudi_verification": "off"}`, nil},
 		{"fail/sudi-unknown", `{"sudi_verification": "always"}`, []string{`sudi_verification "always": want when-trusted, required or off`}},
+		{"ok/max-connections", `{"max_connections": 5000}`, nil},
+		{"ok/max-connections-derived", `{"max_connections": 0}`, nil},
+		{"fail/max-connections-negative", `{"max_connections": -1}`, []string{"max_connections -1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/safetext"
 )
 
 // softphonePrefixes are the device-name prefixes of Cisco's softphone
@@ -21,6 +22,7 @@ const MaxNameLen = 50
 // '_' or '-', at most [MaxNameLen] characters in all.
 func NormalizeName(name string) (string, error) {
 	n := strings.ToUpper(strings.TrimSpace(name))
+	name = safetext.Bound(name, 2*MaxNameLen) // it is quoted in errors, which may reach a log
 	switch {
 	case n == "":
 		return "", fault.Invalidf("device name is empty")

@@ -271,8 +271,8 @@ func TestFailures(t *testing.T) {
 		binary.BigEndian.PutUint16(header[6:], 60000)
 		for _, bad := range [][]byte{
 			[]byte("GET / HTTP/1.0\r\n\r\n"),
-			header,                                   // oversized: 60,000-byte payload announced
-			{0x55, 0x02, 0, 0, 0, 1, 0, 5, 13, 0, 9}, // element runs past the payload
+			header, // oversized: 60,000-byte payload announced
+			{0x55, 0x02, 0, 0, 0, 1, 0, 5, 13, 0, 9, 0, 0}, // a complete frame whose element runs past the payload
 		} {
 			conn, err := tls.Dial("tcp", s.addr, &tls.Config{InsecureSkipVerify: true})
 			if err != nil {
@@ -286,10 +286,19 @@ func TestFailures(t *testing.T) {
 			if _, err := conn.Write(bad); err != nil {
 				t.Fatal(err)
 			}
-			// The server answers END_SESSION(7) or closes; it must not hang.
+			// The server answers END_SESSION(7) at once (message_timeout is
+			// 10 s): a read error or a late answer fails.
 			reply := make([]byte, 64)
-			n, _ := conn.Read(reply)
-			if n > 0 && (reply[1] != byte(wire.CmdEndSession) || reply[n-1] != byte(wire.ReasonRefused)) {
+			start := time.Now()
+			_ = conn.SetReadDeadline(start.Add(3 * time.Second))
+			n, err := conn.Read(reply)
+			if err != nil {
+				t.Fatalf("no answer to garbage % x: %v", bad, err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("garbage answered after %v", d)
+			}
+			if n < 2 || reply[1] != byte(wire.CmdEndSession) || reply[n-1] != byte(wire.ReasonRefused) {
 				t.Errorf("reply to garbage % x", reply[:n])
 			}
 			conn.Close()

@@ -1,6 +1,9 @@
 package report
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+)
 
 // The columns of the import file, in the order the report writes them.
 const (
@@ -87,11 +90,21 @@ func ReportColumns() []string {
 }
 
 // formulaStart reports whether a spreadsheet could take v for a formula:
-// after any leading single quotes, it starts with '=', '+', '-', '@', a tab
-// or a carriage return.
+// after any leading single quotes, it starts with a tab or a carriage
+// return, or its first character other than white space (spaces, tabs,
+// line breaks, no-break and other Unicode spaces) is '=', '+', '-' or '@'.
+// Spreadsheets skip leading white space before a formula, so " =1+1" runs
+// as one.
 func formulaStart(v string) bool {
 	s := strings.TrimLeft(v, "'")
-	return s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0
+	if s == "" {
+		return false
+	}
+	if s[0] == '\t' || s[0] == '\r' {
+		return true
+	}
+	s = strings.TrimLeftFunc(s, unicode.IsSpace)
+	return s != "" && strings.IndexByte("=+-@", s[0]) >= 0
 }
 
 // escapeCell guards v against formula injection by putting a single quote in

@@ -183,7 +183,13 @@ func parseRow(cols []headerField, rec []string, line int) (Row, error) {
 		if c == colIgnored {
 			continue
 		}
-		v := unescapeCell(strings.TrimSpace(raw))
+		// Only a quote at the very start of the cell can be one WriteReport
+		// added: " '=x" is a value of its own (read as "'=x"), not an
+		// escaped "=x".
+		v := strings.TrimSpace(raw)
+		if strings.HasPrefix(raw, "'") {
+			v = unescapeCell(v)
+		}
 		if v == "" && c != colName {
 			continue
 		}

@@ -17,9 +17,9 @@ import (
 // device.Device.LSCState at now: none, valid or expired.
 //
 // The file is plain UTF-8 without a byte-order mark, with CRLF line
-// endings. A value that starts with '=', '+', '-', '@', a tab or a carriage
-// return (after any single quotes it already starts with) gets one more
-// leading single quote, so that a spreadsheet shows it as text instead of
+// endings. A value that starts with a tab or a carriage return, or whose
+// first character after white space is '=', '+', '-' or '@' (after any
+// single quotes it already starts with), gets one more leading single quote, so that a spreadsheet shows it as text instead of
 // running it as a formula; [ParseImport] removes that quote again. Note that
 // encoding/csv, writing CRLF line endings, drops a carriage return inside a
 // value.

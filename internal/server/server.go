@@ -10,9 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/capf-server/capf/internal/safetext"
 	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/wire"
 )
@@ -31,8 +34,12 @@ type Options struct {
 	// MaxConnsPerAddress bounds the open connections from one IP address;
 	// more are closed at once. 0 means no limit.
 	MaxConnsPerAddress int
-	Observer           Observer // nil: nothing observed
-	Logger             *slog.Logger
+	// MaxConns bounds the open phone connections in total, so a flood from
+	// many addresses cannot use up the process's file descriptors; more are
+	// closed at once, before any TLS work. 0 means no limit.
+	MaxConns int
+	Observer Observer // nil: nothing observed
+	Logger   *slog.Logger
 }
 
 // Observer receives connection events for metrics.
@@ -41,7 +48,7 @@ type Observer interface {
 	ConnOpened()
 	ConnClosed()
 	// ConnRejected counts a connection closed at once, with the reason
-	// ("per-address-limit").
+	// ("per-address-limit", "total-limit").
 	ConnRejected(reason string)
 }
 
@@ -55,7 +62,10 @@ type Server struct {
 	conns     map[net.Conn]struct{}
 	perAddr   map[string]int
 	closing   bool
+	done      chan struct{} // closed by Shutdown: ends accept back-off
 	wg        sync.WaitGroup
+	rejectLog rateLog
+	acceptLog rateLog
 }
 
 // New returns a Server.
@@ -70,7 +80,7 @@ func New(o Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{opts: o, log: log, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}, perAddr: map[string]int{}}
+	return &Server{opts: o, log: log, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}, perAddr: map[string]int{}, done: make(chan struct{})}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -99,23 +109,39 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if errors.Is(err, net.ErrClosed) {
 				return fmt.Errorf("accept: %w", err)
 			}
-			// Anything else (too many open files, say) passes: back off and go on.
+			// Anything else (EMFILE: too many open files, say) passes: back
+			// off as net/http does, 5 ms doubling to 1 s, and go on.
 			delay = min(max(delay*2, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
-			time.Sleep(delay)
+			if n, ok := s.acceptLog.allow(time.Now()); ok {
+				s.log.Warn("accept failed; backing off", "err", err, "delay", delay, "suppressed", n)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return ErrServerClosed
+			}
 			continue
 		}
 		delay = 0
-		switch s.track(c) {
+		switch r := s.track(c); r {
 		case trackClosing:
 			c.Close()
 			return ErrServerClosed
-		case trackOverLimit:
+		case trackOverAddress, trackOverTotal:
+			// Closed at once, before any TLS work: the peer reads EOF.
 			c.Close()
-			if o := s.opts.Observer; o != nil {
-				o.ConnRejected("per-address-limit")
+			reason, param := "per-address-limit", "max_connections_per_address"
+			if r == trackOverTotal {
+				reason, param = "total-limit", "max_connections"
 			}
-			s.log.Debug("connection refused: max_connections_per_address reached", "remote", c.RemoteAddr().String())
+			if o := s.opts.Observer; o != nil {
+				o.ConnRejected(reason)
+			}
+			if n, ok := s.rejectLog.allow(time.Now()); ok {
+				s.log.Warn("connection refused: "+param+" reached", "remote", c.RemoteAddr().String(), "suppressed", n)
+			}
 			continue
 		}
 		go s.handle(ctx, c)
@@ -127,7 +153,8 @@ type trackResult int
 const (
 	trackOK trackResult = iota
 	trackClosing
-	trackOverLimit
+	trackOverAddress
+	trackOverTotal
 )
 
 // addrKey is the IP address a connection comes from.
@@ -145,9 +172,12 @@ func (s *Server) track(c net.Conn) trackResult {
 	if s.closing {
 		return trackClosing
 	}
+	if max := s.opts.MaxConns; max > 0 && len(s.conns) >= max {
+		return trackOverTotal
+	}
 	ip := addrKey(c)
 	if max := s.opts.MaxConnsPerAddress; max > 0 && s.perAddr[ip] >= max {
-		return trackOverLimit
+		return trackOverAddress
 	}
 	s.perAddr[ip]++
 	s.conns[c] = struct{}{}
@@ -177,6 +207,9 @@ func (s *Server) untrack(c net.Conn) {
 // communication failures) and waits for them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.done)
+	}
 	s.closing = true
 	for ln := range s.listeners {
 		ln.Close()
@@ -303,19 +336,49 @@ func (s *Server) logSession(sess *session.Session) {
 	if sum.Outcome == "failed" || sum.Outcome == "aborted" {
 		level = slog.LevelWarn
 	}
+	dev, reason := boundPhoneText(sum.Device, sum.Reason)
 	s.log.LogAttrs(context.Background(), level, "capf session",
-		slog.String("device", sum.Device),
+		slog.String("device", dev),
 		slog.String("remote", sum.Remote),
 		slog.String("auth_mode", sum.AuthMode),
 		slog.String("sudi", sum.SUDI),
 		slog.String("operation", string(sum.Operation)),
 		slog.String("outcome", sum.Outcome),
 		slog.String("status", sum.Status),
-		slog.String("reason", sum.Reason),
+		slog.String("reason", reason),
 		slog.String("serial", sum.Serial),
 		slog.String("retry_why", sum.RetryWhy),
 		slog.Int("key_waits", sum.KeyWaits),
 		slog.Duration("duration", dur),
 		slog.Uint64("session_id", uint64(sum.SessionID)),
 	)
+}
+
+// Bounds of the phone-supplied text in a session's log line. A valid device
+// name has at most maxLogDevice characters (device.MaxNameLen), so it is
+// logged whole; a longer one is invalid and only its first
+// maxLogInvalidDevice bytes are logged. The reason may quote REASON_INFO or
+// certificate subjects.
+const (
+	maxLogDevice        = 50
+	maxLogInvalidDevice = 32
+	maxLogReason        = 200
+)
+
+// boundPhoneText returns the device name and reason of a session summary as
+// they may go into a log line: the device name, when the reason quotes it,
+// is replaced there by "<device name>" so that it appears once, and both are
+// bounded and sanitised with [safetext.Bound].
+func boundPhoneText(device, reason string) (string, string) {
+	if device != "" {
+		reason = strings.ReplaceAll(reason, strconv.Quote(device), "<device name>")
+		if len(device) > maxLogDevice {
+			reason = strings.ReplaceAll(reason, device, "<device name>")
+		}
+	}
+	n := maxLogDevice
+	if len(device) > maxLogDevice {
+		n = maxLogInvalidDevice
+	}
+	return safetext.Bound(device, n), safetext.Bound(reason, maxLogReason)
 }

@@ -20,24 +20,25 @@ var modernSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
-// legacySuites adds what 79xx-era phones speak: CBC suites for TLS 1.0 and,
-// since those phones know no ECDHE, plain RSA key exchange. Go leaves RSA key
+// legacySuites is what 79xx-era phones speak, offered only to clients that
+// cannot do TLS 1.2: CBC suites for TLS 1.0/1.1 and, since those phones know
+// no ECDHE, plain RSA key exchange (no forward secrecy). Go leaves RSA key
 // exchange out of its defaults, so the list is explicit.
-var legacySuites = append(append([]uint16{}, modernSuites...),
+var legacySuites = []uint16{
 	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
 	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
 	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
 	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
-	tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
 	tls.TLS_RSA_WITH_AES_128_CBC_SHA,
 	tls.TLS_RSA_WITH_AES_256_CBC_SHA,
-)
+}
 
 // TLSConfig returns the server TLS configuration for a profile: "modern"
-// (TLS 1.2 and 1.3, ECDHE only) or "legacy" (adds TLS 1.0/1.1, CBC and RSA
-// key-exchange suites for older phones). No client certificate is asked
-// for: phones authenticate inside the CAPF protocol.
+// (TLS 1.2 and 1.3, ECDHE only) or "legacy" (adds TLS 1.0/1.1 for older
+// phones). Under legacy the suites are chosen per ClientHello: a client that
+// offers TLS 1.2 or later gets the modern suites, so RSA key exchange and
+// CBC are offered only to clients that can do nothing better. No client
+// certificate is asked for: phones authenticate inside the CAPF protocol.
 func TLSConfig(profile string, cert tls.Certificate) (*tls.Config, error) {
 	c := &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -56,10 +57,33 @@ func TLSConfig(profile string, cert tls.Certificate) (*tls.Config, error) {
 		c.MinVersion = tls.VersionTLS12
 		c.CipherSuites = modernSuites
 	case ProfileLegacy:
+		modern := c.Clone()
+		modern.MinVersion = tls.VersionTLS12
+		modern.CipherSuites = modernSuites
+		old := c.Clone()
+		old.MinVersion, old.MaxVersion = tls.VersionTLS10, tls.VersionTLS11
+		old.CipherSuites = legacySuites
 		c.MinVersion = tls.VersionTLS10
-		c.CipherSuites = legacySuites
+		c.CipherSuites = modernSuites
+		c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			return suitesFor(hello.SupportedVersions, modern, old), nil
+		}
 	default:
 		return nil, fmt.Errorf("tls profile %q: want modern or legacy", profile)
 	}
 	return c, nil
+}
+
+// suitesFor picks the legacy profile's configuration for a client that
+// supports versions: modern when it offers TLS 1.2 or later, old otherwise.
+// (For a ClientHello without the supported_versions extension, crypto/tls
+// fills in every version up to the one the client advertises.) GREASE
+// values (0x?a?a, RFC 8701) say nothing and are skipped.
+func suitesFor(versions []uint16, modern, old *tls.Config) *tls.Config {
+	for _, v := range versions {
+		if v >= tls.VersionTLS12 && v&0x0f0f != 0x0a0a {
+			return modern
+		}
+	}
+	return old
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/safetext"
 	"github.com/capf-server/capf/internal/wire"
 )
 
@@ -51,7 +52,7 @@ func (s *Session) lookup(ctx context.Context, m *wire.Message) (device.Device, S
 		s.sum.Outcome, s.sum.Reason = "failed", "AUTH_RESPONSE without DEVICE_NAME"
 		return device.Device{}, s.end(wire.ReasonRefused), false
 	}
-	s.sum.Device = Bound(raw, MaxNameText)
+	s.sum.Device = raw // bounded where it is logged; never stored unless it is a valid name
 	if v, err := m.Uint8(wire.TagVersion); m.Has(wire.TagVersion) && (err != nil || v < 1 || v > 3) {
 		s.sum.Outcome, s.sum.Reason = "failed", "unsupported protocol VERSION"
 		return device.Device{}, s.end(wire.ReasonRefused), false
@@ -84,10 +85,10 @@ func (s *Session) storeFailed(err error) Step {
 		s.sum.Outcome, s.sum.Reason = "unknown-device", "no such device"
 		return s.end(wire.ReasonUnknownDevice)
 	case fault.Conflict:
-		s.sum.Reason = Bound(err.Error(), MaxReasonText)
+		s.sum.Reason = safetext.Bound(err.Error(), MaxReasonText)
 		return s.retryLater("device-busy", 0)
 	}
-	s.sum.Reason = Bound("store: "+err.Error(), MaxReasonText)
+	s.sum.Reason = safetext.Bound("store: "+err.Error(), MaxReasonText)
 	return s.retryLater("store", 0)
 }
 
@@ -192,7 +193,7 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 // string up once the device has reached auth_string_max_failures.
 func (s *Session) authFailed(ctx context.Context, d device.Device, reason, detail string, now time.Time, counted bool) Step {
 	result := device.FailedStatus(d.Operation, reason)
-	s.sum.Outcome, s.sum.Status, s.sum.Reason = "failed", result, Bound(detail, MaxReasonText)
+	s.sum.Outcome, s.sum.Status, s.sum.Reason = "failed", result, safetext.Bound(detail, MaxReasonText)
 	max := 0
 	if counted {
 		max = s.cfg.AuthStringMaxFailures

@@ -1,11 +1,8 @@
 package session
 
 import (
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // Backoff spaces out the authentication-string guesses for one device: the
@@ -124,29 +121,8 @@ func (g *Guard) live(ip string, now time.Time) []time.Time {
 	return ts
 }
 
-// Bounds for phone-supplied text kept in summaries, logs and the history.
+// Bounds for phone-supplied text kept in summaries, logs and the history
+// (see safetext.Bound).
 const (
-	MaxNameText   = 64
 	MaxReasonText = 512
 )
-
-// Bound returns s safe to log and store: printable ASCII only (anything
-// else, and quotes and backslashes, which loggers would escape, become
-// '?'), at most max characters, with the original length noted when it was
-// cut.
-func Bound(s string, max int) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		if n >= max {
-			b.WriteString("…(" + strconv.Itoa(len(s)) + " bytes)")
-			return b.String()
-		}
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' || r == utf8.RuneError {
-			r = '?'
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}

@@ -15,6 +15,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/safetext"
 	"github.com/capf-server/capf/internal/wire"
 )
 
@@ -418,7 +419,7 @@ func (s *Session) fail(ctx context.Context, reason, detail string) Step {
 func (s *Session) finishFailed(ctx context.Context, reason, detail, outcome string) {
 	op := s.dev.Operation
 	if op == "" {
-		s.sum.Outcome, s.sum.Reason = outcome, Bound(strings.TrimSpace(reason+": "+detail), MaxReasonText)
+		s.sum.Outcome, s.sum.Reason = outcome, safetext.Bound(strings.TrimSpace(reason+": "+detail), MaxReasonText)
 		s.state = Done
 		return
 	}
@@ -427,7 +428,7 @@ func (s *Session) finishFailed(ctx context.Context, reason, detail, outcome stri
 }
 
 func (s *Session) finish(ctx context.Context, o device.Outcome, outcome string) {
-	o.Reason = Bound(o.Reason, MaxReasonText)
+	o.Reason = safetext.Bound(o.Reason, MaxReasonText)
 	s.sum.Outcome, s.sum.Status, s.sum.Reason = outcome, o.Result, o.Reason
 	if s.attemptID == 0 {
 		return

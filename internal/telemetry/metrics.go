@@ -40,7 +40,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capf_connections_rejected_total",
-			Help: "Connections closed at once, by reason.",
+			Help: "Connections closed at once, by reason (per-address-limit, total-limit).",
 		}, []string{"reason"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "capf_connections_active",

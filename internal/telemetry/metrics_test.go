@@ -31,6 +31,8 @@ func TestMetrics(t *testing.T) {
 	m.KeyWait(-1)
 	m.ConnOpened()
 	m.ConnRejected("per-address-limit")
+	m.ConnRejected("total-limit")
+	m.ConnRejected("total-limit")
 	m.Issued(3 * time.Millisecond)
 	st := m.InstrumentStore(nopStore{})
 	if _, err := st.StartAttempt(context.Background(), device.Attempt{}); err != nil {
@@ -53,9 +55,10 @@ capf_sessions_waiting_for_key 1
 # HELP capf_connections_active Open phone connections (sessions in progress, handshakes included).
 # TYPE capf_connections_active gauge
 capf_connections_active 1
-# HELP capf_connections_rejected_total Connections closed at once, by reason.
+# HELP capf_connections_rejected_total Connections closed at once, by reason (per-address-limit, total-limit).
 # TYPE capf_connections_rejected_total counter
 capf_connections_rejected_total{reason="per-address-limit"} 1
+capf_connections_rejected_total{reason="total-limit"} 2
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"capf_sessions_total", "capf_retry_later_total", "capf_sessions_waiting_for_key", "capf_connections_active", "capf_connections_rejected_total"); err != nil {

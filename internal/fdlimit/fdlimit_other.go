@@ -1,0 +1,5 @@
+//go:build !linux
+
+package fdlimit
+
+func raise() (uint64, uint64, error) { return 0, 0, nil }
