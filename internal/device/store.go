@@ -57,10 +57,12 @@ type Store interface {
 	// StartAttempt claims the device for a phone session that has
 	// authenticated: in one transaction it checks that the device has no
 	// open attempt (Conflict otherwise: at most one open attempt per
-	// device, enforced by the database), inserts a as open and held by
-	// a.Node, resets AuthFailures, increments AttemptsTotal, and when an
-	// operation is pending sets StatusInProgress. It returns the attempt id
-	// and the device as of the claim. NotFound if the device does not exist.
+	// device, enforced by the database) and that its Rev is still a.Rev
+	// (Conflict otherwise: an administrator changed what the session read),
+	// inserts a as open and held by a.Node, resets AuthFailures,
+	// increments AttemptsTotal, and when an operation is pending sets
+	// StatusInProgress. It returns the attempt id. NotFound if the device
+	// does not exist.
 	StartAttempt(ctx context.Context, a Attempt) (Claim, error)
 	// RecordIssuance durably records a certificate that is about to be sent
 	// to a phone. Conflict if the serial was recorded before.

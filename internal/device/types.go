@@ -196,6 +196,11 @@ type Device struct {
 	// AttemptsTotal counts every attempt ever recorded for the device; the
 	// history keeps only the most recent ones.
 	AttemptsTotal int64
+	// Rev counts the administrators' changes to what a session acts on
+	// (operation, mode, string, key). A claim names the revision its
+	// session read, so a session never acts on a configuration that changed
+	// under it.
+	Rev int64
 }
 
 // LSC states, as listed and filtered.
@@ -228,17 +233,17 @@ type Attempt struct {
 	Result     string    // the Operation Status it ended with
 	Reason     string    // detail for the log and the administrator
 	Node       string    // the node whose session holds (or held) the attempt
+	Rev        int64     // for a claim: the device's Rev the session read
 	// SUDI is what became of the SUDI_DATA the phone sent, e.g. "verified"
 	// or "not verified: unknown issuer"; "" when it sent none (or the
 	// session ended before it was examined).
 	SUDI string
 }
 
-// Claim is what StartAttempt returns: the attempt that now holds the device
-// and the device as of the claim.
+// Claim is what StartAttempt returns: the attempt that now holds the
+// device, whose configuration is the one at the revision the claim named.
 type Claim struct {
 	AttemptID int64
-	Device    Device
 }
 
 // AuthFailure records a failed authentication: a closed attempt in the

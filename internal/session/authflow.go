@@ -96,12 +96,12 @@ func (s *Session) storeFailed(err error) Step {
 // operation fails without being performed.
 func (s *Session) late(ctx context.Context, d device.Device, now time.Time) Step {
 	c, err := s.deps.Store.StartAttempt(ctx, device.Attempt{
-		Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(), Node: s.deps.Node,
+		Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(), Node: s.deps.Node, Rev: d.Rev,
 	})
 	if err != nil {
 		return s.storeFailed(err)
 	}
-	s.attemptID, s.dev = c.AttemptID, c.Device
+	s.attemptID = c.AttemptID
 	s.finish(ctx, device.Outcome{
 		Result:    device.FailedStatus(d.Operation, device.ReasonLate),
 		Reason:    "Operation Completes By " + d.Deadline.UTC().Format(time.RFC3339) + " has passed",
@@ -220,13 +220,14 @@ func (s *Session) authFailed(ctx context.Context, d device.Device, reason, detai
 	return s.end(wire.ReasonRefused)
 }
 
-// claim takes the device in the store. A device held by another session is
-// busy; if that session is this node's and from the phone's own address,
+// claim takes the device in the store, at the revision the session read
+// (an administrator's change since then makes it retry later). A device
+// held by another session is busy; if that session is this node's and from the phone's own address,
 // the phone has rebooted: the old session is superseded (only now that the
 // new one has authenticated) and the claim tried again.
 func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, now time.Time) (device.Device, Step, bool) {
 	a := device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(),
-		Node: s.deps.Node, AuthMode: string(res.Method)}
+		Node: s.deps.Node, AuthMode: string(res.Method), Rev: d.Rev}
 	c, err := s.deps.Store.StartAttempt(ctx, a)
 	if fault.KindOf(err) == fault.Conflict && s.deps.Locks.Supersede(ctx, d.Name, remoteIP(s.sum.Remote)) {
 		c, err = s.deps.Store.StartAttempt(ctx, a)
@@ -238,12 +239,13 @@ func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, n
 		}
 		return device.Device{}, step, false
 	}
-	s.attemptID, s.dev = c.AttemptID, c.Device
+	s.attemptID = c.AttemptID
 	s.unlock = s.deps.Locks.Hold(d.Name, remoteIP(s.sum.Remote), s.preempt)
-	return c.Device, Step{}, true
+	return d, Step{}, true
 }
 
-// begin sends the request of the device's operation, as of the claim.
+// begin sends the request of the device's operation, as the session read
+// it (the claim succeeded at that revision).
 func (s *Session) begin(ctx context.Context, d device.Device, res auth.Result, now time.Time) Step {
 	s.sum.Operation = d.Operation
 	switch d.Operation {
@@ -263,10 +265,6 @@ func (s *Session) begin(ctx context.Context, d device.Device, res auth.Result, n
 		}
 		s.state = AwaitFetch
 		return Step{Reply: wire.New(wire.CmdFetchCertificateRequest, s.id)}
-	case device.OpNone:
-		// The administrator disarmed the operation between lookup and claim.
-		s.finish(ctx, device.Outcome{Result: d.Status, Reason: "no operation pending at the claim"}, "no-action")
-		return s.end(wire.ReasonNoAction)
 	}
 	return s.fail(ctx, device.ReasonInternal, fmt.Sprintf("unknown operation %q", d.Operation))
 }

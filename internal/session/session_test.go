@@ -88,7 +88,7 @@ func (s *fakeStore) StartAttempt(_ context.Context, a device.Attempt) (device.Cl
 	}
 	s.devices[a.Device] = d
 	s.calls = append(s.calls, "start")
-	return device.Claim{AttemptID: id, Device: d}, nil
+	return device.Claim{AttemptID: id}, nil
 }
 
 func (s *fakeStore) RecordIssuance(_ context.Context, is device.Issuance) error {

@@ -16,7 +16,7 @@ import (
 const deviceColumns = `name, description, security_profile, auth_mode, auth_string,
 	operation, key_spec, deadline, status,
 	lsc_serial, lsc_issuer, lsc_not_before, lsc_not_after, lsc_der,
-	created_at, updated_at, auth_failures, last_auth_failure, attempts_total`
+	created_at, updated_at, auth_failures, last_auth_failure, attempts_total, config_rev`
 
 // insertColumns are the columns CreateDevice and ImportDevices write.
 const insertColumns = `name, description, security_profile, auth_mode, auth_string,
@@ -60,7 +60,7 @@ func scanDevice(sc scanner) (device.Device, error) {
 	err := sc.Scan(&r.d.Name, &r.d.Description, &r.profile, &r.mode, &r.d.AuthString,
 		&r.op, &r.key, &r.deadline, &r.d.Status,
 		&r.serial, &r.issuer, &r.notBefore, &r.notAfter, &r.der,
-		&r.created, &r.updated, &r.d.AuthFailures, &r.lastFailure, &r.d.AttemptsTotal)
+		&r.created, &r.updated, &r.d.AuthFailures, &r.lastFailure, &r.d.AttemptsTotal, &r.d.Rev)
 	if err != nil {
 		return device.Device{}, err
 	}
@@ -208,7 +208,7 @@ func (s *Store) UpdateDevice(ctx context.Context, name string, actor device.Acto
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		d.Name, d.CreatedAt, d.LSC = old.Name, old.CreatedAt, old.LSC
-		d.AuthFailures, d.LastAuthFailure, d.AttemptsTotal = old.AuthFailures, old.LastAuthFailure, old.AttemptsTotal
+		d.AuthFailures, d.LastAuthFailure, d.AttemptsTotal, d.Rev = old.AuthFailures, old.LastAuthFailure, old.AttemptsTotal, old.Rev
 		if changed, err = writeAdmin(ctx, tx, old, d, actor); err != nil {
 			return err
 		}

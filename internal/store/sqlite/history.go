@@ -11,20 +11,29 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 )
 
-// StartAttempt claims the device for an authenticated session: it inserts
-// the open attempt held by a.Node (the partial unique index refuses a
-// second one: Conflict), applies the claim to the device and returns both.
+// StartAttempt claims the device for an authenticated session: it applies
+// the claim to the device if its revision is still a.Rev, and inserts the
+// open attempt held by a.Node (the partial unique index refuses a second
+// one: Conflict, and the savepoint undoes the claim).
 func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Claim, error) {
 	what := fmt.Sprintf("start attempt for device %q", a.Device)
 	started := micros(a.StartedAt)
 	var claim device.Claim
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
+		res, err := s.c.stmt(ctx, tx, s.ws.claimDevice).ExecContext(ctx,
+			device.StatusInProgress, started, a.Device, a.Rev)
+		if err != nil {
+			return fmt.Errorf("%s: claim device: %w", what, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		} else if n == 0 {
+			return notClaimable(ctx, tx, a)
+		}
+		res, err = s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
 			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			started, nil, a.Result, a.Reason, a.Node, a.SUDI, a.Device)
+			started, nil, a.Result, a.Reason, a.Node, a.SUDI, a.Rev)
 		switch {
-		case isForeignKey(err):
-			return fault.NotFoundf("device %q not found", a.Device)
 		case isUnique(err):
 			return busyErr(ctx, tx, a.Device)
 		case err != nil:
@@ -33,21 +42,25 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 		if claim.AttemptID, err = res.LastInsertId(); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		d, err := scanDevice(s.c.stmt(ctx, tx, s.ws.claimDevice).QueryRowContext(ctx,
-			device.StatusInProgress, started, a.Device))
-		if err != nil {
-			return fmt.Errorf("%s: claim device: %w", what, err)
-		}
-		claim.Device = d
-		if d.AttemptsTotal > int64(s.historyLimit) {
-			return s.prune(ctx, tx, a.Device)
-		}
 		return nil
 	})
 	if err != nil {
 		return device.Claim{}, err
 	}
 	return claim, nil
+}
+
+// notClaimable says why the claim of a found no device at its revision.
+func notClaimable(ctx context.Context, tx *sql.Tx, a device.Attempt) error {
+	var rev int64
+	err := tx.QueryRowContext(ctx, `SELECT config_rev FROM devices WHERE name = ?`, a.Device).Scan(&rev)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fault.NotFoundf("device %q not found", a.Device)
+	case err != nil:
+		return fmt.Errorf("claim device %q: %w", a.Device, err)
+	}
+	return fault.Conflictf("device %q was changed by an administrator since the session read it (revision %d, now %d)", a.Device, a.Rev, rev)
 }
 
 // busyErr is the Conflict of a claim on a device that has an open attempt.
@@ -105,7 +118,7 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bo
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
 			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			micros(a.StartedAt), micros(a.FinishedAt), a.Result, a.Reason, a.Node, a.SUDI, a.Device)
+			micros(a.StartedAt), micros(a.FinishedAt), a.Result, a.Reason, a.Node, a.SUDI, a.Rev)
 		if isForeignKey(err) {
 			return fault.NotFoundf("device %q not found", a.Device)
 		}
@@ -214,6 +227,11 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 		}
 		if _, err := s.c.stmt(ctx, tx, s.ws.finishDevice[completed][lsc]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("%s: update device: %w", what, err)
+		}
+		if !o.Completed {
+			// A phone failing again and again adds a row each time: keep
+			// its history bounded (a no-op below the limit).
+			return s.prune(ctx, tx, o.Device)
 		}
 		return nil
 	})

@@ -31,18 +31,19 @@ const getDeviceSQL = `SELECT ` + deviceColumns + ` FROM devices WHERE name = ?`
 // unique index attempts_one_open refuses a second open attempt.
 const insertAttemptSQL = `INSERT INTO attempts
 	(device, operation, auth_mode, remote, started_at, finished_at, result, reason, node, sudi, config_rev)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT config_rev FROM devices WHERE name = ?), 0))`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// claimDeviceSQL applies a claim to its device and returns the device:
-// StatusInProgress when an operation is pending, the guess counter reset,
-// one more attempt counted.
+// claimDeviceSQL applies a claim to its device, if its configuration is
+// still at the revision the session read: StatusInProgress when an
+// operation is pending, the guess counter reset, one more attempt counted.
+// (An Exec, not a query: database/sql starts a goroutine for the Rows of a
+// query in a transaction, which costs more than the statement.)
 const claimDeviceSQL = `UPDATE devices SET
 	status = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN ? ELSE status END,
 	updated_at = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN ? ELSE updated_at END,
 	auth_failures = 0,
 	attempts_total = attempts_total + 1
-	WHERE name = ?
-	RETURNING ` + deviceColumns
+	WHERE name = ? AND config_rev = ?`
 
 // pruneAttemptsSQL deletes a device's closed attempts older than its
 // newest N (the OFFSET argument is N-1).
@@ -82,7 +83,7 @@ const (
 // administrator changed the device's configuration since the claim
 // (config_rev is what it was then).
 func finishDeviceSQL(completed bool, lsc lscChange) string {
-	const same = `config_rev = (SELECT config_rev FROM attempts WHERE id = ?3)`
+	const same = `devices.config_rev = a.rev`
 	sets := []string{"status = CASE WHEN " + same + " THEN ?1 ELSE status END", "updated_at = ?2"}
 	if completed {
 		sets = append(sets,
@@ -95,8 +96,10 @@ func finishDeviceSQL(completed bool, lsc lscChange) string {
 	case lscClear:
 		sets = append(sets, "lsc_serial = NULL", "lsc_issuer = NULL", "lsc_not_before = NULL", "lsc_not_after = NULL", "lsc_der = NULL")
 	}
+	// One lookup of the attempt (UPDATE … FROM) gives both its device and
+	// the revision it claimed.
 	return `UPDATE devices SET ` + strings.Join(sets, ", ") +
-		` WHERE name = (SELECT device FROM attempts WHERE id = ?3)`
+		` FROM (SELECT device, config_rev AS rev FROM attempts WHERE id = ?3) AS a WHERE devices.name = a.device`
 }
 
 // readStmts are the prepared statements of the read pool.

@@ -19,8 +19,8 @@ func runClaims(t *testing.T, open opener) {
 		create(t, s, d)
 		c, err := s.StartAttempt(t.Context(), device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour), Node: "n1"})
 		must(t, err)
-		if c.AttemptID == 0 || c.Device.Name != d.Name || c.Device.Status != device.StatusInProgress || c.Device.AttemptsTotal != 1 {
-			t.Errorf("claim = %+v, want the device in progress as of the claim", c)
+		if got := get(t, s, d.Name); c.AttemptID == 0 || got.Status != device.StatusInProgress || got.AttemptsTotal != 1 {
+			t.Errorf("claim = %+v, device %+v; want the device in progress with one attempt", c, got)
 		}
 		_, err = s.StartAttempt(t.Context(), device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour), Node: "n2"})
 		wantKind(t, err, fault.ErrConflict, d.Name)
@@ -31,6 +31,27 @@ func runClaims(t *testing.T, open opener) {
 			FinishedAt: at(2 * time.Hour), Result: device.FailedStatus(device.OpInstall, device.ReasonCommFailure)}))
 		if _, err := s.StartAttempt(t.Context(), device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(3 * time.Hour), Node: "n2"}); err != nil {
 			t.Errorf("claim after the first attempt closed: %v", err)
+		}
+	})
+
+	t.Run("stale-revision-conflicts", func(t *testing.T) {
+		s := open.fresh(t)
+		d := newDevice("SEP001122334455")
+		create(t, s, d)
+		read := get(t, s, d.Name)
+		// An administrator changes the key after the session read the device.
+		_, _, err := s.UpdateDevice(t.Context(), d.Name, device.CLIActor("alice"), func(x *device.Device) error {
+			x.Key, x.UpdatedAt = device.EC384, at(time.Hour)
+			return nil
+		})
+		must(t, err)
+		_, err = s.StartAttempt(t.Context(), device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(2 * time.Hour), Rev: read.Rev})
+		wantKind(t, err, fault.ErrConflict, d.Name)
+		if got := get(t, s, d.Name); got.Status != d.Status || got.AttemptsTotal != 0 {
+			t.Errorf("a refused claim changed the device: %+v", got)
+		}
+		if _, err := s.StartAttempt(t.Context(), device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(2 * time.Hour), Rev: get(t, s, d.Name).Rev}); err != nil {
+			t.Errorf("claim at the current revision: %v", err)
 		}
 	})
 

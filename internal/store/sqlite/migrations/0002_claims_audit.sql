@@ -21,7 +21,6 @@ UPDATE attempts
    AND id NOT IN (SELECT MAX(id) FROM attempts WHERE finished_at IS NULL GROUP BY device);
 
 CREATE UNIQUE INDEX attempts_one_open ON attempts (device) WHERE finished_at IS NULL;
-CREATE INDEX attempts_device_id ON attempts (device, id);
 
 UPDATE devices SET attempts_total = (SELECT COUNT(*) FROM attempts WHERE attempts.device = devices.name);
 
