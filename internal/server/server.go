@@ -57,15 +57,16 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
-	perAddr   map[string]int
-	closing   bool
-	done      chan struct{} // closed by Shutdown: ends accept back-off
-	wg        sync.WaitGroup
-	rejectLog rateLog
-	acceptLog rateLog
+	mu         sync.Mutex
+	listeners  map[net.Listener]struct{}
+	conns      map[net.Conn]struct{}
+	perAddr    map[string]int
+	closing    bool
+	done       chan struct{} // closed by Shutdown: ends accept back-off
+	wg         sync.WaitGroup
+	rejectLog  rateLog
+	acceptLog  rateLog
+	unknownLog rateLog
 }
 
 // New returns a Server.
@@ -336,8 +337,19 @@ func (s *Server) logSession(sess *session.Session) {
 	if sum.Outcome == "failed" || sum.Outcome == "aborted" {
 		level = slog.LevelWarn
 	}
+	var attrs []slog.Attr
+	if sum.Outcome == "unknown-device" {
+		// Anyone can name a device that does not exist: such sessions are
+		// counted (capf_sessions_total) and logged at most once per
+		// rateLogEvery, with how many were held back.
+		held, ok := s.unknownLog.allow(time.Now())
+		if !ok {
+			return
+		}
+		attrs = append(attrs, slog.Int("unknown_device_sessions_not_logged", held))
+	}
 	dev, reason := boundPhoneText(sum.Device, sum.Reason)
-	s.log.LogAttrs(context.Background(), level, "capf session",
+	s.log.LogAttrs(context.Background(), level, "capf session", append(attrs,
 		slog.String("device", dev),
 		slog.String("remote", sum.Remote),
 		slog.String("auth_mode", sum.AuthMode),
@@ -351,7 +363,7 @@ func (s *Server) logSession(sess *session.Session) {
 		slog.Int("key_waits", sum.KeyWaits),
 		slog.Duration("duration", dur),
 		slog.Uint64("session_id", uint64(sum.SessionID)),
-	)
+	)...)
 }
 
 // Bounds of the phone-supplied text in a session's log line. A valid device

@@ -308,7 +308,6 @@ func TestGarbageAnsweredAtOnce(t *testing.T) {
 // name of quote characters (which a text log escapes, doubling them): the
 // session's log line stays short and names the device once.
 func TestHostileDeviceNameLogBounded(t *testing.T) {
-	ts := startTest(t, Options{})
 	tests := []struct {
 		name   string
 		device string
@@ -320,11 +319,12 @@ func TestHostileDeviceNameLogBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			ts := startTest(t, Options{}) // a server of its own: unknown-device lines are rate-limited
 			before := ts.log.Len()
 			tc, req := openSession(t, "127.0.0.1", ts.addr)
 			defer tc.Close()
 			resp := wire.New(wire.CmdAuthResponse, req.SessionID).AddUint8(wire.TagVersion, 3).
-				AddString(wire.TagDeviceName, tt.device).AddUint8(wire.TagAuthType, uint8(wire.AuthNoPassword)).AddString(wire.TagPassword, "")
+				AddString(wire.TagDeviceName, tt.device).AddString(wire.TagPassword, "")
 			b, err := resp.Encode()
 			if err != nil {
 				t.Fatal(err)
@@ -480,5 +480,30 @@ func TestBoundPhoneText(t *testing.T) {
 				t.Errorf("got %q, %q; want %q, %q", d, r, tt.wantDevice, tt.wantReason)
 			}
 		})
+	}
+}
+
+// TestUnknownDeviceLogRateLimited: a flood of sessions for devices that do
+// not exist writes one log line per rateLogEvery, not one per connection.
+func TestUnknownDeviceLogRateLimited(t *testing.T) {
+	ts := startTest(t, Options{})
+	for i := range 20 {
+		tc, req := openSession(t, "127.0.0.1", ts.addr)
+		b, _ := wire.New(wire.CmdAuthResponse, req.SessionID).AddUint8(wire.TagVersion, 3).
+			AddString(wire.TagDeviceName, fmt.Sprintf("SEP0000000000%02X", i)).AddString(wire.TagPassword, "").Encode()
+		if _, err := tc.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wire.ReadFrame(tc, nil, DefaultMaxPayload); err != nil {
+			t.Fatal(err)
+		}
+		tc.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ts.obs.active() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := strings.Count(ts.log.String(), "capf session"); n != 1 {
+		t.Errorf("%d session lines for 20 unknown-device sessions, want 1:\n%s", n, ts.log)
 	}
 }

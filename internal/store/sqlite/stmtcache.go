@@ -18,7 +18,6 @@ type execer interface {
 type stmtCache struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
-	err   error // the first failure to prepare, reported by Close too
 }
 
 func newStmtCache(tx *sql.Tx) *stmtCache { return &stmtCache{tx: tx, stmts: map[string]*sql.Stmt{}} }
