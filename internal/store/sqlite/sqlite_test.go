@@ -399,7 +399,10 @@ func TestSurvivesKill(t *testing.T) {
 	t.Logf("%d writes reported committed before the kill; %d issuances found", len(lines), len(all))
 }
 
-func TestImport10kFast(t *testing.T) {
+// TestImport10k imports 10,000 devices in one transaction. How fast is
+// measured by BenchmarkImport10k (docs/performance.md), not here: a timed
+// test flakes on a busy machine and under the race detector.
+func TestImport10k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
@@ -415,9 +418,8 @@ func TestImport10kFast(t *testing.T) {
 	if counts.Created != 10000 {
 		t.Errorf("created %d, want 10000", counts.Created)
 	}
-	// The budget is 2 s; allow for a loaded machine and the race detector.
-	if elapsed > 6*time.Second {
-		t.Errorf("importing 10,000 devices took %v, want well under 2s", elapsed)
+	if page, err := s.ListDevices(t.Context(), device.Query{Limit: 1}); err != nil || page.Total != 10000 {
+		t.Errorf("listed %d devices, %v; want 10000", page.Total, err)
 	}
 	t.Logf("imported 10,000 devices in %v", elapsed)
 }
