@@ -13,6 +13,7 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
 // listing returns the names under dir, relative to it, sorted; nil when dir
@@ -358,3 +359,45 @@ func TestExitCodeTable(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestArmingRules: the device rules a newcomer tripped over, at the CLI:
+// arming an operation whose deadline has passed, and a string outside
+// string mode, are refused with the reason and change nothing.
+func TestArmingRules(t *testing.T) {
+	data := initData(t)
+	name := "SEP58971ECC97C1"
+	if _, e, code := run(t, data, "device", "add", name, "--deadline", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)); code != ExitOK {
+		t.Fatal(e)
+	}
+	// Time passes: move the deadline into the past behind the CLI's back.
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, "capf.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.UpdateDevice(context.Background(), name, device.CLIActor("test"), func(d *device.Device) error {
+		d.Deadline = time.Now().Add(-time.Minute)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"fail/arm-past-deadline", []string{"device", "set", name, "--operation", "install"}, ExitUsage, "is in the past; give a later --deadline or none"},
+		{"fail/string-in-null-mode", []string{"device", "set", name, "--auth-string", "1234"}, ExitUsage, "only used By Authentication String"},
+		{"fail/generate-and-string", []string{"device", "set", name, "--auth-mode", "string", "--auth-string", "1234", "--generate-string"}, ExitUsage, "exclude each other"},
+		{"ok/arm-with-new-deadline", []string{"device", "set", name, "--operation", "install", "--deadline", "none"}, ExitOK, "Operation Pending"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, data, tt.args...)
+			if code != tt.code || !strings.Contains(out+errOut, tt.want) {
+				t.Fatalf("exit %d, %s%s; want %d and %q", code, out, errOut, tt.code, tt.want)
+			}
+		})
+	}
+}
