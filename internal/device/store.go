@@ -89,9 +89,12 @@ type Store interface {
 	// CountAuthGuess reserves the evaluation of one authentication-string
 	// guess for the device: it increments AuthFailures and sets
 	// LastAuthFailure to at, but only if AuthFailures still equals seen
-	// (so two sessions, on any node, never evaluate on the same count). It
-	// reports whether it did. A successful StartAttempt resets the counter.
-	CountAuthGuess(ctx context.Context, name string, seen int, at time.Time) (bool, error)
+	// (so two sessions, on any node, never evaluate on the same count), the
+	// device still has a string, and (when max > 0) AuthFailures is below
+	// max (so a session that read the device before its string was used up
+	// cannot evaluate one guess too many). It reports whether it did. A
+	// successful StartAttempt resets the counter.
+	CountAuthGuess(ctx context.Context, name string, seen, max int, at time.Time) (bool, error)
 	// RecordAuthFailure appends f.Attempt, closed, to the device's history,
 	// increments AttemptsTotal and, unless a session holds the device, sets
 	// the attempt's Result as the device's status (the operation stays

@@ -39,7 +39,7 @@ func (noDevices) GetDevice(context.Context, string) (device.Device, error) {
 func (noDevices) StartAttempt(context.Context, device.Attempt) (device.Claim, error) {
 	return device.Claim{}, errors.New("unexpected StartAttempt")
 }
-func (noDevices) CountAuthGuess(context.Context, string, int, time.Time) (bool, error) {
+func (noDevices) CountAuthGuess(context.Context, string, int, int, time.Time) (bool, error) {
 	return false, errors.New("unexpected CountAuthGuess")
 }
 func (noDevices) RecordAuthFailure(context.Context, device.AuthFailure) (bool, error) {

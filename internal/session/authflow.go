@@ -160,7 +160,7 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 			s.sum.Reason = fmt.Sprintf("%d consecutive wrong authentication strings; next guess allowed in %s", d.AuthFailures, wait.Round(time.Second))
 			return auth.Result{}, s.retryLater("auth-backoff", wait), false
 		}
-		ok, err := s.deps.Store.CountAuthGuess(ctx, d.Name, d.AuthFailures, now.UTC())
+		ok, err := s.deps.Store.CountAuthGuess(ctx, d.Name, d.AuthFailures, s.cfg.AuthStringMaxFailures, now.UTC())
 		if err != nil {
 			return auth.Result{}, s.storeFailed(err), false
 		}

@@ -19,7 +19,7 @@ type Store interface {
 	RecordIssuance(ctx context.Context, is device.Issuance) error
 	FinishAttempt(ctx context.Context, o device.Outcome) error
 	SaveFetchedCertificate(ctx context.Context, fc device.FetchedCertificate) error
-	CountAuthGuess(ctx context.Context, name string, seen int, at time.Time) (bool, error)
+	CountAuthGuess(ctx context.Context, name string, seen, max int, at time.Time) (bool, error)
 	RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bool, error)
 }
 

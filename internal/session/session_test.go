@@ -122,11 +122,11 @@ func (s *fakeStore) SaveFetchedCertificate(_ context.Context, fc device.FetchedC
 	return nil
 }
 
-func (s *fakeStore) CountAuthGuess(_ context.Context, name string, seen int, at time.Time) (bool, error) {
+func (s *fakeStore) CountAuthGuess(_ context.Context, name string, seen, max int, at time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.devices[name]
-	if d.AuthFailures != seen {
+	if d.AuthFailures != seen || d.AuthString == "" || (max > 0 && d.AuthFailures >= max) {
 		return false, nil
 	}
 	d.AuthFailures++

@@ -170,13 +170,16 @@ func runAuthFailures(t *testing.T, open opener) {
 		s := open.fresh(t)
 		d := newDevice("SEP001122334455")
 		create(t, s, d)
-		ok, err := s.CountAuthGuess(t.Context(), d.Name, 0, at(time.Hour))
+		ok, err := s.CountAuthGuess(t.Context(), d.Name, 0, 3, at(time.Hour))
 		must(t, err)
 		if !ok {
 			t.Fatal("first guess not counted")
 		}
-		if ok, _ := s.CountAuthGuess(t.Context(), d.Name, 0, at(time.Hour)); ok {
+		if ok, _ := s.CountAuthGuess(t.Context(), d.Name, 0, 3, at(time.Hour)); ok {
 			t.Error("a guess on a stale count was counted")
+		}
+		if ok, _ := s.CountAuthGuess(t.Context(), d.Name, 1, 1, at(time.Hour)); ok {
+			t.Error("a guess at the limit was counted")
 		}
 		got := get(t, s, d.Name)
 		if got.AuthFailures != 1 || !got.LastAuthFailure.Equal(stored(at(time.Hour))) {
@@ -193,7 +196,7 @@ func runAuthFailures(t *testing.T, open opener) {
 		d := newDevice("SEP001122334455")
 		create(t, s, d)
 		for i := range 3 {
-			ok, err := s.CountAuthGuess(t.Context(), d.Name, i, at(time.Duration(i)*time.Minute))
+			ok, err := s.CountAuthGuess(t.Context(), d.Name, i, 3, at(time.Duration(i)*time.Minute))
 			must(t, err)
 			if !ok {
 				t.Fatalf("guess %d not counted", i+1)
@@ -236,7 +239,7 @@ func runAuthFailures(t *testing.T, open opener) {
 		d := newDevice("SEP001122334455")
 		create(t, s, d)
 		start(t, s, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour)})
-		ok, err := s.CountAuthGuess(t.Context(), d.Name, 0, at(time.Hour))
+		ok, err := s.CountAuthGuess(t.Context(), d.Name, 0, 3, at(time.Hour))
 		must(t, err)
 		if !ok {
 			t.Fatal("guess not counted")
