@@ -66,6 +66,17 @@ func (f *signerFlags) register(cmd *cobra.Command) {
 }
 
 // resolve returns the signing identity, digest and signer version.
+// open opens the keystore and resolves the flags' signing identity, digest
+// and signer version against it.
+func (f *signerFlags) open(g *globals) (*trust.Keystore, trust.Signing, trust.HashAlgorithm, trust.SignerVersion, error) {
+	ks, err := g.openKeystore()
+	if err != nil {
+		return nil, trust.Signing{}, 0, trust.SignerVersion{}, err
+	}
+	signer, hash, ver, err := f.resolve(ks)
+	return ks, signer, hash, ver, err
+}
+
 func (f *signerFlags) resolve(ks *trust.Keystore) (trust.Signing, trust.HashAlgorithm, trust.SignerVersion, error) {
 	hash, err := trust.ParseHashAlgorithm(f.digest)
 	if err != nil {
@@ -171,11 +182,7 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ks, err := g.openKeystore()
-			if err != nil {
-				return err
-			}
-			signer, hash, ver, err := sf.resolve(ks)
+			ks, signer, hash, ver, err := sf.open(g)
 			if err != nil {
 				return err
 			}
@@ -512,11 +519,7 @@ func newTrustSignCmd(g *globals) *cobra.Command {
 			if out == "" {
 				out = args[0] + ".sgn"
 			}
-			ks, err := g.openKeystore()
-			if err != nil {
-				return err
-			}
-			signer, hash, ver, err := sf.resolve(ks)
+			ks, signer, hash, ver, err := sf.open(g)
 			if err != nil {
 				return err
 			}
