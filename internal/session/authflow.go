@@ -37,8 +37,7 @@ func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
 	if !ok {
 		return step
 	}
-	d, step, ok = s.claim(ctx, d, res, now)
-	if !ok {
+	if step, ok := s.claim(ctx, d, res, now); !ok {
 		return step
 	}
 	return s.begin(ctx, d, res, now)
@@ -225,7 +224,7 @@ func (s *Session) authFailed(ctx context.Context, d device.Device, reason, detai
 // held by another session is busy; if that session is this node's and from the phone's own address,
 // the phone has rebooted: the old session is superseded (only now that the
 // new one has authenticated) and the claim tried again.
-func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, now time.Time) (device.Device, Step, bool) {
+func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, now time.Time) (Step, bool) {
 	a := device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(),
 		Node: s.deps.Node, AuthMode: string(res.Method), Rev: d.Rev}
 	c, err := s.deps.Store.StartAttempt(ctx, a)
@@ -233,15 +232,11 @@ func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, n
 		c, err = s.deps.Store.StartAttempt(ctx, a)
 	}
 	if err != nil {
-		step := s.storeFailed(err)
-		if fault.KindOf(err) == fault.Conflict {
-			s.sum.Reason = "another session for this device is in progress"
-		}
-		return device.Device{}, step, false
+		return s.storeFailed(err), false // the store's reason says which conflict
 	}
 	s.attemptID = c.AttemptID
 	s.unlock = s.deps.Locks.Hold(d.Name, remoteIP(s.sum.Remote), s.preempt)
-	return d, Step{}, true
+	return Step{}, true
 }
 
 // begin sends the request of the device's operation, as the session read

@@ -82,7 +82,7 @@ func orUnknown(s string) string {
 
 // prune keeps the newest historyLimit closed attempts of a device.
 func (s *Store) prune(ctx context.Context, tx *sql.Tx, name string) error {
-	if _, err := tx.ExecContext(ctx, pruneAttemptsSQL, name, name, s.historyLimit-1); err != nil {
+	if _, err := s.c.stmt(ctx, tx, s.ws.pruneAttempts).ExecContext(ctx, name, name, s.historyLimit-1); err != nil {
 		return fmt.Errorf("prune history of device %q: %w", name, err)
 	}
 	return nil
@@ -94,9 +94,7 @@ func (s *Store) CountAuthGuess(ctx context.Context, name string, seen, max int, 
 	what := fmt.Sprintf("count authentication guess for device %q", name)
 	ok := false
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE devices SET auth_failures = auth_failures + 1, last_auth_failure = ?
-			WHERE name = ? AND auth_failures = ? AND auth_string <> '' AND (? <= 0 OR auth_failures < ?)`,
-			micros(at), name, seen, max, max)
+		res, err := s.c.stmt(ctx, tx, s.ws.countGuess).ExecContext(ctx, micros(at), name, seen, max, max)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -127,15 +125,7 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bo
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		var total int64
-		// The status shows the failure, unless a session holds the device
-		// or its string was used up (that status stays until the
-		// administrator sets a new string).
-		const keep = `EXISTS (SELECT 1 FROM attempts WHERE device = devices.name AND finished_at IS NULL)
-			OR status LIKE '%: ` + device.ReasonTooManyAuthFailures + `'`
-		if err := tx.QueryRowContext(ctx, `UPDATE devices SET attempts_total = attempts_total + 1,
-			status = CASE WHEN `+keep+` THEN status ELSE ? END,
-			updated_at = CASE WHEN `+keep+` THEN updated_at ELSE ? END
-			WHERE name = ? RETURNING attempts_total`,
+		if err := s.c.stmt(ctx, tx, s.ws.failedAuthDevice).QueryRowContext(ctx,
 			a.Result, micros(a.FinishedAt), a.Device).Scan(&total); err != nil {
 			return fmt.Errorf("%s: count: %w", what, err)
 		}

@@ -51,6 +51,24 @@ const pruneAttemptsSQL = `DELETE FROM attempts
 	WHERE device = ? AND finished_at IS NOT NULL
 	AND id < (SELECT id FROM attempts WHERE device = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`
 
+// countGuessSQL reserves the evaluation of one authentication-string guess:
+// the device's counter still at the value the session read, a string to
+// guess, and the counter below the limit (a limit <= 0: none).
+const countGuessSQL = `UPDATE devices SET auth_failures = auth_failures + 1, last_auth_failure = ?
+	WHERE name = ? AND auth_failures = ? AND auth_string <> '' AND (? <= 0 OR auth_failures < ?)`
+
+// failedAuthDeviceSQL counts a failed authentication on its device and
+// shows it as the status, unless a session holds the device or its string
+// was used up (that status stays until the administrator sets a new
+// string). It returns the device's attempt count.
+const failedAuthDeviceSQL = `UPDATE devices SET attempts_total = attempts_total + 1,
+	status = CASE WHEN ` + keepStatus + ` THEN status ELSE ? END,
+	updated_at = CASE WHEN ` + keepStatus + ` THEN updated_at ELSE ? END
+	WHERE name = ? RETURNING attempts_total`
+
+const keepStatus = `EXISTS (SELECT 1 FROM attempts WHERE device = devices.name AND finished_at IS NULL)
+	OR status LIKE '%: ` + device.ReasonTooManyAuthFailures + `'`
+
 // insertIssuanceSQL records an issuance.
 const insertIssuanceSQL = `INSERT INTO issuances
 	(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
@@ -110,12 +128,16 @@ type readStmts struct {
 // writeStmts are the prepared statements of the writer connection, for the
 // committer's writes.
 type writeStmts struct {
-	insertAttempt  *sql.Stmt
-	claimDevice    *sql.Stmt
-	insertIssuance *sql.Stmt
-	finishAttempt  *sql.Stmt
-	finishDevice   [2][lscChanges]*sql.Stmt // by Outcome.Completed (0 or 1), lscChange
-	insertFetched  *sql.Stmt
+	insertAttempt *sql.Stmt
+	claimDevice   *sql.Stmt
+	pruneAttempts *sql.Stmt
+	countGuess    *sql.Stmt
+	// failedAuthDevice is on the path a guessing flood takes.
+	failedAuthDevice *sql.Stmt
+	insertIssuance   *sql.Stmt
+	finishAttempt    *sql.Stmt
+	finishDevice     [2][lscChanges]*sql.Stmt // by Outcome.Completed (0 or 1), lscChange
+	insertFetched    *sql.Stmt
 }
 
 // preparer prepares statements on one pool and remembers them, to close
@@ -161,11 +183,14 @@ func prepareRead(ctx context.Context, p *preparer) readStmts {
 // prepareWrite prepares the write statements on p.
 func prepareWrite(ctx context.Context, p *preparer) writeStmts {
 	w := writeStmts{
-		insertAttempt:  p.prepare(ctx, insertAttemptSQL),
-		claimDevice:    p.prepare(ctx, claimDeviceSQL),
-		insertIssuance: p.prepare(ctx, insertIssuanceSQL),
-		finishAttempt:  p.prepare(ctx, finishAttemptSQL),
-		insertFetched:  p.prepare(ctx, insertFetchedSQL),
+		insertAttempt:    p.prepare(ctx, insertAttemptSQL),
+		claimDevice:      p.prepare(ctx, claimDeviceSQL),
+		pruneAttempts:    p.prepare(ctx, pruneAttemptsSQL),
+		countGuess:       p.prepare(ctx, countGuessSQL),
+		failedAuthDevice: p.prepare(ctx, failedAuthDeviceSQL),
+		insertIssuance:   p.prepare(ctx, insertIssuanceSQL),
+		finishAttempt:    p.prepare(ctx, finishAttemptSQL),
+		insertFetched:    p.prepare(ctx, insertFetchedSQL),
 	}
 	for i, completed := range []bool{false, true} {
 		for lsc := range lscChanges {

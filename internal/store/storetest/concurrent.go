@@ -24,7 +24,7 @@ func runConcurrentFailures(t *testing.T, open opener) {
 		for i := range n {
 			ds = append(ds, newDevice(fmt.Sprintf("SEP0000000F%04d", i)))
 		}
-		if _, err := importDevices(s, t.Context(), ds); err != nil {
+		if _, err := ImportDevices(s, t.Context(), ds); err != nil {
 			t.Fatal(err)
 		}
 		taken := device.Issuance{Serial: "5EED", Device: ds[0].Name, IssuedAt: t0}
@@ -44,9 +44,9 @@ func runConcurrentFailures(t *testing.T, open opener) {
 		}
 		for i, d := range ds {
 			wg.Go(func() {
-				id, err := startAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour)})
+				id, err := StartAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour)})
 				expect(d.Name+": start", err, nil)
-				_, err = startAttempt(s, ctx, device.Attempt{Device: "SEPNO" + d.Name[3:], StartedAt: at(time.Hour)})
+				_, err = StartAttempt(s, ctx, device.Attempt{Device: "SEPNO" + d.Name[3:], StartedAt: at(time.Hour)})
 				expect(d.Name+": start on an unknown device", err, fault.ErrNotFound)
 				err = s.RecordIssuance(ctx, device.Issuance{Serial: taken.Serial, Device: d.Name, AttemptID: id, IssuedAt: at(time.Hour)})
 				expect(d.Name+": record a taken serial", err, fault.ErrConflict)

@@ -196,7 +196,7 @@ func runDevice(t *testing.T, open opener) {
 		ctx := t.Context()
 		d := newDevice("SEP001122334455")
 		create(t, s, d)
-		id, err := startAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour), Node: "n1"})
+		id, err := StartAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour), Node: "n1"})
 		must(t, err)
 		// The administrator's screen shows the device in progress, without an LSC.
 		shown := get(t, s, d.Name)
@@ -240,7 +240,7 @@ func runDevice(t *testing.T, open opener) {
 		d, other := newDevice("SEP001122334455"), newDevice("SEP0011223344FF")
 		create(t, s, d, other)
 		for _, name := range []string{d.Name, other.Name} {
-			id, err := startAttempt(s, ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: t0})
+			id, err := StartAttempt(s, ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: t0})
 			must(t, err)
 			must(t, s.RecordIssuance(ctx, device.Issuance{Serial: "5E" + name[3:], Device: name, AttemptID: id, IssuedAt: t0}))
 			must(t, s.SaveFetchedCertificate(ctx, device.FetchedCertificate{Device: name, Type: "LSC", FetchedAt: t0, DER: []byte{1}}))
@@ -302,7 +302,7 @@ func runImport(t *testing.T, open opener) {
 			LSC: newCert("BB", at(48*time.Hour)),
 		}
 		n1, n2 := newDevice("SEP000000000002"), newDevice("CSFNEW")
-		counts, err := importDevices(s, t.Context(), []device.Device{n1, repl, n2})
+		counts, err := ImportDevices(s, t.Context(), []device.Device{n1, repl, n2})
 		must(t, err)
 		if counts != (device.ImportCounts{Created: 2, Updated: 1}) {
 			t.Errorf("counts = %+v, want 2 created, 1 updated", counts)
@@ -316,7 +316,7 @@ func runImport(t *testing.T, open opener) {
 
 	t.Run("empty", func(t *testing.T) {
 		s := open.fresh(t)
-		counts, err := importDevices(s, t.Context(), nil)
+		counts, err := ImportDevices(s, t.Context(), nil)
 		must(t, err)
 		if counts != (device.ImportCounts{}) {
 			t.Errorf("counts = %+v, want none", counts)
@@ -334,7 +334,7 @@ func runImport(t *testing.T, open opener) {
 		changed := old
 		changed.Description = "must not be written"
 		ds = append(ds, changed, device.Device{Name: ""}) // the empty name fails last
-		if _, err := importDevices(s, t.Context(), ds); err == nil {
+		if _, err := ImportDevices(s, t.Context(), ds); err == nil {
 			t.Fatal("ImportDevices with an empty name: err = nil")
 		}
 		page, err := s.ListDevices(t.Context(), device.Query{})
@@ -351,12 +351,12 @@ func runImport(t *testing.T, open opener) {
 		for i := range 2000 {
 			ds = append(ds, newDevice(fmt.Sprintf("SEP%012X", i)))
 		}
-		counts, err := importDevices(s, t.Context(), ds[:1000])
+		counts, err := ImportDevices(s, t.Context(), ds[:1000])
 		must(t, err)
 		if counts != (device.ImportCounts{Created: 1000}) {
 			t.Errorf("first import counts = %+v, want 1000 created", counts)
 		}
-		counts, err = importDevices(s, t.Context(), ds)
+		counts, err = ImportDevices(s, t.Context(), ds)
 		must(t, err)
 		if counts != (device.ImportCounts{Created: 1000, Unchanged: 1000}) {
 			t.Errorf("second import counts = %+v, want 1000 created, 1000 unchanged", counts)
@@ -382,7 +382,7 @@ func runContext(t *testing.T, open opener) {
 		if err := s.CreateDevice(ctx, newDevice("SEP000000000002"), device.AuditEvent{}); err == nil {
 			t.Error("CreateDevice with a cancelled context: err = nil")
 		}
-		if _, err := importDevices(s, ctx, []device.Device{newDevice("SEP000000000003")}); err == nil {
+		if _, err := ImportDevices(s, ctx, []device.Device{newDevice("SEP000000000003")}); err == nil {
 			t.Error("ImportDevices with a cancelled context: err = nil")
 		}
 		if _, err := s.ListDevices(ctx, device.Query{}); err == nil {

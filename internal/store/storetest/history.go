@@ -15,7 +15,7 @@ import (
 // start records an attempt, failing t if it cannot.
 func start(t *testing.T, s device.Store, a device.Attempt) int64 {
 	t.Helper()
-	id, err := startAttempt(s, t.Context(), a)
+	id, err := StartAttempt(s, t.Context(), a)
 	if err != nil {
 		t.Fatalf("StartAttempt(%q): %v", a.Device, err)
 	}
@@ -77,7 +77,7 @@ func runAttempt(t *testing.T, open opener) {
 
 	t.Run("start-unknown-device-not-found", func(t *testing.T) {
 		s := open.fresh(t)
-		_, err := startAttempt(s, t.Context(), device.Attempt{Device: "SEP00000000FFFF", StartedAt: t0})
+		_, err := StartAttempt(s, t.Context(), device.Attempt{Device: "SEP00000000FFFF", StartedAt: t0})
 		wantKind(t, err, fault.ErrNotFound, "SEP00000000FFFF")
 	})
 
@@ -426,7 +426,7 @@ func runConcurrency(t *testing.T, open opener) {
 		for i := range n {
 			ds = append(ds, newDevice(fmt.Sprintf("SEP0000000000%02d", i)))
 		}
-		if _, err := importDevices(s, t.Context(), ds); err != nil {
+		if _, err := ImportDevices(s, t.Context(), ds); err != nil {
 			t.Fatal(err)
 		}
 		ctx := t.Context()
@@ -434,7 +434,7 @@ func runConcurrency(t *testing.T, open opener) {
 		errs := make(chan error, n)
 		for i, d := range ds {
 			wg.Go(func() {
-				id, err := startAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour)})
+				id, err := StartAttempt(s, ctx, device.Attempt{Device: d.Name, Operation: device.OpInstall, StartedAt: at(time.Hour)})
 				if err != nil {
 					errs <- fmt.Errorf("%s: start: %w", d.Name, err)
 					return

@@ -258,14 +258,15 @@ func names(ds []device.Device) []string {
 	return out
 }
 
-// startAttempt claims a device and returns the attempt id.
-func startAttempt(s device.Store, ctx context.Context, a device.Attempt) (int64, error) {
+// StartAttempt claims a device in s and returns the attempt id, for a
+// backend's own tests.
+func StartAttempt(s device.Store, ctx context.Context, a device.Attempt) (int64, error) {
 	c, err := s.StartAttempt(ctx, a)
 	return c.AttemptID, err
 }
 
-// importDevices imports ds as they are, by the CLI.
-func importDevices(s device.Store, ctx context.Context, ds []device.Device) (device.ImportCounts, error) {
+// ImportDevices imports ds into s as they are, for a backend's own tests.
+func ImportDevices(s device.Store, ctx context.Context, ds []device.Device) (device.ImportCounts, error) {
 	names := make([]string, len(ds))
 	for i, d := range ds {
 		names[i] = d.Name
