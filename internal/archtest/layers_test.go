@@ -39,6 +39,10 @@ var allowed = map[string][]string{
 	"cli":             {"*"},
 	"e2e":             {"*"},
 	"archtest":        {},
+	"view":            {"device"},
+	"account":         {"device", "fault"},
+	"webauth":         {"account", "device", "fault"},
+	"system":          {"device", "fault", "config"},
 }
 
 type pkg struct {

@@ -9,16 +9,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/view"
 )
 
 func init() { subcommands = append(subcommands, newAuditCmd) }
-
-// auditView is an audit event as `capf audit --json` prints it.
-type auditView struct {
-	device.AuditEvent
-	Actor string `json:"actor"`
-	From  string `json:"from,omitempty"`
-}
 
 func newAuditCmd(g *globals) *cobra.Command {
 	var target string
@@ -39,11 +33,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				views := make([]auditView, len(evs))
-				for i, ev := range evs {
-					views[i] = auditView{AuditEvent: ev, Actor: ev.Actor.String(), From: ev.Actor.Remote}
-				}
-				return printJSON(g.stdout, views)
+				return printJSON(g.stdout, view.Audit(evs))
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tTARGET\tCHANGES")

@@ -14,6 +14,7 @@ import (
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/report"
+	"github.com/capf-server/capf/internal/view"
 )
 
 func init() { subcommands = append(subcommands, newDeviceCmd) }
@@ -144,45 +145,6 @@ func newDevice(name string, c device.Change) device.Device {
 	return d
 }
 
-// deviceView is the JSON form of a device.
-type deviceView struct {
-	Name            string     `json:"name"`
-	Description     string     `json:"description"`
-	SecurityProfile string     `json:"security_profile"`
-	AuthMode        string     `json:"auth_mode"`
-	AuthString      string     `json:"auth_string"`
-	Operation       string     `json:"operation"`
-	Key             string     `json:"key"`
-	Deadline        *time.Time `json:"deadline,omitempty"`
-	Status          string     `json:"status"`
-	LSCStatus       string     `json:"lsc_status"`
-	LSCSerial       string     `json:"lsc_serial,omitempty"`
-	LSCIssuer       string     `json:"lsc_issuer,omitempty"`
-	LSCValidUntil   *time.Time `json:"lsc_valid_until,omitempty"`
-	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-}
-
-// viewOf is the JSON view of d; its LSC status is evaluated at now, the
-// service's clock.
-func viewOf(d device.Device, now time.Time) deviceView {
-	v := deviceView{
-		Name: d.Name, Description: d.Description, SecurityProfile: string(d.SecurityProfile),
-		AuthMode: string(d.AuthMode), AuthString: d.AuthString, Operation: string(d.Operation),
-		Key: string(d.Key), Status: d.Status, LSCStatus: d.LSCState(now),
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
-	}
-	if !d.Deadline.IsZero() {
-		t := d.Deadline
-		v.Deadline = &t
-	}
-	if d.LSC != nil {
-		t := d.LSC.NotAfter
-		v.LSCSerial, v.LSCIssuer, v.LSCValidUntil = d.LSC.Serial, d.LSC.Issuer, &t
-	}
-	return v
-}
-
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -191,7 +153,7 @@ func printJSON(w io.Writer, v any) error {
 
 func printDevice(w io.Writer, d device.Device, asJSON bool, now time.Time) error {
 	if asJSON {
-		return printJSON(w, viewOf(d, now))
+		return printJSON(w, view.DeviceOf(d, now))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	deadline, validUntil, serial, issuer := report.NA, report.NA, report.NA, report.NA
@@ -247,11 +209,7 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return printJSON(g.stdout, struct {
-					deviceView
-					History []attemptView `json:"history"`
-					Fetched []fetchedView `json:"troubleshoot_certificates"`
-				}{viewOf(d, svc.Now()), attemptViews(attempts), fetchedViews(fetched)})
+				return printJSON(g.stdout, view.DeviceDetail{Device: view.DeviceOf(d, svc.Now()), History: view.Attempts(attempts), Fetched: view.FetchedList(fetched)})
 			}
 			if err := printDevice(g.stdout, d, false, svc.Now()); err != nil {
 				return err
@@ -274,44 +232,6 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().IntVar(&history, "history", 20, "how many attempts to show (0: all)")
 	return cmd
-}
-
-type attemptView struct {
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	Remote     string     `json:"remote"`
-	Operation  string     `json:"operation"`
-	AuthMode   string     `json:"auth_mode"`
-	SUDI       string     `json:"sudi,omitempty"` // the outcome of the phone's SUDI_DATA
-	Result     string     `json:"result"`
-	Reason     string     `json:"reason"`
-}
-
-func attemptViews(as []device.Attempt) []attemptView {
-	out := make([]attemptView, 0, len(as))
-	for _, a := range as {
-		v := attemptView{StartedAt: a.StartedAt, Remote: a.Remote, Operation: string(a.Operation), AuthMode: a.AuthMode, SUDI: a.SUDI, Result: a.Result, Reason: a.Reason}
-		if !a.FinishedAt.IsZero() {
-			t := a.FinishedAt
-			v.FinishedAt = &t
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
-type fetchedView struct {
-	Type      string    `json:"type"`
-	FetchedAt time.Time `json:"fetched_at"`
-	DER       []byte    `json:"der"`
-}
-
-func fetchedViews(fs []device.FetchedCertificate) []fetchedView {
-	out := make([]fetchedView, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, fetchedView{Type: f.Type, FetchedAt: f.FetchedAt, DER: f.DER})
-	}
-	return out
 }
 
 func newDeviceRmCmd(g *globals) *cobra.Command {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/report"
+	"github.com/capf-server/capf/internal/view"
 )
 
 // listFlags are the Find Phone criteria as flags.
@@ -81,14 +82,7 @@ func newDeviceListCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if f.asJSON {
-				views := make([]deviceView, 0, len(page.Devices))
-				for _, d := range page.Devices {
-					views = append(views, viewOf(d, now))
-				}
-				return printJSON(g.stdout, struct {
-					Total   int          `json:"total"`
-					Devices []deviceView `json:"devices"`
-				}{page.Total, views})
+				return printJSON(g.stdout, view.DeviceList{Total: page.Total, Devices: view.Devices(page.Devices, now)})
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "DEVICE\tDESCRIPTION\tPROFILE\tAUTH MODE\tAUTH STRING\tOPERATION\tSTATUS\tLSC\tLSC VALID UNTIL")

@@ -30,6 +30,8 @@ var exitCodes = map[fault.Kind]int{
 	fault.Conflict:     ExitConflict,
 	fault.Unauthorized: ExitFailure,
 	fault.Unavailable:  ExitFailure,
+	fault.Forbidden:    ExitFailure,
+	fault.Throttled:    ExitFailure,
 }
 
 // globals holds the flags every subcommand shares.

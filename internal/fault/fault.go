@@ -20,9 +20,11 @@ const (
 	Conflict                 // the thing exists already, or changed under us
 	Unauthorized             // the credentials were not accepted
 	Unavailable              // try again later
+	Forbidden                // authenticated, but the role does not allow it
+	Throttled                // too many attempts; wait before the next one
 )
 
-var kindNames = [...]string{"internal", "invalid", "not-found", "conflict", "unauthorized", "unavailable"}
+var kindNames = [...]string{"internal", "invalid", "not-found", "conflict", "unauthorized", "unavailable", "forbidden", "throttled"}
 
 // String returns the kind's name.
 func (k Kind) String() string {

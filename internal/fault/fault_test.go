@@ -51,6 +51,8 @@ func TestProblemOf(t *testing.T) {
 		{"conflict", Conflictf("exists"), 409, "exists"},
 		{"unauthorized", New(Unauthorized, "bad token"), 401, "bad token"},
 		{"unavailable", New(Unavailable, "busy"), 503, "busy"},
+		{"forbidden", New(Forbidden, "viewer role"), 403, "viewer role"},
+		{"throttled", New(Throttled, "wait 30s"), 429, "wait 30s"},
 		{"internal-hidden", fmt.Errorf("disk /var/lib/capf/capf.db: I/O error"), 500, "internal error; see the server log"},
 	}
 	for _, tt := range tests {

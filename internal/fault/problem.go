@@ -20,6 +20,8 @@ var httpStatus = map[Kind]int{
 	Conflict:     http.StatusConflict,
 	Unauthorized: http.StatusUnauthorized,
 	Unavailable:  http.StatusServiceUnavailable,
+	Forbidden:    http.StatusForbidden,
+	Throttled:    http.StatusTooManyRequests,
 }
 
 // ProblemOf maps err to its Problem.
