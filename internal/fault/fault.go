@@ -39,6 +39,10 @@ func (k Kind) String() string {
 type Error struct {
 	Kind Kind
 	Msg  string
+	// Field names the input that is wrong, in the JSON vocabulary of the
+	// edges (e.g. "auth_string", "certificate_validity_days"), when one
+	// field is to blame; a form shows the message next to it.
+	Field string
 }
 
 // Error implements error.
@@ -61,6 +65,8 @@ var (
 	ErrConflict     = &Error{Kind: Conflict}
 	ErrUnauthorized = &Error{Kind: Unauthorized}
 	ErrUnavailable  = &Error{Kind: Unavailable}
+	ErrForbidden    = &Error{Kind: Forbidden}
+	ErrThrottled    = &Error{Kind: Throttled}
 )
 
 // New returns an error of kind k with a formatted message.
@@ -76,6 +82,20 @@ func NotFoundf(format string, args ...any) error { return New(NotFound, format, 
 
 // Conflictf returns a Conflict error.
 func Conflictf(format string, args ...any) error { return New(Conflict, format, args...) }
+
+// InvalidField returns an Invalid error that blames the input field.
+func InvalidField(field, format string, args ...any) error {
+	return &Error{Kind: Invalid, Msg: fmt.Sprintf(format, args...), Field: field}
+}
+
+// FieldOf returns the field the first *Error in err's chain blames, or "".
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
 
 // KindOf returns the kind of the first *Error in err's chain, or Internal.
 func KindOf(err error) Kind {

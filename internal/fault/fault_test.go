@@ -26,6 +26,22 @@ func TestKindOf(t *testing.T) {
 	}
 }
 
+func TestFieldOf(t *testing.T) {
+	err := fmt.Errorf("change device X: %w", InvalidField("auth_string", "want 4 to 10 digits"))
+	if got := FieldOf(err); got != "auth_string" {
+		t.Errorf("FieldOf = %q, want auth_string", got)
+	}
+	if p := ProblemOf(err); p.Field != "auth_string" || p.Status != 422 {
+		t.Errorf("ProblemOf = %+v, want field auth_string and 422", p)
+	}
+	if got := FieldOf(Invalidf("no field")); got != "" {
+		t.Errorf("FieldOf(no field) = %q", got)
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Error("a field error is not Invalid")
+	}
+}
+
 func TestIsMatchesKind(t *testing.T) {
 	err := fmt.Errorf("ctx: %w", Conflictf("device exists"))
 	if !errors.Is(err, ErrConflict) {

@@ -10,6 +10,8 @@ type Problem struct {
 	Status int    `json:"status"`
 	Title  string `json:"title"`
 	Detail string `json:"detail"`
+	// Field is the input field to blame, if one is (see Error.Field).
+	Field string `json:"field,omitempty"`
 }
 
 // httpStatus is the one table from error kind to HTTP status.
@@ -37,5 +39,6 @@ func ProblemOf(err error) Problem {
 		return p
 	}
 	p.Detail = err.Error()
+	p.Field = FieldOf(err)
 	return p
 }
