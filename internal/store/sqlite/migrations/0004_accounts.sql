@@ -1,0 +1,2 @@
+-- Reserved for issue #9; filled in by its own change.
+SELECT 1;
