@@ -175,7 +175,8 @@ const (
 // that completed the campaign's operation: finished at or after ?1 (the
 // campaign's start) with result ?2 (its success status), at the revision
 // the campaign left the device at.
-const completionSQL = `a.device = cd.device AND a.finished_at >= ?1 AND a.result = ?2 AND a.config_rev = cd.rev`
+const completionSQL = `a.device = cd.device AND a.config_rev = cd.rev AND a.result = ?2 AND a.finished_at >= ?1
+	AND instr(a.result, ' Success') > 0`
 
 // campaignClassSQL classifies each device of campaign ?5 as the Store
 // contract says, in one pass over campaign_devices (its primary key) with
@@ -183,7 +184,7 @@ const completionSQL = `a.device = cd.device AND a.finished_at >= ?1 AND a.result
 // StatusInProgress and StatusPending. It aggregates: one row per class,
 // and for the failed class one row per status with the device names
 // joined by char(31).
-const campaignClassSQL = `WITH c AS (
+const campaignClassSQL = `WITH c AS MATERIALIZED (
 	SELECT cd.device AS name, d.status AS status, CASE
 		WHEN d.name IS NULL THEN '` + classOther + `'
 		WHEN EXISTS (SELECT 1 FROM attempts a WHERE ` + completionSQL + `) THEN '` + classDone + `'

@@ -29,3 +29,8 @@ CREATE TABLE campaign_devices (
 -- The dashboard's latest failed attempts across all devices, newest first,
 -- without scanning the whole history.
 CREATE INDEX attempts_failed ON attempts (finished_at) WHERE instr(result, ' Failed') > 0;
+
+-- A campaign's completions: each device's successful attempts, by the
+-- revision they acted on, found without reading the device's failures.
+CREATE INDEX attempts_succeeded ON attempts (device, config_rev, result, finished_at)
+    WHERE instr(result, ' Success') > 0;
