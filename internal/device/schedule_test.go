@@ -339,3 +339,31 @@ func TestCriteriaString(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSchedule10k schedules Install with a generated string for
+// 10,000 phones: the one transaction that holds the store's writer while
+// it runs.
+func BenchmarkSchedule10k(b *testing.B) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "capf.db"), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	svc := device.NewService(device.ServiceOptions{Store: st})
+	rows := make([]device.ImportRow, 10000)
+	for i := range rows {
+		rows[i] = device.ImportRow{Line: i + 2, Device: device.Device{Name: fmt.Sprintf("SEP%012X", i), AuthMode: device.AuthString},
+			Given: device.Given{AuthMode: true}}
+	}
+	if _, err := svc.Import(context.Background(), admin, rows); err != nil {
+		b.Fatal(err)
+	}
+	install := device.OpInstall
+	b.ResetTimer()
+	for b.Loop() {
+		c, err := svc.Schedule(context.Background(), admin, device.Criteria{Name: "SEP"}, device.Change{Operation: &install, GenerateString: true})
+		if err != nil || c.Devices != len(rows) {
+			b.Fatalf("campaign %+v: %v", c, err)
+		}
+	}
+}
