@@ -387,7 +387,7 @@ func TestArmingRules(t *testing.T) {
 		code int
 		want string
 	}{
-		{"fail/arm-past-deadline", []string{"device", "set", name, "--operation", "install"}, ExitUsage, "is in the past; give a later --deadline or none"},
+		{"fail/arm-past-deadline", []string{"device", "set", name, "--operation", "install"}, ExitUsage, "is in the past; choose a later time or none"},
 		{"fail/string-in-null-mode", []string{"device", "set", name, "--auth-string", "1234"}, ExitUsage, "only used By Authentication String"},
 		{"fail/generate-and-string", []string{"device", "set", name, "--auth-mode", "string", "--auth-string", "1234", "--generate-string"}, ExitUsage, "exclude each other"},
 		{"ok/arm-with-new-deadline", []string{"device", "set", name, "--operation", "install", "--deadline", "none"}, ExitOK, "Operation Pending"},

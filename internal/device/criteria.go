@@ -88,7 +88,7 @@ func (c Criteria) Query(now time.Time) (Query, error) {
 		if err != nil {
 			d, derr := time.ParseDuration(c.ExpiresBefore)
 			if derr != nil {
-				return q, fault.Invalidf("expires-before %q: want an RFC 3339 time or a duration like 720h", c.ExpiresBefore)
+				return q, fault.InvalidField("expires_before", "expires-before %q: want an RFC 3339 time or a duration like 720h", c.ExpiresBefore)
 			}
 			t = now.Add(d)
 		}
@@ -97,15 +97,15 @@ func (c Criteria) Query(now time.Time) (Query, error) {
 	for _, w := range c.Where {
 		parts := strings.SplitN(w, ":", 3)
 		if len(parts) < 2 {
-			return q, fault.Invalidf("where %q: want FIELD:MATCH:VALUE", w)
+			return q, fault.InvalidField("where", "where %q: want FIELD:MATCH:VALUE", w)
 		}
 		m := Match(parts[1])
 		takesValue := m != MatchEmpty && m != MatchNotEmpty
 		switch {
 		case takesValue && len(parts) < 3:
-			return q, fault.Invalidf("where %q: match %s needs a value: want FIELD:%s:VALUE", w, m, m)
+			return q, fault.InvalidField("where", "where %q: match %s needs a value: want FIELD:%s:VALUE", w, m, m)
 		case !takesValue && len(parts) == 3:
-			return q, fault.Invalidf("where %q: match %s takes no value: want FIELD:%s", w, m, m)
+			return q, fault.InvalidField("where", "where %q: match %s takes no value: want FIELD:%s", w, m, m)
 		}
 		v := ""
 		if len(parts) == 3 {
@@ -114,7 +114,7 @@ func (c Criteria) Query(now time.Time) (Query, error) {
 		add(Field(parts[0]), m, v)
 	}
 	if !slices.Contains(SortFields, q.Sort) {
-		return q, fault.Invalidf("sort %q: want one of %s", c.Sort, FieldList(SortFields))
+		return q, fault.InvalidField("sort", "sort %q: want one of %s", c.Sort, FieldList(SortFields))
 	}
 	return q, q.Validate()
 }

@@ -77,7 +77,7 @@ type Change struct {
 // Validate checks the change on its own, before any device is read.
 func (c Change) Validate() error {
 	if c.GenerateString && c.AuthString != nil {
-		return fault.Invalidf("give an authentication string or generate one, not both")
+		return fault.InvalidField("auth_string", "give an authentication string or generate one, not both")
 	}
 	return nil
 }
@@ -162,10 +162,10 @@ func (s *Service) prepare(d *Device, old *Device, r rule, now time.Time) error {
 	configChanged := old != nil && (old.AuthMode != d.AuthMode || old.AuthString != d.AuthString || old.Key != d.Key)
 	if d.AuthMode != AuthString {
 		if r.explicitString && d.AuthString != "" {
-			return fault.Invalidf("device %s: an authentication string is only used By Authentication String (mode is %s)", d.Name, d.AuthMode.Label())
+			return fault.InvalidField("auth_string", "device %s: an authentication string is only used By Authentication String (mode is %s)", d.Name, d.AuthMode.Label())
 		}
 		if r.generate {
-			return fault.Invalidf("device %s: Generate String needs authentication mode string (mode is %s)", d.Name, d.AuthMode.Label())
+			return fault.InvalidField("auth_mode", "device %s: Generate String needs authentication mode string (mode is %s)", d.Name, d.AuthMode.Label())
 		}
 		d.AuthString = "" // a string has no use in another mode; keep none
 	}
@@ -183,7 +183,7 @@ func (s *Service) prepare(d *Device, old *Device, r rule, now time.Time) error {
 	arming := armed && (opChanged || r.rearm || (old != nil && old.Status != StatusInProgress && configChanged))
 	deadlineChanged := old == nil || !old.Deadline.Equal(d.Deadline)
 	if !d.Deadline.IsZero() && d.Deadline.Before(now) && (deadlineChanged || arming) {
-		return fault.Invalidf("device %s: Operation Completes By %s is in the past; give a later --deadline or none",
+		return fault.InvalidField("deadline", "device %s: Operation Completes By %s is in the past; choose a later time or none",
 			d.Name, d.Deadline.UTC().Format(time.RFC3339))
 	}
 	switch {

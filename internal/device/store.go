@@ -54,6 +54,55 @@ type Store interface {
 	// its audit event by actor. An error from apply rolls everything back.
 	ImportDevices(ctx context.Context, names []string, actor Actor, apply func(i int, old *Device) (Device, error)) (ImportCounts, error)
 
+	// ScheduleCampaign records the campaign c and applies one change to
+	// every device q matches (all of them: q's Offset and Limit are
+	// ignored), in one transaction. Inside it, it reads the names of the
+	// matching devices in name order, then for each calls apply with the
+	// stored device and writes what apply returns with the same field
+	// ownership as UpdateDevice (Rev moves on as there), appending an
+	// AuditDeviceUpdate event by actor (Detail "campaign ID") when
+	// something changed. It stores c (CreatedAt, Actor, Operation, Search
+	// as given) with its new ID and Devices, the campaign's devices with
+	// the Rev each was left at, and an AuditCampaignCreate event by actor
+	// targeting "campaign ID". It returns c with ID and Devices set. An
+	// error from apply rolls everything back and is returned as it is.
+	// When q matches no device it writes nothing and returns c with
+	// Devices 0.
+	ScheduleCampaign(ctx context.Context, c Campaign, q Query, actor Actor, apply func(old Device) (Device, error)) (Campaign, error)
+	// ListCampaigns returns the campaigns, newest first, at most limit
+	// (all when limit <= 0).
+	ListCampaigns(ctx context.Context, limit int) ([]Campaign, error)
+	// CampaignProgress returns campaign id and where each of its devices
+	// stands now, from one consistent snapshot; NotFound if there is no
+	// such campaign. A device of the campaign is, in this order:
+	//   - Other if it no longer exists;
+	//   - Done if one of its attempts finished at or after the campaign's
+	//     CreatedAt, at the Rev the campaign left the device at, with
+	//     result SuccessStatus(Operation) (a "completion");
+	//   - Other if its Rev has moved on since (an administrator or a later
+	//     campaign changed what it is to do);
+	//   - InProgress if its status is StatusInProgress, Pending if it is
+	//     StatusPending;
+	//   - Failed if its status is a failure (FailedStatus of any
+	//     operation), listed in Failures by status: largest group first,
+	//     then by reason; names in name order;
+	//   - Other otherwise.
+	// PerMinute lists the clock minutes (UTC, truncated) in which
+	// completions finished, at or after since and CreatedAt, with their
+	// counts, oldest first; minutes without any are left out. Remaining and
+	// RemainingKnown are left zero for the caller to estimate.
+	CampaignProgress(ctx context.Context, id int64, since time.Time) (CampaignProgress, error)
+	// Dashboard returns the fleet overview q asks for, from one consistent
+	// snapshot: the device count; the count of each Operation Status,
+	// largest first, then by status; the counts of LSCNone, LSCValid and
+	// LSCExpired at q.Now, in that order, zeros included; ExpiringSoon, the
+	// LSCs valid at q.Now that expire before q.ExpiringBefore, and the
+	// first q.Limit of them, soonest first (then by name); the devices
+	// whose status is StatusInProgress, longest-held first (by UpdatedAt,
+	// then name), at most q.InProgressLimit; and the latest q.Limit
+	// attempts whose result is a failure, newest first (by FinishedAt).
+	Dashboard(ctx context.Context, q DashboardQuery) (Dashboard, error)
+
 	// StartAttempt claims the device for a phone session that has
 	// authenticated: in one transaction it checks that the device has no
 	// open attempt (Conflict otherwise: at most one open attempt per
@@ -132,6 +181,15 @@ type ImportCounts struct {
 	Created   int
 	Updated   int
 	Unchanged int
+}
+
+// DashboardQuery says what [Store.Dashboard] evaluates and how much it
+// lists.
+type DashboardQuery struct {
+	Now             time.Time // for the LSC states
+	ExpiringBefore  time.Time // an LSC valid at Now that expires before this is expiring soon
+	Limit           int       // of the expiring LSCs and the failed attempts listed; <= 0: none
+	InProgressLimit int       // of the devices in progress listed; <= 0: none
 }
 
 // Field names a device attribute that a query can filter or sort on.

@@ -25,13 +25,13 @@ func NormalizeName(name string) (string, error) {
 	name = safetext.Bound(name, 2*MaxNameLen) // it is quoted in errors, which may reach a log
 	switch {
 	case n == "":
-		return "", fault.Invalidf("device name is empty")
+		return "", fault.InvalidField("name", "device name is empty")
 	case len(n) > MaxNameLen:
-		return "", fault.Invalidf("device name %q is longer than %d characters", name, MaxNameLen)
+		return "", fault.InvalidField("name", "device name %q is longer than %d characters", name, MaxNameLen)
 	case strings.HasPrefix(n, "SEP"):
 		mac := n[3:]
 		if len(mac) != 12 || strings.Trim(mac, "0123456789ABCDEF") != "" {
-			return "", fault.Invalidf("device name %q: a hardware phone is SEP followed by the 12 hex digits of its MAC address", name)
+			return "", fault.InvalidField("name", "device name %q: a hardware phone is SEP followed by the 12 hex digits of its MAC address", name)
 		}
 		return n, nil
 	}
@@ -39,17 +39,17 @@ func NormalizeName(name string) (string, error) {
 		if strings.HasPrefix(n, p) {
 			rest := n[len(p):]
 			if rest == "" {
-				return "", fault.Invalidf("device name %q: nothing after the %s prefix", name, p)
+				return "", fault.InvalidField("name", "device name %q: nothing after the %s prefix", name, p)
 			}
 			for _, c := range rest {
 				if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-					return "", fault.Invalidf("device name %q: character %q is not allowed (letters, digits, '.', '_', '-')", name, c)
+					return "", fault.InvalidField("name", "device name %q: character %q is not allowed (letters, digits, '.', '_', '-')", name, c)
 				}
 			}
 			return n, nil
 		}
 	}
-	return "", fault.Invalidf("device name %q: must start with SEP (hardware phone) or CSF, BOT, TCT, TAB (softphone)", name)
+	return "", fault.InvalidField("name", "device name %q: must start with SEP (hardware phone) or CSF, BOT, TCT, TAB (softphone)", name)
 }
 
 // IsSoftphone reports whether a (normalized) device name is a softphone's.
@@ -72,7 +72,7 @@ func ParseSecurityProfile(s string) (SecurityProfile, error) {
 	case "encrypted":
 		return Encrypted, nil
 	}
-	return "", fault.Invalidf("security profile %q: want non-secure, authenticated or encrypted", s)
+	return "", fault.InvalidField("security_profile", "security profile %q: want non-secure, authenticated or encrypted", s)
 }
 
 // ParseAuthMode accepts the mode's name or CallManager label.
@@ -87,7 +87,7 @@ func ParseAuthMode(s string) (AuthMode, error) {
 	case "mic", "by existing certificate (precedence mic)":
 		return AuthMIC, nil
 	}
-	return "", fault.Invalidf("authentication mode %q: want string, null, lsc or mic", s)
+	return "", fault.InvalidField("auth_mode", "authentication mode %q: want string, null, lsc or mic", s)
 }
 
 // ParseOperation accepts the operation's name or CallManager label.
@@ -102,7 +102,7 @@ func ParseOperation(s string) (Operation, error) {
 	case "troubleshoot":
 		return OpTroubleshoot, nil
 	}
-	return "", fault.Invalidf("certificate operation %q: want none, install, delete or troubleshoot", s)
+	return "", fault.InvalidField("operation", "certificate operation %q: want none, install, delete or troubleshoot", s)
 }
 
 // ParseKeySpec accepts rsa512 … rsa4096, ec256, ec384, ec521.
@@ -112,13 +112,13 @@ func ParseKeySpec(s string) (KeySpec, error) {
 	case RSA512, RSA1024, RSA2048, RSA3072, RSA4096, EC256, EC384, EC521:
 		return k, nil
 	}
-	return "", fault.Invalidf("key %q: want rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521", s)
+	return "", fault.InvalidField("key", "key %q: want rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521", s)
 }
 
 // ValidateAuthString checks that s is 4 to 10 decimal digits.
 func ValidateAuthString(s string) error {
 	if len(s) < 4 || len(s) > 10 || strings.Trim(s, "0123456789") != "" {
-		return fault.Invalidf("authentication string %q: must be 4 to 10 digits", s)
+		return fault.InvalidField("auth_string", "authentication string %q: must be 4 to 10 digits", s)
 	}
 	return nil
 }
@@ -150,10 +150,10 @@ func (d *Device) Validate() error {
 		}
 	}
 	if d.AuthMode == AuthString && d.SecurityProfile != NonSecure {
-		return fault.Invalidf("device %s: a phone in %s security mode never contacts CAPF before it registers, so it cannot use By Authentication String; use null, lsc or mic, or the non-secure profile", d.Name, d.SecurityProfile)
+		return fault.InvalidField("auth_mode", "device %s: a phone in %s security mode never contacts CAPF before it registers, so it cannot use By Authentication String; use null, lsc or mic, or the non-secure profile", d.Name, d.SecurityProfile)
 	}
 	if utf8.RuneCountInString(d.Description) > 128 {
-		return fault.Invalidf("device %s: description is longer than 128 characters", d.Name)
+		return fault.InvalidField("description", "device %s: description is longer than 128 characters", d.Name)
 	}
 	return nil
 }

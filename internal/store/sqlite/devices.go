@@ -171,6 +171,12 @@ func getDeviceTx(ctx context.Context, tx execer, name string) (device.Device, er
 // writeAdmin writes the administrator's fields of new over old inside tx,
 // with its audit event, and reports whether anything changed.
 func writeAdmin(ctx context.Context, tx execer, old, new device.Device, actor device.Actor) (bool, error) {
+	return writeAdminDetail(ctx, tx, old, new, actor, "")
+}
+
+// writeAdminDetail is writeAdmin with detail in the audit event, e.g. the
+// campaign the change belongs to.
+func writeAdminDetail(ctx context.Context, tx execer, old, new device.Device, actor device.Actor, detail string) (bool, error) {
 	changed, config := adminChanged(old, new)
 	if !changed {
 		return false, nil
@@ -188,7 +194,7 @@ func writeAdmin(ctx context.Context, tx execer, old, new device.Device, actor de
 	}
 	return true, insertAudit(ctx, tx, device.AuditEvent{
 		At: new.UpdatedAt, Actor: actor, Action: device.AuditDeviceUpdate, Target: old.Name,
-		Changes: device.Diff(old, new),
+		Changes: device.Diff(old, new), Detail: detail,
 	})
 }
 

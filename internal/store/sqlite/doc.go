@@ -41,8 +41,9 @@
 // taken the write, the caller waits for the commit, so that a write that
 // committed is never reported as failed; the statements run under the
 // committer's context, because interrupting one would make SQLite roll back
-// the whole batch. [Store.ImportDevices], one write of many rows, checks its
-// caller's context between rows and rolls back to its savepoint if it ends.
+// the whole batch. [Store.ImportDevices] and [Store.ScheduleCampaign], each
+// one write of many rows, check their caller's context between rows and roll
+// back to their savepoint if it ends.
 //
 // [Store.Close] refuses new writes (they get an Unavailable error), lets the
 // committer finish every write queued so far, then closes the pools.
@@ -54,6 +55,18 @@
 // committer's savepoints are prepared once, by [Open], and closed by
 // [Store.Close]; see stmts.go. A write binds them to its batch's
 // transaction, once a batch, through committer.stmt.
+//
+// # Campaigns and the dashboard
+//
+// A campaign keeps its devices in campaign_devices, each with the
+// configuration revision the campaign left it at; nothing there changes as
+// sessions run. [Store.CampaignProgress] classifies every device of the
+// campaign in one aggregate query over that table's primary key, one lookup
+// of each device and one of its successful attempts (a partial index holds
+// only those), so polling a 10,000-phone campaign stays cheap
+// (BenchmarkCampaignProgress10k). [Store.Dashboard] reads one pass over the
+// devices for its counts and indexes for the rest; the latest failures come
+// from a partial index of failed attempts.
 //
 // The schema lives in the embedded migrations directory; [Open] applies the
 // migrations the file lacks, in order, each in its own transaction, and

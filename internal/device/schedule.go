@@ -1,0 +1,246 @@
+package device
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// AuditCampaignCreate is the audit action of a scheduled campaign; its
+// target is "campaign ID". Each device the campaign changed has its own
+// AuditDeviceUpdate event.
+const AuditCampaignCreate = "campaign.create"
+
+// The windows of a campaign's progress and of the dashboard.
+const (
+	// ProgressWindow is how far back CampaignProgress.PerMinute reaches.
+	ProgressWindow = 24 * time.Hour
+	// RateWindow is the recent span whose completion rate estimates the
+	// time a campaign has left.
+	RateWindow = 15 * time.Minute
+	// ExpiringWithin is how soon a valid LSC expires for the dashboard to
+	// count it as expiring soon.
+	ExpiringWithin = 30 * 24 * time.Hour
+	// DashboardList is how many expiring LSCs and recent failures the
+	// dashboard lists.
+	DashboardList = 20
+	// DashboardInProgress is how many devices in progress the dashboard
+	// lists at most.
+	DashboardInProgress = 100
+)
+
+// maxSearchText bounds the search a campaign records, in characters.
+const maxSearchText = 1000
+
+// Schedule is the bulk operation: it applies ch to every device c matches
+// (all pages: c's Limit and Offset are ignored) exactly as [Service.Change]
+// would, each device with its own generated authentication string when
+// ch.GenerateString (or when string mode needs one), in one transaction, and
+// records the campaign and its devices. ch.Operation must name an
+// operation other than none. No match is an Invalid error; a device that
+// refuses the change leaves every device as it was, and the error names it.
+func (s *Service) Schedule(ctx context.Context, actor Actor, c Criteria, ch Change) (Campaign, error) {
+	if ch.Operation == nil {
+		return Campaign{}, fault.InvalidField("operation", "a bulk operation needs a certificate operation: install, delete or troubleshoot")
+	}
+	op, err := ParseOperation(string(*ch.Operation))
+	if err != nil {
+		return Campaign{}, err
+	}
+	if op == OpNone {
+		return Campaign{}, fault.InvalidField("operation", "a bulk operation needs a certificate operation: install, delete or troubleshoot, not none")
+	}
+	ch.Operation = &op
+	if err := ch.Validate(); err != nil {
+		return Campaign{}, err
+	}
+	now := s.now().UTC()
+	c.Limit, c.Offset = 0, 0
+	q, err := c.Query(now)
+	if err != nil {
+		return Campaign{}, err
+	}
+	cmp := Campaign{CreatedAt: now, Actor: actor.String(), Operation: op, Search: c.String()}
+	r := rule{generate: ch.GenerateString, rearm: true, explicitString: ch.AuthString != nil}
+	var refused error
+	got, err := s.store.ScheduleCampaign(ctx, cmp, q, actor, func(old Device) (Device, error) {
+		d := old
+		ch.Apply(&d)
+		if err := s.prepare(&d, &old, r, now); err != nil {
+			if !strings.Contains(err.Error(), old.Name) {
+				err = fmt.Errorf("device %s: %w", old.Name, err)
+			}
+			refused = err
+			return Device{}, err
+		}
+		d.UpdatedAt = now
+		return d, nil
+	})
+	if refused != nil {
+		return Campaign{}, refused
+	}
+	if err != nil {
+		return Campaign{}, fmt.Errorf("schedule %s: %w", op, err)
+	}
+	if got.Devices == 0 {
+		return Campaign{}, fault.Invalidf("no phone matches the search")
+	}
+	return got, nil
+}
+
+// Campaigns returns the latest campaigns, newest first, at most limit (all
+// when limit <= 0).
+func (s *Service) Campaigns(ctx context.Context, limit int) ([]Campaign, error) {
+	cs, err := s.store.ListCampaigns(ctx, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	return cs, nil
+}
+
+// Campaign returns where campaign id stands now: its devices by state, the
+// failures grouped by reason, completions per minute since it started (one
+// entry per minute up to now, at most the last [ProgressWindow]) and the
+// time left at the rate of the last [RateWindow]. NotFound if unknown.
+func (s *Service) Campaign(ctx context.Context, id int64) (CampaignProgress, error) {
+	now := s.now().UTC()
+	nowMin := now.Truncate(time.Minute)
+	since := nowMin.Add(-ProgressWindow + time.Minute)
+	p, err := s.store.CampaignProgress(ctx, id, since)
+	if err != nil {
+		return CampaignProgress{}, fmt.Errorf("campaign %d: %w", id, err)
+	}
+	p.PerMinute = fillMinutes(p.PerMinute, maxTime(since, p.CreatedAt.Truncate(time.Minute)), nowMin)
+	if p.Failures == nil {
+		p.Failures = []FailureGroup{}
+	}
+	p.Remaining, p.RemainingKnown = remaining(p, now)
+	return p, nil
+}
+
+// fillMinutes returns one entry per minute from first to last, inclusive,
+// with the counts of sparse (sorted, truncated minutes) and zero elsewhere.
+func fillMinutes(sparse []MinuteCount, first, last time.Time) []MinuteCount {
+	out := []MinuteCount{}
+	if last.Before(first) {
+		return out
+	}
+	out = make([]MinuteCount, 0, int(last.Sub(first)/time.Minute)+1)
+	i := 0
+	for m := first; !m.After(last); m = m.Add(time.Minute) {
+		n := 0
+		for i < len(sparse) && !sparse[i].Minute.After(m) {
+			if sparse[i].Minute.Equal(m) {
+				n += sparse[i].Count
+			}
+			i++
+		}
+		out = append(out, MinuteCount{Minute: m, Count: n})
+	}
+	return out
+}
+
+// remaining estimates the time p needs to finish its pending and running
+// devices at the completion rate of the last RateWindow (or since the
+// campaign started, if that is more recent). It is unknown while there is
+// no completion in that window.
+func remaining(p CampaignProgress, now time.Time) (time.Duration, bool) {
+	left := p.Pending + p.InProgress
+	if left == 0 {
+		return 0, true
+	}
+	nowMin := now.Truncate(time.Minute)
+	from := nowMin.Add(-RateWindow + time.Minute) // the window's first bucket
+	n := 0
+	for _, m := range p.PerMinute {
+		if !m.Minute.Before(from) {
+			n += m.Count
+		}
+	}
+	start := maxTime(from, p.CreatedAt)
+	elapsed := now.Sub(start)
+	if n == 0 || elapsed <= 0 {
+		return 0, false
+	}
+	per := float64(elapsed) / float64(n) // time per completion
+	return time.Duration(per * float64(left)).Round(time.Second), true
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Dashboard returns the overview of the fleet at the service's clock: the
+// device count, the counts by Operation Status and by LSC state, the LSCs
+// that expire within [ExpiringWithin] (the first [DashboardList] listed,
+// soonest first), the devices a session holds now and the latest failed
+// attempts.
+func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
+	now := s.now().UTC()
+	d, err := s.store.Dashboard(ctx, DashboardQuery{
+		Now: now, ExpiringBefore: now.Add(ExpiringWithin),
+		Limit: DashboardList, InProgressLimit: DashboardInProgress,
+	})
+	if err != nil {
+		return Dashboard{}, fmt.Errorf("dashboard: %w", err)
+	}
+	return d, nil
+}
+
+// String returns the criteria as readable text, as a campaign records its
+// search: "name begins with "SEP00"; status contains "Failed"", or "all
+// phones" when there is none. An authentication string searched for is
+// shown by its length only.
+func (c Criteria) String() string {
+	var parts []string
+	add := func(what, v string) { parts = append(parts, what+" "+strconv.Quote(v)) }
+	if c.Name != "" {
+		add("name begins with", c.Name)
+	}
+	if c.Description != "" {
+		add("description contains", c.Description)
+	}
+	if c.AuthString != "" {
+		parts = append(parts, "authentication string is "+maskSecret(c.AuthString))
+	}
+	if c.SecurityProfile != "" {
+		add("security profile is", c.SecurityProfile)
+	}
+	if c.LSCStatus != "" {
+		add("LSC status is", c.LSCStatus)
+	}
+	if c.Operation != "" {
+		add("operation is", c.Operation)
+	}
+	if c.Status != "" {
+		add("status contains", c.Status)
+	}
+	if c.ExpiresBefore != "" {
+		add("LSC expires before", c.ExpiresBefore)
+	}
+	for _, w := range c.Where {
+		if f, m, ok := strings.Cut(w, ":"); ok && Field(f) == FieldAuthString {
+			if m, v, ok := strings.Cut(m, ":"); ok {
+				w = f + ":" + m + ":" + maskSecret(v)
+			}
+		}
+		add("where", w)
+	}
+	if len(parts) == 0 {
+		return "all phones"
+	}
+	text := strings.Join(parts, "; ")
+	if utf8.RuneCountInString(text) > maxSearchText {
+		r := []rune(text)
+		text = string(r[:maxSearchText]) + "…"
+	}
+	return text
+}
