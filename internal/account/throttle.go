@@ -60,8 +60,8 @@ func throttled(d time.Duration, what string) error {
 		secs = 1
 	}
 	return &throttledError{
-		err: &fault.Error{Kind: fault.Throttled, Msg: fmt.Sprintf("too many failed logins %s: wait %d seconds before trying again", what, secs)},
-		wait:  time.Duration(secs) * time.Second,
+		err:  &fault.Error{Kind: fault.Throttled, Msg: fmt.Sprintf("too many failed logins %s: wait %d seconds before trying again", what, secs)},
+		wait: time.Duration(secs) * time.Second,
 	}
 }
 

@@ -267,8 +267,8 @@ func (s *Store) CreateSession(ctx context.Context, ss account.StoredSession, idl
 // GetSession returns the session with its account's current role.
 func (s *Store) GetSession(ctx context.Context, idHash string) (account.StoredSession, error) {
 	var (
-		ss                      account.StoredSession
-		role                    string
+		ss                     account.StoredSession
+		role                   string
 		created, seen, expires sql.NullInt64
 	)
 	err := s.read.QueryRowContext(ctx, `SELECT s.id_hash, a.name, a.role, s.csrf, s.created_at, s.last_seen, s.expires_at
