@@ -227,7 +227,7 @@ func (s *Store) ReserveLogin(ctx context.Context, name string, at time.Time, del
 			failures, micros(next), name); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		until, ok = next.UTC(), true
+		until, ok = next.Truncate(time.Microsecond).UTC(), true
 		return nil
 	})
 	if err != nil {
