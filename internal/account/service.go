@@ -84,6 +84,7 @@ type Service struct {
 	onCheck  func()
 	dummy    string // a hash of a random password, verified for unknown names
 	addrs    addrThrottle
+	ghosts   ghostThrottle
 }
 
 // NewService returns a Service over o.Store.
@@ -190,6 +191,10 @@ func (s *Service) Login(ctx context.Context, username, password, remote string) 
 	}
 	cred, err := s.store.GetCredentials(ctx, username)
 	if errors.Is(err, fault.ErrNotFound) {
+		if until, ok := s.ghosts.reserve(username, now); !ok {
+			s.addrs.release(key)
+			return Session{}, throttled(until.Sub(now), "for this account")
+		}
 		s.check(s.dummyHash(), password)
 		s.log.Info("login failed", "reason", "unknown user", "remote", key)
 		return Session{}, fault.New(fault.Unauthorized, msgWrongLogin)

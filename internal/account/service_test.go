@@ -137,6 +137,30 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 	}
 }
 
+// TestUnknownNameThrottledAlike: an unknown name is throttled like a real
+// one, with the same message, so the throttle does not tell which exist.
+func TestUnknownNameThrottledAlike(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	var msgs []string
+	for _, name := range []string{"root", "nobody"} {
+		for range account.FreeFailures {
+			_, err := f.svc.Login(ctx, name, "wrong password!", fmt.Sprintf("192.0.2.%d", len(name)))
+			wantKind(t, err, fault.Unauthorized)
+		}
+		before := f.checks.Load()
+		_, err := f.svc.Login(ctx, name, "wrong password!", "198.51.100.1")
+		wantKind(t, err, fault.Throttled)
+		if f.checks.Load() != before {
+			t.Errorf("%s: a throttled login evaluated a hash", name)
+		}
+		msgs = append(msgs, err.Error())
+	}
+	if msgs[0] != msgs[1] {
+		t.Errorf("throttled known name: %q; unknown name: %q; want the same", msgs[0], msgs[1])
+	}
+}
+
 func TestLoginDelayDoublesToTheCap(t *testing.T) {
 	want := map[int]time.Duration{1: 0, 4: 0, 5: time.Second, 6: 2 * time.Second, 7: 4 * time.Second,
 		13: 256 * time.Second, 14: account.MaxDelay, 100: account.MaxDelay, 1 << 30: account.MaxDelay}
@@ -237,7 +261,7 @@ func TestLoginThrottleIPv6CountsPer64(t *testing.T) {
 	ctx := t.Context()
 	for i := range account.AddrFailures {
 		addr := fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1)
-		_, err := f.svc.Login(ctx, "nobody", "whatever it is", addr)
+		_, err := f.svc.Login(ctx, fmt.Sprintf("nobody%d", i), "whatever it is", addr)
 		wantKind(t, err, fault.Unauthorized)
 	}
 	_, err := f.svc.Login(ctx, "root", adminPW, "2001:db8:1:2:ffff::1")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 // FirstDelay up to MaxDelay after the previous one. At the cap an attacker
 // gets 3600/300 = 12 guesses an hour, and the real administrator gets in at
 // most MaxDelay after the attacker stops. Per remote address (in memory,
-// per node): at most AddrFailures failures in AddrWindow.
+// per node): at most AddrFailures failures in AddrWindow. Unknown usernames
+// get the per-account delay too (in memory, per node), with the same
+// message, so that the throttle does not reveal which names exist.
 const (
 	FreeFailures = 5
 	FirstDelay   = time.Second
@@ -162,4 +165,54 @@ func (t *addrThrottle) prune(now time.Time) {
 	if len(t.fail) >= maxAddrEntries {
 		delete(t.fail, oldestKey)
 	}
+}
+
+// ghostThrottle applies the per-account delay to usernames that do not
+// exist, in memory, so that being throttled "for this account" does not
+// tell an attacker which names are real.
+type ghostThrottle struct {
+	mu sync.Mutex
+	m  map[string]ghost
+}
+
+type ghost struct {
+	failures int
+	until    time.Time
+}
+
+// reserve counts one failure of the unknown name in advance, as
+// Store.ReserveLogin does for a real one, unless its delay has not passed.
+func (t *ghostThrottle) reserve(name string, now time.Time) (until time.Time, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = make(map[string]ghost)
+	}
+	key := strings.ToLower(name)
+	g, exists := t.m[key]
+	if now.Before(g.until) {
+		return g.until, false
+	}
+	if !exists && len(t.m) >= maxAddrEntries {
+		// Forget the names whose delay has passed and that were quiet for
+		// the longest delay; if none, any one.
+		for k, o := range t.m {
+			if now.Sub(o.until) > MaxDelay {
+				delete(t.m, k)
+			}
+		}
+		for k := range t.m {
+			if len(t.m) < maxAddrEntries {
+				break
+			}
+			delete(t.m, k)
+		}
+	}
+	g.failures++
+	g.until = time.Time{}
+	if d := LoginDelay(g.failures); d > 0 {
+		g.until = now.Add(d)
+	}
+	t.m[key] = g
+	return g.until, true
 }

@@ -20,6 +20,8 @@ type Sessions interface {
 	Authenticate(ctx context.Context, bearer string) (account.Token, error)
 }
 
+var _ Sessions = (*account.Service)(nil)
+
 // Middleware authenticates each request and puts its Principal in the
 // context (see PrincipalFrom):
 //   - "Authorization: Bearer T": the API token T; a bad or expired one
