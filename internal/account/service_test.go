@@ -135,6 +135,15 @@ func TestLoginThrottlePerAccount(t *testing.T) {
 		_, err := f.svc.Login(ctx, "root", "wrong password!", remote)
 		wantKind(t, err, fault.Unauthorized)
 	}
+	_, err = f.svc.Login(ctx, "root", adminPW, remote)
+	wantKind(t, err, fault.Throttled)
+	// A new password clears the throttle at once.
+	if err := f.svc.SetPassword(ctx, cli, "root", "a brand new password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Login(ctx, "root", "a brand new password", remote); err != nil {
+		t.Fatalf("after SetPassword: %v", err)
+	}
 }
 
 // TestUnknownNameThrottledAlike: an unknown name is throttled like a real
