@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 
@@ -85,6 +86,7 @@ type Service struct {
 	dummy    string // a hash of a random password, verified for unknown names
 	addrs    addrThrottle
 	ghosts   ghostThrottle
+	checks   chan struct{} // a semaphore: the password evaluations running
 }
 
 // NewService returns a Service over o.Store.
@@ -113,6 +115,7 @@ func NewService(o Options) *Service {
 		s.onCheck = func() {}
 	}
 	s.dummy = makeDummy(s.rand, s.params)
+	s.checks = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 	return s
 }
 
@@ -195,7 +198,9 @@ func (s *Service) Login(ctx context.Context, username, password, remote string) 
 			s.addrs.release(key)
 			return Session{}, throttled(until.Sub(now), "for this account")
 		}
-		s.check(s.dummyHash(), password)
+		if _, err := s.check(ctx, s.dummyHash(), password); err != nil {
+			return Session{}, err
+		}
 		s.log.Info("login failed", "reason", "unknown user", "remote", key)
 		return Session{}, fault.New(fault.Unauthorized, msgWrongLogin)
 	}
@@ -214,7 +219,11 @@ func (s *Service) Login(ctx context.Context, username, password, remote string) 
 		s.log.Warn("login refused: account throttled", "account", cred.Name, "remote", key, "until", until)
 		return Session{}, throttled(until.Sub(now), "for this account")
 	}
-	if !s.check(cred.PasswordHash, password) {
+	ok, err = s.check(ctx, cred.PasswordHash, password)
+	if err != nil {
+		return Session{}, err
+	}
+	if !ok {
 		s.log.Info("login failed", "reason", "wrong password", "account", cred.Name, "remote", key, "failures", cred.Failures+1)
 		return Session{}, fault.New(fault.Unauthorized, msgWrongLogin)
 	}
@@ -239,16 +248,24 @@ func (s *Service) Login(ctx context.Context, username, password, remote string) 
 
 // check evaluates password against hash; a hash that does not parse never
 // matches (and is logged).
-func (s *Service) check(hash, password string) bool {
+func (s *Service) check(ctx context.Context, hash, password string) (bool, error) {
+	// Each evaluation takes the cost's memory (19 MiB by default): bound
+	// how many run at once, so a burst of logins cannot exhaust memory.
+	select {
+	case s.checks <- struct{}{}:
+	case <-ctx.Done():
+		return false, fmt.Errorf("login: %w", ctx.Err())
+	}
+	defer func() { <-s.checks }()
 	s.onCheck()
 	ok, err := verifyPassword(hash, password)
 	if err != nil {
 		s.log.Error("stored password hash unusable", "err", err)
 		// Spend the time anyway, so the failure is not faster.
 		_, _ = verifyPassword(s.dummyHash(), password)
-		return false
+		return false, nil
 	}
-	return ok
+	return ok, nil
 }
 
 // dummyHash returns the hash unknown usernames are checked against.
