@@ -37,13 +37,20 @@ var exitCodes = map[fault.Kind]int{
 // globals holds the flags every subcommand shares.
 type globals struct {
 	dataDir string
+	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
 }
 
 // Run executes the capf command line args and returns the process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globals{stdout: stdout, stderr: stderr}
+	return RunWithInput(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// RunWithInput is Run with stdin as the commands' standard input (read by
+// --password-stdin).
+func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "capf",
 		Short:         "Certificate Authority Proxy Function for Cisco IP phones",
@@ -55,6 +62,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defData = "./capf-data"
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data", defData, "data directory (env CAPF_DATA)")
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)

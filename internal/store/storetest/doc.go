@@ -11,4 +11,9 @@
 // sorting and paging of ListDevices, all-or-nothing imports that keep
 // CreatedAt and the LSC, the transitions of StartAttempt, FinishAttempt and
 // FailStaleAttempts, issuances that outlive their device, and concurrent use.
+//
+// [RunAccounts] is the contract suite for [account.Store]: accounts unique
+// ignoring case, the last admin kept, login reservations that count even
+// when concurrent, sessions with their account's current role and their
+// pruning, tokens by hash, and one audit event per change.
 package storetest

@@ -1,0 +1,187 @@
+package webauth
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/device"
+)
+
+// Sessions is what the middleware needs of the account service.
+type Sessions interface {
+	Session(ctx context.Context, id string) (account.Session, error)
+	Authenticate(ctx context.Context, bearer string) (account.Token, error)
+}
+
+var _ Sessions = (*account.Service)(nil)
+
+// Middleware authenticates each request and puts its Principal in the
+// context (see PrincipalFrom):
+//   - "Authorization: Bearer T": the API token T; a bad or expired one
+//     gives no principal (the cookie is then not looked at).
+//   - else the session cookie; an unknown or expired one gives no
+//     principal, and the response clears the cookie.
+//
+// It never rejects an anonymous request: the handler decides what one
+// gets. It does reject, with 403 application/problem+json, a request with
+// an unsafe method (not GET, HEAD, OPTIONS) that is not bearer-authenticated
+// and comes from another origin (Origin or Sec-Fetch-Site, when present),
+// and a cookie-authenticated one without the session's CSRF token in the
+// X-CSRF-Token header or the "csrf" form field. The principal's Remote is
+// the connection's IP; X-Forwarded-For is not trusted.
+func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			remote := remoteIP(r)
+			ctx := r.Context()
+			if bearer, ok := bearerToken(r); ok {
+				t, err := s.Authenticate(ctx, bearer)
+				if err != nil {
+					log.Info("API token refused", "remote", remote, "reason", err.Error())
+					next.ServeHTTP(w, r)
+					return
+				}
+				p := account.Principal{Kind: device.ActorAPI, Name: t.Name, Role: t.Role, Remote: remote}
+				next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, p)))
+				return
+			}
+			unsafe := !safeMethod(r.Method)
+			if unsafe {
+				if why := crossOrigin(r); why != "" {
+					log.Warn("cross-origin request refused", "remote", remote, "method", r.Method, "path", r.URL.Path, "reason", why)
+					forbidden(w, "cross-origin request refused: "+why)
+					return
+				}
+			}
+			c, err := r.Cookie(CookieName)
+			if err != nil || c.Value == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			sess, err := s.Session(ctx, c.Value)
+			if err != nil {
+				ClearSessionCookie(w)
+				next.ServeHTTP(w, r)
+				return
+			}
+			if unsafe && !csrfOK(r, sess.CSRF) {
+				log.Warn("request without a valid CSRF token refused", "remote", remote, "account", sess.Account, "method", r.Method, "path", r.URL.Path)
+				forbidden(w, "missing or wrong CSRF token: reload the page and try again")
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, sess.Principal(remote))))
+		})
+	}
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// safeMethod reports whether m changes nothing by definition.
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// remoteIP returns the IP of the connection's peer.
+func remoteIP(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// crossOrigin returns why r comes from another origin, or "" when the
+// headers browsers send say it is same-origin or say nothing.
+func crossOrigin(r *http.Request) string {
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+	default:
+		return "Sec-Fetch-Site is " + site
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return ""
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return "Origin is not a URL"
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if !strings.EqualFold(u.Scheme, scheme) || !strings.EqualFold(u.Host, r.Host) {
+		return "Origin " + u.Scheme + "://" + u.Host + " is not this server"
+	}
+	return ""
+}
+
+// csrfOK reports whether r carries want, the session's CSRF token, in the
+// header or (for a form) the form field.
+func csrfOK(r *http.Request, want string) bool {
+	if want == "" {
+		return false
+	}
+	got := r.Header.Get(CSRFHeader)
+	if got == "" {
+		ct := r.Header.Get("Content-Type")
+		if strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
+			got = r.PostFormValue(CSRFField)
+		}
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// forbidden writes a 403 problem (RFC 9457).
+func forbidden(w http.ResponseWriter, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusForbidden)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"type": "about:blank", "title": http.StatusText(http.StatusForbidden),
+		"status": http.StatusForbidden, "detail": detail,
+	})
+}
+
+// ContentSecurityPolicy is the policy every response carries: only this
+// server's own scripts, styles and images, no framing, forms posting only
+// here.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// StaticPrefix is the path under which the UI's embedded assets are served;
+// those responses may be cached.
+const StaticPrefix = "/static/"
+
+// SecurityHeaders sets the security headers on every response: the CSP,
+// nosniff, no referrer, HSTS, no framing, and Cache-Control no-store except
+// for the static assets.
+func SecurityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+		h.Set("X-Frame-Options", "DENY")
+		if !strings.HasPrefix(r.URL.Path, StaticPrefix) {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
