@@ -151,17 +151,10 @@ func (p *phoneGate) watch(ctx context.Context, interval time.Duration, active fu
 }
 
 // startsActive reports whether the service is active according to the
-// database of the data directory, read without writing: a serve of a
-// deactivated service does not bind the phone port. A directory without a
-// database, or a database of another schema (the state lives in a table
-// the migration creates), is active; any other failure to read says
-// active too, and serve's own read decides a second later.
+// database of the data directory, read without creating or changing a
+// file: a serve of a deactivated service does not bind the phone port. A
+// failure to read says active; serve's own read decides a second later.
 func startsActive(ctx context.Context, g *globals) bool {
-	st, err := sqlite.OpenReadOnly(ctx, g.dir().DB(), sqlite.Options{})
-	if err != nil {
-		return true
-	}
-	defer st.Close()
-	s, err := st.GetServiceState(ctx)
-	return err != nil || s.Active
+	st, err := sqlite.PeekServiceState(ctx, g.dir().DB())
+	return err != nil || st.Active
 }
