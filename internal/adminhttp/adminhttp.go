@@ -1,10 +1,12 @@
-// Package adminhttp is the administrative HTTP listener. For now it serves
-// Prometheus metrics on /metrics and a health check on /healthz; the REST
-// API and the web UI will mount here too.
+// Package adminhttp is the administrative HTTP listener: Prometheus
+// metrics on /metrics and a health check on /healthz, unauthenticated, and,
+// on the HTTPS admin listener, the REST API under /api/ and the web UI on
+// every other path, behind the authentication middleware.
 package adminhttp
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 
@@ -20,6 +22,13 @@ type Options struct {
 	// Health reports whether the service can serve phones; nil means
 	// always healthy.
 	Health func(ctx context.Context) error
+	// API serves /api/ (the REST API); nil: 404.
+	API http.Handler
+	// UI serves every other path (the web UI); nil: 404.
+	UI http.Handler
+	// Auth wraps API and UI (webauth's security headers and middleware);
+	// nil: none. /metrics and /healthz stay outside it.
+	Auth func(http.Handler) http.Handler
 }
 
 // Handler returns the admin HTTP handler.
@@ -39,5 +48,35 @@ func Handler(o Options) http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if o.API == nil && o.UI == nil {
+		return mux // the metrics listener: everything else is 404
+	}
+	app := http.NewServeMux()
+	app.Handle("/api/", orNotFound(o.API))
+	app.Handle("/", orNotFound(o.UI))
+	var h http.Handler = app
+	if o.Auth != nil {
+		h = o.Auth(h)
+	}
+	mux.Handle("/", h)
 	return mux
+}
+
+func orNotFound(h http.Handler) http.Handler {
+	if h == nil {
+		return http.NotFoundHandler()
+	}
+	return h
+}
+
+// MaxTLSConns is how many connections the HTTPS admin listener serves at
+// once: browsers open several each, and the UI's live status holds one per
+// open page.
+const MaxTLSConns = 64
+
+// NewTLSServer is NewServer serving HTTPS with cert (TLS 1.2 or later).
+func NewTLSServer(h http.Handler, cert tls.Certificate) *http.Server {
+	s := NewServer(h)
+	s.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	return s
 }

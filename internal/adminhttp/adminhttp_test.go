@@ -45,3 +45,54 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("unknown path: %d", code)
 	}
 }
+
+func TestHandlerComposesAPIAndUI(t *testing.T) {
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name+" "+r.URL.Path) })
+	}
+	// Auth refuses requests without a header, so a test sees which paths
+	// it guards.
+	auth := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Test-Auth") == "" {
+				http.Error(w, "auth", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	reg := prometheus.NewRegistry()
+	tests := []struct {
+		name     string
+		opts     Options
+		path     string
+		authed   bool
+		wantCode int
+		wantBody string
+	}{
+		{"metrics-outside-auth", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/metrics", false, 200, ""},
+		{"healthz-outside-auth", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/healthz", false, 200, "ok\n"},
+		{"api-behind-auth", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/api/v1/devices", false, 401, ""},
+		{"api", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/api/v1/devices", true, 200, "api /api/v1/devices"},
+		{"ui-root", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/", true, 200, "ui /"},
+		{"ui-page", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/phones/SEP001122334455", true, 200, "ui /phones/SEP001122334455"},
+		{"ui-behind-auth", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/login", false, 401, ""},
+		{"no-auth", Options{API: named("api"), UI: named("ui")}, "/audit", false, 200, "ui /audit"},
+		{"no-ui", Options{API: named("api")}, "/phones", false, 404, ""},
+		{"no-api", Options{UI: named("ui")}, "/api/v1/devices", false, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Gatherer = reg
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, tt.path, nil)
+			if tt.authed {
+				req.Header.Set("X-Test-Auth", "yes")
+			}
+			Handler(tt.opts).ServeHTTP(rec, req)
+			if rec.Code != tt.wantCode || (tt.wantBody != "" && rec.Body.String() != tt.wantBody) {
+				t.Fatalf("GET %s = %d %q, want %d %q", tt.path, rec.Code, rec.Body.String(), tt.wantCode, tt.wantBody)
+			}
+		})
+	}
+}

@@ -31,8 +31,8 @@ var allowed = map[string][]string{
 	"server":          {"session", "wire", "safetext"},
 	"safetext":        {},
 	"fdlimit":         {},
-	"store/sqlite":    {"account", "device", "fault"},
-	"store/storetest": {"account", "device", "fault"},
+	"store/sqlite":    {"account", "device", "fault", "system"},
+	"store/storetest": {"account", "device", "fault", "system"},
 	"report":          {"device", "fault"},
 	"phonesim":        {"wire"},
 	"trust":           {"fault", "atomicfile"},
@@ -42,7 +42,8 @@ var allowed = map[string][]string{
 	"view":            {"device"},
 	"account":         {"device", "fault"},
 	"webauth":         {"account", "device", "fault"},
-	"system":          {"device", "fault", "config"},
+	"system":          {"device", "fault", "config", "atomicfile"},
+	"admintls":        {"fault", "atomicfile"},
 }
 
 type pkg struct {

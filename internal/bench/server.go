@@ -132,7 +132,7 @@ func spawn(ctx context.Context, exe, dir string) (*server, error) {
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(exe, "serve", "--data", dir, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(exe, "serve", "--data", dir, "--listen", "127.0.0.1:0", "--admin-listen", "")
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -147,7 +147,7 @@ func startInProcess(ctx context.Context, dataDir string) (string, func(), error)
 	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		code := Run(ctx, []string{"--data", dataDir, "serve", "--listen", "127.0.0.1:0"}, pw, &stderr)
+		code := Run(ctx, []string{"--data", dataDir, "serve", "--listen", "127.0.0.1:0", "--admin-listen", ""}, pw, &stderr)
 		pw.Close()
 		done <- code
 	}()

@@ -36,7 +36,7 @@ func serveBriefly(t *testing.T, data string) (int, string, string) {
 	var out, errOut lockedBuf
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"--data", data, "serve", "--listen", "127.0.0.1:0", "--drain", "1s"}, &out, &errOut)
+		done <- Run(ctx, []string{"--data", data, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--drain", "1s"}, &out, &errOut)
 	}()
 	deadline := time.After(30 * time.Second)
 	for !strings.Contains(out.String(), "listening (phones)") {

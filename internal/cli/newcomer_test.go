@@ -199,7 +199,9 @@ func TestServeStartsOnFreshDirectory(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lockedBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"--data", data, "serve", "--listen", "127.0.0.1:0"}, out, out) }()
+	go func() {
+		done <- Run(ctx, []string{"--data", data, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, out, out)
+	}()
 	deadline := time.After(30 * time.Second)
 	for !strings.Contains(out.String(), "listening (phones)") {
 		select {

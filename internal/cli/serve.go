@@ -4,10 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/adminhttp"
+	"github.com/capf-server/capf/internal/admintls"
 	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
@@ -23,6 +25,7 @@ import (
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/store/sqlite"
+	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/telemetry"
 )
 
@@ -35,6 +38,9 @@ type serveFlags struct {
 	tlsProfile    string
 	logLevel      string
 	metricsListen string
+	adminListen   string
+	adminCert     string
+	adminKey      string
 	drain         time.Duration
 }
 
@@ -52,6 +58,9 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&f.tlsProfile, "tls-profile", "", config.Choices(config.TLSProfiles)+" (legacy adds TLS 1.0/1.1 and RSA key exchange for 79xx phones)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "", config.Choices(config.LogLevels))
 	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "address for Prometheus /metrics and /healthz (default from capf.json: off)")
+	cmd.Flags().StringVar(&f.adminListen, "admin-listen", "", "address for the HTTPS administration listener: web UI, REST API, /metrics, /healthz (default from capf.json, \":8443\"; \"\": off)")
+	cmd.Flags().StringVar(&f.adminCert, "admin-cert", "", "PEM certificate (chain) of the admin listener (default: issued by the admin CA in DATA/admin-tls/)")
+	cmd.Flags().StringVar(&f.adminKey, "admin-key", "", "PEM private key of --admin-cert")
 	cmd.Flags().DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running sessions may take to finish")
 	return cmd
 }
@@ -67,6 +76,7 @@ func flagParams(f serveFlags, changed func(string) bool) map[string]any {
 		{"tls-profile", "tls_profile", f.tlsProfile},
 		{"log-level", "log_level", f.logLevel},
 		{"metrics-listen", "metrics_listen", f.metricsListen},
+		{"admin-listen", "admin_listen", f.adminListen},
 	} {
 		if changed(p.flag) {
 			set[p.key] = p.value
@@ -96,12 +106,16 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	cfg := plan.cfg
+	givenAdmin, ownAdmin, err := adminFiles(f, time.Now())
+	if err != nil {
+		return err
+	}
+	plan.phonesOff = !startsActive(ctx, g)
 	lns, err := plan.bind(ctx)
 	if err != nil {
 		return err
 	}
 	defer lns.close()
-	ln := lns.phones
 	if err := g.dir().Ensure(); err != nil {
 		return err
 	}
@@ -185,37 +199,78 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			Params:   params,
 		},
 	})
-	var metricsAddr string
+	health := func(ctx context.Context) error {
+		_, err := st.ListDevices(ctx, device.Query{Limit: 1})
+		return err
+	}
+	var metricsAddr, adminAddr string
 	if mln := lns.metrics; mln != nil {
 		metricsAddr = mln.Addr().String()
 		// Its own listener with a few connections of its own, out of the
 		// descriptors the phone cap leaves: it answers while phones flood.
-		hs := adminhttp.NewServer(adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: func(ctx context.Context) error {
-			_, err := st.ListDevices(ctx, device.Query{Limit: 1})
-			return err
-		}}))
+		hs := adminhttp.NewServer(adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: health}))
 		go func() { _ = hs.Serve(adminhttp.LimitListener(mln, adminhttp.MaxConns)) }()
+		defer hs.Close()
+	}
+	if aln := lns.admin; aln != nil {
+		cert, err := adminCertificate(g, cfg, givenAdmin, ownAdmin, log)
+		if err != nil {
+			return err
+		}
+		adminAddr = adminURL(aln.Addr().String())
+		if ownAdmin {
+			adminAddr += " (certificate " + f.adminCert + ")"
+		} else {
+			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
+		}
+		// The lead wires the REST API, the web UI and their authentication
+		// here (API, UI, Auth); until then the listener serves /metrics and
+		// /healthz over HTTPS.
+		hs := serveAdmin(aln, adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, log)
 		defer hs.Close()
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go sweepStale(sweepCtx, svc, cfg, log)
-	printStartup(g, cfg, authority.Certificate(), created, ln.Addr().String(), metricsAddr, windows.String(), conns)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(context.WithoutCancel(ctx), ln) }()
+	serveCtx := context.WithoutCancel(ctx)
+	gate := newPhoneGate(cfg.Listen, func(ln net.Listener) error { return srv.Serve(serveCtx, ln) }, log)
+	phoneAddr := ""
+	if lns.phones != nil {
+		phoneAddr = lns.phones.Addr().String()
+		gate.start(lns.phones)
+	}
+	printStartup(g, cfg, authority.Certificate(), created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
+	sys := system.NewService(system.Options{DataDir: g.dataDir, Store: st})
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		gate.watch(watchCtx, activationPoll, func(ctx context.Context) (bool, error) {
+			a, err := sys.Activation(ctx)
+			return a.Active, err
+		})
+	}()
 	select {
-	case err := <-errc:
+	case err := <-gate.errc:
+		stopWatch()
+		<-watched
+		gate.close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	stopWatch()
+	<-watched
 	log.Info("shutting down: draining sessions", "drain", f.drain)
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {
 		log.Warn("drain timed out; open sessions were cut", "err", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, server.ErrServerClosed) {
+	gate.close()
+	select {
+	case err := <-gate.errc:
 		log.Warn("listener", "err", err)
+	default:
 	}
 	log.Info("stopped")
 	return nil
@@ -266,7 +321,7 @@ func sweepStale(ctx context.Context, svc *device.Service, cfg config.Config, log
 	}
 }
 
-func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, windows string, conns connCap) {
+func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, adminAddr, windows string, conns connCap) {
 	w := g.stdout
 	verb := "loaded"
 	if created {
@@ -282,11 +337,18 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created
 	fmt.Fprintf(w, "    SHA-256:          %X\n", sum)
 	fmt.Fprintf(w, "    valid until:      %s\n", cert.NotAfter.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "  trace files:        %s\n", g.dir().Trace())
-	fmt.Fprintf(w, "  listening (phones): %s (TLS profile %s)\n", addr, cfg.TLSProfile)
+	if addr != "" {
+		fmt.Fprintf(w, "  listening (phones): %s (TLS profile %s)\n", addr, cfg.TLSProfile)
+	} else {
+		fmt.Fprintf(w, "  phones:             not listening: the service is deactivated (capf service activate opens %s)\n", cfg.Listen)
+	}
 	fmt.Fprintf(w, "  max connections:    %s\n", conns)
 	fmt.Fprintf(w, "  maintenance windows: %s\n", windows)
 	if metricsAddr != "" {
 		fmt.Fprintf(w, "  metrics:            http://%s/metrics\n", metricsAddr)
+	}
+	if adminAddr != "" {
+		fmt.Fprintf(w, "  admin:              %s\n", adminAddr)
 	}
 	if cfg.ManufacturerCABundle == "" {
 		fmt.Fprintf(w, "  MIC authentication: off (no manufacturer_ca_bundle in %s)\n", config.FileName)

@@ -28,6 +28,9 @@ type servePlan struct {
 	// authority is the CAPF certificate already in the data directory, or
 	// nil when serve is to create it.
 	authority *ca.Authority
+	// phonesOff: the service is deactivated, so the phone port is not
+	// bound until it is activated.
+	phonesOff bool
 }
 
 // resolveTimeout bounds the name look-ups of the listen addresses.
@@ -78,7 +81,7 @@ func checkListen(ctx context.Context, cfg config.Config) []string {
 	var problems []string
 	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
-	for _, a := range []struct{ key, addr string }{{"listen", cfg.Listen}, {"metrics_listen", cfg.MetricsListen}} {
+	for _, a := range []struct{ key, addr string }{{"listen", cfg.Listen}, {"metrics_listen", cfg.MetricsListen}, {"admin_listen", cfg.AdminListen}} {
 		if a.addr == "" {
 			continue
 		}
@@ -93,6 +96,7 @@ func checkListen(ctx context.Context, cfg config.Config) []string {
 	if cfg.MetricsListen != "" && sameListener(cfg.Listen, cfg.MetricsListen) {
 		problems = append(problems, fmt.Sprintf("metrics_listen %q: the CAPF protocol listens there (listen %q)", cfg.MetricsListen, cfg.Listen))
 	}
+	problems = append(problems, checkAdminListen(cfg)...)
 	return problems
 }
 
@@ -141,20 +145,29 @@ func probeLock(g *globals) error {
 // serveListeners are the bound sockets of a serve.
 type serveListeners struct {
 	phones, metrics net.Listener // metrics is nil when off
+	admin           net.Listener // nil when off
 }
 
 // bind opens the listeners of the plan; on failure it closes what it opened.
 func (p *servePlan) bind(ctx context.Context) (*serveListeners, error) {
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
-	if err != nil {
-		return nil, fault.New(fault.Unavailable, "listen for phones on %s: %v", p.cfg.Listen, err)
+	l := &serveListeners{}
+	var err error
+	if !p.phonesOff {
+		if l.phones, err = lc.Listen(ctx, "tcp", p.cfg.Listen); err != nil {
+			return nil, fault.New(fault.Unavailable, "listen for phones on %s: %v", p.cfg.Listen, err)
+		}
 	}
-	l := &serveListeners{phones: ln}
 	if p.cfg.MetricsListen != "" {
 		if l.metrics, err = lc.Listen(ctx, "tcp", p.cfg.MetricsListen); err != nil {
-			ln.Close()
+			l.close()
 			return nil, fault.New(fault.Unavailable, "listen for metrics on %s: %v", p.cfg.MetricsListen, err)
+		}
+	}
+	if p.cfg.AdminListen != "" {
+		if l.admin, err = lc.Listen(ctx, "tcp", p.cfg.AdminListen); err != nil {
+			l.close()
+			return nil, fault.New(fault.Unavailable, "listen for administration (HTTPS) on %s: %v", p.cfg.AdminListen, err)
 		}
 	}
 	return l, nil
@@ -162,8 +175,9 @@ func (p *servePlan) bind(ctx context.Context) (*serveListeners, error) {
 
 // close closes the listeners.
 func (l *serveListeners) close() {
-	l.phones.Close()
-	if l.metrics != nil {
-		l.metrics.Close()
+	for _, ln := range []net.Listener{l.phones, l.metrics, l.admin} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
 }

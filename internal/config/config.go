@@ -76,6 +76,7 @@ type Config struct {
 	AuthFailuresPerAddress  int      `json:"auth_failures_per_address"`
 	AuthStringBackoff       Duration `json:"auth_string_backoff"`
 	TrustFileDir            string   `json:"trust_file_dir"`
+	AdminListen             string   `json:"admin_listen"`
 }
 
 // The names some parameters accept. They are the one list of each: the
@@ -136,6 +137,7 @@ var Params = []Param{
 	{"maintenance_windows", "When certificate operations may start, e.g. [\"Mon-Fri 22:00-06:00\", \"Sat,Sun 00:00-24:00\"]. Outside them phones with a pending operation are told to retry later. Empty: always."},
 	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
 	{"metrics_listen", "Address of the Prometheus /metrics and /healthz listener. Empty: off."},
+	{"admin_listen", "Address of the HTTPS administration listener (web UI, REST API, /metrics, /healthz); its certificate is --admin-cert/--admin-key or one from the admin CA in admin-tls/ of the data directory. Empty: off."},
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
@@ -166,6 +168,7 @@ func Defaults() Config {
 		AuthStringBackoff:       Duration(30 * time.Second),
 		SUDIVerification:        "when-trusted",
 		TrustFileDir:            "",
+		AdminListen:             ":8443",
 	}
 }
 
@@ -196,6 +199,11 @@ func (c Config) Problems() []string {
 	if c.MetricsListen != "" {
 		if err := CheckAddress(c.MetricsListen); err != nil {
 			add("metrics_listen %q: %v", c.MetricsListen, err)
+		}
+	}
+	if c.AdminListen != "" {
+		if err := CheckAddress(c.AdminListen); err != nil {
+			add("admin_listen %q: %v", c.AdminListen, err)
 		}
 	}
 	if !slices.Contains(TLSProfiles, c.TLSProfile) {

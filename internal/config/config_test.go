@@ -56,6 +56,8 @@ func TestLoad(t *testing.T) {
 		{"fail/listen-port-range", `{"listen": ":99999"}`, []string{`listen ":99999": port "99999": want a number 0 to 65535`}},
 		{"fail/listen-port-name", `{"listen": ":capf"}`, []string{`port "capf"`}},
 		{"fail/metrics-listen", `{"metrics_listen": "localhost"}`, []string{`metrics_listen "localhost"`}},
+		{"fail/admin-listen", `{"admin_listen": "8443"}`, []string{`admin_listen "8443": want host:port`}},
+		{"ok/admin-listen-off", `{"admin_listen": ""}`, nil},
 		{"fail/all-problems-at-once", `{"certificate_validity_days": 0, "tls_profile": "old", "key_generation_max_attempts": 0}`,
 			[]string{"certificate_validity_days 0", `tls_profile "old"`, "key_generation_max_attempts 0"}},
 		{"fail/legacy-with-ec", `{"tls_profile": "legacy", "capf_key": "ec256"}`, []string{"needs an RSA CAPF key"}},

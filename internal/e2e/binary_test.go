@@ -51,7 +51,7 @@ func TestBinary(t *testing.T) {
 	bin := capfBinary(t)
 	data := t.TempDir()
 	env := append(os.Environ(), "CAPF_DATA="+data)
-	srv := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+	srv := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 	srv.Env = env
 	stdout, err := srv.StdoutPipe()
 	if err != nil {

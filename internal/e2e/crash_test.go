@@ -35,7 +35,7 @@ type binServer struct {
 // itself, and waits until it reports where it listens.
 func startBinary(t *testing.T, bin, data string, log *syncBuffer) *binServer {
 	t.Helper()
-	cmd := exec.Command(bin, "--data", data, "serve", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "--data", data, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

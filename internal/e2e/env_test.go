@@ -143,7 +143,7 @@ func startServer(t *testing.T, params serverParams, data string, args ...string)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	argv := append([]string{"--data", data, "serve", "--listen", "127.0.0.1:0", "--drain", "5s"}, args...)
+	argv := append([]string{"--data", data, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--drain", "5s"}, args...)
 	go func() { s.done <- cli.Run(ctx, argv, s.out, s.errOut) }()
 	re := regexp.MustCompile(`listening \(phones\): (\S+)`)
 	deadline := time.Now().Add(30 * time.Second)

@@ -56,7 +56,7 @@ func TestConnectionFlood(t *testing.T) {
 	data := t.TempDir()
 	env := append(os.Environ(), "CAPF_DATA="+data)
 	srv := exec.Command("bash", "-c", `ulimit -Sn 64 && ulimit -Hn 256 && exec "$0" "$@"`,
-		bin, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0")
+		bin, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--admin-listen", "")
 	srv.Env = env
 	stdout, err := srv.StdoutPipe()
 	if err != nil {

@@ -131,7 +131,7 @@ func TestRestart(t *testing.T) {
 
 func TestOneServerPerDataDirectory(t *testing.T) {
 	s := startServer(t, nil, "")
-	out, errOut, code := s.capf("serve", "--listen", "127.0.0.1:0")
+	out, errOut, code := s.capf("serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 	if code != 4 || !strings.Contains(errOut, "in use by another capf serve") {
 		t.Fatalf("second serve on one data directory: exit %d\n%s%s", code, out, errOut)
 	}

@@ -97,6 +97,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	// A listener closed by its owner ends this Serve; the server serves on
+	// (another listener may come: the phone listener reopens when the
+	// service is activated again).
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()

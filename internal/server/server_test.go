@@ -507,3 +507,52 @@ func TestUnknownDeviceLogRateLimited(t *testing.T) {
 		t.Errorf("%d session lines for 20 unknown-device sessions, want 1:\n%s", n, ts.log)
 	}
 }
+
+// The owner of a listener may close it (the service is deactivated) and
+// later serve on a new one: sessions open meanwhile go on, and Shutdown
+// still ends everything.
+func TestServeAgainAfterListenerClosed(t *testing.T) {
+	tlsCfg, err := TLSConfig(ProfileModern, testCert(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &counter{}
+	srv := New(Options{TLS: tlsCfg, Observer: obs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Deps: &session.Deps{Store: noDevices{}, Locks: session.NewDeviceLocks(), Now: time.Now,
+			Config: session.Config{MessageTimeout: 30 * time.Second, RetryDelay: time.Second}}})
+	serve := func() (string, net.Listener, chan error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(context.Background(), ln) }()
+		return ln.Addr().String(), ln, errc
+	}
+	addr1, ln1, errc1 := serve()
+	open, _ := openSession(t, "127.0.0.1", addr1)
+	defer open.Close()
+	ln1.Close()
+	if err := <-errc1; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve after its listener was closed = %v, want net.ErrClosed", err)
+	}
+	if c, err := net.DialTimeout("tcp", addr1, time.Second); err == nil {
+		c.Close()
+		t.Fatal("the closed listener still accepts")
+	}
+	if obs.active() != 1 {
+		t.Fatalf("%d connections open after the listener closed, want the session still open", obs.active())
+	}
+	addr2, _, errc2 := serve()
+	c2, _ := openSession(t, "127.0.0.1", addr2)
+	c2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	open.Close()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-errc2; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown = %v", err)
+	}
+}

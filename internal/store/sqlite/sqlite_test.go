@@ -521,3 +521,10 @@ func TestHistoryBounded(t *testing.T) {
 		t.Errorf("AttemptsTotal = %d, want 41", d.AttemptsTotal)
 	}
 }
+
+func TestSystemContract(t *testing.T) {
+	storetest.RunSystem(t, func(t *testing.T) storetest.SystemStore {
+		s, _ := openTemp(t)
+		return s
+	})
+}

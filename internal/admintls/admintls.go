@@ -1,0 +1,309 @@
+// Package admintls provides the TLS certificate of the HTTPS administration
+// listener: either the administrator's own files, or, by default, a server
+// certificate from a small admin CA of its own kept in the data directory
+// (admin-tls/ca.pem, ca-key.pem, server.pem, server-key.pem). The CA is
+// what an administrator's browser trusts once; the server certificate is
+// re-issued from it when it nears its end or the host's names change.
+package admintls
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// DirName is the admin TLS directory's name inside the data directory.
+const DirName = "admin-tls"
+
+// The files of the admin TLS directory.
+const (
+	CAFile        = "ca.pem"
+	CAKeyFile     = "ca-key.pem"
+	ServerFile    = "server.pem"
+	ServerKeyFile = "server-key.pem"
+)
+
+// The validity of the certificates, and how long before its end the server
+// certificate is re-issued. 825 days is what browsers accept of a server
+// certificate.
+const (
+	CAValidity     = 10 * 365 * 24 * time.Hour
+	ServerValidity = 825 * 24 * time.Hour
+	RenewBefore    = 30 * 24 * time.Hour
+)
+
+// Dir returns the admin TLS directory of a data directory.
+func Dir(dataDir string) string { return filepath.Join(dataDir, DirName) }
+
+// Result is the certificate of the admin listener.
+type Result struct {
+	Certificate tls.Certificate   // for tls.Config.Certificates; Leaf is set
+	CA          *x509.Certificate // the admin CA that signed it; nil for the administrator's files
+	Issued      bool              // the server certificate was issued now
+	CACreated   bool              // the admin CA was created now
+}
+
+// LoadOrCreate returns the server certificate in dir (the admin TLS
+// directory, see Dir), creating dir, the admin CA and the certificate as
+// needed. The certificate names the host (os.Hostname), "localhost",
+// 127.0.0.1, ::1 and hosts (names or IP addresses; empty entries and
+// wildcard addresses are skipped); it is re-issued when it ends within
+// RenewBefore of now, its names differ, or the CA did not sign it. Keys are
+// written with mode 0600.
+func LoadOrCreate(dir string, hosts []string, now time.Time) (Result, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Result{}, fmt.Errorf("admin TLS directory: %w", err)
+	}
+	host, _ := os.Hostname()
+	caCert, caKey, created, err := loadOrCreateCA(dir, host, now)
+	if err != nil {
+		return Result{}, err
+	}
+	dns, ips := names(host, hosts)
+	res := Result{CA: caCert, CACreated: created}
+	if cert, err := loadServer(dir); err == nil && current(cert, caCert, dns, ips, now) {
+		res.Certificate = cert
+		return res, nil
+	}
+	cert, err := issueServer(dir, caCert, caKey, host, dns, ips, now)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Certificate, res.Issued = cert, true
+	return res, nil
+}
+
+// LoadFiles returns the administrator's certificate (PEM, the chain after
+// the leaf) and key, refusing a certificate that has expired.
+func LoadFiles(certFile, keyFile string, now time.Time) (Result, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return Result{}, fault.Invalidf("admin certificate %s / key %s: %v", certFile, keyFile, err)
+	}
+	if now.After(cert.Leaf.NotAfter) {
+		return Result{}, fault.Invalidf("admin certificate %s expired on %s", certFile, cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return Result{Certificate: cert}, nil
+}
+
+// names returns the DNS names and IP addresses the server certificate is
+// for, sorted and without repeats.
+func names(host string, hosts []string) ([]string, []net.IP) {
+	dns := []string{"localhost"}
+	ips := []net.IP{net.IPv4(127, 0, 0, 1).To4(), net.IPv6loopback}
+	for _, h := range append([]string{host}, hosts...) {
+		h = strings.TrimSuffix(strings.Trim(h, "[]"), ".")
+		if h == "" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			if !ip.IsUnspecified() {
+				if v4 := ip.To4(); v4 != nil {
+					ip = v4
+				}
+				ips = append(ips, ip)
+			}
+			continue
+		}
+		dns = append(dns, strings.ToLower(h))
+	}
+	slices.Sort(dns)
+	dns = slices.Compact(dns)
+	slices.SortFunc(ips, func(a, b net.IP) int { return bytes.Compare(a, b) })
+	ips = slices.CompactFunc(ips, func(a, b net.IP) bool { return a.Equal(b) })
+	return dns, ips
+}
+
+// current reports whether cert is the one to keep: signed by ca, for
+// exactly these names, and not ending within RenewBefore.
+func current(cert tls.Certificate, ca *x509.Certificate, dns []string, ips []net.IP, now time.Time) bool {
+	leaf := cert.Leaf
+	if leaf == nil || leaf.CheckSignatureFrom(ca) != nil {
+		return false
+	}
+	if now.Before(leaf.NotBefore) || now.Add(RenewBefore).After(leaf.NotAfter) {
+		return false
+	}
+	gotDNS, gotIPs := names("", append(append([]string{}, leaf.DNSNames...), ipStrings(leaf.IPAddresses)...))
+	wantIPs := make([]string, len(ips))
+	for i, ip := range ips {
+		wantIPs[i] = ip.String()
+	}
+	return slices.Equal(gotDNS, dns) && slices.Equal(ipStrings(gotIPs), wantIPs)
+}
+
+func ipStrings(ips []net.IP) []string {
+	s := make([]string, len(ips))
+	for i, ip := range ips {
+		s[i] = ip.String()
+	}
+	return s
+}
+
+// loadOrCreateCA loads the admin CA of dir, or creates it when neither of
+// its files exists.
+func loadOrCreateCA(dir, host string, now time.Time) (*x509.Certificate, crypto.Signer, bool, error) {
+	certPath, keyPath := filepath.Join(dir, CAFile), filepath.Join(dir, CAKeyFile)
+	_, certErr := os.Stat(certPath)
+	_, keyErr := os.Stat(keyPath)
+	switch {
+	case certErr == nil && keyErr == nil:
+		cert, key, err := loadPair(certPath, keyPath)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("admin CA: %w", err)
+		}
+		if !cert.IsCA {
+			return nil, nil, false, fault.Invalidf("admin CA %s is not a CA certificate", certPath)
+		}
+		return cert, key, false, nil
+	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
+	default:
+		return nil, nil, false, fault.Invalidf("admin CA in %s: need both %s and %s, or neither (to create a new CA)", dir, CAFile, CAKeyFile)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("admin CA key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	cn := "CAPF admin CA"
+	if host != "" {
+		cn += " " + host
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"CAPF"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(CAValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+		SubjectKeyId:          keyID(&key.PublicKey),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("admin CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("admin CA certificate: %w", err)
+	}
+	if err := writePair(certPath, keyPath, der, key); err != nil {
+		return nil, nil, false, err
+	}
+	return cert, key, true, nil
+}
+
+// issueServer issues and writes a new server certificate.
+func issueServer(dir string, ca *x509.Certificate, caKey crypto.Signer, host string, dns []string, ips []net.IP, now time.Time) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("admin server key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cn := host
+	if cn == "" {
+		cn = "localhost"
+	}
+	notAfter := now.Add(ServerValidity)
+	if notAfter.After(ca.NotAfter) {
+		notAfter = ca.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"CAPF"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     dns,
+		IPAddresses:  ips,
+		SubjectKeyId: keyID(&key.PublicKey),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("admin server certificate: %w", err)
+	}
+	if err := writePair(filepath.Join(dir, ServerFile), filepath.Join(dir, ServerKeyFile), der, key); err != nil {
+		return tls.Certificate{}, err
+	}
+	return loadServer(dir)
+}
+
+// loadServer loads the server certificate and key of dir.
+func loadServer(dir string) (tls.Certificate, error) {
+	return tls.LoadX509KeyPair(filepath.Join(dir, ServerFile), filepath.Join(dir, ServerKeyFile))
+}
+
+// loadPair reads a PEM certificate and its PKCS #8 key.
+func loadPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) {
+	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return nil, nil, fault.Invalidf("%s / %s: %v", certPath, keyPath, err)
+	}
+	if fi, err := os.Stat(keyPath); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, nil, fault.Invalidf("%s is readable by others (mode %04o): chmod 600 it", keyPath, fi.Mode().Perm())
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, nil, fault.Invalidf("%s: not a signing key", keyPath)
+	}
+	return pair.Leaf, signer, nil
+}
+
+// writePair writes a certificate (0644) and its key (0600), key first.
+func writePair(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) error {
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", keyPath, err)
+	}
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600, false); err != nil {
+		return err
+	}
+	return atomicfile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, false)
+}
+
+// randomSerial returns a positive random 127-bit serial number.
+func randomSerial() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("serial number: %w", err)
+	}
+	return n.Add(n, big.NewInt(1)), nil
+}
+
+// keyID is the SHA-1 of the public key's encoding (RFC 5280, 4.2.1.2).
+func keyID(pub *ecdsa.PublicKey) []byte {
+	b, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	sum := sha1.Sum(b)
+	return sum[:]
+}

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/system"
+)
+
+// TestParameterRestartMatchesSessions checks system's Restart flags
+// against what the sessions read live (sessionConfig): a parameter without
+// Restart changes the sessions' configuration, one with Restart does not.
+func TestParameterRestartMatchesSessions(t *testing.T) {
+	// A valid value other than the default for every parameter; the base
+	// has a maintenance window so that its time zone matters.
+	other := map[string]any{
+		"listen": ":3805", "tls_profile": "legacy", "capf_key": "rsa3072", "certificate_validity_days": 365,
+		"default_key": "ec256", "key_generation_max_time": "10m", "key_generation_max_attempts": 5,
+		"manufacturer_ca_bundle": "mfr.pem", "allow_expired_mic": true, "sudi_verification": "off",
+		"tls_handshake_timeout": "10s", "message_timeout": "30s", "log_level": "debug", "log_format": "json",
+		"max_concurrent_operations": 5, "max_connections_per_address": 5, "max_connections": 5,
+		"retry_delay": "30s", "maintenance_windows": []string{"Sat 00:00-06:00"}, "maintenance_time_zone": "Europe/Berlin",
+		"metrics_listen": ":9999", "admin_listen": ":9443", "auth_string_max_failures": 5,
+		"auth_string_backoff": "1s", "auth_failures_per_address": 5, "trust_file_dir": "trust-out",
+	}
+	base := []byte(`{"maintenance_windows": ["Mon 00:00-06:00"], "maintenance_time_zone": "UTC"}`)
+	baseCfg, problems := config.DecodeOver(base, nil)
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	want, err := sessionConfig(baseCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := system.NewService(system.Options{DataDir: t.TempDir()}).Parameters(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		t.Run(p.Name, func(t *testing.T) {
+			v, ok := other[p.Name]
+			if !ok {
+				t.Fatalf("no other value for %s in this test", p.Name)
+			}
+			if b, _ := json.Marshal(v); string(b) == mustJSON(t, p.Default) {
+				t.Fatalf("the other value of %s is its default", p.Name)
+			}
+			cfg, problems := config.DecodeOver(base, map[string]any{p.Name: v})
+			if len(problems) > 0 {
+				t.Fatal(problems)
+			}
+			got, err := sessionConfig(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if live := !reflect.DeepEqual(got, want); live == p.Restart {
+				t.Fatalf("%s: Restart %v, but the sessions read it live: %v", p.Name, p.Restart, live)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,397 @@
+package system
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// The audit actions of the service.
+const (
+	AuditParametersUpdate  = "parameters.update"
+	AuditServiceActivate   = "service.activate"
+	AuditServiceDeactivate = "service.deactivate"
+)
+
+// ServiceState is the stored activation of the CAPF service.
+type ServiceState struct {
+	Active    bool
+	ChangedAt time.Time // zero: never changed (the default, active)
+	ChangedBy string    // the actor, as Actor.String gives it
+}
+
+// Store keeps the service state and the audit stream.
+type Store interface {
+	// GetServiceState returns the stored state; with none stored, an
+	// active service that was never changed.
+	GetServiceState(ctx context.Context) (ServiceState, error)
+	// SetServiceState stores st and appends ev in the same transaction.
+	SetServiceState(ctx context.Context, st ServiceState, ev device.AuditEvent) error
+	// AppendAudit appends an audit event that goes with no other write.
+	AppendAudit(ctx context.Context, ev device.AuditEvent) error
+}
+
+// Options configure a Service.
+type Options struct {
+	DataDir string // holds capf.json
+	Store   Store
+	Now     func() time.Time // time.Now if nil
+}
+
+// Service is the system administration: service parameters and
+// activation.
+type Service struct {
+	dir   string
+	store Store
+	now   func() time.Time
+
+	mu sync.Mutex // serialises parameter updates of this process
+}
+
+// NewService returns the service over o.
+func NewService(o Options) *Service {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{dir: o.DataDir, store: o.Store, now: now}
+}
+
+// live lists the fleet parameters that sessions read from capf.json as it
+// changes (see internal/cli/params.go, sessionConfig, and ADR 0006); every
+// other parameter is a node setting read when `capf serve` starts.
+var live = map[string]bool{
+	"key_generation_max_time":     true,
+	"key_generation_max_attempts": true,
+	"message_timeout":             true,
+	"default_key":                 true,
+	"retry_delay":                 true,
+	"maintenance_windows":         true,
+	"maintenance_time_zone":       true,
+	"auth_string_max_failures":    true,
+	"auth_string_backoff":         true,
+}
+
+// paramTypes maps each capf.json key to its Type, from the Go types of
+// config.Config's fields.
+var paramTypes = func() map[string]string {
+	m := map[string]string{}
+	durType := reflect.TypeFor[config.Duration]()
+	t := reflect.TypeFor[config.Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Type == durType:
+			m[key] = TypeDuration
+		case f.Type.Kind() == reflect.Int:
+			m[key] = TypeInteger
+		case f.Type.Kind() == reflect.Bool:
+			m[key] = TypeBoolean
+		case f.Type.Kind() == reflect.Slice:
+			m[key] = TypeList
+		default:
+			m[key] = TypeString
+		}
+	}
+	return m
+}()
+
+// values returns c's parameters by capf.json key, as JSON text.
+func values(c config.Config) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode service parameters: %w", err)
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("decode service parameters: %w", err)
+	}
+	return m, nil
+}
+
+// native decodes a parameter's JSON text as the JSON-native value of its
+// type: int64, bool, string or []string.
+func native(typ string, raw json.RawMessage) any {
+	switch typ {
+	case TypeInteger:
+		var n int64
+		if json.Unmarshal(raw, &n) == nil {
+			return n
+		}
+	case TypeBoolean:
+		var b bool
+		if json.Unmarshal(raw, &b) == nil {
+			return b
+		}
+	case TypeList:
+		l := []string{}
+		if json.Unmarshal(raw, &l) == nil {
+			if l == nil {
+				l = []string{}
+			}
+			return l
+		}
+	default:
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	return string(raw)
+}
+
+// list returns every parameter of config.Params, in order, with its value
+// in cur.
+func list(cur config.Config) ([]Parameter, error) {
+	vals, err := values(cur)
+	if err != nil {
+		return nil, err
+	}
+	defs, err := values(config.Defaults())
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]Parameter, 0, len(config.Params))
+	for _, p := range config.Params {
+		typ := paramTypes[p.Key]
+		ps = append(ps, Parameter{
+			Name:    p.Key,
+			Value:   native(typ, vals[p.Key]),
+			Default: native(typ, defs[p.Key]),
+			Type:    typ,
+			Help:    p.Help,
+			Restart: !live[p.Key],
+		})
+	}
+	return ps, nil
+}
+
+// Parameters returns every service parameter, in display order, with its
+// value in capf.json (the default where the file has none).
+func (s *Service) Parameters(ctx context.Context) ([]Parameter, error) {
+	cfg, err := config.Load(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	return list(cfg)
+}
+
+// path is capf.json's.
+func (s *Service) path() string { return filepath.Join(s.dir, config.FileName) }
+
+// UpdateParameters sets the parameters of set (capf.json keys to
+// JSON-native values) over capf.json. Every value is checked as `capf
+// serve` checks the file; the first problem is returned as an Invalid
+// error naming its parameter, and then nothing changes. The file is
+// replaced atomically (mode 0600) and the change audited with each changed
+// parameter's old and new value.
+func (s *Service) UpdateParameters(ctx context.Context, actor device.Actor, set map[string]any) ([]Parameter, error) {
+	names := make([]string, 0, len(set))
+	for name := range set {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if _, ok := paramTypes[name]; !ok {
+			return nil, fault.InvalidField(name, "unknown service parameter %q", name)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := os.ReadFile(s.path())
+	if errors.Is(err, fs.ErrNotExist) {
+		b = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read service parameters: %w", err)
+	}
+	old, _ := config.DecodeOver(b, nil)
+	cfg, problems := config.DecodeOver(b, set)
+	if len(problems) > 0 {
+		return nil, problemError(problems, set)
+	}
+	changes, err := diff(old, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(changes) == 0 && b != nil {
+		return list(cfg)
+	}
+	out, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode service parameters: %w", err)
+	}
+	if err := atomicfile.Write(s.path(), append(out, '\n'), 0o600, false); err != nil {
+		return nil, fmt.Errorf("write service parameters: %w", err)
+	}
+	if len(changes) > 0 {
+		ev := device.AuditEvent{At: s.now(), Actor: actor, Action: AuditParametersUpdate, Target: config.FileName, Changes: changes}
+		if err := s.store.AppendAudit(ctx, ev); err != nil {
+			return nil, fmt.Errorf("audit the parameter change (capf.json is written): %w", err)
+		}
+	}
+	return list(cfg)
+}
+
+// problemError returns the first problem as an Invalid error naming its
+// parameter, preferring a problem about a parameter of set: the caller's
+// input is what to blame first.
+func problemError(problems []string, set map[string]any) error {
+	pick, field := problems[0], problemKey(problems[0])
+	for _, p := range problems {
+		if k := problemKey(p); set != nil && k != "" {
+			if _, ok := set[k]; ok {
+				pick, field = p, k
+				break
+			}
+		}
+	}
+	if field == "" {
+		return fault.Invalidf("service parameters: %s", pick)
+	}
+	return fault.InvalidField(field, "%s", pick)
+}
+
+// problemKey returns the parameter a config problem is about (its first
+// word, up to a space or colon), or "" when the problem names none.
+func problemKey(p string) string {
+	k := p
+	if i := strings.IndexAny(p, " :"); i >= 0 {
+		k = p[:i]
+	}
+	if _, ok := paramTypes[k]; ok {
+		return k
+	}
+	return ""
+}
+
+// diff lists the parameters that differ between old and new, with their
+// JSON text, in display order.
+func diff(old, new config.Config) ([]device.FieldChange, error) {
+	ov, err := values(old)
+	if err != nil {
+		return nil, err
+	}
+	nv, err := values(new)
+	if err != nil {
+		return nil, err
+	}
+	var cs []device.FieldChange
+	for _, p := range config.Params {
+		if !bytes.Equal(ov[p.Key], nv[p.Key]) {
+			cs = append(cs, device.FieldChange{Field: p.Key, Old: string(ov[p.Key]), New: string(nv[p.Key])})
+		}
+	}
+	return cs, nil
+}
+
+// maxParamText bounds the text of one form input.
+const maxParamText = 64 << 10
+
+// ParseParamValue converts the text of a form input for p into the
+// JSON-native value UpdateParameters takes: an integer, a boolean ("true"
+// or "on" for true; "false" or nothing, an unchecked box, for false), a
+// duration or string as text, a list with one entry per non-empty line. The
+// value's range is checked by UpdateParameters.
+func ParseParamValue(p Parameter, text string) (any, error) {
+	if len(text) > maxParamText {
+		return nil, fault.InvalidField(p.Name, "%s: longer than %d bytes", p.Name, maxParamText)
+	}
+	t := strings.TrimSpace(text)
+	switch p.Type {
+	case TypeInteger:
+		n, err := strconv.ParseInt(t, 10, 64)
+		if err != nil {
+			return nil, fault.InvalidField(p.Name, "%s: want a whole number, got %q", p.Name, t)
+		}
+		return n, nil
+	case TypeBoolean:
+		switch strings.ToLower(t) {
+		case "true", "on":
+			return true, nil
+		case "false", "":
+			return false, nil
+		}
+		return nil, fault.InvalidField(p.Name, "%s: want true or false, got %q", p.Name, t)
+	case TypeDuration:
+		if _, err := time.ParseDuration(t); err != nil {
+			return nil, fault.InvalidField(p.Name, "%s: %q is not a duration: want a number with a unit, such as \"90s\" or \"30m\"", p.Name, t)
+		}
+		return t, nil
+	case TypeList:
+		l := []string{}
+		for line := range strings.Lines(text) {
+			if line = strings.TrimSpace(line); line != "" {
+				l = append(l, line)
+			}
+		}
+		return l, nil
+	case TypeString:
+		return t, nil
+	}
+	return nil, fault.InvalidField(p.Name, "%s: unknown parameter type %q", p.Name, p.Type)
+}
+
+// Activation returns whether the CAPF service accepts phones.
+func (s *Service) Activation(ctx context.Context) (Activation, error) {
+	st, err := s.store.GetServiceState(ctx)
+	if err != nil {
+		return Activation{}, fmt.Errorf("read the service activation: %w", err)
+	}
+	return activation(st), nil
+}
+
+func activation(st ServiceState) Activation {
+	a := Activation{Active: st.Active, ChangedBy: st.ChangedBy}
+	if !st.ChangedAt.IsZero() {
+		a.ChangedAt = st.ChangedAt.UTC().Format(time.RFC3339)
+	}
+	return a
+}
+
+// SetActive activates or deactivates the CAPF service: a running `capf
+// serve` stops or starts accepting phones within about a second. The
+// change is audited; setting the state it already has changes nothing.
+func (s *Service) SetActive(ctx context.Context, actor device.Actor, active bool) (Activation, error) {
+	cur, err := s.store.GetServiceState(ctx)
+	if err != nil {
+		return Activation{}, fmt.Errorf("read the service activation: %w", err)
+	}
+	if cur.Active == active {
+		return activation(cur), nil
+	}
+	st := ServiceState{Active: active, ChangedAt: s.now(), ChangedBy: actor.String()}
+	action := AuditServiceDeactivate
+	if active {
+		action = AuditServiceActivate
+	}
+	ev := device.AuditEvent{At: st.ChangedAt, Actor: actor, Action: action, Target: "service",
+		Changes: []device.FieldChange{{Field: "state", Old: stateWord(cur.Active), New: stateWord(active)}}}
+	if err := s.store.SetServiceState(ctx, st, ev); err != nil {
+		return Activation{}, fmt.Errorf("set the service activation: %w", err)
+	}
+	return activation(st), nil
+}
+
+func stateWord(active bool) string {
+	if active {
+		return "active"
+	}
+	return "inactive"
+}
