@@ -23,12 +23,13 @@ type newAccountInput struct {
 	}
 }
 
-type accountNameInput struct {
+// AccountName is the account a request names in its path.
+type AccountName struct {
 	Name string `path:"name" maxLength:"64" doc:"account name"`
 }
 
 type patchAccountInput struct {
-	accountNameInput
+	AccountName
 	Body struct {
 		Password *string `json:"password,omitempty" minLength:"1" maxLength:"1024" doc:"a new password; also ends the account's sessions"`
 		Role     *string `json:"role,omitempty" maxLength:"16" doc:"admin or viewer"`
@@ -175,7 +176,7 @@ func (s *server) updateAccount(ctx context.Context, in *patchAccountInput) (*acc
 	return nil, s.fail(ctx, fault.NotFoundf("account %s not found", in.Name), "path")
 }
 
-func (s *server) deleteAccount(ctx context.Context, in *accountNameInput) (*struct{}, error) {
+func (s *server) deleteAccount(ctx context.Context, in *AccountName) (*struct{}, error) {
 	actor, err := writer(ctx)
 	if err != nil {
 		return nil, s.fail(ctx, err, "")

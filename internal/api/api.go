@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -96,7 +97,7 @@ func newServer(o Options) *server {
 	cfg.OpenAPIPath, cfg.DocsPath, cfg.SchemasPath = "", "", ""
 	cfg.CreateHooks = nil
 	cfg.RejectUnknownQueryParameters = true // a misspelt filter must not silently match everything
-	cfg.Transformers = []huma.Transformer{hideBodyValues}
+	cfg.Transformers = []huma.Transformer{polishErrors}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer":  {Type: "http", Scheme: "bearer", Description: "an API token (`capf admin token create`)"},
 		"session": {Type: "apiKey", In: "cookie", Name: webauth.CookieName, Description: "a browser session; unsafe methods also need the X-CSRF-Token header"},
@@ -193,15 +194,26 @@ func writer(ctx context.Context) (device.Actor, error) {
 	return p.Actor(), nil
 }
 
-// hideBodyValues drops the values huma's validation errors quote from the
-// request body: they may be a password or a token, and the client sent
-// them anyway.
-func hideBodyValues(_ huma.Context, _ string, v any) (any, error) {
-	if e, ok := v.(*huma.ErrorModel); ok {
-		for _, d := range e.Errors {
-			if d != nil && (d.Location == "body" || strings.HasPrefix(d.Location, "body.")) {
-				d.Value = nil
-			}
+// polishErrors makes huma's own validation problems as specific as the
+// domain's: the detail names the first failure instead of a bare
+// "validation failed". It also drops the values those errors quote from
+// the request body: they may be a password or a token (the client sent
+// them anyway; no need to echo them).
+func polishErrors(_ huma.Context, _ string, v any) (any, error) {
+	e, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	for _, d := range e.Errors {
+		if d != nil && (d.Location == "body" || strings.HasPrefix(d.Location, "body.")) {
+			d.Value = nil
+		}
+	}
+	if e.Detail == "validation failed" && len(e.Errors) > 0 && e.Errors[0] != nil {
+		first := e.Errors[0]
+		e.Detail = "validation failed: " + first.Location + ": " + first.Message
+		if len(e.Errors) > 1 {
+			e.Detail += fmt.Sprintf(" (and %d more)", len(e.Errors)-1)
 		}
 	}
 	return v, nil

@@ -34,7 +34,7 @@ func (c criteriaBody) criteria() device.Criteria {
 type bulkInput struct {
 	Body struct {
 		Criteria criteriaBody `json:"criteria" doc:"the phones: every one this search matches"`
-		Change   deviceFields `json:"change" doc:"what to schedule for each of them; operation is required"`
+		Change   DeviceFields `json:"change" doc:"what to schedule for each of them; operation is required"`
 	}
 }
 

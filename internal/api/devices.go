@@ -16,9 +16,9 @@ import (
 	"github.com/capf-server/capf/internal/view"
 )
 
-// filterParams are the Find Phone criteria as query parameters; every one
+// Filters are the Find Phone criteria as query parameters; every one
 // that is set must hold.
-type filterParams struct {
+type Filters struct {
 	Name            string   `query:"name" maxLength:"256" doc:"device name begins with"`
 	Description     string   `query:"description" maxLength:"256" doc:"description contains"`
 	AuthString      string   `query:"auth_string" maxLength:"256" doc:"authentication string is exactly"`
@@ -32,7 +32,7 @@ type filterParams struct {
 	Desc            bool     `query:"desc" doc:"sort descending"`
 }
 
-func (f filterParams) criteria() device.Criteria {
+func (f Filters) criteria() device.Criteria {
 	return device.Criteria{
 		Name: f.Name, Description: f.Description, AuthString: f.AuthString, SecurityProfile: f.SecurityProfile,
 		LSCStatus: f.LSCStatus, Operation: f.Operation, Status: f.Status, ExpiresBefore: f.ExpiresBefore,
@@ -70,9 +70,9 @@ func criteriaQuery(c device.Criteria, now time.Time) (device.Query, error) {
 	return q, err
 }
 
-// deviceFields are a device's CAPF settings as a request gives them: each
+// DeviceFields are a device's CAPF settings as a request gives them: each
 // one absent stays as it is (or takes its default, for a new device).
-type deviceFields struct {
+type DeviceFields struct {
 	Description     *string `json:"description,omitempty" maxLength:"1024" doc:"description (at most 128 characters)"`
 	SecurityProfile *string `json:"security_profile,omitempty" maxLength:"64" doc:"non-secure, authenticated or encrypted (or the CallManager label)"`
 	AuthMode        *string `json:"auth_mode,omitempty" maxLength:"64" doc:"string, null, lsc or mic (or the CallManager label)"`
@@ -85,7 +85,7 @@ type deviceFields struct {
 
 // change turns the fields into a device change; a value that does not
 // parse is an Invalid error naming its field.
-func (f deviceFields) change() (device.Change, error) {
+func (f DeviceFields) change() (device.Change, error) {
 	c := device.Change{Description: f.Description, GenerateString: f.GenerateString}
 	if f.SecurityProfile != nil {
 		p, err := device.ParseSecurityProfile(*f.SecurityProfile)
@@ -138,7 +138,7 @@ func (f deviceFields) change() (device.Change, error) {
 }
 
 type listDevicesInput struct {
-	filterParams
+	Filters
 	Limit  int `query:"limit" default:"50" minimum:"1" maximum:"1000" doc:"at most this many"`
 	Offset int `query:"offset" minimum:"0" doc:"skip this many"`
 }
@@ -148,7 +148,7 @@ type deviceListOutput struct{ Body view.DeviceList }
 type newDeviceInput struct {
 	Body struct {
 		Name string `json:"name" minLength:"1" maxLength:"64" doc:"device name, e.g. SEP001122334455"`
-		deviceFields
+		DeviceFields
 	}
 }
 
@@ -157,24 +157,32 @@ type deviceOutput struct {
 	Body     view.Device
 }
 
-type deviceNameInput struct {
+// DeviceName is the device a request names in its path.
+type DeviceName struct {
 	Name string `path:"name" maxLength:"64" doc:"device name"`
 }
 
+// normalized returns the device name in its stored form, or an error that
+// blames the path's name.
+func (n DeviceName) normalized() (string, error) {
+	name, err := device.NormalizeName(n.Name)
+	return name, blame("name", err)
+}
+
 type getDeviceInput struct {
-	deviceNameInput
+	DeviceName
 	History int `query:"history" default:"20" minimum:"1" maximum:"1000" doc:"how many recent attempts to include"`
 }
 
 type deviceDetailOutput struct{ Body view.DeviceDetail }
 
 type patchDeviceInput struct {
-	deviceNameInput
-	Body deviceFields
+	DeviceName
+	Body DeviceFields
 }
 
 type historyInput struct {
-	deviceNameInput
+	DeviceName
 	Limit int `query:"limit" default:"20" minimum:"1" maximum:"1000" doc:"at most this many, newest first"`
 }
 
@@ -183,7 +191,7 @@ type historyOutput struct{ Body []view.Attempt }
 type fetchedOutput struct{ Body []view.Fetched }
 
 type fetchedFileInput struct {
-	deviceNameInput
+	DeviceName
 	Index  int    `path:"index" minimum:"0" doc:"position in the device's list of Troubleshoot certificates, from 0"`
 	Format string `query:"format" enum:"pem,der" default:"pem" doc:"pem or der"`
 }
@@ -291,7 +299,11 @@ func (s *server) createDevice(ctx context.Context, in *newDeviceInput) (*deviceO
 
 func (s *server) getDevice(ctx context.Context, in *getDeviceInput) (*deviceDetailOutput, error) {
 	svc := s.o.Devices
-	d, err := svc.Get(ctx, in.Name)
+	name, err := in.normalized()
+	if err != nil {
+		return nil, s.fail(ctx, err, "path")
+	}
+	d, err := svc.Get(ctx, name)
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
@@ -311,30 +323,42 @@ func (s *server) updateDevice(ctx context.Context, in *patchDeviceInput) (*devic
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
+	name, err := in.normalized()
+	if err != nil {
+		return nil, s.fail(ctx, err, "path")
+	}
 	c, err := in.Body.change()
 	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
-	d, err := s.o.Devices.Change(ctx, actor, in.Name, c)
+	d, err := s.o.Devices.Change(ctx, actor, name, c)
 	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
 	return &deviceOutput{Body: view.DeviceOf(d, s.o.Devices.Now())}, nil
 }
 
-func (s *server) deleteDevice(ctx context.Context, in *deviceNameInput) (*struct{}, error) {
+func (s *server) deleteDevice(ctx context.Context, in *DeviceName) (*struct{}, error) {
 	actor, err := writer(ctx)
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
-	if err := s.o.Devices.Remove(ctx, actor, in.Name); err != nil {
+	name, err := in.normalized()
+	if err != nil {
+		return nil, s.fail(ctx, err, "path")
+	}
+	if err := s.o.Devices.Remove(ctx, actor, name); err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
 	return nil, nil
 }
 
 func (s *server) deviceHistory(ctx context.Context, in *historyInput) (*historyOutput, error) {
-	as, err := s.o.Devices.History(ctx, in.Name, in.Limit)
+	name, err := in.normalized()
+	if err != nil {
+		return nil, s.fail(ctx, err, "path")
+	}
+	as, err := s.o.Devices.History(ctx, name, in.Limit)
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
@@ -343,7 +367,11 @@ func (s *server) deviceHistory(ctx context.Context, in *historyInput) (*historyO
 
 // fetched returns the normalized name and the Troubleshoot certificates
 // of an existing device.
-func (s *server) fetched(ctx context.Context, name string) (string, []device.FetchedCertificate, error) {
+func (s *server) fetched(ctx context.Context, n DeviceName) (string, []device.FetchedCertificate, error) {
+	name, err := n.normalized()
+	if err != nil {
+		return "", nil, err
+	}
 	d, err := s.o.Devices.Get(ctx, name)
 	if err != nil {
 		return "", nil, err
@@ -352,8 +380,8 @@ func (s *server) fetched(ctx context.Context, name string) (string, []device.Fet
 	return d.Name, fs, err
 }
 
-func (s *server) deviceCertificates(ctx context.Context, in *deviceNameInput) (*fetchedOutput, error) {
-	_, fs, err := s.fetched(ctx, in.Name)
+func (s *server) deviceCertificates(ctx context.Context, in *DeviceName) (*fetchedOutput, error) {
+	_, fs, err := s.fetched(ctx, *in)
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
@@ -361,7 +389,7 @@ func (s *server) deviceCertificates(ctx context.Context, in *deviceNameInput) (*
 }
 
 func (s *server) deviceCertificateFile(ctx context.Context, in *fetchedFileInput) (*fileOutput, error) {
-	name, fs, err := s.fetched(ctx, in.Name)
+	name, fs, err := s.fetched(ctx, in.DeviceName)
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}

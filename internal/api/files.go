@@ -25,7 +25,7 @@ type importInput struct {
 type importOutput struct{ Body view.ImportCounts }
 
 type reportInput struct {
-	filterParams
+	Filters
 }
 
 type certificateOutput struct{ Body ca.Description }
