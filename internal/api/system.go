@@ -133,4 +133,3 @@ func nonNil[T any](xs []T) []T {
 	}
 	return xs
 }
-
