@@ -89,6 +89,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 			t.Errorf("the document lists %s, which is not registered", key)
 		}
 	}
+	checkRefs(t, w.Body.Bytes())
 	// Every route of the design is there.
 	for _, key := range []string{
 		"GET /devices", "POST /devices", "GET /devices/{name}", "PATCH /devices/{name}", "DELETE /devices/{name}",
@@ -172,6 +173,53 @@ func TestRouteAccess(t *testing.T) {
 		}
 		if rt.Access != want {
 			t.Errorf("%s %s: access %v, want %v", rt.Method, rt.Path, rt.Access, want)
+		}
+	}
+}
+
+// checkRefs fails unless every $ref of the document points at a schema it
+// defines, and every operation has an id, a summary and responses.
+func checkRefs(t *testing.T, doc []byte) {
+	t.Helper()
+	var raw map[string]any
+	if err := json.Unmarshal(doc, &raw); err != nil {
+		t.Fatal(err)
+	}
+	schemas, _ := raw["components"].(map[string]any)["schemas"].(map[string]any)
+	var walk func(v any)
+	refs := 0
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				refs++
+				name, found := strings.CutPrefix(ref, "#/components/schemas/")
+				if !found || schemas[name] == nil {
+					t.Errorf("$ref %q does not resolve", ref)
+				}
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(raw)
+	if refs == 0 {
+		t.Error("the document has no $ref at all")
+	}
+	ids := map[string]bool{}
+	for path, ops := range raw["paths"].(map[string]any) {
+		for method, op := range ops.(map[string]any) {
+			o := op.(map[string]any)
+			id, _ := o["operationId"].(string)
+			if id == "" || ids[id] || o["summary"] == nil || o["responses"] == nil {
+				t.Errorf("%s %s: operationId %q (duplicate: %v), summary %v", method, path, id, ids[id], o["summary"])
+			}
+			ids[id] = true
 		}
 	}
 }
