@@ -112,7 +112,44 @@ func newServer(o Options) *server {
 	s.registerAccounts()
 	s.registerAudit()
 	s.mux.HandleFunc("GET "+OpenAPIPath, s.serveOpenAPI)
+	s.mux.HandleFunc(Prefix+"/", s.noRoute)
 	return s
+}
+
+// noRoute answers a request no route takes, as a problem like every other
+// error: 405 with Allow when the path is a route's, 404 otherwise.
+func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, Prefix)
+	var allow []string
+	for _, rt := range s.routes {
+		if matchPath(rt.Path, path) {
+			allow = append(allow, rt.Method)
+		}
+	}
+	status, detail := http.StatusNotFound, fmt.Sprintf("no such resource: %s", r.URL.Path)
+	if len(allow) > 0 {
+		status, detail = http.StatusMethodNotAllowed, fmt.Sprintf("%s does not take %s; it takes %s", r.URL.Path, r.Method, strings.Join(allow, ", "))
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+	}
+	b, _ := json.Marshal(huma.NewError(status, detail))
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// matchPath reports whether path fits the route template pattern, whose
+// {name} segments match any one segment.
+func matchPath(pattern, path string) bool {
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i := range ps {
+		if !strings.HasPrefix(ps[i], "{") && ps[i] != xs[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // serveOpenAPI writes the OpenAPI document. It is public: it holds the

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -28,7 +29,11 @@ type reportInput struct {
 	Filters
 }
 
-type certificateOutput struct{ Body ca.Description }
+// CAPFCertificate describes the CAPF certificate (ca.Describe), named for
+// what it is in the OpenAPI document.
+type CAPFCertificate ca.Description
+
+type certificateOutput struct{ Body CAPFCertificate }
 
 type certificateFileInput struct {
 	Format string `query:"format" enum:"pem,der,hash" default:"pem" doc:"pem, der, or hash: the PEM named <subject hash>.0 for OpenSSL's -CApath"`
@@ -41,13 +46,13 @@ func (s *server) registerFiles() {
 		OperationID: "import-devices", Method: http.MethodPost, Path: "/import", Tags: []string{"devices"},
 		Summary:      "Add or update phones from a CSV file, all or nothing",
 		Description:  "A bad row rejects the whole file with a 422 problem naming its line (errors[].location \"line N\").",
-		MaxBodyBytes: maxImportBytes, Errors: []int{http.StatusRequestEntityTooLarge},
+		MaxBodyBytes: maxImportBytes, BodyReadTimeout: 2 * time.Minute, Errors: []int{http.StatusRequestEntityTooLarge},
 	}, s.importDevices)
 	add(s, readAccess, huma.Operation{
 		OperationID: "report", Method: http.MethodGet, Path: "/report", Tags: []string{"devices"},
 		Summary:     "The CAPF report (CSV) of the phones the criteria match, all of them by default",
 		Description: "POST /import accepts it back.",
-		Responses:   fileResponses("the CAPF report", mediaCSV),
+		Responses:   fileResponses("the CAPF report", "text/csv"),
 	}, s.report)
 	add(s, readAccess, huma.Operation{
 		OperationID: "capf-certificate", Method: http.MethodGet, Path: "/capf-certificate", Tags: []string{"security"},
@@ -103,7 +108,7 @@ func (s *server) certificate(ctx context.Context, _ *struct{}) (*certificateOutp
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
-	return &certificateOutput{Body: d}, nil
+	return &certificateOutput{Body: CAPFCertificate(d)}, nil
 }
 
 func (s *server) certificateFile(ctx context.Context, in *certificateFileInput) (*fileOutput, error) {

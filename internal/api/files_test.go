@@ -105,12 +105,12 @@ func TestReport(t *testing.T) {
 
 func TestCAPFCertificate(t *testing.T) {
 	e := newEnv(t)
-	d := decode[ca.Description](t, e.do(asViewer, http.MethodGet, Prefix+"/capf-certificate", nil), http.StatusOK)
+	d := decode[CAPFCertificate](t, e.do(asViewer, http.MethodGet, Prefix+"/capf-certificate", nil), http.StatusOK)
 	want, err := ca.Describe(e.cert)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d != want {
+	if d != CAPFCertificate(want) {
 		t.Errorf("description %+v, want %+v", d, want)
 	}
 	hashName, err := ca.HashFileName(e.cert)

@@ -106,9 +106,22 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	if len(registered) != 28 {
 		t.Errorf("%d routes registered, want the design's 28", len(registered))
 	}
-	// Something the API does not serve is a 404, not a catch-all.
-	if w := e.do(asAdmin, http.MethodGet, Prefix+"/nothing", nil); w.Code != http.StatusNotFound {
-		t.Errorf("GET /nothing: %d, want 404", w.Code)
+	// Something the API does not serve is a problem too.
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", "/nothing", http.StatusNotFound, ""},
+		{"GET", "/devices/SEP001122334455/nothing", http.StatusNotFound, ""},
+		{"PUT", "/devices", http.StatusMethodNotAllowed, "GET, POST"},
+		{"POST", "/devices/SEP001122334455", http.StatusMethodNotAllowed, "GET, PATCH, DELETE"},
+	} {
+		w := e.do(asAdmin, tt.method, Prefix+tt.path, nil)
+		problem(t, w, tt.status)
+		if got := w.Header().Get("Allow"); got != tt.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.allow)
+		}
 	}
 }
 
