@@ -126,9 +126,10 @@ func (s *server) noRoute(w http.ResponseWriter, r *http.Request) {
 			allow = append(allow, rt.Method)
 		}
 	}
-	status, detail := http.StatusNotFound, fmt.Sprintf("no such resource: %s", r.URL.Path)
+	// The detail never quotes the request: the client knows what it sent.
+	status, detail := http.StatusNotFound, "no such resource; the routes are listed in "+OpenAPIPath
 	if len(allow) > 0 {
-		status, detail = http.StatusMethodNotAllowed, fmt.Sprintf("%s does not take %s; it takes %s", r.URL.Path, r.Method, strings.Join(allow, ", "))
+		status, detail = http.StatusMethodNotAllowed, "this resource takes only "+strings.Join(allow, ", ")
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 	}
 	b, _ := json.Marshal(huma.NewError(status, detail))
