@@ -152,10 +152,12 @@ type newDeviceInput struct {
 	}
 }
 
-type deviceOutput struct {
+type newDeviceOutput struct {
 	Location string `header:"Location" doc:"the new device's URL"`
 	Body     view.Device
 }
+
+type deviceOutput struct{ Body view.Device }
 
 // DeviceName is the device a request names in its path.
 type DeviceName struct {
@@ -275,7 +277,7 @@ func (s *server) listDevices(ctx context.Context, in *listDevicesInput) (*device
 	return &deviceListOutput{Body: view.DeviceList{Total: page.Total, Devices: view.Devices(page.Devices, now)}}, nil
 }
 
-func (s *server) createDevice(ctx context.Context, in *newDeviceInput) (*deviceOutput, error) {
+func (s *server) createDevice(ctx context.Context, in *newDeviceInput) (*newDeviceOutput, error) {
 	actor, err := writer(ctx)
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
@@ -294,7 +296,7 @@ func (s *server) createDevice(ctx context.Context, in *newDeviceInput) (*deviceO
 	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
-	return &deviceOutput{Location: Prefix + "/devices/" + url.PathEscape(d.Name), Body: view.DeviceOf(d, s.o.Devices.Now())}, nil
+	return &newDeviceOutput{Location: Prefix + "/devices/" + url.PathEscape(d.Name), Body: view.DeviceOf(d, s.o.Devices.Now())}, nil
 }
 
 func (s *server) getDevice(ctx context.Context, in *getDeviceInput) (*deviceDetailOutput, error) {

@@ -142,6 +142,9 @@ func TestEveryRouteNeedsAPrincipal(t *testing.T) {
 	if len(e.accounts.calls) != 0 || len(e.system.actors) != 0 || len(e.campaigns.changes) != 0 {
 		t.Errorf("an anonymous request reached a service: %v %v %v", e.accounts.calls, e.system.actors, e.campaigns.changes)
 	}
+	if _, err := e.devices.Get(t.Context(), "SEP00000000FFFF"); err == nil {
+		t.Error("an anonymous POST /devices or import created a device")
+	}
 }
 
 // A viewer gets 403 on every write and on accounts and tokens, and may
