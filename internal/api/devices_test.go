@@ -23,6 +23,11 @@ func TestDeviceLifecycle(t *testing.T) {
 		"operation": "install", "key": "ec256", "deadline": deadline, "generate_string": true,
 	})
 	d := decode[view.Device](t, w, http.StatusCreated)
+	for _, key := range []string{`"name"`, `"security_profile"`, `"auth_mode"`, `"auth_string"`, `"operation"`, `"deadline"`, `"status"`, `"lsc_status"`, `"created_at"`} {
+		if !strings.Contains(w.Body.String(), key) {
+			t.Errorf("the device JSON has no %s (the CLI's --json vocabulary): %s", key, w.Body)
+		}
+	}
 	if got := w.Header().Get("Location"); got != Prefix+"/devices/"+phone {
 		t.Errorf("Location %q", got)
 	}

@@ -60,6 +60,8 @@ func TestImport(t *testing.T) {
 		})
 	}
 	problem(t, e.do(asAdmin, http.MethodPost, Prefix+"/import", "", "text/csv"), http.StatusBadRequest)
+	huge := "Device Name,Description\n" + strings.Repeat("SEP0000000000A1,"+strings.Repeat("x", 100)+"\n", maxImportBytes/100)
+	problem(t, e.do(asAdmin, http.MethodPost, Prefix+"/import", huge, "text/csv"), http.StatusRequestEntityTooLarge)
 	if l := decode[view.DeviceList](t, e.do(asViewer, http.MethodGet, Prefix+"/devices", nil), http.StatusOK); l.Total != 3 {
 		t.Errorf("%d devices, want 3", l.Total)
 	}
