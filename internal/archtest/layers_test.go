@@ -44,6 +44,7 @@ var allowed = map[string][]string{
 	"webauth":         {"account", "device", "fault"},
 	"system":          {"device", "fault", "config", "atomicfile"},
 	"admintls":        {"fault", "atomicfile"},
+	"api":             {"account", "ca", "device", "fault", "report", "system", "view", "webauth"},
 }
 
 type pkg struct {
