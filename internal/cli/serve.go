@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/admintls"
 	"github.com/capf-server/capf/internal/auth"
@@ -203,6 +204,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		_, err := st.ListDevices(ctx, device.Query{Limit: 1})
 		return err
 	}
+	sys := system.NewService(system.Options{DataDir: g.dataDir, Store: st})
+	accounts := account.NewService(account.Options{Store: st, Logger: log})
 	var metricsAddr, adminAddr string
 	if mln := lns.metrics; mln != nil {
 		metricsAddr = mln.Addr().String()
@@ -223,10 +226,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		} else {
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
-		// The lead wires the REST API, the web UI and their authentication
-		// here (API, UI, Auth); until then the listener serves /metrics and
-		// /healthz over HTTPS.
-		hs := serveAdmin(aln, adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, log)
+		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log}
+		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, log)
 		defer hs.Close()
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
@@ -240,7 +241,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		gate.start(lns.phones)
 	}
 	printStartup(g, cfg, authority.Certificate(), created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
-	sys := system.NewService(system.Options{DataDir: g.dataDir, Store: st})
+	if err := bootstrapAdmin(ctx, g, accounts, g.stdout); err != nil {
+		return err
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/adminhttp"
+	"github.com/capf-server/capf/internal/api"
+	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/system"
+	"github.com/capf-server/capf/internal/webauth"
+)
+
+// InitialPasswordFile is the file in the data directory that holds the
+// password of the first administrator account, created at first start.
+const InitialPasswordFile = "admin-initial-password"
+
+// The application services satisfy the API's narrow interfaces.
+var (
+	_ api.Campaigns = (*device.Service)(nil)
+	_ api.Accounts  = (*account.Service)(nil)
+	_ api.System    = (*system.Service)(nil)
+)
+
+// adminServices are what the administration listener serves: the same
+// application services the CLI uses.
+type adminServices struct {
+	devices     *device.Service
+	accounts    *account.Service
+	system      *system.Service
+	certificate *x509.Certificate
+	log         *slog.Logger
+}
+
+// handler composes the REST API and the web UI behind the security headers
+// and the authentication middleware, with /metrics and /healthz beside them.
+func (s adminServices) handler(base adminhttp.Options) http.Handler {
+	apiHandler, _ := api.New(api.Options{
+		Devices: s.devices, Campaigns: s.devices,
+		Accounts: s.accounts, ParseTTL: account.ParseTTL, RetryAfter: account.RetryAfter,
+		System: s.system, Certificate: s.certificate, Logger: s.log,
+	})
+	base.API = apiHandler
+	auth := webauth.Middleware(s.accounts, s.log)
+	base.Auth = func(h http.Handler) http.Handler { return webauth.SecurityHeaders(auth(h)) }
+	return adminhttp.Handler(base)
+}
+
+// bootstrapAdmin creates the first administrator account when there is
+// none: its random password is printed once on out and kept in
+// DATA/admin-initial-password (0600) for whoever reads the log later.
+func bootstrapAdmin(ctx context.Context, g *globals, accounts *account.Service, out io.Writer) error {
+	pw, created, err := accounts.Bootstrap(ctx)
+	if err != nil || !created {
+		return err
+	}
+	file := g.dir().Path(InitialPasswordFile)
+	if err := atomicfile.Write(file, []byte(pw+"\n"), 0o600, false); err != nil {
+		return fmt.Errorf("write the initial admin password: %w", err)
+	}
+	fmt.Fprintf(out, "  first administrator:  %s, password %s (also in %s; change it with `capf admin passwd %s`)\n",
+		account.BootstrapName, pw, file, account.BootstrapName)
+	return nil
+}
