@@ -43,6 +43,7 @@ var allowed = map[string][]string{
 	"account":         {"device", "fault"},
 	"webauth":         {"account", "device", "fault"},
 	"system":          {"device", "fault", "config"},
+	"webui":           {"account", "ca", "device", "fault", "report", "safetext", "system", "webauth"},
 }
 
 type pkg struct {

@@ -3,7 +3,6 @@ package webui
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -249,6 +248,3 @@ func roundDuration(d time.Duration) string {
 	}
 	return fmt.Sprintf("%d h %d min", h, m)
 }
-
-// phoneHref is the link to a phone's page.
-func phoneHref(name string) string { return "/phones/" + url.PathEscape(name) }

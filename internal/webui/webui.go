@@ -322,6 +322,3 @@ func safeNext(next string) string {
 func notConfigured(what string) error {
 	return fault.New(fault.Unavailable, "%s is not available on this server", what)
 }
-
-// isKind reports whether err is of kind k.
-func isKind(err error, k fault.Kind) bool { return err != nil && fault.KindOf(err) == k }
