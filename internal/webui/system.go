@@ -291,12 +291,15 @@ func (u *ui) audit(w http.ResponseWriter, r *http.Request, p account.Principal) 
 // dashboardData is the dashboard's content.
 type dashboardData struct {
 	device.Dashboard
-	Campaigns []device.Campaign
-	Error     string
+	Campaigns    []device.Campaign
+	ExpiringHref string // the search for the LSCs that expire within 30 days
+	Error        string
 }
 
 func (u *ui) dashboard(w http.ResponseWriter, r *http.Request, p account.Principal) {
 	var d dashboardData
+	soon := u.o.Devices.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	d.ExpiringHref = search{Where: []string{"lsc-status:equals:valid", "lsc-expires:before:" + soon}, Rows: defaultRows, Page: 1}.href("/phones")
 	if u.o.Campaigns == nil {
 		d.Error = notConfigured("the dashboard").Error()
 	} else {
