@@ -59,6 +59,13 @@ func (u *ui) loginSubmit(w http.ResponseWriter, r *http.Request) {
 
 func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
 	p, ok := webauth.PrincipalFrom(r.Context())
+	if ok {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := checkCSRF(r, p); err != nil {
+			u.fail(w, r, p, err) // a cross-site page cannot log the administrator out
+			return
+		}
+	}
 	if ok && p.SessionID != "" && u.o.Accounts != nil {
 		if err := u.o.Accounts.Logout(r.Context(), p.SessionID); err != nil && fault.KindOf(err) != fault.Unauthorized {
 			u.log.Error("webui: logout", "err", err)

@@ -167,7 +167,7 @@ type env struct {
 	cert      *x509.Certificate
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*webui.Options)) *env {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "capf.db"), sqlite.Options{Now: func() time.Time { return testNow }})
 	if err != nil {
@@ -183,10 +183,14 @@ func newEnv(t *testing.T) *env {
 		Remaining: 3 * time.Minute, RemainingKnown: true,
 		Failures: []device.FailureGroup{{Reason: "Upgrade Failed: Invalid Authentication String", Devices: []string{"SEP000000000001", "SEP000000000002"}}},
 	}}
-	ui := webui.New(webui.Options{
+	o := webui.Options{
 		Devices: svc, Accounts: e.accounts, System: e.system, Campaigns: e.campaigns, Certificate: e.cert,
 		EventInterval: 10 * time.Millisecond,
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	ui := webui.New(o)
 	e.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := principals[r.Header.Get("X-Test-As")]; ok {
 			r = r.WithContext(webauth.WithPrincipal(r.Context(), p))

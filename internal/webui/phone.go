@@ -139,7 +139,7 @@ func (u *ui) loadPhone(r *http.Request, pd *phoneData) error {
 }
 
 func (u *ui) renderPhone(w http.ResponseWriter, r *http.Request, p account.Principal, status int, pd phoneData) {
-	title := "Phone Configuration"
+	title := "Phone Configuration: " + pd.Device.Name
 	if pd.New {
 		title = "Phone Configuration (new phone)"
 	} else if err := u.loadPhone(r, &pd); err != nil {

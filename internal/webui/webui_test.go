@@ -17,6 +17,7 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/webauth"
+	"github.com/capf-server/capf/internal/webui"
 )
 
 func TestAnonymousPagesRedirectToLogin(t *testing.T) {
@@ -796,4 +797,72 @@ func TestHTMLChecker(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLogoutNeedsCSRFToken(t *testing.T) {
+	e := newEnv(t)
+	w := e.post("/logout", "admin", url.Values{webauth.CSRFField: {"forged"}})
+	wantStatus(t, w, http.StatusForbidden)
+	if len(e.accounts.logouts) != 0 {
+		t.Errorf("logged out by a forged form: %v", e.accounts.logouts)
+	}
+}
+
+// TestLiveStatusStopsWhenClientGoes: the stream's handler returns once the
+// client's request ends, and after EventMaxAge.
+func TestLiveStatusStopsWhenClientGoes(t *testing.T) {
+	tests := []struct {
+		name   string
+		maxAge time.Duration
+		cancel bool
+	}{
+		{name: "client goes", maxAge: time.Hour, cancel: true},
+		{name: "max age", maxAge: 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(o *webui.Options) { o.EventMaxAge = tt.maxAge })
+			e.add(device.Device{Name: "SEP000000000001"})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/phones/SEP000000000001/events", nil)
+			r.Header.Set("X-Test-As", "admin")
+			done := make(chan struct{})
+			w := httptest.NewRecorder()
+			go func() {
+				defer close(done)
+				e.h.ServeHTTP(w, r)
+			}()
+			time.Sleep(50 * time.Millisecond)
+			if tt.cancel {
+				cancel()
+			}
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the stream did not end")
+			}
+			if !strings.Contains(w.Body.String(), "event: status\ndata: {") {
+				t.Errorf("no first event: %q", w.Body.String())
+			}
+		})
+	}
+}
+
+func TestTimeZoneOfForms(t *testing.T) {
+	jst := time.FixedZone("JST", 9*3600)
+	e := newEnv(t, func(o *webui.Options) { o.Location = jst })
+	e.add(device.Device{Name: "SEP000000000001"})
+	d, _ := e.devices.Get(context.Background(), "SEP000000000001")
+	w := e.get("/phones/SEP000000000001", "admin")
+	wantBody(t, w, "Operation Completes By (JST)")
+	f := phoneForm(d)
+	f.Set("deadline", "2026-12-01T09:00")
+	wantRedirect(t, e.post("/phones/SEP000000000001", "admin", f), "/phones/SEP000000000001?saved=1")
+	got, _ := e.devices.Get(context.Background(), "SEP000000000001")
+	if !got.Deadline.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("deadline %v, want 09:00 JST", got.Deadline)
+	}
+	w = e.get("/phones/SEP000000000001", "admin")
+	wantBody(t, w, `value="2026-12-01T09:00"`)
 }
