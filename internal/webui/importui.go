@@ -69,7 +69,11 @@ func (u *ui) importUpload(r *http.Request, p account.Principal) (device.ImportCo
 func (u *ui) reportCSV(w http.ResponseWriter, r *http.Request, p account.Principal) {
 	s := parseSearch(r.URL.Query())
 	now := u.o.Devices.Now()
-	q, err := s.criteria(true).Query(now)
+	err := s.check()
+	var q device.Query
+	if err == nil {
+		q, err = s.criteria(true).Query(now)
+	}
 	if err != nil {
 		u.fail(w, r, p, err)
 		return

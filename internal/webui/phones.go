@@ -74,6 +74,8 @@ var rowsPerPage = []int{25, 50, 100, 250}
 const (
 	defaultRows = 50
 	maxRows     = 1000
+	// maxConditions bounds the conditions a search carries.
+	maxConditions = 20
 )
 
 // search is the state of Find and List Phones that its links carry: the
@@ -96,6 +98,14 @@ func parseSearch(q url.Values) search {
 		s.Page = n
 	}
 	return s
+}
+
+// check refuses a search with more conditions than a page carries.
+func (s search) check() error {
+	if len(s.Where) > maxConditions {
+		return fault.InvalidField("where", "a search has at most %d conditions (this one has %d)", maxConditions, len(s.Where))
+	}
+	return nil
 }
 
 // values is the search as a query string.
@@ -280,6 +290,7 @@ type listData struct {
 	RowsChoice []option
 	Sort       string
 	Desc       bool
+	RowsParam  int // rows per page when not the default, carried by the find form
 	BulkHref   string
 	ReportHref string
 }
@@ -297,6 +308,9 @@ func (u *ui) phoneList(w http.ResponseWriter, r *http.Request, p account.Princip
 	status := http.StatusOK
 	if q.Has("field") {
 		cond, err := condition(field, match, value, now)
+		if err == nil && q.Has("within") && cond != "" && len(s.Where) >= maxConditions {
+			err = fault.InvalidField("value", "a search has at most %d conditions", maxConditions)
+		}
 		if err == nil {
 			if !q.Has("within") {
 				s.Where = nil
@@ -311,6 +325,9 @@ func (u *ui) phoneList(w http.ResponseWriter, r *http.Request, p account.Princip
 		status = u.formError(errs, err)
 	}
 	d := listData{Value: value, Errors: errs, Where: s.Where, Sort: s.Sort, Desc: s.Desc}
+	if s.Rows != defaultRows {
+		d.RowsParam = s.Rows
+	}
 	for _, f := range findFields {
 		d.Fields = append(d.Fields, option{Value: string(f.Field), Label: f.Label, Selected: string(f.Field) == field})
 	}
@@ -330,7 +347,11 @@ func (u *ui) phoneList(w http.ResponseWriter, r *http.Request, p account.Princip
 	d.BulkHref = s.criteriaOnly().href("/bulk")
 	d.ReportHref = s.criteriaOnly().href("/report.csv")
 
-	qry, err := s.criteria(false).Query(now)
+	err := s.check()
+	var qry device.Query
+	if err == nil {
+		qry, err = s.criteria(false).Query(now)
+	}
 	if err == nil {
 		var page device.Page
 		page, err = u.o.Devices.List(r.Context(), qry)
@@ -419,6 +440,9 @@ func (u *ui) columns(s search) []column {
 
 // countPhones is how many phones a search matches.
 func (u *ui) countPhones(r *http.Request, s search) (int, error) {
+	if err := s.check(); err != nil {
+		return 0, err
+	}
 	c := s.criteria(false)
 	c.Limit, c.Offset = 1, 0
 	q, err := c.Query(u.o.Devices.Now())

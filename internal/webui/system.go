@@ -1,6 +1,8 @@
 package webui
 
 import (
+	"bytes"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
@@ -55,6 +57,14 @@ func paramText(v any) string {
 		return strings.Join(parts, "\n")
 	}
 	return fmt.Sprint(v)
+}
+
+// sameValue reports whether two JSON-native values are equal as JSON
+// (so an integer equals the float64 a decoder made of it).
+func sameValue(a, b any) bool {
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }
 
 // parseParam is the fallback of Options.ParseParam: the form's text as
@@ -151,6 +161,9 @@ func (u *ui) parametersSave(w http.ResponseWriter, r *http.Request, p account.Pr
 		if err != nil {
 			row.Error, bad = fault.ProblemOf(err).Detail, true
 			continue
+		}
+		if sameValue(v, row.Value) {
+			continue // written differently, the same value
 		}
 		set[row.Name] = v
 		restart = restart || row.Restart

@@ -866,3 +866,29 @@ func TestTimeZoneOfForms(t *testing.T) {
 	w = e.get("/phones/SEP000000000001", "admin")
 	wantBody(t, w, `value="2026-12-01T09:00"`)
 }
+
+func TestSearchBounds(t *testing.T) {
+	e := newEnv(t)
+	q := url.Values{}
+	for range 21 {
+		q.Add("where", "name:begins-with:SEP")
+	}
+	w := e.get("/phones?"+q.Encode(), "admin")
+	wantStatus(t, w, http.StatusUnprocessableEntity)
+	wantBody(t, w, "at most 20 conditions")
+	wantStatus(t, e.get("/report.csv?"+q.Encode(), "admin"), http.StatusUnprocessableEntity)
+	wantStatus(t, e.get("/bulk?"+q.Encode(), "admin"), http.StatusUnprocessableEntity)
+	// The find form carries rows per page.
+	w = e.get("/phones?rows=25", "admin")
+	wantBody(t, w, `<input type="hidden" name="rows" value="25">`)
+	wantRedirect(t, e.get("/phones?rows=25&field=name&match=begins-with&value=SEP&find=1", "admin"), "/phones?rows=25&where=name%3Abegins-with%3ASEP")
+}
+
+func TestParametersSameValueWrittenDifferently(t *testing.T) {
+	e := newEnv(t)
+	f := url.Values{"trusted_issuers": {"a\r\nb\r\n\r\n"}, "certificate_validity_days": {" 1825 "}}
+	wantRedirect(t, e.post("/system/parameters", "admin", f), "/system/parameters?saved=0")
+	if len(e.system.updates) != 0 {
+		t.Errorf("updates %v", e.system.updates)
+	}
+}
