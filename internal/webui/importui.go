@@ -1,0 +1,96 @@
+package webui
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+
+	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/report"
+)
+
+// maxImportBytes bounds an uploaded import file: [report.MaxRows] rows of a
+// few hundred bytes each.
+const maxImportBytes = 64 << 20
+
+// importData is the Import page's content.
+type importData struct {
+	Error   string
+	Counts  *device.ImportCounts
+	Columns []string
+}
+
+func (u *ui) importForm(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	u.render(w, r, p, http.StatusOK, "import.html", "Import Phones", "import", importData{Columns: report.ImportColumns()})
+}
+
+// importSubmit imports the uploaded CSV: all rows or, at the first bad
+// one, none, with an error that names its line.
+func (u *ui) importSubmit(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	d := importData{Columns: report.ImportColumns()}
+	status := http.StatusOK
+	counts, err := u.importUpload(r, p)
+	if err != nil {
+		pr := fault.ProblemOf(err)
+		if pr.Status >= 500 {
+			u.log.Error("webui: import", "err", err)
+		}
+		d.Error, status = pr.Detail, pr.Status
+	} else {
+		d.Counts = &counts
+	}
+	u.render(w, r, p, status, "import.html", "Import Phones", "import", d)
+}
+
+func (u *ui) importUpload(r *http.Request, p account.Principal) (device.ImportCounts, error) {
+	file, _, err := r.FormFile("file")
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return device.ImportCounts{}, fault.InvalidField("file", "the file is larger than %d MiB", maxImportBytes>>20)
+		case errors.Is(err, http.ErrMissingFile):
+			return device.ImportCounts{}, fault.InvalidField("file", "choose a CSV file to import")
+		}
+		return device.ImportCounts{}, fault.InvalidField("file", "the upload could not be read: %v", err)
+	}
+	defer file.Close()
+	rows, err := report.ParseImport(bufio.NewReader(file))
+	if err != nil {
+		return device.ImportCounts{}, err
+	}
+	return u.o.Devices.Import(r.Context(), p.Actor(), report.ImportRows(rows))
+}
+
+// reportCSV downloads the CAPF report of the phones the carried search
+// matches (every phone without one).
+func (u *ui) reportCSV(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	s := parseSearch(r.URL.Query())
+	now := u.o.Devices.Now()
+	err := s.check()
+	var q device.Query
+	if err == nil {
+		q, err = s.criteria(true).Query(now)
+	}
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	page, err := u.o.Devices.List(r.Context(), q)
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="capf-report.csv"`)
+	bw := bufio.NewWriter(w)
+	if err := report.WriteReport(bw, page.Devices, now); err != nil {
+		u.log.Error("webui: report", "err", err)
+		return
+	}
+	if err := bw.Flush(); err != nil {
+		u.log.Debug("webui: report", "err", err)
+	}
+}

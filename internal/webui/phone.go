@@ -1,0 +1,410 @@
+package webui
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// deadlineLayout is the value format of <input type="datetime-local">.
+const deadlineLayout = "2006-01-02T15:04"
+
+// maxFormBytes bounds a form body.
+const maxFormBytes = 256 << 10
+
+// phoneForm is the Phone Configuration form as text, so that a refused
+// save shows what was entered. Its fields are named like the JSON fields.
+type phoneForm struct {
+	Name            string
+	Description     string
+	SecurityProfile string
+	AuthMode        string
+	AuthString      string
+	Operation       string
+	Key             string
+	Deadline        string
+	// LoadedOperation is the Certificate Operation when the form was
+	// shown: Save re-arms an operation only if the administrator chose it
+	// now, or it is still the one on record (so a form opened before the
+	// phone finished does not arm the finished operation again).
+	LoadedOperation string
+}
+
+func (u *ui) formOf(d device.Device) phoneForm {
+	f := phoneForm{
+		Name: d.Name, Description: d.Description, SecurityProfile: string(d.SecurityProfile),
+		AuthMode: string(d.AuthMode), AuthString: d.AuthString, Operation: string(d.Operation),
+		Key: string(d.Key), LoadedOperation: string(d.Operation),
+	}
+	if !d.Deadline.IsZero() {
+		f.Deadline = d.Deadline.In(u.loc).Format(deadlineLayout)
+	}
+	return f
+}
+
+func readPhoneForm(r *http.Request) phoneForm {
+	g := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	return phoneForm{
+		Name: g("name"), Description: r.PostFormValue("description"), SecurityProfile: g("security_profile"),
+		AuthMode: g("auth_mode"), AuthString: g("auth_string"), Operation: g("operation"), Key: g("key"),
+		Deadline: g("deadline"), LoadedOperation: g("loaded_operation"),
+	}
+}
+
+// fetchedView is a Troubleshoot certificate as listed.
+type fetchedView struct {
+	Index     int
+	Type      string
+	FetchedAt time.Time
+	Subject   string
+	Serial    string
+	NotAfter  time.Time
+}
+
+// phoneData is the Phone Configuration page's content.
+type phoneData struct {
+	New        bool
+	Form       phoneForm
+	Errors     formErrors
+	Notice     string
+	Saved      bool
+	Device     device.Device
+	LSCState   string
+	Profiles   []option
+	Modes      []option
+	Operations []option
+	Keys       []option
+	History    []device.Attempt
+	Fetched    []fetchedView
+	Events     string
+	Confirm    bool // the delete confirmation
+}
+
+func (u *ui) phoneData(f phoneForm, d *device.Device) phoneData {
+	pd := phoneData{Form: f, Errors: formErrors{}, New: d == nil}
+	pd.Profiles = optionsOf(profiles, device.SecurityProfile.Label, f.SecurityProfile)
+	pd.Modes = optionsOf(authModes, device.AuthMode.Label, f.AuthMode)
+	// Delete and Troubleshoot are offered only when the phone has a
+	// certificate on record (or one of them is already scheduled).
+	var ops []device.Operation
+	for _, o := range operations {
+		if o == device.OpDelete || o == device.OpTroubleshoot {
+			if (d == nil || d.LSC == nil) && string(o) != f.Operation && (d == nil || d.Operation != o) {
+				continue
+			}
+		}
+		ops = append(ops, o)
+	}
+	pd.Operations = optionsOf(ops, device.Operation.Label, f.Operation)
+	pd.Keys = optionsOf(keys, keyLabel, f.Key)
+	if d != nil {
+		pd.Device = *d
+		pd.LSCState = d.LSCState(u.o.Devices.Now())
+		pd.Events = "/phones/" + url.PathEscape(d.Name) + "/events"
+	}
+	return pd
+}
+
+// loadPhone fills the read-only parts of the page: history and
+// Troubleshoot certificates.
+func (u *ui) loadPhone(r *http.Request, pd *phoneData) error {
+	h, err := u.o.Devices.History(r.Context(), pd.Device.Name, 20)
+	if err != nil {
+		return err
+	}
+	pd.History = h
+	fs, err := u.o.Devices.Fetched(r.Context(), pd.Device.Name)
+	if err != nil {
+		return err
+	}
+	for i, fc := range fs {
+		fv := fetchedView{Index: i, Type: fc.Type, FetchedAt: fc.FetchedAt}
+		if c, err := x509.ParseCertificate(fc.DER); err == nil {
+			fv.Subject, fv.Serial, fv.NotAfter = c.Subject.String(), fmt.Sprintf("%X", c.SerialNumber), c.NotAfter
+		} else {
+			fv.Subject = "(not a parsable certificate)"
+		}
+		pd.Fetched = append(pd.Fetched, fv)
+	}
+	return nil
+}
+
+func (u *ui) renderPhone(w http.ResponseWriter, r *http.Request, p account.Principal, status int, pd phoneData) {
+	title := "Phone Configuration: " + pd.Device.Name
+	if pd.New {
+		title = "Phone Configuration (new phone)"
+	} else if err := u.loadPhone(r, &pd); err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	u.render(w, r, p, status, "phone.html", title, "phones", pd)
+}
+
+func (u *ui) phoneShow(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	d, err := u.o.Devices.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	pd := u.phoneData(u.formOf(d), &d)
+	pd.Saved = r.URL.Query().Get("saved") == "1"
+	u.renderPhone(w, r, p, http.StatusOK, pd)
+}
+
+func (u *ui) phoneNew(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	f := phoneForm{SecurityProfile: string(device.NonSecure), AuthMode: string(device.AuthNull), Operation: string(device.OpNone)}
+	u.renderPhone(w, r, p, http.StatusOK, u.phoneData(f, nil))
+}
+
+// generate fills in a new authentication string (Generate String): the
+// form is shown again with it, unsaved, as CallManager does.
+func (u *ui) generate(f *phoneForm) (string, error) {
+	s, err := device.GenerateAuthString(u.rand, device.GeneratedStringLen)
+	if err != nil {
+		return "", err
+	}
+	f.AuthString = s
+	notice := "A new authentication string was generated. Save to keep it."
+	if f.AuthMode != string(device.AuthString) {
+		f.AuthMode = string(device.AuthString)
+		notice = "A new authentication string was generated and Authentication Mode set to By Authentication String. Save to keep them."
+	}
+	return notice, nil
+}
+
+func (u *ui) phoneSave(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	d, err := u.o.Devices.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	f := readPhoneForm(r)
+	f.Name = d.Name
+	pd := u.phoneData(f, &d)
+	if r.PostFormValue("generate_string") != "" {
+		notice, err := u.generate(&pd.Form)
+		if err != nil {
+			u.fail(w, r, p, err)
+			return
+		}
+		pd = u.phoneData(pd.Form, &d)
+		pd.Notice = notice
+		u.renderPhone(w, r, p, http.StatusOK, pd)
+		return
+	}
+	ch, err := u.changeOf(f, d)
+	if err == nil {
+		_, err = u.o.Devices.Change(r.Context(), p.Actor(), d.Name, ch)
+	}
+	if err != nil {
+		status := u.formError(pd.Errors, err)
+		if status == http.StatusNotFound {
+			u.fail(w, r, p, err)
+			return
+		}
+		u.renderPhone(w, r, p, status, pd)
+		return
+	}
+	http.Redirect(w, r, "/phones/"+url.PathEscape(d.Name)+"?saved=1", http.StatusSeeOther)
+}
+
+func (u *ui) phoneCreate(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	f := readPhoneForm(r)
+	if r.PostFormValue("generate_string") != "" {
+		notice, err := u.generate(&f)
+		if err != nil {
+			u.fail(w, r, p, err)
+			return
+		}
+		pd := u.phoneData(f, nil)
+		pd.Notice = notice
+		u.renderPhone(w, r, p, http.StatusOK, pd)
+		return
+	}
+	nd, err := u.deviceOf(f)
+	if err == nil {
+		nd, err = u.o.Devices.Add(r.Context(), p.Actor(), nd, false)
+	}
+	if err != nil {
+		pd := u.phoneData(f, nil)
+		status := u.formError(pd.Errors, err)
+		if fault.KindOf(err) == fault.Conflict {
+			pd.Errors["name"], pd.Errors[""] = pd.Errors[""], ""
+		}
+		u.renderPhone(w, r, p, status, pd)
+		return
+	}
+	http.Redirect(w, r, "/phones/"+url.PathEscape(nd.Name)+"?saved=1", http.StatusSeeOther)
+}
+
+// fieldErr gives a domain parse error the form field it came from.
+func fieldErr(field string, err error) error {
+	if err == nil || fault.FieldOf(err) != "" || fault.KindOf(err) != fault.Invalid {
+		return err
+	}
+	return fault.InvalidField(field, "%s", err.Error())
+}
+
+// parseDeadline reads Operation Completes By in the UI's zone; "" is none.
+func (u *ui) parseDeadline(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{deadlineLayout, "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, u.loc); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, fault.InvalidField("deadline", "Operation Completes By %q: want a date and time such as 2027-03-31T18:00 (%s)", s, u.loc)
+}
+
+// changeOf is the form as a change of d: every field the administrator
+// set, the authentication string only if it was edited (so a string left
+// in the box does not block a change of mode), the deadline only if it
+// differs.
+func (u *ui) changeOf(f phoneForm, d device.Device) (device.Change, error) {
+	var c device.Change
+	c.Description = &f.Description
+	sp, err := device.ParseSecurityProfile(f.SecurityProfile)
+	if err != nil {
+		return c, fieldErr("security_profile", err)
+	}
+	c.SecurityProfile = &sp
+	am, err := device.ParseAuthMode(f.AuthMode)
+	if err != nil {
+		return c, fieldErr("auth_mode", err)
+	}
+	c.AuthMode = &am
+	if f.AuthString != d.AuthString {
+		if f.AuthString != "" {
+			if err := device.ValidateAuthString(f.AuthString); err != nil {
+				return c, fieldErr("auth_string", err)
+			}
+		}
+		s := f.AuthString
+		c.AuthString = &s
+	}
+	op, err := device.ParseOperation(f.Operation)
+	if err != nil {
+		return c, fieldErr("operation", err)
+	}
+	if f.Operation != f.LoadedOperation || (op != device.OpNone && d.Operation == op) {
+		c.Operation = &op
+	}
+	k, err := device.ParseKeySpec(f.Key)
+	if err != nil {
+		return c, fieldErr("key", err)
+	}
+	c.Key = &k
+	dl, err := u.parseDeadline(f.Deadline)
+	if err != nil {
+		return c, err
+	}
+	if !dl.Equal(d.Deadline) {
+		c.Deadline = &dl
+	}
+	return c, nil
+}
+
+// deviceOf is the new-phone form as a device; empty choices take the
+// service's defaults.
+func (u *ui) deviceOf(f phoneForm) (device.Device, error) {
+	name, err := device.NormalizeName(f.Name)
+	if err != nil {
+		return device.Device{}, fieldErr("name", err)
+	}
+	d := device.Device{Name: name, Description: f.Description, AuthString: f.AuthString}
+	if f.SecurityProfile != "" {
+		if d.SecurityProfile, err = device.ParseSecurityProfile(f.SecurityProfile); err != nil {
+			return d, fieldErr("security_profile", err)
+		}
+	}
+	if f.AuthMode != "" {
+		if d.AuthMode, err = device.ParseAuthMode(f.AuthMode); err != nil {
+			return d, fieldErr("auth_mode", err)
+		}
+	}
+	if f.AuthString != "" {
+		if err := device.ValidateAuthString(f.AuthString); err != nil {
+			return d, fieldErr("auth_string", err)
+		}
+	}
+	if f.Operation != "" {
+		if d.Operation, err = device.ParseOperation(f.Operation); err != nil {
+			return d, fieldErr("operation", err)
+		}
+	}
+	if f.Key != "" {
+		if d.Key, err = device.ParseKeySpec(f.Key); err != nil {
+			return d, fieldErr("key", err)
+		}
+	}
+	if d.Deadline, err = u.parseDeadline(f.Deadline); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// phoneDelete asks for confirmation, then removes the phone.
+func (u *ui) phoneDelete(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	d, err := u.o.Devices.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		u.render(w, r, p, http.StatusOK, "confirm_delete.html", "Delete phone "+d.Name+"?", "phones", d)
+		return
+	}
+	if err := u.o.Devices.Remove(r.Context(), p.Actor(), d.Name); err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	http.Redirect(w, r, "/phones", http.StatusSeeOther)
+}
+
+// phoneCertificate downloads a Troubleshoot certificate, PEM or DER.
+func (u *ui) phoneCertificate(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	name := r.PathValue("name")
+	fs, err := u.o.Devices.Fetched(r.Context(), name)
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	i, err := strconv.Atoi(r.PathValue("index"))
+	if err != nil || i < 0 || i >= len(fs) {
+		u.fail(w, r, p, fault.NotFoundf("phone %s has no Troubleshoot certificate number %s", name, r.PathValue("index")))
+		return
+	}
+	fc := fs[i]
+	base := fmt.Sprintf("%s-%s-%d", fc.Device, strings.ToLower(fc.Type), i)
+	writeCert(w, r, p, u, fc.DER, base, r.URL.Query().Get("format"))
+}
+
+// writeCert sends der as a download: format pem (the default) or der.
+func writeCert(w http.ResponseWriter, r *http.Request, p account.Principal, u *ui, der []byte, base, format string) {
+	switch format {
+	case "", "pem":
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", base+".pem"))
+		_ = pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	case "der":
+		w.Header().Set("Content-Type", "application/pkix-cert")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", base+".der"))
+		_, _ = w.Write(der)
+	default:
+		u.fail(w, r, p, fault.InvalidField("format", "format %q: want pem or der", format))
+	}
+}

@@ -1,0 +1,334 @@
+package webui
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/x509"
+	"embed"
+	"errors"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/system"
+	"github.com/capf-server/capf/internal/webauth"
+)
+
+// Accounts is what the UI needs of the account service: logging in and
+// out. *account.Service implements it.
+type Accounts interface {
+	Login(ctx context.Context, username, password, remote string) (account.Session, error)
+	Logout(ctx context.Context, id string) error
+}
+
+// System is what the UI needs of the system service: the service
+// parameters and the service activation. *system.Service implements it.
+type System interface {
+	Parameters(ctx context.Context) ([]system.Parameter, error)
+	UpdateParameters(ctx context.Context, actor device.Actor, set map[string]any) ([]system.Parameter, error)
+	Activation(ctx context.Context) (system.Activation, error)
+	SetActive(ctx context.Context, actor device.Actor, active bool) (system.Activation, error)
+}
+
+// Campaigns is what the UI needs for bulk operations and the dashboard.
+// *device.Service implements it.
+type Campaigns interface {
+	Schedule(ctx context.Context, actor device.Actor, c device.Criteria, ch device.Change) (device.Campaign, error)
+	Campaigns(ctx context.Context, limit int) ([]device.Campaign, error)
+	Campaign(ctx context.Context, id int64) (device.CampaignProgress, error)
+	Dashboard(ctx context.Context) (device.Dashboard, error)
+}
+
+// Options configures the UI.
+type Options struct {
+	Devices   *device.Service
+	Accounts  Accounts
+	System    System
+	Campaigns Campaigns
+	// ParseParam turns a Service Parameters form's text into the
+	// parameter's JSON-native value; the lead wires system.ParseParamValue.
+	// When nil, a parser by Parameter.Type is used.
+	ParseParam func(p system.Parameter, text string) (any, error)
+	// Certificate is the CAPF certificate Security > CAPF Certificate
+	// shows; nil shows that none is loaded.
+	Certificate *x509.Certificate
+	Logger      *slog.Logger
+	// Location is the time zone of Operation Completes By in the forms and
+	// of the times shown; UTC when nil.
+	Location *time.Location
+	// Rand draws the strings of Generate String; crypto/rand when nil.
+	Rand io.Reader
+	// EventInterval is how often the live status stream polls the
+	// device; 1 s when zero.
+	EventInterval time.Duration
+	// EventMaxAge ends a live status stream after this long (the browser
+	// reconnects, and is authenticated again); 5 min when zero.
+	EventMaxAge time.Duration
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// ui holds the handler's dependencies and parsed pages.
+type ui struct {
+	o     Options
+	log   *slog.Logger
+	loc   *time.Location
+	rand  io.Reader
+	pages map[string]*template.Template
+}
+
+// New returns the UI's handler. It must run behind webauth.Middleware (and
+// webauth.SecurityHeaders).
+func New(o Options) http.Handler {
+	u := &ui{o: o, log: o.Logger, loc: o.Location, rand: o.Rand}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.loc == nil {
+		u.loc = time.UTC
+	}
+	if u.rand == nil {
+		u.rand = rand.Reader
+	}
+	if u.o.EventInterval <= 0 {
+		u.o.EventInterval = time.Second
+	}
+	if u.o.EventMaxAge <= 0 {
+		u.o.EventMaxAge = 5 * time.Minute
+	}
+	u.pages = parsePages(u.funcs())
+
+	mux := http.NewServeMux()
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
+	mux.HandleFunc("GET /login", u.loginPage)
+	mux.HandleFunc("POST /login", u.loginSubmit)
+	mux.HandleFunc("POST /logout", u.logout)
+
+	mux.HandleFunc("GET /{$}", u.read(u.dashboard))
+	mux.HandleFunc("GET /phones", u.read(u.phoneList))
+	mux.HandleFunc("GET /phones/new", u.read(u.phoneNew))
+	mux.HandleFunc("POST /phones/new", u.write(u.phoneCreate))
+	mux.HandleFunc("GET /phones/{name}", u.read(u.phoneShow))
+	mux.HandleFunc("POST /phones/{name}", u.write(u.phoneSave))
+	mux.HandleFunc("POST /phones/{name}/delete", u.write(u.phoneDelete))
+	mux.HandleFunc("GET /phones/{name}/events", u.read(u.phoneEvents))
+	mux.HandleFunc("GET /phones/{name}/certificates/{index}", u.read(u.phoneCertificate))
+	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
+	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
+	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))
+	mux.HandleFunc("GET /import", u.read(u.importForm))
+	mux.HandleFunc("POST /import", u.write(u.importSubmit))
+	mux.HandleFunc("GET /report.csv", u.read(u.reportCSV))
+	mux.HandleFunc("GET /system/parameters", u.read(u.parameters))
+	mux.HandleFunc("POST /system/parameters", u.write(u.parametersSave))
+	mux.HandleFunc("GET /serviceability/activation", u.read(u.activation))
+	mux.HandleFunc("POST /serviceability/activation", u.write(u.activationSave))
+	mux.HandleFunc("GET /security/certificate", u.read(u.certificate))
+	mux.HandleFunc("GET /security/certificate/file", u.read(u.certificateFile))
+	mux.HandleFunc("GET /audit", u.read(u.audit))
+	mux.HandleFunc("/", u.read(func(w http.ResponseWriter, r *http.Request, p account.Principal) {
+		u.fail(w, r, p, fault.NotFoundf("no page at %s", r.URL.Path))
+	}))
+	return mux
+}
+
+func staticHandler(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // no directory listings
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// handler is a page handler that runs for an authenticated principal.
+type handler func(w http.ResponseWriter, r *http.Request, p account.Principal)
+
+// read wraps a page that any principal may see; an anonymous request is
+// sent to the login page and comes back afterwards.
+func (u *ui) read(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := webauth.PrincipalFrom(r.Context())
+		if !ok {
+			if r.Header.Get("Accept") == "text/event-stream" {
+				http.Error(w, "not logged in", http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+// write wraps a state-changing form handler: it needs a principal that may
+// write and, for a browser session, the form's anti-forgery token (the
+// middleware checks it too; this keeps the UI safe if it is mounted
+// without).
+func (u *ui) write(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := webauth.PrincipalFrom(r.Context())
+		if !ok {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		if err := p.RequireWrite(); err != nil {
+			u.fail(w, r, p, err)
+			return
+		}
+		limit := int64(maxFormBytes)
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+			limit = maxImportBytes
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		var perr error
+		if limit == maxImportBytes {
+			perr = r.ParseMultipartForm(8 << 20)
+		} else {
+			perr = r.ParseForm()
+		}
+		if perr != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(perr, &mbe) {
+				u.fail(w, r, p, fault.Invalidf("the form is larger than the %d KiB this page accepts", limit>>10))
+			} else {
+				u.fail(w, r, p, fault.Invalidf("the form could not be read: %v", perr))
+			}
+			return
+		}
+		if err := checkCSRF(r, p); err != nil {
+			u.fail(w, r, p, err)
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+// checkCSRF requires a browser session's anti-forgery token in the form
+// or the header; a bearer token's request carries none and needs none.
+func checkCSRF(r *http.Request, p account.Principal) error {
+	if p.CSRF == "" {
+		return nil
+	}
+	got := r.Header.Get(webauth.CSRFHeader)
+	if got == "" {
+		got = r.FormValue(webauth.CSRFField)
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(p.CSRF)) != 1 {
+		return fault.New(fault.Forbidden, "the form's anti-forgery token is missing or stale; reload the page and try again")
+	}
+	return nil
+}
+
+// view is what every page template gets.
+type view struct {
+	P        account.Principal
+	LoggedIn bool
+	Title    string
+	Nav      string // the nav entry to mark current
+	Zone     string // the time zone name of the times shown
+	Data     any
+}
+
+// CanWrite reports whether the page shows write controls.
+func (v view) CanWrite() bool { return v.LoggedIn && v.P.CanWrite() }
+
+// CSRF returns the token every form carries.
+func (v view) CSRF() string { return v.P.CSRF }
+
+// CSRFField returns the name of the token's form field.
+func (v view) CSRFField() string { return webauth.CSRFField }
+
+// render writes page name with data, status 200 unless status says
+// otherwise.
+func (u *ui) render(w http.ResponseWriter, r *http.Request, p account.Principal, status int, name, title, nav string, data any) {
+	t, ok := u.pages[name]
+	if !ok {
+		u.log.Error("webui: no such page template", "page", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	_, loggedIn := webauth.PrincipalFrom(r.Context())
+	var buf bytes.Buffer
+	v := view{P: p, LoggedIn: loggedIn, Title: title, Nav: nav, Zone: u.loc.String(), Data: data}
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		u.log.Error("webui: render page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorData is the error page's content.
+type errorData struct {
+	Status int
+	Title  string
+	Detail string
+}
+
+// fail shows err as an error page with its HTTP status; an internal error's
+// text goes only to the log.
+func (u *ui) fail(w http.ResponseWriter, r *http.Request, p account.Principal, err error) {
+	pr := fault.ProblemOf(err)
+	if pr.Status >= 500 {
+		u.log.Error("webui: request failed", "path", r.URL.Path, "err", err)
+	}
+	u.render(w, r, p, pr.Status, "error.html", pr.Title, "", errorData{Status: pr.Status, Title: pr.Title, Detail: pr.Detail})
+}
+
+// formErrors maps an input field to its message; "" is the form's own.
+type formErrors map[string]string
+
+// add records err next to the field it names (or for the whole form) and
+// returns the HTTP status to answer with.
+func (fe formErrors) add(err error) int {
+	pr := fault.ProblemOf(err)
+	fe[pr.Field] = pr.Detail
+	return pr.Status
+}
+
+// internalOrField logs an internal error and records any error for the
+// form.
+func (u *ui) formError(fe formErrors, err error) int {
+	status := fe.add(err)
+	if status >= 500 {
+		u.log.Error("webui: form action failed", "err", err)
+	}
+	return status
+}
+
+// safeNext returns next if it is a path on this site, else "/".
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// notConfigured is the error of a page whose service is not wired.
+func notConfigured(what string) error {
+	return fault.New(fault.Unavailable, "%s is not available on this server", what)
+}
