@@ -45,6 +45,7 @@ var allowed = map[string][]string{
 	"system":          {"device", "fault", "config", "atomicfile"},
 	"admintls":        {"fault", "atomicfile"},
 	"api":             {"account", "ca", "device", "fault", "report", "system", "view", "webauth"},
+	"webui":           {"account", "ca", "device", "fault", "report", "safetext", "system", "webauth"},
 }
 
 type pkg struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/adminhttp"
@@ -15,6 +16,7 @@ import (
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/webauth"
+	"github.com/capf-server/capf/internal/webui"
 )
 
 // InitialPasswordFile is the file in the data directory that holds the
@@ -23,9 +25,12 @@ const InitialPasswordFile = "admin-initial-password"
 
 // The application services satisfy the API's narrow interfaces.
 var (
-	_ api.Campaigns = (*device.Service)(nil)
-	_ api.Accounts  = (*account.Service)(nil)
-	_ api.System    = (*system.Service)(nil)
+	_ api.Campaigns   = (*device.Service)(nil)
+	_ api.Accounts    = (*account.Service)(nil)
+	_ api.System      = (*system.Service)(nil)
+	_ webui.Accounts  = (*account.Service)(nil)
+	_ webui.Campaigns = (*device.Service)(nil)
+	_ webui.System    = (*system.Service)(nil)
 )
 
 // adminServices are what the administration listener serves: the same
@@ -47,6 +52,10 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 		System: s.system, Certificate: s.certificate, Logger: s.log,
 	})
 	base.API = apiHandler
+	base.UI = webui.New(webui.Options{
+		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices,
+		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
+	})
 	auth := webauth.Middleware(s.accounts, s.log)
 	base.Auth = func(h http.Handler) http.Handler { return webauth.SecurityHeaders(auth(h)) }
 	return adminhttp.Handler(base)
