@@ -206,6 +206,10 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	sys := system.NewService(system.Options{DataDir: g.dataDir, Store: st})
 	accounts := account.NewService(account.Options{Store: st, Logger: log})
+	firstAdmin, err := bootstrapAdmin(ctx, g, accounts)
+	if err != nil {
+		return err
+	}
 	var metricsAddr, adminAddr string
 	if mln := lns.metrics; mln != nil {
 		metricsAddr = mln.Addr().String()
@@ -241,9 +245,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		gate.start(lns.phones)
 	}
 	printStartup(g, cfg, authority.Certificate(), created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
-	if err := bootstrapAdmin(ctx, g, accounts, g.stdout); err != nil {
-		return err
-	}
+	fmt.Fprint(g.stdout, firstAdmin)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {

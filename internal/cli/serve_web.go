@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -62,18 +61,18 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 }
 
 // bootstrapAdmin creates the first administrator account when there is
-// none: its random password is printed once on out and kept in
-// DATA/admin-initial-password (0600) for whoever reads the log later.
-func bootstrapAdmin(ctx context.Context, g *globals, accounts *account.Service, out io.Writer) error {
+// none and keeps its random password in DATA/admin-initial-password
+// (0600). It returns the startup line that shows the password, once, or ""
+// when an account existed.
+func bootstrapAdmin(ctx context.Context, g *globals, accounts *account.Service) (string, error) {
 	pw, created, err := accounts.Bootstrap(ctx)
 	if err != nil || !created {
-		return err
+		return "", err
 	}
 	file := g.dir().Path(InitialPasswordFile)
 	if err := atomicfile.Write(file, []byte(pw+"\n"), 0o600, false); err != nil {
-		return fmt.Errorf("write the initial admin password: %w", err)
+		return "", fmt.Errorf("write the initial admin password: %w", err)
 	}
-	fmt.Fprintf(out, "  first administrator:  %s, password %s (also in %s; change it with `capf admin passwd %s`)\n",
-		account.BootstrapName, pw, file, account.BootstrapName)
-	return nil
+	return fmt.Sprintf("  first administrator: %s, password %s (also in %s; change it with `capf admin passwd %s`)\n",
+		account.BootstrapName, pw, file, account.BootstrapName), nil
 }

@@ -109,9 +109,14 @@ func remoteIP(r *http.Request) string {
 
 // crossOrigin returns why r comes from another origin, or "" when the
 // headers browsers send say it is same-origin or say nothing.
+// Sec-Fetch-Site, which no page script can set, decides when present: a
+// browser under Referrer-Policy no-referrer sends "Origin: null" with a
+// same-origin form post, so Origin is only consulted without it.
 func crossOrigin(r *http.Request) string {
 	switch site := r.Header.Get("Sec-Fetch-Site"); site {
-	case "", "same-origin", "none":
+	case "same-origin", "none":
+		return ""
+	case "":
 	default:
 		return "Sec-Fetch-Site is " + site
 	}

@@ -103,6 +103,10 @@ func TestMiddleware(t *testing.T) {
 			headers: map[string]string{CSRFHeader: goodCSRF, "Origin": "http://capf.example:8443"}, wantStatus: 403},
 		{name: "cookie-post-null-origin", method: "POST", cookie: goodSession,
 			headers: map[string]string{CSRFHeader: goodCSRF, "Origin": "null"}, wantStatus: 403},
+		{name: "cookie-post-same-origin-fetch-with-null-origin", method: "POST", cookie: goodSession, // Chromium under Referrer-Policy no-referrer
+			headers: map[string]string{CSRFHeader: goodCSRF, "Origin": "null", "Sec-Fetch-Site": "same-origin"}, wantStatus: 200},
+		{name: "cookie-post-cross-site-with-own-origin", method: "POST", cookie: goodSession,
+			headers: map[string]string{CSRFHeader: goodCSRF, "Origin": "https://capf.example:8443", "Sec-Fetch-Site": "cross-site"}, wantStatus: 403},
 		{name: "cookie-post-cross-site", method: "POST", cookie: goodSession,
 			headers: map[string]string{CSRFHeader: goodCSRF, "Sec-Fetch-Site": "cross-site"}, wantStatus: 403},
 		{name: "anonymous-post-cross-origin", method: "POST", headers: map[string]string{"Origin": "https://evil.example"}, wantStatus: 403},
