@@ -3,6 +3,8 @@ package webui
 import (
 	"net"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/fault"
@@ -48,6 +50,9 @@ func (u *ui) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		case fault.Unauthorized, fault.Throttled, fault.Invalid:
 		default:
 			u.log.Error("webui: login", "err", err)
+		}
+		if wait := account.RetryAfter(err); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)))
 		}
 		u.render(w, r, account.Principal{}, pr.Status, "login.html", "Log in", "",
 			loginData{Next: next, Username: safetext.Bound(username, 128), Error: msg})
