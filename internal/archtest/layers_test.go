@@ -43,6 +43,7 @@ var allowed = map[string][]string{
 	"account":         {"device", "fault"},
 	"webauth":         {"account", "device", "fault"},
 	"system":          {"device", "fault", "config"},
+	"apiclient":       {"device", "fault", "system", "view"},
 }
 
 type pkg struct {
