@@ -37,6 +37,7 @@ var exitCodes = map[fault.Kind]int{
 // globals holds the flags every subcommand shares.
 type globals struct {
 	dataDir string
+	remote  remoteFlags // --server, --token, --server-ca (remote.go)
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -55,6 +56,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defData = "./capf-data"
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data", defData, "data directory (env CAPF_DATA)")
+	g.registerRemoteFlags(root)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
