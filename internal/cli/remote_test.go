@@ -266,8 +266,8 @@ func (a *apiServer) handler() http.Handler {
 }
 
 // remoteServer serves the API over the database of data on HTTPS and
-// returns the arguments that point the CLI at it.
-func remoteServer(t *testing.T, data string) []string {
+// returns the arguments that point the CLI at it, and its store.
+func remoteServer(t *testing.T, data string) ([]string, *sqlite.Store) {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load(data)
@@ -286,7 +286,41 @@ func remoteServer(t *testing.T, data string) []string {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"--server", srv.URL, "--token", testToken, "--server-ca", caFile}
+	return []string{"--server", srv.URL, "--token", testToken, "--server-ca", caFile}, st
+}
+
+// phoneSession records on st what a phone's Install/Upgrade session leaves
+// behind: a failed attempt, then a successful one that installs an LSC,
+// and a certificate fetched from the phone.
+func phoneSession(t *testing.T, st *sqlite.Store, name string) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := st.GetDevice(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	if _, err := st.RecordAuthFailure(ctx, device.AuthFailure{Attempt: device.Attempt{
+		Device: name, Operation: d.Operation, Remote: "192.0.2.10", StartedAt: start, FinishedAt: start.Add(time.Second),
+		Result: device.FailedStatus(d.Operation, "wrong authentication string"), Reason: "wrong authentication string", Node: "test",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = st.GetDevice(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	claim, err := st.StartAttempt(ctx, device.Attempt{Device: name, Operation: d.Operation, Remote: "192.0.2.10", StartedAt: start.Add(time.Minute), Node: "test", Rev: d.Rev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveFetchedCertificate(ctx, device.FetchedCertificate{Device: name, Type: "MIC", FetchedAt: start.Add(time.Minute), DER: []byte{0x30, 0x03, 0x02, 0x01, 0x01}}); err != nil {
+		t.Fatal(err)
+	}
+	lsc := &device.Certificate{Serial: "0A1B2C", Issuer: "CN=CAPF-test,O=Example", NotBefore: start, NotAfter: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC), DER: []byte{0x30, 0x00}}
+	if err := st.FinishAttempt(ctx, device.Outcome{AttemptID: claim.AttemptID, Node: "test", Device: name, FinishedAt: start.Add(2 * time.Minute),
+		Result: device.SuccessStatus(d.Operation), AuthMode: "string", SUDI: "verified", Completed: true, SetLSC: lsc}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // clearRemoteEnv keeps the developer's CAPF_SERVER and friends out of a test.
@@ -306,7 +340,7 @@ func clearRemoteEnv(t *testing.T) {
 func TestRemoteOutputIsLocalOutput(t *testing.T) {
 	clearRemoteEnv(t)
 	data := initData(t)
-	remote := remoteServer(t, data)
+	remote, st := remoteServer(t, data)
 	const a, b = "CSFALPHA", "CSFBRAVO" // as long as each other, so tables line up alike
 	dir := t.TempDir()
 	badCSV := filepath.Join(dir, "bad.csv")
@@ -325,47 +359,55 @@ func TestRemoteOutputIsLocalOutput(t *testing.T) {
 		return p
 	}
 	tests := []struct {
-		name string
-		args func(dev string) []string // dev is A locally, B remotely
-		same bool                      // the same arguments both ways (a read)
+		name  string
+		args  func(dev string) []string // dev is A locally, B remotely
+		same  bool                      // the same arguments both ways (a read)
+		setup func()                    // before the command
 	}{
 		{"add", func(d string) []string {
 			return []string{"device", "add", d, "--description", "Lobby", "--auth-mode", "string", "--auth-string", "123456", "--operation", "install", "--key", "ec256", "--deadline", "2030-06-01T12:00:00Z"}
-		}, false},
+		}, false, nil},
 		{"add-json", func(d string) []string {
 			return []string{"device", "add", d + "J", "--security-profile", "encrypted", "--json"}
-		}, false},
-		{"add-again", func(d string) []string { return []string{"device", "add", d} }, false},
+		}, false, nil},
+		{"add-again", func(d string) []string { return []string{"device", "add", d} }, false, nil},
 		{"add-bad-combination", func(d string) []string {
 			return []string{"device", "add", d + "X", "--security-profile", "authenticated", "--auth-mode", "string", "--auth-string", "1234"}
-		}, false},
+		}, false, nil},
+		{"list-after-session", func(string) []string { return []string{"device", "list"} }, true, func() { phoneSession(t, st, a); phoneSession(t, st, b) }},
+		{"show-after-session", func(string) []string { return []string{"device", "show", a} }, true, nil},
+		{"show-json-after-session", func(string) []string { return []string{"device", "show", b, "--json"} }, true, nil},
+		{"show-history-1", func(string) []string { return []string{"device", "show", b, "--history", "1"} }, true, nil},
 		{"set", func(d string) []string {
-			return []string{"device", "set", d, "--description", "Front desk", "--operation", "delete", "--deadline", "none"}
-		}, false},
-		{"set-json", func(d string) []string { return []string{"device", "set", d, "--key", "rsa4096", "--json"} }, false},
-		{"set-unknown", func(string) []string { return []string{"device", "set", "CSFNOBODY", "--operation", "install"} }, false},
-		{"show", func(string) []string { return []string{"device", "show", a} }, true},
-		{"show-json", func(string) []string { return []string{"device", "show", b, "--json", "--history", "0"} }, true},
-		{"show-lowercase", func(string) []string { return []string{"device", "show", strings.ToLower(a)} }, true},
-		{"show-unknown", func(string) []string { return []string{"device", "show", "CSFNOBODY"} }, true},
-		{"show-bad-name", func(string) []string { return []string{"device", "show", "PHONE"} }, true},
-		{"list", func(string) []string { return []string{"device", "list"} }, true},
-		{"list-json", func(string) []string { return []string{"device", "list", "--json", "--sort", "description", "--desc"} }, true},
+			return []string{"device", "set", d, "--description", "Front desk", "--operation", "delete", "--auth-string", "123456", "--deadline", "none"}
+		}, false, nil},
+		{"set-json", func(d string) []string { return []string{"device", "set", d, "--key", "rsa4096", "--json"} }, false, nil},
+		{"set-unknown", func(string) []string { return []string{"device", "set", "CSFNOBODY", "--operation", "install"} }, false, nil},
+		{"show", func(string) []string { return []string{"device", "show", a} }, true, nil},
+		{"show-json", func(string) []string { return []string{"device", "show", b, "--json", "--history", "0"} }, true, nil},
+		{"show-lowercase", func(string) []string { return []string{"device", "show", strings.ToLower(a)} }, true, nil},
+		{"show-unknown", func(string) []string { return []string{"device", "show", "CSFNOBODY"} }, true, nil},
+		{"show-bad-name", func(string) []string { return []string{"device", "show", "PHONE"} }, true, nil},
+		{"list", func(string) []string { return []string{"device", "list"} }, true, nil},
+		{"list-json", func(string) []string { return []string{"device", "list", "--json", "--sort", "description", "--desc"} }, true, nil},
 		{"list-filter", func(string) []string {
 			return []string{"device", "list", "--name", "CSF", "--where", "operation:equals:delete", "--limit", "1"}
-		}, true},
-		{"list-bad-where", func(string) []string { return []string{"device", "list", "--where", "colour:equals:red"} }, true},
-		{"report", func(string) []string { return []string{"report", "csv"} }, true},
-		{"report-filter", func(string) []string { return []string{"report", "csv", "--security-profile", "encrypted"} }, true},
-		{"import", func(d string) []string { return []string{"device", "import", goodCSV(d)} }, false},
-		{"import-bad-row", func(string) []string { return []string{"device", "import", badCSV} }, true},
-		{"import-bad-combination", func(string) []string { return []string{"device", "import", comboCSV} }, true},
-		{"audit", func(string) []string { return []string{"audit", "--device", a, "--json"} }, true},
-		{"rm", func(d string) []string { return []string{"device", "rm", d + "J"} }, false},
-		{"rm-unknown", func(string) []string { return []string{"device", "rm", "CSFNOBODY"} }, true},
+		}, true, nil},
+		{"list-bad-where", func(string) []string { return []string{"device", "list", "--where", "colour:equals:red"} }, true, nil},
+		{"report", func(string) []string { return []string{"report", "csv"} }, true, nil},
+		{"report-filter", func(string) []string { return []string{"report", "csv", "--security-profile", "encrypted"} }, true, nil},
+		{"import", func(d string) []string { return []string{"device", "import", goodCSV(d)} }, false, nil},
+		{"import-bad-row", func(string) []string { return []string{"device", "import", badCSV} }, true, nil},
+		{"import-bad-combination", func(string) []string { return []string{"device", "import", comboCSV} }, true, nil},
+		{"audit", func(string) []string { return []string{"audit", "--device", a, "--json"} }, true, nil},
+		{"rm", func(d string) []string { return []string{"device", "rm", d + "J"} }, false, nil},
+		{"rm-unknown", func(string) []string { return []string{"device", "rm", "CSFNOBODY"} }, true, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.setup != nil {
+				tt.setup()
+			}
 			lout, lerr, lcode := run(t, data, tt.args(a)...)
 			dev := b
 			if tt.same {
@@ -413,7 +455,7 @@ func withoutTimes(t *testing.T, s string) string {
 func TestRemoteFlags(t *testing.T) {
 	clearRemoteEnv(t)
 	data := initData(t)
-	remote := remoteServer(t, data)
+	remote, _ := remoteServer(t, data)
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
@@ -459,7 +501,7 @@ func TestRemoteFlags(t *testing.T) {
 func TestRemoteReportFileKeptOnFailure(t *testing.T) {
 	clearRemoteEnv(t)
 	data := initData(t)
-	remote := remoteServer(t, data)
+	remote, _ := remoteServer(t, data)
 	path := filepath.Join(t.TempDir(), "report.csv")
 	if err := os.WriteFile(path, []byte("earlier report\n"), 0o600); err != nil {
 		t.Fatal(err)
