@@ -103,7 +103,11 @@ func (c *contract) handler() http.Handler {
 			writeProblem(w, http.StatusNotFound, "device "+r.PathValue("name")+" not found", "")
 			return
 		}
-		n, _ := strconv.Atoi(r.URL.Query().Get("history"))
+		n, err := strconv.Atoi(r.URL.Query().Get("history"))
+		if err != nil || n < 1 || n > 1000 {
+			writeProblem(w, http.StatusUnprocessableEntity, "validation failed", "query.history")
+			return
+		}
 		h := []view.Attempt{}
 		for range n {
 			h = append(h, view.Attempt{Remote: "192.0.2.1", Result: "success"})
@@ -132,10 +136,18 @@ func (c *contract) handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]int{"created": 2, "updated": 1, "unchanged": 0})
 	})
 	mux.HandleFunc("GET /api/v1/report", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("limit") || r.URL.Query().Has("offset") {
+			writeProblem(w, http.StatusBadRequest, "the report takes no paging", "")
+			return
+		}
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		fmt.Fprintf(w, "Device Name\r\nname=%s\r\n", r.URL.Query().Get("name"))
 	})
 	mux.HandleFunc("GET /api/v1/audit", func(w http.ResponseWriter, r *http.Request) {
+		if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err != nil || n < 1 || n > 1000 {
+			writeProblem(w, http.StatusUnprocessableEntity, "validation failed", "query.limit")
+			return
+		}
 		writeJSON(w, http.StatusOK, []view.AuditEvent{{ID: 7, Action: "device.create", Target: r.URL.Query().Get("target"), Actor: "api:robot", Changes: []device.FieldChange{{Field: "operation", Old: "none", New: "install"}}}})
 	})
 	mux.HandleFunc("GET /api/v1/service", func(w http.ResponseWriter, r *http.Request) {
@@ -236,6 +248,31 @@ func TestCalls(t *testing.T) {
 		}
 		if d.Name != "SEP000000000001" || len(d.History) != 3 || len(d.Fetched) != 1 || !bytes.Equal(d.Fetched[0].DER, []byte{1, 2}) {
 			t.Fatalf("got %+v", d)
+		}
+	})
+	t.Run("device/all-history", func(t *testing.T) {
+		d, err := c.Device(ctx, "SEP000000000001", 0)
+		if err != nil || len(d.History) != 1000 {
+			t.Fatalf("%v, %d attempts", err, len(d.History))
+		}
+	})
+	t.Run("device/unknown", func(t *testing.T) {
+		_, err := c.Device(ctx, "SEP00000000000F", 1)
+		if fault.KindOf(err) != fault.NotFound || err.Error() != "device SEP00000000000F not found" {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("report/refuses-paging", func(t *testing.T) {
+		if err := c.Report(ctx, io.Discard, device.Criteria{Limit: 5}); fault.KindOf(err) != fault.Invalid {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("audit/all", func(t *testing.T) {
+		if _, err := c.Audit(ctx, device.AuditQuery{}); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := ct.last(t); r.URL.Query().Get("limit") != "1000" {
+			t.Fatal(r.URL.RawQuery)
 		}
 	})
 	t.Run("create", func(t *testing.T) {

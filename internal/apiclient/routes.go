@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/view"
 )
@@ -70,11 +71,21 @@ func (c *Client) Devices(ctx context.Context, cr device.Criteria) (view.DeviceLi
 	}
 }
 
+// pageLimit is n as a limit the API takes (1 to PageSize): 0 or less, or
+// more than the API gives, asks for PageSize.
+func pageLimit(n int) string {
+	if n <= 0 || n > PageSize {
+		n = PageSize
+	}
+	return strconv.Itoa(n)
+}
+
 // Device returns the device called name with its latest history attempts
-// (0: all) and its Troubleshoot certificates.
+// (0: as many as the API gives, PageSize; the server keeps fewer) and its
+// Troubleshoot certificates.
 func (c *Client) Device(ctx context.Context, name string, history int) (view.DeviceDetail, error) {
 	var d view.DeviceDetail
-	q := url.Values{"history": {strconv.Itoa(history)}}
+	q := url.Values{"history": {pageLimit(history)}}
 	err := c.call(ctx, request{method: http.MethodGet, path: "/devices/" + url.PathEscape(name), query: q}, &d)
 	return d, err
 }
@@ -147,10 +158,11 @@ func (c *Client) DeleteDevice(ctx context.Context, name string) error {
 	return c.call(ctx, request{method: http.MethodDelete, path: "/devices/" + url.PathEscape(name)}, nil)
 }
 
-// History returns the latest limit attempts of the device called name.
+// History returns the latest limit attempts of the device called name
+// (0: PageSize).
 func (c *Client) History(ctx context.Context, name string, limit int) ([]view.Attempt, error) {
 	var as []view.Attempt
-	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	q := url.Values{"limit": {pageLimit(limit)}}
 	err := c.call(ctx, request{method: http.MethodGet, path: "/devices/" + url.PathEscape(name) + "/history", query: q}, &as)
 	return as, err
 }
@@ -170,15 +182,14 @@ func (c *Client) Import(ctx context.Context, csv io.Reader) (device.ImportCounts
 	return device.ImportCounts{Created: n.Created, Updated: n.Updated, Unchanged: n.Unchanged}, err
 }
 
-// Report streams the CAPF report (CSV) of the devices cr matches to w.
+// Report streams the CAPF report (CSV) of every device cr matches to w.
+// The API's report has no paging: a criteria with a Limit or an Offset is
+// refused rather than ignored.
 func (c *Client) Report(ctx context.Context, w io.Writer, cr device.Criteria) error {
+	if cr.Limit != 0 || cr.Offset != 0 {
+		return fault.Invalidf("the server's report holds every device the search matches: limit and offset work only on a local report")
+	}
 	q := criteriaQuery(cr)
-	if cr.Limit > 0 {
-		q.Set("limit", strconv.Itoa(cr.Limit))
-	}
-	if cr.Offset > 0 {
-		q.Set("offset", strconv.Itoa(cr.Offset))
-	}
 	resp, cancel, err := c.do(ctx, request{method: http.MethodGet, path: "/report", query: q, stream: true})
 	if err != nil {
 		return err
@@ -200,9 +211,10 @@ func (c *Client) Report(ctx context.Context, w io.Writer, cr device.Criteria) er
 	return nil
 }
 
-// Audit returns the audit events q selects, newest first.
+// Audit returns the audit events q selects, newest first; a Limit of 0
+// asks for PageSize, the most the API gives.
 func (c *Client) Audit(ctx context.Context, aq device.AuditQuery) ([]view.AuditEvent, error) {
-	q := url.Values{"limit": {strconv.Itoa(aq.Limit)}}
+	q := url.Values{"limit": {pageLimit(aq.Limit)}}
 	if aq.Target != "" {
 		q.Set("target", aq.Target)
 	}

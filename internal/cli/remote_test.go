@@ -176,7 +176,11 @@ func (a *apiServer) handler() http.Handler {
 			a.problem(w, err)
 			return
 		}
-		n, _ := strconv.Atoi(r.URL.Query().Get("history"))
+		n, err := strconv.Atoi(r.URL.Query().Get("history"))
+		if err != nil || n < 1 || n > 1000 {
+			a.problem(w, fault.InvalidField("history", "history: want 1 to 1000"))
+			return
+		}
 		hist, err := a.svc.History(r.Context(), d.Name, n)
 		if err != nil {
 			a.problem(w, err)
@@ -223,14 +227,16 @@ func (a *apiServer) handler() http.Handler {
 		a.reply(w, http.StatusOK, map[string]int{"created": n.Created, "updated": n.Updated, "unchanged": n.Unchanged})
 	})
 	mux.HandleFunc("GET /api/v1/report", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("limit") || r.URL.Query().Has("offset") {
+			a.problem(w, fault.Invalidf("the report takes no paging"))
+			return
+		}
 		c, err := criteria(r)
 		if err != nil {
 			a.problem(w, err)
 			return
 		}
-		if r.URL.Query().Get("limit") == "" {
-			c.Limit = 0 // the report holds every match
-		}
+		c.Limit = 0 // the report holds every match
 		now := a.svc.Now()
 		q, err := c.Query(now)
 		if err != nil {
@@ -248,7 +254,11 @@ func (a *apiServer) handler() http.Handler {
 		_ = bw.Flush()
 	})
 	mux.HandleFunc("GET /api/v1/audit", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		n, err := strconv.Atoi(r.URL.Query().Get("limit"))
+		if err != nil || n < 1 || n > 1000 {
+			a.problem(w, fault.InvalidField("limit", "limit: want 1 to 1000"))
+			return
+		}
 		evs, err := a.svc.Audit(r.Context(), device.AuditQuery{Target: r.URL.Query().Get("target"), Limit: n})
 		if err != nil {
 			a.problem(w, err)
@@ -481,6 +491,7 @@ func TestRemoteFlags(t *testing.T) {
 		{"fail/untrusted", nil, append(append([]string(nil), remote[:4]...), "device", "list"), ExitFailure, "not trusted"},
 		{"fail/wrong-token", nil, []string{"--server", remote[1], "--token", "wrong", "--server-ca", remote[5], "device", "list"}, ExitFailure, "an API token or a session is needed"},
 		{"ok/env", map[string]string{"CAPF_SERVER": remote[1], "CAPF_TOKEN": testToken, "CAPF_SERVER_CA": remote[5]}, []string{"device", "list"}, ExitOK, "0 of 0 devices"},
+		{"fail/report-paging", nil, append(remote, "report", "csv", "--limit", "1"), ExitUsage, "limit and offset work only on a local report"},
 		{"ok/help", nil, append(remote, "help", "serve"), ExitOK, "Usage"},
 	}
 	for _, tt := range tests {
