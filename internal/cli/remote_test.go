@@ -275,9 +275,16 @@ func (a *apiServer) handler() http.Handler {
 	})
 }
 
+// apiHandler builds an /api/v1 handler over a device service; it accepts
+// the bearer token testToken as an admin called "remote-test".
+type apiHandler func(svc *device.Service) http.Handler
+
+// contractAPI is apiServer's handler.
+func contractAPI(svc *device.Service) http.Handler { return (&apiServer{svc: svc}).handler() }
+
 // remoteServer serves the API over the database of data on HTTPS and
 // returns the arguments that point the CLI at it, and its store.
-func remoteServer(t *testing.T, data string) ([]string, *sqlite.Store) {
+func remoteServer(t *testing.T, data string, build apiHandler) ([]string, *sqlite.Store) {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load(data)
@@ -289,8 +296,7 @@ func remoteServer(t *testing.T, data string) ([]string, *sqlite.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	api := &apiServer{svc: device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)})}
-	srv := httptest.NewTLSServer(api.handler())
+	srv := httptest.NewTLSServer(build(device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)})))
 	t.Cleanup(srv.Close)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
@@ -343,14 +349,18 @@ func clearRemoteEnv(t *testing.T) {
 
 // TestRemoteOutputIsLocalOutput runs each command once on the data
 // directory and once through the API of a server on the same database,
-// and holds the two outputs and exit codes equal byte for byte. A command
-// that changes something runs on a device of its own each time (A
-// locally, B remotely), and its output is compared with the names
-// swapped.
-func TestRemoteOutputIsLocalOutput(t *testing.T) {
+// and holds the two outputs and exit codes equal byte for byte.
+func TestRemoteOutputIsLocalOutput(t *testing.T) { compareLocalRemote(t, contractAPI) }
+
+// compareLocalRemote runs each command once on the data directory and once
+// through the API build makes, over the same database, and holds the two
+// outputs and exit codes equal byte for byte. A command that changes
+// something runs on a device of its own each time (A locally, B remotely),
+// and its output is compared with the names swapped.
+func compareLocalRemote(t *testing.T, build apiHandler) {
 	clearRemoteEnv(t)
 	data := initData(t)
-	remote, st := remoteServer(t, data)
+	remote, st := remoteServer(t, data, build)
 	const a, b = "CSFALPHA", "CSFBRAVO" // as long as each other, so tables line up alike
 	dir := t.TempDir()
 	badCSV := filepath.Join(dir, "bad.csv")
@@ -465,7 +475,7 @@ func withoutTimes(t *testing.T, s string) string {
 func TestRemoteFlags(t *testing.T) {
 	clearRemoteEnv(t)
 	data := initData(t)
-	remote, _ := remoteServer(t, data)
+	remote, _ := remoteServer(t, data, contractAPI)
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
@@ -512,7 +522,7 @@ func TestRemoteFlags(t *testing.T) {
 func TestRemoteReportFileKeptOnFailure(t *testing.T) {
 	clearRemoteEnv(t)
 	data := initData(t)
-	remote, _ := remoteServer(t, data)
+	remote, _ := remoteServer(t, data, contractAPI)
 	path := filepath.Join(t.TempDir(), "report.csv")
 	if err := os.WriteFile(path, []byte("earlier report\n"), 0o600); err != nil {
 		t.Fatal(err)
