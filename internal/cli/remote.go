@@ -33,7 +33,8 @@ func canRunRemote(cmd *cobra.Command) *cobra.Command {
 
 // registerRemoteFlags adds --server, --token and --server-ca to root, and
 // a check that refuses them on a command that works only on the server's
-// own host. The environment (CAPF_SERVER, CAPF_TOKEN, CAPF_SERVER_CA)
+// own host. capf phone and capf bench have a --server of their own (the
+// CAPF listener's HOST:PORT), which shadows this one for them. The environment (CAPF_SERVER, CAPF_TOKEN, CAPF_SERVER_CA)
 // fills in what the flags leave out, but only for the commands that can
 // run remotely: with CAPF_SERVER exported, `capf serve` still serves.
 // The token is read from the environment rather than shown as a flag
@@ -47,7 +48,7 @@ func (g *globals) registerRemoteFlags(root *cobra.Command) {
 		if cmd.Annotations[remoteAnnotation] == "" && !isHelp(cmd) {
 			for _, name := range []string{"server", "token", "server-ca"} {
 				if fl.Changed(name) {
-					return usagef("%s works only on the server's own host (on its --data directory); --%s is for the device, report csv and audit commands", cmd.CommandPath(), name)
+					return usagef("%s does not work through a server's admin API: --%s is for the device, report csv and audit commands (run %s on the server's own host)", cmd.CommandPath(), name, cmd.CommandPath())
 				}
 			}
 			g.remote = remoteFlags{}

@@ -487,11 +487,11 @@ func TestRemoteFlags(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		{"fail/trust", nil, append(remote, "trust", "show", "x.tlv"), ExitUsage, "capf trust show works only on the server's own host"},
-		{"fail/init", nil, []string{"--server", "https://capf.example:8443", "init"}, ExitUsage, "capf init works only on the server's own host"},
+		{"fail/trust", nil, append(remote, "trust", "show", "x.tlv"), ExitUsage, "capf trust show does not work through a server's admin API"},
+		{"fail/init", nil, []string{"--server", "https://capf.example:8443", "init"}, ExitUsage, "capf init does not work through a server's admin API"},
 		{"fail/ca", nil, []string{"--token", "x", "ca", "show"}, ExitUsage, "--token is for the device, report csv and audit commands"},
-		{"fail/config", nil, []string{"--server-ca", notPEM, "config", "show"}, ExitUsage, "capf config show works only"},
-		{"fail/phone", nil, append(remote, "phone", "SEP000000000001"), ExitUsage, "capf phone works only"},
+		{"fail/config", nil, []string{"--server-ca", notPEM, "config", "show"}, ExitUsage, "capf config show does not work through"},
+		{"fail/phone-token", nil, []string{"--token", "x", "phone", "--server", "127.0.0.1:3804", "SEP000000000001"}, ExitUsage, "capf phone does not work through"},
 		{"ok/env-server-ignored-by-local-command", map[string]string{"CAPF_SERVER": "https://capf.example:8443"}, []string{"config", "show"}, ExitOK, "default_key"},
 		{"fail/no-token", nil, []string{"--server", "https://capf.example:8443", "device", "list"}, ExitUsage, "--server needs an API token"},
 		{"fail/token-without-server", nil, []string{"--token", "x", "device", "list"}, ExitUsage, "need --server"},
