@@ -88,7 +88,10 @@ func New(o Options) (*Client, error) {
 	if strings.ContainsAny(o.Token, "\r\n \t") {
 		return nil, fault.Invalidf("the API token holds white space: it was not copied whole")
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1"
+	// The listener's address; an address given with the API's prefix works
+	// too.
+	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v1") + "/api/v1"
+	u.RawPath = ""
 	c := &Client{base: u, token: o.Token, timeout: o.Timeout, streamTimeout: o.StreamTimeout, maxJSON: o.MaxJSONBytes, maxReport: o.MaxReportBytes}
 	if c.maxJSON <= 0 {
 		c.maxJSON = MaxJSONBytes

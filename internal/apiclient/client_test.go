@@ -600,3 +600,26 @@ func TestTLS(t *testing.T) {
 		t.Fatalf("CertPool of garbage: %v", err)
 	}
 }
+
+func TestServerAddressForms(t *testing.T) {
+	ct := &contract{}
+	srv := httptest.NewTLSServer(ct.handler())
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	for _, server := range []string{srv.URL, srv.URL + "/", srv.URL + "/api/v1", srv.URL + "/api/v1/"} {
+		t.Run(server, func(t *testing.T) {
+			c, err := apiclient.New(apiclient.Options{Server: server, Token: token, RootCAs: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Service(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if r, _ := ct.last(t); r.URL.Path != "/api/v1/service" {
+				t.Fatalf("path %s", r.URL.Path)
+			}
+		})
+	}
+}

@@ -181,22 +181,36 @@ func (l *localAdmin) Audit(ctx context.Context, q device.AuditQuery) ([]view.Aud
 }
 
 // remoteAdmin works on a remote server through its REST API; the server
-// applies the rules and records the token's name as the actor.
+// applies the rules and records the token's name as the actor. A device
+// name is checked here first, as the service checks it, so that one the
+// URL cannot carry (an empty one) gets the service's message too.
 type remoteAdmin struct{ c *apiclient.Client }
 
 func (r remoteAdmin) AddDevice(ctx context.Context, name string, c device.Change) (view.Device, error) {
+	if _, err := device.NormalizeName(name); err != nil {
+		return view.Device{}, err
+	}
 	return r.c.CreateDevice(ctx, name, c)
 }
 
 func (r remoteAdmin) ChangeDevice(ctx context.Context, name string, c device.Change) (view.Device, error) {
+	if _, err := device.NormalizeName(name); err != nil {
+		return view.Device{}, err
+	}
 	return r.c.UpdateDevice(ctx, name, c)
 }
 
 func (r remoteAdmin) ShowDevice(ctx context.Context, name string, history int) (view.DeviceDetail, error) {
+	if _, err := device.NormalizeName(name); err != nil {
+		return view.DeviceDetail{}, err
+	}
 	return r.c.Device(ctx, name, history)
 }
 
 func (r remoteAdmin) RemoveDevice(ctx context.Context, name string) error {
+	if _, err := device.NormalizeName(name); err != nil {
+		return err
+	}
 	return r.c.DeleteDevice(ctx, name)
 }
 

@@ -407,6 +407,8 @@ func compareLocalRemote(t *testing.T, build apiHandler) {
 		{"show-json", func(string) []string { return []string{"device", "show", b, "--json", "--history", "0"} }, true, nil},
 		{"show-lowercase", func(string) []string { return []string{"device", "show", strings.ToLower(a)} }, true, nil},
 		{"show-unknown", func(string) []string { return []string{"device", "show", "CSFNOBODY"} }, true, nil},
+		{"show-empty-name", func(string) []string { return []string{"device", "show", ""} }, true, nil},
+		{"rm-empty-name", func(string) []string { return []string{"device", "rm", " "} }, true, nil},
 		{"show-bad-name", func(string) []string { return []string{"device", "show", "PHONE"} }, true, nil},
 		{"list", func(string) []string { return []string{"device", "list"} }, true, nil},
 		{"list-json", func(string) []string { return []string{"device", "list", "--json", "--sort", "description", "--desc"} }, true, nil},
