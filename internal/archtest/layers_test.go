@@ -22,6 +22,7 @@ var allowed = map[string][]string{
 	"schedule":        {},
 	"telemetry":       {"session", "device"},
 	"adminhttp":       {"fault"},
+	"apiclient":       {"device", "fault", "system", "view"},
 	"bench":           {"*"},
 	"device":          {"fault", "safetext"},
 	"ca":              {"fault", "atomicfile"},
@@ -43,7 +44,6 @@ var allowed = map[string][]string{
 	"account":         {"device", "fault"},
 	"webauth":         {"account", "device", "fault"},
 	"system":          {"device", "fault", "config"},
-	"apiclient":       {"device", "fault", "system", "view"},
 }
 
 type pkg struct {
