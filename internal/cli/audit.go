@@ -22,7 +22,7 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "List the audit stream: every administrative change (who, when, what, old → new), newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, done, err := g.admin(readOnly)
+			a, done, err := g.deviceAdmin(readOnly)
 			if err != nil {
 				return err
 			}

@@ -119,7 +119,7 @@ func newDeviceAddCmd(g *globals, verb string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, done, err := g.admin(readWrite)
+			a, done, err := g.deviceAdmin(readWrite)
 			if err != nil {
 				return err
 			}
@@ -195,7 +195,7 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 		Short: "Show a phone's CAPF settings, status, LSC and recent attempts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, done, err := g.admin(readOnly)
+			a, done, err := g.deviceAdmin(readOnly)
 			if err != nil {
 				return err
 			}
@@ -236,7 +236,7 @@ func newDeviceRmCmd(g *globals) *cobra.Command {
 		Short: "Remove a phone (certificates issued to it stay on record)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, done, err := g.admin(readWrite)
+			a, done, err := g.deviceAdmin(readWrite)
 			if err != nil {
 				return err
 			}
@@ -261,7 +261,7 @@ func newDeviceImportCmd(g *globals) *cobra.Command {
 				return usagef("import: %v", err)
 			}
 			defer f.Close()
-			a, done, err := g.admin(readWrite)
+			a, done, err := g.deviceAdmin(readWrite)
 			if err != nil {
 				return err
 			}

@@ -60,7 +60,7 @@ func (g *globals) find(ctx context.Context, f *listFlags) (view.DeviceList, erro
 	if _, err := f.query(time.Now()); err != nil {
 		return view.DeviceList{}, err
 	}
-	a, done, err := g.admin(readOnly)
+	a, done, err := g.deviceAdmin(readOnly)
 	if err != nil {
 		return view.DeviceList{}, err
 	}

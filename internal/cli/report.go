@@ -25,7 +25,7 @@ func newReportCmd(g *globals) *cobra.Command {
 			if _, err := f.query(time.Now()); err != nil {
 				return err
 			}
-			a, done, err := g.admin(readOnly)
+			a, done, err := g.deviceAdmin(readOnly)
 			if err != nil {
 				return err
 			}

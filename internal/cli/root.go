@@ -37,9 +37,9 @@ var exitCodes = map[fault.Kind]int{
 // globals holds the flags every subcommand shares.
 type globals struct {
 	dataDir string
-	remote  remoteFlags // --server, --token, --server-ca (remote.go)
 	stdout  io.Writer
 	stderr  io.Writer
+	remote  remoteFlags // --server, --token, --server-ca (remote.go)
 }
 
 // Run executes the capf command line args and returns the process exit code.
@@ -56,13 +56,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		defData = "./capf-data"
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data", defData, "data directory (env CAPF_DATA)")
-	g.registerRemoteFlags(root)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	for _, add := range subcommands {
 		root.AddCommand(add(g))
 	}
+	g.registerRemoteFlags(root)
 	markRunErrors(root)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -12,11 +12,11 @@ import (
 	"github.com/capf-server/capf/internal/view"
 )
 
-// admin is what the device, report and audit commands do, in the views
+// deviceAdmin is what the device, report and audit commands do, in the views
 // they print: on the local data directory (localAdmin) or on a remote
 // server through its API (remoteAdmin, with --server). Both give the same
 // views, so the commands print the same bytes either way.
-type admin interface {
+type deviceAdmin interface {
 	AddDevice(ctx context.Context, name string, c device.Change) (view.Device, error)
 	ChangeDevice(ctx context.Context, name string, c device.Change) (view.Device, error)
 	ShowDevice(ctx context.Context, name string, history int) (view.DeviceDetail, error)
@@ -32,10 +32,10 @@ type admin interface {
 	Audit(ctx context.Context, q device.AuditQuery) ([]view.AuditEvent, error)
 }
 
-// admin returns the admin a command works through and a function that
-// releases it: remote when --server (or CAPF_SERVER) names a server, else
-// the data directory, opened with mode for each call.
-func (g *globals) admin(mode access) (admin, func(), error) {
+// deviceAdmin returns the deviceAdmin a command works through and a
+// function that releases it: remote when --server (or CAPF_SERVER) names a
+// server, else the data directory, opened with mode for each call.
+func (g *globals) deviceAdmin(mode access) (deviceAdmin, func(), error) {
 	if g.remote.server == "" {
 		return &localAdmin{g: g, mode: mode}, func() {}, nil
 	}
