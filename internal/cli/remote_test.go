@@ -402,6 +402,7 @@ func compareLocalRemote(t *testing.T, build apiHandler) {
 			return []string{"device", "set", d, "--description", "Front desk", "--operation", "delete", "--auth-string", "123456", "--deadline", "none"}
 		}, false, nil},
 		{"set-json", func(d string) []string { return []string{"device", "set", d, "--key", "rsa4096", "--json"} }, false, nil},
+		{"set-nothing", func(d string) []string { return []string{"device", "set", d} }, false, nil},
 		{"set-unknown", func(string) []string { return []string{"device", "set", "CSFNOBODY", "--operation", "install"} }, false, nil},
 		{"show", func(string) []string { return []string{"device", "show", a} }, true, nil},
 		{"show-json", func(string) []string { return []string{"device", "show", b, "--json", "--history", "0"} }, true, nil},
