@@ -266,8 +266,8 @@ func newDeviceImportCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			// Locally the file is parsed here; remotely it goes as it is,
-			// and the server names the bad line in the same words.
+			// Locally the file is parsed on this host; remotely it goes as
+			// it is, and the server names a bad line in the same words.
 			counts, err := a.Import(cmd.Context(), args[0], f)
 			if err != nil {
 				return err
