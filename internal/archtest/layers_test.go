@@ -44,6 +44,7 @@ var allowed = map[string][]string{
 	"account":         {"device", "fault"},
 	"webauth":         {"account", "device", "fault"},
 	"system":          {"device", "fault", "config"},
+	"api":             {"account", "ca", "device", "fault", "report", "system", "view", "webauth"},
 }
 
 type pkg struct {

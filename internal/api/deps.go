@@ -1,0 +1,40 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/system"
+)
+
+// Accounts is what the API needs of the account service (account.Service).
+type Accounts interface {
+	Accounts(ctx context.Context) ([]account.Account, error)
+	AddAccount(ctx context.Context, actor device.Actor, name string, role account.Role, password string) (account.Account, error)
+	SetPassword(ctx context.Context, actor device.Actor, name, password string) error
+	SetRole(ctx context.Context, actor device.Actor, name string, role account.Role) (account.Account, error)
+	RemoveAccount(ctx context.Context, actor device.Actor, name string) error
+	Tokens(ctx context.Context) ([]account.Token, error)
+	CreateToken(ctx context.Context, actor device.Actor, name string, role account.Role, ttl time.Duration) (secret string, t account.Token, err error)
+	RevokeToken(ctx context.Context, actor device.Actor, name string) error
+}
+
+// System is what the API needs of the system service (system.Service):
+// the service parameters and the service's activation.
+type System interface {
+	Parameters(ctx context.Context) ([]system.Parameter, error)
+	UpdateParameters(ctx context.Context, actor device.Actor, set map[string]any) ([]system.Parameter, error)
+	Activation(ctx context.Context) (system.Activation, error)
+	SetActive(ctx context.Context, actor device.Actor, active bool) (system.Activation, error)
+}
+
+// Campaigns is what the API needs of device.Service's bulk operations and
+// fleet overview.
+type Campaigns interface {
+	Schedule(ctx context.Context, actor device.Actor, c device.Criteria, ch device.Change) (device.Campaign, error)
+	Campaigns(ctx context.Context, limit int) ([]device.Campaign, error)
+	Campaign(ctx context.Context, id int64) (device.CampaignProgress, error)
+	Dashboard(ctx context.Context) (device.Dashboard, error)
+}

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// fail is the one mapping from a domain error to the problem the client
+// gets: the status and detail of fault.ProblemOf (an Internal error's text
+// goes to the log only), the field the error blames as
+// errors[{location: in.<field>}] (in is "body", "query", "body.change", …),
+// Retry-After for a throttled request when the wait is known, and
+// WWW-Authenticate for a 401.
+func (s *server) fail(ctx context.Context, err error, in string) error {
+	p := fault.ProblemOf(err)
+	if p.Status == http.StatusInternalServerError {
+		s.log.ErrorContext(ctx, "api: internal error", "err", err)
+	}
+	var details []error
+	if p.Field != "" {
+		loc := p.Field
+		if in != "" {
+			loc = in + "." + p.Field
+		}
+		details = append(details, &huma.ErrorDetail{Location: loc, Message: p.Detail})
+	}
+	e := huma.NewError(p.Status, p.Detail, details...)
+	h := http.Header{}
+	switch p.Status {
+	case http.StatusTooManyRequests:
+		if s.o.RetryAfter != nil {
+			if d := s.o.RetryAfter(err); d > 0 {
+				h.Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+			}
+		}
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Bearer realm="capf"`)
+	}
+	if len(h) > 0 {
+		return huma.ErrorWithHeaders(e, h)
+	}
+	return e
+}
+
+// blame returns an Invalid err naming field as the input at fault, unless
+// it names one already; the message stays. Other errors (not found, …)
+// are not a field's fault and are returned as they are.
+func blame(field string, err error) error {
+	if err == nil || fault.KindOf(err) != fault.Invalid || fault.FieldOf(err) != "" {
+		return err
+	}
+	return fault.InvalidField(field, "%s", err.Error())
+}
+
+// unavailable is the error of a route whose service is not wired in.
+func unavailable(what string) error {
+	return fault.New(fault.Unavailable, "%s not available on this server", what)
+}
+
+// lineRE finds the line an import error names: both the CSV parser and the
+// device service start their messages with "line N:".
+var lineRE = regexp.MustCompile(`^line (\d+):`)
+
+// importFail maps an import error: a bad row is 422 naming "line N" as the
+// location of the error.
+func (s *server) importFail(ctx context.Context, err error) error {
+	p := fault.ProblemOf(err)
+	m := lineRE.FindStringSubmatch(p.Detail)
+	if p.Status != http.StatusUnprocessableEntity || m == nil {
+		return s.fail(ctx, err, "body")
+	}
+	return huma.NewError(p.Status, p.Detail, &huma.ErrorDetail{Location: "line " + m[1], Message: p.Detail})
+}

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/pem"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/report"
+	"github.com/capf-server/capf/internal/view"
+)
+
+// maxImportBytes bounds an import file: report.MaxRows rows of a generous
+// 300 bytes each.
+const maxImportBytes = 32 << 20
+
+type importInput struct {
+	RawBody []byte `contentType:"text/csv" doc:"the CAPF import format (capf device import's); the CAPF report is accepted back"`
+}
+
+type importOutput struct{ Body view.ImportCounts }
+
+type reportInput struct {
+	Filters
+}
+
+// CAPFCertificate describes the CAPF certificate (ca.Describe), named for
+// what it is in the OpenAPI document.
+type CAPFCertificate ca.Description
+
+type certificateOutput struct{ Body CAPFCertificate }
+
+type certificateFileInput struct {
+	Format string `query:"format" enum:"pem,der,hash" default:"pem" doc:"pem, der, or hash: the PEM named <subject hash>.0 for OpenSSL's -CApath"`
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func (s *server) registerFiles() {
+	add(s, writeAccess, huma.Operation{
+		OperationID: "import-devices", Method: http.MethodPost, Path: "/import", Tags: []string{"devices"},
+		Summary:      "Add or update phones from a CSV file, all or nothing",
+		Description:  "A bad row rejects the whole file with a 422 problem naming its line (errors[].location \"line N\").",
+		MaxBodyBytes: maxImportBytes, BodyReadTimeout: 2 * time.Minute, Errors: []int{http.StatusRequestEntityTooLarge},
+	}, s.importDevices)
+	add(s, readAccess, huma.Operation{
+		OperationID: "report", Method: http.MethodGet, Path: "/report", Tags: []string{"devices"},
+		Summary:     "The CAPF report (CSV) of the phones the criteria match, all of them by default",
+		Description: "POST /import accepts it back.",
+		Responses:   fileResponses("the CAPF report", "text/csv"),
+	}, s.report)
+	add(s, readAccess, huma.Operation{
+		OperationID: "capf-certificate", Method: http.MethodGet, Path: "/capf-certificate", Tags: []string{"security"},
+		Summary: "The CAPF certificate",
+		Errors:  []int{http.StatusServiceUnavailable},
+	}, s.certificate)
+	add(s, readAccess, huma.Operation{
+		OperationID: "capf-certificate-file", Method: http.MethodGet, Path: "/capf-certificate/file", Tags: []string{"security"},
+		Summary:   "Download the CAPF certificate: PEM, DER, or PEM named <subject hash>.0",
+		Responses: fileResponses("the CAPF certificate", mediaPEM, mediaDER),
+		Errors:    []int{http.StatusServiceUnavailable},
+	}, s.certificateFile)
+}
+
+func (s *server) importDevices(ctx context.Context, in *importInput) (*importOutput, error) {
+	actor, err := writer(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	rows, err := report.ParseImport(bytes.NewReader(in.RawBody))
+	if err != nil {
+		return nil, s.importFail(ctx, err)
+	}
+	counts, err := s.o.Devices.Import(ctx, actor, report.ImportRows(rows))
+	if err != nil {
+		return nil, s.importFail(ctx, err)
+	}
+	return &importOutput{Body: view.ImportCountsOf(counts)}, nil
+}
+
+func (s *server) report(ctx context.Context, in *reportInput) (*fileOutput, error) {
+	now := s.o.Devices.Now()
+	q, err := criteriaQuery(in.criteria(), now)
+	if err != nil {
+		return nil, s.fail(ctx, err, "query")
+	}
+	page, err := s.o.Devices.List(ctx, q)
+	if err != nil {
+		return nil, s.fail(ctx, err, "query")
+	}
+	var b bytes.Buffer
+	if err := report.WriteReport(&b, page.Devices, now); err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	return &fileOutput{ContentType: mediaCSV, ContentDisposition: attachment("capf-report.csv"), Body: b.Bytes()}, nil
+}
+
+func (s *server) certificate(ctx context.Context, _ *struct{}) (*certificateOutput, error) {
+	if s.o.Certificate == nil {
+		return nil, s.fail(ctx, unavailable("the CAPF certificate is"), "")
+	}
+	d, err := ca.Describe(s.o.Certificate)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	return &certificateOutput{Body: CAPFCertificate(d)}, nil
+}
+
+func (s *server) certificateFile(ctx context.Context, in *certificateFileInput) (*fileOutput, error) {
+	c := s.o.Certificate
+	if c == nil {
+		return nil, s.fail(ctx, unavailable("the CAPF certificate is"), "")
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	switch in.Format {
+	case "der":
+		return &fileOutput{ContentType: mediaDER, ContentDisposition: attachment("capf.der"), Body: c.Raw}, nil
+	case "hash":
+		name, err := ca.HashFileName(c)
+		if err != nil {
+			return nil, s.fail(ctx, err, "")
+		}
+		return &fileOutput{ContentType: mediaPEM, ContentDisposition: attachment(name), Body: pemBytes}, nil
+	}
+	return &fileOutput{ContentType: mediaPEM, ContentDisposition: attachment("capf.pem"), Body: pemBytes}, nil
+}

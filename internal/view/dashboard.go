@@ -1,0 +1,58 @@
+package view
+
+import (
+	"time"
+
+	"github.com/capf-server/capf/internal/device"
+)
+
+// Dashboard is the JSON form of the fleet overview: the counts, and the
+// devices and attempts behind the lists the domain type keeps out of its
+// own JSON.
+type Dashboard struct {
+	Devices        int             `json:"devices"`
+	ByStatus       []device.Count  `json:"by_status"`
+	ByLSC          []device.Count  `json:"by_lsc_status"`
+	ExpiringSoon   int             `json:"expiring_soon"`
+	Expiring       []Device        `json:"expiring"`        // LSCs expiring within 30 days, soonest first
+	InProgress     []Device        `json:"in_progress"`     // operations a session holds now
+	RecentFailures []DeviceAttempt `json:"recent_failures"` // newest first
+}
+
+// DeviceAttempt is an attempt with the name of its device, for lists that
+// mix devices.
+type DeviceAttempt struct {
+	Device string `json:"device"`
+	Attempt
+}
+
+// DashboardOf is the view of d; LSC states are evaluated at now.
+func DashboardOf(d device.Dashboard, now time.Time) Dashboard {
+	v := Dashboard{
+		Devices: d.Devices, ByStatus: d.ByStatus, ByLSC: d.ByLSC, ExpiringSoon: d.ExpiringSoon,
+		Expiring: Devices(d.Expiring, now), InProgress: Devices(d.InProgress, now),
+		RecentFailures: make([]DeviceAttempt, 0, len(d.RecentFailures)),
+	}
+	if v.ByStatus == nil {
+		v.ByStatus = []device.Count{}
+	}
+	if v.ByLSC == nil {
+		v.ByLSC = []device.Count{}
+	}
+	for i, a := range Attempts(d.RecentFailures) {
+		v.RecentFailures = append(v.RecentFailures, DeviceAttempt{Device: d.RecentFailures[i].Device, Attempt: a})
+	}
+	return v
+}
+
+// ImportCounts is the JSON form of an import's result.
+type ImportCounts struct {
+	Created   int `json:"created"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+}
+
+// ImportCountsOf is the view of c.
+func ImportCountsOf(c device.ImportCounts) ImportCounts {
+	return ImportCounts{Created: c.Created, Updated: c.Updated, Unchanged: c.Unchanged}
+}
