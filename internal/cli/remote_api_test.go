@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"context"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/api"
+	"github.com/capf-server/capf/internal/apiclient"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/webauth"
 )
 
@@ -62,5 +66,50 @@ func TestRemoteRolesThroughTheRealAPI(t *testing.T) {
 				t.Fatalf("exit %d, want %d; output lacks %q:\n%s%s", code, tt.wantCode, tt.want, out, errOut)
 			}
 		})
+	}
+}
+
+// TestClientCallsTheCLIDoesNotMake: apiclient's history and service calls
+// against the real API, which serves no service activation here (503).
+func TestClientCallsTheCLIDoesNotMake(t *testing.T) {
+	clearRemoteEnv(t)
+	data := initData(t)
+	remote, st := remoteServer(t, data, realAPI)
+	if _, errOut, code := run(t, data, "device", "add", "CSFHISTORY", "--auth-mode", "string", "--auth-string", "2468", "--operation", "install"); code != ExitOK {
+		t.Fatal(errOut)
+	}
+	phoneSession(t, st, "CSFHISTORY")
+	pemData, err := os.ReadFile(remote[5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := apiclient.CertPool(pemData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := apiclient.New(apiclient.Options{Server: remote[1], Token: testToken, RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for _, limit := range []int{0, 1, 5000} {
+		as, err := c.History(ctx, "CSFHISTORY", limit)
+		want := 2
+		if limit == 1 {
+			want = 1
+		}
+		if err != nil || len(as) != want || as[0].Result != "Upgrade Success" {
+			t.Fatalf("history limit %d: %v, %+v", limit, err, as)
+		}
+	}
+	if _, err := c.History(ctx, "CSFNOBODY", 1); fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("history of an unknown device: %v", err)
+	}
+	if _, err := c.Service(ctx); fault.KindOf(err) != fault.Unavailable || !strings.Contains(err.Error(), "not available") {
+		t.Fatalf("service: %v", err)
+	}
+	if _, err := c.SetService(ctx, false); fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("set service: %v", err)
 	}
 }
