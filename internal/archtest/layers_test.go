@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"phonesim":        {"wire"},
 	"trust":           {"fault", "atomicfile"},
 	"cli":             {"*"},
+	"apiclient":       {"device", "fault", "system", "view"},
 	"e2e":             {"*"},
 	"archtest":        {},
 	"view":            {"device"},

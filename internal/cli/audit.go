@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/device"
-	"github.com/capf-server/capf/internal/view"
 )
 
 func init() { subcommands = append(subcommands, newAuditCmd) }
@@ -23,17 +22,17 @@ func newAuditCmd(g *globals) *cobra.Command {
 		Short: "List the audit stream: every administrative change (who, when, what, old → new), newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := g.openService(cmd.Context(), readOnly)
+			a, done, err := g.deviceAdmin(readOnly)
 			if err != nil {
 				return err
 			}
 			defer done()
-			evs, err := svc.Audit(cmd.Context(), device.AuditQuery{Target: target, Limit: limit})
+			evs, err := a.Audit(cmd.Context(), device.AuditQuery{Target: target, Limit: limit})
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(g.stdout, view.Audit(evs))
+				return printJSON(g.stdout, evs)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tTARGET\tCHANGES")
@@ -53,5 +52,5 @@ func newAuditCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&target, "device", "", "only the events of this device")
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many (0: all)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	return cmd
+	return canRunRemote(cmd)
 }

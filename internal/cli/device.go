@@ -21,9 +21,11 @@ func init() { subcommands = append(subcommands, newDeviceCmd) }
 
 func newDeviceCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Add, change, find, import and remove phones and their CAPF settings"}
-	cmd.AddCommand(newDeviceAddCmd(g, "add"), newDeviceAddCmd(g, "set"), newDeviceShowCmd(g),
-		newDeviceListCmd(g), newDeviceRmCmd(g), newDeviceImportCmd(g))
-	return cmd
+	for _, sub := range []*cobra.Command{newDeviceAddCmd(g, "add"), newDeviceAddCmd(g, "set"), newDeviceShowCmd(g),
+		newDeviceListCmd(g), newDeviceRmCmd(g), newDeviceImportCmd(g)} {
+		cmd.AddCommand(canRunRemote(sub))
+	}
+	return canRunRemote(cmd)
 }
 
 // settingFlags are the CAPF settings of the Phone Configuration window.
@@ -117,21 +119,21 @@ func newDeviceAddCmd(g *globals, verb string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			svc, done, err := g.openService(cmd.Context(), readWrite)
+			a, done, err := g.deviceAdmin(readWrite)
 			if err != nil {
 				return err
 			}
 			defer done()
-			var d device.Device
+			var d view.Device
 			if verb == "add" {
-				d, err = svc.Add(cmd.Context(), g.actor(), newDevice(args[0], c), c.GenerateString)
+				d, err = a.AddDevice(cmd.Context(), args[0], c)
 			} else {
-				d, err = svc.Change(cmd.Context(), g.actor(), args[0], c)
+				d, err = a.ChangeDevice(cmd.Context(), args[0], c)
 			}
 			if err != nil {
 				return err
 			}
-			return printDevice(g.stdout, d, f.asJSON, svc.Now())
+			return printDevice(g.stdout, d, f.asJSON)
 		},
 	}
 	f.register(cmd)
@@ -151,29 +153,31 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func printDevice(w io.Writer, d device.Device, asJSON bool, now time.Time) error {
+// printDevice prints a device's Phone Configuration, from its view so that
+// a local and a remote command print the same.
+func printDevice(w io.Writer, d view.Device, asJSON bool) error {
 	if asJSON {
-		return printJSON(w, view.DeviceOf(d, now))
+		return printJSON(w, d)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	deadline, validUntil, serial, issuer := report.NA, report.NA, report.NA, report.NA
-	if !d.Deadline.IsZero() {
+	if d.Deadline != nil {
 		deadline = d.Deadline.UTC().Format(time.RFC3339)
 	}
-	if d.LSC != nil {
-		validUntil, serial, issuer = d.LSC.NotAfter.UTC().Format(time.RFC3339), d.LSC.Serial, d.LSC.Issuer
+	if d.LSCValidUntil != nil {
+		validUntil, serial, issuer = d.LSCValidUntil.UTC().Format(time.RFC3339), d.LSCSerial, d.LSCIssuer
 	}
 	for _, row := range [][2]string{
 		{"Device Name", d.Name},
 		{"Description", d.Description},
-		{"Security Profile", d.SecurityProfile.Label()},
-		{"Certificate Operation", d.Operation.Label()},
-		{"Authentication Mode", d.AuthMode.Label()},
+		{"Security Profile", device.SecurityProfile(d.SecurityProfile).Label()},
+		{"Certificate Operation", device.Operation(d.Operation).Label()},
+		{"Authentication Mode", device.AuthMode(d.AuthMode).Label()},
 		{"Authentication String", report.OrNA(d.AuthString)},
-		{"Key", string(d.Key)},
+		{"Key", d.Key},
 		{"Operation Completes By", deadline},
 		{"Operation Status", d.Status},
-		{"LSC Status", d.LSCState(now)},
+		{"LSC Status", d.LSCStatus},
 		{"LSC Serial", serial},
 		{"LSC Issuer", issuer},
 		{"LSC Valid Until", validUntil},
@@ -191,39 +195,31 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 		Short: "Show a phone's CAPF settings, status, LSC and recent attempts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.openService(cmd.Context(), readOnly)
+			a, done, err := g.deviceAdmin(readOnly)
 			if err != nil {
 				return err
 			}
 			defer done()
-			d, err := svc.Get(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			attempts, err := svc.History(cmd.Context(), d.Name, history)
-			if err != nil {
-				return err
-			}
-			fetched, err := svc.Fetched(cmd.Context(), d.Name)
+			d, err := a.ShowDevice(cmd.Context(), args[0], history)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(g.stdout, view.DeviceDetail{Device: view.DeviceOf(d, svc.Now()), History: view.Attempts(attempts), Fetched: view.FetchedList(fetched)})
+				return printJSON(g.stdout, d)
 			}
-			if err := printDevice(g.stdout, d, false, svc.Now()); err != nil {
+			if err := printDevice(g.stdout, d.Device, false); err != nil {
 				return err
 			}
-			if len(fetched) > 0 {
+			if len(d.Fetched) > 0 {
 				fmt.Fprintf(g.stdout, "\nTroubleshoot certificates:\n")
-				for _, f := range fetched {
+				for _, f := range d.Fetched {
 					fmt.Fprintf(g.stdout, "  %s  %s  %d bytes\n", f.FetchedAt.Format(time.RFC3339), f.Type, len(f.DER))
 				}
 			}
 			fmt.Fprintf(g.stdout, "\nHistory (newest first):\n")
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "  STARTED\tREMOTE\tOPERATION\tAUTH\tSUDI\tRESULT\tREASON")
-			for _, a := range attempts {
+			for _, a := range d.History {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.StartedAt.Format(time.RFC3339), a.Remote, a.Operation, report.OrNA(a.AuthMode), report.OrNA(a.SUDI), a.Result, a.Reason)
 			}
 			return tw.Flush()
@@ -240,12 +236,12 @@ func newDeviceRmCmd(g *globals) *cobra.Command {
 		Short: "Remove a phone (certificates issued to it stay on record)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.openService(cmd.Context(), readWrite)
+			a, done, err := g.deviceAdmin(readWrite)
 			if err != nil {
 				return err
 			}
 			defer done()
-			if err := svc.Remove(cmd.Context(), g.actor(), args[0]); err != nil {
+			if err := a.RemoveDevice(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "removed %s\n", strings.ToUpper(args[0]))
@@ -265,18 +261,16 @@ func newDeviceImportCmd(g *globals) *cobra.Command {
 				return usagef("import: %v", err)
 			}
 			defer f.Close()
-			rows, err := report.ParseImport(f)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			svc, done, err := g.openService(cmd.Context(), readWrite)
+			a, done, err := g.deviceAdmin(readWrite)
 			if err != nil {
 				return err
 			}
 			defer done()
-			counts, err := svc.Import(cmd.Context(), g.actor(), report.ImportRows(rows))
+			// Locally the file is parsed on this host; remotely it goes as
+			// it is, and the server names a bad line in the same words.
+			counts, err := a.Import(cmd.Context(), args[0], f)
 			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
+				return err
 			}
 			fmt.Fprintf(g.stdout, "imported %d devices: %d added, %d updated, %d unchanged\n",
 				counts.Created+counts.Updated+counts.Unchanged, counts.Created, counts.Updated, counts.Unchanged)

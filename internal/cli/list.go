@@ -53,21 +53,19 @@ func (f *listFlags) query(now time.Time) (device.Query, error) {
 	return q, nil
 }
 
-// find runs the Find Phone query the flags describe, at the service's
-// clock reading, which it returns with the page.
-func (g *globals) find(ctx context.Context, f *listFlags) (device.Page, time.Time, error) {
-	svc, done, err := g.openService(ctx, readOnly)
+// find runs the Find Phone search the flags describe, locally or on the
+// remote server; the criteria are checked here first, so that a mistake is
+// reported in the flags' words either way.
+func (g *globals) find(ctx context.Context, f *listFlags) (view.DeviceList, error) {
+	if _, err := f.query(time.Now()); err != nil {
+		return view.DeviceList{}, err
+	}
+	a, done, err := g.deviceAdmin(readOnly)
 	if err != nil {
-		return device.Page{}, time.Time{}, err
+		return view.DeviceList{}, err
 	}
 	defer done()
-	now := svc.Now()
-	q, err := f.query(now)
-	if err != nil {
-		return device.Page{}, now, err
-	}
-	page, err := svc.List(ctx, q)
-	return page, now, err
+	return a.FindDevices(ctx, f.c)
 }
 
 func newDeviceListCmd(g *globals) *cobra.Command {
@@ -77,22 +75,22 @@ func newDeviceListCmd(g *globals) *cobra.Command {
 		Short: "Find and list phones (all criteria must hold)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			page, now, err := g.find(cmd.Context(), &f)
+			page, err := g.find(cmd.Context(), &f)
 			if err != nil {
 				return err
 			}
 			if f.asJSON {
-				return printJSON(g.stdout, view.DeviceList{Total: page.Total, Devices: view.Devices(page.Devices, now)})
+				return printJSON(g.stdout, page)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "DEVICE\tDESCRIPTION\tPROFILE\tAUTH MODE\tAUTH STRING\tOPERATION\tSTATUS\tLSC\tLSC VALID UNTIL")
 			for _, d := range page.Devices {
 				until := report.NA
-				if d.LSC != nil {
-					until = d.LSC.NotAfter.UTC().Format("2006-01-02")
+				if d.LSCValidUntil != nil {
+					until = d.LSCValidUntil.UTC().Format("2006-01-02")
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.Description, d.SecurityProfile, d.AuthMode,
-					report.OrNA(d.AuthString), d.Operation, d.Status, d.LSCState(now), until)
+					report.OrNA(d.AuthString), d.Operation, d.Status, d.LSCStatus, until)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

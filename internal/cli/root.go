@@ -40,6 +40,7 @@ type globals struct {
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
+	remote  remoteFlags // --server, --token, --server-ca (remote.go)
 }
 
 // Run executes the capf command line args and returns the process exit code.
@@ -69,6 +70,7 @@ func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	for _, add := range subcommands {
 		root.AddCommand(add(g))
 	}
+	g.registerRemoteFlags(root)
 	markRunErrors(root)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

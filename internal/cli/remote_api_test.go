@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/api"
+	"github.com/capf-server/capf/internal/apiclient"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/webauth"
+)
+
+// viewerToken is a token of the viewer role.
+const viewerToken = "capf_remote_test_viewer"
+
+// realAPI is internal/api's handler behind a stand-in for webauth's
+// middleware that knows two tokens: testToken, an admin called
+// "remote-test", and viewerToken, a viewer called "watcher".
+func realAPI(svc *device.Service) http.Handler {
+	h, _ := api.New(api.Options{Devices: svc})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Header.Get("Authorization") {
+		case "Bearer " + testToken:
+			p := account.Principal{Kind: device.ActorAPI, Name: "remote-test", Role: account.RoleAdmin, Remote: r.RemoteAddr}
+			r = r.WithContext(webauth.WithPrincipal(r.Context(), p))
+		case "Bearer " + viewerToken:
+			p := account.Principal{Kind: device.ActorAPI, Name: "watcher", Role: account.RoleViewer, Remote: r.RemoteAddr}
+			r = r.WithContext(webauth.WithPrincipal(r.Context(), p))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// TestRemoteOutputThroughTheRealAPI is TestRemoteOutputIsLocalOutput
+// against internal/api itself: the remote CLI and the API agree on the
+// contract, and the output is the local output.
+func TestRemoteOutputThroughTheRealAPI(t *testing.T) { compareLocalRemote(t, realAPI) }
+
+// TestRemoteRolesThroughTheRealAPI: the API's 401 and 403 reach the CLI as
+// its errors, with the API's words.
+func TestRemoteRolesThroughTheRealAPI(t *testing.T) {
+	clearRemoteEnv(t)
+	data := initData(t)
+	remote, _ := remoteServer(t, data, realAPI)
+	tests := []struct {
+		name     string
+		token    string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"viewer-reads", viewerToken, []string{"device", "list"}, ExitOK, "0 of 0 devices"},
+		{"viewer-cannot-write", viewerToken, []string{"device", "add", "CSFVIEWER"}, ExitFailure, "viewer"},
+		{"unknown-token", "nope", []string{"device", "list"}, ExitFailure, "authentication required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--server", remote[1], "--token", tt.token, "--server-ca", remote[5]}, tt.args...)
+			out, errOut, code := run(t, data, args...)
+			if code != tt.wantCode || !strings.Contains(out+errOut, tt.want) {
+				t.Fatalf("exit %d, want %d; output lacks %q:\n%s%s", code, tt.wantCode, tt.want, out, errOut)
+			}
+		})
+	}
+}
+
+// TestClientCallsTheCLIDoesNotMake: apiclient's history and service calls
+// against the real API, which serves no service activation here (503).
+func TestClientCallsTheCLIDoesNotMake(t *testing.T) {
+	clearRemoteEnv(t)
+	data := initData(t)
+	remote, st := remoteServer(t, data, realAPI)
+	if _, errOut, code := run(t, data, "device", "add", "CSFHISTORY", "--auth-mode", "string", "--auth-string", "2468", "--operation", "install"); code != ExitOK {
+		t.Fatal(errOut)
+	}
+	phoneSession(t, st, "CSFHISTORY")
+	pemData, err := os.ReadFile(remote[5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := apiclient.CertPool(pemData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := apiclient.New(apiclient.Options{Server: remote[1], Token: testToken, RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for _, limit := range []int{0, 1, 5000} {
+		as, err := c.History(ctx, "CSFHISTORY", limit)
+		want := 2
+		if limit == 1 {
+			want = 1
+		}
+		if err != nil || len(as) != want || as[0].Result != "Upgrade Success" {
+			t.Fatalf("history limit %d: %v, %+v", limit, err, as)
+		}
+	}
+	if _, err := c.History(ctx, "CSFNOBODY", 1); fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("history of an unknown device: %v", err)
+	}
+	if _, err := c.Service(ctx); fault.KindOf(err) != fault.Unavailable || !strings.Contains(err.Error(), "not available") {
+		t.Fatalf("service: %v", err)
+	}
+	if _, err := c.SetService(ctx, false); fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("set service: %v", err)
+	}
+}
