@@ -54,11 +54,15 @@ func (g *globals) registerRemoteFlags(root *cobra.Command) {
 			g.remote = remoteFlags{}
 			return nil
 		}
-		for name, env := range map[string]string{"server": "CAPF_SERVER", "token": "CAPF_TOKEN", "server-ca": "CAPF_SERVER_CA"} {
-			if !fl.Changed(name) {
-				if err := fl.Set(name, os.Getenv(env)); err != nil {
-					return err
-				}
+		// The environment fills what the flags left unset without marking
+		// them given: CAPF_TOKEN or CAPF_SERVER_CA in a profile must not
+		// turn a local command into a usage error.
+		for _, e := range []struct {
+			flag, env string
+			v         *string
+		}{{"server", "CAPF_SERVER", &g.remote.server}, {"token", "CAPF_TOKEN", &g.remote.token}, {"server-ca", "CAPF_SERVER_CA", &g.remote.serverCA}} {
+			if !fl.Changed(e.flag) {
+				*e.v = os.Getenv(e.env)
 			}
 		}
 		switch {

@@ -498,6 +498,7 @@ func TestRemoteFlags(t *testing.T) {
 		{"ok/env-server-ignored-by-local-command", map[string]string{"CAPF_SERVER": "https://capf.example:8443"}, []string{"config", "show"}, ExitOK, "default_key"},
 		{"fail/no-token", nil, []string{"--server", "https://capf.example:8443", "device", "list"}, ExitUsage, "--server needs an API token"},
 		{"fail/token-without-server", nil, []string{"--token", "x", "device", "list"}, ExitUsage, "need --server"},
+		{"ok/env-token-and-ca-without-server-is-local", map[string]string{"CAPF_TOKEN": "x", "CAPF_SERVER_CA": notPEM}, []string{"device", "list"}, ExitOK, "0 of 0 devices"},
 		{"fail/http", nil, []string{"--server", "http://capf.example:8443", "--token", "x", "device", "list"}, ExitUsage, "want an https address"},
 		{"fail/ca-not-pem", nil, append(append([]string(nil), remote[:4]...), "--server-ca", notPEM, "device", "list"), ExitUsage, "no PEM certificate"},
 		{"fail/ca-missing", nil, append(append([]string(nil), remote[:4]...), "--server-ca", notPEM+".gone", "device", "list"), ExitUsage, "--server-ca"},
