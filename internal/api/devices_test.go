@@ -125,7 +125,7 @@ func TestDeviceValidation(t *testing.T) {
 		{"unknown-operation", "PATCH", "/devices/" + phone, map[string]any{"operation": "reboot"}, 422, "certificate operation", "body.operation"},
 		{"unknown-key", "PATCH", "/devices/" + phone, map[string]any{"key": "dsa1024"}, 422, `key "dsa1024"`, "body.key"},
 		{"bad-deadline", "PATCH", "/devices/" + phone, map[string]any{"deadline": "tomorrow"}, 422, "RFC 3339", "body.deadline"},
-		{"past-deadline", "PATCH", "/devices/" + phone, map[string]any{"operation": "install", "deadline": past}, 422, "in the past", ""},
+		{"past-deadline", "PATCH", "/devices/" + phone, map[string]any{"operation": "install", "deadline": past}, 422, "in the past", "body.deadline"},
 		{"string-and-generate", "PATCH", "/devices/" + phone, map[string]any{"auth_mode": "string", "auth_string": "1234", "generate_string": true}, 422, "not both", "body.generate_string"},
 		{"bad-name", "POST", "/devices", map[string]any{"name": "SEP12"}, 422, "SEP followed by", "body.name"},
 		{"bad-path-name", "PATCH", "/devices/SEP12", map[string]any{"description": "x"}, 422, "SEP followed by", "path.name"},
