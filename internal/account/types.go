@@ -100,3 +100,8 @@ func (s Session) Principal(remote string) Principal {
 
 // String returns the role's name.
 func (r Role) String() string { return string(r) }
+
+// SeesSecrets reports whether the principal may read authentication
+// strings (see device.Reader): only the admin role, which could set one
+// anyway.
+func (p Principal) SeesSecrets() bool { return p.Role == RoleAdmin }

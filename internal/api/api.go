@@ -219,6 +219,13 @@ func allowed(p account.Principal, acc access) error {
 	return nil
 }
 
+// reader is the device service's read side for the request's principal:
+// a viewer gets no authentication strings and cannot search by them.
+func (s *server) reader(ctx context.Context) device.Reader {
+	p, _ := webauth.PrincipalFrom(ctx)
+	return s.o.Devices.Reader(p.SeesSecrets())
+}
+
 // writer returns the actor of a write, checking again (the middleware did)
 // that the principal may write, so that no write can run unchecked.
 func writer(ctx context.Context) (device.Actor, error) {

@@ -140,5 +140,7 @@ func (s *server) dashboard(ctx context.Context, _ *struct{}) (*dashboardOutput, 
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
+	s.reader(ctx).Redact(d.Expiring)
+	s.reader(ctx).Redact(d.InProgress)
 	return &dashboardOutput{Body: view.DashboardOf(d, s.o.Devices.Now())}, nil
 }

@@ -270,7 +270,7 @@ func (s *server) listDevices(ctx context.Context, in *listDevicesInput) (*device
 	if err != nil {
 		return nil, s.fail(ctx, err, "query")
 	}
-	page, err := s.o.Devices.List(ctx, q)
+	page, err := s.reader(ctx).List(ctx, q)
 	if err != nil {
 		return nil, s.fail(ctx, err, "query")
 	}
@@ -305,7 +305,7 @@ func (s *server) getDevice(ctx context.Context, in *getDeviceInput) (*deviceDeta
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
-	d, err := svc.Get(ctx, name)
+	d, err := s.reader(ctx).Get(ctx, name)
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}

@@ -75,7 +75,11 @@ func TestDeviceLifecycle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := decode[view.DeviceList](t, e.do(asViewer, http.MethodGet, Prefix+"/devices"+tt.query, nil), http.StatusOK)
+			role := asViewer
+			if strings.Contains(tt.query, "auth") {
+				role = asAdmin // a viewer may not search by string (TestViewerSeesNoStrings)
+			}
+			l := decode[view.DeviceList](t, e.do(role, http.MethodGet, Prefix+"/devices"+tt.query, nil), http.StatusOK)
 			var names []string
 			for _, d := range l.Devices {
 				names = append(names, d.Name)
@@ -169,5 +173,34 @@ func TestDeviceValidation(t *testing.T) {
 	}
 	if l := decode[view.DeviceList](t, e.do(asViewer, http.MethodGet, Prefix+"/devices", nil), http.StatusOK); l.Total != 1 {
 		t.Errorf("%d devices after refused creations, want 1", l.Total)
+	}
+}
+
+// TestViewerSeesNoStrings: an authentication string is a credential; a
+// viewer gets it blanked everywhere and cannot search or sort by it (a
+// "begins with" search would reveal it digit by digit).
+func TestViewerSeesNoStrings(t *testing.T) {
+	e := newEnv(t)
+	const phone = "SEP001122334455"
+	decode[view.Device](t, e.do(asAdmin, http.MethodPost, Prefix+"/devices", map[string]any{"name": phone, "auth_mode": "string", "auth_string": "123456", "operation": "install"}), http.StatusCreated)
+	if d := decode[view.DeviceDetail](t, e.do(asViewer, http.MethodGet, Prefix+"/devices/"+phone, nil), http.StatusOK); d.AuthString != "" {
+		t.Errorf("GET /devices/%s as viewer: auth_string %q", phone, d.AuthString)
+	}
+	if d := decode[view.DeviceDetail](t, e.do(asAdmin, http.MethodGet, Prefix+"/devices/"+phone, nil), http.StatusOK); d.AuthString != "123456" {
+		t.Errorf("GET /devices/%s as admin: auth_string %q", phone, d.AuthString)
+	}
+	if l := decode[view.DeviceList](t, e.do(asViewer, http.MethodGet, Prefix+"/devices", nil), http.StatusOK); len(l.Devices) != 1 || l.Devices[0].AuthString != "" {
+		t.Errorf("GET /devices as viewer: %+v", l.Devices)
+	}
+	if w := e.do(asViewer, http.MethodGet, Prefix+"/report", nil); w.Code != http.StatusOK || strings.Contains(w.Body.String(), "123456") {
+		t.Errorf("GET /report as viewer: %d, string shown: %v", w.Code, strings.Contains(w.Body.String(), "123456"))
+	}
+	for _, q := range []string{"?auth_string=123456", "?where=auth-string:begins-with:1", "?sort=auth-string", "?where=auth-string:is-empty"} {
+		if w := e.do(asViewer, http.MethodGet, Prefix+"/devices"+q, nil); w.Code != http.StatusForbidden {
+			t.Errorf("GET /devices%s as viewer: status %d, want 403", q, w.Code)
+		}
+		if w := e.do(asViewer, http.MethodGet, Prefix+"/report"+q, nil); w.Code != http.StatusForbidden {
+			t.Errorf("GET /report%s as viewer: status %d, want 403", q, w.Code)
+		}
 	}
 }

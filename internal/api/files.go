@@ -89,7 +89,7 @@ func (s *server) report(ctx context.Context, in *reportInput) (*fileOutput, erro
 	if err != nil {
 		return nil, s.fail(ctx, err, "query")
 	}
-	page, err := s.o.Devices.List(ctx, q)
+	page, err := s.reader(ctx).List(ctx, q)
 	if err != nil {
 		return nil, s.fail(ctx, err, "query")
 	}

@@ -72,7 +72,7 @@ func TestReport(t *testing.T) {
 	for _, n := range []string{"SEP000000000001", "SEP000000000002"} {
 		decode[view.Device](t, e.do(asAdmin, http.MethodPost, Prefix+"/devices", map[string]any{"name": n, "description": "=cmd()", "auth_mode": "string", "auth_string": "4321"}), http.StatusCreated)
 	}
-	w := e.do(asViewer, http.MethodGet, Prefix+"/report", nil)
+	w := e.do(asAdmin, http.MethodGet, Prefix+"/report", nil)
 	if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/csv") ||
 		!strings.Contains(w.Header().Get("Content-Disposition"), `filename="capf-report.csv"`) {
 		t.Fatalf("GET /report: %d %v", w.Code, w.Header())

@@ -78,7 +78,7 @@ func (u *ui) reportCSV(w http.ResponseWriter, r *http.Request, p account.Princip
 		u.fail(w, r, p, err)
 		return
 	}
-	page, err := u.o.Devices.List(r.Context(), q)
+	page, err := u.o.Devices.Reader(p.SeesSecrets()).List(r.Context(), q)
 	if err != nil {
 		u.fail(w, r, p, err)
 		return

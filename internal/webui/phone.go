@@ -150,7 +150,7 @@ func (u *ui) renderPhone(w http.ResponseWriter, r *http.Request, p account.Princ
 }
 
 func (u *ui) phoneShow(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	d, err := u.o.Devices.Get(r.Context(), r.PathValue("name"))
+	d, err := u.o.Devices.Reader(p.SeesSecrets()).Get(r.Context(), r.PathValue("name"))
 	if err != nil {
 		u.fail(w, r, p, err)
 		return

@@ -354,7 +354,7 @@ func (u *ui) phoneList(w http.ResponseWriter, r *http.Request, p account.Princip
 	}
 	if err == nil {
 		var page device.Page
-		page, err = u.o.Devices.List(r.Context(), qry)
+		page, err = u.o.Devices.Reader(p.SeesSecrets()).List(r.Context(), qry)
 		if err == nil {
 			d.Total = page.Total
 			for _, dv := range page.Devices {

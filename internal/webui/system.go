@@ -321,6 +321,9 @@ func (u *ui) dashboard(w http.ResponseWriter, r *http.Request, p account.Princip
 			u.fail(w, r, p, err)
 			return
 		}
+		rd := u.o.Devices.Reader(p.SeesSecrets())
+		rd.Redact(db.Expiring)
+		rd.Redact(db.InProgress)
 		d.Dashboard = db
 		cs, err := u.o.Campaigns.Campaigns(r.Context(), 10)
 		if err != nil {
