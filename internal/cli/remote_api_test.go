@@ -10,8 +10,11 @@ import (
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/api"
 	"github.com/capf-server/capf/internal/apiclient"
+	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/store/sqlite"
+	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/webauth"
 )
 
@@ -23,6 +26,12 @@ const viewerToken = "capf_remote_test_viewer"
 // "remote-test", and viewerToken, a viewer called "watcher".
 func realAPI(svc *device.Service) http.Handler {
 	h, _ := api.New(api.Options{Devices: svc})
+	return withTestTokens(h)
+}
+
+// withTestTokens puts the principal of testToken or viewerToken into the
+// request's context, as webauth's middleware would, and serves h.
+func withTestTokens(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Header.Get("Authorization") {
 		case "Bearer " + testToken:
@@ -111,5 +120,34 @@ func TestClientCallsTheCLIDoesNotMake(t *testing.T) {
 	}
 	if _, err := c.SetService(ctx, false); fault.KindOf(err) != fault.Unavailable {
 		t.Fatalf("set service: %v", err)
+	}
+}
+
+// TestRemoteService: `capf service` through the real API changes the
+// activation the local command reads, as the token, with the same output.
+func TestRemoteService(t *testing.T) {
+	clearRemoteEnv(t)
+	data := initData(t)
+	remote, _ := remoteServer(t, data, func(svc *device.Service) http.Handler {
+		st, err := sqlite.Open(context.Background(), datadir.Dir(data).DB(), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		h, _ := api.New(api.Options{Devices: svc, System: system.NewService(system.Options{DataDir: data, Store: st})})
+		return withTestTokens(h)
+	})
+	if out, errOut, code := run(t, data, append(remote, "service", "deactivate")...); code != ExitOK || !strings.Contains(out, "inactive") {
+		t.Fatalf("remote deactivate: exit %d: %s%s", code, out, errOut)
+	}
+	local, _, code := run(t, data, "service", "status")
+	if code != ExitOK || !strings.Contains(local, "inactive") || !strings.Contains(local, "by api:remote-test") {
+		t.Fatalf("local status after the remote deactivate: %s", local)
+	}
+	if out, _, _ := run(t, data, append(remote, "service", "status")...); out != local {
+		t.Errorf("remote status differs from local:\n%s\nlocal:\n%s", out, local)
+	}
+	if _, errOut, code := run(t, data, "--server", remote[1], "--token", viewerToken, "--server-ca", remote[5], "service", "activate"); code != ExitFailure || !strings.Contains(errOut, "viewer") {
+		t.Errorf("a viewer's activate: exit %d: %s", code, errOut)
 	}
 }

@@ -35,15 +35,18 @@ func newServiceCmd(g *globals) *cobra.Command {
 			},
 		}
 		sub.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-		cmd.AddCommand(sub)
+		cmd.AddCommand(canRunRemote(sub))
 	}
-	return cmd
+	return canRunRemote(cmd)
 }
 
 func ptr[T any](v T) *T { return &v }
 
 // runService sets the activation (active non-nil) or shows it.
 func runService(ctx context.Context, g *globals, active *bool, asJSON bool) error {
+	if g.remote.server != "" {
+		return runRemoteService(ctx, g, active, asJSON)
+	}
 	mode := readOnly
 	if active != nil {
 		mode = readWrite
@@ -79,4 +82,26 @@ func printActivation(w io.Writer, a system.Activation) {
 	if a.ChangedAt != "" {
 		fmt.Fprintf(w, "  changed:  %s by %s\n", a.ChangedAt, a.ChangedBy)
 	}
+}
+
+// runRemoteService is runService through a remote server's REST API.
+func runRemoteService(ctx context.Context, g *globals, active *bool, asJSON bool) error {
+	c, err := g.apiClient()
+	if err != nil {
+		return err
+	}
+	var a system.Activation
+	if active != nil {
+		a, err = c.SetService(ctx, *active)
+	} else {
+		a, err = c.Service(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(g.stdout, a)
+	}
+	printActivation(g.stdout, a)
+	return nil
 }
