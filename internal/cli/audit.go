@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -53,4 +54,29 @@ func newAuditCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many (0: all)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return canRunRemote(cmd)
+}
+
+// The audit actions of the trust commands: files signed with a SAST key and
+// the export of the backup SAST key.
+const (
+	auditTrustBuild        = "trust.build"
+	auditTrustSign         = "trust.sign"
+	auditTrustExportBackup = "trust.export-backup"
+)
+
+// recordAudit appends an event for an administrative action that changes
+// no device (a signed trust file, an exported key), by the CLI's user.
+// A command that cannot record its action fails: what is not audited
+// must not pass unnoticed.
+func (g *globals) recordAudit(ctx context.Context, action, target, detail string) error {
+	st, err := g.openStore(ctx, readWrite)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	defer st.Close()
+	ev := device.AuditEvent{At: time.Now().UTC(), Actor: g.actor(), Action: action, Target: target, Detail: detail}
+	if err := st.AppendAudit(ctx, ev); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
 }

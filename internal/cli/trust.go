@@ -200,7 +200,8 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), 4+len(extra), signerLabel(ks, signer), hash)
-			return nil
+			return g.recordAudit(cmd.Context(), auditTrustBuild, fileName,
+				fmt.Sprintf("wrote %s: %d records, signed by the %s", out, 4+len(extra), signerLabel(ks, signer)))
 		},
 	}
 	cmd.Flags().StringVar(&kind, "kind", "itl", "itl or ctl (sets the default file name)")
@@ -533,7 +534,7 @@ func newTrustSignCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "wrote %s (signed by the %s; phones check it against the TFTP-role certificate of their trust file)\n", out, signerLabel(ks, signer))
-			return nil
+			return g.recordAudit(cmd.Context(), auditTrustSign, filepath.Base(args[0]), fmt.Sprintf("wrote %s, signed by the %s", out, signerLabel(ks, signer)))
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output file (default FILE.sgn)")
@@ -605,6 +606,20 @@ func newTrustExportBackupCmd(g *globals) *cobra.Command {
 			ks, err := g.openKeystore()
 			if err != nil {
 				return err
+			}
+			if ks.Backup.Key != nil {
+				// Recorded before the private key leaves, so an export that
+				// cannot be audited does not happen.
+				dest, detail := "standard output", ""
+				if out != "" {
+					dest = out
+				}
+				if remove {
+					detail = "; removed from the data directory"
+				}
+				if err := g.recordAudit(cmd.Context(), auditTrustExportBackup, "backup SAST key", "to "+dest+detail); err != nil {
+					return err
+				}
 			}
 			if out == "" {
 				if ks.Backup.Key == nil {

@@ -418,3 +418,48 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestTrustActionsAudited: a signed trust file, a signed configuration file
+// and the export of the backup SAST key are audited by the CLI's user; a
+// failed build is not.
+func TestTrustActionsAudited(t *testing.T) {
+	data, _ := newTrustData(t)
+	dir := t.TempDir()
+	if _, e, code := run(t, data, "trust", "build", "--out", filepath.Join(dir, "ITLFile.tlv")); code != ExitOK {
+		t.Fatal(e)
+	}
+	if _, _, code := run(t, data, "trust", "build", "--out", filepath.Join(dir, "x.tlv"), "--add", "nope=/no/such.pem"); code == ExitOK {
+		t.Fatal("a build with a missing certificate succeeded")
+	}
+	cnf := filepath.Join(dir, "SEP001122334455.cnf.xml")
+	if err := os.WriteFile(cnf, []byte("<device/>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, code := run(t, data, "trust", "sign", cnf); code != ExitOK {
+		t.Fatal(e)
+	}
+	if _, e, code := run(t, data, "trust", "export-backup", "-o", filepath.Join(dir, "backup.pem")); code != ExitOK {
+		t.Fatal(e)
+	}
+	o, e, code := run(t, data, "audit", "--json")
+	if code != ExitOK {
+		t.Fatal(e)
+	}
+	var evs []struct{ Action, Target, Detail, Actor string }
+	if err := json.Unmarshal([]byte(o), &evs); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.Action, "trust.") {
+			if !strings.HasPrefix(ev.Actor, "cli:") {
+				t.Errorf("%s by %q, want the CLI user", ev.Action, ev.Actor)
+			}
+			got = append(got, ev.Action+" "+ev.Target)
+		}
+	}
+	want := []string{"trust.export-backup backup SAST key", "trust.sign SEP001122334455.cnf.xml", "trust.build ITLFile.tlv"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("audited %q, want %q", got, want)
+	}
+}
