@@ -57,7 +57,7 @@ func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 			}
 			unsafe := !safeMethod(r.Method)
 			if unsafe {
-				if why := crossOrigin(r); why != "" {
+				if why := CrossOrigin(r); why != "" {
 					log.Warn("cross-origin request refused", "remote", remote, "method", r.Method, "path", r.URL.Path, "reason", why)
 					forbidden(w, "cross-origin request refused: "+why)
 					return
@@ -107,12 +107,12 @@ func remoteIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// crossOrigin returns why r comes from another origin, or "" when the
+// CrossOrigin returns why r comes from another origin, or "" when the
 // headers browsers send say it is same-origin or say nothing.
 // Sec-Fetch-Site, which no page script can set, decides when present: a
 // browser under Referrer-Policy no-referrer sends "Origin: null" with a
 // same-origin form post, so Origin is only consulted without it.
-func crossOrigin(r *http.Request) string {
+func CrossOrigin(r *http.Request) string {
 	switch site := r.Header.Get("Sec-Fetch-Site"); site {
 	case "same-origin", "none":
 		return ""

@@ -30,7 +30,7 @@ func (u *ui) loginPage(w http.ResponseWriter, r *http.Request) {
 // token yet, so cross-site posts are refused by their Sec-Fetch-Site or
 // Origin header instead.
 func (u *ui) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
+	if webauth.CrossOrigin(r) != "" {
 		u.render(w, r, account.Principal{}, http.StatusForbidden, "error.html", "Forbidden", "",
 			errorData{Status: http.StatusForbidden, Title: "Forbidden", Detail: "a login from another site is refused"})
 		return
@@ -78,20 +78,6 @@ func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	webauth.ClearSessionCookie(w)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-// sameOrigin reports whether a browser says the request comes from this
-// site (or says nothing, as non-browser clients do).
-func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
-	default:
-		return false
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		return o == "https://"+r.Host || o == "http://"+r.Host
-	}
-	return true
 }
 
 // remoteIP is the connection's address without the port.

@@ -67,43 +67,6 @@ func sameValue(a, b any) bool {
 	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }
 
-// parseParam is the fallback of Options.ParseParam: the form's text as
-// the parameter's JSON-native value by its type.
-func parseParam(p system.Parameter, text string) (any, error) {
-	text = strings.TrimSpace(text)
-	switch p.Type {
-	case system.TypeInteger:
-		n, err := strconv.ParseInt(text, 10, 64)
-		if err != nil {
-			return nil, fault.InvalidField(p.Name, "%s: %q is not a whole number", p.Name, text)
-		}
-		return n, nil
-	case system.TypeBoolean:
-		b, err := strconv.ParseBool(text)
-		if err != nil {
-			return nil, fault.InvalidField(p.Name, "%s: want true or false", p.Name)
-		}
-		return b, nil
-	case system.TypeDuration:
-		if _, err := time.ParseDuration(text); err != nil {
-			return nil, fault.InvalidField(p.Name, "%s: %q is not a duration such as 30s or 5m", p.Name, text)
-		}
-		return text, nil
-	case system.TypeList:
-		var out []string
-		for _, l := range strings.Split(text, "\n") {
-			if l = strings.TrimSpace(l); l != "" {
-				out = append(out, l)
-			}
-		}
-		if out == nil {
-			out = []string{}
-		}
-		return out, nil
-	}
-	return text, nil
-}
-
 func rowsOf(ps []system.Parameter) []paramRow {
 	rows := make([]paramRow, len(ps))
 	for i, p := range ps {
@@ -141,7 +104,7 @@ func (u *ui) parametersSave(w http.ResponseWriter, r *http.Request, p account.Pr
 	}
 	parse := u.o.ParseParam
 	if parse == nil {
-		parse = parseParam
+		parse = system.ParseParamValue
 	}
 	rows := rowsOf(ps)
 	set := map[string]any{}

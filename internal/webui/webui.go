@@ -56,8 +56,7 @@ type Options struct {
 	System    System
 	Campaigns Campaigns
 	// ParseParam turns a Service Parameters form's text into the
-	// parameter's JSON-native value; the lead wires system.ParseParamValue.
-	// When nil, a parser by Parameter.Type is used.
+	// parameter's JSON-native value; system.ParseParamValue when nil.
 	ParseParam func(p system.Parameter, text string) (any, error)
 	// Certificate is the CAPF certificate Security > CAPF Certificate
 	// shows; nil shows that none is loaded.

@@ -698,8 +698,8 @@ func TestServiceParameters(t *testing.T) {
 	f.Set("session_timeout", "forever")
 	w = e.post("/system/parameters", "admin", f)
 	wantStatus(t, w, http.StatusUnprocessableEntity)
-	wantBody(t, w, `value="abc"`, "is not a whole number", `value="forever"`, "is not a duration")
-	if !regexp.MustCompile(`(?s)id="param-certificate_validity_days".*?is not a whole number.*?id="param-listen"`).MatchString(w.Body.String()) {
+	wantBody(t, w, `value="abc"`, "want a whole number", `value="forever"`, "is not a duration")
+	if !regexp.MustCompile(`(?s)id="param-certificate_validity_days".*?want a whole number.*?id="param-listen"`).MatchString(w.Body.String()) {
 		t.Error("the error is not next to its field")
 	}
 
