@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/certserial"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -184,7 +184,7 @@ func loadOrCreateCA(dir, host string, now time.Time) (*x509.Certificate, crypto.
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("admin CA key: %w", err)
 	}
-	serial, err := randomSerial()
+	serial, err := certserial.New(rand.Reader)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -223,7 +223,7 @@ func issueServer(dir string, ca *x509.Certificate, caKey crypto.Signer, host str
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("admin server key: %w", err)
 	}
-	serial, err := randomSerial()
+	serial, err := certserial.New(rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -287,15 +287,6 @@ func writePair(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) erro
 		return err
 	}
 	return atomicfile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, false)
-}
-
-// randomSerial returns a positive random 127-bit serial number.
-func randomSerial() (*big.Int, error) {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, fmt.Errorf("serial number: %w", err)
-	}
-	return n.Add(n, big.NewInt(1)), nil
 }
 
 // keyID is the SHA-1 of the public key's encoding (RFC 5280, 4.2.1.2).

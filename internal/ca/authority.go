@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/big"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/certserial"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -330,7 +330,7 @@ func create(opts Options) (*Authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	serial, err := randomSerial(opts.Rand)
+	serial, err := certserial.New(opts.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -450,24 +450,6 @@ func signatureAlgorithm(pub crypto.PublicKey) (x509.SignatureAlgorithm, error) {
 		return 0, fault.Invalidf("unsupported CAPF key curve %s", pub.Curve.Params().Name)
 	}
 	return 0, fault.Invalidf("unsupported CAPF key type %T: want RSA or ECDSA", pub)
-}
-
-// randomSerial returns a positive random serial of up to 128 bits: 16
-// random bytes with the first bit cleared, so that the DER INTEGER needs no
-// leading zero byte. A value shorter than 64 bits (probability 2^-63) is
-// drawn again, so every serial carries at least 64 bits.
-func randomSerial(r io.Reader) (*big.Int, error) {
-	var b [16]byte
-	for range 100 {
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, fmt.Errorf("ca: random serial: %w", err)
-		}
-		b[0] &= 0x7f
-		if s := new(big.Int).SetBytes(b[:]); s.BitLen() >= 64 {
-			return s, nil
-		}
-	}
-	return nil, errors.New("ca: random serial: the random source returns zeros")
 }
 
 // subjectKeyID computes a key identifier by method (1) of RFC 5280 section

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/capf-server/capf/internal/certserial"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -83,7 +84,7 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if now.After(a.cert.NotAfter) {
 		return nil, fmt.Errorf("ca: the CAPF certificate expired at %s; renew it before issuing LSCs", a.cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	serial, err := randomSerial(a.rand)
+	serial, err := certserial.New(a.rand)
 	if err != nil {
 		return nil, err
 	}

@@ -13,12 +13,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/big"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/certserial"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -139,7 +139,7 @@ func create(o KeystoreOptions) error {
 		if err != nil {
 			return fmt.Errorf("SAST keystore: generate %s key: %w", name, err)
 		}
-		serial, err := randomSerial(o.Rand)
+		serial, err := certserial.New(o.Rand)
 		if err != nil {
 			return err
 		}
@@ -175,21 +175,6 @@ func create(o KeystoreOptions) error {
 		}
 	}
 	return nil
-}
-
-// randomSerial returns a positive random serial of 64 to 127 bits.
-func randomSerial(r io.Reader) (*big.Int, error) {
-	var b [16]byte
-	for range 100 {
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return nil, fmt.Errorf("SAST keystore: random serial: %w", err)
-		}
-		b[0] &= 0x7f
-		if s := new(big.Int).SetBytes(b[:]); s.BitLen() >= 64 {
-			return s, nil
-		}
-	}
-	return nil, errors.New("SAST keystore: random serial: the random source returns zeros")
 }
 
 // loadIdentity reads one identity; its certificate must exist, its key
