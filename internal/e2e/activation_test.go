@@ -1,18 +1,14 @@
 package e2e
 
 import (
-	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,53 +22,9 @@ import (
 func TestServiceActivation(t *testing.T) {
 	bin := capfBinary(t)
 	data := t.TempDir()
-	env := append(os.Environ(), "CAPF_DATA="+data)
-	srv := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
-	srv.Env = env
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	type addrs struct{ phones, admin string }
-	addrc := make(chan addrs, 1)
-	go func() {
-		phonesRE := regexp.MustCompile(`listening \(phones\): (\S+)`)
-		adminRE := regexp.MustCompile(`admin: +https://(\S+)/`)
-		var a addrs
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := phonesRE.FindStringSubmatch(sc.Text()); m != nil {
-				a.phones = m[1]
-			}
-			if m := adminRE.FindStringSubmatch(sc.Text()); m != nil {
-				a.admin = m[1]
-			}
-			if a.phones != "" && a.admin != "" {
-				addrc <- a
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	var a addrs
-	select {
-	case a = <-addrc:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("capf serve did not start: %s", stderr.String())
-	}
-	run := func(args ...string) (string, error) {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	b := startBinary(t, bin, data, true)
+	stderr := b.stderr
+	run := func(args ...string) (string, error) { return b.run(bin, args...) }
 	must := func(args ...string) string {
 		t.Helper()
 		out, err := run(args...)
@@ -82,7 +34,7 @@ func TestServiceActivation(t *testing.T) {
 		return out
 	}
 	refused := func() bool {
-		c, err := net.DialTimeout("tcp", a.phones, time.Second)
+		c, err := net.DialTimeout("tcp", b.addr, time.Second)
 		if err == nil {
 			c.Close()
 			return false
@@ -101,7 +53,7 @@ func TestServiceActivation(t *testing.T) {
 	}
 	admin := adminClient(t, filepath.Join(data, "admin-tls", "ca.pem"))
 	healthz := func() int {
-		_, port, _ := net.SplitHostPort(a.admin)
+		_, port, _ := net.SplitHostPort(b.admin)
 		resp, err := admin.Get("https://localhost:" + port + "/healthz")
 		if err != nil {
 			t.Fatalf("admin /healthz: %v", err)
@@ -131,7 +83,7 @@ func TestServiceActivation(t *testing.T) {
 
 	name := newPhoneName()
 	must("device", "add", name, "--auth-mode", "string", "--auth-string", "80442", "--operation", "install", "--key", "ec256")
-	phone := []string{"phone", "--server", a.phones, "--ca", filepath.Join(data, "ca", "capf.pem"), name, "--auth-string", "80442", "--json"}
+	phone := []string{"phone", "--server", b.addr, "--ca", filepath.Join(data, "ca", "capf.pem"), name, "--auth-string", "80442", "--json"}
 	// One try: a refused connection is a communication failure a real
 	// phone would retry later.
 	if out, err := run(append(phone, "--retries", "0")...); err == nil || !strings.Contains(out, "refused") {

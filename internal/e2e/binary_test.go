@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,51 +45,92 @@ func capfBinary(t *testing.T) string {
 	return binPath
 }
 
+// binServer is the real binary's `capf serve` running as a child process
+// over a data directory given by CAPF_DATA.
+type binServer struct {
+	cmd    *exec.Cmd
+	env    []string // the environment of the server and of its capf commands
+	stderr *syncBuffer
+	addr   string // the phone listener's address, as it reported
+	admin  string // the admin listener's host:port; "" when started without it
+}
+
+// startBinary runs bin's serve over data on ports it picks itself, with
+// or without the admin listener, and waits until it reports where it
+// listens.
+func startBinary(t *testing.T, bin, data string, withAdmin bool) *binServer {
+	t.Helper()
+	b := &binServer{env: append(os.Environ(), "CAPF_DATA="+data), stderr: &syncBuffer{}}
+	adminAddr := ""
+	if withAdmin {
+		adminAddr = "127.0.0.1:0"
+	}
+	b.cmd = exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--admin-listen", adminAddr)
+	b.cmd.Env = b.env
+	stdout, err := b.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cmd.Stderr = b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.cmd.Process.Kill(); _ = b.cmd.Wait() })
+	type addrs struct{ phones, admin string }
+	addrc := make(chan addrs, 1)
+	go func() {
+		phonesRE := regexp.MustCompile(`listening \(phones\): (\S+)`)
+		adminRE := regexp.MustCompile(`admin: +https://(\S+)/`)
+		var a addrs
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := phonesRE.FindStringSubmatch(sc.Text()); m != nil {
+				a.phones = m[1]
+			}
+			if m := adminRE.FindStringSubmatch(sc.Text()); m != nil {
+				a.admin = m[1]
+			}
+			if a.phones != "" && (a.admin != "" || !withAdmin) {
+				addrc <- a
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case a := <-addrc:
+		b.addr, b.admin = a.phones, a.admin
+	case <-time.After(30 * time.Second):
+		t.Fatalf("capf serve did not start: %s", b.stderr.String())
+	}
+	return b
+}
+
+// run runs a capf command of the binary against the server's data
+// directory and returns its combined output.
+func (b *binServer) run(bin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = b.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // TestBinary runs the real binary as an administrator would: serve with the
 // data directory from CAPF_DATA, enrol a phone with `capf phone`, then
 // SIGTERM, which must drain and exit 0.
 func TestBinary(t *testing.T) {
 	bin := capfBinary(t)
 	data := t.TempDir()
-	env := append(os.Environ(), "CAPF_DATA="+data)
-	srv := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
-	srv.Env = env
-	stdout, err := srv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	srv.Stderr = &stderr
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	addrc := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`listening \(phones\): (\S+)`)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
-			}
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("capf serve did not start: %s", stderr.String())
-	}
+	b := startBinary(t, bin, data, true)
+	srv, stderr, addr := b.cmd, b.stderr, b.addr
 
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		out, err := cmd.CombinedOutput()
+		out, err := b.run(bin, args...)
 		if err != nil {
 			t.Fatalf("capf %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
-		return string(out)
+		return out
 	}
 	name := newPhoneName()
 	run("device", "add", name, "--auth-mode", "string", "--auth-string", "80442", "--operation", "install", "--key", "rsa2048")

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,46 +22,6 @@ import (
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/wire"
 )
-
-// binServer is `capf serve` running as a child process.
-type binServer struct {
-	cmd  *exec.Cmd
-	addr string // where it listens for phones, as it reported
-}
-
-// startBinary runs `capf serve` as a child process on ports it picks
-// itself, and waits until it reports where it listens.
-func startBinary(t *testing.T, bin, data string, log *syncBuffer) *binServer {
-	t.Helper()
-	cmd := exec.Command(bin, "--data", data, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &binServer{cmd: cmd}
-	ready := make(chan struct{})
-	go func() {
-		phones := regexp.MustCompile(`listening \(phones\): (\S+)`)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := phones.FindStringSubmatch(sc.Text()); m != nil && b.addr == "" {
-				b.addr = m[1]
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("capf serve did not start:\n%s", log.String())
-	}
-	return b
-}
 
 // waitOpenAttempts polls the database, read-only, until each device has an
 // attempt in progress.
@@ -149,8 +107,7 @@ func TestCrashConsistency(t *testing.T) {
 	data := t.TempDir()
 	rl := newRelay(t)
 	addr := rl.ln.Addr().String()
-	var log syncBuffer
-	srv := startBinary(t, bin, data, &log)
+	srv := startBinary(t, bin, data, false)
 	rl.backend.Store(srv.addr)
 	t.Cleanup(func() { _ = srv.cmd.Process.Kill(); _, _ = srv.cmd.Process.Wait() })
 
@@ -215,8 +172,8 @@ func TestCrashConsistency(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = srv.cmd.Process.Wait()
-	var log2 syncBuffer
-	srv2 := startBinary(t, bin, data, &log2)
+	srv2 := startBinary(t, bin, data, false)
+	log2 := srv2.stderr
 	rl.backend.Store(srv2.addr)
 	t.Cleanup(func() { _ = srv2.cmd.Process.Kill(); _, _ = srv2.cmd.Process.Wait() })
 
