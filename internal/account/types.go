@@ -26,7 +26,7 @@ func ParseRole(s string) (Role, error) {
 	case RoleAdmin, RoleViewer:
 		return Role(s), nil
 	}
-	return "", fault.Invalidf("role %q: want admin or viewer", s)
+	return "", fault.InvalidField("role", "role %q: want admin or viewer", s)
 }
 
 // Principal is who made an HTTP request, once authenticated: a web

@@ -124,7 +124,7 @@ func (s *server) createAccount(ctx context.Context, in *newAccountInput) (*accou
 	}
 	role, err := account.ParseRole(in.Body.Role)
 	if err != nil {
-		return nil, s.fail(ctx, blame("role", err), "body")
+		return nil, s.fail(ctx, err, "body")
 	}
 	a, err := as.AddAccount(ctx, actor, in.Body.Name, role, in.Body.Password)
 	if err != nil {
@@ -149,7 +149,7 @@ func (s *server) updateAccount(ctx context.Context, in *patchAccountInput) (*acc
 	var role account.Role
 	if b.Role != nil { // parse before changing anything
 		if role, err = account.ParseRole(*b.Role); err != nil {
-			return nil, s.fail(ctx, blame("role", err), "body")
+			return nil, s.fail(ctx, err, "body")
 		}
 	}
 	if b.Password != nil {
@@ -217,11 +217,11 @@ func (s *server) createToken(ctx context.Context, in *newTokenInput) (*newTokenO
 	}
 	role, err := account.ParseRole(in.Body.Role)
 	if err != nil {
-		return nil, s.fail(ctx, blame("role", err), "body")
+		return nil, s.fail(ctx, err, "body")
 	}
 	ttl, err := s.o.ParseTTL(in.Body.Expires)
 	if err != nil {
-		return nil, s.fail(ctx, blame("expires", err), "body")
+		return nil, s.fail(ctx, blame("expires", err), "body") // ParseTTL is injected; it may not name the field
 	}
 	secret, t, err := as.CreateToken(ctx, actor, in.Body.Name, role, ttl)
 	if err != nil {

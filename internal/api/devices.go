@@ -90,20 +90,20 @@ func (f DeviceFields) change() (device.Change, error) {
 	if f.SecurityProfile != nil {
 		p, err := device.ParseSecurityProfile(*f.SecurityProfile)
 		if err != nil {
-			return c, blame("security_profile", err)
+			return c, err
 		}
 		c.SecurityProfile = &p
 	}
 	if f.AuthMode != nil {
 		m, err := device.ParseAuthMode(*f.AuthMode)
 		if err != nil {
-			return c, blame("auth_mode", err)
+			return c, err
 		}
 		c.AuthMode = &m
 	}
 	if f.AuthString != nil {
 		if err := device.ValidateAuthString(*f.AuthString); err != nil {
-			return c, blame("auth_string", err)
+			return c, err
 		}
 		if f.GenerateString {
 			return c, fault.InvalidField("generate_string", "give auth_string or generate_string, not both")
@@ -113,14 +113,14 @@ func (f DeviceFields) change() (device.Change, error) {
 	if f.Operation != nil {
 		o, err := device.ParseOperation(*f.Operation)
 		if err != nil {
-			return c, blame("operation", err)
+			return c, err
 		}
 		c.Operation = &o
 	}
 	if f.Key != nil {
 		k, err := device.ParseKeySpec(*f.Key)
 		if err != nil {
-			return c, blame("key", err)
+			return c, err
 		}
 		c.Key = &k
 	}
@@ -168,7 +168,7 @@ type DeviceName struct {
 // blames the path's name.
 func (n DeviceName) normalized() (string, error) {
 	name, err := device.NormalizeName(n.Name)
-	return name, blame("name", err)
+	return name, err
 }
 
 type getDeviceInput struct {
@@ -288,7 +288,7 @@ func (s *server) createDevice(ctx context.Context, in *newDeviceInput) (*newDevi
 	}
 	name, err := device.NormalizeName(in.Body.Name)
 	if err != nil {
-		return nil, s.fail(ctx, blame("name", err), "body")
+		return nil, s.fail(ctx, err, "body")
 	}
 	d := device.Device{Name: name}
 	c.Apply(&d)

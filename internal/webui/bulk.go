@@ -61,20 +61,20 @@ func (u *ui) changeOfBulk(f bulkForm) (device.Change, error) {
 	}
 	op, err := device.ParseOperation(f.Operation)
 	if err != nil {
-		return c, fieldErr("operation", err)
+		return c, err
 	}
 	c.Operation = &op
 	if f.AuthMode != "" {
 		m, err := device.ParseAuthMode(f.AuthMode)
 		if err != nil {
-			return c, fieldErr("auth_mode", err)
+			return c, err
 		}
 		c.AuthMode = &m
 	}
 	if f.Key != "" {
 		k, err := device.ParseKeySpec(f.Key)
 		if err != nil {
-			return c, fieldErr("key", err)
+			return c, err
 		}
 		c.Key = &k
 	}

@@ -246,14 +246,6 @@ func (u *ui) phoneCreate(w http.ResponseWriter, r *http.Request, p account.Princ
 	http.Redirect(w, r, "/phones/"+url.PathEscape(nd.Name)+"?saved=1", http.StatusSeeOther)
 }
 
-// fieldErr gives a domain parse error the form field it came from.
-func fieldErr(field string, err error) error {
-	if err == nil || fault.FieldOf(err) != "" || fault.KindOf(err) != fault.Invalid {
-		return err
-	}
-	return fault.InvalidField(field, "%s", err.Error())
-}
-
 // parseDeadline reads Operation Completes By in the UI's zone; "" is none.
 func (u *ui) parseDeadline(s string) (time.Time, error) {
 	if s == "" {
@@ -279,18 +271,18 @@ func (u *ui) changeOf(f phoneForm, d device.Device) (device.Change, error) {
 	c.Description = &f.Description
 	sp, err := device.ParseSecurityProfile(f.SecurityProfile)
 	if err != nil {
-		return c, fieldErr("security_profile", err)
+		return c, err
 	}
 	c.SecurityProfile = &sp
 	am, err := device.ParseAuthMode(f.AuthMode)
 	if err != nil {
-		return c, fieldErr("auth_mode", err)
+		return c, err
 	}
 	c.AuthMode = &am
 	if f.AuthString != d.AuthString {
 		if f.AuthString != "" {
 			if err := device.ValidateAuthString(f.AuthString); err != nil {
-				return c, fieldErr("auth_string", err)
+				return c, err
 			}
 		}
 		s := f.AuthString
@@ -298,14 +290,14 @@ func (u *ui) changeOf(f phoneForm, d device.Device) (device.Change, error) {
 	}
 	op, err := device.ParseOperation(f.Operation)
 	if err != nil {
-		return c, fieldErr("operation", err)
+		return c, err
 	}
 	if f.Operation != f.LoadedOperation || (op != device.OpNone && d.Operation == op) {
 		c.Operation = &op
 	}
 	k, err := device.ParseKeySpec(f.Key)
 	if err != nil {
-		return c, fieldErr("key", err)
+		return c, err
 	}
 	c.Key = &k
 	dl, err := u.parseDeadline(f.Deadline)
@@ -323,32 +315,32 @@ func (u *ui) changeOf(f phoneForm, d device.Device) (device.Change, error) {
 func (u *ui) deviceOf(f phoneForm) (device.Device, error) {
 	name, err := device.NormalizeName(f.Name)
 	if err != nil {
-		return device.Device{}, fieldErr("name", err)
+		return device.Device{}, err
 	}
 	d := device.Device{Name: name, Description: f.Description, AuthString: f.AuthString}
 	if f.SecurityProfile != "" {
 		if d.SecurityProfile, err = device.ParseSecurityProfile(f.SecurityProfile); err != nil {
-			return d, fieldErr("security_profile", err)
+			return d, err
 		}
 	}
 	if f.AuthMode != "" {
 		if d.AuthMode, err = device.ParseAuthMode(f.AuthMode); err != nil {
-			return d, fieldErr("auth_mode", err)
+			return d, err
 		}
 	}
 	if f.AuthString != "" {
 		if err := device.ValidateAuthString(f.AuthString); err != nil {
-			return d, fieldErr("auth_string", err)
+			return d, err
 		}
 	}
 	if f.Operation != "" {
 		if d.Operation, err = device.ParseOperation(f.Operation); err != nil {
-			return d, fieldErr("operation", err)
+			return d, err
 		}
 	}
 	if f.Key != "" {
 		if d.Key, err = device.ParseKeySpec(f.Key); err != nil {
-			return d, fieldErr("key", err)
+			return d, err
 		}
 	}
 	if d.Deadline, err = u.parseDeadline(f.Deadline); err != nil {
