@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/capf-server/capf/internal/ratelog"
 	"github.com/capf-server/capf/internal/safetext"
 	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/wire"
@@ -64,9 +65,9 @@ type Server struct {
 	closing    bool
 	done       chan struct{} // closed by Shutdown: ends accept back-off
 	wg         sync.WaitGroup
-	rejectLog  rateLog
-	acceptLog  rateLog
-	unknownLog rateLog
+	rejectLog  ratelog.Limiter
+	acceptLog  ratelog.Limiter
+	unknownLog ratelog.Limiter
 }
 
 // New returns a Server.
@@ -121,7 +122,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			// Anything else (EMFILE: too many open files, say) passes: back
 			// off as net/http does, 5 ms doubling to 1 s, and go on.
 			delay = min(max(delay*2, 5*time.Millisecond), time.Second)
-			if n, ok := s.acceptLog.allow(time.Now()); ok {
+			if n, ok := s.acceptLog.Allow(time.Now()); ok {
 				s.log.Warn("accept failed; backing off", "err", err, "delay", delay, "suppressed", n)
 			}
 			t := time.NewTimer(delay)
@@ -148,7 +149,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if o := s.opts.Observer; o != nil {
 				o.ConnRejected(reason)
 			}
-			if n, ok := s.rejectLog.allow(time.Now()); ok {
+			if n, ok := s.rejectLog.Allow(time.Now()); ok {
 				s.log.Warn("connection refused: "+param+" reached", "remote", c.RemoteAddr().String(), "suppressed", n)
 			}
 			continue
@@ -349,8 +350,8 @@ func (s *Server) logSession(sess *session.Session) {
 	if sum.Outcome == "unknown-device" {
 		// Anyone can name a device that does not exist: such sessions are
 		// counted (capf_sessions_total) and logged at most once per
-		// rateLogEvery, with how many were held back.
-		held, ok := s.unknownLog.allow(time.Now())
+		// ratelog.Every, with how many were held back.
+		held, ok := s.unknownLog.Allow(time.Now())
 		if !ok {
 			return
 		}

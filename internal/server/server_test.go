@@ -484,7 +484,7 @@ func TestBoundPhoneText(t *testing.T) {
 }
 
 // TestUnknownDeviceLogRateLimited: a flood of sessions for devices that do
-// not exist writes one log line per rateLogEvery, not one per connection.
+// not exist writes one log line per ratelog.Every, not one per connection.
 func TestUnknownDeviceLogRateLimited(t *testing.T) {
 	ts := startTest(t, Options{})
 	for i := range 20 {
