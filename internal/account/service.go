@@ -20,6 +20,7 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/ratelog"
 )
 
 // The audit actions of accounts and tokens.
@@ -87,6 +88,9 @@ type Service struct {
 	addrs    addrThrottle
 	ghosts   ghostThrottle
 	checks   chan struct{} // a semaphore: the password evaluations running
+	// Refused logins are what a guessing flood triggers: at most one line
+	// per kind every ratelog.Every, with how many were held back.
+	addrLog, accountLog ratelog.Limiter
 }
 
 // NewService returns a Service over o.Store.
@@ -186,7 +190,9 @@ func (s *Service) Login(ctx context.Context, username, password, remote string) 
 	now := s.now().UTC()
 	key := addrKey(remote)
 	if wait, ok := s.addrs.reserve(key, now); !ok {
-		s.log.Warn("login refused: too many failures from the address", "remote", key)
+		if n, ok := s.addrLog.Allow(now); ok {
+			s.log.Warn("login refused: too many failures from the address", "remote", key, "held_back", n)
+		}
 		return Session{}, throttled(wait, "from your address")
 	}
 	if len(password) > MaxPasswordLen || len(username) > 256 {
@@ -216,7 +222,9 @@ func (s *Service) Login(ctx context.Context, username, password, remote string) 
 	if !ok {
 		// Not the address's fault: give its reservation back.
 		s.addrs.release(key)
-		s.log.Warn("login refused: account throttled", "account", cred.Name, "remote", key, "until", until)
+		if n, ok := s.accountLog.Allow(now); ok {
+			s.log.Warn("login refused: account throttled", "account", cred.Name, "remote", key, "until", until, "held_back", n)
+		}
 		return Session{}, throttled(until.Sub(now), "for this account")
 	}
 	ok, err = s.check(ctx, cred.PasswordHash, password)

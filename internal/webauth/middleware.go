@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/ratelog"
+	"github.com/capf-server/capf/internal/safetext"
 )
 
 // Sessions is what the middleware needs of the account service.
@@ -21,6 +24,10 @@ type Sessions interface {
 }
 
 var _ Sessions = (*account.Service)(nil)
+
+// maxLoggedText bounds what of a request (path, header values) a log line
+// or a refusal repeats.
+const maxLoggedText = 200
 
 // Middleware authenticates each request and puts its Principal in the
 // context (see PrincipalFrom):
@@ -40,6 +47,9 @@ func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
+	// Refusals are what a flood or a forging page triggers: at most one
+	// line per kind every ratelog.Every, with how many were held back.
+	var tokenLog, originLog, csrfLog ratelog.Limiter
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			remote := remoteIP(r)
@@ -47,7 +57,9 @@ func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 			if bearer, ok := bearerToken(r); ok {
 				t, err := s.Authenticate(ctx, bearer)
 				if err != nil {
-					log.Info("API token refused", "remote", remote, "reason", err.Error())
+					if n, ok := tokenLog.Allow(time.Now()); ok {
+						log.Info("API token refused", "remote", remote, "reason", err.Error(), "held_back", n)
+					}
 					next.ServeHTTP(w, r)
 					return
 				}
@@ -58,7 +70,11 @@ func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 			unsafe := !safeMethod(r.Method)
 			if unsafe {
 				if why := CrossOrigin(r); why != "" {
-					log.Warn("cross-origin request refused", "remote", remote, "method", r.Method, "path", r.URL.Path, "reason", why)
+					why = safetext.Bound(why, maxLoggedText)
+					if n, ok := originLog.Allow(time.Now()); ok {
+						log.Warn("cross-origin request refused", "remote", remote, "method", safetext.Bound(r.Method, 16),
+							"path", safetext.Bound(r.URL.Path, maxLoggedText), "reason", why, "held_back", n)
+					}
 					forbidden(w, "cross-origin request refused: "+why)
 					return
 				}
@@ -75,7 +91,10 @@ func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 				return
 			}
 			if unsafe && !csrfOK(r, sess.CSRF) {
-				log.Warn("request without a valid CSRF token refused", "remote", remote, "account", sess.Account, "method", r.Method, "path", r.URL.Path)
+				if n, ok := csrfLog.Allow(time.Now()); ok {
+					log.Warn("request without a valid CSRF token refused", "remote", remote, "account", sess.Account,
+						"method", safetext.Bound(r.Method, 16), "path", safetext.Bound(r.URL.Path, maxLoggedText), "held_back", n)
+				}
 				forbidden(w, "missing or wrong CSRF token: reload the page and try again")
 				return
 			}

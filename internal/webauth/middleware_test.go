@@ -1,6 +1,7 @@
 package webauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -202,5 +203,29 @@ func TestSecurityHeaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRefusalFloodLogsLittle: a forging page or a scanner sending a flood
+// of refused requests with long hostile paths and headers costs one log
+// line per kind, bounded in length, not one line per request.
+func TestRefusalFloodLogsLittle(t *testing.T) {
+	var logs bytes.Buffer
+	h := Middleware(fakeSessions{}, slog.New(slog.NewTextHandler(&logs, nil)))(echo)
+	long := "/" + strings.Repeat("A", 10000)
+	for range 200 {
+		r := httptest.NewRequest(http.MethodPost, "https://capf.example:8443"+long, nil)
+		r.Header.Set("Origin", "https://evil.example/"+strings.Repeat("B", 10000))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		r = httptest.NewRequest(http.MethodGet, "https://capf.example:8443/api/v1/devices", nil)
+		r.Header.Set("Authorization", "Bearer capf_"+strings.Repeat("C", 100))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	lines := strings.Count(logs.String(), "\n")
+	if lines > 2 {
+		t.Errorf("400 refused requests wrote %d log lines, want at most one per kind:\n%.2000s", lines, logs.String())
+	}
+	if logs.Len() > 2000 {
+		t.Errorf("the refusals' log is %d bytes: the hostile path and Origin were not bounded", logs.Len())
 	}
 }
