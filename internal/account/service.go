@@ -336,9 +336,10 @@ func (s *Service) Logout(ctx context.Context, id string) error {
 	return nil
 }
 
-// Authenticate returns the API token whose secret is bearer. Unauthorized if
-// it is unknown or has expired. It records the use (LastUsed) at most once a
-// minute.
+// Authenticate returns the API token whose secret is bearer; it may act
+// with its EffectiveRole (capped at its owner's current role). Unauthorized
+// if it is unknown, has expired, or its owner is gone. It records the use
+// (LastUsed) at most once a minute.
 func (s *Service) Authenticate(ctx context.Context, bearer string) (Token, error) {
 	if !strings.HasPrefix(bearer, TokenPrefix) || len(bearer) > 128 {
 		return Token{}, fault.New(fault.Unauthorized, "not a capf API token")
@@ -349,6 +350,9 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Token, error
 	}
 	if err != nil {
 		return Token{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if t.EffectiveRole() == "" {
+		return Token{}, fault.New(fault.Unauthorized, "API token %s: its account is gone", t.Name)
 	}
 	now := s.now().UTC()
 	if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
@@ -440,8 +444,8 @@ func (s *Service) SetRole(ctx context.Context, actor device.Actor, name string, 
 	return a, nil
 }
 
-// RemoveAccount deletes the account and ends its sessions. Conflict if it
-// is the last admin.
+// RemoveAccount deletes the account, ends its sessions and revokes the API
+// tokens it owns. Conflict if it is the last admin.
 func (s *Service) RemoveAccount(ctx context.Context, actor device.Actor, name string) error {
 	ev := device.AuditEvent{At: s.now().UTC(), Actor: actor, Action: AuditAccountDelete, Target: name}
 	if err := s.store.DeleteAccount(ctx, name, ev); err != nil {
@@ -463,8 +467,12 @@ func (s *Service) Tokens(ctx context.Context) ([]Token, error) {
 const MaxTTL = 10 * 366 * 24 * time.Hour
 
 // CreateToken creates an API token and returns its secret, which is shown
-// only now: the store keeps its hash. ttl 0: it never expires.
-func (s *Service) CreateToken(ctx context.Context, actor device.Actor, name string, role Role, ttl time.Duration) (string, Token, error) {
+// only now: the store keeps its hash. ttl 0: it never expires. owner is
+// the account the token belongs to (the principal's Owner, for a token
+// made through the API or the web UI): the token then acts with at most
+// that account's current role and is deleted with it. An empty owner
+// makes a service token, as the local CLI does.
+func (s *Service) CreateToken(ctx context.Context, actor device.Actor, owner, name string, role Role, ttl time.Duration) (string, Token, error) {
 	if err := checkName("token", name); err != nil {
 		return "", Token{}, err
 	}
@@ -480,14 +488,15 @@ func (s *Service) CreateToken(ctx context.Context, actor device.Actor, name stri
 	}
 	secret := TokenPrefix + rnd
 	now := s.now().UTC()
-	t := Token{Name: name, Role: role, CreatedAt: now, CreatedBy: actor.String()}
+	t := Token{Name: name, Role: role, CreatedAt: now, CreatedBy: actor.String(), Owner: owner, Service: owner == ""}
 	expires := "never"
 	if ttl > 0 {
 		t.ExpiresAt = now.Add(ttl)
 		expires = t.ExpiresAt.Format(time.RFC3339)
 	}
 	ev := device.AuditEvent{At: now, Actor: actor, Action: AuditTokenCreate, Target: name,
-		Changes: []device.FieldChange{{Field: "role", New: string(role)}, {Field: "expires", New: expires}}}
+		Changes: []device.FieldChange{{Field: "role", New: string(role)}, {Field: "expires", New: expires},
+			{Field: "owner", New: t.OwnerLabel()}}}
 	if err := s.store.CreateToken(ctx, t, hashSecret(secret), ev); err != nil {
 		return "", Token{}, fmt.Errorf("create token %s: %w", name, err)
 	}

@@ -361,7 +361,7 @@ func TestSessionExpiry(t *testing.T) {
 func TestTokens(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	secret, tok, err := f.svc.CreateToken(ctx, cli, "ci", account.RoleViewer, 24*time.Hour)
+	secret, tok, err := f.svc.CreateToken(ctx, cli, "", "ci", account.RoleViewer, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,14 +379,14 @@ func TestTokens(t *testing.T) {
 		_, err := f.svc.Authenticate(ctx, bad)
 		wantKind(t, err, fault.Unauthorized)
 	}
-	_, _, err = f.svc.CreateToken(ctx, cli, "CI", account.RoleAdmin, 0)
+	_, _, err = f.svc.CreateToken(ctx, cli, "", "CI", account.RoleAdmin, 0)
 	wantKind(t, err, fault.Conflict)
 
 	f.clock.Advance(24 * time.Hour)
 	_, err = f.svc.Authenticate(ctx, secret)
 	wantKind(t, err, fault.Unauthorized)
 
-	forever, _, err := f.svc.CreateToken(ctx, cli, "backup", account.RoleAdmin, 0)
+	forever, _, err := f.svc.CreateToken(ctx, cli, "", "backup", account.RoleAdmin, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +425,7 @@ func TestAccountChanges(t *testing.T) {
 		{"remove-last-admin", f.svc.RemoveAccount(ctx, cli, "root"), fault.Conflict, ""},
 		{"demote-last-admin", second(f.svc.SetRole(ctx, cli, "root", account.RoleViewer)), fault.Conflict, ""},
 		{"remove-unknown", f.svc.RemoveAccount(ctx, cli, "nobody"), fault.NotFound, ""},
-		{"token-bad-ttl", third(f.svc.CreateToken(ctx, cli, "t", account.RoleAdmin, -time.Hour)), fault.Invalid, "expires"},
+		{"token-bad-ttl", third(f.svc.CreateToken(ctx, cli, "", "t", account.RoleAdmin, -time.Hour)), fault.Invalid, "expires"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -464,7 +464,7 @@ func TestAuditNeverHoldsSecrets(t *testing.T) {
 	if _, err := f.svc.SetRole(ctx, web, "bob", account.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
-	secret, _, err := f.svc.CreateToken(ctx, web, "ci", account.RoleViewer, 0)
+	secret, _, err := f.svc.CreateToken(ctx, web, "", "ci", account.RoleViewer, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,9 @@ type Store interface {
 	// Conflict if that would leave no account with the admin role;
 	// NotFound if absent.
 	SetRole(ctx context.Context, name string, role Role, at time.Time, ev device.AuditEvent) (Account, error)
-	// DeleteAccount removes the account and its sessions. Conflict if it
-	// is the last account with the admin role; NotFound if absent.
+	// DeleteAccount removes the account, its sessions and the API tokens
+	// it owns (Token.Owner), in one transaction. Conflict if it is the
+	// last account with the admin role; NotFound if absent.
 	DeleteAccount(ctx context.Context, name string, ev device.AuditEvent) error
 
 	// ReserveLogin reserves the evaluation of one password for the account
@@ -77,13 +78,18 @@ type Store interface {
 	DeleteSession(ctx context.Context, idHash string) error
 
 	// CreateToken inserts the API token t whose secret hashes to hash, with
-	// no LastUsed. Conflict if a token of that name, or with that hash,
-	// exists.
+	// no LastUsed. t.Owner is the account it belongs to (matched ignoring
+	// case and stored as the account's name), or empty for a service
+	// token; t.OwnerRole is ignored. Conflict if a token of that name, or
+	// with that hash, exists; NotFound if t.Owner names no account.
 	CreateToken(ctx context.Context, t Token, hash string, ev device.AuditEvent) error
-	// TokenByHash returns the token whose secret hashes to hash, or
-	// NotFound.
+	// TokenByHash returns the token whose secret hashes to hash, with its
+	// owner's current role in OwnerRole (read in the same statement, so a
+	// demotion counts from the next lookup on), or NotFound. A token whose
+	// owner no longer exists is NotFound too.
 	TokenByHash(ctx context.Context, hash string) (Token, error)
-	// ListTokens returns every token, by name.
+	// ListTokens returns every token, by name, with Owner and OwnerRole as
+	// TokenByHash gives them.
 	ListTokens(ctx context.Context) ([]Token, error)
 	// TouchToken sets the token's LastUsed to at. NotFound if absent.
 	TouchToken(ctx context.Context, name string, at time.Time) error

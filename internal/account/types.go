@@ -43,6 +43,10 @@ type Principal struct {
 	// and state-changing request of that session must carry; empty for a
 	// token.
 	CSRF string
+	// Owner is the account behind the credential: the session's account,
+	// or the owner of the API token; empty for a service token. A token
+	// created with this principal belongs to it.
+	Owner string
 }
 
 // Actor returns the principal as the audit stream names it.
@@ -73,13 +77,59 @@ type Account struct {
 
 // Token is an API token as listed; its secret is shown only once, when it
 // is created, and stored only as a hash.
+//
+// A token created through the API or the web UI belongs to the account
+// that created it (Owner): it acts with at most that account's current
+// role (EffectiveRole) and is deleted with the account. A token created
+// with the local CLI on the server has no owner: it is a service token,
+// whose role is its own, until it expires or is revoked.
 type Token struct {
 	Name      string    `json:"name"`
-	Role      Role      `json:"role"`
+	Role      Role      `json:"role"` // the role it was created with
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"` // zero: never
 	LastUsed  time.Time `json:"last_used"`  // zero: never
 	CreatedBy string    `json:"created_by"`
+	// Owner is the account the token belongs to; empty for a service
+	// token (see OwnerLabel).
+	Owner string `json:"owner"`
+	// Service is true for a token without an owner (Owner == ""), so
+	// that listings say so without relying on an empty name. Ignored by
+	// CreateToken.
+	Service bool `json:"service"`
+	// OwnerRole is the owner's current role as the store read it; empty
+	// for a service token. Ignored by CreateToken.
+	OwnerRole Role `json:"owner_role,omitempty"`
+}
+
+// ServiceOwner is how listings name the owner of a service token.
+const ServiceOwner = "service"
+
+// OwnerLabel returns the owner's account name, or "service" for a token
+// without one.
+func (t Token) OwnerLabel() string {
+	if t.Owner == "" {
+		return ServiceOwner
+	}
+	return t.Owner
+}
+
+// EffectiveRole is what the token may do: its own role, capped at its
+// owner's current role. A token whose owner's role is unknown (the
+// account is gone) has none ("").
+func (t Token) EffectiveRole() Role {
+	if t.Owner == "" {
+		return t.Role
+	}
+	switch {
+	case t.OwnerRole == "":
+		return ""
+	case t.Role == RoleAdmin && t.OwnerRole == RoleAdmin:
+		return RoleAdmin
+	case t.Role == RoleAdmin || t.Role == RoleViewer:
+		return RoleViewer
+	}
+	return ""
 }
 
 // Session is a browser session after a successful login.
@@ -95,7 +145,7 @@ type Session struct {
 
 // Principal returns the session's principal for a request from remote.
 func (s Session) Principal(remote string) Principal {
-	return Principal{Kind: device.ActorWeb, Name: s.Account, Role: s.Role, Remote: remote, SessionID: s.ID, CSRF: s.CSRF}
+	return Principal{Kind: device.ActorWeb, Name: s.Account, Role: s.Role, Remote: remote, SessionID: s.ID, CSRF: s.CSRF, Owner: s.Account}
 }
 
 // String returns the role's name.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/webauth"
 )
 
 type accountsOutput struct{ Body []account.Account }
@@ -223,7 +224,10 @@ func (s *server) createToken(ctx context.Context, in *newTokenInput) (*newTokenO
 	if err != nil {
 		return nil, s.fail(ctx, blame("expires", err), "body") // ParseTTL is injected; it may not name the field
 	}
-	secret, t, err := as.CreateToken(ctx, actor, in.Body.Name, role, ttl)
+	// The token belongs to the account behind the request: it is capped at
+	// that account's role and revoked with it.
+	p, _ := webauth.PrincipalFrom(ctx)
+	secret, t, err := as.CreateToken(ctx, actor, p.Owner, in.Body.Name, role, ttl)
 	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}

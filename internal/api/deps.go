@@ -17,7 +17,7 @@ type Accounts interface {
 	SetRole(ctx context.Context, actor device.Actor, name string, role account.Role) (account.Account, error)
 	RemoveAccount(ctx context.Context, actor device.Actor, name string) error
 	Tokens(ctx context.Context) ([]account.Token, error)
-	CreateToken(ctx context.Context, actor device.Actor, name string, role account.Role, ttl time.Duration) (secret string, t account.Token, err error)
+	CreateToken(ctx context.Context, actor device.Actor, owner, name string, role account.Role, ttl time.Duration) (secret string, t account.Token, err error)
 	RevokeToken(ctx context.Context, actor device.Actor, name string) error
 }
 

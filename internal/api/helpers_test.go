@@ -311,13 +311,13 @@ func (f *fakeAccounts) Tokens(context.Context) ([]account.Token, error) {
 	return slices.Clone(f.tokens), f.fail
 }
 
-func (f *fakeAccounts) CreateToken(_ context.Context, actor device.Actor, name string, role account.Role, ttl time.Duration) (string, account.Token, error) {
+func (f *fakeAccounts) CreateToken(_ context.Context, actor device.Actor, owner, name string, role account.Role, ttl time.Duration) (string, account.Token, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("token", actor, name); err != nil {
 		return "", account.Token{}, err
 	}
-	t := account.Token{Name: name, Role: role, CreatedAt: testNow, CreatedBy: actor.String()}
+	t := account.Token{Name: name, Role: role, CreatedAt: testNow, CreatedBy: actor.String(), Owner: owner}
 	if ttl > 0 {
 		t.ExpiresAt = testNow.Add(ttl)
 	}

@@ -243,7 +243,7 @@ func newTokenCreateCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer done()
-			secret, t, err := svc.CreateToken(cmd.Context(), g.actor(), args[0], r, ttl)
+			secret, t, err := svc.CreateToken(cmd.Context(), g.actor(), "", args[0], r, ttl) // a service token
 			if err != nil {
 				return err
 			}
@@ -277,9 +277,9 @@ func newTokenListCmd(g *globals) *cobra.Command {
 				return printJSON(g.stdout, ts)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tEXPIRES\tLAST USED\tCREATED BY")
+			fmt.Fprintln(tw, "NAME\tROLE\tOWNER\tCREATED\tEXPIRES\tLAST USED\tCREATED BY")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, t.Role, when(t.CreatedAt, "-"),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Name, tokenRole(t), t.OwnerLabel(), when(t.CreatedAt, "-"),
 					when(t.ExpiresAt, "never"), when(t.LastUsed, "never"), t.CreatedBy)
 			}
 			return tw.Flush()
@@ -307,4 +307,13 @@ func newTokenRevokeCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// tokenRole is the token's role as listed: its own, and what its owner's
+// current role caps it at when that is less.
+func tokenRole(t account.Token) string {
+	if eff := t.EffectiveRole(); eff != t.Role {
+		return fmt.Sprintf("%s (acts as %s)", t.Role, eff)
+	}
+	return string(t.Role)
 }

@@ -31,8 +31,9 @@ const maxLoggedText = 200
 
 // Middleware authenticates each request and puts its Principal in the
 // context (see PrincipalFrom):
-//   - "Authorization: Bearer T": the API token T; a bad or expired one
-//     gives no principal (the cookie is then not looked at).
+//   - "Authorization: Bearer T": the API token T, with its effective role
+//     (capped at its owner's current role); a bad or expired one gives no
+//     principal (the cookie is then not looked at).
 //   - else the session cookie; an unknown or expired one gives no
 //     principal, and the response clears the cookie.
 //
@@ -63,7 +64,7 @@ func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 					next.ServeHTTP(w, r)
 					return
 				}
-				p := account.Principal{Kind: device.ActorAPI, Name: t.Name, Role: t.Role, Remote: remote}
+				p := account.Principal{Kind: device.ActorAPI, Name: t.Name, Role: t.EffectiveRole(), Remote: remote, Owner: t.Owner}
 				next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, p)))
 				return
 			}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/capf-server/capf/internal/account"
@@ -185,10 +187,32 @@ func (s *Store) DeleteAccount(ctx context.Context, name string, ev device.AuditE
 				return fault.Conflictf("account %q is the last admin and cannot be removed", stored)
 			}
 		}
+		// The foreign key would cascade; the explicit delete states the
+		// rule and names the tokens in the audit event.
+		rows, err := tx.QueryContext(ctx, `DELETE FROM api_tokens WHERE owner = ? RETURNING name`, name)
+		if err != nil {
+			return fmt.Errorf("%s: revoke its tokens: %w", what, err)
+		}
+		var revoked []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return fmt.Errorf("%s: revoke its tokens: %w", what, err)
+			}
+			revoked = append(revoked, n)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("%s: revoke its tokens: %w", what, err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE name = ?`, name); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		ev.Target = stored
+		if len(revoked) > 0 {
+			sort.Strings(revoked)
+			ev.Detail = joinDetail(ev.Detail, "API tokens revoked with it: "+strings.Join(revoked, ", "))
+		}
 		return insertAudit(ctx, tx, ev)
 	})
 }
@@ -308,7 +332,12 @@ func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 	})
 }
 
-const tokenColumns = `name, role, created_at, expires_at, last_used, created_by`
+// tokenColumns are read from api_tokens t LEFT JOIN accounts a ON the
+// owner: the owner's role is current at every lookup.
+const tokenColumns = `t.name, t.role, t.created_at, t.expires_at, t.last_used, t.created_by, t.owner, a.role`
+
+// tokenFrom is the FROM clause of tokenColumns.
+const tokenFrom = ` FROM api_tokens t LEFT JOIN accounts a ON a.name = t.owner`
 
 // scanToken reads one row of tokenColumns.
 func scanToken(sc scanner) (account.Token, error) {
@@ -316,12 +345,14 @@ func scanToken(sc scanner) (account.Token, error) {
 		t                      account.Token
 		role                   string
 		created, expires, used sql.NullInt64
+		owner, ownerRole       sql.NullString
 	)
-	if err := sc.Scan(&t.Name, &role, &created, &expires, &used, &t.CreatedBy); err != nil {
+	if err := sc.Scan(&t.Name, &role, &created, &expires, &used, &t.CreatedBy, &owner, &ownerRole); err != nil {
 		return account.Token{}, err
 	}
 	t.Role = account.Role(role)
 	t.CreatedAt, t.ExpiresAt, t.LastUsed = fromMicros(created), fromMicros(expires), fromMicros(used)
+	t.Owner, t.OwnerRole, t.Service = owner.String, account.Role(ownerRole.String), !owner.Valid
 	return t, nil
 }
 
@@ -329,8 +360,16 @@ func scanToken(sc scanner) (account.Token, error) {
 func (s *Store) CreateToken(ctx context.Context, t account.Token, hash string, ev device.AuditEvent) error {
 	what := fmt.Sprintf("create token %q", t.Name)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (name, hash, role, created_at, expires_at, created_by)
-			VALUES (?, ?, ?, ?, ?, ?)`, t.Name, hash, string(t.Role), micros(t.CreatedAt), micros(t.ExpiresAt), t.CreatedBy)
+		var owner sql.NullString
+		if t.Owner != "" {
+			stored, _, err := roleTx(ctx, tx, t.Owner)
+			if err != nil {
+				return fmt.Errorf("%s: owner: %w", what, err)
+			}
+			owner = sql.NullString{String: stored, Valid: true}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (name, hash, role, created_at, expires_at, created_by, owner)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, t.Name, hash, string(t.Role), micros(t.CreatedAt), micros(t.ExpiresAt), t.CreatedBy, owner)
 		switch {
 		case isUnique(err):
 			return fault.Conflictf("token %q exists", t.Name)
@@ -345,19 +384,24 @@ func (s *Store) CreateToken(ctx context.Context, t account.Token, hash string, e
 
 // TokenByHash returns the token whose secret hashes to hash.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (account.Token, error) {
-	t, err := scanToken(s.read.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = ?`, hash))
+	t, err := scanToken(s.read.QueryRowContext(ctx, `SELECT `+tokenColumns+tokenFrom+` WHERE t.hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.Token{}, fault.NotFoundf("token not found")
 	}
 	if err != nil {
 		return account.Token{}, fmt.Errorf("get token: %w", err)
 	}
+	if t.Owner != "" && t.OwnerRole == "" {
+		// The owner is gone (the cascade and DeleteAccount prevent it;
+		// refuse anyway).
+		return account.Token{}, fault.NotFoundf("token not found")
+	}
 	return t, nil
 }
 
 // ListTokens returns every token by name.
 func (s *Store) ListTokens(ctx context.Context) ([]account.Token, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY name`)
+	rows, err := s.read.QueryContext(ctx, `SELECT `+tokenColumns+tokenFrom+` ORDER BY t.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -403,4 +447,12 @@ func (s *Store) DeleteToken(ctx context.Context, name string, ev device.AuditEve
 		ev.Target = stored
 		return insertAudit(ctx, tx, ev)
 	})
+}
+
+// joinDetail appends more to an audit event's detail.
+func joinDetail(detail, more string) string {
+	if detail == "" {
+		return more
+	}
+	return detail + "; " + more
 }
