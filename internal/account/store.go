@@ -46,8 +46,10 @@ type Store interface {
 	// NotFound if absent.
 	SetRole(ctx context.Context, name string, role Role, at time.Time, ev device.AuditEvent) (Account, error)
 	// DeleteAccount removes the account, its sessions and the API tokens
-	// it owns (Token.Owner), in one transaction. Conflict if it is the
-	// last account with the admin role; NotFound if absent.
+	// it owns (Token.Owner), in one transaction; the audit event's Detail
+	// then ends with "API tokens revoked with it: " and their names,
+	// sorted and comma-separated. Conflict if it is the last account with
+	// the admin role; NotFound if absent.
 	DeleteAccount(ctx context.Context, name string, ev device.AuditEvent) error
 
 	// ReserveLogin reserves the evaluation of one password for the account

@@ -121,15 +121,14 @@ func (t Token) EffectiveRole() Role {
 	if t.Owner == "" {
 		return t.Role
 	}
+	valid := func(r Role) bool { return r == RoleAdmin || r == RoleViewer }
 	switch {
-	case t.OwnerRole == "":
+	case !valid(t.OwnerRole) || !valid(t.Role):
 		return ""
 	case t.Role == RoleAdmin && t.OwnerRole == RoleAdmin:
 		return RoleAdmin
-	case t.Role == RoleAdmin || t.Role == RoleViewer:
-		return RoleViewer
 	}
-	return ""
+	return RoleViewer
 }
 
 // Session is a browser session after a successful login.

@@ -37,6 +37,7 @@ func RunAccounts(t *testing.T, open func(t *testing.T) account.Store) {
 	t.Run("reserve-login-concurrent", func(t *testing.T) { runReserveConcurrent(t, o) })
 	t.Run("sessions", func(t *testing.T) { runSessions(t, o) })
 	t.Run("tokens", func(t *testing.T) { runTokens(t, o) })
+	t.Run("token-owner", func(t *testing.T) { runTokenOwner(t, o) })
 	t.Run("audit", func(t *testing.T) { runAccountAudit(t, o) })
 }
 
@@ -383,6 +384,76 @@ func runTokens(t *testing.T, o accountOpener) {
 		t.Errorf("revoked token: err = %v, want NotFound", err)
 	}
 	wantKind(t, s.DeleteToken(ctx, "ci", device.AuditEvent{}), fault.ErrNotFound, "ci")
+}
+
+// runTokenOwner checks that a token made for an account reads its owner's
+// current role and goes with the account, and that a service token has no
+// owner and outlives every account.
+func runTokenOwner(t *testing.T, o accountOpener) {
+	s, al := o.fresh(t)
+	ctx := t.Context()
+	addAccount(t, s, "root", account.RoleAdmin)
+	addAccount(t, s, "alice", account.RoleAdmin)
+	owned := account.Token{Name: "alice-ci", Role: account.RoleAdmin, CreatedAt: t0, CreatedBy: "web:alice", Owner: "ALICE"}
+	must(t, s.CreateToken(ctx, owned, "hash-owned", auditEv(account.AuditTokenCreate, "alice-ci")))
+	must(t, s.CreateToken(ctx, account.Token{Name: "alice-2", Role: account.RoleViewer, CreatedAt: t0, Owner: "alice"}, "hash-owned-2", device.AuditEvent{}))
+	must(t, s.CreateToken(ctx, account.Token{Name: "svc", Role: account.RoleAdmin, CreatedAt: t0, CreatedBy: "cli:root"}, "hash-svc", device.AuditEvent{}))
+	wantKind(t, s.CreateToken(ctx, account.Token{Name: "ghost", Role: account.RoleAdmin, CreatedAt: t0, Owner: "nobody"}, "hash-ghost", device.AuditEvent{}), fault.ErrNotFound, "nobody")
+	if _, err := s.TokenByHash(ctx, "hash-ghost"); !errors.Is(err, fault.ErrNotFound) {
+		t.Errorf("token refused for an unknown owner was stored: err = %v", err)
+	}
+
+	check := func(step, hash string, want account.Token) {
+		t.Helper()
+		got, err := s.TokenByHash(ctx, hash)
+		if err != nil {
+			t.Fatalf("%s: TokenByHash(%s): %v", step, hash, err)
+		}
+		if got.Owner != want.Owner || got.OwnerRole != want.OwnerRole || got.Service != want.Service || got.Role != want.Role {
+			t.Errorf("%s: TokenByHash(%s) owner %q (role %q) service %v role %q; want owner %q (role %q) service %v role %q", step, hash,
+				got.Owner, got.OwnerRole, got.Service, got.Role, want.Owner, want.OwnerRole, want.Service, want.Role)
+		}
+	}
+	check("created", "hash-owned", account.Token{Owner: "alice", OwnerRole: account.RoleAdmin, Role: account.RoleAdmin})
+	check("created", "hash-svc", account.Token{Service: true, Role: account.RoleAdmin})
+
+	_, err := s.SetRole(ctx, "alice", account.RoleViewer, t0, device.AuditEvent{})
+	must(t, err)
+	check("demoted", "hash-owned", account.Token{Owner: "alice", OwnerRole: account.RoleViewer, Role: account.RoleAdmin})
+	ts, err := s.ListTokens(ctx)
+	must(t, err)
+	if len(ts) != 3 || ts[0].Name != "alice-2" || ts[1].Name != "alice-ci" || ts[1].OwnerRole != account.RoleViewer || ts[1].Owner != "alice" || !ts[2].Service || ts[2].Owner != "" {
+		t.Errorf("ListTokens after the demotion = %+v", ts)
+	}
+
+	must(t, s.DeleteAccount(ctx, "Alice", auditEv(account.AuditAccountDelete, "Alice")))
+	for _, h := range []string{"hash-owned", "hash-owned-2"} {
+		if _, err := s.TokenByHash(ctx, h); !errors.Is(err, fault.ErrNotFound) {
+			t.Errorf("owner removed: TokenByHash(%s): err = %v, want NotFound", h, err)
+		}
+	}
+	check("owner removed", "hash-svc", account.Token{Service: true, Role: account.RoleAdmin})
+	ts, err = s.ListTokens(ctx)
+	must(t, err)
+	if len(ts) != 1 || ts[0].Name != "svc" {
+		t.Errorf("ListTokens after the owner's removal = %+v, want svc alone", ts)
+	}
+	// A new account of the same name does not get the old tokens back.
+	addAccount(t, s, "alice", account.RoleAdmin)
+	if _, err := s.TokenByHash(ctx, "hash-owned"); !errors.Is(err, fault.ErrNotFound) {
+		t.Errorf("account re-created: TokenByHash: err = %v, want NotFound", err)
+	}
+	evs, err := al.ListAudit(ctx, device.AuditQuery{})
+	must(t, err)
+	var detail string
+	for _, ev := range evs {
+		if ev.Action == account.AuditAccountDelete {
+			detail = ev.Detail
+		}
+	}
+	if !strings.HasSuffix(detail, "API tokens revoked with it: alice-2, alice-ci") {
+		t.Errorf("account.delete detail = %q, want it to name the revoked tokens", detail)
+	}
 }
 
 func runAccountAudit(t *testing.T, o accountOpener) {
