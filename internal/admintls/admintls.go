@@ -4,6 +4,17 @@
 // (admin-tls/ca.pem, ca-key.pem, server.pem, server-key.pem). The CA is
 // what an administrator's browser trusts once; the server certificate is
 // re-issued from it when it nears its end or the host's names change.
+//
+// The CA is name-constrained (RFC 5280 4.2.1.10, critical): it may only
+// issue for the DNS names (and their subdomains) and the IP addresses the
+// server certificate had when the CA was made, "localhost" and the
+// loopback addresses among them, and only for server authentication. A
+// stolen CA key therefore cannot impersonate other sites to a browser that
+// trusts the CA. When the server certificate needs a name the constraints
+// do not cover (the host was renamed, admin_listen changed), or the CA
+// predates the constraints, the CA is replaced by a new one, its old key
+// deleted, and LoadOrCreate says why (Result.CAReplaced): the
+// administrators must trust the new ca.pem.
 package admintls
 
 import (
@@ -60,7 +71,11 @@ type Result struct {
 	Certificate tls.Certificate   // for tls.Config.Certificates; Leaf is set
 	CA          *x509.Certificate // the admin CA that signed it; nil for the administrator's files
 	Issued      bool              // the server certificate was issued now
-	CACreated   bool              // the admin CA was created now
+	CACreated   bool              // the admin CA was created now (for the first time, or replacing another)
+	// CAReplaced says why an existing admin CA was replaced by a new one
+	// (CACreated is then true); empty when it was not. Browsers that
+	// trusted the old CA must be given the new ca.pem.
+	CAReplaced string
 }
 
 // LoadOrCreate returns the server certificate in dir (the admin TLS
@@ -75,12 +90,12 @@ func LoadOrCreate(dir string, hosts []string, now time.Time) (Result, error) {
 		return Result{}, fmt.Errorf("admin TLS directory: %w", err)
 	}
 	host, _ := os.Hostname()
-	caCert, caKey, created, err := loadOrCreateCA(dir, host, now)
+	dns, ips := names(host, hosts)
+	caCert, caKey, created, replaced, err := loadOrCreateCA(dir, host, dns, ips, now)
 	if err != nil {
 		return Result{}, err
 	}
-	dns, ips := names(host, hosts)
-	res := Result{CA: caCert, CACreated: created}
+	res := Result{CA: caCert, CACreated: created, CAReplaced: replaced}
 	if cert, err := loadServer(dir); err == nil && current(cert, caCert, dns, ips, now) {
 		res.Certificate = cert
 		return res, nil
@@ -161,8 +176,9 @@ func ipStrings(ips []net.IP) []string {
 }
 
 // loadOrCreateCA loads the admin CA of dir, or creates it when neither of
-// its files exists.
-func loadOrCreateCA(dir, host string, now time.Time) (*x509.Certificate, crypto.Signer, bool, error) {
+// its files exists, or replaces it when its name constraints do not cover
+// dns and ips (replaced says why).
+func loadOrCreateCA(dir, host string, dns []string, ips []net.IP, now time.Time) (cert *x509.Certificate, key crypto.Signer, created bool, replaced string, err error) {
 	certPath, keyPath := filepath.Join(dir, CAFile), filepath.Join(dir, CAKeyFile)
 	_, certErr := os.Stat(certPath)
 	_, keyErr := os.Stat(keyPath)
@@ -170,24 +186,77 @@ func loadOrCreateCA(dir, host string, now time.Time) (*x509.Certificate, crypto.
 	case certErr == nil && keyErr == nil:
 		cert, key, err := loadPair(certPath, keyPath)
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("admin CA: %w", err)
+			return nil, nil, false, "", fmt.Errorf("admin CA: %w", err)
 		}
 		if !cert.IsCA {
-			return nil, nil, false, fault.Invalidf("admin CA %s is not a CA certificate", certPath)
+			return nil, nil, false, "", fault.Invalidf("admin CA %s is not a CA certificate", certPath)
 		}
-		return cert, key, false, nil
+		replaced = uncovered(cert, dns, ips)
+		if replaced == "" {
+			return cert, key, false, "", nil
+		}
 	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
 	default:
-		return nil, nil, false, fault.Invalidf("admin CA in %s: need both %s and %s, or neither (to create a new CA)", dir, CAFile, CAKeyFile)
+		return nil, nil, false, "", fault.Invalidf("admin CA in %s: need both %s and %s, or neither (to create a new CA)", dir, CAFile, CAKeyFile)
 	}
+	cert, key, err = createCA(certPath, keyPath, host, dns, ips, now)
+	if err != nil {
+		return nil, nil, false, "", err
+	}
+	return cert, key, true, replaced, nil
+}
+
+// uncovered returns why ca may not issue the server certificate for dns
+// and ips: it has no critical name constraints (an older version made it),
+// or a name lies outside them; "" when it may.
+func uncovered(ca *x509.Certificate, dns []string, ips []net.IP) string {
+	if !ca.PermittedDNSDomainsCritical || (len(ca.PermittedDNSDomains) == 0 && len(ca.PermittedIPRanges) == 0) {
+		return "it has no name constraints (made by an older version of capf)"
+	}
+	for _, d := range dns {
+		if !slices.ContainsFunc(ca.PermittedDNSDomains, func(c string) bool { return dnsWithin(d, c) }) {
+			return fmt.Sprintf("its name constraints do not cover %s", d)
+		}
+	}
+	for _, ip := range ips {
+		if !slices.ContainsFunc(ca.PermittedIPRanges, func(n *net.IPNet) bool { return n.Contains(ip) }) {
+			return fmt.Sprintf("its name constraints do not cover %s", ip)
+		}
+	}
+	return ""
+}
+
+// dnsWithin reports whether name is within the permitted subtree c: c
+// itself or a subdomain of it (RFC 5280 4.2.1.10), ignoring case.
+func dnsWithin(name, c string) bool {
+	name, c = strings.ToLower(name), strings.ToLower(strings.TrimPrefix(c, "."))
+	return name == c || strings.HasSuffix(name, "."+c)
+}
+
+// constraints returns the permitted subtrees of a CA for dns and ips: each
+// name, and each address alone (a /32 or /128).
+func constraints(dns []string, ips []net.IP) ([]string, []*net.IPNet) {
+	nets := make([]*net.IPNet, len(ips))
+	for i, ip := range ips {
+		bits := 8 * len(ip)
+		nets[i] = &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+	}
+	return slices.Clone(dns), nets
+}
+
+// createCA makes a new admin CA, constrained to dns and ips, and writes it
+// over any previous one (the key first: the old key is gone once this
+// returns).
+func createCA(certPath, keyPath, host string, dns []string, ips []net.IP, now time.Time) (*x509.Certificate, crypto.Signer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("admin CA key: %w", err)
+		return nil, nil, fmt.Errorf("admin CA key: %w", err)
 	}
 	serial, err := certserial.New(rand.Reader)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, err
 	}
+	permDNS, permIPs := constraints(dns, ips)
 	cn := "CAPF admin CA"
 	if host != "" {
 		cn += " " + host
@@ -202,19 +271,24 @@ func loadOrCreateCA(dir, host string, now time.Time) (*x509.Certificate, crypto.
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 		SubjectKeyId:          keyID(&key.PublicKey),
+		// Only TLS servers, only these names.
+		ExtKeyUsage:                 []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		PermittedDNSDomainsCritical: true,
+		PermittedDNSDomains:         permDNS,
+		PermittedIPRanges:           permIPs,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("admin CA certificate: %w", err)
+		return nil, nil, fmt.Errorf("admin CA certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("admin CA certificate: %w", err)
+		return nil, nil, fmt.Errorf("admin CA certificate: %w", err)
 	}
 	if err := writePair(certPath, keyPath, der, key); err != nil {
-		return nil, nil, false, err
+		return nil, nil, err
 	}
-	return cert, key, true, nil
+	return cert, key, nil
 }
 
 // issueServer issues and writes a new server certificate.

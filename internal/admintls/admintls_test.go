@@ -145,21 +145,34 @@ func TestReissue(t *testing.T) {
 		hosts     []string
 		now       time.Time
 		wantIssue bool
+		wantNewCA string // why the CA is replaced; "": kept
 	}{
-		{"same-names-kept", []string{"a.example"}, t0.Add(24 * time.Hour), false},
-		{"same-names-other-order-kept", []string{"a.example", "localhost", "127.0.0.1"}, t0, false},
-		{"new-name", []string{"a.example", "b.example"}, t0, true},
-		{"name-gone", nil, t0, true},
-		{"expires-within-30-days", []string{"a.example"}, t0.Add(800 * 24 * time.Hour), true},
-		{"not-yet-31-days-before", []string{"a.example"}, t0.Add(790 * 24 * time.Hour), false},
+		{"same-names-kept", []string{"a.example"}, t0.Add(24 * time.Hour), false, ""},
+		{"same-names-other-order-kept", []string{"a.example", "localhost", "127.0.0.1"}, t0, false, ""},
+		{"subdomain-within-constraints", []string{"a.example", "www.a.example"}, t0, true, ""},
+		{"new-name", []string{"a.example", "b.example"}, t0, true, "do not cover b.example"},
+		{"new-address", []string{"a.example", "192.0.2.9"}, t0, true, "do not cover 192.0.2.9"},
+		{"name-gone", nil, t0, true, ""},
+		{"expires-within-30-days", []string{"a.example"}, t0.Add(800 * 24 * time.Hour), true, ""},
+		{"not-yet-31-days-before", []string{"a.example"}, t0.Add(790 * 24 * time.Hour), false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			first := create(t, dir, []string{"a.example"}, t0)
 			again := create(t, dir, tt.hosts, tt.now)
-			if again.CACreated {
-				t.Fatal("the CA was created again")
+			if tt.wantNewCA != "" {
+				if !again.CACreated || !strings.Contains(again.CAReplaced, tt.wantNewCA) || again.CA.Equal(first.CA) {
+					t.Fatalf("CA created %v, replaced %q; want a new CA because it %s", again.CACreated, again.CAReplaced, tt.wantNewCA)
+				}
+				if err := again.Certificate.Leaf.CheckSignatureFrom(again.CA); err != nil || !again.Issued {
+					t.Fatalf("server certificate not issued by the new CA: %v", err)
+				}
+				verify(t, again.CA, again.Certificate.Leaf)
+				return
+			}
+			if again.CACreated || again.CAReplaced != "" {
+				t.Fatalf("the CA was created again (%s)", again.CAReplaced)
 			}
 			if !again.CA.Equal(first.CA) {
 				t.Fatal("the CA changed")

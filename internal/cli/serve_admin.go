@@ -60,8 +60,13 @@ func adminCertificate(g *globals, cfg config.Config, given admintls.Result, own 
 	if err != nil {
 		return admintls.Result{}, fmt.Errorf("admin TLS certificate: %w", err)
 	}
-	if res.CACreated {
-		log.Info("created the admin CA; trust it in the administrators' browsers", "file", dir+"/"+admintls.CAFile)
+	switch {
+	case res.CAReplaced != "":
+		log.Warn("replaced the admin CA: trust the new one in the administrators' browsers and remove the old one",
+			"why", res.CAReplaced, "file", dir+"/"+admintls.CAFile, "permitted_dns", res.CA.PermittedDNSDomains, "permitted_ip", res.CA.PermittedIPRanges)
+	case res.CACreated:
+		log.Info("created the admin CA; trust it in the administrators' browsers", "file", dir+"/"+admintls.CAFile,
+			"permitted_dns", res.CA.PermittedDNSDomains, "permitted_ip", res.CA.PermittedIPRanges)
 	}
 	if res.Issued {
 		leaf := res.Certificate.Leaf
