@@ -58,11 +58,16 @@ type signerFlags struct {
 	signer, signerKey, digest, signerVersion string
 }
 
-func (f *signerFlags) register(cmd *cobra.Command) {
+// register adds the signing flags to cmd; --signer-version only where
+// the file has a SIGNER_VERSION (trust files, not .sgn files).
+func (f *signerFlags) register(cmd *cobra.Command, signerVersion bool) {
 	cmd.Flags().StringVar(&f.signer, "signer", "primary", "SAST identity that signs: primary or backup")
 	cmd.Flags().StringVar(&f.signerKey, "signer-key", "", "sign with this PEM file (key + certificate, as written by export-backup) instead")
 	cmd.Flags().StringVar(&f.digest, "digest", "sha1", "signature digest: sha1 (every phone) or sha512")
-	cmd.Flags().StringVar(&f.signerVersion, "signer-version", "1.0", "SIGNER_VERSION: 1.0, or 1.1 to let phones use EC certificates")
+	f.signerVersion = "1.0"
+	if signerVersion {
+		cmd.Flags().StringVar(&f.signerVersion, "signer-version", "1.0", "SIGNER_VERSION: 1.0, or 1.1 to let phones use EC certificates")
+	}
 }
 
 // resolve returns the signing identity, digest and signer version.
@@ -209,7 +214,7 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&fileName, "filename", "", "FILENAME in the header, as the phone asks for it (default ITLFile.tlv / CTLFile.tlv)")
 	cmd.Flags().StringArrayVar(&adds, "add", nil, "also list CERT.pem with ROLE (ccm, tftp, ccm+tftp, capf, app-server, tvs, sast), e.g. ccm=asterisk.pem; repeatable")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing --out file whose SAST certificates did not sign the new one (phones that installed it will reject the new file)")
-	sf.register(cmd)
+	sf.register(cmd, true)
 	return cmd
 }
 
@@ -520,12 +525,12 @@ func newTrustSignCmd(g *globals) *cobra.Command {
 			if out == "" {
 				out = args[0] + ".sgn"
 			}
-			ks, signer, hash, ver, err := sf.open(g)
+			ks, signer, hash, _, err := sf.open(g)
 			if err != nil {
 				return err
 			}
 			b, err := trust.SignFile(trust.SignOptions{
-				FileName: filepath.Base(args[0]), Hash: hash, SignerVersion: ver, Signer: signer,
+				FileName: filepath.Base(args[0]), Hash: hash, Signer: signer,
 			}, content)
 			if err != nil {
 				return err
@@ -538,7 +543,7 @@ func newTrustSignCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output file (default FILE.sgn)")
-	sf.register(cmd)
+	sf.register(cmd, false)
 	return cmd
 }
 

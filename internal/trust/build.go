@@ -107,12 +107,13 @@ func digest(h crypto.Hash, data []byte) []byte {
 
 // headerSpec is what goes into a header besides the signature.
 type headerSpec struct {
+	version       [2]byte // VERSION: trustFileVersion or signedFileVersion
 	signer        *x509.Certificate
 	hash          HashAlgorithm
 	modulus       uint8
 	fileName      string
 	timestamp     uint32
-	signerVersion SignerVersion
+	signerVersion SignerVersion // SIGNER_VERSION; zero: no such element (.sgn)
 }
 
 // encodeHeader returns the header with a placeholder signature of sigLen
@@ -120,9 +121,10 @@ type headerSpec struct {
 //
 //	VERSION · HEADER_LENGTH · SIGNER_INFO{SIGNER_NAME · SERIAL_NUMBER · ISSUER_NAME}
 //	· SIGNATURE_INFO{HASH_ALGORITHM · SIGNATURE_ALGORITHM_INFO{SIGNATURE_ALGORITHM · SIGNATURE_MODULUS}}
-//	· SIGNATURE · FILENAME · TIMESTAMP · SIGNER_VERSION · PADDING…
+//	· SIGNATURE · FILENAME · TIMESTAMP [· SIGNER_VERSION] · PADDING…
 //
 // The SIGNER_INFO children are written in tag order, as CallManager does.
+// SIGNER_VERSION belongs to trust files only: a .sgn header has none.
 func encodeHeader(s headerSpec, sigLen int) (hdr []byte, sigAt, sigEnd int, err error) {
 	name, err := NameText(s.signer.RawSubject)
 	if err != nil {
@@ -140,7 +142,7 @@ func encodeHeader(s headerSpec, sigLen int) (hdr []byte, sigAt, sigEnd int, err 
 		return nil, 0, 0, fault.Invalidf("signer names are too long for the header")
 	}
 	var b bytes.Buffer
-	element(&b, tagVersion, formatVersion[:])
+	element(&b, tagVersion, s.version[:])
 	lenAt := b.Len() + elementHeaderBytes
 	element(&b, tagHeaderLength, u16(0))
 	b.WriteByte(tagSignerInfo)
@@ -158,7 +160,9 @@ func encodeHeader(s headerSpec, sigLen int) (hdr []byte, sigAt, sigEnd int, err 
 	sigEnd = b.Len()
 	element(&b, tagFileName, cstring(s.fileName))
 	element(&b, tagTimestamp, binary.BigEndian.AppendUint32(nil, s.timestamp))
-	element(&b, tagSignerVersion, s.signerVersion[:])
+	if s.signerVersion != (SignerVersion{}) {
+		element(&b, tagSignerVersion, s.signerVersion[:])
+	}
 	for b.Len()%4 != 0 {
 		b.WriteByte(tagPadding)
 	}
@@ -283,7 +287,7 @@ func Build(o BuildOptions) ([]byte, error) {
 	if now.Unix() < 0 || now.Unix() > math.MaxUint32 {
 		return nil, fault.Invalidf("timestamp %s does not fit the file's 32-bit TIMESTAMP", now)
 	}
-	out, err := sign(o.Signer, headerSpec{
+	out, err := sign(o.Signer, headerSpec{version: trustFileVersion,
 		signer: o.Signer.Cert, hash: o.Hash, fileName: o.FileName,
 		timestamp: uint32(now.Unix()), signerVersion: o.SignerVersion,
 	}, body.Bytes(), o.Rand)

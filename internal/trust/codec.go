@@ -49,8 +49,14 @@ const (
 	rtagHashAlgorithm = 12
 )
 
-// The format version written in VERSION.
-var formatVersion = [2]byte{1, 2}
+// The format versions written in VERSION: 1.2 for CTL/ITL files (which
+// carry SIGNER_VERSION), 1.0 for signed configuration files (.sgn), whose
+// header has only the tags 1–15, as phones and the tools that have served
+// them take it.
+var (
+	trustFileVersion  = [2]byte{1, 2}
+	signedFileVersion = [2]byte{1, 0}
+)
 
 // modulusSizes maps the SIGNATURE_MODULUS index to the signature length.
 var modulusSizes = [...]int{64, 128, 256, 512}

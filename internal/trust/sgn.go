@@ -10,9 +10,11 @@ import (
 )
 
 // The signed configuration file (.sgn) that secure-mode phones ask for
-// instead of SEP<MAC>.cnf.xml: the same header as a trust file, with
-// FILENAME naming the configuration file (e.g. SEP58971ECC97C1.cnf.xml),
-// followed by the file's bytes unchanged instead of records. The signature
+// instead of SEP<MAC>.cnf.xml: a header like a trust file's but of format
+// version 1.0 and without SIGNER_VERSION (tags 1–15 only; parsers of .sgn
+// files refuse tag 28), with FILENAME naming the configuration file (e.g.
+// SEP58971ECC97C1.cnf.xml), followed by the file's bytes unchanged instead
+// of records. The signature
 // covers header-without-SIGNATURE followed by the content, exactly as in a
 // trust file. Phones check it with a certificate that has the TFTP role in
 // their trust file, which is why [Build]'s callers list the primary SAST
@@ -23,12 +25,11 @@ const MaxSignedContent = MaxParseSize - 4096
 
 // SignOptions describes a signed configuration file for [SignFile].
 type SignOptions struct {
-	FileName      string        // the configuration file's name, without .sgn
-	Hash          HashAlgorithm // SHA1 (default) or SHA512
-	SignerVersion SignerVersion // zero means 1.0
-	Signer        Signing       // the TFTP-role identity
-	Now           time.Time     // TIMESTAMP; zero means time.Now()
-	Rand          io.Reader     // nil means crypto/rand.Reader
+	FileName string        // the configuration file's name, without .sgn
+	Hash     HashAlgorithm // SHA1 (default) or SHA512
+	Signer   Signing       // the TFTP-role identity
+	Now      time.Time     // TIMESTAMP; zero means time.Now()
+	Rand     io.Reader     // nil means crypto/rand.Reader
 }
 
 // SignFile returns content signed as a .sgn file.
@@ -45,8 +46,8 @@ func SignFile(o SignOptions, content []byte) ([]byte, error) {
 	if o.Hash == 0 {
 		o.Hash = SHA1
 	}
-	if o.SignerVersion == (SignerVersion{}) {
-		o.SignerVersion = SignerV10
+	if o.Hash != SHA1 && o.Hash != SHA512 {
+		return nil, fault.Invalidf("hash algorithm %d: want SHA-1 or SHA-512", o.Hash)
 	}
 	now := o.Now
 	if now.IsZero() {
@@ -59,8 +60,8 @@ func SignFile(o SignOptions, content []byte) ([]byte, error) {
 		return nil, err
 	}
 	return sign(o.Signer, headerSpec{
-		signer: o.Signer.Cert, hash: o.Hash, fileName: o.FileName,
-		timestamp: uint32(now.Unix()), signerVersion: o.SignerVersion,
+		version: signedFileVersion, signer: o.Signer.Cert, hash: o.Hash, fileName: o.FileName,
+		timestamp: uint32(now.Unix()),
 	}, content, o.Rand)
 }
 
