@@ -150,7 +150,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	stopTrustFile, err := startTrustFile(ctx, g, cfg, authority.Certificate(), log)
+	stopTrustFile, err := startTrustFile(ctx, g, cfg, authority.Certificate(), servedTrust{adds: plan.trustAdds, audit: st}, log)
 	if err != nil {
 		return err
 	}

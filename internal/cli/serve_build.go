@@ -16,6 +16,7 @@ import (
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/schedule"
+	"github.com/capf-server/capf/internal/trust"
 )
 
 // servePlan is what `capf serve` has checked before it binds a port or
@@ -31,6 +32,8 @@ type servePlan struct {
 	// phonesOff: the service is deactivated, so the phone port is not
 	// bound until it is activated.
 	phonesOff bool
+	// trustAdds are the trust_file_add certificates, read and checked.
+	trustAdds []trust.Entry
 }
 
 // resolveTimeout bounds the name look-ups of the listen addresses.
@@ -64,6 +67,11 @@ func planServe(ctx context.Context, g *globals, set map[string]any) (*servePlan,
 		p.authority, err = existingAuthority(g, cfg)
 		if err != nil {
 			problems = append(problems, err.Error())
+		}
+		if cfg.TrustFileDir != "" {
+			var addProblems []string
+			p.trustAdds, addProblems = trustFileAdds(g.dataDir, cfg.TrustFileAdd)
+			problems = append(problems, addProblems...)
 		}
 	}
 	if len(problems) > 0 {

@@ -76,6 +76,7 @@ type Config struct {
 	AuthFailuresPerAddress  int      `json:"auth_failures_per_address"`
 	AuthStringBackoff       Duration `json:"auth_string_backoff"`
 	TrustFileDir            string   `json:"trust_file_dir"`
+	TrustFileAdd            []string `json:"trust_file_add"`
 	AdminListen             string   `json:"admin_listen"`
 }
 
@@ -142,6 +143,7 @@ var Params = []Param{
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
 	{"trust_file_dir", "Directory (relative to the data directory, or absolute) where capf serve keeps a signed ITLFile.tlv current for a TFTP/HTTP server to hand to phones; written on start and atomically rewritten when its certificates change. Empty: off."},
+	{"trust_file_add", "Other certificates the ITLFile.tlv of trust_file_dir lists, as capf trust build --add takes them: [\"ROLE=CERT.pem\", ...], ROLE one of ccm, tftp, ccm+tftp, capf, app-server, tvs (e.g. [\"ccm=/etc/asterisk/keys/asterisk.pem\"] for the SIP server a secure phone talks to); paths relative to the data directory, or absolute; read when capf serve starts (ignored while trust_file_dir is empty). Empty: none."},
 }
 
 // Defaults returns the parameters a fresh installation uses.
@@ -168,6 +170,7 @@ func Defaults() Config {
 		AuthStringBackoff:       Duration(30 * time.Second),
 		SUDIVerification:        "when-trusted",
 		TrustFileDir:            "",
+		TrustFileAdd:            []string{},
 		AdminListen:             ":8443",
 	}
 }
@@ -270,6 +273,15 @@ func (c Config) Problems() []string {
 	}
 	if strings.ContainsFunc(c.TrustFileDir, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		add("trust_file_dir %q: control characters in a path", c.TrustFileDir)
+	}
+	for _, e := range c.TrustFileAdd {
+		role, path, ok := strings.Cut(e, "=")
+		switch {
+		case !ok || strings.TrimSpace(role) == "" || path == "":
+			add("trust_file_add entry %q: want ROLE=CERT.pem, e.g. ccm=asterisk.pem", e)
+		case strings.ContainsFunc(e, func(r rune) bool { return r < ' ' || r == 0x7f }):
+			add("trust_file_add entry %q: control characters", e)
+		}
 	}
 	return errs
 }
