@@ -126,7 +126,11 @@ type Store interface {
 	// NotFound if the attempt is unknown; Conflict if it is already closed
 	// or held by another node than o.Node.
 	FinishAttempt(ctx context.Context, o Outcome) error
-	// SaveFetchedCertificate keeps a certificate retrieved by Troubleshoot.
+	// SaveFetchedCertificate keeps a certificate retrieved by Troubleshoot,
+	// one record per distinct certificate of a device: a certificate (same
+	// DER) the device already has a record of replaces that record, in
+	// one transaction, taking fc's type and time. NotFound if the device
+	// does not exist.
 	SaveFetchedCertificate(ctx context.Context, fc FetchedCertificate) error
 	// FailStaleAttempts closes every open attempt that q selects with
 	// result FailedStatus(op, reason), and sets that status on devices

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -90,6 +91,7 @@ type Session struct {
 	keyDue     time.Time
 	issued     *ca.Issued
 	fetched    int
+	kept       [][]byte // DER of the certificates this session kept for Troubleshoot
 	sum        Summary
 }
 
@@ -380,14 +382,22 @@ func (s *Session) onFetch(ctx context.Context, m *wire.Message) Step {
 }
 
 // keepFetched stores a troubleshoot certificate and its trace file; a
-// failure to write the trace is logged, not fatal.
+// failure to write the trace is logged, not fatal. A certificate this
+// session kept already (the LSC the phone authenticated with, then
+// fetched) counts once and is not stored again.
 func (s *Session) keepFetched(ctx context.Context, kind string, cert *x509.Certificate) {
+	for _, der := range s.kept {
+		if bytes.Equal(der, cert.Raw) {
+			return
+		}
+	}
 	if err := s.deps.Store.SaveFetchedCertificate(ctx, device.FetchedCertificate{
 		Device: s.dev.Name, Type: kind, FetchedAt: s.deps.Now().UTC(), DER: cert.Raw,
 	}); err != nil {
 		s.logError("save fetched certificate", err)
 		return
 	}
+	s.kept = append(s.kept, cert.Raw)
 	s.fetched++
 	if s.deps.Tracer != nil {
 		if _, err := s.deps.Tracer.WriteTrace(s.dev.Name, kind, cert); err != nil {

@@ -200,6 +200,7 @@ func (f *fakeIssuer) Issue(_ context.Context, req ca.IssueRequest) (*ca.Issued, 
 type fakeAuth struct {
 	err  error
 	cert *x509.Certificate
+	kind auth.CertKind // of cert; MIC when empty
 	seen []auth.Presented
 }
 
@@ -211,6 +212,9 @@ func (a *fakeAuth) Authenticate(mode device.AuthMode, _ string, p auth.Presented
 	r := auth.Result{Method: mode}
 	if a.cert != nil {
 		r.Certificate, r.CertKind = a.cert, auth.CertMIC
+		if a.kind != "" {
+			r.CertKind = a.kind
+		}
 	}
 	return r, nil
 }
@@ -602,7 +606,7 @@ func TestDeleteAndTroubleshoot(t *testing.T) {
 	})
 	t.Run("ok/troubleshoot-records-auth-and-fetched-certificates", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpTroubleshoot, device.EC256))
-		f.auth.cert = f.issuer.cert // pretend the phone authenticated with this as its MIC
+		f.auth.cert = newFakeIssuer(t).cert // pretend the phone authenticated with this as its MIC
 		f.s.Handle(ctx, authResponse(phone))
 		resp := reasonMsg(wire.CmdFetchCertificateResponse, wire.ReasonSuccess).
 			Add(wire.TagCertificate, wire.WrapCertificate(wire.CertLSC, f.issuer.cert.Raw))
@@ -612,6 +616,20 @@ func TestDeleteAndTroubleshoot(t *testing.T) {
 		}
 		if fmt.Sprint(f.tracer.kinds) != "[MIC LSC]" || len(f.store.fetched) != 2 {
 			t.Errorf("traces %v, fetched %d", f.tracer.kinds, len(f.store.fetched))
+		}
+	})
+	t.Run("ok/troubleshoot-lsc-presented-and-fetched-recorded-once", func(t *testing.T) {
+		f := newFixture(t, pending(device.OpTroubleshoot, device.EC256))
+		f.auth.cert, f.auth.kind = f.issuer.cert, auth.CertLSC // authenticated with its LSC
+		f.s.Handle(ctx, authResponse(phone))
+		resp := reasonMsg(wire.CmdFetchCertificateResponse, wire.ReasonSuccess).
+			Add(wire.TagCertificate, wire.WrapCertificate(wire.CertLSC, f.issuer.cert.Raw)) // and fetched the same
+		expectEnd(t, f.s.Handle(ctx, resp), wire.ReasonNoAction)
+		if o := f.store.lastOutcome(t); o.Result != "Troubleshoot Success" || !o.Completed {
+			t.Errorf("outcome %+v", o)
+		}
+		if fmt.Sprint(f.tracer.kinds) != "[LSC]" || len(f.store.fetched) != 1 {
+			t.Errorf("traces %v, fetched %d; want the one LSC once", f.tracer.kinds, len(f.store.fetched))
 		}
 	})
 	t.Run("fail/troubleshoot-nothing-on-phone", func(t *testing.T) {

@@ -247,8 +247,9 @@ func notFinishable(ctx context.Context, tx *sql.Tx, o device.Outcome) error {
 	return fault.Conflictf("attempt %d of device %q is held by node %s, not %s", o.AttemptID, o.Device, orUnknown(node), orUnknown(o.Node))
 }
 
-// SaveFetchedCertificate keeps a certificate retrieved by Troubleshoot;
-// NotFound if the device does not exist.
+// SaveFetchedCertificate keeps a certificate retrieved by Troubleshoot,
+// replacing the device's record of the same certificate; NotFound if the
+// device does not exist.
 func (s *Store) SaveFetchedCertificate(ctx context.Context, fc device.FetchedCertificate) error {
 	der := fc.DER
 	if der == nil {
@@ -256,6 +257,10 @@ func (s *Store) SaveFetchedCertificate(ctx context.Context, fc device.FetchedCer
 	}
 	what := fmt.Sprintf("save fetched %s certificate", fc.Type)
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		// Troubleshoot is rare: this statement is not prepared ahead.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fetched_certificates WHERE device = ? AND der = ?`, fc.Device, der); err != nil {
+			return writeErr(what, fc.Device, err)
+		}
 		_, err := s.c.stmt(ctx, tx, s.ws.insertFetched).ExecContext(ctx,
 			fc.Device, fc.Type, micros(fc.FetchedAt), der)
 		if err != nil {

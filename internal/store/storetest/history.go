@@ -332,6 +332,32 @@ func runFetched(t *testing.T, open opener) {
 		}
 	})
 
+	t.Run("one-record-per-certificate", func(t *testing.T) {
+		s := open.fresh(t)
+		a, b := newDevice("SEP00000000000A"), newDevice("SEP00000000000B")
+		create(t, s, a, b)
+		for _, fc := range []device.FetchedCertificate{
+			{Device: a.Name, Type: "LSC", FetchedAt: at(time.Hour), DER: []byte("lsc")}, // presented at authentication
+			{Device: a.Name, Type: "LSC", FetchedAt: at(time.Hour), DER: []byte("lsc")}, // then fetched
+			{Device: a.Name, Type: "MIC", FetchedAt: at(2 * time.Hour), DER: []byte("mic")},
+			{Device: b.Name, Type: "LSC", FetchedAt: at(2 * time.Hour), DER: []byte("lsc")}, // another device's record stays
+			{Device: a.Name, Type: "LSC", FetchedAt: at(3 * time.Hour), DER: []byte("lsc")}, // a later troubleshoot
+		} {
+			must(t, s.SaveFetchedCertificate(t.Context(), fc))
+		}
+		got, err := s.ListFetchedCertificates(t.Context(), a.Name)
+		must(t, err)
+		if len(got) != 2 || string(got[0].DER) != "lsc" || string(got[1].DER) != "mic" {
+			t.Fatalf("records of %s: %+v, want lsc (newest) and mic once each", a.Name, got)
+		}
+		if d := diffTime("FetchedAt", got[0].FetchedAt, at(3*time.Hour)); d != "" {
+			t.Error(d)
+		}
+		if other, _ := s.ListFetchedCertificates(t.Context(), b.Name); len(other) != 1 {
+			t.Errorf("records of %s: %d, want 1", b.Name, len(other))
+		}
+	})
+
 	t.Run("unknown-device-fails", func(t *testing.T) {
 		s := open.fresh(t)
 		err := s.SaveFetchedCertificate(t.Context(), device.FetchedCertificate{Device: "SEP00000000FFFF", Type: "LSC", FetchedAt: t0})
