@@ -3,7 +3,10 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/report"
 	"github.com/capf-server/capf/internal/view"
+	"github.com/capf-server/capf/internal/webauth"
 )
 
 // maxImportBytes bounds an import file: report.MaxRows rows of a generous
@@ -117,15 +121,27 @@ func (s *server) certificateFile(ctx context.Context, in *certificateFileInput) 
 		return nil, s.fail(ctx, unavailable("the CAPF certificate is"), "")
 	}
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	out := &fileOutput{ContentType: mediaPEM, ContentDisposition: attachment("capf.pem"), Body: pemBytes}
+	name := "capf.pem"
 	switch in.Format {
 	case "der":
-		return &fileOutput{ContentType: mediaDER, ContentDisposition: attachment("capf.der"), Body: c.Raw}, nil
+		name = "capf.der"
+		out = &fileOutput{ContentType: mediaDER, ContentDisposition: attachment(name), Body: c.Raw}
 	case "hash":
-		name, err := ca.HashFileName(c)
-		if err != nil {
+		var err error
+		if name, err = ca.HashFileName(c); err != nil {
 			return nil, s.fail(ctx, err, "")
 		}
-		return &fileOutput{ContentType: mediaPEM, ContentDisposition: attachment(name), Body: pemBytes}, nil
+		out = &fileOutput{ContentType: mediaPEM, ContentDisposition: attachment(name), Body: pemBytes}
 	}
-	return &fileOutput{ContentType: mediaPEM, ContentDisposition: attachment("capf.pem"), Body: pemBytes}, nil
+	// Every download is audited; one that cannot be is refused.
+	if s.o.Devices != nil {
+		p, _ := webauth.PrincipalFrom(ctx)
+		sum := sha256.Sum256(c.Raw)
+		detail := fmt.Sprintf("downloaded through the API as %s, sha256 %s", name, hex.EncodeToString(sum[:]))
+		if err := s.o.Devices.RecordCAExport(ctx, p.Actor(), detail); err != nil {
+			return nil, s.fail(ctx, err, "")
+		}
+	}
+	return out, nil
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/pem"
 	"net/http"
 	"slices"
@@ -155,6 +157,29 @@ func TestCAPFCertificate(t *testing.T) {
 	p := problem(t, e.do(asViewer, http.MethodGet, Prefix+"/capf-certificate/file?format=p12", nil), http.StatusUnprocessableEntity)
 	if locs := p.locations(); len(locs) != 1 || locs[0] != "query.format" {
 		t.Errorf("locations %v", locs)
+	}
+
+	// Every download is in the audit stream, with who and which file; the
+	// refused one is not.
+	evs, err := e.store.ListAudit(t.Context(), device.AuditQuery{Target: device.CAExportTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(e.cert.Raw)
+	wantFiles := []string{hashName, "capf.der", "capf.pem", "capf.pem"} // newest first
+	if len(evs) != len(wantFiles) {
+		t.Fatalf("%d %s events, want %d: %+v", len(evs), device.AuditCAExport, len(wantFiles), evs)
+	}
+	for i, ev := range evs {
+		if ev.Action != device.AuditCAExport || ev.Actor.Name == "" || !strings.Contains(ev.Detail, "as "+wantFiles[i]+",") ||
+			!strings.Contains(ev.Detail, hex.EncodeToString(sum[:])) {
+			t.Errorf("event %d: %s by %s: %q, want %s", i, ev.Action, ev.Actor, ev.Detail, wantFiles[i])
+		}
+	}
+	// A download whose audit cannot be written is refused.
+	e.store.Close()
+	if w := e.do(asViewer, http.MethodGet, Prefix+"/capf-certificate/file", nil); w.Code < 500 || strings.Contains(w.Body.String(), "BEGIN CERTIFICATE") {
+		t.Errorf("download without an audit: %d %q, want a 5xx without the file", w.Code, w.Body.String())
 	}
 }
 

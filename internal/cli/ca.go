@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -71,14 +76,22 @@ func newCACmd(g *globals) *cobra.Command {
 				}
 				out = filepath.Join(dir, name)
 			}
+			format := "PEM"
+			if der {
+				format = "DER"
+			}
 			if out == "" {
-				_, err = g.stdout.Write(data)
-				return err
+				if _, err := g.stdout.Write(data); err != nil {
+					return err
+				}
+				g.auditCAExport(cmd.Context(), a.Certificate(), format+" to standard output")
+				return nil
 			}
 			if err := os.WriteFile(out, data, 0o644); err != nil {
 				return fmt.Errorf("export: write %s: %w", out, err)
 			}
 			fmt.Fprintln(g.stderr, "wrote", out)
+			g.auditCAExport(cmd.Context(), a.Certificate(), format+" to "+out)
 			return nil
 		},
 	}
@@ -120,4 +133,16 @@ func (g *globals) loadAuthority() (*ca.Authority, error) {
 		return nil, err
 	}
 	return ca.Load(g.caOptions(cfg))
+}
+
+// auditCAExport records an export of the CAPF certificate (ca.export). The
+// certificate is public and ca export works on read-only copies of a data
+// directory (a backup, a directory distributed to other servers), so a
+// failure to record it is a warning on stderr, not a failed export.
+func (g *globals) auditCAExport(ctx context.Context, cert *x509.Certificate, how string) {
+	sum := sha256.Sum256(cert.Raw)
+	detail := fmt.Sprintf("exported with the CLI as %s, sha256 %s", how, hex.EncodeToString(sum[:]))
+	if err := g.recordAudit(ctx, device.AuditCAExport, device.CAExportTarget, detail); err != nil {
+		fmt.Fprintf(g.stderr, "warning: the export is not in the audit stream: %v\n", err)
+	}
 }

@@ -2,6 +2,8 @@ package webui
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -228,13 +230,30 @@ func (u *ui) certificateFile(w http.ResponseWriter, r *http.Request, p account.P
 		return
 	}
 	format := r.URL.Query().Get("format")
-	if format != "hash" {
-		writeCert(w, r, p, u, c.Raw, "capf", format)
+	name := "capf." + format
+	switch format {
+	case "", "pem":
+		name = "capf.pem"
+	case "der":
+	case "hash":
+		var err error
+		if name, err = ca.HashFileName(c); err != nil {
+			u.fail(w, r, p, err)
+			return
+		}
+	default:
+		u.fail(w, r, p, fault.InvalidField("format", "format %q: want pem, der or hash", format))
 		return
 	}
-	name, err := ca.HashFileName(c)
-	if err != nil {
+	// Every download is audited; one that cannot be is refused.
+	sum := sha256.Sum256(c.Raw)
+	detail := fmt.Sprintf("downloaded from the web UI as %s, sha256 %s", name, hex.EncodeToString(sum[:]))
+	if err := u.o.Devices.RecordCAExport(r.Context(), p.Actor(), detail); err != nil {
 		u.fail(w, r, p, err)
+		return
+	}
+	if format != "hash" {
+		writeCert(w, r, p, u, c.Raw, "capf", format)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-pem-file")

@@ -762,6 +762,19 @@ func TestCAPFCertificate(t *testing.T) {
 		}
 	}
 	wantStatus(t, e.get("/security/certificate/file?format=p12", "viewer"), http.StatusUnprocessableEntity)
+	evs, err := e.store.ListAudit(context.Background(), device.AuditQuery{Target: device.CAExportTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 || evs[0].Action != device.AuditCAExport || !strings.Contains(evs[0].Detail, ".0, sha256 ") ||
+		!strings.Contains(evs[2].Detail, "as capf.pem,") || evs[2].Actor.Name != "victor" {
+		t.Errorf("audit of the downloads: %+v, want 3 events (pem, der, hash) by the viewer victor", evs)
+	}
+	e.store.Close()
+	w = e.get("/security/certificate/file?format=pem", "viewer")
+	if w.Code == http.StatusOK || strings.Contains(w.Body.String(), "BEGIN CERTIFICATE") {
+		t.Errorf("download without an audit: %d, want refused", w.Code)
+	}
 }
 
 func TestAuditAndDashboard(t *testing.T) {
