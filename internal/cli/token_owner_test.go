@@ -65,6 +65,17 @@ func TestTokensEndWithTheirAccount(t *testing.T) {
 	}
 	owned := created.Token
 
+	// A token made with alice's token is alice's too.
+	body, _ = json.Marshal(map[string]string{"name": "alice-child", "role": "admin", "expires": "0"})
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/api/v1/tokens", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+owned)
+	code, out = send(t, req)
+	var child struct{ Token string }
+	if err := json.Unmarshal([]byte(out), &child); code != http.StatusCreated || err != nil || child.Token == "" {
+		t.Fatalf("create token with alice's token: %d %s", code, out)
+	}
+
 	// A service token, made with the CLI while the store is open.
 	cliOut, cliErr, rc := runIn(t, data, "", "admin", "token", "create", "svc", "--role", "admin", "--expires", "0")
 	if rc != ExitOK {
@@ -112,6 +123,9 @@ func TestTokensEndWithTheirAccount(t *testing.T) {
 		if r, w := probe(owned); [2]int{r, w} != s.wantOwned {
 			t.Errorf("%s: alice's token: read %d, write %d; want %v", s.name, r, w, s.wantOwned)
 		}
+		if r, w := probe(child.Token); [2]int{r, w} != s.wantOwned {
+			t.Errorf("%s: the token made with alice's token: read %d, write %d; want %v", s.name, r, w, s.wantOwned)
+		}
 		if r, w := probe(service); [2]int{r, w} != s.wantServ {
 			t.Errorf("%s: service token: read %d, write %d; want %v", s.name, r, w, s.wantServ)
 		}
@@ -119,7 +133,7 @@ func TestTokensEndWithTheirAccount(t *testing.T) {
 
 	// The listings say whose each token is, and the removal is audited.
 	list, _, rc := runIn(t, data, "", "admin", "token", "list")
-	if rc != ExitOK || !strings.Contains(list, "svc   admin  service") || strings.Contains(list, "alice-ci") {
+	if rc != ExitOK || !strings.Contains(list, "svc   admin  service") || strings.Contains(list, "alice-") {
 		t.Errorf("token list after alice's removal:\n%s", list)
 	}
 	evs, err := st.ListAudit(ctx, device.AuditQuery{})
@@ -128,7 +142,7 @@ func TestTokensEndWithTheirAccount(t *testing.T) {
 	}
 	found := false
 	for _, ev := range evs {
-		if ev.Action == account.AuditAccountDelete && strings.Contains(ev.Detail, "alice-ci") {
+		if ev.Action == account.AuditAccountDelete && strings.HasSuffix(ev.Detail, "API tokens revoked with it: alice-child, alice-ci") {
 			found = true
 		}
 	}
