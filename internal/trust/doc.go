@@ -12,6 +12,11 @@
 // anything malformed; [File.Verify] removes the SIGNATURE element and checks
 // the signature with the SAST record whose serial the header names.
 //
+// The two kinds of file differ in their header: a trust file's is format
+// 1.2 and carries SIGNER_VERSION (tag 28); a signed configuration file's
+// ([SignFile]) is format 1.0 with only the tags 1–15, which is what phones
+// and the tools that have served them take (their parsers refuse tag 28).
+//
 // Subject and issuer names are written as text in the certificate's own
 // attribute order (the order of the DER RDNSequence, not the reversed order
 // of pkix.Name.String): "CN=…,OU=…,O=…" with RFC 4514 escaping; see
