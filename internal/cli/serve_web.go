@@ -24,9 +24,11 @@ const InitialPasswordFile = "admin-initial-password"
 
 // The application services satisfy the API's narrow interfaces.
 var (
+	_ api.Devices     = (*device.Service)(nil)
 	_ api.Campaigns   = (*device.Service)(nil)
 	_ api.Accounts    = (*account.Service)(nil)
 	_ api.System      = (*system.Service)(nil)
+	_ webui.Devices   = (*device.Service)(nil)
 	_ webui.Accounts  = (*account.Service)(nil)
 	_ webui.Campaigns = (*device.Service)(nil)
 	_ webui.System    = (*system.Service)(nil)

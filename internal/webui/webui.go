@@ -40,6 +40,23 @@ type System interface {
 	SetActive(ctx context.Context, actor device.Actor, active bool) (system.Activation, error)
 }
 
+// Devices is what the UI needs of the device service; *device.Service
+// implements it. It has no List: the UI lists and counts phones only
+// through Reader, for the audience of the page's principal, so no page a
+// viewer may load can search, sort or count by authentication string.
+type Devices interface {
+	Now() time.Time
+	Reader(seeSecrets bool) device.Reader
+	Get(ctx context.Context, name string) (device.Device, error)
+	History(ctx context.Context, name string, limit int) ([]device.Attempt, error)
+	Fetched(ctx context.Context, name string) ([]device.FetchedCertificate, error)
+	Audit(ctx context.Context, q device.AuditQuery) ([]device.AuditEvent, error)
+	Add(ctx context.Context, actor device.Actor, d device.Device, generate bool) (device.Device, error)
+	Change(ctx context.Context, actor device.Actor, name string, c device.Change) (device.Device, error)
+	Remove(ctx context.Context, actor device.Actor, name string) error
+	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
+}
+
 // Campaigns is what the UI needs for bulk operations and the dashboard.
 // *device.Service implements it.
 type Campaigns interface {
@@ -51,7 +68,7 @@ type Campaigns interface {
 
 // Options configures the UI.
 type Options struct {
-	Devices   *device.Service
+	Devices   Devices
 	Accounts  Accounts
 	System    System
 	Campaigns Campaigns
