@@ -30,8 +30,10 @@ func TestViewerCannotSearchByString(t *testing.T) {
 		"auth_string": func(s string) url.Values { return url.Values{"auth_string": {s}} },
 		"equals":      func(s string) url.Values { return url.Values{"where": {"auth-string:equals:" + s}} },
 		"begins-with": func(s string) url.Values { return url.Values{"where": {"auth-string:begins-with:" + s[:7]}} },
-		"within":      func(s string) url.Values { return url.Values{"where": {"name:begins-with:SEP", "auth-string:contains:" + s[4:]}} },
-		"sort":        func(string) url.Values { return url.Values{"sort": {"auth-string"}} },
+		"within": func(s string) url.Values {
+			return url.Values{"where": {"name:begins-with:SEP", "auth-string:contains:" + s[4:]}}
+		},
+		"sort": func(string) url.Values { return url.Values{"sort": {"auth-string"}} },
 	}
 	// takesSearch are the routes whose query is a search: a string in it
 	// must be refused as such (403), not merely ignored.
