@@ -336,9 +336,25 @@ func (u *ui) formError(fe formErrors, err error) int {
 	return status
 }
 
-// safeNext returns next if it is a path on this site, else "/".
+// maxNext bounds the page a login returns to.
+const maxNext = 2048
+
+// safeNext returns next if it is a path on this site, else "/": printable
+// ASCII only (no control character, which browsers strip before they
+// resolve a URL, so that "/\t/evil.example/" means "//evil.example/"), no
+// backslash (which browsers read as a slash), a single leading slash, and
+// no scheme or host when parsed.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > maxNext || next[0] != '/' || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x21 || c > 0x7e || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next

@@ -896,3 +896,51 @@ func TestParametersSameValueWrittenDifferently(t *testing.T) {
 		t.Errorf("updates %v", e.system.updates)
 	}
 }
+
+// TestLoginNextStaysOnSite: the page a login returns to is a path on this
+// server or "/". Each attack string is one browsers resolve to another
+// origin (control characters are stripped, a backslash is a slash) or that
+// names a scheme or host; it goes to "/" both from the login page (already
+// logged in) and from the login form.
+func TestLoginNextStaysOnSite(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name, next, want string
+	}{
+		{"ok/path", "/phones", "/phones"},
+		{"ok/query", "/phones?where=name%3Abegins-with%3ASEP&page=2", "/phones?where=name%3Abegins-with%3ASEP&page=2"},
+		{"ok/encoded-slash-in-segment", "/phones/SEP%2F1", "/phones/SEP%2F1"},
+		{"bad/empty", "", "/"},
+		{"bad/tab", "/\t/evil.example/", "/"},
+		{"bad/newline", "/\n/evil.example/", "/"},
+		{"bad/carriage-return", "/\r/evil.example/", "/"},
+		{"bad/nul", "/\x00/evil.example/", "/"},
+		{"bad/del", "/\x7f/evil.example/", "/"},
+		{"bad/space", "/ /evil.example/", "/"},
+		{"bad/nbsp", "/\u00a0/evil.example/", "/"},
+		{"bad/protocol-relative", "//evil.example/", "/"},
+		{"bad/triple-slash", "///evil.example/", "/"},
+		{"bad/backslash", "/\\evil.example/", "/"},
+		{"bad/backslashes", "\\\\evil.example/", "/"},
+		{"bad/slash-backslash-later", "/a/\\evil", "/"},
+		{"bad/encoded-slash", "/%2F/evil.example/", "/"},
+		{"bad/encoded-double-slash", "/%2f%2fevil.example/", "/"},
+		{"bad/scheme", "https://evil.example/", "/"},
+		{"bad/javascript", "javascript:alert(1)", "/"},
+		{"bad/relative", "evil.example", "/"},
+		{"bad/userinfo", "//user@evil.example/", "/"},
+		{"bad/too-long", "/" + strings.Repeat("a", 5000), "/"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.get("/login?next="+url.QueryEscape(c.next), "admin")
+			wantRedirect(t, w, c.want)
+			e.accounts.failures = 0
+			w = e.do(http.MethodPost, "/login", "", url.Values{"username": {"alice"}, "password": {"secret"}, "next": {c.next}})
+			wantRedirect(t, w, c.want)
+			if c.want == "/" {
+				wantBody(t, e.get("/login?next="+url.QueryEscape(c.next), ""), `name="next" value="/"`)
+			}
+		})
+	}
+}
