@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -90,13 +91,19 @@ func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if unsafe && !csrfOK(r, sess.CSRF) {
-				if n, ok := csrfLog.Allow(time.Now()); ok {
-					log.Warn("request without a valid CSRF token refused", "remote", remote, "account", sess.Account,
-						"method", safetext.Bound(r.Method, 16), "path", safetext.Bound(r.URL.Path, maxLoggedText), "held_back", n)
+			if unsafe {
+				if ok, tooBig := csrfOK(r, sess.CSRF); !ok {
+					if tooBig {
+						problem(w, http.StatusRequestEntityTooLarge, "the request body is larger than this page accepts")
+						return
+					}
+					if n, ok := csrfLog.Allow(time.Now()); ok {
+						log.Warn("request without a valid CSRF token refused", "remote", remote, "account", sess.Account,
+							"method", safetext.Bound(r.Method, 16), "path", safetext.Bound(r.URL.Path, maxLoggedText), "held_back", n)
+					}
+					forbidden(w, "missing or wrong CSRF token: reload the page and try again")
+					return
 				}
-				forbidden(w, "missing or wrong CSRF token: reload the page and try again")
-				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, sess.Principal(remote))))
 		})
@@ -158,28 +165,37 @@ func CrossOrigin(r *http.Request) string {
 }
 
 // csrfOK reports whether r carries want, the session's CSRF token, in the
-// header or (for a form) the form field.
-func csrfOK(r *http.Request, want string) bool {
+// header or (for a form) the form field. The header is enough: a request
+// that has it is decided without its body. A form's field is looked for
+// in the first MaxTokenScan bytes of the body only (formToken), which the
+// handler then reads again.
+// tooBig is true when the body ran over the limit LimitBodies set.
+func csrfOK(r *http.Request, want string) (ok, tooBig bool) {
 	if want == "" {
-		return false
+		return false, false
 	}
 	got := r.Header.Get(CSRFHeader)
 	if got == "" {
-		ct := r.Header.Get("Content-Type")
-		if strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
-			got = r.PostFormValue(CSRFField)
-		}
+		var err error
+		got, err = formToken(r)
+		var mbe *http.MaxBytesError
+		tooBig = errors.As(err, &mbe)
 	}
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1, tooBig
 }
 
 // forbidden writes a 403 problem (RFC 9457).
 func forbidden(w http.ResponseWriter, detail string) {
+	problem(w, http.StatusForbidden, detail)
+}
+
+// problem writes a problem (RFC 9457) with status.
+func problem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusForbidden)
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"type": "about:blank", "title": http.StatusText(http.StatusForbidden),
-		"status": http.StatusForbidden, "detail": detail,
+		"type": "about:blank", "title": http.StatusText(status),
+		"status": status, "detail": detail,
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
@@ -178,6 +179,16 @@ func staticHandler(fsys fs.FS) http.Handler {
 	})
 }
 
+// BodyLimit is the most a request body to the UI may hold, for
+// webauth.LimitBodies: the import file's limit on POST /import, a form's
+// elsewhere.
+func BodyLimit(r *http.Request) int64 {
+	if r.URL.Path == "/import" {
+		return maxImportBytes
+	}
+	return maxFormBytes
+}
+
 // handler is a page handler that runs for an authenticated principal.
 type handler func(w http.ResponseWriter, r *http.Request, p account.Principal)
 
@@ -227,7 +238,9 @@ func (u *ui) write(h handler) http.HandlerFunc {
 		if perr != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(perr, &mbe) {
-				u.fail(w, r, p, fault.Invalidf("the form is larger than the %d KiB this page accepts", limit>>10))
+				u.render(w, r, p, http.StatusRequestEntityTooLarge, "error.html", http.StatusText(http.StatusRequestEntityTooLarge), "",
+					errorData{Status: http.StatusRequestEntityTooLarge, Title: http.StatusText(http.StatusRequestEntityTooLarge),
+						Detail: fmt.Sprintf("the form is larger than the %d KiB this page accepts", limit>>10)})
 			} else {
 				u.fail(w, r, p, fault.Invalidf("the form could not be read: %v", perr))
 			}
