@@ -944,3 +944,31 @@ func TestLoginNextStaysOnSite(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginFromSameSiteRefused: a login form posted from a sibling site
+// (Sec-Fetch-Site: same-site) is refused like a cross-site one, so a page
+// on another host of the domain cannot log a browser in to an account of
+// its choosing; the server's own page (same-origin) logs in.
+func TestLoginFromSameSiteRefused(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		site string
+		want int
+	}{
+		{"same-site", http.StatusForbidden},
+		{"cross-site", http.StatusForbidden},
+		{"same-origin", http.StatusSeeOther},
+	} {
+		t.Run(c.site, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"username": {"alice"}, "password": {"secret"}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Sec-Fetch-Site", c.site)
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			wantStatus(t, w, c.want)
+			if got := w.Header().Get("Set-Cookie") != ""; got != (c.want == http.StatusSeeOther) {
+				t.Errorf("session cookie set: %v", got)
+			}
+		})
+	}
+}
