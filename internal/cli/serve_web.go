@@ -61,6 +61,9 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 	auth := webauth.Middleware(s.accounts, s.log)
 	limit := webauth.LimitBodies(bodyLimit)
 	base.Auth = func(h http.Handler) http.Handler { return webauth.SecurityHeaders(limit(auth(h))) }
+	// /metrics on this port tells the Go version, descriptor counts and
+	// session counters: a token or a session (either role) is needed.
+	base.MetricsAuth = func(h http.Handler) http.Handler { return limit(auth(webauth.RequirePrincipal(h))) }
 	return adminhttp.Handler(base)
 }
 

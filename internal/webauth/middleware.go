@@ -42,8 +42,10 @@ const maxLoggedText = 200
 // an unsafe method (not GET, HEAD, OPTIONS) that is not bearer-authenticated
 // and comes from another origin (Origin or Sec-Fetch-Site, when present),
 // and a cookie-authenticated one without the session's CSRF token in the
-// X-CSRF-Token header or the "csrf" form field. The principal's Remote is
-// the connection's IP; X-Forwarded-For is not trusted.
+// X-CSRF-Token header or the "csrf" form field (looked for in the form's
+// first MaxTokenScan bytes only; put LimitBodies in front to bound the
+// rest). The principal's Remote is the connection's IP; X-Forwarded-For is
+// not trusted.
 func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 	if log == nil {
 		log = slog.Default()
@@ -196,6 +198,20 @@ func problem(w http.ResponseWriter, status int, detail string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"type": "about:blank", "title": http.StatusText(status),
 		"status": status, "detail": detail,
+	})
+}
+
+// RequirePrincipal serves only a request the middleware authenticated,
+// with any role; any other gets 401 with a WWW-Authenticate challenge.
+// It must run behind Middleware.
+func RequirePrincipal(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := PrincipalFrom(r.Context()); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="capf"`)
+			problem(w, http.StatusUnauthorized, "authentication required: send an API token as Authorization: Bearer TOKEN, or log in")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
