@@ -1,12 +1,14 @@
 package webui_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/webui"
 )
 
 // viewerRoutes are the UI's routes a viewer may call, as webui.New
@@ -113,4 +115,37 @@ func TestViewerCannotSearchByString(t *testing.T) {
 	w := e.get("/bulk?where=auth-string:equals:"+secret, "admin")
 	wantStatus(t, w, http.StatusOK)
 	wantBody(t, w, `id="bulk-count">1<`)
+}
+
+// TestDashboardHidesStringsFromViewers runs the dashboard over the real
+// device service, with a phone whose operation is in progress and one
+// with an LSC, both with a string: the viewer's page lists the phone in
+// progress and shows neither string (the page blanks them through the
+// viewer's device.Reader, so a template that showed one would not leak).
+func TestDashboardHidesStringsFromViewers(t *testing.T) {
+	e := newEnv(t, func(o *webui.Options) { o.Campaigns = o.Devices.(*device.Service) })
+	const busy, expiring = "SEP0000000000B1", "SEP0000000000E1"
+	const busyString, expiringString = "31415926", "27182818"
+	e.add(
+		device.Device{Name: busy, AuthMode: device.AuthString, AuthString: busyString, Operation: device.OpInstall},
+		device.Device{Name: expiring, AuthMode: device.AuthString, AuthString: expiringString, Operation: device.OpInstall},
+	)
+	e.giveLSC(expiring)
+	ctx := context.Background()
+	s := expiringString
+	if _, err := e.devices.Change(ctx, device.CLIActor("test"), expiring, device.Change{AuthString: &s}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.devices.Get(ctx, busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.StartAttempt(ctx, device.Attempt{Device: busy, Operation: d.Operation, Node: "n1", Rev: d.Rev, StartedAt: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.get("/", "viewer")
+	wantStatus(t, w, http.StatusOK)
+	wantBody(t, w, busy)
+	wantNoBody(t, w, busyString, expiringString)
+	wantBody(t, e.get("/", "admin"), busy)
 }
