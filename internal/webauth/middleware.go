@@ -170,8 +170,8 @@ func CrossOrigin(r *http.Request) string {
 // header or (for a form) the form field. The header is enough: a request
 // that has it is decided without its body. A form's field is looked for
 // in the first MaxTokenScan bytes of the body only (formToken), which the
-// handler then reads again.
-// tooBig is true when the body ran over the limit LimitBodies set.
+// handler then reads again. tooBig reports that the body ran over the
+// limit LimitBodies set before the field was found.
 func csrfOK(r *http.Request, want string) (ok, tooBig bool) {
 	if want == "" {
 		return false, false
