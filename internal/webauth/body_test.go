@@ -148,3 +148,23 @@ func TestLimitBodies(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenScanOverLimit: a chunked form that runs over the route's limit
+// before its token is found is 413, not 403, and is read no further.
+func TestTokenScanOverLimit(t *testing.T) {
+	h := LimitBodies(func(*http.Request) int64 { return 1000 })(Middleware(fakeSessions{}, slog.New(slog.DiscardHandler))(echo))
+	src := &countReader{r: strings.NewReader("description=" + strings.Repeat("a", 5000) + "&" + CSRFField + "=" + goodCSRF)}
+	r := httptest.NewRequest(http.MethodPost, "https://capf.example:8443/phones", src)
+	r.ContentLength = -1
+	r.TLS = &tls.ConnectionState{}
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(&http.Cookie{Name: CookieName, Value: goodSession})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413; body %s", w.Code, w.Body)
+	}
+	if src.n > 1000+512 {
+		t.Errorf("read %d bytes past a limit of 1000", src.n)
+	}
+}
