@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httputil"
 	"net/url"
 	"regexp"
 	"strings"
@@ -170,21 +172,51 @@ func TestAdminListenerAttacks(t *testing.T) {
 		mw := multipart.NewWriter(&head)
 		_ = mw.WriteField("csrf", token)
 		_, _ = mw.CreateFormFile("file", "phones.csv")
-		body := &filler{left: size}
-		req, err := http.NewRequest(http.MethodPost, base+"/import", io.MultiReader(&head, body, strings.NewReader("\r\n--"+mw.Boundary()+"--\r\n")))
+		// A raw TLS connection: the upload goes on in its own goroutine while
+		// the answer is read, as a browser would go on sending.
+		u, err := url.Parse(base)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.ContentLength = -1 // chunked: the size is not announced
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		start := time.Now()
-		resp, err := viewer.Do(req)
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}, Timeout: 5 * time.Second}
+		conn, err := tls.DialWithDialer(d, "tcp", u.Host, &tls.Config{InsecureSkipVerify: true})
 		if err != nil {
 			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+		var cookies []string
+		for _, c := range viewer.Jar.Cookies(u) {
+			cookies = append(cookies, c.Name+"="+c.Value)
+		}
+		body := &filler{left: size}
+		upload := io.MultiReader(&head, body, strings.NewReader("\r\n--"+mw.Boundary()+"--\r\n"))
+		start := time.Now()
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			hdr := "POST /import HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: " + mw.FormDataContentType() +
+				"\r\nCookie: " + strings.Join(cookies, "; ") + "\r\nTransfer-Encoding: chunked\r\n\r\n"
+			if _, err := io.WriteString(conn, hdr); err != nil {
+				return
+			}
+			cw := httputil.NewChunkedWriter(conn)
+			if _, err := io.Copy(cw, upload); err != nil {
+				return // the server closed: what it did not read is not sent
+			}
+			_ = cw.Close()
+			_, _ = io.WriteString(conn, "\r\n")
+		}()
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer to the upload: %v (%d KiB sent)", err, body.read.Load()>>10)
 		}
 		resp.Body.Close()
+		elapsed := time.Since(start)
+		conn.Close()
+		<-written
 		sent := body.read.Load()
-		t.Logf("a viewer's %d MB upload: %d after %v, %d KiB of it sent (socket buffers included)", size>>20, resp.StatusCode, time.Since(start).Round(time.Millisecond), sent>>10)
+		t.Logf("a viewer's %d MB upload: %d after %v, %d KiB of it sent (socket buffers included)", size>>20, resp.StatusCode, elapsed.Round(time.Millisecond), sent>>10)
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("status %d, want 403", resp.StatusCode)
 		}
