@@ -2,6 +2,7 @@ package adminhttp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -70,7 +71,10 @@ func TestHandlerComposesAPIAndUI(t *testing.T) {
 		wantCode int
 		wantBody string
 	}{
-		{"metrics-outside-auth", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/metrics", false, 200, ""},
+		{"metrics-not-served-without-its-auth", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/metrics", true, 404, ""},
+		{"metrics-behind-its-auth", Options{API: named("api"), UI: named("ui"), Auth: auth, MetricsAuth: auth}, "/metrics", false, 401, ""},
+		{"metrics-authed", Options{API: named("api"), UI: named("ui"), Auth: auth, MetricsAuth: auth}, "/metrics", true, 200, ""},
+		{"metrics-api-only", Options{API: named("api"), MetricsAuth: auth}, "/metrics", false, 401, ""},
 		{"healthz-outside-auth", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/healthz", false, 200, "ok\n"},
 		{"api-behind-auth", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/api/v1/devices", false, 401, ""},
 		{"api", Options{API: named("api"), UI: named("ui"), Auth: auth}, "/api/v1/devices", true, 200, "api /api/v1/devices"},
@@ -92,6 +96,58 @@ func TestHandlerComposesAPIAndUI(t *testing.T) {
 			Handler(tt.opts).ServeHTTP(rec, req)
 			if rec.Code != tt.wantCode || (tt.wantBody != "" && rec.Body.String() != tt.wantBody) {
 				t.Fatalf("GET %s = %d %q, want %d %q", tt.path, rec.Code, rec.Body.String(), tt.wantCode, tt.wantBody)
+			}
+		})
+	}
+}
+
+// TestMonitorHeaders: /metrics and /healthz carry the security headers on
+// both listeners (HSTS over TLS), whatever the answer.
+func TestMonitorHeaders(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	open := func(next http.Handler) http.Handler { return next }
+	refuse := func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusUnauthorized) })
+	}
+	ui := http.NotFoundHandler()
+	for _, c := range []struct {
+		name string
+		o    Options
+		path string
+		tls  bool
+		want int
+	}{
+		{"metrics-listener/metrics", Options{}, "/metrics", false, 200},
+		{"metrics-listener/healthz", Options{}, "/healthz", false, 200},
+		{"admin/healthz", Options{UI: ui, Auth: open, MetricsAuth: refuse}, "/healthz", true, 200},
+		{"admin/metrics-refused", Options{UI: ui, Auth: open, MetricsAuth: refuse}, "/metrics", true, 401},
+		{"admin/metrics", Options{UI: ui, Auth: open, MetricsAuth: open}, "/metrics", true, 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.o.Gatherer = reg
+			r := httptest.NewRequest(http.MethodGet, c.path, nil)
+			if c.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			w := httptest.NewRecorder()
+			Handler(c.o).ServeHTTP(w, r)
+			if w.Code != c.want {
+				t.Fatalf("status %d, want %d", w.Code, c.want)
+			}
+			want := map[string]string{
+				"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+				"X-Content-Type-Options":  "nosniff",
+				"X-Frame-Options":         "DENY",
+				"Referrer-Policy":         "no-referrer",
+				"Cache-Control":           "no-store",
+			}
+			if c.tls {
+				want["Strict-Transport-Security"] = "max-age=31536000"
+			}
+			for k, v := range want {
+				if got := w.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
 			}
 		})
 	}

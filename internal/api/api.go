@@ -28,7 +28,7 @@ const OpenAPIPath = Prefix + "/openapi.json"
 // Options configures the API. Devices is required; a nil sibling makes its
 // routes answer 503 (they are still listed in the document).
 type Options struct {
-	Devices   *device.Service
+	Devices   Devices
 	Campaigns Campaigns // device.Service's bulk operations and dashboard
 	Accounts  Accounts
 	// ParseTTL turns a token's "expires" ("90d", "12h", "0" for never)

@@ -9,6 +9,24 @@ import (
 	"github.com/capf-server/capf/internal/system"
 )
 
+// Devices is what the API needs of the device service; *device.Service
+// implements it. It has no List: the API lists and counts devices only
+// through Reader, for the audience of the request's principal, so no
+// route a viewer may call can search, sort or count by authentication
+// string.
+type Devices interface {
+	Now() time.Time
+	Reader(seeSecrets bool) device.Reader
+	Get(ctx context.Context, name string) (device.Device, error)
+	History(ctx context.Context, name string, limit int) ([]device.Attempt, error)
+	Fetched(ctx context.Context, name string) ([]device.FetchedCertificate, error)
+	Audit(ctx context.Context, q device.AuditQuery) ([]device.AuditEvent, error)
+	Add(ctx context.Context, actor device.Actor, d device.Device, generate bool) (device.Device, error)
+	Change(ctx context.Context, actor device.Actor, name string, c device.Change) (device.Device, error)
+	Remove(ctx context.Context, actor device.Actor, name string) error
+	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
+}
+
 // Accounts is what the API needs of the account service (account.Service).
 type Accounts interface {
 	Accounts(ctx context.Context) ([]account.Account, error)

@@ -23,6 +23,19 @@ import (
 // 300 bytes each.
 const maxImportBytes = 32 << 20
 
+// maxBodyBytes bounds every other request body: huma's default.
+const maxBodyBytes = 1 << 20
+
+// BodyLimit is the most a request body to the API may hold, for
+// webauth.LimitBodies: the import file's limit on the import route, the
+// routes' own (huma's default) elsewhere.
+func BodyLimit(r *http.Request) int64 {
+	if r.URL.Path == Prefix+"/import" {
+		return maxImportBytes
+	}
+	return maxBodyBytes
+}
+
 type importInput struct {
 	RawBody []byte `contentType:"text/csv" doc:"the CAPF import format (capf device import's); the CAPF report is accepted back"`
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/capf-server/capf/internal/account"
@@ -24,9 +25,11 @@ const InitialPasswordFile = "admin-initial-password"
 
 // The application services satisfy the API's narrow interfaces.
 var (
+	_ api.Devices     = (*device.Service)(nil)
 	_ api.Campaigns   = (*device.Service)(nil)
 	_ api.Accounts    = (*account.Service)(nil)
 	_ api.System      = (*system.Service)(nil)
+	_ webui.Devices   = (*device.Service)(nil)
 	_ webui.Accounts  = (*account.Service)(nil)
 	_ webui.Campaigns = (*device.Service)(nil)
 	_ webui.System    = (*system.Service)(nil)
@@ -56,8 +59,22 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
 	})
 	auth := webauth.Middleware(s.accounts, s.log)
-	base.Auth = func(h http.Handler) http.Handler { return webauth.SecurityHeaders(auth(h)) }
+	limit := webauth.LimitBodies(bodyLimit)
+	base.Auth = func(h http.Handler) http.Handler { return webauth.SecurityHeaders(limit(auth(h))) }
+	// /metrics on this port tells the Go version, descriptor counts and
+	// session counters: a token or a session (either role) is needed.
+	base.MetricsAuth = func(h http.Handler) http.Handler { return limit(auth(webauth.RequirePrincipal(h))) }
 	return adminhttp.Handler(base)
+}
+
+// bodyLimit is the most a request body to the admin listener may hold:
+// the API's limit under /api/, the UI's elsewhere. It is set before the
+// middleware reads anything.
+func bodyLimit(r *http.Request) int64 {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		return api.BodyLimit(r)
+	}
+	return webui.BodyLimit(r)
 }
 
 // bootstrapAdmin creates the first administrator account when there is

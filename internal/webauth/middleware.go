@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,8 +43,10 @@ const maxLoggedText = 200
 // an unsafe method (not GET, HEAD, OPTIONS) that is not bearer-authenticated
 // and comes from another origin (Origin or Sec-Fetch-Site, when present),
 // and a cookie-authenticated one without the session's CSRF token in the
-// X-CSRF-Token header or the "csrf" form field. The principal's Remote is
-// the connection's IP; X-Forwarded-For is not trusted.
+// X-CSRF-Token header or the "csrf" form field (looked for in the form's
+// first MaxTokenScan bytes only; put LimitBodies in front to bound the
+// rest). The principal's Remote is the connection's IP; X-Forwarded-For is
+// not trusted.
 func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 	if log == nil {
 		log = slog.Default()
@@ -91,13 +94,19 @@ func Middleware(s Sessions, log *slog.Logger) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if unsafe && !csrfOK(r, sess.CSRF) {
-				if n, ok := csrfLog.Allow(time.Now()); ok {
-					log.Warn("request without a valid CSRF token refused", "remote", remote, "account", sess.Account,
-						"method", safetext.Bound(r.Method, 16), "path", safetext.Bound(r.URL.Path, maxLoggedText), "held_back", n)
+			if unsafe {
+				if ok, tooBig := csrfOK(r, sess.CSRF); !ok {
+					if tooBig {
+						problem(w, http.StatusRequestEntityTooLarge, "the request body is larger than this page accepts")
+						return
+					}
+					if n, ok := csrfLog.Allow(time.Now()); ok {
+						log.Warn("request without a valid CSRF token refused", "remote", remote, "account", sess.Account,
+							"method", safetext.Bound(r.Method, 16), "path", safetext.Bound(r.URL.Path, maxLoggedText), "held_back", n)
+					}
+					forbidden(w, "missing or wrong CSRF token: reload the page and try again")
+					return
 				}
-				forbidden(w, "missing or wrong CSRF token: reload the page and try again")
-				return
 			}
 			next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, sess.Principal(remote))))
 		})
@@ -159,28 +168,51 @@ func CrossOrigin(r *http.Request) string {
 }
 
 // csrfOK reports whether r carries want, the session's CSRF token, in the
-// header or (for a form) the form field.
-func csrfOK(r *http.Request, want string) bool {
+// header or (for a form) the form field. The header is enough: a request
+// that has it is decided without its body. A form's field is looked for
+// in the first MaxTokenScan bytes of the body only (formToken), which the
+// handler then reads again. tooBig reports that the body ran over the
+// limit LimitBodies set before the field was found.
+func csrfOK(r *http.Request, want string) (ok, tooBig bool) {
 	if want == "" {
-		return false
+		return false, false
 	}
 	got := r.Header.Get(CSRFHeader)
 	if got == "" {
-		ct := r.Header.Get("Content-Type")
-		if strings.HasPrefix(ct, "application/x-www-form-urlencoded") || strings.HasPrefix(ct, "multipart/form-data") {
-			got = r.PostFormValue(CSRFField)
-		}
+		var err error
+		got, err = formToken(r)
+		var mbe *http.MaxBytesError
+		tooBig = errors.As(err, &mbe)
 	}
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1, tooBig
 }
 
 // forbidden writes a 403 problem (RFC 9457).
 func forbidden(w http.ResponseWriter, detail string) {
+	problem(w, http.StatusForbidden, detail)
+}
+
+// problem writes a problem (RFC 9457) with status.
+func problem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(http.StatusForbidden)
+	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"type": "about:blank", "title": http.StatusText(http.StatusForbidden),
-		"status": http.StatusForbidden, "detail": detail,
+		"type": "about:blank", "title": http.StatusText(status),
+		"status": status, "detail": detail,
+	})
+}
+
+// RequirePrincipal serves only a request the middleware authenticated,
+// with any role; any other gets 401 with a WWW-Authenticate challenge.
+// It must run behind Middleware.
+func RequirePrincipal(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := PrincipalFrom(r.Context()); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="capf"`)
+			problem(w, http.StatusUnauthorized, "authentication required: send an API token as Authorization: Bearer TOKEN, or log in")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -111,6 +111,19 @@ func TestMiddleware(t *testing.T) {
 		{name: "cookie-post-cross-site", method: "POST", cookie: goodSession,
 			headers: map[string]string{CSRFHeader: goodCSRF, "Sec-Fetch-Site": "cross-site"}, wantStatus: 403},
 		{name: "anonymous-post-cross-origin", method: "POST", headers: map[string]string{"Origin": "https://evil.example"}, wantStatus: 403},
+		// A sibling host (another site on the same registrable domain, a
+		// compromised intranet page) is not this origin: same-site is
+		// refused like cross-site, with the right token and even with
+		// this server's Origin.
+		{name: "cookie-post-same-site", method: "POST", cookie: goodSession,
+			headers: map[string]string{CSRFHeader: goodCSRF, "Sec-Fetch-Site": "same-site", "Origin": "https://wiki.example:8443"}, wantStatus: 403},
+		{name: "cookie-post-same-site-own-origin", method: "POST", cookie: goodSession,
+			headers: map[string]string{CSRFHeader: goodCSRF, "Sec-Fetch-Site": "same-site", "Origin": "https://capf.example:8443"}, wantStatus: 403},
+		{name: "cookie-post-same-site-form", method: "POST", cookie: goodSession, body: form,
+			headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "same-site"}, wantStatus: 403},
+		{name: "anonymous-post-same-site", method: "POST", headers: map[string]string{"Sec-Fetch-Site": "same-site"}, wantStatus: 403},
+		{name: "anonymous-post-same-origin", method: "POST", headers: map[string]string{"Sec-Fetch-Site": "same-origin"}, wantStatus: 200, wantBody: "anonymous"},
+		{name: "anonymous-post-typed-url", method: "POST", headers: map[string]string{"Sec-Fetch-Site": "none"}, wantStatus: 200, wantBody: "anonymous"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,7 +44,7 @@ func (u *ui) bulkData(s search, f bulkForm) bulkData {
 func (u *ui) bulkForm(w http.ResponseWriter, r *http.Request, p account.Principal) {
 	s := parseSearch(r.URL.Query()).criteriaOnly()
 	bd := u.bulkData(s, bulkForm{Operation: string(device.OpInstall)})
-	n, err := u.countPhones(r, s)
+	n, err := u.countPhones(r, p, s)
 	if err != nil {
 		u.fail(w, r, p, err)
 		return
@@ -101,7 +101,7 @@ func (u *ui) bulkSubmit(w http.ResponseWriter, r *http.Request, p account.Princi
 		Deadline: r.PostFormValue("deadline"), GenerateString: r.PostFormValue("generate_string") != "",
 	}
 	bd := u.bulkData(s, f)
-	n, err := u.countPhones(r, s)
+	n, err := u.countPhones(r, p, s)
 	if err != nil {
 		u.fail(w, r, p, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
@@ -40,6 +41,23 @@ type System interface {
 	SetActive(ctx context.Context, actor device.Actor, active bool) (system.Activation, error)
 }
 
+// Devices is what the UI needs of the device service; *device.Service
+// implements it. It has no List: the UI lists and counts phones only
+// through Reader, for the audience of the page's principal, so no page a
+// viewer may load can search, sort or count by authentication string.
+type Devices interface {
+	Now() time.Time
+	Reader(seeSecrets bool) device.Reader
+	Get(ctx context.Context, name string) (device.Device, error)
+	History(ctx context.Context, name string, limit int) ([]device.Attempt, error)
+	Fetched(ctx context.Context, name string) ([]device.FetchedCertificate, error)
+	Audit(ctx context.Context, q device.AuditQuery) ([]device.AuditEvent, error)
+	Add(ctx context.Context, actor device.Actor, d device.Device, generate bool) (device.Device, error)
+	Change(ctx context.Context, actor device.Actor, name string, c device.Change) (device.Device, error)
+	Remove(ctx context.Context, actor device.Actor, name string) error
+	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
+}
+
 // Campaigns is what the UI needs for bulk operations and the dashboard.
 // *device.Service implements it.
 type Campaigns interface {
@@ -51,7 +69,7 @@ type Campaigns interface {
 
 // Options configures the UI.
 type Options struct {
-	Devices   *device.Service
+	Devices   Devices
 	Accounts  Accounts
 	System    System
 	Campaigns Campaigns
@@ -161,6 +179,16 @@ func staticHandler(fsys fs.FS) http.Handler {
 	})
 }
 
+// BodyLimit is the most a request body to the UI may hold, for
+// webauth.LimitBodies: the import file's limit on POST /import, a form's
+// elsewhere.
+func BodyLimit(r *http.Request) int64 {
+	if r.URL.Path == "/import" {
+		return maxImportBytes
+	}
+	return maxFormBytes
+}
+
 // handler is a page handler that runs for an authenticated principal.
 type handler func(w http.ResponseWriter, r *http.Request, p account.Principal)
 
@@ -210,7 +238,9 @@ func (u *ui) write(h handler) http.HandlerFunc {
 		if perr != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(perr, &mbe) {
-				u.fail(w, r, p, fault.Invalidf("the form is larger than the %d KiB this page accepts", limit>>10))
+				u.render(w, r, p, http.StatusRequestEntityTooLarge, "error.html", http.StatusText(http.StatusRequestEntityTooLarge), "",
+					errorData{Status: http.StatusRequestEntityTooLarge, Title: http.StatusText(http.StatusRequestEntityTooLarge),
+						Detail: fmt.Sprintf("the form is larger than the %d KiB this page accepts", limit>>10)})
 			} else {
 				u.fail(w, r, p, fault.Invalidf("the form could not be read: %v", perr))
 			}
@@ -319,9 +349,25 @@ func (u *ui) formError(fe formErrors, err error) int {
 	return status
 }
 
-// safeNext returns next if it is a path on this site, else "/".
+// maxNext bounds the page a login returns to.
+const maxNext = 2048
+
+// safeNext returns next if it is a path on this site, else "/": printable
+// ASCII only (no control character, which browsers strip before they
+// resolve a URL, so that "/\t/evil.example/" means "//evil.example/"), no
+// backslash (which browsers read as a slash), a single leading slash, and
+// no scheme or host when parsed.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > maxNext || next[0] != '/' || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x21 || c > 0x7e || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next

@@ -909,3 +909,79 @@ func TestParametersSameValueWrittenDifferently(t *testing.T) {
 		t.Errorf("updates %v", e.system.updates)
 	}
 }
+
+// TestLoginNextStaysOnSite: the page a login returns to is a path on this
+// server or "/". Each attack string is one browsers resolve to another
+// origin (control characters are stripped, a backslash is a slash) or that
+// names a scheme or host; it goes to "/" both from the login page (already
+// logged in) and from the login form.
+func TestLoginNextStaysOnSite(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name, next, want string
+	}{
+		{"ok/path", "/phones", "/phones"},
+		{"ok/query", "/phones?where=name%3Abegins-with%3ASEP&page=2", "/phones?where=name%3Abegins-with%3ASEP&page=2"},
+		{"ok/encoded-slash-in-segment", "/phones/SEP%2F1", "/phones/SEP%2F1"},
+		{"bad/empty", "", "/"},
+		{"bad/tab", "/\t/evil.example/", "/"},
+		{"bad/newline", "/\n/evil.example/", "/"},
+		{"bad/carriage-return", "/\r/evil.example/", "/"},
+		{"bad/nul", "/\x00/evil.example/", "/"},
+		{"bad/del", "/\x7f/evil.example/", "/"},
+		{"bad/space", "/ /evil.example/", "/"},
+		{"bad/nbsp", "/\u00a0/evil.example/", "/"},
+		{"bad/protocol-relative", "//evil.example/", "/"},
+		{"bad/triple-slash", "///evil.example/", "/"},
+		{"bad/backslash", "/\\evil.example/", "/"},
+		{"bad/backslashes", "\\\\evil.example/", "/"},
+		{"bad/slash-backslash-later", "/a/\\evil", "/"},
+		{"bad/encoded-slash", "/%2F/evil.example/", "/"},
+		{"bad/encoded-double-slash", "/%2f%2fevil.example/", "/"},
+		{"bad/scheme", "https://evil.example/", "/"},
+		{"bad/javascript", "javascript:alert(1)", "/"},
+		{"bad/relative", "evil.example", "/"},
+		{"bad/userinfo", "//user@evil.example/", "/"},
+		{"bad/too-long", "/" + strings.Repeat("a", 5000), "/"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := e.get("/login?next="+url.QueryEscape(c.next), "admin")
+			wantRedirect(t, w, c.want)
+			e.accounts.failures = 0
+			w = e.do(http.MethodPost, "/login", "", url.Values{"username": {"alice"}, "password": {"secret"}, "next": {c.next}})
+			wantRedirect(t, w, c.want)
+			if c.want == "/" {
+				wantBody(t, e.get("/login?next="+url.QueryEscape(c.next), ""), `name="next" value="/"`)
+			}
+		})
+	}
+}
+
+// TestLoginFromSameSiteRefused: a login form posted from a sibling site
+// (Sec-Fetch-Site: same-site) is refused like a cross-site one, so a page
+// on another host of the domain cannot log a browser in to an account of
+// its choosing; the server's own page (same-origin) logs in.
+func TestLoginFromSameSiteRefused(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		site string
+		want int
+	}{
+		{"same-site", http.StatusForbidden},
+		{"cross-site", http.StatusForbidden},
+		{"same-origin", http.StatusSeeOther},
+	} {
+		t.Run(c.site, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"username": {"alice"}, "password": {"secret"}}.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Sec-Fetch-Site", c.site)
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			wantStatus(t, w, c.want)
+			if got := w.Header().Get("Set-Cookie") != ""; got != (c.want == http.StatusSeeOther) {
+				t.Errorf("session cookie set: %v", got)
+			}
+		})
+	}
+}
