@@ -25,6 +25,7 @@ type Devices interface {
 	Change(ctx context.Context, actor device.Actor, name string, c device.Change) (device.Device, error)
 	Remove(ctx context.Context, actor device.Actor, name string) error
 	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
+	RecordCAExport(ctx context.Context, actor device.Actor, detail string) error
 }
 
 // Accounts is what the API needs of the account service (account.Service).

@@ -56,6 +56,7 @@ type Devices interface {
 	Change(ctx context.Context, actor device.Actor, name string, c device.Change) (device.Device, error)
 	Remove(ctx context.Context, actor device.Actor, name string) error
 	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
+	RecordCAExport(ctx context.Context, actor device.Actor, detail string) error
 }
 
 // Campaigns is what the UI needs for bulk operations and the dashboard.
