@@ -69,11 +69,6 @@ func orNotFound(h http.Handler) http.Handler {
 	return h
 }
 
-// MaxTLSConns is how many connections the HTTPS admin listener serves at
-// once: browsers open several each, and the UI's live status holds one per
-// open page.
-const MaxTLSConns = 64
-
 // NewTLSServer is NewServer serving HTTPS with cert (TLS 1.2 or later).
 func NewTLSServer(h http.Handler, cert tls.Certificate) *http.Server {
 	s := NewServer(h)
