@@ -1,7 +1,9 @@
 // Package adminhttp is the administrative HTTP listener: Prometheus
 // metrics on /metrics and a health check on /healthz, unauthenticated, and,
 // on the HTTPS admin listener, the REST API under /api/ and the web UI on
-// every other path, behind the authentication middleware.
+// every other path, behind the authentication middleware. Guard keeps the
+// HTTPS listener's connections bounded so that a flood cannot lock the
+// administrator out.
 package adminhttp
 
 import (

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/capf-server/capf/internal/ratelog"
 )
 
@@ -40,6 +42,11 @@ type Limits struct {
 	// Logger receives the refusals, at most one line every ratelog.Every;
 	// nil: discarded.
 	Logger *slog.Logger
+	// Registerer, when set, gets the guard's metrics:
+	// capf_admin_connections_open and
+	// capf_admin_connections_closed_total{reason} with reason "evicted",
+	// "refused" or "first-request-timeout".
+	Registerer prometheus.Registerer
 }
 
 // GuardStats counts what a guard did since it was made.
@@ -80,6 +87,9 @@ func Guard(hs *http.Server, ln net.Listener, lim Limits) (net.Listener, *Guarded
 		lim.Logger = slog.New(slog.DiscardHandler)
 	}
 	g := &Guarded{lim: lim, conns: make(map[*guardConn]struct{}), perAddr: make(map[string]int)}
+	if lim.Registerer != nil {
+		g.register(lim.Registerer)
+	}
 	prev := hs.ConnState
 	hs.ConnState = func(c net.Conn, s http.ConnState) {
 		g.connState(c, s)
@@ -108,6 +118,24 @@ func (g *Guarded) Stats() GuardStats {
 	s := g.stats
 	s.Open = len(g.conns)
 	return s
+}
+
+// register adds the guard's metrics to r; they read Stats when
+// gathered.
+func (g *Guarded) register(r prometheus.Registerer) {
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "capf_admin_connections_open", Help: "Connections the HTTPS admin listener holds open.",
+	}, func() float64 { return float64(g.Stats().Open) }))
+	closed := func(reason, help string, v func(GuardStats) uint64) {
+		r.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "capf_admin_connections_closed_total", Help: "Connections the HTTPS admin listener closed to protect itself: " + help,
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(v(g.Stats())) }))
+	}
+	help := "evicted (idle or silent, to admit a new one), refused (over a cap with nothing to evict), first-request-timeout (no TLS and request in time)."
+	closed("evicted", help, func(s GuardStats) uint64 { return s.Evicted })
+	closed("refused", help, func(s GuardStats) uint64 { return s.Refused })
+	closed("first-request-timeout", help, func(s GuardStats) uint64 { return s.TimedOut })
 }
 
 type guardListener struct {

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // guardedServer is an HTTPS server behind Guard: GET / answers "ok", GET
@@ -202,7 +204,8 @@ func TestGuardPerAddressCap(t *testing.T) {
 }
 
 func TestGuardTotalCap(t *testing.T) {
-	s := startGuarded(t, Limits{MaxConns: 3, MaxPerAddress: 10, FirstRequest: long})
+	reg := prometheus.NewRegistry()
+	s := startGuarded(t, Limits{MaxConns: 3, MaxPerAddress: 10, FirstRequest: long, Registerer: reg})
 	for _, from := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
 		c, err := s.tlsFrom(t, from)
 		if err != nil {
@@ -221,6 +224,42 @@ func TestGuardTotalCap(t *testing.T) {
 	if st := s.g.Stats(); st.Refused != 1 || st.Evicted != 0 || st.Open != 3 {
 		t.Errorf("stats %+v, want 1 refused, none evicted, 3 open", st)
 	}
+	got := gathered(t, reg)
+	for series, want := range map[string]float64{
+		"capf_admin_connections_open":                                         3,
+		`capf_admin_connections_closed_total{reason="refused"}`:               1,
+		`capf_admin_connections_closed_total{reason="evicted"}`:               0,
+		`capf_admin_connections_closed_total{reason="first-request-timeout"}`: 0,
+	} {
+		if v, ok := got[series]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
+		}
+	}
+}
+
+// gathered returns reg's metrics by series name, with one label at most.
+func gathered(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetName() + `="` + l.GetValue() + `"}`
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[name] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[name] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 func TestGuardEvictsOldestIdle(t *testing.T) {
@@ -263,6 +302,33 @@ func TestGuardEvictsOldestIdle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGuardPerAddressEvictsOwn: an address at its cap makes room among
+// its own connections, never by evicting another address's, even an older
+// one.
+func TestGuardPerAddressEvictsOwn(t *testing.T) {
+	s := startGuarded(t, Limits{MaxConns: 10, MaxPerAddress: 2, FirstRequest: long})
+	var idle []*client
+	for i, from := range []string{"127.0.0.9", "127.0.0.1", "127.0.0.1"} {
+		c, err := s.tlsFrom(t, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mustGet(t, "/")
+		s.waitIdle(t, i+1)
+		idle = append(idle, c)
+	}
+	c, err := s.tlsFrom(t, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mustGet(t, "/")
+	if !closedWithin(idle[1].tc, 2*time.Second) {
+		t.Error("the address's oldest idle connection is still open")
+	}
+	idle[0].mustGet(t, "/") // the other address's, older, still serves
+	idle[2].mustGet(t, "/")
 }
 
 // TestGuardNeverEvictsBusy: a connection serving a request (a live status

@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/admintls"
 	"github.com/capf-server/capf/internal/config"
@@ -72,12 +74,12 @@ func adminCertificate(g *globals, cfg config.Config, given admintls.Result, own 
 }
 
 // serveAdmin serves h over HTTPS on ln with cert, behind adminhttp.Guard
-// with a total cap of adminConnCap(limit); close the returned server to
-// stop.
-func serveAdmin(ln net.Listener, h http.Handler, res admintls.Result, limit uint64, log *slog.Logger) *http.Server {
+// with a total cap of adminConnCap(limit) and its metrics in reg; close
+// the returned server to stop.
+func serveAdmin(ln net.Listener, h http.Handler, res admintls.Result, limit uint64, reg prometheus.Registerer, log *slog.Logger) *http.Server {
 	hs := adminhttp.NewTLSServer(h, res.Certificate)
 	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug) // TLS handshake noise from scanners
-	lim := adminhttp.Limits{MaxConns: adminConnCap(limit), Logger: log}
+	lim := adminhttp.Limits{MaxConns: adminConnCap(limit), Logger: log, Registerer: reg}
 	gln, _ := adminhttp.Guard(hs, ln, lim)
 	log.Debug("admin listener limits", "max_connections", lim.MaxConns, "per_address", adminhttp.MaxConnsPerAddress,
 		"first_request_timeout", adminhttp.FirstRequestTimeout)
