@@ -409,3 +409,41 @@ func TestGuardFloodOfSilentConnections(t *testing.T) {
 }
 
 func itoa(i int) string { return big.NewInt(int64(i)).String() }
+
+// TestGuardHTTP2: an HTTP/2 connection (what browsers use) is tracked
+// too: idle between requests, and not closed by the first-request
+// deadline once it has served one.
+func TestGuardHTTP2(t *testing.T) {
+	cert, roots := testCert(t)
+	hs := NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) }), cert)
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, g := Guard(hs, inner, Limits{MaxConns: 4, MaxPerAddress: 4, FirstRequest: 200 * time.Millisecond})
+	go func() { _ = hs.ServeTLS(ln, "", "") }()
+	defer hs.Close()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 3 * time.Second}
+	get := func() string {
+		t.Helper()
+		resp, err := c.Get("https://" + inner.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if proto := get(); proto != "HTTP/2.0" {
+		t.Fatalf("served over %s, want HTTP/2.0", proto)
+	}
+	s := &guardedServer{g: g}
+	s.waitIdle(t, 1)
+	time.Sleep(400 * time.Millisecond) // past the first-request deadline
+	get()
+	if st := g.Stats(); st.Open != 1 || st.TimedOut != 0 {
+		t.Errorf("stats %+v, want the one HTTP/2 connection open, none timed out", st)
+	}
+}
