@@ -20,8 +20,8 @@ const (
 	MaxTLSConns = 256
 	// MinTLSConns is the fewest it holds whatever the descriptor limit.
 	MinTLSConns = 64
-	// MaxConnsPerAddress is the most connections one IP address may hold:
-	// a browser opens about six, HTTP/2 one.
+	// MaxConnsPerAddress is the most connections one IPv4 address (or
+	// IPv6 /64) may hold: a browser opens about six, HTTP/2 one.
 	MaxConnsPerAddress = 16
 	// FirstRequestTimeout is how long a new connection has to finish the
 	// TLS handshake and send its first request's header.
@@ -32,8 +32,8 @@ const (
 type Limits struct {
 	// MaxConns bounds the open connections in total; 0: MaxTLSConns.
 	MaxConns int
-	// MaxPerAddress bounds the open connections from one IP address;
-	// 0: MaxConnsPerAddress.
+	// MaxPerAddress bounds the open connections from one IPv4 address or
+	// IPv6 /64; 0: MaxConnsPerAddress.
 	MaxPerAddress int
 	// FirstRequest closes a connection that has not finished TLS and sent
 	// a request's header this long after it was accepted; 0:
@@ -303,14 +303,21 @@ func (g *Guarded) connState(c net.Conn, s http.ConnState) {
 	}
 }
 
-// hostOf returns the IP of a remote address, without the port.
+// hostOf returns what the per-address cap counts a remote address as: its
+// IPv4 address, or the /64 network of its IPv6 address (one host's share,
+// which holds as many addresses as it likes).
 func hostOf(a net.Addr) string {
+	var ip net.IP
 	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.IP.String()
+		ip = ta.IP
+	} else if h, _, err := net.SplitHostPort(a.String()); err == nil {
+		ip = net.ParseIP(h)
 	}
-	s := a.String()
-	if h, _, err := net.SplitHostPort(s); err == nil {
-		return h
+	switch {
+	case ip == nil:
+		return a.String()
+	case ip.To4() != nil:
+		return ip.To4().String()
 	}
-	return s
+	return (&net.IPNet{IP: ip.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 }

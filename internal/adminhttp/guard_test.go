@@ -447,3 +447,24 @@ func TestGuardHTTP2(t *testing.T) {
 		t.Errorf("stats %+v, want the one HTTP/2 connection open, none timed out", st)
 	}
 }
+
+func TestHostOf(t *testing.T) {
+	tests := []struct {
+		name string
+		addr net.Addr
+		want string
+	}{
+		{"ipv4", &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 443}, "192.0.2.7"},
+		{"ipv4-mapped", &net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.7"), Port: 443}, "192.0.2.7"},
+		{"ipv6-is-its-64", &net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), Port: 443}, "2001:db8:1:2::/64"},
+		{"ipv6-same-64", &net.TCPAddr{IP: net.ParseIP("2001:db8:1:2::1"), Port: 443}, "2001:db8:1:2::/64"},
+		{"not-tcp", &net.UnixAddr{Name: "/run/x.sock", Net: "unix"}, "/run/x.sock"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hostOf(tt.addr); got != tt.want {
+				t.Errorf("hostOf(%v) = %q, want %q", tt.addr, got, tt.want)
+			}
+		})
+	}
+}
