@@ -81,7 +81,7 @@ func serveAdmin(ln net.Listener, h http.Handler, res admintls.Result, limit uint
 	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug) // TLS handshake noise from scanners
 	lim := adminhttp.Limits{MaxConns: adminConnCap(limit), Logger: log, Registerer: reg}
 	gln, _ := adminhttp.Guard(hs, ln, lim)
-	log.Debug("admin listener limits", "max_connections", lim.MaxConns, "per_address", adminhttp.MaxConnsPerAddress,
+	log.Info("admin listener limits", "max_connections", lim.MaxConns, "per_address", adminhttp.MaxConnsPerAddress,
 		"first_request_timeout", adminhttp.FirstRequestTimeout)
 	go func() { _ = hs.ServeTLS(gln, "", "") }()
 	return hs
