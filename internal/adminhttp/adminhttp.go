@@ -4,7 +4,9 @@
 // path, behind the authentication middleware. /healthz is open on both
 // listeners (process managers and load balancers ask it); /metrics is open
 // only on the metrics listener, which operators keep to their monitoring
-// network, and needs a token or a session on the admin listener.
+// network, and needs a token or a session on the admin listener. Guard keeps
+// the HTTPS listener's connections bounded so that a flood cannot lock the
+// administrator out.
 package adminhttp
 
 import (
@@ -103,11 +105,6 @@ func orNotFound(h http.Handler) http.Handler {
 	}
 	return h
 }
-
-// MaxTLSConns is how many connections the HTTPS admin listener serves at
-// once: browsers open several each, and the UI's live status holds one per
-// open page.
-const MaxTLSConns = 64
 
 // NewTLSServer is NewServer serving HTTPS with cert (TLS 1.2 or later).
 func NewTLSServer(h http.Handler, cert tls.Certificate) *http.Server {

@@ -21,7 +21,7 @@ var allowed = map[string][]string{
 	"datadir":         {"ca", "config", "fault"},
 	"schedule":        {},
 	"telemetry":       {"session", "device"},
-	"adminhttp":       {"fault"},
+	"adminhttp":       {"fault", "ratelog"},
 	"bench":           {"*"},
 	"device":          {"fault", "safetext"},
 	"ca":              {"fault", "atomicfile", "certserial"},

@@ -231,7 +231,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
 		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log}
-		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, log)
+		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, conns.limit, reg, log)
 		defer hs.Close()
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)

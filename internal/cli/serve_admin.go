@@ -8,10 +8,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/admintls"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/fdlimit"
 )
 
 // checkAdminListen refuses an admin listener on the port of the phone or
@@ -75,13 +78,31 @@ func adminCertificate(g *globals, cfg config.Config, given admintls.Result, own 
 	return res, nil
 }
 
-// serveAdmin serves h over HTTPS on ln with cert, with a connection cap of
-// its own; close the returned server to stop.
-func serveAdmin(ln net.Listener, h http.Handler, res admintls.Result, log *slog.Logger) *http.Server {
+// serveAdmin serves h over HTTPS on ln with cert, behind adminhttp.Guard
+// with a total cap of adminConnCap(limit) and its metrics in reg; close
+// the returned server to stop.
+func serveAdmin(ln net.Listener, h http.Handler, res admintls.Result, limit uint64, reg prometheus.Registerer, log *slog.Logger) *http.Server {
 	hs := adminhttp.NewTLSServer(h, res.Certificate)
 	hs.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug) // TLS handshake noise from scanners
-	go func() { _ = hs.ServeTLS(adminhttp.LimitListener(ln, adminhttp.MaxTLSConns), "", "") }()
+	lim := adminhttp.Limits{MaxConns: adminConnCap(limit), Logger: log, Registerer: reg}
+	gln, _ := adminhttp.Guard(hs, ln, lim)
+	log.Info("admin listener limits", "max_connections", lim.MaxConns, "per_address", adminhttp.MaxConnsPerAddress,
+		"first_request_timeout", adminhttp.FirstRequestTimeout)
+	go func() { _ = hs.ServeTLS(gln, "", "") }()
 	return hs
+}
+
+// adminConnCap is the HTTPS admin listener's total connection cap for the
+// descriptor limit: the ReservePercent share of the limit that fdlimit
+// keeps back from the phones for the listeners, between
+// adminhttp.MinTLSConns and adminhttp.MaxTLSConns (the most when the
+// limit is unknown).
+func adminConnCap(limit uint64) int {
+	if limit == 0 {
+		return adminhttp.MaxTLSConns
+	}
+	n := limit * fdlimit.ReservePercent / 100
+	return int(min(max(n, adminhttp.MinTLSConns), adminhttp.MaxTLSConns))
 }
 
 // adminURL is how printStartup names the admin listener: https://HOST:PORT/

@@ -57,6 +57,7 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 	base.UI = webui.New(webui.Options{
 		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
+		Sessions: s.accounts,
 	})
 	auth := webauth.Middleware(s.accounts, s.log)
 	limit := webauth.LimitBodies(bodyLimit)

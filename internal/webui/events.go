@@ -8,6 +8,8 @@ import (
 
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/webauth"
 )
 
 // liveStatus is what the live status stream sends of a device: its
@@ -38,8 +40,11 @@ func (u *ui) liveOf(d device.Device) liveStatus {
 // phoneEvents is the live status of one phone as server-sent events: an
 // event "status" at once and whenever the device's status or LSC changes.
 // The server polls the device every EventInterval; the stream ends when
-// the client goes, when the device is removed, or after EventMaxAge (the
-// browser's EventSource then reconnects and is authenticated again).
+// the client goes, when the device is removed, when its session ends
+// (checked every SessionRecheck), or after EventMaxAge (the browser's
+// EventSource then reconnects and is authenticated again). A session
+// holding StreamsPerSession streams, or the UI holding MaxStreams, is
+// refused another with 429 (EventSource does not retry it).
 func (u *ui) phoneEvents(w http.ResponseWriter, r *http.Request, p account.Principal) {
 	ctx := r.Context()
 	d, err := u.o.Devices.Get(ctx, r.PathValue("name"))
@@ -47,6 +52,17 @@ func (u *ui) phoneEvents(w http.ResponseWriter, r *http.Request, p account.Princ
 		u.fail(w, r, p, err)
 		return
 	}
+	release, full := u.streams.acquire(p)
+	if full != "" {
+		msg := fmt.Sprintf("this session already has %d live status streams open: close a phone page", u.o.StreamsPerSession)
+		if full == "total" {
+			msg = fmt.Sprintf("the server already has %d live status streams open: try again later", u.o.MaxStreams)
+		}
+		w.Header().Set("Retry-After", "30")
+		u.fail(w, r, p, fault.New(fault.Throttled, "%s", msg))
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
 	h := w.Header()
@@ -73,6 +89,8 @@ func (u *ui) phoneEvents(w http.ResponseWriter, r *http.Request, p account.Princ
 	defer tick.Stop()
 	end := time.NewTimer(u.o.EventMaxAge)
 	defer end.Stop()
+	recheck := time.NewTicker(u.o.SessionRecheck)
+	defer recheck.Stop()
 	name, lastWrite := d.Name, time.Now()
 	for {
 		select {
@@ -80,6 +98,17 @@ func (u *ui) phoneEvents(w http.ResponseWriter, r *http.Request, p account.Princ
 			return
 		case <-end.C:
 			return
+		case <-recheck.C:
+			if u.o.Sessions == nil {
+				continue
+			}
+			if err := webauth.Recheck(ctx, u.o.Sessions, r, p); err != nil {
+				if ctx.Err() == nil {
+					u.log.Debug("webui: live status ends with its session", "device", name, "account", p.Name, "err", err)
+				}
+				return
+			}
+			continue
 		case <-tick.C:
 		}
 		d, err := u.o.Devices.Get(ctx, name)

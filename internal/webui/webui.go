@@ -92,6 +92,21 @@ type Options struct {
 	// EventMaxAge ends a live status stream after this long (the browser
 	// reconnects, and is authenticated again); 5 min when zero.
 	EventMaxAge time.Duration
+	// Sessions checks a live status stream's session (or token) again
+	// every SessionRecheck, through the account store every node shares;
+	// the stream ends once the session has (logout, expiry, password
+	// change, account removal). nil: not checked again before EventMaxAge.
+	Sessions webauth.Sessions
+	// SessionRecheck is how often a stream's session is checked again;
+	// 5 s when zero.
+	SessionRecheck time.Duration
+	// StreamsPerSession bounds the live status streams one session (or
+	// token) holds open at once: one more is refused with 429;
+	// DefaultStreamsPerSession when zero.
+	StreamsPerSession int
+	// MaxStreams bounds the live status streams open in total (429
+	// beyond); DefaultMaxStreams when zero.
+	MaxStreams int
 }
 
 //go:embed templates/*.html
@@ -107,6 +122,8 @@ type ui struct {
 	loc   *time.Location
 	rand  io.Reader
 	pages map[string]*template.Template
+	// streams counts the open live status streams.
+	streams streamSlots
 }
 
 // New returns the UI's handler. It must run behind webauth.Middleware (and
@@ -128,6 +145,16 @@ func New(o Options) http.Handler {
 	if u.o.EventMaxAge <= 0 {
 		u.o.EventMaxAge = 5 * time.Minute
 	}
+	if u.o.SessionRecheck <= 0 {
+		u.o.SessionRecheck = 5 * time.Second
+	}
+	if u.o.StreamsPerSession <= 0 {
+		u.o.StreamsPerSession = DefaultStreamsPerSession
+	}
+	if u.o.MaxStreams <= 0 {
+		u.o.MaxStreams = DefaultMaxStreams
+	}
+	u.streams.perSession, u.streams.total = u.o.StreamsPerSession, u.o.MaxStreams
 	u.pages = parsePages(u.funcs())
 
 	mux := http.NewServeMux()
