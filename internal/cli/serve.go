@@ -23,6 +23,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/sdnotify"
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/store/sqlite"
@@ -262,6 +263,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	printStartup(g, cfg, authority.Certificate(), created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
 	fmt.Fprint(g.stdout, firstAdmin)
+	// Under systemd's Type=notify: every listener accepts now.
+	notify := sdnotify.New(os.Getenv)
+	if err := notify.Notify(sdnotify.Ready, "STATUS=serving"); err != nil {
+		log.Warn("could not tell the service manager that serve is ready", "err", err)
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -282,6 +288,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	stopWatch()
 	<-watched
 	log.Info("shutting down: draining sessions", "drain", f.drain)
+	if err := notify.Notify(sdnotify.Stopping, "STATUS=draining sessions"); err != nil {
+		log.Warn("could not tell the service manager that serve is stopping", "err", err)
+	}
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {

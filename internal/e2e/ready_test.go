@@ -98,3 +98,71 @@ func TestReadyWhenListening(t *testing.T) {
 		})
 	}
 }
+
+// TestSystemdNotify runs the real binary as a Type=notify unit would, the
+// test acting as systemd on a unix datagram socket: READY=1 arrives when
+// both the phone and the admin port accept, STOPPING=1 when SIGTERM starts
+// the drain, and serve then exits 0.
+func TestSystemdNotify(t *testing.T) {
+	bin := capfBinary(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "notify")
+	mgr, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close()
+	next := func() string {
+		t.Helper()
+		_ = mgr.SetReadDeadline(time.Now().Add(30 * time.Second))
+		b := make([]byte, 4096)
+		n, err := mgr.Read(b)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(b[:n])
+	}
+	phones, admin := freePort(t), freePort(t)
+	srv := exec.Command(bin, "serve", "--listen", phones, "--admin-listen", admin)
+	srv.Env = append(os.Environ(), "CAPF_DATA="+filepath.Join(dir, "data"), "NOTIFY_SOCKET="+sock)
+	var out syncBuffer
+	srv.Stdout, srv.Stderr = &out, &out
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	t.Cleanup(func() {
+		_ = srv.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("serve:\n%s", out.String())
+		}
+	})
+	msg := next()
+	if !strings.Contains("\n"+msg+"\n", "\nREADY=1\n") {
+		t.Fatalf("first notification %q, want READY=1", msg)
+	}
+	for _, addr := range []string{phones, admin} {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatalf("READY=1 sent while %s does not accept: %v", addr, err)
+		}
+		c.Close()
+	}
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if msg := next(); !strings.Contains("\n"+msg+"\n", "\nSTOPPING=1\n") {
+		t.Fatalf("notification after SIGTERM %q, want STOPPING=1", msg)
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("serve after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+}
