@@ -35,6 +35,10 @@ import (
 // /healthz answers and the metrics count the evictions. Before eviction the
 // phone was refused until the 30 s handshake timeout freed slots.
 func TestConnectionFlood(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 2048 {
+		t.Skipf("the test holds 1,500 connections and needs 2,048 descriptors; its limit is %d (%v)", lim.Cur, err)
+	}
 	bin := capfBinary(t)
 	data := t.TempDir()
 	env := append(os.Environ(), "CAPF_DATA="+data)
