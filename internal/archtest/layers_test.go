@@ -33,6 +33,8 @@ var allowed = map[string][]string{
 	"ratelog":         {},
 	"safetext":        {},
 	"fdlimit":         {},
+	"tcpbind":         {},
+	"sdnotify":        {},
 	"store/sqlite":    {"account", "device", "fault", "system"},
 	"store/storetest": {"account", "device", "fault", "system"},
 	"report":          {"device", "fault"},

@@ -23,6 +23,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/sdnotify"
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/store/sqlite"
@@ -97,10 +98,11 @@ func newLogger(g *globals, cfg config.Config) *slog.Logger {
 }
 
 // runServe plans the service (checks that write nothing), binds its
-// listeners, and only then creates what a first start creates (data
-// directory, capf.json, database, CAPF key and certificate) and serves
-// until ctx ends. A serve that fails before it listens leaves the data
-// directory as it was.
+// sockets, and only then creates what a first start creates (data
+// directory, capf.json, database, CAPF key and certificate, first
+// administrator) and serves until ctx ends. Each socket listens only once
+// what it serves is in place. A serve that fails before it binds leaves
+// the data directory as it was.
 func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string) bool) error {
 	plan, err := planServe(ctx, g, flagParams(f, changed))
 	if err != nil {
@@ -211,7 +213,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	var metricsAddr, adminAddr string
-	if mln := lns.metrics; mln != nil {
+	if lns.metrics != nil {
+		mln, err := lns.metrics.Listen()
+		if err != nil {
+			return err
+		}
 		metricsAddr = mln.Addr().String()
 		// Its own listener with a few connections of its own, out of the
 		// descriptors the phone cap leaves: it answers while phones flood.
@@ -219,8 +225,13 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		go func() { _ = hs.Serve(adminhttp.LimitListener(mln, adminhttp.MaxConns)) }()
 		defer hs.Close()
 	}
-	if aln := lns.admin; aln != nil {
+	if lns.admin != nil {
 		cert, err := adminCertificate(g, cfg, givenAdmin, ownAdmin, log)
+		if err != nil {
+			return err
+		}
+		// The first administrator and the certificate exist: accept.
+		aln, err := lns.admin.Listen()
 		if err != nil {
 			return err
 		}
@@ -241,11 +252,22 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	gate := newPhoneGate(cfg.Listen, func(ln net.Listener) error { return srv.Serve(serveCtx, ln) }, log)
 	phoneAddr := ""
 	if lns.phones != nil {
-		phoneAddr = lns.phones.Addr().String()
-		gate.start(lns.phones)
+		// The CAPF certificate, the database and the trust file are in
+		// place: accept phones.
+		pln, err := lns.phones.Listen()
+		if err != nil {
+			return err
+		}
+		phoneAddr = pln.Addr().String()
+		gate.start(pln)
 	}
 	printStartup(g, cfg, authority.Certificate(), created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
 	fmt.Fprint(g.stdout, firstAdmin)
+	// Under systemd's Type=notify: every listener accepts now.
+	notify := sdnotify.New(os.Getenv)
+	if err := notify.Notify(sdnotify.Ready, "STATUS=serving"); err != nil {
+		log.Warn("could not tell the service manager that serve is ready", "err", err)
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -266,6 +288,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	stopWatch()
 	<-watched
 	log.Info("shutting down: draining sessions", "drain", f.drain)
+	if err := notify.Notify(sdnotify.Stopping, "STATUS=draining sessions"); err != nil {
+		log.Warn("could not tell the service manager that serve is stopping", "err", err)
+	}
 	dctx, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/schedule"
+	"github.com/capf-server/capf/internal/tcpbind"
 	"github.com/capf-server/capf/internal/trust"
 )
 
@@ -150,30 +151,33 @@ func probeLock(g *globals) error {
 	return nil
 }
 
-// serveListeners are the bound sockets of a serve.
+// serveListeners are the bound sockets of a serve. They are bound before
+// serve writes anything (a port in use stops it with the data directory
+// untouched) and listen only once what each serves is in place: until
+// then a client's connect is refused, so a process manager or script that
+// waits for a port finds a server that answers.
 type serveListeners struct {
-	phones, metrics net.Listener // metrics is nil when off
-	admin           net.Listener // nil when off
+	phones, metrics *tcpbind.Socket // metrics is nil when off
+	admin           *tcpbind.Socket // nil when off
 }
 
-// bind opens the listeners of the plan; on failure it closes what it opened.
+// bind binds the sockets of the plan; on failure it closes what it bound.
 func (p *servePlan) bind(ctx context.Context) (*serveListeners, error) {
-	var lc net.ListenConfig
 	l := &serveListeners{}
 	var err error
 	if !p.phonesOff {
-		if l.phones, err = lc.Listen(ctx, "tcp", p.cfg.Listen); err != nil {
+		if l.phones, err = tcpbind.Bind(ctx, p.cfg.Listen); err != nil {
 			return nil, fault.New(fault.Unavailable, "listen for phones on %s: %v", p.cfg.Listen, err)
 		}
 	}
 	if p.cfg.MetricsListen != "" {
-		if l.metrics, err = lc.Listen(ctx, "tcp", p.cfg.MetricsListen); err != nil {
+		if l.metrics, err = tcpbind.Bind(ctx, p.cfg.MetricsListen); err != nil {
 			l.close()
 			return nil, fault.New(fault.Unavailable, "listen for metrics on %s: %v", p.cfg.MetricsListen, err)
 		}
 	}
 	if p.cfg.AdminListen != "" {
-		if l.admin, err = lc.Listen(ctx, "tcp", p.cfg.AdminListen); err != nil {
+		if l.admin, err = tcpbind.Bind(ctx, p.cfg.AdminListen); err != nil {
 			l.close()
 			return nil, fault.New(fault.Unavailable, "listen for administration (HTTPS) on %s: %v", p.cfg.AdminListen, err)
 		}
@@ -181,11 +185,12 @@ func (p *servePlan) bind(ctx context.Context) (*serveListeners, error) {
 	return l, nil
 }
 
-// close closes the listeners.
+// close releases the sockets that do not listen yet; listeners are closed
+// by their servers.
 func (l *serveListeners) close() {
-	for _, ln := range []net.Listener{l.phones, l.metrics, l.admin} {
-		if ln != nil {
-			ln.Close()
+	for _, s := range []*tcpbind.Socket{l.phones, l.metrics, l.admin} {
+		if s != nil {
+			s.Close()
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -36,11 +37,19 @@ type Options struct {
 	// more are closed at once. 0 means no limit.
 	MaxConnsPerAddress int
 	// MaxConns bounds the open phone connections in total, so a flood from
-	// many addresses cannot use up the process's file descriptors; more are
-	// closed at once, before any TLS work. 0 means no limit.
+	// many addresses cannot use up the process's file descriptors. At the
+	// cap a new connection evicts the oldest one still in its TLS handshake
+	// (as nginx reuses its idle connections); when every connection is past
+	// its handshake, the new one is closed at once, before any TLS work.
+	// 0 means no limit.
 	MaxConns int
-	Observer Observer // nil: nothing observed
-	Logger   *slog.Logger
+	// PressureHandshakeTimeout replaces HandshakeTimeout, counted from
+	// accept, for connections still in their TLS handshake while more than
+	// PressurePercent of MaxConns are open (default 5s, never more than
+	// HandshakeTimeout).
+	PressureHandshakeTimeout time.Duration
+	Observer                 Observer // nil: nothing observed
+	Logger                   *slog.Logger
 }
 
 // Observer receives connection events for metrics.
@@ -51,6 +60,32 @@ type Observer interface {
 	// ConnRejected counts a connection closed at once, with the reason
 	// ("per-address-limit", "total-limit").
 	ConnRejected(reason string)
+	// ConnEvicted counts a connection still in its TLS handshake that was
+	// closed to admit a new one, with the reason ("total-limit").
+	ConnEvicted(reason string)
+}
+
+// PressurePercent is the share of MaxConns above which connections still
+// in their TLS handshake get PressureHandshakeTimeout. The pressure ends
+// below relievedPercent, so a count that hovers around the threshold does
+// not walk the pending connections again and again.
+const (
+	PressurePercent = 80
+	relievedPercent = 60
+)
+
+// DefaultPressureHandshakeTimeout is the handshake deadline under pressure.
+// A phone's TLS handshake takes well under a second, even a 79xx's RSA one.
+const DefaultPressureHandshakeTimeout = 5 * time.Second
+
+// connState is what the server tracks of one open connection.
+type connState struct {
+	c        net.Conn
+	ip       string
+	accepted time.Time
+	deadline time.Time     // of the TLS handshake
+	pending  *list.Element // in Server.handshaking until the TLS handshake ends
+	evicted  bool          // closed and forgotten to admit another
 }
 
 // Server serves the CAPF protocol on the listeners given to Serve.
@@ -58,16 +93,21 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	mu         sync.Mutex
-	listeners  map[net.Listener]struct{}
-	conns      map[net.Conn]struct{}
-	perAddr    map[string]int
-	closing    bool
-	done       chan struct{} // closed by Shutdown: ends accept back-off
-	wg         sync.WaitGroup
-	rejectLog  ratelog.Limiter
-	acceptLog  ratelog.Limiter
-	unknownLog ratelog.Limiter
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]*connState
+	perAddr   map[string]int
+	// handshaking holds the connections still in their TLS handshake,
+	// oldest first: those the cap may evict.
+	handshaking *list.List
+	pressure    bool // above PressurePercent of MaxConns
+	closing     bool
+	done        chan struct{} // closed by Shutdown: ends accept back-off
+	wg          sync.WaitGroup
+	rejectLog   ratelog.Limiter
+	evictLog    ratelog.Limiter
+	acceptLog   ratelog.Limiter
+	unknownLog  ratelog.Limiter
 }
 
 // New returns a Server.
@@ -75,6 +115,10 @@ func New(o Options) *Server {
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 30 * time.Second
 	}
+	if o.PressureHandshakeTimeout <= 0 {
+		o.PressureHandshakeTimeout = DefaultPressureHandshakeTimeout
+	}
+	o.PressureHandshakeTimeout = min(o.PressureHandshakeTimeout, o.HandshakeTimeout)
 	if o.MaxPayload <= 0 {
 		o.MaxPayload = DefaultMaxPayload
 	}
@@ -82,7 +126,7 @@ func New(o Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{opts: o, log: log, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}, perAddr: map[string]int{}, done: make(chan struct{})}
+	return &Server{opts: o, log: log, listeners: map[net.Listener]struct{}{}, conns: map[net.Conn]*connState{}, perAddr: map[string]int{}, handshaking: list.New(), done: make(chan struct{})}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -135,13 +179,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		switch r := s.track(c); r {
+		st, victim, r := s.track(c)
+		switch r {
 		case trackClosing:
 			c.Close()
 			return ErrServerClosed
 		case trackOverAddress, trackOverTotal:
-			// Closed at once, before any TLS work: the peer reads EOF.
-			c.Close()
+			// Counted, then closed at once, before any TLS work: the peer
+			// reads EOF.
 			reason, param := "per-address-limit", "max_connections_per_address"
 			if r == trackOverTotal {
 				reason, param = "total-limit", "max_connections"
@@ -149,12 +194,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if o := s.opts.Observer; o != nil {
 				o.ConnRejected(reason)
 			}
+			c.Close()
 			if n, ok := s.rejectLog.Allow(time.Now()); ok {
 				s.log.Warn("connection refused: "+param+" reached", "remote", c.RemoteAddr().String(), "suppressed", n)
 			}
 			continue
 		}
-		go s.handle(ctx, c)
+		if victim != nil {
+			// Its handler sees the handshake fail and ends; its slot is
+			// already the new connection's.
+			if o := s.opts.Observer; o != nil {
+				o.ConnEvicted("total-limit")
+			}
+			victim.Close()
+			if n, ok := s.evictLog.Allow(time.Now()); ok {
+				s.log.Warn("max_connections reached: closed the oldest connection still in its TLS handshake to admit a new one",
+					"evicted", victim.RemoteAddr().String(), "remote", c.RemoteAddr().String(), "suppressed", n)
+			}
+		}
+		go s.handle(ctx, st)
 	}
 }
 
@@ -176,34 +234,104 @@ func addrKey(c net.Conn) string {
 	return host
 }
 
-func (s *Server) track(c net.Conn) trackResult {
+// track admits c within the caps and arms its handshake deadline. At the
+// total cap it evicts the oldest connection still in its TLS handshake and
+// returns it as victim, for the caller to close; with none to evict, c is
+// over the cap.
+func (s *Server) track(c net.Conn) (st *connState, victim net.Conn, r trackResult) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return trackClosing
-	}
-	if max := s.opts.MaxConns; max > 0 && len(s.conns) >= max {
-		return trackOverTotal
+		return nil, nil, trackClosing
 	}
 	ip := addrKey(c)
 	if max := s.opts.MaxConnsPerAddress; max > 0 && s.perAddr[ip] >= max {
-		return trackOverAddress
+		return nil, nil, trackOverAddress
 	}
+	if max := s.opts.MaxConns; max > 0 && len(s.conns) >= max {
+		e := s.handshaking.Front()
+		if e == nil {
+			return nil, nil, trackOverTotal
+		}
+		old := e.Value.(*connState)
+		s.forget(old)
+		old.evicted = true
+		victim = old.c
+	}
+	st = &connState{c: c, ip: ip, accepted: now, deadline: now.Add(s.opts.HandshakeTimeout)}
 	s.perAddr[ip]++
-	s.conns[c] = struct{}{}
+	s.conns[c] = st
+	st.pending = s.handshaking.PushBack(st)
+	s.updatePressure()
+	if s.pressure {
+		st.deadline = now.Add(s.opts.PressureHandshakeTimeout)
+	}
+	_ = c.SetDeadline(st.deadline)
 	s.wg.Add(1)
 	if o := s.opts.Observer; o != nil {
 		o.ConnOpened()
 	}
-	return trackOK
+	return st, victim, trackOK
 }
 
-func (s *Server) untrack(c net.Conn) {
+// forget removes st from the counts and the eviction queue; s.mu is held.
+func (s *Server) forget(st *connState) {
+	delete(s.conns, st.c)
+	if s.perAddr[st.ip]--; s.perAddr[st.ip] <= 0 {
+		delete(s.perAddr, st.ip)
+	}
+	if st.pending != nil {
+		s.handshaking.Remove(st.pending)
+		st.pending = nil
+	}
+}
+
+// updatePressure enters the pressure above PressurePercent of MaxConns and
+// then shortens the handshake deadline of every connection still in its
+// handshake to PressureHandshakeTimeout from its accept (one already older
+// ends at once); it leaves below relievedPercent. s.mu is held.
+func (s *Server) updatePressure() {
+	max := s.opts.MaxConns
+	if max <= 0 {
+		return
+	}
+	n := len(s.conns)
+	switch {
+	case !s.pressure && n*100 > max*PressurePercent:
+		s.pressure = true
+		for e := s.handshaking.Front(); e != nil; e = e.Next() {
+			st := e.Value.(*connState)
+			if d := st.accepted.Add(s.opts.PressureHandshakeTimeout); d.Before(st.deadline) {
+				st.deadline = d
+				_ = st.c.SetDeadline(d)
+			}
+		}
+	case s.pressure && n*100 < max*relievedPercent:
+		s.pressure = false
+	}
+}
+
+// handshaken takes st out of the eviction queue once its TLS handshake has
+// succeeded; false means it was evicted meanwhile.
+func (s *Server) handshaken(st *connState) bool {
 	s.mu.Lock()
-	delete(s.conns, c)
-	ip := addrKey(c)
-	if s.perAddr[ip]--; s.perAddr[ip] <= 0 {
-		delete(s.perAddr, ip)
+	defer s.mu.Unlock()
+	if st.evicted {
+		return false
+	}
+	if st.pending != nil {
+		s.handshaking.Remove(st.pending)
+		st.pending = nil
+	}
+	return true
+}
+
+func (s *Server) untrack(st *connState) {
+	s.mu.Lock()
+	if !st.evicted {
+		s.forget(st)
+		s.updatePressure()
 	}
 	s.mu.Unlock()
 	if o := s.opts.Observer; o != nil {
@@ -253,8 +381,9 @@ func newSessionID() uint32 {
 	}
 }
 
-func (s *Server) handle(ctx context.Context, raw net.Conn) {
-	defer s.untrack(raw)
+func (s *Server) handle(ctx context.Context, st *connState) {
+	raw := st.c
+	defer s.untrack(st)
 	defer raw.Close()
 	remote := raw.RemoteAddr().String()
 	var sess *session.Session
@@ -271,10 +400,14 @@ func (s *Server) handle(ctx context.Context, raw net.Conn) {
 		}
 	}()
 
+	// The handshake deadline was set by track (and is shortened under
+	// pressure).
 	conn := tls.Server(raw, s.opts.TLS)
-	_ = conn.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	if err := conn.HandshakeContext(ctx); err != nil {
 		s.log.Debug("TLS handshake failed", "remote", remote, "err", err)
+		return
+	}
+	if !s.handshaken(st) {
 		return
 	}
 	deps := s.opts.Deps

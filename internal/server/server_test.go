@@ -57,6 +57,7 @@ func (noDevices) SaveFetchedCertificate(context.Context, device.FetchedCertifica
 type counter struct {
 	mu       sync.Mutex
 	rejected map[string]int
+	evicted  map[string]int
 	open     int
 }
 
@@ -70,8 +71,17 @@ func (c *counter) ConnRejected(r string) {
 	}
 	c.rejected[r]++
 }
-func (c *counter) get(r string) int { c.mu.Lock(); defer c.mu.Unlock(); return c.rejected[r] }
-func (c *counter) active() int      { c.mu.Lock(); defer c.mu.Unlock(); return c.open }
+func (c *counter) ConnEvicted(r string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.evicted == nil {
+		c.evicted = map[string]int{}
+	}
+	c.evicted[r]++
+}
+func (c *counter) evictions(r string) int { c.mu.Lock(); defer c.mu.Unlock(); return c.evicted[r] }
+func (c *counter) get(r string) int       { c.mu.Lock(); defer c.mu.Unlock(); return c.rejected[r] }
+func (c *counter) active() int            { c.mu.Lock(); defer c.mu.Unlock(); return c.open }
 
 // lockedBuffer collects the server's log.
 type lockedBuffer struct {
@@ -210,13 +220,16 @@ func TestConnectionLimits(t *testing.T) {
 		perAddr   int
 		total     int
 		held      []string // source addresses of the connections held open
+		sessions  bool     // the held connections are past their TLS handshake
 		probeFrom string
 		refused   bool
 		reason    string
 	}{
 		{name: "per-address/over", perAddr: 2, held: []string{"127.0.0.2", "127.0.0.2"}, probeFrom: "127.0.0.2", refused: true, reason: "per-address-limit"},
 		{name: "per-address/other-address-served", perAddr: 2, held: []string{"127.0.0.2", "127.0.0.2"}, probeFrom: "127.0.0.3"},
-		{name: "total/over-from-new-address", total: 3, held: []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}, probeFrom: "127.0.0.5", refused: true, reason: "total-limit"},
+		{name: "total/over-from-new-address", total: 3, held: []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}, sessions: true, probeFrom: "127.0.0.5", refused: true, reason: "total-limit"},
+		// Held connections in their handshake are evicted instead: see
+		// TestEvictOldestHandshaking.
 		{name: "total/under", total: 4, held: []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}, probeFrom: "127.0.0.5"},
 		{name: "no-limits", held: []string{"127.0.0.2", "127.0.0.2", "127.0.0.2"}, probeFrom: "127.0.0.2"},
 	}
@@ -224,7 +237,12 @@ func TestConnectionLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ts := startTest(t, Options{MaxConnsPerAddress: tt.perAddr, MaxConns: tt.total})
 			for _, src := range tt.held {
-				c := dialFrom(t, src, ts.addr)
+				var c net.Conn
+				if tt.sessions {
+					c, _ = openSession(t, src, ts.addr)
+				} else {
+					c = dialFrom(t, src, ts.addr)
+				}
 				t.Cleanup(func() { c.Close() })
 			}
 			waitActive(t, ts, len(tt.held))
@@ -246,6 +264,106 @@ func TestConnectionLimits(t *testing.T) {
 				t.Fatalf("connection under the limit not served: %v", err)
 			}
 		})
+	}
+}
+
+// stillOpen reports whether the server keeps c open: a short read runs
+// into the client's own deadline.
+func stillOpen(t *testing.T, c net.Conn) bool {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	_, err := c.Read(make([]byte, 1))
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// TestEvictOldestHandshaking: at the total cap a new connection evicts the
+// oldest connection still in its TLS handshake, never a session past it,
+// and is served; with only sessions left, the new one is refused.
+func TestEvictOldestHandshaking(t *testing.T) {
+	ts := startTest(t, Options{MaxConns: 4})
+	sess, _ := openSession(t, "127.0.0.2", ts.addr) // the oldest, but past TLS
+	defer sess.Close()
+	var idle []net.Conn
+	for i := 0; i < 3; i++ {
+		c := dialFrom(t, fmt.Sprintf("127.0.0.%d", 3+i), ts.addr)
+		defer c.Close()
+		idle = append(idle, c)
+		waitActive(t, ts, 2+i)
+	}
+	for i := 0; i < 3; i++ {
+		// Each newcomer completes its handshake and gets AUTH_REQUEST,
+		// evicting the oldest idle one.
+		tc, _ := openSession(t, "127.0.0.9", ts.addr)
+		defer tc.Close()
+		if !closedAtOnce(t, idle[i]) {
+			t.Fatalf("newcomer %d: the oldest idle connection was not evicted", i+1)
+		}
+		for _, c := range idle[i+1:] {
+			if !stillOpen(t, c) {
+				t.Fatalf("newcomer %d: a younger idle connection was closed", i+1)
+			}
+		}
+		if got := ts.obs.evictions("total-limit"); got != i+1 {
+			t.Fatalf("evicted = %d, want %d", got, i+1)
+		}
+	}
+	if !stillOpen(t, sess) {
+		t.Fatal("the session past its handshake was evicted")
+	}
+	// Four sessions past TLS now: nothing to evict, the next is refused.
+	probe := dialFrom(t, "127.0.0.10", ts.addr)
+	defer probe.Close()
+	if !closedAtOnce(t, probe) {
+		t.Fatal("a connection over a cap of sessions was left open")
+	}
+	if got, ev := ts.obs.get("total-limit"), ts.obs.evictions("total-limit"); got != 1 || ev != 3 {
+		t.Fatalf("rejected = %d, evicted = %d, want 1 and 3", got, ev)
+	}
+}
+
+// TestHandshakeDeadlineUnderPressure: once more than PressurePercent of the
+// cap is open, connections still in their handshake get the short deadline
+// counted from their accept (older ones are closed at once), sessions past
+// TLS keep theirs, and below the threshold the long deadline holds.
+func TestHandshakeDeadlineUnderPressure(t *testing.T) {
+	const short = 300 * time.Millisecond
+	ts := startTest(t, Options{MaxConns: 10, PressureHandshakeTimeout: short})
+	sess, _ := openSession(t, "127.0.0.2", ts.addr)
+	defer sess.Close()
+	var idle []net.Conn
+	for i := 0; i < 7; i++ { // 8 of 10 open: at, not above, 80 %
+		c := dialFrom(t, "127.0.0.3", ts.addr)
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	waitActive(t, ts, 8)
+	time.Sleep(2 * short) // older than the short deadline, well within the long one
+	for i, c := range idle {
+		if !stillOpen(t, c) {
+			t.Fatalf("idle connection %d closed below the pressure threshold", i)
+		}
+	}
+	late := dialFrom(t, "127.0.0.4", ts.addr) // the 9th: above 80 %
+	defer late.Close()
+	for i, c := range idle {
+		if !closedAtOnce(t, c) {
+			t.Fatalf("idle connection %d kept its long deadline under pressure", i)
+		}
+	}
+	// The newcomer has the short deadline from its own accept.
+	start := time.Now()
+	_ = late.SetReadDeadline(start.Add(5 * time.Second))
+	if _, err := late.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("newcomer under pressure: %v", err)
+	}
+	if d := time.Since(start); d > 3*short {
+		t.Errorf("newcomer closed after %v, want about %v", d, short)
+	}
+	if !stillOpen(t, sess) {
+		t.Fatal("the session past its handshake was closed")
+	}
+	if n := ts.obs.evictions("total-limit"); n != 0 {
+		t.Errorf("evicted = %d below the cap", n)
 	}
 }
 

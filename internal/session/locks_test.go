@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,8 +95,17 @@ func TestSupersede(t *testing.T) {
 	})
 	expectReply(t, old.Handle(ctx, authResponse(phone)), wire.CmdKeyGenerateRequest)
 
+	// The new session lets go when superseded, as the old one did, so that
+	// only the address rule can keep a stranger from taking over below.
 	fresh := New(f.deps, sid, "192.0.2.10:5001")
-	fresh.OnSupersede(func() {})
+	var freshPreempted atomic.Bool
+	fresh.OnSupersede(func() {
+		freshPreempted.Store(true)
+		go func() {
+			fresh.Abort(ctx, errors.New("use of closed network connection"))
+			fresh.Close()
+		}()
+	})
 	expectReply(t, fresh.Handle(ctx, authResponse(phone)), wire.CmdKeyGenerateRequest)
 	if len(f.store.outcomes) != 1 {
 		t.Fatalf("outcomes %+v, want the old session's failure", f.store.outcomes)
@@ -105,8 +115,18 @@ func TestSupersede(t *testing.T) {
 		t.Errorf("old session recorded as %+v", o)
 	}
 
+	// An authenticated session from another address is told to retry
+	// later at once, and the phone's session is not touched.
 	other := New(f.deps, sid, "192.0.2.99:5000")
+	other.OnSupersede(func() {})
+	start := time.Now()
 	if d := retryDelay(t, other.Handle(ctx, authResponse(phone))); d == 0 {
 		t.Error("no delay")
+	}
+	if freshPreempted.Load() {
+		t.Fatal("a session from another address superseded the phone's")
+	}
+	if d := time.Since(start); d >= supersedeWait {
+		t.Errorf("refused after %v: by waiting for the holder, not by the address rule", d)
 	}
 }

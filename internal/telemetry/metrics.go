@@ -19,6 +19,7 @@ type Metrics struct {
 	sessions     *prometheus.CounterVec
 	retryLater   *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
+	evicted      *prometheus.CounterVec
 	active       prometheus.Gauge
 	waitingKey   prometheus.Gauge
 	issuance     prometheus.Histogram
@@ -41,6 +42,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "capf_connections_rejected_total",
 			Help: "Connections closed at once, by reason (per-address-limit, total-limit).",
+		}, []string{"reason"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "capf_connections_evicted_total",
+			Help: "Connections still in their TLS handshake closed to admit a new one, by reason (total-limit).",
 		}, []string{"reason"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "capf_connections_active",
@@ -70,7 +75,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Authentication strings used up by auth_string_max_failures consecutive wrong guesses.",
 		}),
 	}
-	reg.MustRegister(m.sessions, m.retryLater, m.rejected, m.active, m.waitingKey, m.issuance, m.storeCommit, m.sessionTimes, m.usedUp)
+	reg.MustRegister(m.sessions, m.retryLater, m.rejected, m.evicted, m.active, m.waitingKey, m.issuance, m.storeCommit, m.sessionTimes, m.usedUp)
 	return m
 }
 
@@ -142,3 +147,6 @@ func (t *timedStore) SaveFetchedCertificate(ctx context.Context, fc device.Fetch
 	defer t.observe("save_fetched", time.Now())
 	return t.Store.SaveFetchedCertificate(ctx, fc)
 }
+
+// ConnEvicted implements server.Observer.
+func (m *Metrics) ConnEvicted(reason string) { m.evicted.WithLabelValues(reason).Inc() }

@@ -33,6 +33,7 @@ func TestMetrics(t *testing.T) {
 	m.ConnRejected("per-address-limit")
 	m.ConnRejected("total-limit")
 	m.ConnRejected("total-limit")
+	m.ConnEvicted("total-limit")
 	m.Issued(3 * time.Millisecond)
 	st := m.InstrumentStore(nopStore{})
 	if _, err := st.StartAttempt(context.Background(), device.Attempt{}); err != nil {
@@ -59,9 +60,12 @@ capf_connections_active 1
 # TYPE capf_connections_rejected_total counter
 capf_connections_rejected_total{reason="per-address-limit"} 1
 capf_connections_rejected_total{reason="total-limit"} 2
+# HELP capf_connections_evicted_total Connections still in their TLS handshake closed to admit a new one, by reason (total-limit).
+# TYPE capf_connections_evicted_total counter
+capf_connections_evicted_total{reason="total-limit"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"capf_sessions_total", "capf_retry_later_total", "capf_sessions_waiting_for_key", "capf_connections_active", "capf_connections_rejected_total"); err != nil {
+		"capf_sessions_total", "capf_retry_later_total", "capf_sessions_waiting_for_key", "capf_connections_active", "capf_connections_rejected_total", "capf_connections_evicted_total"); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.CollectAndCount(m.storeCommit); n != 2 {
