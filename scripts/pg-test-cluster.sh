@@ -9,8 +9,9 @@
 # when set and empty), starts it listening only on a unix socket inside that
 # directory (no TCP port, nothing to collide with), and prints the
 # environment the tests read: CAPF_TEST_POSTGRES, a DSN of the superuser
-# "capf" (trust on the socket), and CAPF_TEST_PG_DIR. The role "capf_pw"
-# must give a password (scram-sha-256), for the tests of a wrong password.
+# "capf" (trust on the socket), and CAPF_TEST_PG_DIR. Members of the role
+# capf_pw must give a password (scram-sha-256), for the tests of a wrong
+# password.
 # The server refuses to run as root: as root the cluster runs as the system
 # user capftest, created when missing. Durability is off (fsync,
 # synchronous_commit, full_page_writes): the data is thrown away.
@@ -52,7 +53,7 @@ start() {
   as "$bin/initdb" -D "$dir/data" -U capf --auth=trust --encoding=UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 || {
     cat "$dir/initdb.log" >&2; exit 1; }
   # The password-checked role first: pg_hba.conf takes the first match.
-  as sh -c "printf '%s\n' 'local all capf_pw scram-sha-256' 'local all all trust' >'$dir/data/pg_hba.conf'"
+  as sh -c "printf '%s\n' 'local all +capf_pw scram-sha-256' 'local all all trust' >'$dir/data/pg_hba.conf'"
   as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=64MB" \
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }

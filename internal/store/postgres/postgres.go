@@ -122,6 +122,14 @@ func Redact(dsn string) string {
 		}
 		return u.Redacted()
 	}
+	if scheme, rest, ok := strings.Cut(dsn, "://"); ok {
+		// A URL that does not parse: hide what stands before its last @.
+		if i := strings.LastIndex(rest, "@"); i >= 0 {
+			user, _, _ := strings.Cut(rest[:i], ":")
+			return scheme + "://" + user + ":xxxxx" + rest[i:]
+		}
+		return dsn
+	}
 	// key=value form: hide the value of password=.
 	fields := strings.Fields(dsn)
 	for i, f := range fields {
