@@ -11,7 +11,7 @@ import (
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
-	"github.com/capf-server/capf/internal/store/sqlite"
+	"github.com/capf-server/capf/internal/store"
 )
 
 func init() { subcommands = append(subcommands, newInitCmd) }
@@ -58,15 +58,15 @@ func runInit(cmd *cobra.Command, g *globals) error {
 	}
 	report(wrote, "service parameters", d.Config())
 	_, statErr := os.Stat(d.DB())
-	newDB := errors.Is(statErr, fs.ErrNotExist)
-	st, err := sqlite.Open(cmd.Context(), d.DB(), sqlite.Options{})
+	newDB := errors.Is(statErr, fs.ErrNotExist) && !store.IsPostgres(g.db)
+	st, err := store.Open(cmd.Context(), g.storeOptions(store.Create))
 	if err != nil {
 		return fmt.Errorf("create database: %w", err)
 	}
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("create database: %w", err)
 	}
-	report(newDB, "database", d.DB())
+	report(newDB, "database", store.Describe(g.storeOptions(store.Create)))
 	a, created, err := ca.LoadOrCreate(g.caOptions(cfg))
 	if err != nil {
 		return fmt.Errorf("CAPF certificate: %w", err)

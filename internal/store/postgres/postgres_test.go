@@ -180,6 +180,7 @@ func TestOpenBadDatabase(t *testing.T) {
 				s.Close()
 				t.Fatal("Open: err = nil")
 			}
+			t.Logf("Open: %v", err)
 			if fault.KindOf(err) != c.kind {
 				t.Errorf("kind = %v, want %v (%v)", fault.KindOf(err), c.kind, err)
 			}

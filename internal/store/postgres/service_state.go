@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/system"
 )
 
@@ -42,4 +44,44 @@ func (s *Store) SetServiceState(ctx context.Context, st system.ServiceState, ev 
 		}
 		return insertAudit(ctx, tx, ev)
 	})
+}
+
+// PeekServiceState reads the service state of the database dsn names
+// without migrating or changing anything, for `capf serve` to decide
+// before it binds the phone port: a database without the state table (not
+// yet migrated) or without a stored state is active.
+func PeekServiceState(ctx context.Context, dsn string) (system.ServiceState, error) {
+	what := Redact(dsn)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return system.ServiceState{}, fault.Invalidf("postgres store %s: the connection string is not valid", what)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return system.ServiceState{}, fmt.Errorf("postgres store %s: %w", what, connectErr(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('service_state') IS NOT NULL`).Scan(&exists); err != nil {
+		return system.ServiceState{}, fmt.Errorf("read service state: %w", err)
+	}
+	if !exists {
+		return system.ServiceState{Active: true}, nil
+	}
+	var (
+		st system.ServiceState
+		at *int64
+	)
+	err = conn.QueryRow(ctx, `SELECT active, changed_at, changed_by FROM service_state WHERE id = 1`).Scan(&st.Active, &at, &st.ChangedBy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return system.ServiceState{Active: true}, nil
+	}
+	if err != nil {
+		return system.ServiceState{}, fmt.Errorf("read service state: %w", err)
+	}
+	st.ChangedAt = fromMicros(at)
+	return st, nil
 }
