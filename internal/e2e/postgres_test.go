@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/capf-server/capf/internal/cli"
+	"github.com/capf-server/capf/internal/store/postgres"
+	"github.com/capf-server/capf/internal/store/postgres/pgtest"
+)
+
+// TestServeOnPostgres runs the real binary with CAPF_DB naming a
+// PostgreSQL database: serve starts, the admin commands reach the same
+// database, and a simulated phone enrols; the device, its attempt and its
+// issuance are in PostgreSQL, and the data directory holds no SQLite
+// database.
+func TestServeOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	bin := capfBinary(t)
+	data := t.TempDir()
+	b := startBinaryEnv(t, bin, data, false, "CAPF_DB="+dsn)
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := b.run(bin, args...)
+		if err != nil {
+			t.Fatalf("capf %s: %v\n%s\nserver: %s", strings.Join(args, " "), err, out, b.stderr)
+		}
+		return out
+	}
+	name := newPhoneName()
+	run("device", "add", name, "--auth-mode", "string", "--auth-string", "80442", "--operation", "install", "--key", "ec256")
+	out := run("phone", "--server", b.addr, "--ca", filepath.Join(data, "ca", "capf.pem"), name, "--auth-string", "80442", "--json")
+	var res struct {
+		EndReason *uint8 `json:"end_reason"`
+		Installed *struct {
+			Serial string `json:"serial"`
+		} `json:"installed"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.EndReason == nil || *res.EndReason != 1 || res.Installed == nil {
+		t.Fatalf("capf phone: %s (%v)", out, err)
+	}
+	if show := run("device", "show", name); !strings.Contains(show, "Upgrade Success") {
+		t.Fatalf("device show:\n%s", show)
+	}
+
+	// What the server wrote is in PostgreSQL.
+	st, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	d, err := st.GetDevice(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.LSC == nil || !strings.EqualFold(d.LSC.Serial, res.Installed.Serial) {
+		t.Errorf("device in PostgreSQL: LSC %+v, want serial %s", d.LSC, res.Installed.Serial)
+	}
+	is, err := st.ListIssuances(t.Context(), name)
+	if err != nil || len(is) != 1 {
+		t.Errorf("issuances in PostgreSQL: %d (%v), want 1", len(is), err)
+	}
+	as, err := st.ListAttempts(t.Context(), name, 0)
+	if err != nil || len(as) != 1 || as[0].FinishedAt.IsZero() {
+		t.Errorf("attempts in PostgreSQL: %+v (%v), want one, closed", as, err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "capf.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("capf.db in the data directory of a PostgreSQL node: %v", err)
+	}
+}
+
+// TestServeBadDatabase: serve with a database it cannot use (nothing
+// answers, a wrong password, a schema newer than the binary, not a
+// postgres URL) exits with an error that names the cause, and leaves the
+// data directory uncreated.
+func TestServeBadDatabase(t *testing.T) {
+	cluster := pgtest.ClusterDSN(t)
+	role := pgtest.Name("capf_pw")
+	pgtest.Exec(t, "DO $$BEGIN CREATE ROLE capf_pw NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$")
+	pgtest.Exec(t, "CREATE ROLE "+role+" LOGIN PASSWORD 'right-password' IN ROLE capf_pw")
+	t.Cleanup(func() { pgtest.Exec(t, "DROP ROLE "+role) })
+	u, err := url.Parse(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, "wrong-password")
+	wrongPassword := u.String()
+
+	newer := pgtest.DSN(t)
+	st, err := postgres.Open(t.Context(), newer, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	pgtest.Exec(t, "INSERT INTO "+searchPath(t, newer)+".schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
+
+	cases := []struct{ name, db, want string }{
+		{"unreachable", "postgres://capf:secret-password@127.0.0.1:1/capf?sslmode=disable&connect_timeout=5", "unreachable"},
+		{"wrong-password", wrongPassword, "refused the credentials"},
+		{"newer-schema", newer, "newer than this binary supports"},
+		{"not-postgres", "mysql://capf@localhost/capf", "want a postgres:// URL"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			var out, errOut bytes.Buffer
+			code := cli.Run(context.Background(), []string{"--data", data, "--db", c.db, "serve", "--listen", "127.0.0.1:0"}, &out, &errOut)
+			if code == 0 {
+				t.Fatalf("serve exited 0:\n%s", out.String())
+			}
+			if !strings.Contains(errOut.String(), c.want) {
+				t.Errorf("stderr = %q, want it to say %q", errOut.String(), c.want)
+			}
+			for _, secret := range []string{"secret-password", "wrong-password"} {
+				if strings.Contains(errOut.String()+out.String(), secret) {
+					t.Errorf("the output shows the password: %s", errOut.String())
+				}
+			}
+			if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("data directory after the failed start: %v, want none", err)
+			}
+		})
+	}
+}
+
+// searchPath returns the search_path parameter of a pgtest DSN: its schema.
+func searchPath(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("search_path")
+}
