@@ -149,6 +149,9 @@ func Open(ctx context.Context, o Options) (Store, error) {
 // NotFound error that says how to create one, so that a mistyped --data
 // never silently starts an empty installation).
 func Initialised(o Options) error {
+	if err := Check(o.DB); err != nil {
+		return err
+	}
 	if IsPostgres(o.DB) {
 		return nil
 	}

@@ -155,9 +155,24 @@ func connectErr(err error) error {
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
-		return unavailablef("the database server is unreachable: %v", ce.Unwrap())
+		return unavailablef("the database server is unreachable: %s", distinctLines(ce.Unwrap().Error()))
 	}
 	return unavailablef("connect: %v", err)
+}
+
+// distinctLines joins the distinct lines of s with "; ": pgx reports each
+// connection attempt (with and without TLS, each address) on a line, most
+// often the same.
+func distinctLines(s string) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // sqlState returns the SQLSTATE of a server error, or "".
