@@ -180,3 +180,49 @@ func PeekServiceState(ctx context.Context, o Options) (system.ServiceState, erro
 	}
 	return sqlite.PeekServiceState(ctx, datadir.Dir(o.DataDir).DB())
 }
+
+// Schema is where a database's schema stands against this binary.
+type Schema struct {
+	Current int      // the version the database records; 0 for none
+	Known   int      // the newest version this binary knows
+	Pending []string // the migrations that bring it to Known, in order
+}
+
+// Migrate brings the schema of the database o names up to date and
+// returns where it stood before, or, when dryRun, only says what it would
+// apply and changes nothing. A schema newer than the binary is an error
+// either way. On SQLite the data directory must be initialised.
+func Migrate(ctx context.Context, o Options, dryRun bool) (Schema, error) {
+	if err := Initialised(o); err != nil {
+		return Schema{}, err
+	}
+	var (
+		sc  Schema
+		err error
+	)
+	if IsPostgres(o.DB) {
+		sc.Known = postgres.SchemaVersion()
+		sc.Current, sc.Pending, err = postgres.SchemaState(ctx, o.DB)
+	} else {
+		sc.Known = sqlite.SchemaVersion()
+		sc.Current, sc.Pending, err = sqlite.SchemaState(ctx, datadir.Dir(o.DataDir).DB())
+	}
+	if err != nil {
+		return Schema{}, fmt.Errorf("read schema version: %w", err)
+	}
+	if sc.Current > sc.Known {
+		return Schema{}, fault.Invalidf("database schema version %d is newer than this binary supports (%d): upgrade capf, or restore a backup made by this version", sc.Current, sc.Known)
+	}
+	if dryRun || len(sc.Pending) == 0 {
+		return sc, nil
+	}
+	o.Mode = ReadWrite
+	st, err := Open(ctx, o)
+	if err != nil {
+		return Schema{}, err
+	}
+	if err := st.Close(); err != nil {
+		return Schema{}, fmt.Errorf("close database: %w", err)
+	}
+	return sc, nil
+}

@@ -119,3 +119,55 @@ func TestOpenPostgres(t *testing.T) {
 		t.Errorf("Describe = %q shows the password", got)
 	}
 }
+
+// TestMigrate: on both backends, a database behind the binary is listed by
+// a dry run, which changes nothing, and brought up to date by a real run;
+// then it is up to date.
+func TestMigrate(t *testing.T) {
+	sqliteDir := t.TempDir()
+	// An empty capf.db: initialised, at schema version 0.
+	if err := os.WriteFile(filepath.Join(sqliteDir, "capf.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	backends := []struct {
+		name  string
+		o     func(t *testing.T) Options
+		known int
+	}{
+		{"sqlite", func(*testing.T) Options { return Options{DataDir: sqliteDir} }, sqlite.SchemaVersion()},
+		{"postgres", func(t *testing.T) Options { return Options{DB: pgtest.DSN(t), DataDir: t.TempDir()} }, postgres.SchemaVersion()},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			o := b.o(t)
+			for range 2 {
+				sc, err := Migrate(t.Context(), o, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sc.Current != 0 || sc.Known != b.known || len(sc.Pending) != b.known {
+					t.Fatalf("dry run = %+v, want version 0 with all %d migrations pending", sc, b.known)
+				}
+			}
+			sc, err := Migrate(t.Context(), o, false)
+			if err != nil || len(sc.Pending) != b.known {
+				t.Fatalf("migrate = %+v, %v", sc, err)
+			}
+			sc, err = Migrate(t.Context(), o, true)
+			if err != nil || sc.Current != b.known || len(sc.Pending) != 0 {
+				t.Fatalf("after migrate: %+v, %v; want up to date", sc, err)
+			}
+			st, err := Open(t.Context(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.ListDevices(t.Context(), device.Query{}); err != nil {
+				t.Errorf("the migrated database: %v", err)
+			}
+		})
+	}
+	if _, err := Migrate(t.Context(), Options{DataDir: t.TempDir()}, true); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("dry run on an empty directory: %v, want NotFound", err)
+	}
+}
