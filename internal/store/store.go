@@ -53,9 +53,11 @@ const (
 	// ReadWrite opens an existing database to change it. On SQLite the data
 	// directory must be initialised and writable.
 	ReadWrite Mode = iota
-	// ReadOnly opens an existing database only to look: on SQLite it
-	// creates nothing and works on a directory the caller cannot write;
-	// on PostgreSQL it is ReadWrite (the role's privileges decide).
+	// ReadOnly opens an existing database only to look: it never changes
+	// the schema, and refuses one that is not exactly this binary's. On
+	// SQLite it creates nothing and works on a directory the caller cannot
+	// write; on PostgreSQL writes are still possible (the role's
+	// privileges decide), but look-only commands make none.
 	ReadOnly
 	// Create opens the database, creating it first when it does not exist
 	// (SQLite: capf.db in the data directory, which must exist); `capf
@@ -109,7 +111,7 @@ func Open(ctx context.Context, o Options) (Store, error) {
 		return nil, err
 	}
 	if IsPostgres(o.DB) {
-		st, err := postgres.Open(ctx, o.DB, postgres.Options{Now: o.Now})
+		st, err := postgres.Open(ctx, o.DB, postgres.Options{Now: o.Now, NoMigrate: o.Mode == ReadOnly})
 		if err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
 		}

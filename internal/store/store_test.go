@@ -171,3 +171,25 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("dry run on an empty directory: %v, want NotFound", err)
 	}
 }
+
+// TestReadOnlyNeverMigratesPostgres: a look-only command on a database
+// behind the binary refuses it and changes nothing; a newer one is refused
+// too.
+func TestReadOnlyNeverMigratesPostgres(t *testing.T) {
+	o := Options{DB: pgtest.DSN(t), DataDir: t.TempDir(), Mode: ReadOnly}
+	_, err := Open(t.Context(), o)
+	if err == nil || !strings.Contains(err.Error(), "older") || !strings.Contains(err.Error(), "capf migrate") {
+		t.Fatalf("read-only open of an empty database: %v, want it refused as older", err)
+	}
+	if sc, err := Migrate(t.Context(), o, true); err != nil || sc.Current != 0 {
+		t.Fatalf("schema after the read-only open: %+v, %v; want version 0", sc, err)
+	}
+	if _, err := Migrate(t.Context(), o, false); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatalf("read-only open of an up-to-date database: %v", err)
+	}
+	st.Close()
+}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capf-server/capf/internal/fault"
 )
 
 //go:embed migrations/*.sql
@@ -107,4 +109,26 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		}
 		return nil
 	})
+}
+
+// checkSchema fails unless the database has exactly the schema version
+// this binary knows; it changes nothing.
+func checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	current := 0
+	if exists {
+		if err := pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+	}
+	switch known := SchemaVersion(); {
+	case current > known:
+		return fmt.Errorf("database schema version %d is newer than this binary supports (%d): upgrade capf", current, known)
+	case current < known:
+		return fault.Invalidf("database schema version %d is older than this binary's (%d): run capf migrate (or capf serve) to upgrade it", current, known)
+	}
+	return nil
 }

@@ -40,6 +40,10 @@ type Options struct {
 	// HistoryLimit is how many attempts the history keeps per device (the
 	// newest); DefaultHistoryLimit when zero or negative.
 	HistoryLimit int
+	// NoMigrate opens without changing the schema, for commands that
+	// only look: a database whose schema is not exactly this binary's is
+	// refused (older: run capf migrate; newer: upgrade capf).
+	NoMigrate bool
 	// MaxConns caps the connection pool; pgxpool's default
 	// (max(4, GOMAXPROCS)) when zero or negative, or the DSN's
 	// pool_max_conns.
@@ -94,7 +98,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.pool.Close()
 		return nil, fmt.Errorf("postgres store %s: %w", what, connectErr(err))
 	}
-	if err := migrate(ctx, s.pool); err != nil {
+	check := migrate
+	if opts.NoMigrate {
+		check = checkSchema
+	}
+	if err := check(ctx, s.pool); err != nil {
 		s.pool.Close()
 		return nil, fmt.Errorf("postgres store %s: %w", what, err)
 	}
