@@ -6,7 +6,8 @@
 //
 // # Transactions
 //
-// Every write runs in its own SERIALIZABLE transaction. PostgreSQL then
+// Every administrative write runs in its own SERIALIZABLE transaction
+// (the phone session's writes are the exception below). PostgreSQL then
 // guarantees that the writes of all nodes behave as if they ran one at a
 // time — the guarantee SQLite's single writer gives — so the contracts'
 // read-then-write steps (a claim's check for an open attempt and its
@@ -14,6 +15,18 @@
 // authentication-guess compare-and-swap) hold across nodes without explicit
 // row locks. The database enforces the rest itself: the partial unique
 // index attempts_one_open allows one open attempt per device.
+//
+// The writes of a phone session (StartAttempt, RecordIssuance,
+// FinishAttempt, CountAuthGuess, SaveFetchedCertificate) are the
+// exception: each is a compare-and-swap on one row — an UPDATE whose WHERE
+// says what the row must still be (no open attempt and the same revision,
+// the attempt still open and held by this node, the guess counter still at
+// the value read), which PostgreSQL re-checks on the newest row version
+// after waiting for the row's lock — or an insert guarded by a unique
+// index. They run READ COMMITTED, which gives the same outcome without the
+// serializable predicate locks that made different phones' sessions abort
+// one another. A SERIALIZABLE write that read a row such a write changed
+// meanwhile fails to serialize and is retried.
 //
 // A transaction that PostgreSQL aborts with a serialization failure
 // (SQLSTATE 40001) or a deadlock (40P01) runs again from the start, up to

@@ -53,31 +53,35 @@ const failedAuthDeviceSQL = `UPDATE devices SET attempts_total = attempts_total 
 	updated_at = CASE WHEN ` + keepStatus + ` THEN updated_at ELSE $2 END
 	WHERE name = $3 RETURNING attempts_total`
 
-// StartAttempt claims the device for an authenticated session: it applies
-// the claim to the device if its revision is still a.Rev, and inserts the
-// open attempt held by a.Node (the partial unique index refuses a second
-// one: Conflict, and the transaction undoes the claim).
+// StartAttempt claims the device for an authenticated session, in one
+// READ COMMITTED transaction (see writeRowCAS): it applies the claim to
+// the device if its revision is still a.Rev, which locks the device's row,
+// and inserts the open attempt held by a.Node (the partial unique index
+// refuses a second one: Conflict, and the transaction undoes the claim).
 func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Claim, error) {
 	what := fmt.Sprintf("start attempt for device %q", a.Device)
 	started := micros(a.StartedAt)
 	var claim device.Claim
-	err := s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		claim = device.Claim{}
-		var id int64
-		var node string
-		err := tx.QueryRow(ctx, `SELECT id, node FROM attempts WHERE device = $1 AND finished_at IS NULL`, a.Device).Scan(&id, &node)
-		switch {
-		case err == nil:
-			return fault.Conflictf("device %q has a session in progress (attempt %d, node %s)", a.Device, id, orUnknown(node))
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("%s: %w", what, err)
-		}
+		// The claim's UPDATE locks the device row first: a concurrent
+		// claim of the same device waits here until this one commits or
+		// rolls back, then finds its open attempt below.
 		tag, err := tx.Exec(ctx, claimDeviceSQL, device.StatusInProgress, started, a.Device, a.Rev)
 		if err != nil {
 			return fmt.Errorf("%s: claim device: %w", what, err)
 		}
 		if tag.RowsAffected() == 0 {
 			return notClaimable(ctx, tx, a)
+		}
+		var id int64
+		var node string
+		err = tx.QueryRow(ctx, `SELECT id, node FROM attempts WHERE device = $1 AND finished_at IS NULL`, a.Device).Scan(&id, &node)
+		switch {
+		case err == nil:
+			return fault.Conflictf("device %q has a session in progress (attempt %d, node %s)", a.Device, id, orUnknown(node))
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		err = tx.QueryRow(ctx, insertAttemptSQL,
 			a.Device, string(a.Operation), a.AuthMode, a.Remote,
@@ -129,7 +133,7 @@ func (s *Store) prune(ctx context.Context, tx pgx.Tx, name string) error {
 func (s *Store) CountAuthGuess(ctx context.Context, name string, seen, max int, at time.Time) (bool, error) {
 	what := fmt.Sprintf("count authentication guess for device %q", name)
 	ok := false
-	err := s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, countGuessSQL, micros(at), name, seen, max)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -207,7 +211,7 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 		der = []byte{}
 	}
 	what := fmt.Sprintf("record issuance %s for device %q", is.Serial, is.Device)
-	return s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO issuances
 			(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
@@ -273,7 +277,7 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 		lsc = lscClear
 	}
 	update := finishDeviceSQL(o.Completed, lsc)
-	return s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE attempts
 			SET finished_at = $1, auth_mode = $2, result = $3, reason = $4, sudi = $5
 			WHERE id = $6 AND finished_at IS NULL AND node = $7`,
@@ -320,7 +324,7 @@ func (s *Store) SaveFetchedCertificate(ctx context.Context, fc device.FetchedCer
 		der = []byte{}
 	}
 	what := fmt.Sprintf("save fetched %s certificate", fc.Type)
-	return s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO fetched_certificates (device, type, fetched_at, der)
 			VALUES ($1, $2, $3, $4)`, fc.Device, fc.Type, micros(fc.FetchedAt), der)
 		if err != nil {

@@ -373,3 +373,102 @@ func TestClosureErrorRollsBack(t *testing.T) {
 		t.Errorf("the first device of a failed import: %v, want NotFound", err)
 	}
 }
+
+// twoPools opens two stores (two nodes' pools) on one new database.
+func twoPools(t *testing.T) (*Store, *Store) {
+	t.Helper()
+	a, dsn := openTemp(t, Options{})
+	t.Cleanup(func() { a.Close() })
+	b, err := Open(t.Context(), dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+// TestTwoNodesCountOneGuess: two nodes reserving a guess on the same count
+// at once (a READ COMMITTED compare-and-swap): exactly one evaluates it.
+func TestTwoNodesCountOneGuess(t *testing.T) {
+	a, b := twoPools(t)
+	const name = "SEP00000000EEEE"
+	if err := a.CreateDevice(t.Context(), device.Device{Name: name, AuthMode: device.AuthString, AuthString: "12345",
+		Operation: device.OpInstall}, device.AuditEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 30 {
+		var wg sync.WaitGroup
+		oks := make([]bool, 2)
+		for i, s := range []*Store{a, b} {
+			wg.Go(func() {
+				ok, err := s.CountAuthGuess(t.Context(), name, round, 0, time.Now())
+				if err != nil {
+					t.Error(err)
+				}
+				oks[i] = ok
+			})
+		}
+		wg.Wait()
+		if oks[0] == oks[1] {
+			t.Fatalf("round %d: reservations %v, want exactly one", round, oks)
+		}
+	}
+	if d, _ := a.GetDevice(t.Context(), name); d.AuthFailures != 30 {
+		t.Errorf("AuthFailures = %d after 30 rounds, want 30", d.AuthFailures)
+	}
+}
+
+// TestAdminChangeRacesFinish: an administrator's change (SERIALIZABLE) on
+// one node while the phone's session finishes (READ COMMITTED) on another
+// loses neither: the LSC the session recorded and the administrator's
+// description both stand, every round.
+func TestAdminChangeRacesFinish(t *testing.T) {
+	a, b := twoPools(t)
+	const name = "SEP00000000FFFF"
+	if err := a.CreateDevice(t.Context(), device.Device{Name: name, Operation: device.OpInstall, Status: device.StatusPending},
+		device.AuditEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 20 {
+		d, err := a.GetDevice(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := a.StartAttempt(t.Context(), device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: time.Now(), Node: "a", Rev: d.Rev})
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		serial := fmt.Sprintf("%016X", round+1)
+		desc := fmt.Sprint("round ", round)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := a.FinishAttempt(t.Context(), device.Outcome{Device: name, AttemptID: c.AttemptID, Node: "a", FinishedAt: time.Now(),
+				Result: device.SuccessStatus(device.OpInstall), Completed: true, SetLSC: newTestCert(serial)}); err != nil {
+				t.Errorf("round %d: finish: %v", round, err)
+			}
+		})
+		wg.Go(func() {
+			if _, _, err := b.UpdateDevice(t.Context(), name, device.Actor{Kind: device.ActorSystem}, func(d *device.Device) error {
+				d.Description = desc
+				d.Operation = device.OpInstall
+				return nil
+			}); err != nil {
+				t.Errorf("round %d: update: %v", round, err)
+			}
+		})
+		wg.Wait()
+		d, err = a.GetDevice(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.LSC == nil || d.LSC.Serial != serial || d.Description != desc {
+			t.Fatalf("round %d: LSC %+v, description %q; want serial %s and %q", round, d.LSC, d.Description, serial, desc)
+		}
+	}
+}
+
+// newTestCert returns an LSC with serial.
+func newTestCert(serial string) *device.Certificate {
+	now := time.Now()
+	return &device.Certificate{Serial: serial, Issuer: "CN=CAPF-TEST", NotBefore: now, NotAfter: now.AddDate(5, 0, 0), DER: []byte("DER " + serial)}
+}
