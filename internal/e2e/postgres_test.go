@@ -140,3 +140,42 @@ func searchPath(t *testing.T, dsn string) string {
 	}
 	return u.Query().Get("search_path")
 }
+
+// TestInitAndAdminOnPostgres: capf init with --db creates the data
+// directory's files but no SQLite database and migrates PostgreSQL; the
+// admin commands then work against PostgreSQL with --db, and refuse a
+// data directory with no database without it.
+func TestInitAndAdminOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	data := filepath.Join(t.TempDir(), "data")
+	run := func(args ...string) (string, string, int) {
+		var out, errOut bytes.Buffer
+		code := cli.Run(context.Background(), append([]string{"--data", data}, args...), &out, &errOut)
+		return out.String(), errOut.String(), code
+	}
+	out, errOut, code := run("--db", dsn, "init")
+	if code != 0 {
+		t.Fatalf("init: exit %d: %s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "database") || !strings.Contains(out, "postgres://") {
+		t.Errorf("init did not report the PostgreSQL database:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "capf.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("capf.db after init --db: %v", err)
+	}
+	name := newPhoneName()
+	if out, errOut, code := run("--db", dsn, "device", "add", name, "--operation", "install", "--auth-mode", "null"); code != 0 {
+		t.Fatalf("device add: exit %d: %s%s", code, out, errOut)
+	}
+	out, errOut, code = run("--db", dsn, "device", "list")
+	if code != 0 || !strings.Contains(out, name) {
+		t.Fatalf("device list: exit %d: %s%s", code, out, errOut)
+	}
+	// Without --db the same directory has no SQLite database to show.
+	if out, _, code := run("device", "list"); code == 0 {
+		t.Errorf("device list without --db listed the SQLite database of a PostgreSQL node:\n%s", out)
+	}
+	if out, errOut, code := run("--db", dsn, "migrate", "--dry-run"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Errorf("migrate --dry-run: exit %d: %s%s", code, out, errOut)
+	}
+}
