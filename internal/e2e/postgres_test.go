@@ -83,10 +83,8 @@ func TestServeOnPostgres(t *testing.T) {
 // data directory uncreated.
 func TestServeBadDatabase(t *testing.T) {
 	cluster := pgtest.ClusterDSN(t)
-	role := pgtest.Name("capf_pw")
-	pgtest.Exec(t, "DO $$BEGIN CREATE ROLE capf_pw NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$")
-	pgtest.Exec(t, "CREATE ROLE "+role+" LOGIN PASSWORD 'right-password' IN ROLE capf_pw")
-	t.Cleanup(func() { pgtest.Exec(t, "DROP ROLE "+role) })
+	// The test cluster checks the password of this role.
+	role := pgtest.PasswordRole(t, "right-password")
 	u, err := url.Parse(cluster)
 	if err != nil {
 		t.Fatal(err)

@@ -145,12 +145,8 @@ func TestFutureSchemaRefused(t *testing.T) {
 // names the cause and never the password, and nothing created.
 func TestOpenBadDatabase(t *testing.T) {
 	cluster := pgtest.ClusterDSN(t)
-	role := pgtest.Name("capf_pw")
-	// The test cluster checks the password of capf_pw (pg_hba.conf of
-	// scripts/pg-test-cluster.sh); the role of one test is its member.
-	pgtest.Exec(t, "DO $$BEGIN CREATE ROLE capf_pw NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$")
-	pgtest.Exec(t, "CREATE ROLE "+role+" LOGIN PASSWORD 'right-password' IN ROLE capf_pw")
-	t.Cleanup(func() { pgtest.Exec(t, "DROP ROLE "+role) })
+	// The test cluster checks the password of this role.
+	role := pgtest.PasswordRole(t, "right-password")
 	u, err := url.Parse(cluster)
 	if err != nil {
 		t.Fatal(err)

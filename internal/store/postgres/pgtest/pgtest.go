@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +82,20 @@ func WithParam(t testing.TB, dsn, key, value string) string {
 	q.Set(key, value)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// PasswordRole creates a login role with password, a member of capf_pw,
+// whose password the test cluster checks (scripts/pg-test-cluster.sh puts
+// "local all +capf_pw scram-sha-256" first in pg_hba.conf), and drops it
+// when t ends. It returns the role's name.
+func PasswordRole(t testing.TB, password string) string {
+	t.Helper()
+	// Tests of several packages may create capf_pw at once: a concurrent
+	// CREATE ROLE fails with unique_violation rather than duplicate_object.
+	Exec(t, `DO $$BEGIN CREATE ROLE capf_pw NOLOGIN;
+		EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$`)
+	role := Name("capf_pw")
+	Exec(t, "CREATE ROLE "+role+" LOGIN PASSWORD '"+strings.ReplaceAll(password, "'", "''")+"' IN ROLE capf_pw")
+	t.Cleanup(func() { Exec(t, "DROP ROLE "+role) })
+	return role
 }
