@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -155,8 +156,20 @@ func TestInitAndAdminOnPostgres(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("init: exit %d: %s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "database") || !strings.Contains(out, "postgres://") {
-		t.Errorf("init did not report the PostgreSQL database:\n%s", out)
+	if !regexp.MustCompile(`created +database +postgres://`).MatchString(out) {
+		t.Errorf("init did not report the PostgreSQL database as created:\n%s", out)
+	}
+	if out, _, _ := run("--db", dsn, "init"); !regexp.MustCompile(`kept +database +postgres://`).MatchString(out) {
+		t.Errorf("a second init did not report the PostgreSQL database as kept:\n%s", out)
+	}
+	// A database init cannot open leaves no data directory behind.
+	other := filepath.Join(t.TempDir(), "other")
+	var o, e bytes.Buffer
+	if code := cli.Run(context.Background(), []string{"--data", other, "--db", "postgres://capf@127.0.0.1:1/capf?sslmode=disable", "init"}, &o, &e); code == 0 || !strings.Contains(e.String(), "unreachable") {
+		t.Errorf("init with an unreachable database: exit %d: %s%s", code, o.String(), e.String())
+	}
+	if _, err := os.Stat(other); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("data directory after the failed init: %v, want none", err)
 	}
 	if _, err := os.Stat(filepath.Join(data, "capf.db")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("capf.db after init --db: %v", err)
