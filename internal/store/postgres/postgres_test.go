@@ -468,3 +468,53 @@ func newTestCert(serial string) *device.Certificate {
 	now := time.Now()
 	return &device.Certificate{Serial: serial, Issuer: "CN=CAPF-TEST", NotBefore: now, NotAfter: now.AddDate(5, 0, 0), DER: []byte("DER " + serial)}
 }
+
+// TestLastAdminAcrossNodes: two nodes demoting the only two admins at once
+// (a write skew: each reads two admins, each changes a different row) —
+// SERIALIZABLE lets one through and the other, retried, sees the last
+// admin and is refused. Every round, an admin remains.
+func TestLastAdminAcrossNodes(t *testing.T) {
+	a, b := twoPools(t)
+	now := time.Now()
+	for _, name := range []string{"alice", "bob"} {
+		if err := a.CreateAccount(t.Context(), account.Account{Name: name, Role: account.RoleAdmin, CreatedAt: now, UpdatedAt: now},
+			"hash", device.AuditEvent{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 15 {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, s := range []*Store{a, b} {
+			name := []string{"alice", "bob"}[i]
+			wg.Go(func() { _, errs[i] = s.SetRole(t.Context(), name, account.RoleViewer, now, device.AuditEvent{}) })
+		}
+		wg.Wait()
+		as, err := a.ListAccounts(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		admins := 0
+		for _, ac := range as {
+			if ac.Role == account.RoleAdmin {
+				admins++
+			}
+		}
+		if admins != 1 {
+			t.Fatalf("round %d: %d admins left (errors %v), want 1", round, admins, errs)
+		}
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: errors %v, want exactly one refused", round, errs)
+		}
+		for _, err := range errs {
+			if err != nil && fault.KindOf(err) != fault.Conflict {
+				t.Fatalf("round %d: %v, want Conflict", round, err)
+			}
+		}
+		for _, name := range []string{"alice", "bob"} {
+			if _, err := a.SetRole(t.Context(), name, account.RoleAdmin, now, device.AuditEvent{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
