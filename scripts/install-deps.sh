@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on a fresh Debian machine:
 # OpenSSL (the tests check issued certificates with `openssl verify`),
-# Chromium (the browser tests drive the web UI headless with chromedp) and
-# the Go modules pinned in go.mod. Safe to run again.
+# Chromium (the browser tests drive the web UI headless with chromedp),
+# PostgreSQL's server binaries (scripts/pg-test-cluster.sh starts a
+# throwaway cluster for the PostgreSQL backend's tests) and the Go modules
+# pinned in go.mod. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # Fonts, so that screenshots show text rather than boxes.
 [ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: need ${need[*]}; run as root or install them" >&2

@@ -23,6 +23,16 @@ go vet ./...
 echo "== staticcheck"
 go tool staticcheck ./...
 
+echo "== PostgreSQL test cluster"
+# The PostgreSQL backend's tests (and the e2e test of serve --db) run
+# against a throwaway cluster; an existing CAPF_TEST_POSTGRES is used as it
+# is.
+if [ -z "${CAPF_TEST_POSTGRES:-}" ]; then
+  eval "$(./scripts/pg-test-cluster.sh start)"
+  trap './scripts/pg-test-cluster.sh stop "$CAPF_TEST_PG_DIR"' EXIT
+  echo "started in $CAPF_TEST_PG_DIR"
+fi
+
 echo "== go test -race"
 go test -race -count=1 -timeout 30m ./...
 

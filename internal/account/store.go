@@ -61,7 +61,9 @@ type Store interface {
 	// BlockedUntil to at + delay(Failures+1) (no delay when that is 0) and
 	// returns ok true. A successful login then resets the counter
 	// (CreateSession). delay must be a pure function: the store may call
-	// it inside its transaction. NotFound if the account is absent.
+	// it inside its transaction, and more than once for one call when the
+	// transaction is retried after a serialization failure (PostgreSQL).
+	// NotFound if the account is absent.
 	ReserveLogin(ctx context.Context, name string, at time.Time, delay func(failures int) time.Duration) (until time.Time, ok bool, err error)
 
 	// CreateSession stores a browser session after a successful login of

@@ -15,43 +15,56 @@ const module = "github.com/capf-server/capf/internal/"
 // directly. A package not listed here fails the test, so a new package must
 // take a stand.
 var allowed = map[string][]string{
-	"wire":            {},
-	"fault":           {},
-	"config":          {"fault", "schedule"},
-	"datadir":         {"ca", "config", "fault"},
-	"schedule":        {},
-	"telemetry":       {"session", "device"},
-	"adminhttp":       {"fault", "ratelog"},
-	"bench":           {"*"},
-	"device":          {"fault", "safetext"},
-	"ca":              {"fault", "atomicfile", "certserial"},
-	"certserial":      {},
-	"atomicfile":      {"fault"},
-	"auth":            {"wire", "device", "fault"},
-	"session":         {"wire", "device", "ca", "auth", "fault", "safetext"},
-	"server":          {"session", "wire", "safetext", "ratelog"},
-	"ratelog":         {},
-	"safetext":        {},
-	"fdlimit":         {},
-	"tcpbind":         {},
-	"sdnotify":        {},
-	"store/sqlite":    {"account", "device", "fault", "system"},
-	"store/storetest": {"account", "device", "fault", "system"},
-	"report":          {"device", "fault"},
-	"phonesim":        {"wire"},
-	"trust":           {"fault", "atomicfile", "certserial"},
-	"cli":             {"*"},
-	"apiclient":       {"device", "fault", "system", "view"},
-	"e2e":             {"*"},
-	"archtest":        {},
-	"view":            {"device"},
-	"account":         {"device", "fault", "ratelog"},
-	"webauth":         {"account", "device", "fault", "ratelog", "safetext"},
-	"system":          {"device", "fault", "config", "atomicfile"},
-	"admintls":        {"fault", "atomicfile", "certserial"},
-	"api":             {"account", "ca", "device", "fault", "report", "system", "view", "webauth"},
-	"webui":           {"account", "ca", "device", "fault", "report", "safetext", "system", "webauth"},
+	"wire":           {},
+	"fault":          {},
+	"config":         {"fault", "schedule"},
+	"datadir":        {"ca", "config", "fault"},
+	"schedule":       {},
+	"telemetry":      {"session", "device"},
+	"adminhttp":      {"fault", "ratelog"},
+	"bench":          {"*"},
+	"device":         {"fault", "safetext"},
+	"ca":             {"fault", "atomicfile", "certserial"},
+	"certserial":     {},
+	"atomicfile":     {"fault"},
+	"auth":           {"wire", "device", "fault"},
+	"session":        {"wire", "device", "ca", "auth", "fault", "safetext"},
+	"server":         {"session", "wire", "safetext", "ratelog"},
+	"ratelog":        {},
+	"safetext":       {},
+	"fdlimit":        {},
+	"tcpbind":        {},
+	"sdnotify":       {},
+	"store":          {"account", "datadir", "device", "fault", "store/postgres", "store/sqlite", "system"},
+	"store/sqlite":   {"account", "device", "fault", "system"},
+	"store/postgres": {"account", "device", "fault", "system"},
+	// Only tests import pgtest (see TestBackendsBehindTheSeam).
+	"store/postgres/pgtest": {},
+	"store/storetest":       {"account", "device", "fault", "system"},
+	"report":                {"device", "fault"},
+	"phonesim":              {"wire"},
+	"trust":                 {"fault", "atomicfile", "certserial"},
+	"cli":                   {"*"},
+	"apiclient":             {"device", "fault", "system", "view"},
+	"e2e":                   {"*"},
+	"archtest":              {},
+	"view":                  {"device"},
+	"account":               {"device", "fault", "ratelog"},
+	"webauth":               {"account", "device", "fault", "ratelog", "safetext"},
+	"system":                {"device", "fault", "config", "atomicfile"},
+	"admintls":              {"fault", "atomicfile", "certserial"},
+	"api":                   {"account", "ca", "device", "fault", "report", "system", "view", "webauth"},
+	"webui":                 {"account", "ca", "device", "fault", "report", "safetext", "system", "webauth"},
 }
+
+// backends are the packages of the database backends: only the seam,
+// store, opens them, so nothing above it names a backend (tests and the
+// benchmark harness may).
+var backends = []string{"store/sqlite", "store/postgres", "store/postgres/pgtest"}
+
+// backendUsers lists the packages whose production code may import a
+// backend.
+var backendUsers = map[string]bool{"store": true, "bench": true}
 
 type pkg struct {
 	ImportPath   string
@@ -83,6 +96,15 @@ func TestLayers(t *testing.T) {
 		if !ok {
 			t.Errorf("package %s has no layering rule in allowed", name)
 			continue
+		}
+		if !backendUsers[name] && !strings.HasPrefix(name, "store/") {
+			for _, imp := range p.Imports {
+				for _, b := range backends {
+					if imp == module+b {
+						t.Errorf("%s imports the backend %s: open the database through internal/store", name, b)
+					}
+				}
+			}
 		}
 		if len(rule) == 1 && rule[0] == "*" {
 			continue

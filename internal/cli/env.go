@@ -2,15 +2,13 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
-	"github.com/capf-server/capf/internal/store/sqlite"
+	"github.com/capf-server/capf/internal/store"
 )
 
 // access says whether a command only reads the data directory or also
@@ -36,51 +34,31 @@ func (g *globals) loadConfig() (config.Config, error) {
 
 // hasConfigOrData fails unless the data directory is initialised or holds
 // a capf.json written before the first start, so that a mistyped --data
-// is not shown or checked as the defaults.
+// is not shown or checked as the defaults. With a PostgreSQL --db the
+// database is initialised wherever the node's files are.
 func (g *globals) hasConfigOrData() error {
 	d := g.dir()
 	if _, err := os.Stat(d.Config()); err == nil {
 		return nil
 	}
-	return d.Initialised()
+	return store.Initialised(g.storeOptions(store.ReadOnly))
 }
 
-// openStore opens the database of an initialised data directory, never
-// creating one. A readOnly store opens on a directory the user cannot
-// write; a readWrite open of such a directory says so plainly.
-func (g *globals) openStore(ctx context.Context, mode access) (*sqlite.Store, error) {
-	d := g.dir()
-	if err := d.Initialised(); err != nil {
-		return nil, err
-	}
+// storeOptions returns the options of the node's database in mode.
+func (g *globals) storeOptions(mode store.Mode) store.Options {
+	return store.Options{DB: g.db, DataDir: g.dataDir, Mode: mode}
+}
+
+// openStore opens the node's database (--db, or the data directory's
+// SQLite database), never creating one. A readOnly store opens on a
+// directory the user cannot write; a readWrite open of such a directory
+// says so plainly.
+func (g *globals) openStore(ctx context.Context, mode access) (store.Store, error) {
+	m := store.ReadWrite
 	if mode == readOnly {
-		st, err := sqlite.OpenReadOnly(ctx, d.DB(), sqlite.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("open database: %w", err)
-		}
-		return st, nil
+		m = store.ReadOnly
 	}
-	if err := writable(d); err != nil {
-		return nil, err
-	}
-	st, err := sqlite.Open(ctx, d.DB(), sqlite.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	return st, nil
-}
-
-// writable fails with a clear message when the user may not write the data
-// directory or its database (SQLite needs both: it keeps its -wal and -shm
-// files beside the database).
-func writable(d datadir.Dir) error {
-	const wOK = 2 // W_OK of access(2)
-	for _, p := range []string{string(d), d.DB()} {
-		if err := syscall.Access(p, wOK); err != nil {
-			return fmt.Errorf("%s is not writable (%v): this command changes the database; commands that only look (device list, device show, report csv, ca show, config show) still work", p, err)
-		}
-	}
-	return nil
+	return store.Open(ctx, g.storeOptions(m))
 }
 
 // openService opens the store and returns the device service over it and a

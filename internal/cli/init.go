@@ -11,7 +11,7 @@ import (
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
-	"github.com/capf-server/capf/internal/store/sqlite"
+	"github.com/capf-server/capf/internal/store"
 )
 
 func init() { subcommands = append(subcommands, newInitCmd) }
@@ -28,8 +28,8 @@ func newInitCmd(g *globals) *cobra.Command {
 }
 
 // runInit creates what the data directory lacks and says, for each part,
-// whether it created or kept it. An invalid capf.json stops it before it
-// creates anything.
+// whether it created or kept it. An invalid capf.json, or a PostgreSQL
+// --db it cannot open, stops it before it creates anything.
 func runInit(cmd *cobra.Command, g *globals) error {
 	d := g.dir()
 	existed, err := d.Exists()
@@ -39,6 +39,14 @@ func runInit(cmd *cobra.Command, g *globals) error {
 	cfg, err := config.Load(g.dataDir)
 	if err != nil {
 		return err
+	}
+	// A PostgreSQL database first: one that cannot be opened (unreachable,
+	// credentials refused, a newer schema) leaves the directory as it was.
+	var pg store.Schema
+	if store.IsPostgres(g.db) {
+		if pg, err = store.Migrate(cmd.Context(), g.storeOptions(store.Create), false); err != nil {
+			return fmt.Errorf("create database: %w", err)
+		}
 	}
 	w := g.stdout
 	report := func(created bool, what, path string) {
@@ -57,16 +65,20 @@ func runInit(cmd *cobra.Command, g *globals) error {
 		return err
 	}
 	report(wrote, "service parameters", d.Config())
-	_, statErr := os.Stat(d.DB())
-	newDB := errors.Is(statErr, fs.ErrNotExist)
-	st, err := sqlite.Open(cmd.Context(), d.DB(), sqlite.Options{})
-	if err != nil {
-		return fmt.Errorf("create database: %w", err)
+	if store.IsPostgres(g.db) {
+		report(pg.Current == 0, "database", store.Describe(g.storeOptions(store.Create)))
+	} else {
+		_, statErr := os.Stat(d.DB())
+		newDB := errors.Is(statErr, fs.ErrNotExist)
+		st, err := store.Open(cmd.Context(), g.storeOptions(store.Create))
+		if err != nil {
+			return fmt.Errorf("create database: %w", err)
+		}
+		if err := st.Close(); err != nil {
+			return fmt.Errorf("create database: %w", err)
+		}
+		report(newDB, "database", d.DB())
 	}
-	if err := st.Close(); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
-	report(newDB, "database", d.DB())
 	a, created, err := ca.LoadOrCreate(g.caOptions(cfg))
 	if err != nil {
 		return fmt.Errorf("CAPF certificate: %w", err)

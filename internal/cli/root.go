@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/store"
 )
 
 // Exit codes.
@@ -37,6 +38,7 @@ var exitCodes = map[fault.Kind]int{
 // globals holds the flags every subcommand shares.
 type globals struct {
 	dataDir string
+	db      string // --db: a postgres:// URL, or "" for the data directory's SQLite database
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
@@ -63,6 +65,8 @@ func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		defData = "./capf-data"
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data", defData, "data directory (env CAPF_DATA)")
+	root.PersistentFlags().StringVar(&g.db, "db", os.Getenv(store.EnvDB),
+		"database: a postgres:// URL, or empty for the data directory's SQLite database capf.db (env "+store.EnvDB+")")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -26,7 +26,7 @@ import (
 	"github.com/capf-server/capf/internal/sdnotify"
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
-	"github.com/capf-server/capf/internal/store/sqlite"
+	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/telemetry"
 )
@@ -104,6 +104,9 @@ func newLogger(g *globals, cfg config.Config) *slog.Logger {
 // what it serves is in place. A serve that fails before it binds leaves
 // the data directory as it was.
 func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string) bool) error {
+	if err := store.Check(g.db); err != nil {
+		return err
+	}
 	plan, err := planServe(ctx, g, flagParams(f, changed))
 	if err != nil {
 		return err
@@ -119,6 +122,16 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	defer lns.close()
+	var st store.Store
+	if store.IsPostgres(g.db) {
+		// Before the data directory is touched: a database that cannot be
+		// opened (unreachable, credentials refused, a newer schema) leaves
+		// it as it was.
+		if st, err = store.Open(ctx, g.storeOptions(store.Create)); err != nil {
+			return err
+		}
+		defer st.Close()
+	}
 	if err := g.dir().Ensure(); err != nil {
 		return err
 	}
@@ -137,11 +150,12 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		log.Warn("the data directory was accessible by others; made it private", "dir", g.dataDir, "was", fmt.Sprintf("%04o", old), "now", fmt.Sprintf("%04o", dataDirMode))
 	}
 	conns := phoneConnCap(cfg, log)
-	st, err := sqlite.Open(ctx, g.dir().DB(), sqlite.Options{})
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+	if st == nil {
+		if st, err = store.Open(ctx, g.storeOptions(store.Create)); err != nil {
+			return err
+		}
+		defer st.Close()
 	}
-	defer st.Close()
 	authority, created := plan.authority, false
 	if authority == nil {
 		if authority, created, err = ca.LoadOrCreate(g.caOptions(cfg)); err != nil {
@@ -360,7 +374,7 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created
 	sum := sha256.Sum256(cert.Raw)
 	fmt.Fprintf(w, "CAPF service\n")
 	fmt.Fprintf(w, "  data directory:     %s\n", g.dataDir)
-	fmt.Fprintf(w, "  database:           %s\n", g.dir().DB())
+	fmt.Fprintf(w, "  database:           %s\n", store.Describe(g.storeOptions(store.Create)))
 	fmt.Fprintf(w, "  service parameters: %s\n", g.dir().Config())
 	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", g.dir().CACert(), verb)
 	fmt.Fprintf(w, "    subject:          %s\n", cert.Subject)

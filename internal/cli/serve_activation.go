@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/server"
-	"github.com/capf-server/capf/internal/store/sqlite"
+	"github.com/capf-server/capf/internal/store"
 )
 
 // activationPoll is how often serve reads the service activation.
@@ -151,10 +151,9 @@ func (p *phoneGate) watch(ctx context.Context, interval time.Duration, active fu
 }
 
 // startsActive reports whether the service is active according to the
-// database of the data directory, read without creating or changing a
-// file: a serve of a deactivated service does not bind the phone port. A
+// node's database, read without creating or changing anything: a serve of a deactivated service does not bind the phone port. A
 // failure to read says active; serve's own read decides a second later.
 func startsActive(ctx context.Context, g *globals) bool {
-	st, err := sqlite.PeekServiceState(ctx, g.dir().DB())
+	st, err := store.PeekServiceState(ctx, g.storeOptions(store.ReadOnly))
 	return err != nil || st.Active
 }

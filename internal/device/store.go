@@ -18,6 +18,19 @@ import (
 //   - A method that returns nil has made its change durable: it survives a
 //     crash of the process the moment after.
 //   - Device names are stored as given; callers normalize them first.
+//   - A closure the caller passes (UpdateDevice's change, ImportDevices'
+//     and ScheduleCampaign's apply) runs inside the write transaction and
+//     may run more than once for one call: PostgreSQL aborts a
+//     SERIALIZABLE transaction that collided with another (a serialization
+//     failure) and the store runs it again from the start, calling the
+//     closure again with the device as the new transaction reads it. A
+//     closure must therefore be safe to run again: whatever it does
+//     besides returning its result (noting an error to report, drawing a
+//     random authentication string) must be something a later run
+//     replaces, never adds to (no counters, no I/O, no channel sends).
+//     Only the last run's result is written. A run that returns an error
+//     ends the call with it; it is not retried. SQLite runs each closure
+//     once.
 type Store interface {
 	// CreateDevice inserts d and appends ev to the audit stream in the same
 	// transaction. Conflict if a device of that name exists. CreatedAt and

@@ -60,7 +60,14 @@ type binServer struct {
 // listens.
 func startBinary(t *testing.T, bin, data string, withAdmin bool) *binServer {
 	t.Helper()
-	b := &binServer{env: append(os.Environ(), "CAPF_DATA="+data), stderr: &syncBuffer{}}
+	return startBinaryEnv(t, bin, data, withAdmin)
+}
+
+// startBinaryEnv is startBinary with more environment variables (e.g.
+// CAPF_DB) for the server and its capf commands.
+func startBinaryEnv(t *testing.T, bin, data string, withAdmin bool, env ...string) *binServer {
+	t.Helper()
+	b := &binServer{env: append(append(os.Environ(), "CAPF_DATA="+data), env...), stderr: &syncBuffer{}}
 	adminAddr := ""
 	if withAdmin {
 		adminAddr = "127.0.0.1:0"
