@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -189,10 +191,24 @@ func (s *Store) DeleteAccount(ctx context.Context, name string, ev device.AuditE
 				return fault.Conflictf("account %q is the last admin and cannot be removed", stored)
 			}
 		}
+		// The foreign key would cascade; the explicit delete states the
+		// rule and names the tokens in the audit event.
+		rows, err := tx.Query(ctx, `DELETE FROM api_tokens WHERE owner_key = lower($1) RETURNING name`, name)
+		if err != nil {
+			return fmt.Errorf("%s: revoke its tokens: %w", what, err)
+		}
+		revoked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("%s: revoke its tokens: %w", what, err)
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM accounts WHERE key = lower($1)`, name); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		ev.Target = stored
+		if len(revoked) > 0 {
+			sort.Strings(revoked)
+			ev.Detail = joinDetail(ev.Detail, "API tokens revoked with it: "+strings.Join(revoked, ", "))
+		}
 		return insertAudit(ctx, tx, ev)
 	})
 }
@@ -314,20 +330,34 @@ func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 	})
 }
 
-const tokenColumns = `name, role, created_at, expires_at, last_used, created_by`
+// tokenColumns are read from api_tokens t LEFT JOIN accounts a ON the
+// owner: the owner's role is current at every lookup.
+const tokenColumns = `t.name, t.role, t.created_at, t.expires_at, t.last_used, t.created_by, t.owner_key, a.name, a.role`
+
+// tokenFrom is the FROM clause of tokenColumns.
+const tokenFrom = ` FROM api_tokens t LEFT JOIN accounts a ON a.key = t.owner_key`
 
 // scanToken reads one row of tokenColumns.
 func scanToken(row pgx.Row) (account.Token, error) {
 	var (
-		t                      account.Token
-		role                   string
-		created, expires, used *int64
+		t                          account.Token
+		role                       string
+		created, expires, used     *int64
+		ownerKey, owner, ownerRole *string
 	)
-	if err := row.Scan(&t.Name, &role, &created, &expires, &used, &t.CreatedBy); err != nil {
+	if err := row.Scan(&t.Name, &role, &created, &expires, &used, &t.CreatedBy, &ownerKey, &owner, &ownerRole); err != nil {
 		return account.Token{}, err
 	}
 	t.Role = account.Role(role)
 	t.CreatedAt, t.ExpiresAt, t.LastUsed = fromMicros(created), fromMicros(expires), fromMicros(used)
+	t.Service = ownerKey == nil
+	if owner != nil && ownerRole != nil {
+		t.Owner, t.OwnerRole = *owner, account.Role(*ownerRole)
+	} else if ownerKey != nil {
+		// The owner is gone (the cascade and DeleteAccount prevent it):
+		// keep the key so that the token is refused, not a service token.
+		t.Owner = *ownerKey
+	}
 	return t, nil
 }
 
@@ -335,8 +365,17 @@ func scanToken(row pgx.Row) (account.Token, error) {
 func (s *Store) CreateToken(ctx context.Context, t account.Token, hash string, ev device.AuditEvent) error {
 	what := fmt.Sprintf("create token %q", t.Name)
 	return s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (name, hash, role, created_at, expires_at, created_by)
-			VALUES ($1, $2, $3, $4, $5, $6)`, t.Name, hash, string(t.Role), micros(t.CreatedAt), micros(t.ExpiresAt), t.CreatedBy)
+		var owner *string
+		if t.Owner != "" {
+			stored, _, err := roleTx(ctx, tx, t.Owner)
+			if err != nil {
+				return fmt.Errorf("%s: owner: %w", what, err)
+			}
+			key := strings.ToLower(stored)
+			owner = &key
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO api_tokens (name, hash, role, created_at, expires_at, created_by, owner_key)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.Name, hash, string(t.Role), micros(t.CreatedAt), micros(t.ExpiresAt), t.CreatedBy, owner)
 		switch {
 		case isUnique(err):
 			return fault.Conflictf("token %q exists", t.Name)
@@ -351,19 +390,24 @@ func (s *Store) CreateToken(ctx context.Context, t account.Token, hash string, e
 
 // TokenByHash returns the token whose secret hashes to hash.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (account.Token, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE hash = $1`, hash))
+	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+tokenFrom+` WHERE t.hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return account.Token{}, fault.NotFoundf("token not found")
 	}
 	if err != nil {
 		return account.Token{}, fmt.Errorf("get token: %w", err)
 	}
+	if t.Owner != "" && t.OwnerRole == "" {
+		// The owner is gone (the cascade and DeleteAccount prevent it;
+		// refuse anyway).
+		return account.Token{}, fault.NotFoundf("token not found")
+	}
 	return t, nil
 }
 
 // ListTokens returns every token by name.
 func (s *Store) ListTokens(ctx context.Context) ([]account.Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM api_tokens ORDER BY key COLLATE "C"`)
+	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+tokenFrom+` ORDER BY t.key COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -410,4 +454,12 @@ func (s *Store) DeleteToken(ctx context.Context, name string, ev device.AuditEve
 		ev.Target = stored
 		return insertAudit(ctx, tx, ev)
 	})
+}
+
+// joinDetail appends more to an audit event's detail.
+func joinDetail(detail, more string) string {
+	if detail == "" {
+		return more
+	}
+	return detail + "; " + more
 }

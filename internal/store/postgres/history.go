@@ -316,7 +316,8 @@ func notFinishable(ctx context.Context, tx pgx.Tx, o device.Outcome) error {
 	return fault.Conflictf("attempt %d of device %q is held by node %s, not %s", o.AttemptID, o.Device, orUnknown(node), orUnknown(o.Node))
 }
 
-// SaveFetchedCertificate keeps a certificate retrieved by Troubleshoot;
+// SaveFetchedCertificate keeps a certificate retrieved by Troubleshoot,
+// replacing the device's record of the same certificate;
 // NotFound if the device does not exist.
 func (s *Store) SaveFetchedCertificate(ctx context.Context, fc device.FetchedCertificate) error {
 	der := fc.DER
@@ -325,6 +326,9 @@ func (s *Store) SaveFetchedCertificate(ctx context.Context, fc device.FetchedCer
 	}
 	what := fmt.Sprintf("save fetched %s certificate", fc.Type)
 	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM fetched_certificates WHERE device = $1 AND der = $2`, fc.Device, der); err != nil {
+			return writeErr(what, fc.Device, err)
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO fetched_certificates (device, type, fetched_at, der)
 			VALUES ($1, $2, $3, $4)`, fc.Device, fc.Type, micros(fc.FetchedAt), der)
 		if err != nil {

@@ -132,8 +132,14 @@ CREATE TABLE api_tokens (
     created_at BIGINT  NOT NULL,
     expires_at BIGINT,
     last_used  BIGINT,
-    created_by TEXT    NOT NULL DEFAULT ''
+    created_by TEXT    NOT NULL DEFAULT '',
+    -- The account that owns the token (its key); NULL for a service token
+    -- made with the local CLI. A token acts with at most its owner's
+    -- current role and is deleted with the account.
+    owner_key  TEXT    REFERENCES accounts (key) ON DELETE CASCADE
 );
+
+CREATE INDEX api_tokens_owner ON api_tokens (owner_key);
 
 -- The activation of the CAPF service: one row at most; none means active,
 -- never changed.
