@@ -35,3 +35,17 @@ func (s *Service) SweepStale(ctx context.Context, longest time.Duration) (int, e
 	}
 	return n, nil
 }
+
+// SweepDeadNodes fails the attempts held by nodes whose registration in
+// the node registry has expired, as of the service's clock: the node died
+// (or lost the database for a whole term) without closing them. Its
+// devices get FailedStatus(op, ReasonServerRestart) and keep their
+// operation armed, as after a restart. Run by the node that holds the
+// sweeper lease.
+func (s *Service) SweepDeadNodes(ctx context.Context) (int, error) {
+	n, err := s.store.FailStaleAttempts(ctx, StaleQuery{DeadAt: s.now()}, ReasonServerRestart)
+	if err != nil {
+		return 0, fmt.Errorf("sweep the attempts of dead nodes: %w", err)
+	}
+	return n, nil
+}

@@ -149,7 +149,8 @@ type Store interface {
 	// result FailedStatus(op, reason), and sets that status on devices
 	// still marked StatusInProgress. It returns how many attempts it
 	// closed. Used at start-up (this node's attempts) and by the sweeper
-	// (any node's attempts older than any session can last).
+	// (any node's attempts older than any session can last; the attempts
+	// of nodes whose registration expired, StaleQuery.DeadAt).
 	FailStaleAttempts(ctx context.Context, q StaleQuery, reason string) (int, error)
 
 	// CountAuthGuess reserves the evaluation of one authentication-string

@@ -260,6 +260,12 @@ type AuthFailure struct {
 type StaleQuery struct {
 	Node          string    // only this node's attempts; "" for every node
 	StartedBefore time.Time // only attempts that started before; zero: any
+	// DeadAt selects only the attempts of nodes that are dead at DeadAt:
+	// registered in the node registry (cluster.Store) with a registration
+	// that expired at or before DeadAt. The store evaluates it in the
+	// same transaction that fails the attempts, so a node that registers
+	// anew meanwhile keeps the attempts it starts after. Zero: any node.
+	DeadAt time.Time
 }
 
 // Issuance records a certificate that left the CA.

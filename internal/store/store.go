@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/cluster"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lease"
 	"github.com/capf-server/capf/internal/store/postgres"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/system"
@@ -32,12 +34,15 @@ const EnvDB = "CAPF_DB"
 
 // Store is everything the server and the admin commands need from a
 // database: the devices and their history, the accounts, sessions and
-// tokens, and the service state. Both backends implement it and pass the
+// tokens, the service state, the leases of the once-per-fleet jobs and the
+// node registry. Both backends implement it and pass the
 // contract suite in store/storetest.
 type Store interface {
 	device.Store
 	account.Store
 	system.Store
+	lease.Store
+	cluster.Store
 }
 
 // The backends implement Store.

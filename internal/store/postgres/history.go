@@ -363,6 +363,10 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 			args = append(args, q.Node)
 			query += fmt.Sprintf(` AND node = $%d`, len(args))
 		}
+		if !q.DeadAt.IsZero() {
+			args = append(args, q.DeadAt.UnixMicro())
+			query += fmt.Sprintf(` AND node IN (SELECT id FROM nodes WHERE expires_at <= $%d)`, len(args))
+		}
 		rows, err := tx.Query(ctx, query+` ORDER BY started_at NULLS FIRST, id`, args...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)

@@ -50,6 +50,20 @@ func TestSystemContract(t *testing.T) {
 	})
 }
 
+func TestLeasesContract(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore {
+		s, _ := openTemp(t, Options{})
+		return s
+	})
+}
+
+func TestClusterContract(t *testing.T) {
+	storetest.RunCluster(t, func(t *testing.T) storetest.ClusterStore {
+		s, _ := openTemp(t, Options{})
+		return s
+	})
+}
+
 // schemaVersionOf returns the highest version schema_migrations records.
 func schemaVersionOf(t *testing.T, s *Store) (version, rows int) {
 	t.Helper()

@@ -293,6 +293,10 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 			query += ` AND node = ?`
 			args = append(args, q.Node)
 		}
+		if !q.DeadAt.IsZero() {
+			query += ` AND node IN (SELECT id FROM nodes WHERE expires_at <= ?)`
+			args = append(args, q.DeadAt.UnixMicro())
+		}
 		rows, err := tx.QueryContext(ctx, query+` ORDER BY started_at, id`, args...)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)

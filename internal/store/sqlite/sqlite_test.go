@@ -528,3 +528,17 @@ func TestSystemContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestLeasesContract(t *testing.T) {
+	storetest.RunLeases(t, func(t *testing.T) storetest.LeaseStore {
+		s, _ := openTemp(t)
+		return s
+	})
+}
+
+func TestClusterContract(t *testing.T) {
+	storetest.RunCluster(t, func(t *testing.T) storetest.ClusterStore {
+		s, _ := openTemp(t)
+		return s
+	})
+}
