@@ -21,8 +21,10 @@ import (
 	"github.com/capf-server/capf/internal/admintls"
 	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/cluster"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/lease"
 	"github.com/capf-server/capf/internal/sdnotify"
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
@@ -44,6 +46,7 @@ type serveFlags struct {
 	adminCert     string
 	adminKey      string
 	drain         time.Duration
+	leaseTerm     time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -64,6 +67,8 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&f.adminCert, "admin-cert", "", "PEM certificate (chain) of the admin listener (default: issued by the admin CA in DATA/admin-tls/)")
 	cmd.Flags().StringVar(&f.adminKey, "admin-key", "", "PEM private key of --admin-cert")
 	cmd.Flags().DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running sessions may take to finish")
+	cmd.Flags().DurationVar(&f.leaseTerm, "lease-term", 0, "how long a node's registration and its job leases last unless renewed (default $"+envLeaseTerm+", else 30s); for tests")
+	_ = cmd.Flags().MarkHidden("lease-term")
 	return cmd
 }
 
@@ -105,6 +110,10 @@ func newLogger(g *globals, cfg config.Config) *slog.Logger {
 // the data directory as it was.
 func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string) bool) error {
 	if err := store.Check(g.db); err != nil {
+		return err
+	}
+	term, err := leaseTerm(f.leaseTerm, os.Getenv)
+	if err != nil {
 		return err
 	}
 	plan, err := planServe(ctx, g, flagParams(f, changed))
@@ -166,11 +175,10 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	stopTrustFile, err := startTrustFile(ctx, g, cfg, authority.Certificate(), servedTrust{adds: plan.trustAdds, audit: st}, log)
+	syncTrust, err := startTrustFile(ctx, g, cfg, authority.Certificate(), servedTrust{adds: plan.trustAdds, audit: st}, log)
 	if err != nil {
 		return err
 	}
-	defer stopTrustFile()
 	node, err := loadOrCreateNodeID(g.dataDir)
 	if err != nil {
 		return err
@@ -227,12 +235,14 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	var metricsAddr, adminAddr string
+	addrs := []string{"host " + nodeHostname()}
 	if lns.metrics != nil {
 		mln, err := lns.metrics.Listen()
 		if err != nil {
 			return err
 		}
 		metricsAddr = mln.Addr().String()
+		addrs = append(addrs, "metrics http://"+metricsAddr)
 		// Its own listener with a few connections of its own, out of the
 		// descriptors the phone cap leaves: it answers while phones flood.
 		hs := adminhttp.NewServer(adminhttp.Handler(adminhttp.Options{Gatherer: reg, Health: health}))
@@ -250,6 +260,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			return err
 		}
 		adminAddr = adminURL(aln.Addr().String())
+		addrs = append(addrs, "admin "+adminAddr)
 		if ownAdmin {
 			adminAddr += " (certificate " + f.adminCert + ")"
 		} else {
@@ -259,20 +270,36 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, conns.limit, reg, log)
 		defer hs.Close()
 	}
-	sweepCtx, stopSweep := context.WithCancel(ctx)
-	defer stopSweep()
-	go sweepStale(sweepCtx, svc, cfg, log)
 	serveCtx := context.WithoutCancel(ctx)
 	gate := newPhoneGate(cfg.Listen, func(ln net.Listener) error { return srv.Serve(serveCtx, ln) }, log)
 	phoneAddr := ""
+	var pln net.Listener
 	if lns.phones != nil {
-		// The CAPF certificate, the database and the trust file are in
-		// place: accept phones.
-		pln, err := lns.phones.Listen()
-		if err != nil {
+		if pln, err = lns.phones.Listen(); err != nil {
 			return err
 		}
 		phoneAddr = pln.Addr().String()
+		addrs = append(addrs, "phones "+phoneAddr)
+	} else {
+		addrs = append(addrs, "phones "+cfg.Listen+" (deactivated)")
+	}
+	// Registered (alive again) before the first attempt of this run; the
+	// once-per-fleet jobs run under their leases from now on.
+	jobs := []lease.Job{sweepJob(svc, cfg, term, log)}
+	if syncTrust != nil {
+		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
+	}
+	fleet, err := joinCluster(ctx, st, cluster.Node{ID: node, Addresses: addrs, Version: buildVersion()}, term, limiter.Running, jobs, log)
+	if err != nil {
+		if pln != nil {
+			_ = pln.Close()
+		}
+		return err
+	}
+	defer fleet.stop()
+	if pln != nil {
+		// The CAPF certificate, the database and the trust file are in
+		// place: accept phones.
 		gate.start(pln)
 	}
 	printStartup(g, cfg, authority.Certificate(), created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
@@ -343,26 +370,6 @@ func loadMICBundle(g *globals, cfg config.Config) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("manufacturer_ca_bundle: %w", err)
 	}
 	return certs, nil
-}
-
-// sweepStale fails, every minute, attempts open longer than any session can
-// last, so a node that died in a cluster leaves no device in progress.
-func sweepStale(ctx context.Context, svc *device.Service, cfg config.Config, log *slog.Logger) {
-	longest := device.LongestSession(time.Duration(cfg.KeyGenerationMaxTime), time.Duration(cfg.MessageTimeout), time.Duration(cfg.HandshakeTimeout))
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := svc.SweepStale(ctx, longest); err != nil {
-				log.Warn("sweep stale sessions", "err", err)
-			} else if n > 0 {
-				log.Warn("failed sessions open longer than any session can last", "count", n)
-			}
-		}
-	}
 }
 
 func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, adminAddr, windows string, conns connCap) {

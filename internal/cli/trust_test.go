@@ -374,11 +374,9 @@ func TestTrustFileDir(t *testing.T) {
 		t.Fatalf("missing dir: %v", err)
 	}
 	os.Mkdir(served, 0o755)
-	stop, err := startTrustFile(context.Background(), g, cfg, capf, servedTrust{}, log)
-	if err != nil {
+	if _, err := startTrustFile(context.Background(), g, cfg, capf, servedTrust{}, log); err != nil {
 		t.Fatal(err)
 	}
-	stop()
 	path := filepath.Join(served, servedTrustFile)
 	first, err := os.ReadFile(path)
 	if err != nil {

@@ -76,19 +76,21 @@ func trustFileAdds(dataDir string, adds []string) ([]trust.Entry, []string) {
 	return out, problems
 }
 
-// startTrustFile keeps trust_file_dir/ITLFile.tlv current while the server
-// runs, if trust_file_dir is set: written (if missing or different) before
-// the server accepts phones, then checked every minute until ctx ends.
-// Each rewrite is audited (trust.serve-rewrite, with the file's SHA-256)
-// before the file is replaced; at start, a rewrite that cannot be audited
-// stops serve. The returned function stops the checks.
-func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capf *x509.Certificate, st servedTrust, log *slog.Logger) (stop func(), err error) {
+// startTrustFile writes trust_file_dir/ITLFile.tlv, if trust_file_dir is
+// set, when it is missing or different, before the server accepts phones,
+// and returns the check that keeps it current: serve runs it every minute
+// under the trust-file lease, so one node of a cluster at a time rewrites
+// a shared directory (ADR 0010). Each rewrite is audited
+// (trust.serve-rewrite, with the file's SHA-256) before the file is
+// replaced; at start, a rewrite that cannot be audited stops serve. The
+// returned job is nil when there is no trust_file_dir.
+func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capf *x509.Certificate, st servedTrust, log *slog.Logger) (job func(context.Context) error, err error) {
 	dir := config.Resolve(g.dataDir, cfg.TrustFileDir)
 	if dir == "" {
 		if len(cfg.TrustFileAdd) > 0 {
 			log.Warn("trust_file_add ignored: trust_file_dir is empty, so serve keeps no trust file", "entries", len(cfg.TrustFileAdd))
 		}
-		return func() {}, nil
+		return nil, nil
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fault.Invalidf("trust_file_dir %s: not a directory (create it, and let the TFTP/HTTP server serve it)", dir)
@@ -99,24 +101,16 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capf *x5
 		return nil, fmt.Errorf("trust_file_dir: %w", err)
 	}
 	log.Info("trust file", "path", path, "rewritten", written, "records", 4+len(st.adds))
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				if written, err := syncTrustFile(ctx, g, path, capf, st, now); err != nil {
-					log.Warn("trust file not updated", "path", path, "err", err)
-				} else if written {
-					log.Info("trust file rewritten: its certificates changed", "path", path)
-				}
-			}
+	return func(ctx context.Context) error {
+		written, err := syncTrustFile(ctx, g, path, capf, st, time.Now())
+		if err != nil {
+			return fmt.Errorf("trust file %s not updated: %w", path, err)
 		}
-	}()
-	return cancel, nil
+		if written {
+			log.Info("trust file rewritten: its certificates changed", "path", path)
+		}
+		return nil
+	}, nil
 }
 
 // syncTrustFile writes path when the file there is missing, unreadable, or

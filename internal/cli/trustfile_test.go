@@ -93,11 +93,9 @@ func TestTrustFileAdd(t *testing.T) {
 	}
 	audit := &auditLog{}
 	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
-	stop, err := startTrustFile(t.Context(), g, plan.cfg, capf, servedTrust{adds: plan.trustAdds, audit: audit}, log)
-	if err != nil {
+	if _, err := startTrustFile(t.Context(), g, plan.cfg, capf, servedTrust{adds: plan.trustAdds, audit: audit}, log); err != nil {
 		t.Fatal(err)
 	}
-	stop()
 	path := filepath.Join(data, "tftp", servedTrustFile)
 	b := mustRead(t, path)
 	f, err := trust.Parse(b)
