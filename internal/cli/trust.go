@@ -22,6 +22,7 @@ import (
 	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/trust"
 )
 
@@ -39,8 +40,12 @@ func newTrustCmd(g *globals) *cobra.Command {
 
 // openKeystore opens the SAST identities, creating both on first use.
 func (g *globals) openKeystore() (*trust.Keystore, error) {
-	if err := g.dir().Initialised(); err != nil {
-		return nil, err
+	// A PostgreSQL node's data directory holds no capf.db: its capf.json
+	// says it is one.
+	if _, err := os.Stat(g.dir().Config()); err != nil || !store.IsPostgres(g.db) {
+		if err := g.dir().Initialised(); err != nil {
+			return nil, err
+		}
 	}
 	ks, created, err := trust.OpenKeystore(trust.KeystoreOptions{Dir: g.dir().Trust()})
 	if err != nil {
