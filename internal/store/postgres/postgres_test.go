@@ -64,6 +64,55 @@ func TestClusterContract(t *testing.T) {
 	})
 }
 
+// TestTwoNodesRaceForLease: four stores (four nodes' pools) on one
+// database acquire the same expired lease at once, round after round:
+// exactly one wins each round, and the term moves on by one.
+func TestTwoNodesRaceForLease(t *testing.T) {
+	first, dsn := openTemp(t, Options{})
+	defer first.Close()
+	stores := []*Store{first}
+	for range 3 {
+		s, err := Open(t.Context(), dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	const ttl = time.Second
+	t0 := time.Now()
+	for round := range 20 {
+		at := t0.Add(time.Duration(round) * 2 * ttl)
+		var (
+			wg  sync.WaitGroup
+			won = make([]bool, len(stores))
+		)
+		for i, s := range stores {
+			wg.Go(func() {
+				_, ok, err := s.AcquireLease(t.Context(), "sweeper", fmt.Sprint("node-", i), at, ttl)
+				if err != nil {
+					t.Errorf("round %d: node %d: %v", round, i, err)
+				}
+				won[i] = ok
+			})
+		}
+		wg.Wait()
+		winners := 0
+		for _, w := range won {
+			if w {
+				winners++
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: %d nodes acquired the lease, want 1 (%v)", round, winners, won)
+		}
+		ls, err := first.ListLeases(t.Context())
+		if err != nil || len(ls) != 1 || ls[0].Term != int64(round+1) {
+			t.Fatalf("round %d: leases %+v (%v), want term %d", round, ls, err, round+1)
+		}
+	}
+}
+
 // schemaVersionOf returns the highest version schema_migrations records.
 func schemaVersionOf(t *testing.T, s *Store) (version, rows int) {
 	t.Helper()
