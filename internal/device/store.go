@@ -124,8 +124,15 @@ type Store interface {
 	// inserts a as open and held by a.Node, resets AuthFailures,
 	// increments AttemptsTotal, and when an operation is pending sets
 	// StatusInProgress. It returns the attempt id. NotFound if the device
-	// does not exist.
+	// does not exist. When a.MaxOpen > 0 and that many attempts are open
+	// already (any device, any node), it changes nothing and returns a
+	// Throttled error; the count and the claim are atomic across every
+	// node, so the fleet never holds more than MaxOpen open attempts that
+	// claims with MaxOpen made.
 	StartAttempt(ctx context.Context, a Attempt) (Claim, error)
+	// CountOpenAttempts returns how many attempts are open now, on every
+	// node: the operations in progress across the fleet.
+	CountOpenAttempts(ctx context.Context) (int, error)
 	// RecordIssuance durably records a certificate that is about to be sent
 	// to a phone. Conflict if the serial was recorded before.
 	RecordIssuance(ctx context.Context, is Issuance) error

@@ -238,6 +238,10 @@ type Attempt struct {
 	// or "not verified: unknown issuer"; "" when it sent none (or the
 	// session ended before it was examined).
 	SUDI string
+	// MaxOpen, for a claim, is the most attempts that may be open at once
+	// across every node sharing the database (max_concurrent_operations);
+	// 0: no limit. It is not stored.
+	MaxOpen int
 }
 
 // Claim is what StartAttempt returns: the attempt that now holds the

@@ -39,6 +39,9 @@ func (noDevices) GetDevice(context.Context, string) (device.Device, error) {
 func (noDevices) StartAttempt(context.Context, device.Attempt) (device.Claim, error) {
 	return device.Claim{}, errors.New("unexpected StartAttempt")
 }
+func (noDevices) CountOpenAttempts(context.Context) (int, error) {
+	return 0, errors.New("unexpected CountOpenAttempts")
+}
 func (noDevices) CountAuthGuess(context.Context, string, int, int, time.Time) (bool, error) {
 	return false, errors.New("unexpected CountAuthGuess")
 }

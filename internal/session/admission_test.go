@@ -82,6 +82,44 @@ func TestAdmission(t *testing.T) {
 			t.Errorf("a refused phone was recorded: %v", f.store.calls)
 		}
 	})
+	// max_concurrent_operations across the fleet: the attempts open on
+	// other nodes count.
+	t.Run("retry/fleet-limit-reached", func(t *testing.T) {
+		f := newFixture(t, pending(device.OpInstall, device.EC256))
+		f.deps.Limiter = NewLimiter(2)
+		f.store.openElsewhere = 2
+		retryDelay(t, f.s.Handle(ctx, authResponse(phone)))
+		if got := f.s.Summary(); got.Outcome != "retry-later" || got.RetryWhy != "busy" || got.Reason != "max_concurrent_operations reached across the fleet" {
+			t.Errorf("summary %+v", got)
+		}
+		if len(f.store.calls) != 0 || f.store.guessesCAS != 0 {
+			t.Errorf("a phone refused for the fleet's load was recorded or spent a guess: %v, %d guesses", f.store.calls, f.store.guessesCAS)
+		}
+		f.s.Close()
+		if f.deps.Limiter.Running() != 0 {
+			t.Error("slot not released")
+		}
+	})
+	t.Run("retry/fleet-limit-reached-at-claim", func(t *testing.T) {
+		// Another node claimed the last slot between this session's count
+		// and its claim: the store refuses the claim.
+		f := newFixture(t, pending(device.OpInstall, device.EC256))
+		f.deps.Limiter = NewLimiter(2)
+		f.store.openElsewhere, f.store.countLag = 2, 1
+		retryDelay(t, f.s.Handle(ctx, authResponse(phone)))
+		if got := f.s.Summary(); got.RetryWhy != "busy" {
+			t.Errorf("summary %+v", got)
+		}
+		if len(f.store.open) != 0 {
+			t.Errorf("open attempts %v, want none", f.store.open)
+		}
+	})
+	t.Run("ok/fleet-below-limit", func(t *testing.T) {
+		f := newFixture(t, pending(device.OpInstall, device.EC256))
+		f.deps.Limiter = NewLimiter(2)
+		f.store.openElsewhere = 1
+		expectReply(t, f.s.Handle(ctx, authResponse(phone)), wire.CmdKeyGenerateRequest)
+	})
 	t.Run("ok/slot-released-on-close", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
 		f.deps.Limiter = NewLimiter(1)

@@ -30,7 +30,7 @@ func (s *Session) onAuth(ctx context.Context, m *wire.Message) Step {
 	if !d.Deadline.IsZero() && now.After(d.Deadline) {
 		return s.late(ctx, d, now)
 	}
-	if step, ok := s.admit(now); !ok {
+	if step, ok := s.admit(ctx, now); !ok {
 		return step
 	}
 	res, step, ok := s.authenticate(ctx, d, m, now)
@@ -86,6 +86,9 @@ func (s *Session) storeFailed(err error) Step {
 	case fault.Conflict:
 		s.sum.Reason = safetext.Bound(err.Error(), MaxReasonText)
 		return s.retryLater("device-busy", 0)
+	case fault.Throttled:
+		s.sum.Reason = "max_concurrent_operations reached across the fleet"
+		return s.retryLater("busy", 0)
 	}
 	s.sum.Reason = safetext.Bound("store: "+err.Error(), MaxReasonText)
 	return s.retryLater("store", 0)
@@ -109,9 +112,12 @@ func (s *Session) late(ctx context.Context, d device.Device, now time.Time) Step
 	return s.end(wire.ReasonNoAction)
 }
 
-// admit applies the node's admission rules: maintenance windows and the
-// limit of concurrent operations.
-func (s *Session) admit(now time.Time) (Step, bool) {
+// admit applies the admission rules: maintenance windows and the limit of
+// concurrent operations, on this node (in memory) and across the fleet
+// (the open attempts in the store). Both come before authentication, so a
+// phone told to retry has not spent a guess; the claim enforces the
+// fleet's limit exactly.
+func (s *Session) admit(ctx context.Context, now time.Time) (Step, bool) {
 	if w := s.cfg.Windows; w != nil && !w.Open(now) {
 		next := w.NextOpen(now)
 		s.sum.Reason = "outside the maintenance windows; next opens " + next.UTC().Format(time.RFC3339)
@@ -123,6 +129,16 @@ func (s *Session) admit(now time.Time) (Step, bool) {
 			return s.retryLater("busy", 0), false
 		}
 		s.slot = true
+		if max := l.Max(); max > 0 {
+			open, err := s.deps.Store.CountOpenAttempts(ctx)
+			if err != nil {
+				return s.storeFailed(err), false
+			}
+			if open >= max {
+				s.sum.Reason = "max_concurrent_operations reached across the fleet"
+				return s.retryLater("busy", 0), false
+			}
+		}
 	}
 	return Step{}, true
 }
@@ -226,7 +242,7 @@ func (s *Session) authFailed(ctx context.Context, d device.Device, reason, detai
 // new one has authenticated) and the claim tried again.
 func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, now time.Time) (Step, bool) {
 	a := device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(),
-		Node: s.deps.Node, AuthMode: string(res.Method), Rev: d.Rev}
+		Node: s.deps.Node, AuthMode: string(res.Method), Rev: d.Rev, MaxOpen: s.deps.Limiter.Max()}
 	c, err := s.deps.Store.StartAttempt(ctx, a)
 	if fault.KindOf(err) == fault.Conflict && s.deps.Locks.Supersede(ctx, d.Name, remoteIP(s.sum.Remote)) {
 		c, err = s.deps.Store.StartAttempt(ctx, a)

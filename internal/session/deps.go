@@ -16,6 +16,7 @@ import (
 type Store interface {
 	GetDevice(ctx context.Context, name string) (device.Device, error)
 	StartAttempt(ctx context.Context, a device.Attempt) (device.Claim, error)
+	CountOpenAttempts(ctx context.Context) (int, error)
 	RecordIssuance(ctx context.Context, is device.Issuance) error
 	FinishAttempt(ctx context.Context, o device.Outcome) error
 	SaveFetchedCertificate(ctx context.Context, fc device.FetchedCertificate) error
@@ -112,7 +113,10 @@ func (d *Deps) params() Config {
 	return d.Config
 }
 
-// Limiter bounds the certificate operations running at once.
+// Limiter bounds the certificate operations running at once: on this node
+// in memory, before authentication; across the fleet, the session checks
+// the store's count of open attempts before authentication and the store
+// enforces the limit atomically at the claim (device.Attempt.MaxOpen).
 type Limiter struct {
 	mu      sync.Mutex
 	max     int
@@ -139,6 +143,14 @@ func (l *Limiter) Release() {
 	l.mu.Lock()
 	l.running--
 	l.mu.Unlock()
+}
+
+// Max returns the limit; 0: none.
+func (l *Limiter) Max() int {
+	if l == nil || l.max <= 0 {
+		return 0
+	}
+	return l.max
 }
 
 // Running returns the number of operations holding a slot.

@@ -46,6 +46,10 @@ type fakeStore struct {
 	getErr     error
 	issueErr   error // RecordIssuance fails with it
 	guessesCAS int   // CountAuthGuess calls that succeeded
+	// openElsewhere is the attempts open on other nodes; countLag is how
+	// many of them CountOpenAttempts does not see yet (they were claimed
+	// after it counted).
+	openElsewhere, countLag int
 }
 
 func newFakeStore(ds ...device.Device) *fakeStore {
@@ -69,6 +73,12 @@ func (s *fakeStore) GetDevice(_ context.Context, name string) (device.Device, er
 	return d, nil
 }
 
+func (s *fakeStore) CountOpenAttempts(context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open) + s.openElsewhere - s.countLag, nil
+}
+
 func (s *fakeStore) StartAttempt(_ context.Context, a device.Attempt) (device.Claim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -78,6 +88,9 @@ func (s *fakeStore) StartAttempt(_ context.Context, a device.Attempt) (device.Cl
 	}
 	if id, busy := s.open[a.Device]; busy {
 		return device.Claim{}, fault.Conflictf("device %s has attempt %d open", a.Device, id)
+	}
+	if a.MaxOpen > 0 && len(s.open)+s.openElsewhere >= a.MaxOpen {
+		return device.Claim{}, fault.New(fault.Throttled, "max_concurrent_operations (%d) reached across the fleet", a.MaxOpen)
 	}
 	id := int64(len(s.attempts) + 1)
 	s.attempts[id] = a

@@ -64,6 +64,23 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 	var claim device.Claim
 	err := s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		claim = device.Claim{}
+		if a.MaxOpen > 0 {
+			// Claims under a limit take one transaction-scoped lock, so
+			// the count below sees every claim committed before this one
+			// (READ COMMITTED: each statement its own snapshot) and none
+			// commits between the count and this claim's commit. It is
+			// taken before the device row, in the same order by everyone.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, claimLimitLock); err != nil {
+				return fmt.Errorf("%s: lock the claims: %w", what, err)
+			}
+			var open int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE finished_at IS NULL`).Scan(&open); err != nil {
+				return fmt.Errorf("%s: count open attempts: %w", what, err)
+			}
+			if open >= a.MaxOpen {
+				return fault.New(fault.Throttled, "max_concurrent_operations (%d) reached across the fleet", a.MaxOpen)
+			}
+		}
 		// The claim's UPDATE locks the device row first: a concurrent
 		// claim of the same device waits here until this one commits or
 		// rolls back, then finds its open attempt below.
@@ -98,6 +115,20 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 		return device.Claim{}, err
 	}
 	return claim, nil
+}
+
+// claimLimitLock is the key of the transaction-scoped advisory lock that
+// serialises the claims made under max_concurrent_operations ("capf" in
+// ASCII, plus one: the migration lock is the key itself).
+const claimLimitLock = migrationLock + 1
+
+// CountOpenAttempts implements device.Store.
+func (s *Store) CountOpenAttempts(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE finished_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count open attempts: %w", err)
+	}
+	return n, nil
 }
 
 // notClaimable says why the claim of a found no device at its revision.

@@ -20,6 +20,16 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 	started := micros(a.StartedAt)
 	var claim device.Claim
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		if a.MaxOpen > 0 {
+			// The single writer makes the count and the claim atomic.
+			var open int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE finished_at IS NULL`).Scan(&open); err != nil {
+				return fmt.Errorf("%s: count open attempts: %w", what, err)
+			}
+			if open >= a.MaxOpen {
+				return fleetBusy(a.MaxOpen)
+			}
+		}
 		res, err := s.c.stmt(ctx, tx, s.ws.claimDevice).ExecContext(ctx,
 			device.StatusInProgress, started, a.Device, a.Rev)
 		if err != nil {
@@ -48,6 +58,20 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 		return device.Claim{}, err
 	}
 	return claim, nil
+}
+
+// fleetBusy is the error of a claim refused at max_concurrent_operations.
+func fleetBusy(max int) error {
+	return fault.New(fault.Throttled, "max_concurrent_operations (%d) reached across the fleet", max)
+}
+
+// CountOpenAttempts implements device.Store.
+func (s *Store) CountOpenAttempts(ctx context.Context) (int, error) {
+	var n int
+	if err := s.read.QueryRowContext(ctx, `SELECT count(*) FROM attempts WHERE finished_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count open attempts: %w", err)
+	}
+	return n, nil
 }
 
 // notClaimable says why the claim of a found no device at its revision.
