@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,36 +60,7 @@ func TestLeasesMoveWhenNodeKilled(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	bin := capfBinary(t)
 	env := []string{"CAPF_DB=" + dsn, "CAPF_LEASE_TERM=" + leaseTermE2E.String()}
-	// Each node its own data directory (made by capf init) whose capf.json
-	// keeps the trust file in tftp/.
-	newData := func() string {
-		data := filepath.Join(t.TempDir(), "data")
-		cmd := exec.Command(bin, "--data", data, "init")
-		cmd.Env = append(os.Environ(), env...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("capf init: %v\n%s", err, out)
-		}
-		if err := os.Mkdir(filepath.Join(data, "tftp"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cfgPath := filepath.Join(data, "capf.json")
-		raw, err := os.ReadFile(cfgPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := map[string]any{}
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			t.Fatal(err)
-		}
-		cfg["trust_file_dir"] = "tftp"
-		if raw, err = json.Marshal(cfg); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
+	newData := func() string { return initNode(t, bin, env, map[string]any{"trust_file_dir": "tftp"}) }
 	dataA, dataB := newData(), newData()
 	a := startBinaryEnv(t, bin, dataA, false, env...)
 	nodeA := nodeIDOf(t, dataA)
@@ -197,6 +169,97 @@ func TestLeasesMoveWhenNodeKilled(t *testing.T) {
 	}
 	if out, err := b.run(bin, "cluster", "status"); err != nil || !strings.Contains(out, nodeA) || !strings.Contains(out, "dead") {
 		t.Errorf("cluster status: %v\n%s", err, out)
+	}
+}
+
+// initNode makes a node's data directory with capf init (env names the
+// database) and sets params in its capf.json; a "trust_file_dir" param is
+// created as a directory.
+func initNode(t *testing.T, bin string, env []string, params map[string]any) string {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "data")
+	cmd := exec.Command(bin, "--data", data, "init")
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("capf init: %v\n%s", err, out)
+	}
+	if dir, ok := params["trust_file_dir"].(string); ok {
+		if err := os.Mkdir(filepath.Join(data, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgPath := filepath.Join(data, "capf.json")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := map[string]any{}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range params {
+		cfg[k] = v
+	}
+	if raw, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestFleetLimitAcrossNodes: with max_concurrent_operations 1, a phone
+// generating its key on node A keeps a phone on node B waiting
+// (RETRY_LATER, nothing recorded); once A's session ends, B serves it.
+func TestFleetLimitAcrossNodes(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	bin := capfBinary(t)
+	env := []string{"CAPF_DB=" + dsn}
+	limit := map[string]any{"max_concurrent_operations": 1}
+	dataA, dataB := initNode(t, bin, env, limit), initNode(t, bin, env, limit)
+	a := startBinaryEnv(t, bin, dataA, false, env...)
+	b := startBinaryEnv(t, bin, dataB, false, env...)
+	st, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	first, second := newPhoneName(), newPhoneName()
+	for _, n := range []string{first, second} {
+		if out, err := a.run(bin, "device", "add", n, "--auth-mode", "null", "--operation", "install", "--key", "ec256"); err != nil {
+			t.Fatalf("device add: %v\n%s", err, out)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_, _ = phonesim.Run(ctx, phonesim.Options{Server: a.addr, Trust: []*x509.Certificate{readCert(t, filepath.Join(dataA, "ca", "capf.pem"))},
+			DeviceName: first, KeygenDelay: time.Minute, ProgressInterval: 500 * time.Millisecond, Retries: -1, MessageTimeout: 10 * time.Second})
+	}()
+	waitUntil(t, 30*time.Second, "the first phone's attempt to open on node A", func() bool {
+		n, err := st.CountOpenAttempts(context.Background())
+		return err == nil && n == 1
+	})
+	phoneB := phonesim.Options{Server: b.addr, Trust: []*x509.Certificate{readCert(t, filepath.Join(dataB, "ca", "capf.pem"))},
+		DeviceName: second, Retries: -1, MessageTimeout: 10 * time.Second}
+	res, err := phonesim.Run(t.Context(), phoneB)
+	if !errors.Is(err, phonesim.ErrRetryLater) {
+		t.Fatalf("second phone on node B while the fleet is at its limit: %+v, %v; want RETRY_LATER", res, err)
+	}
+	if as, err := st.ListAttempts(t.Context(), second, 0); err != nil || len(as) != 0 {
+		t.Errorf("attempts of the refused phone: %+v %v, want none", as, err)
+	}
+	// The first phone goes away: its session fails, and B serves the
+	// second.
+	cancel()
+	waitUntil(t, 30*time.Second, "the first phone's attempt to close", func() bool {
+		n, err := st.CountOpenAttempts(context.Background())
+		return err == nil && n == 0
+	})
+	res, err = phonesim.Run(t.Context(), phoneB)
+	if err != nil || res.Installed == nil {
+		t.Fatalf("second phone on node B once the fleet had room: %+v, %v", res, err)
 	}
 }
 
