@@ -202,6 +202,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.New(reg)
 	limiter := session.NewLimiter(cfg.MaxConcurrentOps)
+	// The per-address budget of string guesses, in the database: it holds
+	// for every node sharing it.
+	guard := session.NewSharedGuard(cfg.AuthFailuresPerAddress, addressGuessWindow, st)
 	srv := server.New(server.Options{
 		TLS:                tlsCfg,
 		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),
@@ -216,7 +219,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			Tracer:   server.TraceDir{Dir: g.dir().Trace()},
 			Locks:    session.NewDeviceLocks(),
 			Limiter:  limiter,
-			Guard:    session.NewGuard(cfg.AuthFailuresPerAddress, 10*time.Minute),
+			Guard:    guard,
 			Observer: metrics,
 			Now:      time.Now,
 			Logger:   log,
@@ -285,7 +288,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	// Registered (alive again) before the first attempt of this run; the
 	// once-per-fleet jobs run under their leases from now on.
-	jobs := []lease.Job{sweepJob(svc, cfg, term, log)}
+	jobs := []lease.Job{sweepJob(svc, cfg, term, st, log)}
 	if syncTrust != nil {
 		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
 	}

@@ -108,11 +108,16 @@ func (c *clusterNode) stop() {
 	c.wg.Wait()
 }
 
+// addressGuessWindow is how long a string guess counts against its source
+// address (auth_failures_per_address is per this window).
+const addressGuessWindow = 10 * time.Minute
+
 // sweepJob fails, under the sweeper lease, the attempts open longer than
 // any session can last and the attempts of nodes whose registration
 // expired (they died, or lost the database for a whole term), so that no
-// device stays in progress after a node's death.
-func sweepJob(svc *device.Service, cfg config.Config, term time.Duration, log *slog.Logger) lease.Job {
+// device stays in progress after a node's death; and it forgets the
+// address guesses that left their window.
+func sweepJob(svc *device.Service, cfg config.Config, term time.Duration, guesses device.AddressGuesses, log *slog.Logger) lease.Job {
 	longest := device.LongestSession(time.Duration(cfg.KeyGenerationMaxTime), time.Duration(cfg.MessageTimeout), time.Duration(cfg.HandshakeTimeout))
 	return lease.Job{Name: leaseSweeper, Every: min(time.Minute, term), Run: func(ctx context.Context) error {
 		n, err := svc.SweepStale(ctx, longest)
@@ -127,6 +132,9 @@ func sweepJob(svc *device.Service, cfg config.Config, term time.Duration, log *s
 		}
 		if n > 0 {
 			log.Warn("failed the sessions of nodes whose registration expired", "count", n)
+		}
+		if _, err := guesses.PruneAddressGuesses(ctx, time.Now().Add(-addressGuessWindow)); err != nil {
+			return err
 		}
 		return nil
 	}}

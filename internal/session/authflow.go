@@ -166,8 +166,13 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 		return auth.Result{}, s.end(wire.ReasonRefused), false
 	}
 	counted := false
+	var spent Spent
 	if d.AuthMode == device.AuthString && d.AuthString != "" {
-		if wait := s.deps.Guard.AddressWait(ip, now); wait > 0 {
+		wait, err := s.deps.Guard.AddressWait(ctx, ip, now)
+		if err != nil {
+			return auth.Result{}, s.storeFailed(err), false
+		}
+		if wait > 0 {
 			s.sum.Reason = "this address has used its budget of failed authentications"
 			return auth.Result{}, s.retryLater("auth-address-budget", wait), false
 		}
@@ -184,7 +189,11 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 			return auth.Result{}, s.retryLater("auth-busy", 0), false
 		}
 		counted = true
-		s.deps.Guard.Spend(ip, now)
+		// The device's count is taken: evaluate even if the address's
+		// guess could not be recorded (the per-device limit still holds).
+		if spent, err = s.deps.Guard.Spend(ctx, ip, now); err != nil {
+			s.logError("count the guess against its address", err)
+		}
 	}
 	res, err := s.deps.Auth.Authenticate(d.AuthMode, d.AuthString, p)
 	s.sum.SUDI = res.SUDI // known even when authentication failed
@@ -197,7 +206,9 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 		return auth.Result{}, s.authFailed(ctx, d, reason, err.Error(), now, counted), false
 	}
 	if counted {
-		s.deps.Guard.Refund(ip)
+		if err := s.deps.Guard.Refund(ctx, spent); err != nil {
+			s.logError("refund the address's right guess", err)
+		}
 	}
 	s.sum.AuthMode = string(res.Method)
 	return res, Step{}, true

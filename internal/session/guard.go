@@ -1,8 +1,11 @@
 package session
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"github.com/capf-server/capf/internal/device"
 )
 
 // Backoff spaces out the authentication-string guesses for one device: the
@@ -41,21 +44,30 @@ func (b Backoff) Wait(failures int, last, now time.Time) time.Duration {
 // Guard is the per-address budget of authentication-string guesses, so
 // that one source guessing many devices is slowed as one guessing one
 // device is. It counts the guesses of the last Window per address; at
-// Budget, the address waits until the oldest leaves the window. It is kept
-// in memory per node and bounded in the addresses it tracks. A nil *Guard
-// allows everything.
+// Budget, the address waits until the oldest leaves the window. With a
+// ledger (NewSharedGuard) the guesses are kept in the database, so the
+// budget holds for every node sharing it; without one they are kept in
+// memory, per node, bounded in the addresses tracked. A nil *Guard allows
+// everything.
 type Guard struct {
 	budget int
 	window time.Duration
 	max    int
+	ledger device.AddressGuesses
 
 	mu    sync.Mutex
 	byIP  map[string][]time.Time
 	order []string // insertion order, for eviction
 }
 
-// NewGuard returns a guard allowing budget guesses per address per window;
-// budget <= 0 returns nil (no budget).
+// Spent is one guess counted against an address, for Refund.
+type Spent struct {
+	ip string
+	id int64 // the ledger's id; 0 in memory
+}
+
+// NewGuard returns a guard allowing budget guesses per address per window,
+// kept in memory; budget <= 0 returns nil (no budget).
 func NewGuard(budget int, window time.Duration) *Guard {
 	if budget <= 0 {
 		return nil
@@ -63,24 +75,53 @@ func NewGuard(budget int, window time.Duration) *Guard {
 	return &Guard{budget: budget, window: window, max: 100_000, byIP: map[string][]time.Time{}}
 }
 
-// AddressWait returns how long ip must wait before its next guess.
-func (g *Guard) AddressWait(ip string, now time.Time) time.Duration {
+// NewSharedGuard returns a guard allowing budget guesses per address per
+// window across every node that shares ledger; budget <= 0 returns nil.
+func NewSharedGuard(budget int, window time.Duration, ledger device.AddressGuesses) *Guard {
+	g := NewGuard(budget, window)
+	if g != nil {
+		g.ledger = ledger
+	}
+	return g
+}
+
+// Window returns how long a guess counts against its address.
+func (g *Guard) Window() time.Duration {
 	if g == nil {
 		return 0
+	}
+	return g.window
+}
+
+// AddressWait returns how long ip must wait before its next guess.
+func (g *Guard) AddressWait(ctx context.Context, ip string, now time.Time) (time.Duration, error) {
+	if g == nil {
+		return 0, nil
+	}
+	if g.ledger != nil {
+		nth, err := g.ledger.NthAddressGuess(ctx, ip, now.Add(-g.window), g.budget)
+		if err != nil || nth.IsZero() {
+			return 0, err
+		}
+		return max(nth.Add(g.window).Sub(now), time.Microsecond), nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ts := g.live(ip, now)
 	if len(ts) < g.budget {
-		return 0
+		return 0, nil
 	}
-	return ts[len(ts)-g.budget].Add(g.window).Sub(now)
+	return ts[len(ts)-g.budget].Add(g.window).Sub(now), nil
 }
 
 // Spend counts a guess from ip.
-func (g *Guard) Spend(ip string, now time.Time) {
+func (g *Guard) Spend(ctx context.Context, ip string, now time.Time) (Spent, error) {
 	if g == nil {
-		return
+		return Spent{}, nil
+	}
+	if g.ledger != nil {
+		id, err := g.ledger.RecordAddressGuess(ctx, ip, now)
+		return Spent{ip: ip, id: id}, err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -93,18 +134,26 @@ func (g *Guard) Spend(ip string, now time.Time) {
 		g.order = append(g.order, ip)
 	}
 	g.byIP[ip] = append(ts, now)
+	return Spent{ip: ip}, nil
 }
 
-// Refund takes back the latest guess of ip: it was right.
-func (g *Guard) Refund(ip string) {
+// Refund takes back the guess sp: it was right.
+func (g *Guard) Refund(ctx context.Context, sp Spent) error {
 	if g == nil {
-		return
+		return nil
+	}
+	if g.ledger != nil {
+		if sp.id == 0 {
+			return nil
+		}
+		return g.ledger.DeleteAddressGuess(ctx, sp.id)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if ts := g.byIP[ip]; len(ts) > 0 {
-		g.byIP[ip] = ts[:len(ts)-1]
+	if ts := g.byIP[sp.ip]; len(ts) > 0 {
+		g.byIP[sp.ip] = ts[:len(ts)-1]
 	}
+	return nil
 }
 
 // live drops the guesses of ip older than the window and returns the rest.

@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"errors"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,25 +112,117 @@ func TestBackoffWait(t *testing.T) {
 	}
 }
 
+// memLedger is device.AddressGuesses in memory: the database several
+// nodes share.
+type memLedger struct {
+	mu   sync.Mutex
+	next int64
+	rows map[int64]ledgerRow
+}
+
+type ledgerRow struct {
+	addr string
+	at   time.Time
+}
+
+func newMemLedger() *memLedger { return &memLedger{rows: map[int64]ledgerRow{}} }
+
+func (l *memLedger) RecordAddressGuess(_ context.Context, addr string, at time.Time) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.next++
+	l.rows[l.next] = ledgerRow{addr, at}
+	return l.next, nil
+}
+
+func (l *memLedger) NthAddressGuess(_ context.Context, addr string, since time.Time, n int) (time.Time, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ats []time.Time
+	for _, r := range l.rows {
+		if r.addr == addr && r.at.After(since) {
+			ats = append(ats, r.at)
+		}
+	}
+	if len(ats) < n {
+		return time.Time{}, nil
+	}
+	sort.Slice(ats, func(i, j int) bool { return ats[i].After(ats[j]) })
+	return ats[n-1], nil
+}
+
+func (l *memLedger) DeleteAddressGuess(_ context.Context, id int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.rows, id)
+	return nil
+}
+
+func (l *memLedger) PruneAddressGuesses(context.Context, time.Time) (int, error) { return 0, nil }
+
+func (l *memLedger) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.rows)
+}
+
 func TestAddressBudget(t *testing.T) {
-	f := stringFixture(t, 100, Backoff{}, NewGuard(3, 10*time.Minute))
+	for _, c := range []struct {
+		name  string
+		guard func() *Guard
+	}{
+		{"memory", func() *Guard { return NewGuard(3, 10*time.Minute) }},
+		{"shared", func() *Guard { return NewSharedGuard(3, 10*time.Minute, newMemLedger()) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := stringFixture(t, 100, Backoff{}, c.guard())
+			other := pending(device.OpInstall, device.EC256)
+			other.Name, other.AuthMode, other.AuthString = "SEP00112233AAAA", device.AuthString, "13572468"
+			f.store.devices[other.Name] = other
+			for i := range 3 {
+				name := phone
+				if i%2 == 1 {
+					name = other.Name
+				}
+				expectEnd(t, guess(f, name, "192.0.2.66:1000", "0000"), wire.ReasonRefused)
+			}
+			if d := retryDelay(t, guess(f, other.Name, "192.0.2.66:1001", "0000")); d != 600 {
+				t.Errorf("RETRY_DELAY %d, want 600 s until the oldest failure leaves the window", d)
+			}
+			// Another address is not slowed by this one's guessing.
+			expectReply(t, guess(f, other.Name, "192.0.2.20:1000", "13572468"), wire.CmdKeyGenerateRequest)
+			f.clock.now = f.clock.now.Add(10*time.Minute + time.Second)
+			expectEnd(t, guess(f, phone, "192.0.2.66:1002", "0000"), wire.ReasonRefused)
+		})
+	}
+}
+
+// TestAddressBudgetAcrossNodes: two nodes sharing the ledger (the
+// database) share one budget per address: three wrong guesses spread over
+// both use it up on both. A right guess is refunded.
+func TestAddressBudgetAcrossNodes(t *testing.T) {
+	ledger := newMemLedger()
+	nodes := []*Guard{NewSharedGuard(3, 10*time.Minute, ledger), NewSharedGuard(3, 10*time.Minute, ledger)}
+	f := stringFixture(t, 100, Backoff{}, nil)
 	other := pending(device.OpInstall, device.EC256)
 	other.Name, other.AuthMode, other.AuthString = "SEP00112233AAAA", device.AuthString, "13572468"
 	f.store.devices[other.Name] = other
+
+	f.deps.Guard = nodes[1]
+	expectReply(t, guess(f, other.Name, "192.0.2.66:999", "13572468"), wire.CmdKeyGenerateRequest)
+	if n := ledger.len(); n != 0 {
+		t.Fatalf("a right guess left %d guesses counted, want 0 (refunded)", n)
+	}
 	for i := range 3 {
-		name := phone
-		if i%2 == 1 {
-			name = other.Name
+		f.deps.Guard = nodes[i%2]
+		expectEnd(t, guess(f, phone, "192.0.2.66:1000", "0000"), wire.ReasonRefused)
+	}
+	for i, g := range nodes {
+		f.deps.Guard = g
+		if d := retryDelay(t, guess(f, phone, "192.0.2.66:1001", "0000")); d != 600 {
+			t.Errorf("node %d: RETRY_DELAY %d, want 600 s: the address used its budget on both nodes", i, d)
 		}
-		expectEnd(t, guess(f, name, "192.0.2.66:1000", "0000"), wire.ReasonRefused)
 	}
-	if d := retryDelay(t, guess(f, other.Name, "192.0.2.66:1001", "0000")); d != 600 {
-		t.Errorf("RETRY_DELAY %d, want 600 s until the oldest failure leaves the window", d)
-	}
-	// Another address is not slowed by this one's guessing.
-	expectReply(t, guess(f, other.Name, "192.0.2.20:1000", "13572468"), wire.CmdKeyGenerateRequest)
-	f.clock.now = f.clock.now.Add(10*time.Minute + time.Second)
-	expectEnd(t, guess(f, phone, "192.0.2.66:1002", "0000"), wire.ReasonRefused)
 }
 
 // TestRecordIssuanceFailure: a certificate whose record could not be made

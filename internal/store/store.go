@@ -39,6 +39,7 @@ const EnvDB = "CAPF_DB"
 // contract suite in store/storetest.
 type Store interface {
 	device.Store
+	device.AddressGuesses
 	account.Store
 	system.Store
 	lease.Store

@@ -57,6 +57,13 @@ func TestLeasesContract(t *testing.T) {
 	})
 }
 
+func TestAddressGuessesContract(t *testing.T) {
+	storetest.RunAddressGuesses(t, func(t *testing.T) storetest.GuessStore {
+		s, _ := openTemp(t, Options{})
+		return s
+	})
+}
+
 func TestClusterContract(t *testing.T) {
 	storetest.RunCluster(t, func(t *testing.T) storetest.ClusterStore {
 		s, _ := openTemp(t, Options{})

@@ -542,3 +542,10 @@ func TestClusterContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestAddressGuessesContract(t *testing.T) {
+	storetest.RunAddressGuesses(t, func(t *testing.T) storetest.GuessStore {
+		s, _ := openTemp(t)
+		return s
+	})
+}

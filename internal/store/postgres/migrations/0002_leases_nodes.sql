@@ -20,3 +20,15 @@ CREATE TABLE nodes (
     expires_at BIGINT NOT NULL,
     sessions   BIGINT NOT NULL DEFAULT 0
 );
+
+-- The authentication-string guesses of each source address in the last
+-- window (auth_failures_per_address), shared by every node; the sweeper
+-- prunes what left the window.
+CREATE TABLE address_guesses (
+    id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    address TEXT   NOT NULL,
+    at      BIGINT NOT NULL
+);
+
+CREATE INDEX address_guesses_address_at ON address_guesses (address, at);
+CREATE INDEX address_guesses_at ON address_guesses (at);

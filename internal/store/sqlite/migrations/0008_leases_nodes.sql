@@ -20,3 +20,14 @@ CREATE TABLE nodes (
     expires_at INTEGER NOT NULL,
     sessions   INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+
+-- The authentication-string guesses of each source address in the last
+-- window (auth_failures_per_address); the sweeper prunes what left it.
+CREATE TABLE address_guesses (
+    id      INTEGER PRIMARY KEY,
+    address TEXT    NOT NULL,
+    at      INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX address_guesses_address_at ON address_guesses (address, at);
+CREATE INDEX address_guesses_at ON address_guesses (at);
