@@ -42,7 +42,7 @@ var allowed = map[string][]string{
 	"store/postgres/pgtest": {},
 	"store/storetest":       {"account", "cluster", "device", "fault", "lease", "system"},
 	"lease":                 {"fault"},
-	"cluster":               {"lease"},
+	"cluster":               {"fault", "lease"},
 	"report":                {"device", "fault"},
 	"phonesim":              {"wire"},
 	"trust":                 {"fault", "atomicfile", "certserial"},

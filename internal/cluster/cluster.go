@@ -17,6 +17,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lease"
 )
 
@@ -104,10 +105,17 @@ func (m *Member) Register(ctx context.Context) error {
 	return nil
 }
 
-// Heartbeat records the node as seen now.
+// Heartbeat records the node as seen now; a node whose registration is
+// gone registers again (keeping its start time).
 func (m *Member) Heartbeat(ctx context.Context) error {
 	now := m.now()
-	if err := m.Store.HeartbeatNode(ctx, m.Node.ID, now, now.Add(m.Term), m.sessions()); err != nil {
+	err := m.Store.HeartbeatNode(ctx, m.Node.ID, now, now.Add(m.Term), m.sessions())
+	if fault.KindOf(err) == fault.NotFound {
+		n := m.Node
+		n.LastSeen, n.Expires, n.Sessions = now, now.Add(m.Term), m.sessions()
+		err = m.Store.RegisterNode(ctx, n)
+	}
+	if err != nil {
 		return fmt.Errorf("heartbeat of node %s: %w", m.Node.ID, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lease"
 )
 
@@ -28,7 +29,10 @@ func (m *memRegistry) RegisterNode(_ context.Context, n Node) error {
 func (m *memRegistry) HeartbeatNode(_ context.Context, id string, at, expires time.Time, sessions int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := m.nodes[id]
+	n, ok := m.nodes[id]
+	if !ok {
+		return fault.NotFoundf("node %s", id)
+	}
 	n.LastSeen, n.Expires, n.Sessions = at, expires, sessions
 	m.nodes[id] = n
 	return nil
@@ -71,7 +75,14 @@ func TestMemberHeartbeats(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() { defer close(done); m.Run(ctx) }()
-		time.Sleep(10 * time.Second)
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		// The registration is gone (a restore, an operator): the next
+		// heartbeat registers the node again.
+		reg.mu.Lock()
+		delete(reg.nodes, "node-a")
+		reg.mu.Unlock()
+		time.Sleep(time.Second)
 		synctest.Wait()
 		ns, _ := reg.ListNodes(t.Context())
 		if len(ns) != 1 || !ns[0].AliveAt(time.Now()) || !ns[0].Started.Equal(started) || ns[0].Sessions < 10 {
