@@ -528,3 +528,10 @@ func TestSystemContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestKeysContract(t *testing.T) {
+	storetest.RunKeys(t, func(t *testing.T) storetest.KeysStore {
+		s, _ := openTemp(t)
+		return s
+	})
+}
