@@ -128,6 +128,13 @@ func checkExportFlags(dir, out string, der bool) error {
 
 // loadAuthority loads the CAPF certificate without creating one.
 func (g *globals) loadAuthority() (*ca.Authority, error) {
+	if g.keysInDB() {
+		ck, err := g.clusterKeysOf(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		return ck.authority, nil
+	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err

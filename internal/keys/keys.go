@@ -66,7 +66,8 @@ type Store interface {
 }
 
 // Material is a key in the clear: its certificate chain (leaf first) and
-// private key.
+// private key. Key is nil for a key whose certificate alone is kept (the
+// SAST backup, exported and removed to live offline).
 type Material struct {
 	ID        string
 	Kind      Kind
@@ -112,21 +113,14 @@ func (s *Service) Init(ctx context.Context, ms []Material, actor device.Actor, d
 	recs := make([]Record, 0, len(ms))
 	seen := map[string]bool{}
 	for _, m := range ms {
-		if m.ID == "" || m.Kind == "" || len(m.Chain) == 0 || m.Key == nil {
-			return fault.Invalidf("key %q: id, kind, certificate and private key are all needed", m.ID)
+		if m.ID == "" || m.Kind == "" || len(m.Chain) == 0 {
+			return fault.Invalidf("key %q: id, kind and certificate are all needed", m.ID)
 		}
 		if seen[m.ID] {
 			return fault.Invalidf("key %q given twice", m.ID)
 		}
 		seen[m.ID] = true
-		if err := matches(m.Key, m.Chain[0]); err != nil {
-			return fmt.Errorf("key %s: %w", m.ID, err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(m.Key)
-		if err != nil {
-			return fmt.Errorf("key %s: encode: %w", m.ID, err)
-		}
-		sealed, err := s.kek.Seal(m.ID, der)
+		sealed, err := s.seal(m)
 		if err != nil {
 			return err
 		}
@@ -148,6 +142,23 @@ func (s *Service) Init(ctx context.Context, ms []Material, actor device.Actor, d
 		return fmt.Errorf("store keys: %w", err)
 	}
 	return nil
+}
+
+// seal returns the sealed private key of m, or an empty one when m has no
+// private key (a SAST backup kept offline).
+func (s *Service) seal(m Material) ([]byte, error) {
+	if m.Key == nil {
+		return []byte{}, nil
+	}
+	if err := matches(m.Key, m.Chain[0]); err != nil {
+		return nil, fmt.Errorf("key %s: %w", m.ID, err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(m.Key)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: encode: %w", m.ID, err)
+	}
+	defer clear(der)
+	return s.kek.Seal(m.ID, der)
 }
 
 // Load opens every stored key. A store without keys is a NotFound error
@@ -178,8 +189,16 @@ func (s *Service) Load(ctx context.Context) (map[string]Material, error) {
 	return out, nil
 }
 
-// open opens one record and checks its key against its certificate.
+// open opens one record and checks its key against its certificate. A
+// record without a sealed key (kept offline) gives a material without one.
 func (s *Service) open(r Record) (Material, error) {
+	chain, err := x509.ParseCertificates(r.Chain)
+	if err != nil || len(chain) == 0 {
+		return Material{}, fault.Invalidf("key %s: the certificate chain does not parse: %v", r.ID, err)
+	}
+	if len(r.Sealed) == 0 {
+		return Material{ID: r.ID, Kind: r.Kind, Chain: chain, CreatedAt: r.CreatedAt}, nil
+	}
 	der, err := s.kek.Open(r.ID, r.KEKID, r.Sealed)
 	if err != nil {
 		return Material{}, err
@@ -191,10 +210,6 @@ func (s *Service) open(r Record) (Material, error) {
 	signer, ok := k.(crypto.Signer)
 	if !ok {
 		return Material{}, fault.Invalidf("key %s: a %T cannot sign", r.ID, k)
-	}
-	chain, err := x509.ParseCertificates(r.Chain)
-	if err != nil || len(chain) == 0 {
-		return Material{}, fault.Invalidf("key %s: the certificate chain does not parse: %v", r.ID, err)
 	}
 	if err := matches(signer, chain[0]); err != nil {
 		return Material{}, fmt.Errorf("key %s: %w", r.ID, err)
@@ -219,6 +234,15 @@ func Rotate(ctx context.Context, st Store, old, next *kek.KEK, actor device.Acto
 	}
 	out := make([]Record, len(recs))
 	for i, r := range recs {
+		if r.KEKID != old.ID() {
+			_, err := old.Open(r.ID, r.KEKID, r.Sealed)
+			return 0, err
+		}
+		if len(r.Sealed) == 0 { // no private key in the database
+			r.KEKID = next.ID()
+			out[i] = r
+			continue
+		}
 		pt, err := old.Open(r.ID, r.KEKID, r.Sealed)
 		if err != nil {
 			return 0, err
