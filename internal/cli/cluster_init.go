@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
