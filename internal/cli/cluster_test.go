@@ -30,6 +30,7 @@ func TestKEKNeedsPostgres(t *testing.T) {
 		{"cluster-init", []string{"--kek-file", kekFile, "cluster", "init"}, "cluster init needs a PostgreSQL --db"},
 		{"cluster-init-mysql", []string{"--db", "mysql://x@y/z", "--kek-file", kekFile, "cluster", "init"}, "want a postgres:// URL"},
 		{"kek-rotate", []string{"--kek-file", kekFile, "kek", "rotate", "--new-kek-file", filepath.Join(dir, "k2"), "--generate"}, "needs a PostgreSQL --db"},
+		{"init", []string{"--kek-file", kekFile, "init"}, "needs a PostgreSQL --db"},
 		{"kek-rotate-no-new", []string{"--kek-file", kekFile, "kek", "rotate"}, "--new-kek-file is required"},
 	}
 	for _, c := range cases {

@@ -158,6 +158,16 @@ func TestClusterSharesKeys(t *testing.T) {
 		t.Errorf("the LSC node B issued does not chain to node A's CAPF certificate: %v", err)
 	}
 
+	// capf init of a new node's directory keeps the cluster's keys and
+	// writes no CAPF key of its own.
+	newData := filepath.Join(t.TempDir(), "node-c")
+	if out, errOut, code := capfRun("--data", newData, "--db", dsn, "--kek-file", kekFile, "init"); code != 0 || !strings.Contains(out, initSum) {
+		t.Errorf("init of a cluster node: exit %d: %s%s; want SHA-256 %s", code, out, errOut, initSum)
+	}
+	if _, err := os.Stat(filepath.Join(newData, "ca")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("init of a cluster node made a CAPF directory: %v", err)
+	}
+
 	// The admin commands read the cluster's CAPF certificate too.
 	show, errShow, code := capfRun("--data", t.TempDir(), "--db", dsn, "--kek-file", kekFile, "ca", "show")
 	if code != 0 || !strings.Contains(strings.ReplaceAll(show, ":", ""), initSum) {
