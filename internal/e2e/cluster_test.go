@@ -168,6 +168,23 @@ func TestClusterSharesKeys(t *testing.T) {
 		t.Errorf("init of a cluster node made a CAPF directory: %v", err)
 	}
 
+	// The trust commands sign with the cluster's SAST primary.
+	sast := regexp.MustCompile(`(?m)^  sast-primary .*\n +SHA-256 ([0-9A-F]{64})$`).FindStringSubmatch(out)
+	if sast == nil {
+		t.Fatalf("cluster init printed no SAST fingerprint:\n%s", out)
+	}
+	cl := []string{"--data", t.TempDir(), "--db", dsn, "--kek-file", kekFile}
+	if signers, errOut, code := capfRun(append(cl, "trust", "signers")...); code != 0 || !strings.Contains(signers, sast[1]) {
+		t.Errorf("trust signers: exit %d: %s%s; want the primary %s", code, signers, errOut, sast[1])
+	}
+	itl := filepath.Join(t.TempDir(), "ITLFile.tlv")
+	if built, errOut, code := capfRun(append(cl, "trust", "build", "--out", itl)...); code != 0 {
+		t.Fatalf("trust build: exit %d: %s%s", code, built, errOut)
+	}
+	if shown, errOut, code := capfRun(append(cl, "trust", "show", itl)...); code != 0 || !strings.Contains(strings.ReplaceAll(shown, ":", ""), sast[1]) || !strings.Contains(strings.ReplaceAll(shown, ":", ""), initSum) {
+		t.Errorf("trust show of the built ITL: exit %d: %s%s; want it signed, listing SAST %s and CAPF %s", code, shown, errOut, sast[1], initSum)
+	}
+
 	// The admin commands read the cluster's CAPF certificate too.
 	show, errShow, code := capfRun("--data", t.TempDir(), "--db", dsn, "--kek-file", kekFile, "ca", "show")
 	if code != 0 || !strings.Contains(strings.ReplaceAll(show, ":", ""), initSum) {
