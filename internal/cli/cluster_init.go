@@ -49,7 +49,7 @@ refused and left as it is. Every node then starts with: capf serve --db DSN --ke
 	}
 	cmd.Flags().BoolVar(&f.newKEK, "new-kek", false, "write a new key-encryption key to --kek-file (mode 0600; an existing file is never replaced)")
 	cmd.Flags().StringVar(&f.capfKey, "capf-key", "", "key algorithm of a new CAPF key: "+strings.Join(config.CAPFKeys, ", ")+" (default: capf_key of capf.json, rsa2048)")
-	cmd.Flags().StringSliceVar(&f.adminHosts, "admin-host", nil, "a host name or address of a node's admin listener that the new admin CA may issue for (repeat, or comma-separated; this host, localhost and loopback are always in)")
+	cmd.Flags().StringSliceVar(&f.adminHosts, "admin-host", nil, "a host name or address of a node's admin listener that the new admin CA may issue for (repeat, or comma-separated; this host, localhost and loopback are always in); with --data, a new admin CA is made instead of importing that directory's")
 	return cmd
 }
 
@@ -198,7 +198,10 @@ func clusterMaterials(g *globals, cfg config.Config, f clusterInitFlags, importD
 	// Admin CA.
 	source = "created"
 	var adm certAndKey
-	if importData {
+	if importData && len(f.adminHosts) > 0 {
+		// The data directory's CA covers that node's names only.
+		source = "created for --admin-host (the data directory's admin CA is not imported)"
+	} else if importData {
 		adm.cert, adm.key, err = admintls.LoadCA(admintls.Dir(g.dataDir))
 		switch {
 		case err == nil:
