@@ -33,19 +33,19 @@ func capfRun(args ...string) (string, string, int) {
 	return out.String(), errOut.String(), code
 }
 
-// clusterNode is a `capf serve` running in-process on a cluster database.
-type clusterNode struct {
+// keysNode is a `capf serve` running in-process on a cluster database.
+type keysNode struct {
 	phones, admin string
 	out, errOut   *syncBuffer
 	done          chan int
 }
 
-// startClusterNode runs serve over a new data directory with --db dsn and
+// startKeysNode runs serve over a new data directory with --db dsn and
 // --kek-file kekFile, and waits until it listens.
-func startClusterNode(t *testing.T, dsn, kekFile string) *clusterNode {
+func startKeysNode(t *testing.T, dsn, kekFile string) *keysNode {
 	t.Helper()
 	data := t.TempDir()
-	n := &clusterNode{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1)}
+	n := &keysNode{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	argv := []string{"--data", data, "--db", dsn, "--kek-file", kekFile, "serve",
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--drain", "5s"}
@@ -84,8 +84,8 @@ func startClusterNode(t *testing.T, dsn, kekFile string) *clusterNode {
 	}
 }
 
-// peerLeaf returns the certificate a TLS server at addr presents.
-func peerLeaf(t *testing.T, addr string) *x509.Certificate {
+// tlsLeaf returns the certificate a TLS server at addr presents.
+func tlsLeaf(t *testing.T, addr string) *x509.Certificate {
 	t.Helper()
 	d := &tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}} // the test compares what it got
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -98,7 +98,7 @@ func peerLeaf(t *testing.T, addr string) *x509.Certificate {
 	return c.(*tls.Conn).ConnectionState().PeerCertificates[0]
 }
 
-func sha(c *x509.Certificate) string { return fmt.Sprintf("%X", sha256.Sum256(c.Raw)) }
+func leafSHA(c *x509.Certificate) string { return fmt.Sprintf("%X", sha256.Sum256(c.Raw)) }
 
 // TestClusterSharesKeys: cluster init stores the keys in PostgreSQL once
 // (a second init is refused), two serve nodes on that database present
@@ -125,16 +125,16 @@ func TestClusterSharesKeys(t *testing.T) {
 		t.Errorf("second cluster init: exit %d, %s%s; want %d saying the keys are there", code, again, errAgain, cli.ExitConflict)
 	}
 
-	a := startClusterNode(t, dsn, kekFile)
-	b := startClusterNode(t, dsn, kekFile)
-	leafA, leafB := peerLeaf(t, a.phones), peerLeaf(t, b.phones)
-	if sha(leafA) != sha(leafB) || sha(leafA) != initSum {
-		t.Fatalf("CAPF certificates: node A %s, node B %s, cluster init %s; want one", sha(leafA), sha(leafB), initSum)
+	a := startKeysNode(t, dsn, kekFile)
+	b := startKeysNode(t, dsn, kekFile)
+	leafA, leafB := tlsLeaf(t, a.phones), tlsLeaf(t, b.phones)
+	if leafSHA(leafA) != leafSHA(leafB) || leafSHA(leafA) != initSum {
+		t.Fatalf("CAPF certificates: node A %s, node B %s, cluster init %s; want one", leafSHA(leafA), leafSHA(leafB), initSum)
 	}
 	if !strings.Contains(a.out.String(), "CAPF certificate:   the database") {
 		t.Errorf("node A's start-up does not say the CAPF certificate is from the database:\n%s", a.out)
 	}
-	adminA, adminB := peerLeaf(t, a.admin), peerLeaf(t, b.admin)
+	adminA, adminB := tlsLeaf(t, a.admin), tlsLeaf(t, b.admin)
 	if !bytes.Equal(adminA.AuthorityKeyId, adminB.AuthorityKeyId) || !bytes.Equal(adminA.RawIssuer, adminB.RawIssuer) {
 		t.Errorf("admin certificates from different CAs: %s / %s", adminA.Issuer, adminB.Issuer)
 	}
@@ -292,13 +292,13 @@ func TestClusterInitImportsDataDirectory(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("cluster init --data: exit %d: %s%s", code, out, errOut)
 	}
-	for _, want := range []string{sha(a.Certificate()), sha(ks.Primary.Cert), sha(ks.Backup.Cert), "imported from"} {
+	for _, want := range []string{leafSHA(a.Certificate()), leafSHA(ks.Primary.Cert), leafSHA(ks.Backup.Cert), "imported from"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("cluster init --data does not show %s:\n%s", want, out)
 		}
 	}
-	n := startClusterNode(t, dsn, kekFile)
-	if got := peerLeaf(t, n.phones); sha(got) != sha(a.Certificate()) {
+	n := startKeysNode(t, dsn, kekFile)
+	if got := tlsLeaf(t, n.phones); leafSHA(got) != leafSHA(a.Certificate()) {
 		t.Errorf("the node presents %s, want the imported %s", got.Subject, a.Certificate().Subject)
 	}
 }
