@@ -10,6 +10,9 @@
 //
 // [Run] plays one phone until the server ends the session with END_SESSION,
 // retrying on communication failures as a phone does (3 more times at 30 s).
+// Like a phone's capfList, Options.Servers holds up to five servers: when
+// one cannot be reached or drops the connection, the phone tries the next
+// ([ParseServerList] reads such a list).
 // The phone's "flash" is a state directory holding its LSC, its MIC and a
 // key pair being enrolled, as PEM files, so that a later run sees an LSC
 // installed by an earlier one. Faults (failed key generation, a dropped
