@@ -448,7 +448,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	go func() { done <- c.runPhones(ctx, jobs, slog.New(retries)) }()
 
 	// Kill the first node once several sessions hold their devices on it.
-	const inFlight = 4
+	const inFlight = 5
 	c.waitOpenOnNode(dead.id, inFlight)
 	if err := dead.srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
