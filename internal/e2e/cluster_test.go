@@ -459,7 +459,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	// dead node's claims stand.
 	for retries.n.Load() == 0 {
 		if time.Since(killed) > 30*time.Second {
-			t.Fatal("no phone was told RETRY_LATER after the node died: a surviving node ignored the dead node's claims")
+			t.Fatal("no phone was told RETRY_LATER after the node died: the phones cut off did not reach another node of their list, or it ignored the dead node's claims")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -485,7 +485,8 @@ func TestClusterNodeKilled(t *testing.T) {
 			recorded[is.Serial] = is.Device
 		}
 	}
-	movedOn := 0
+	movedOn, cut := 0, 0
+	cutOff := device.FailedStatus(device.OpInstall, device.ReasonServerRestart)
 	for _, n := range names {
 		r := runs[n]
 		// A phone whose session committed on the dead node but never saw
@@ -528,9 +529,21 @@ func TestClusterNodeKilled(t *testing.T) {
 				live++
 			}
 		}
-		if live != 1 && !(live == 0 && len(iss) == 1) {
+		if live != 1 {
 			t.Errorf("%s: %d certificates issued (attempts %+v), want one, plus at most one the dead node issued before it died", n, len(iss), rec.attempts[n])
 		}
+		// A phone the kill cut off completed on another node of its list.
+		for _, a := range rec.attempts[n] {
+			if a.Node == dead.id && a.Result == cutOff {
+				cut++
+				if r.res.Failovers == 0 || r.res.Server == dead.srv.addr {
+					t.Errorf("%s: cut off by the kill, yet ended on %s after %d moves to the next server", n, r.res.Server, r.res.Failovers)
+				}
+			}
+		}
+	}
+	if cut != released {
+		t.Errorf("%d devices show an attempt cut off on the dead node, %d attempts were failed", cut, released)
 	}
 	if movedOn < inFlight {
 		t.Errorf("%d phones moved to the next server of their list, want at least the %d in session on the dead node", movedOn, inFlight)
