@@ -464,9 +464,6 @@ func TestClusterNodeKilled(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	released := c.releaseDeadNode(dead.id)
-	if released < inFlight {
-		t.Errorf("failed %d attempts of the dead node, want at least %d", released, inFlight)
-	}
 	runs := <-done
 	t.Logf("node killed with %d sessions open on it; %d RETRY_LATER; all phones done %v after the kill",
 		released, retries.n.Load(), time.Since(killed).Round(time.Millisecond))
@@ -486,7 +483,6 @@ func TestClusterNodeKilled(t *testing.T) {
 		}
 	}
 	movedOn, cut := 0, 0
-	cutOff := device.FailedStatus(device.OpInstall, device.ReasonServerRestart)
 	for _, n := range names {
 		r := runs[n]
 		// A phone whose session committed on the dead node but never saw
@@ -534,7 +530,7 @@ func TestClusterNodeKilled(t *testing.T) {
 		}
 		// A phone the kill cut off completed on another node of its list.
 		for _, a := range rec.attempts[n] {
-			if a.Node == dead.id && a.Result == cutOff {
+			if a.Node == dead.id && a.Result != installed {
 				cut++
 				if r.res.Failovers == 0 || r.res.Server == dead.srv.addr {
 					t.Errorf("%s: cut off by the kill, yet ended on %s after %d moves to the next server", n, r.res.Server, r.res.Failovers)
@@ -542,8 +538,10 @@ func TestClusterNodeKilled(t *testing.T) {
 			}
 		}
 	}
-	if cut != released {
-		t.Errorf("%d devices show an attempt cut off on the dead node, %d attempts were failed", cut, released)
+	// At least the sessions open at the kill were cut off (the test failed
+	// them, unless a node lease did first).
+	if cut < inFlight {
+		t.Errorf("%d devices show an attempt cut off on the dead node, want at least the %d open when it died", cut, inFlight)
 	}
 	if movedOn < inFlight {
 		t.Errorf("%d phones moved to the next server of their list, want at least the %d in session on the dead node", movedOn, inFlight)
@@ -575,7 +573,7 @@ func TestClusterRaceForOnePhone(t *testing.T) {
 				res, err := phonesim.Run(t.Context(), phonesim.Options{
 					Server: nd.srv.addr, Trust: c.trust, DeviceName: name,
 					// The winner holds the device while it generates its key.
-					KeygenDelay: 1500 * time.Millisecond, ProgressInterval: 500 * time.Millisecond,
+					KeygenDelay: 2 * time.Second, ProgressInterval: 500 * time.Millisecond,
 					Retries: -1, MessageTimeout: 10 * time.Second,
 				})
 				results[i] = result{res, err}
