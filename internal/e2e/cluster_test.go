@@ -75,12 +75,14 @@ func startCluster(t *testing.T, n int) *cluster {
 	for i := range datas {
 		datas[i] = filepath.Join(t.TempDir(), fmt.Sprintf("node%d", i+1))
 	}
-	// The first node creates the database and the CAPF CA; the others
-	// share them.
-	if out, err := c.capf(env, "--data", datas[0], "init"); err != nil {
-		t.Fatalf("capf init: %v\n%s", err, out)
+	// The cluster's keys are made once, in the database, sealed under a
+	// KEK file every node reads: the nodes join by pointing at the same
+	// database and KEK, and present one CAPF certificate.
+	kekFile := filepath.Join(t.TempDir(), "kek")
+	if out, err := c.capf(env, "cluster", "init", "--kek-file", kekFile, "--new-kek"); err != nil {
+		t.Fatalf("capf cluster init: %v\n%s", err, out)
 	}
-	shareCA(t, datas[0], datas[1:]...)
+	env = append(env, "CAPF_KEK_FILE="+kekFile)
 	for i, data := range datas {
 		writeNodeParams(t, data, clusterParams)
 		srv := startBinaryEnv(t, c.bin, data, false, env...)
@@ -95,7 +97,16 @@ func startCluster(t *testing.T, n int) *cluster {
 			t.Fatalf("nodes 1 and %d share the node id %s", i+2, nd.id)
 		}
 	}
-	c.trust = loadCertificates(t, filepath.Join(datas[0], "ca", "capf.pem"))
+	for i, nd := range c.nodes {
+		if _, err := os.Stat(filepath.Join(nd.data, "ca")); err == nil {
+			t.Fatalf("node %d keeps a CA directory of its own; the cluster's CA is in the database", i+1)
+		}
+	}
+	out, err := c.capf(env, "--data", datas[0], "ca", "export")
+	if err != nil {
+		t.Fatalf("capf ca export: %v\n%s", err, out)
+	}
+	c.trust = parseCertificates(t, []byte(out))
 	st, err := postgres.Open(t.Context(), dsn, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -103,38 +114,6 @@ func startCluster(t *testing.T, n int) *cluster {
 	t.Cleanup(func() { st.Close() })
 	c.st = st
 	return c
-}
-
-// shareCA gives the nodes in to the CAPF CA of the node in from by copying
-// its data directory's ca/ before they start, so that a phone trusting
-// one node's certificate trusts them all. It is the one place the test
-// shares key material: when keys live in the database (issue #15, "key
-// material in the database"), it becomes "join the cluster".
-func shareCA(t *testing.T, from string, to ...string) {
-	t.Helper()
-	src := filepath.Join(from, "ca")
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dst := range to {
-		if err := os.MkdirAll(filepath.Join(dst, "ca"), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(src, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := e.Info()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dst, "ca", e.Name()), b, info.Mode().Perm()); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 }
 
 // writeNodeParams writes the service parameters of a node to its data
@@ -153,15 +132,13 @@ func writeNodeParams(t *testing.T, data string, params map[string]any) {
 	}
 }
 
-func loadCertificates(t *testing.T, path string) []*x509.Certificate {
+// parseCertificates reads the first PEM certificate of b, as `capf ca
+// export` prints it.
+func parseCertificates(t *testing.T, b []byte) []*x509.Certificate {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	blk, _ := pem.Decode(b)
 	if blk == nil {
-		t.Fatalf("%s: no PEM block", path)
+		t.Fatalf("no PEM block in %q", b)
 	}
 	c, err := x509.ParseCertificate(blk.Bytes)
 	if err != nil {
