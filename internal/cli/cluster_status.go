@@ -13,7 +13,7 @@ import (
 	"github.com/capf-server/capf/internal/cluster"
 )
 
-func init() { clusterCommands = append(clusterCommands, newClusterStatusCmd) }
+func init() { clusterSubcommands = append(clusterSubcommands, newClusterStatusCmd) }
 
 func newClusterStatusCmd(g *globals) *cobra.Command {
 	var asJSON bool

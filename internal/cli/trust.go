@@ -40,6 +40,9 @@ func newTrustCmd(g *globals) *cobra.Command {
 
 // openKeystore opens the SAST identities, creating both on first use.
 func (g *globals) openKeystore() (*trust.Keystore, error) {
+	if g.keysInDB() {
+		return g.clusterKeystore()
+	}
 	// A PostgreSQL node's data directory holds no capf.db: its capf.json
 	// says it is one.
 	if _, err := os.Stat(g.dir().Config()); err != nil || !store.IsPostgres(g.db) {
@@ -612,6 +615,9 @@ func newTrustExportBackupCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if remove && out == "" {
 				return usagef("--remove needs -o FILE: the key must be written and read back before it is removed")
+			}
+			if remove && g.keysInDB() {
+				return usagef("--remove works on a data directory's keystore: the cluster's SAST keys are in the database, where removing one is not supported yet")
 			}
 			ks, err := g.openKeystore()
 			if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/lease"
 	"github.com/capf-server/capf/internal/store/postgres"
 	"github.com/capf-server/capf/internal/store/sqlite"
@@ -34,14 +35,16 @@ const EnvDB = "CAPF_DB"
 
 // Store is everything the server and the admin commands need from a
 // database: the devices and their history, the accounts, sessions and
-// tokens, the service state, the leases of the once-per-fleet jobs and the
-// node registry. Both backends implement it and pass the
+// tokens, the service state, the cluster's key material, the leases of
+// the once-per-fleet jobs and the node registry. Both backends implement it
+// and pass the
 // contract suite in store/storetest.
 type Store interface {
 	device.Store
 	device.AddressGuesses
 	account.Store
 	system.Store
+	keys.Store
 	lease.Store
 	cluster.Store
 }

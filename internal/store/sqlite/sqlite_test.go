@@ -549,3 +549,10 @@ func TestAddressGuessesContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestKeysContract(t *testing.T) {
+	storetest.RunKeys(t, func(t *testing.T) storetest.KeysStore {
+		s, _ := openTemp(t)
+		return s
+	})
+}
