@@ -273,4 +273,3 @@ func diffFleet(fp system.FleetParameters, version int64, imported bool, values m
 	}
 	return ""
 }
-
