@@ -119,10 +119,12 @@ func (s *Service) Parameters(ctx context.Context) ([]Parameter, error) {
 }
 
 // ImportFile imports the fleet parameters the node's capf.json sets into
-// the database, once per database: the first node (or command) to call it
-// stores them, audited as system:migration, and marks the database
-// imported; every later call, on any node, changes nothing. A file with
-// no fleet parameter (or none at all) only marks the database. It returns
+// the database, once per database: the first node to call it (`capf
+// serve` does, at start) stores them, audited as system:migration, and
+// marks the database imported; every later call, on any node, changes
+// nothing. A parameter an administrator already set in the database keeps
+// that value. A file with no fleet parameter (or none at all) only marks
+// the database. It returns
 // the keys it imported. The file stays as it is; its fleet parameters are
 // ignored from then on (FileFleetKeys lists them for a warning).
 func (s *Service) ImportFile(ctx context.Context) ([]string, error) {
@@ -150,8 +152,8 @@ func (s *Service) ImportFile(ctx context.Context) ([]string, error) {
 		var changes []device.FieldChange
 		for _, p := range config.Params {
 			v, ok := set[p.Key]
-			if !ok {
-				continue
+			if _, stored := cur.Values[p.Key]; !ok || stored {
+				continue // an administrator's change made before the import wins
 			}
 			ch.Set[p.Key] = v
 			imported = append(imported, p.Key)
@@ -249,9 +251,6 @@ func (s *Service) UpdateParameters(ctx context.Context, actor device.Actor, set 
 		if err := s.checkFleet(fleet); err != nil {
 			return nil, err
 		}
-		if _, err := s.ImportFile(ctx); err != nil {
-			return nil, err
-		}
 		if err := s.updateFleet(ctx, actor, fleet); err != nil {
 			return nil, err
 		}
@@ -304,10 +303,9 @@ func (s *Service) updateFleet(ctx context.Context, actor device.Actor, fleet map
 		if err != nil {
 			return FleetChange{}, err
 		}
-		old, problems := config.DecodeOver(base, nil)
-		if len(problems) > 0 {
-			return FleetChange{}, problemError(problems, nil)
-		}
+		// A stored value that does not check (written by another version,
+		// or by hand) may be replaced: only the result must check.
+		old, _ := config.DecodeOver(base, nil)
 		cfg, problems := config.DecodeOver(base, fleet)
 		if len(problems) > 0 {
 			return FleetChange{}, problemError(problems, fleet)
@@ -316,6 +314,7 @@ func (s *Service) updateFleet(ctx context.Context, actor device.Actor, fleet map
 		if err != nil {
 			return FleetChange{}, err
 		}
+		maps.Copy(ov, cur.Values) // as stored, even where it did not decode
 		nv, err := values(cfg)
 		if err != nil {
 			return FleetChange{}, err

@@ -59,8 +59,13 @@ func TestImportFileOnce(t *testing.T) {
 			a := system.NewService(system.Options{DataDir: dirA, Store: st, Now: func() time.Time { return t0 }})
 			nodeB := system.NewService(system.Options{DataDir: dirB, Store: st, Now: func() time.Time { return t0 }})
 
+			// An administrator's change before the import wins over the
+			// file's value.
+			if _, err := nodeB.UpdateParameters(t.Context(), device.CLIActor("bob"), map[string]any{"maintenance_time_zone": "Europe/Berlin"}); err != nil {
+				t.Fatal(err)
+			}
 			got, err := a.ImportFile(t.Context())
-			if want := []string{"retry_delay", "maintenance_windows", "maintenance_time_zone"}; err != nil || !reflect.DeepEqual(got, want) {
+			if want := []string{"retry_delay", "maintenance_windows"}; err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("ImportFile = %v, %v; want %v", got, err, want)
 			}
 			for _, svc := range []*system.Service{a, nodeB} {
@@ -75,8 +80,10 @@ func TestImportFileOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 				m := byName(ps)
-				if m["retry_delay"].Value != "2m0s" || !reflect.DeepEqual(m["maintenance_windows"].Value, []string{"Sat 00:00-06:00"}) {
-					t.Errorf("node %s: retry_delay %v, windows %v; want the imported 2m0s and [Sat 00:00-06:00]", name, m["retry_delay"].Value, m["maintenance_windows"].Value)
+				if m["retry_delay"].Value != "2m0s" || !reflect.DeepEqual(m["maintenance_windows"].Value, []string{"Sat 00:00-06:00"}) ||
+					m["maintenance_time_zone"].Value != "Europe/Berlin" {
+					t.Errorf("node %s: retry_delay %v, windows %v, zone %v; want the imported 2m0s and [Sat 00:00-06:00], and bob's Europe/Berlin",
+						name, m["retry_delay"].Value, m["maintenance_windows"].Value, m["maintenance_time_zone"].Value)
 				}
 			}
 			if m := byName(must(a.Parameters(t.Context()))); m["listen"].Value != ":3805" {
@@ -86,8 +93,8 @@ func TestImportFileOnce(t *testing.T) {
 				t.Errorf("FileFleetKeys = %v, %v; want [retry_delay], ignored", keys, err)
 			}
 			evs, err := st.(lister).ListAudit(t.Context(), device.AuditQuery{Target: system.AuditTargetParameters})
-			if err != nil || len(evs) != 1 || evs[0].Action != system.AuditParametersImport || evs[0].Actor.String() != "system:migration" ||
-				len(evs[0].Changes) != 3 || evs[0].Changes[0] != (device.FieldChange{Field: "retry_delay", Old: `"1m0s"`, New: `"2m0s"`}) {
+			if err != nil || len(evs) != 2 || evs[0].Action != system.AuditParametersImport || evs[0].Actor.String() != "system:migration" ||
+				len(evs[0].Changes) != 2 || evs[0].Changes[0] != (device.FieldChange{Field: "retry_delay", Old: `"1m0s"`, New: `"2m0s"`}) {
 				t.Errorf("audit %+v, %v; want one import by system:migration", evs, err)
 			}
 		})

@@ -189,6 +189,10 @@ func native(typ string, raw json.RawMessage) any {
 	return string(raw)
 }
 
+// ParametersOf returns every parameter of config.Params, in order, with
+// its value in cur: what Parameters shows where there is no database yet.
+func ParametersOf(cur config.Config) ([]Parameter, error) { return list(cur) }
+
 // list returns every parameter of config.Params, in order, with its value
 // in cur.
 func list(cur config.Config) ([]Parameter, error) {

@@ -113,7 +113,7 @@ func TestUpdateParameters(t *testing.T) {
 	}
 	// The fleet parameters are in the database.
 	fp, err := st.FleetParameters(t.Context())
-	if err != nil || fp.Version != 1 || !fp.Imported || string(fp.Values["retry_delay"]) != `"2m0s"` ||
+	if err != nil || fp.Version != 1 || fp.Imported || string(fp.Values["retry_delay"]) != `"2m0s"` ||
 		string(fp.Values["maintenance_windows"]) != `["Mon-Fri 22:00-06:00"]` || len(fp.Values) != 2 {
 		t.Fatalf("stored fleet parameters %+v, %v", fp, err)
 	}
