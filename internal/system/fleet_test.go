@@ -2,7 +2,9 @@ package system_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -26,23 +28,78 @@ type lister interface {
 var backends = []struct {
 	name string
 	open func(t *testing.T) system.Store
+	// breakAudit makes every later audit insert of the store open
+	// returned last fail.
+	breakAudit func(t *testing.T)
 }{
 	{"sqlite", func(t *testing.T) system.Store {
-		st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "capf.db"), sqlite.Options{})
+		lastPath = filepath.Join(t.TempDir(), "capf.db")
+		st, err := sqlite.Open(t.Context(), lastPath, sqlite.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
 		return st
+	}, func(t *testing.T) {
+		db, err := sql.Open("sqlite", lastPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.ExecContext(t.Context(), `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events
+			BEGIN SELECT RAISE(ABORT, 'audit refused by the test'); END`); err != nil {
+			t.Fatal(err)
+		}
 	}},
 	{"postgres", func(t *testing.T) system.Store {
-		st, err := postgres.Open(t.Context(), pgtest.DSN(t), postgres.Options{})
+		dsn := pgtest.DSN(t)
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastSchema = u.Query().Get("search_path")
+		st, err := postgres.Open(t.Context(), dsn, postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
 		return st
+	}, func(t *testing.T) {
+		pgtest.Exec(t, `CREATE FUNCTION `+lastSchema+`.refuse_audit() RETURNS trigger LANGUAGE plpgsql
+			AS $$BEGIN RAISE EXCEPTION 'audit refused by the test'; END$$`)
+		pgtest.Exec(t, `CREATE TRIGGER refuse_audit BEFORE INSERT ON `+lastSchema+`.audit_events
+			FOR EACH ROW EXECUTE FUNCTION `+lastSchema+`.refuse_audit()`)
 	}},
+}
+
+// The database the last open of backends made (the tests run one at a
+// time).
+var lastPath, lastSchema string
+
+// TestFleetChangeAuditedInItsTransaction: when the audit event of a
+// change cannot be written, the change is not written either.
+func TestFleetChangeAuditedInItsTransaction(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t)
+			svc := system.NewService(system.Options{DataDir: t.TempDir(), Store: st})
+			alice := device.CLIActor("alice")
+			if _, err := svc.UpdateParameters(t.Context(), alice, map[string]any{"retry_delay": "30s"}); err != nil {
+				t.Fatal(err)
+			}
+			b.breakAudit(t)
+			if _, err := svc.UpdateParameters(t.Context(), alice, map[string]any{"retry_delay": "45s", "message_timeout": "5s"}); err == nil {
+				t.Fatal("the change succeeded although its audit event could not be written")
+			}
+			m := byName(must(svc.Parameters(t.Context())))
+			if m["retry_delay"].Value != "30s" || m["message_timeout"].Value != "1m0s" {
+				t.Fatalf("after the refused change: retry_delay %v, message_timeout %v; want 30s and 1m0s", m["retry_delay"].Value, m["message_timeout"].Value)
+			}
+			if v, err := st.FleetParametersVersion(t.Context()); err != nil || v != 1 {
+				t.Fatalf("version %d, %v; want 1", v, err)
+			}
+		})
+	}
 }
 
 // TestImportFileOnce: the fleet parameters of an upgraded node's capf.json
