@@ -124,15 +124,21 @@ func (p *liveParams) refresh(ctx context.Context) bool {
 
 // run keeps the parameters current until ctx ends: it reads the counter
 // every poll, and at once when watcher (nil on SQLite) hears of a change.
+// It returns once the watcher has stopped too.
 func (p *liveParams) run(ctx context.Context, poll time.Duration, watcher fleetWatcher) {
 	kick := make(chan struct{}, 1)
 	if watcher != nil {
-		go watcher.WatchFleetParameters(ctx, func() {
-			select {
-			case kick <- struct{}{}:
-			default:
-			}
-		}, p.log)
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			watcher.WatchFleetParameters(ctx, func() {
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			}, p.log)
+		}()
+		defer func() { <-watched }()
 	}
 	t := time.NewTicker(poll)
 	defer t.Stop()

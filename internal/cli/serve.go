@@ -184,12 +184,6 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)})
-	if n, err := svc.RecoverNode(ctx, node); err != nil {
-		return err
-	} else if n > 0 {
-		log.Warn("marked sessions cut off by a restart as failed", "count", n)
-	}
 	windows, err := cfg.Windows()
 	if err != nil {
 		return err
@@ -198,13 +192,21 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	paramsCtx, stopParams := context.WithCancel(ctx)
-	defer stopParams()
 	poll, watcher := fleetPollSQLite, fleetWatcher(nil)
 	if w, ok := st.(fleetWatcher); ok {
 		poll, watcher = fleetPollPostgres, w
 	}
-	go params.run(paramsCtx, poll, watcher)
+	paramsCtx, stopParams := context.WithCancel(ctx)
+	paramsDone := make(chan struct{})
+	go func() { defer close(paramsDone); params.run(paramsCtx, poll, watcher) }()
+	defer func() { stopParams(); <-paramsDone }() // before the store closes
+	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
+		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }})
+	if n, err := svc.RecoverNode(ctx, node); err != nil {
+		return err
+	} else if n > 0 {
+		log.Warn("marked sessions cut off by a restart as failed", "count", n)
+	}
 	tlsCfg, err := server.TLSConfig(cfg.TLSProfile, authority.TLSCertificate())
 	if err != nil {
 		return err
