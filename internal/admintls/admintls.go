@@ -248,6 +248,18 @@ func constraints(dns []string, ips []net.IP) ([]string, []*net.IPNet) {
 // over any previous one (the key first: the old key is gone once this
 // returns).
 func createCA(certPath, keyPath, host string, dns []string, ips []net.IP, now time.Time) (*x509.Certificate, crypto.Signer, error) {
+	cert, key, err := newCA(host, dns, ips, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := writePair(certPath, keyPath, cert.Raw, key); err != nil {
+		return nil, nil, err
+	}
+	return cert, key, nil
+}
+
+// newCA makes a new admin CA in memory.
+func newCA(host string, dns []string, ips []net.IP, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("admin CA key: %w", err)
@@ -285,10 +297,78 @@ func createCA(certPath, keyPath, host string, dns []string, ips []net.IP, now ti
 	if err != nil {
 		return nil, nil, fmt.Errorf("admin CA certificate: %w", err)
 	}
-	if err := writePair(certPath, keyPath, der, key); err != nil {
-		return nil, nil, err
+	return cert, key, nil
+}
+
+// NewCA makes a new admin CA in memory, as LoadOrCreate does on first
+// start, constrained to this host's names, "localhost", the loopback
+// addresses and hosts; it writes nothing. For an admin CA kept elsewhere
+// than in files (see package keys), which several nodes share: hosts
+// should then name every node.
+func NewCA(hosts []string, now time.Time) (*x509.Certificate, crypto.Signer, error) {
+	host, _ := os.Hostname()
+	dns, ips := names(host, hosts)
+	return newCA(host, dns, ips, now)
+}
+
+// LoadCA reads the admin CA of dir (see Dir) without creating anything: a
+// directory with neither of its files is a NotFound error.
+func LoadCA(dir string) (*x509.Certificate, crypto.Signer, error) {
+	certPath, keyPath := filepath.Join(dir, CAFile), filepath.Join(dir, CAKeyFile)
+	_, certErr := os.Stat(certPath)
+	_, keyErr := os.Stat(keyPath)
+	switch {
+	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
+		return nil, nil, fault.NotFoundf("no admin CA in %s", dir)
+	case certErr != nil || keyErr != nil:
+		return nil, nil, fault.Invalidf("admin CA in %s: need both %s and %s", dir, CAFile, CAKeyFile)
+	}
+	cert, key, err := loadPair(certPath, keyPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin CA: %w", err)
+	}
+	if !cert.IsCA {
+		return nil, nil, fault.Invalidf("admin CA %s is not a CA certificate", certPath)
 	}
 	return cert, key, nil
+}
+
+// IssueFrom is LoadOrCreate with an admin CA given rather than kept in
+// dir (the cluster's, from the database): it returns the server
+// certificate in dir, issuing it from ca when needed, and writes ca.pem
+// there for the administrators' browsers. It never replaces the CA: names
+// of this node that its constraints do not cover are an error that says
+// which.
+func IssueFrom(dir string, ca *x509.Certificate, caKey crypto.Signer, hosts []string, now time.Time) (Result, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Result{}, fmt.Errorf("admin TLS directory: %w", err)
+	}
+	host, _ := os.Hostname()
+	dns, ips := names(host, hosts)
+	if why := uncovered(ca, dns, ips); why != "" {
+		return Result{}, fault.Invalidf("the cluster's admin CA %q cannot issue this node's admin certificate: %s (give every node's names to capf cluster init --admin-host, or this node --admin-cert/--admin-key)", ca.Subject.CommonName, why)
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	if old, err := os.ReadFile(filepath.Join(dir, CAFile)); err != nil || !bytes.Equal(old, caPEM) {
+		// A stale ca-key.pem of the node's own CA must not outlive it.
+		if err := os.Remove(filepath.Join(dir, CAKeyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return Result{}, fmt.Errorf("admin TLS directory: %w", err)
+		}
+		if err := atomicfile.Write(filepath.Join(dir, CAFile), caPEM, 0o644, false); err != nil {
+			return Result{}, err
+		}
+	}
+	res := Result{CA: ca}
+	if cert, err := loadServer(dir); err == nil && current(cert, ca, dns, ips, now) {
+		res.Certificate = cert
+		return res, nil
+	}
+	cert, err := issueServer(dir, ca, caKey, host, dns, ips, now)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Certificate, res.Issued = cert, true
+	return res, nil
 }
 
 // issueServer issues and writes a new server certificate.

@@ -316,27 +316,93 @@ func parseCertPEM(data []byte) (*x509.Certificate, error) {
 	}
 }
 
+// Generate makes a new CAPF key and self-signed CA certificate in memory,
+// as LoadOrCreate does on first start, and writes nothing: for keys kept
+// elsewhere than in files (see package keys). opts.Dir is not used.
+func Generate(opts Options) (*Authority, error) {
+	if opts.Dir == "" {
+		opts.Dir = "-"
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cert, key, err := generate(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newAuthority(cert, key, opts)
+}
+
+// New assembles an Authority from a CAPF certificate and its private key
+// kept elsewhere than in files (see package keys); the key must match the
+// certificate. opts.Dir, KeyAlgorithm, Subject and Validity are not used.
+func New(cert *x509.Certificate, key crypto.Signer, opts Options) (*Authority, error) {
+	if opts.Dir == "" {
+		opts.Dir = "-"
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if cert == nil || key == nil {
+		return nil, fault.Invalidf("the CAPF certificate and its key are both needed")
+	}
+	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(key.Public()) {
+		return nil, fault.Invalidf("the CAPF key does not match the public key of the certificate %s", cert.Subject)
+	}
+	if !cert.IsCA {
+		return nil, fault.Invalidf("the CAPF certificate %s is not a CA certificate", cert.Subject)
+	}
+	return newAuthority(cert, key, opts)
+}
+
 // create generates a key and a self-signed CA certificate and writes both.
 func create(opts Options) (*Authority, error) {
+	cert, key, err := generate(opts)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("ca: encode CAPF key: %w", err)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ca: %w", err)
+	}
+	// The key first: a crash between the two writes leaves a key without a
+	// certificate, which LoadOrCreate refuses rather than overwrites.
+	if err := atomicfile.Write(filepath.Join(opts.Dir, KeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600, false); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(filepath.Join(opts.Dir, CertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644, false); err != nil {
+		return nil, err
+	}
+	return newAuthority(cert, key, opts)
+}
+
+// generate makes a key and a self-signed CA certificate.
+func generate(opts Options) (*x509.Certificate, crypto.Signer, error) {
 	key, err := opts.KeyAlgorithm.generate(opts.Rand)
 	if err != nil {
-		return nil, fmt.Errorf("ca: generate CAPF key: %w", err)
+		return nil, nil, fmt.Errorf("ca: generate CAPF key: %w", err)
 	}
 	sigAlg, err := signatureAlgorithm(key.Public())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	subject, err := caSubject(opts.Subject, opts.Rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	serial, err := certserial.New(opts.Rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ski, err := subjectKeyID(key.Public())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := opts.Now()
 	notAfter := now.AddDate(5, 0, 0)
@@ -370,28 +436,13 @@ func create(opts Options) (*Authority, error) {
 	}
 	der, err := x509.CreateCertificate(opts.Rand, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, fmt.Errorf("ca: sign CAPF certificate: %w", err)
+		return nil, nil, fmt.Errorf("ca: sign CAPF certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("ca: parse new CAPF certificate: %w", err)
+		return nil, nil, fmt.Errorf("ca: parse new CAPF certificate: %w", err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("ca: encode CAPF key: %w", err)
-	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("ca: %w", err)
-	}
-	// The key first: a crash between the two writes leaves a key without a
-	// certificate, which LoadOrCreate refuses rather than overwrites.
-	if err := atomicfile.Write(filepath.Join(opts.Dir, KeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600, false); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.Write(filepath.Join(opts.Dir, CertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644, false); err != nil {
-		return nil, err
-	}
-	return newAuthority(cert, key, opts)
+	return cert, key, nil
 }
 
 // caSubject fills in the default CAPF subject.

@@ -37,7 +37,11 @@ func newCACmd(g *globals) *cobra.Command {
 				return err
 			}
 			w := g.stdout
-			fmt.Fprintf(w, "File:          %s\n", g.dir().CACert())
+			if g.keysInDB() {
+				fmt.Fprintf(w, "File:          none: the cluster's, in the database\n")
+			} else {
+				fmt.Fprintf(w, "File:          %s\n", g.dir().CACert())
+			}
 			fmt.Fprintf(w, "Subject:       %s\n", d.Subject)
 			fmt.Fprintf(w, "Issuer:        %s\n", d.Issuer)
 			fmt.Fprintf(w, "Serial:        %s\n", d.Serial)
@@ -128,6 +132,13 @@ func checkExportFlags(dir, out string, der bool) error {
 
 // loadAuthority loads the CAPF certificate without creating one.
 func (g *globals) loadAuthority() (*ca.Authority, error) {
+	if g.keysInDB() {
+		ck, err := g.clusterKeysOf(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		return ck.authority, nil
+	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err

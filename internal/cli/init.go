@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/store"
 )
 
@@ -48,6 +50,17 @@ func runInit(cmd *cobra.Command, g *globals) error {
 			return fmt.Errorf("create database: %w", err)
 		}
 	}
+	// So does a KEK that does not open the cluster's keys.
+	var cluster *clusterKeys
+	if g.kekFile != "" {
+		if !g.keysInDB() {
+			_, err := g.loadKEK() // says why not
+			return err
+		}
+		if cluster, err = g.clusterKeysOf(cmd.Context()); err != nil {
+			return err
+		}
+	}
 	w := g.stdout
 	report := func(created bool, what, path string) {
 		verb := "kept   "
@@ -79,13 +92,20 @@ func runInit(cmd *cobra.Command, g *globals) error {
 		}
 		report(newDB, "database", d.DB())
 	}
-	a, created, err := ca.LoadOrCreate(g.caOptions(cfg))
-	if err != nil {
-		return fmt.Errorf("CAPF certificate: %w", err)
+	var c *x509.Certificate
+	if cluster != nil {
+		// A cluster node: the keys are the database's, made by cluster init.
+		c = cluster.authority.Certificate()
+		report(false, "CAPF key and certificate", "the database (cluster key "+keys.IDCAPF+")")
+	} else {
+		a, created, err := ca.LoadOrCreate(g.caOptions(cfg))
+		if err != nil {
+			return fmt.Errorf("CAPF certificate: %w", err)
+		}
+		report(created, "CAPF key", d.CAKey())
+		report(created, "CAPF certificate", d.CACert())
+		c = a.Certificate()
 	}
-	report(created, "CAPF key", d.CAKey())
-	report(created, "CAPF certificate", d.CACert())
-	c := a.Certificate()
 	fmt.Fprintf(w, "  subject: %s\n  SHA-256: %X\n", c.Subject, sha256.Sum256(c.Raw))
 	fmt.Fprintf(w, "start the service with: capf --data %s serve\n", d)
 	return nil

@@ -42,6 +42,13 @@ func newPhoneCmd(g *globals) *cobra.Command {
 connect to the CAPF server, authenticate, and answer its requests (generate a key
 and store the LSC, return a certificate, delete the LSC) until it ends the session.
 
+--server takes the phone's capfList: up to five servers, HOST or HOST:PORT
+(port 3804 by default), separated by commas. The phone starts with the first;
+when a server cannot be reached or drops the connection before the session
+ends, it tries the next at once; a retry (waiting --retry-interval) comes only
+after every server failed in a row, and starts over at the top of the list. A
+RETRY_LATER is a retry too: after its delay the phone asks the same server again.
+
 The phone's flash (its LSC, MIC and pending key) lives in --state, by default
 <data>/phones/NAME, so a later run authenticates with an LSC installed earlier.
 The authentication mode defaults to "string" with --auth-string, else "mic" with
@@ -64,7 +71,7 @@ little-endian, and the SUDI certificate). Never AUTH_TYPE unless --send-auth-typ
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.server, "server", "", "CAPF server address HOST:PORT (required)")
+	fl.StringVar(&f.server, "server", "", "CAPF server HOST[:PORT], or the phone's capfList: up to 5 separated by commas, tried in order (required; port 3804 by default)")
 	fl.StringVar(&f.ca, "ca", "", "PEM file with the CAPF certificate(s) the phone trusts, as in its CTL/ITL (required)")
 	fl.StringVar(&f.authMode, "auth-mode", "", "authentication (capfAuthMode): string, null, lsc (lsc-then-mic) or mic (default: see above)")
 	fl.StringVar(&f.authString, "auth-string", "", "authentication string (digits) for --auth-mode string")
@@ -120,7 +127,6 @@ func runPhone(cmd *cobra.Command, g *globals, f *phoneFlags, name string) error 
 // error.
 func (f *phoneFlags) options(g *globals, name string) (phonesim.Options, error) {
 	o := phonesim.Options{
-		Server:              f.server,
 		DeviceName:          name,
 		AuthString:          f.authString,
 		StateDir:            f.state,
@@ -137,6 +143,11 @@ func (f *phoneFlags) options(g *globals, name string) (phonesim.Options, error) 
 	if f.server == "" {
 		return o, usagef("phone: --server is required")
 	}
+	servers, err := phonesim.ParseServerList(f.server)
+	if err != nil {
+		return o, usagef("phone: --server: %v", err)
+	}
+	o.Servers = servers
 	if f.ca == "" {
 		return o, usagef("phone: --ca is required (the CAPF certificate from the phone's CTL)")
 	}
@@ -257,6 +268,9 @@ func phoneSummary(name string, r *phonesim.Result) string {
 		b.WriteString("; deleted the LSC")
 	}
 	fmt.Fprintf(&b, "; %d session(s)", r.Sessions)
+	if r.Failovers > 0 {
+		fmt.Fprintf(&b, ", %d move(s) to the next server, ended on %s", r.Failovers, r.Server)
+	}
 	if r.RetryLaterCount > 0 {
 		fmt.Fprintf(&b, ", %d RETRY_LATER", r.RetryLaterCount)
 	}
@@ -276,6 +290,8 @@ type phoneJSON struct {
 	Deleted       bool      `json:"deleted"`
 	Sessions      int       `json:"sessions"`
 	RetryLater    int       `json:"retry_later"`
+	Server        string    `json:"server,omitempty"`
+	Failovers     int       `json:"failovers"`
 	ExitCode      int       `json:"exit_code"`
 	Error         string    `json:"error,omitempty"`
 }
@@ -296,6 +312,8 @@ func writePhoneJSON(w io.Writer, name string, r *phonesim.Result, runErr error, 
 		Deleted:    r.Deleted,
 		Sessions:   r.Sessions,
 		RetryLater: r.RetryLaterCount,
+		Server:     r.Server,
+		Failovers:  r.Failovers,
 		ExitCode:   code,
 	}
 	if out.Operations == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/kek"
 	"github.com/capf-server/capf/internal/store"
 )
 
@@ -43,6 +44,11 @@ type globals struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	remote  remoteFlags // --server, --token, --server-ca (remote.go)
+	// kekFile is --kek-file: the cluster's key-encryption key, which puts
+	// the node's keys in the PostgreSQL database (clusterkeys.go).
+	kekFile string
+	// cluster holds the keys loaded from the database, once loaded.
+	cluster *clusterKeys
 }
 
 // Run executes the capf command line args and returns the process exit code.
@@ -67,6 +73,8 @@ func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	root.PersistentFlags().StringVar(&g.dataDir, "data", defData, "data directory (env CAPF_DATA)")
 	root.PersistentFlags().StringVar(&g.db, "db", os.Getenv(store.EnvDB),
 		"database: a postgres:// URL, or empty for the data directory's SQLite database capf.db (env "+store.EnvDB+")")
+	root.PersistentFlags().StringVar(&g.kekFile, "kek-file", os.Getenv(kek.EnvFile),
+		"key-encryption key file (64 hex digits, mode 0600) of a cluster whose keys are in the PostgreSQL --db (env "+kek.EnvFile+")")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -23,6 +23,8 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/kek"
+	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/sdnotify"
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
@@ -116,6 +118,14 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
+	// A KEK file that is missing, readable by others or malformed stops
+	// serve here, before it binds or writes anything.
+	var k *kek.KEK
+	if g.kekFile != "" {
+		if k, err = g.loadKEK(); err != nil {
+			return err
+		}
+	}
 	plan.phonesOff = !startsActive(ctx, g)
 	lns, err := plan.bind(ctx)
 	if err != nil {
@@ -131,6 +141,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			return err
 		}
 		defer st.Close()
+		// So are keys that do not open (a wrong KEK), or a database
+		// without keys when a KEK is given.
+		if err := g.serveClusterKeys(ctx, st, k, cfg); err != nil {
+			return err
+		}
 	}
 	if err := g.dir().Ensure(); err != nil {
 		return err
@@ -166,6 +181,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	authority, created := plan.authority, false
+	capfSource := g.dir().CACert()
+	if g.cluster != nil {
+		authority = g.cluster.authority
+		capfSource = fmt.Sprintf("the database (cluster key %s, KEK %s)", keys.IDCAPF, g.cluster.kek.ID())
+	}
 	if authority == nil {
 		if authority, created, err = ca.LoadOrCreate(g.caOptions(cfg)); err != nil {
 			return fmt.Errorf("CAPF certificate: %w", err)
@@ -295,7 +315,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		phoneAddr = pln.Addr().String()
 		gate.start(pln)
 	}
-	printStartup(g, cfg, authority.Certificate(), created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
+	printStartup(g, cfg, authority.Certificate(), capfSource, created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
 	fmt.Fprint(g.stdout, firstAdmin)
 	// Under systemd's Type=notify: every listener accepts now.
 	notify := sdnotify.New(os.Getenv)
@@ -402,7 +422,7 @@ func sweepStale(ctx context.Context, svc *device.Service, cfg config.Config, log
 	}
 }
 
-func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created bool, addr, metricsAddr, adminAddr, windows string, conns connCap) {
+func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, capfSource string, created bool, addr, metricsAddr, adminAddr, windows string, conns connCap) {
 	w := g.stdout
 	verb := "loaded"
 	if created {
@@ -414,7 +434,7 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, created
 	fmt.Fprintf(w, "  database:           %s\n", store.Describe(g.storeOptions(store.Create)))
 	fmt.Fprintf(w, "  node settings:      %s (applied at start)\n", g.dir().Config())
 	fmt.Fprintf(w, "  fleet parameters:   in the database (capf config show; a change applies within seconds)\n")
-	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", g.dir().CACert(), verb)
+	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", capfSource, verb)
 	fmt.Fprintf(w, "    subject:          %s\n", cert.Subject)
 	fmt.Fprintf(w, "    SHA-256:          %X\n", sum)
 	fmt.Fprintf(w, "    valid until:      %s\n", cert.NotAfter.UTC().Format(time.RFC3339))

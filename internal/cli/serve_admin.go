@@ -59,6 +59,9 @@ func adminCertificate(g *globals, cfg config.Config, given admintls.Result, own 
 		hosts = append(hosts, host)
 	}
 	dir := admintls.Dir(g.dataDir)
+	if g.cluster != nil && g.cluster.adminCA != nil {
+		return clusterAdminCertificate(dir, g.cluster, hosts, log)
+	}
 	res, err := admintls.LoadOrCreate(dir, hosts, time.Now())
 	if err != nil {
 		return admintls.Result{}, fmt.Errorf("admin TLS certificate: %w", err)

@@ -121,8 +121,12 @@ func sameListener(a, b string) bool {
 }
 
 // existingAuthority loads the CAPF certificate of the data directory, if
-// there is one, and checks that it suits the TLS profile.
+// there is one, and checks that it suits the TLS profile; on a cluster
+// node (keys in the database) it loads none.
 func existingAuthority(g *globals, cfg config.Config) (*ca.Authority, error) {
+	if g.keysInDB() {
+		return nil, nil // the cluster's, from the database (clusterkeys.go)
+	}
 	a, err := ca.Load(g.caOptions(cfg))
 	if fault.KindOf(err) == fault.NotFound {
 		return nil, nil

@@ -39,6 +39,9 @@ func newTrustCmd(g *globals) *cobra.Command {
 
 // openKeystore opens the SAST identities, creating both on first use.
 func (g *globals) openKeystore() (*trust.Keystore, error) {
+	if g.keysInDB() {
+		return g.clusterKeystore()
+	}
 	if err := g.dir().Initialised(); err != nil {
 		return nil, err
 	}
@@ -607,6 +610,9 @@ func newTrustExportBackupCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if remove && out == "" {
 				return usagef("--remove needs -o FILE: the key must be written and read back before it is removed")
+			}
+			if remove && g.keysInDB() {
+				return usagef("--remove works on a data directory's keystore: the cluster's SAST keys are in the database, where removing one is not supported yet")
 			}
 			ks, err := g.openKeystore()
 			if err != nil {

@@ -1,63 +1,35 @@
 package e2e
 
 import (
+	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 )
 
-// copyDir copies the regular files of src into dst (created), modes kept.
-func copyDir(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(target, info.Mode().Perm())
-		}
-		if !info.Mode().IsRegular() {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, info.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestFleetParameterReachesOtherNode runs two `capf serve` processes on one
-// PostgreSQL database (sharing the CAPF certificate). A maintenance window
+// PostgreSQL database, joined as a cluster (startCluster). A maintenance window
 // closed with `capf config set` through node A is in force on node B
 // within seconds, without a restart: a phone with a pending operation that
 // reaches B is told RETRY_LATER. Opened again through B, the window lets
 // the same phone enrol through A.
 func TestFleetParameterReachesOtherNode(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	bin := capfBinary(t)
-	dataA, dataB := t.TempDir(), t.TempDir()
-	a := startBinaryEnv(t, bin, dataA, false, "CAPF_DB="+dsn)
-	copyDir(t, filepath.Join(dataA, "ca"), filepath.Join(dataB, "ca"))
-	b := startBinaryEnv(t, bin, dataB, false, "CAPF_DB="+dsn)
-	caFile := filepath.Join(dataA, "ca", "capf.pem")
+	c := startCluster(t, 2)
+	a, b := c.nodes[0].srv, c.nodes[1].srv
+	bin := c.bin
+	caFile := filepath.Join(t.TempDir(), "capf.pem")
+	var trust []byte
+	for _, cert := range c.trust {
+		trust = append(trust, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})...)
+	}
+	if err := os.WriteFile(caFile, trust, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	run := func(node *binServer, args ...string) string {
 		t.Helper()
 		out, err := node.run(bin, args...)
@@ -147,9 +119,17 @@ func TestFleetParameterReachesOtherNode(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// Every change is audited once, in the one database.
-	audit := run(a, "audit", "--limit", "20")
+	// Every change is audited once, in the one database; so is the import
+	// of the first node's capf.json (message_timeout, retry_delay), which
+	// the second node's, saying the same, did not repeat.
+	audit := run(a, "audit", "--limit", "50")
 	if n := strings.Count(audit, "parameters.update"); n != 3 {
 		t.Errorf("%d parameters.update events, want 3:\n%s", n, audit)
+	}
+	if n := strings.Count(audit, "parameters.import"); n != 1 || !strings.Contains(audit, "system:migration") {
+		t.Errorf("%d parameters.import events, want 1 by system:migration:\n%s", n, audit)
+	}
+	if !strings.Contains(b.stderr.String(), "sets fleet parameters that live in the database") {
+		t.Errorf("node B did not warn that its capf.json's fleet parameters are ignored:\n%s", b.stderr)
 	}
 }

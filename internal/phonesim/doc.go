@@ -10,6 +10,9 @@
 //
 // [Run] plays one phone until the server ends the session with END_SESSION,
 // retrying on communication failures as a phone does (3 more times at 30 s).
+// Like a phone's capfList, Options.Servers holds up to five servers: when
+// one cannot be reached or drops the connection, the phone tries the next
+// ([ParseServerList] reads such a list).
 // The phone's "flash" is a state directory holding its LSC, its MIC and a
 // key pair being enrolled, as PEM files, so that a later run sees an LSC
 // installed by an earlier one. Faults (failed key generation, a dropped
@@ -34,4 +37,11 @@
 //   - Protocol violations by the server (garbage, a wrong session id, a
 //     message split across reads in single-read mode) and an untrusted
 //     server certificate end the run at once: they are not retried.
+//   - The capfList is walked in order, the next server tried at once when
+//     one fails (connect refused or timed out, handshake or session cut
+//     off); only a whole list failing in a row costs a retry and its wait,
+//     and the next retry starts at the top. After RETRY_LATER the phone
+//     asks the same server again: it is alive, and in a cluster every
+//     node answers for the same per-device claim. A protocol violation or
+//     an untrusted certificate from any server still ends the run.
 package phonesim

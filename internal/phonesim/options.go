@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,10 +101,15 @@ func ellipticCurve(c wire.Curve) (elliptic.Curve, error) {
 }
 
 // Options configures one simulated phone. The zero value of every field but
-// Server, Trust and DeviceName is a usable default.
+// Server (or Servers), Trust and DeviceName is a usable default.
 type Options struct {
-	// Server is the CAPF address, host:port.
+	// Server is the CAPF address, host:port: a capfList of one.
 	Server string
+	// Servers is the phone's capfList: up to [MaxServers] CAPF addresses,
+	// host:port, tried in order (see [Run]). Server and Servers exclude
+	// each other; [ParseServerList] reads the list as an administrator
+	// writes it.
+	Servers []string
 	// Trust holds the CAPF certificate(s) from the phone's CTL/ITL. The TLS
 	// server is trusted if its leaf certificate equals one of them or chains
 	// to one. The host name is not checked, as phones do not.
@@ -240,14 +246,29 @@ type config struct {
 	mode       AuthMode
 	singleRead bool
 	retries    int
+	servers    []string     // the capfList: Server, or Servers
 	localAddr  *net.TCPAddr // nil: any
 }
 
 func (o *Options) config() (*config, error) {
 	c := &config{Options: *o}
 	var errs []error
-	if c.Server == "" {
+	switch {
+	case c.Server != "" && len(c.Servers) > 0:
+		errs = append(errs, errors.New("both Server and Servers are set: give the capfList in Servers only"))
+	case c.Server != "":
+		c.servers = []string{c.Server}
+	case len(c.Servers) > MaxServers:
+		errs = append(errs, fmt.Errorf("%d servers: a phone's capfList holds at most %d", len(c.Servers), MaxServers))
+	case len(c.Servers) > 0:
+		c.servers = slices.Clone(c.Servers)
+	default:
 		errs = append(errs, errors.New("no server address"))
+	}
+	for i, a := range c.servers {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("server %d %q: %v", i+1, bound(a), err))
+		}
 	}
 	if len(c.Trust) == 0 {
 		errs = append(errs, errors.New("no trusted CAPF certificate"))

@@ -34,6 +34,13 @@ type Result struct {
 	// messages received.
 	Sessions        int
 	RetryLaterCount int
+	// Server is the address of the last server the phone reached (TCP
+	// connected): the one that ended the run, when it ended with
+	// END_SESSION.
+	Server string
+	// Failovers counts the moves to the next server of the list after a
+	// server failed.
+	Failovers int
 }
 
 // Errors a run can end with; test with errors.Is.
@@ -69,13 +76,23 @@ func (e *commError) Is(target error) bool { return target == ErrCommunication }
 
 func comm(op string, err error) error { return &commError{op: op, err: err} }
 
-// Run plays the phone against the server until it ends a session with
+// Run plays the phone against its servers until one ends a session with
 // END_SESSION, whatever its reason: the caller inspects Result.EndReason.
-// After a communication failure or a RETRY_LATER the phone waits and tries a
-// new session, up to Retries more times; after the last it returns an error
-// wrapping the cause. Protocol violations, an untrusted server and local
-// failures end the run at once. The Result is never nil, so a caller can
-// report what happened before an error.
+//
+// The phone walks its capfList (Options.Servers, or Server alone) as a
+// phone does: it starts with the first server; when a server cannot be
+// reached (the TCP connect fails or times out, the TLS handshake breaks
+// off) or the connection drops before the session ends, it tries the next
+// server at once, wrapping around. Only when every server of the list has
+// failed in a row does it count a retry, wait RetryInterval and start over
+// at the top of the list. A RETRY_LATER also counts a retry: the phone
+// waits the RETRY_DELAY (else RetryInterval) and asks the same server
+// again, since it answered, and a cluster's servers share one claim per
+// device, so another would say the same. After Retries retries it returns
+// an error wrapping the last cause. Protocol violations, an untrusted
+// server and local failures end the run at once, whichever server caused
+// them. The Result is never nil, so a caller can report what happened
+// before an error.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{}
 	c, err := o.config()
@@ -98,8 +115,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if r.mode == "" {
 		r.mode = defaultMode(c, st)
 	}
-	for attempt := 0; ; attempt++ {
-		out, err := r.session(ctx)
+	n := len(c.servers)
+	cur := 0    // the server tried next
+	failed := 0 // servers that failed in a row since one last answered
+	for attempt := 0; ; {
+		server := c.servers[cur]
+		out, err := r.session(ctx, server)
 		if err == nil && !out.retryLater {
 			return res, nil
 		}
@@ -110,16 +131,28 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			var ce *commError
 			if !errors.As(err, &ce) {
-				return res, fmt.Errorf("phonesim: %s: %w", c.DeviceName, err)
+				return res, fmt.Errorf("phonesim: %s: %s: %w", c.DeviceName, server, err)
 			}
+			err = fmt.Errorf("%s: %w", server, err)
+			failed++
+			if failed < n {
+				cur = (cur + 1) % n
+				res.Failovers++
+				r.log.Warn("server failed, trying the next of the list", "server", server, "next", c.servers[cur], "cause", err)
+				continue
+			}
+			// Every server failed: a retry, from the top of the list.
+			failed, cur = 0, 0
 			wait = c.RetryInterval
 		} else {
-			err = ErrRetryLater
+			failed = 0
+			err = fmt.Errorf("%s: %w", server, ErrRetryLater)
 		}
 		if attempt >= c.retries {
 			return res, fmt.Errorf("phonesim: %s: giving up after %d attempts: %w", c.DeviceName, attempt+1, err)
 		}
-		r.log.Warn("retrying", "in", wait, "retry", attempt+1, "of", c.retries, "cause", err)
+		attempt++
+		r.log.Warn("retrying", "in", wait, "retry", attempt, "of", c.retries, "cause", err)
 		if err := sleep(ctx, wait); err != nil {
 			return res, fmt.Errorf("phonesim: %s: %w", c.DeviceName, err)
 		}

@@ -46,9 +46,9 @@ type session struct {
 
 var errDropped = errors.New("injected fault: connection closed instead of answering STORE_CERTIFICATE_REQUEST")
 
-// session connects, authenticates and answers the server until it ends
-// the session.
-func (r *runner) session(ctx context.Context) (outcome, error) {
+// session connects to server, authenticates and answers the server until
+// it ends the session.
+func (r *runner) session(ctx context.Context, server string) (outcome, error) {
 	cred, authType, err := r.authCredential()
 	if err != nil {
 		return outcome{}, err
@@ -57,11 +57,12 @@ func (r *runner) session(ctx context.Context) (outcome, error) {
 	if r.c.localAddr != nil {
 		d.LocalAddr = r.c.localAddr
 	}
-	raw, err := d.DialContext(ctx, "tcp", r.c.Server)
+	raw, err := d.DialContext(ctx, "tcp", server)
 	if err != nil {
 		return outcome{}, comm("connect", err)
 	}
 	r.res.Sessions++
+	r.res.Server = server
 	conn := tls.Client(raw, r.c.tlsConfig())
 	defer conn.Close()
 	// Closing is the only way to interrupt a blocked read for sure: a
@@ -74,7 +75,7 @@ func (r *runner) session(ctx context.Context) (outcome, error) {
 		return outcome{}, handshakeError(err)
 	}
 	cs := conn.ConnectionState()
-	r.log.Debug("connected", "server", r.c.Server, "tls", tls.VersionName(cs.Version), "cipher", tls.CipherSuiteName(cs.CipherSuite))
+	r.log.Debug("connected", "server", server, "tls", tls.VersionName(cs.Version), "cipher", tls.CipherSuiteName(cs.CipherSuite))
 	conn.SetDeadline(time.Time{})
 
 	s := &session{r: r, conn: conn, log: r.log}

@@ -22,6 +22,7 @@ import (
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/store/postgres"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/system"
@@ -32,12 +33,13 @@ const EnvDB = "CAPF_DB"
 
 // Store is everything the server and the admin commands need from a
 // database: the devices and their history, the accounts, sessions and
-// tokens, and the service state. Both backends implement it and pass the
+// tokens, the service state, and the cluster's key material. Both backends implement it and pass the
 // contract suite in store/storetest.
 type Store interface {
 	device.Store
 	account.Store
 	system.Store
+	keys.Store
 }
 
 // The backends implement Store.

@@ -97,15 +97,9 @@ func OpenKeystore(o KeystoreOptions) (ks *Keystore, created bool, err error) {
 		o.Rand = rand.Reader
 	}
 	ks = &Keystore{Dir: o.Dir}
-	found := false
-	for _, name := range []string{Primary, Backup} {
-		for _, ext := range []string{".key", ".pem"} {
-			if _, err := os.Stat(filepath.Join(o.Dir, "sast-"+name+ext)); err == nil {
-				found = true
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return nil, false, fmt.Errorf("SAST keystore: %w", err)
-			}
-		}
+	found, err := anyFile(o.Dir)
+	if err != nil {
+		return nil, false, err
 	}
 	if !found {
 		if err := create(o); err != nil {
@@ -130,18 +124,84 @@ func create(o KeystoreOptions) error {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("SAST keystore: %w", err)
 	}
+	ids, err := generate(o)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		pk, err := x509.MarshalPKCS8PrivateKey(id.Key)
+		if err != nil {
+			return fmt.Errorf("SAST keystore: encode %s key: %w", id.Name, err)
+		}
+		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})
+		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.Cert.Raw})
+		if err := atomicfile.Write(filepath.Join(o.Dir, "sast-"+id.Name+".key"), keyPEM, 0o600, true); err != nil {
+			return err
+		}
+		if err := atomicfile.Write(filepath.Join(o.Dir, "sast-"+id.Name+".pem"), certPEM, 0o644, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GenerateKeystore makes a new primary and backup SAST identity (RSA 2048,
+// self-signed) in memory, as OpenKeystore does on first use, and writes
+// nothing: for keys kept elsewhere than in files (see package keys).
+// o.Dir is not used.
+func GenerateKeystore(o KeystoreOptions) (*Keystore, error) {
+	if o.Validity == 0 {
+		o.Validity = DefaultSASTValidity
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	ids, err := generate(o)
+	if err != nil {
+		return nil, err
+	}
+	return NewKeystore(o.Dir, ids[0], ids[1])
+}
+
+// NewKeystore assembles a keystore from two identities loaded elsewhere
+// than from files (see package keys); where names where they are kept,
+// for messages. A key, when present, must match its certificate.
+func NewKeystore(where string, primary, backup Identity) (*Keystore, error) {
+	primary.Name, backup.Name = Primary, Backup
+	for _, id := range []Identity{primary, backup} {
+		if id.Cert == nil {
+			return nil, fault.Invalidf("SAST keystore %s: the %s certificate is missing", where, id.Name)
+		}
+		if id.Key != nil {
+			if err := matches(id.Key, id.Cert); err != nil {
+				return nil, fmt.Errorf("SAST keystore %s: %s: %w", where, id.Name, err)
+			}
+		}
+	}
+	if bytes.Equal(primary.Cert.Raw, backup.Cert.Raw) {
+		return nil, fault.Invalidf("SAST keystore %s: primary and backup are the same certificate", where)
+	}
+	return &Keystore{Dir: where, Primary: primary, Backup: backup}, nil
+}
+
+// generate makes both identities in memory.
+func generate(o KeystoreOptions) ([]Identity, error) {
 	var suffix [4]byte
 	if _, err := io.ReadFull(o.Rand, suffix[:]); err != nil {
-		return fmt.Errorf("SAST keystore: random: %w", err)
+		return nil, fmt.Errorf("SAST keystore: random: %w", err)
 	}
+	var ids []Identity
 	for _, name := range []string{Primary, Backup} {
 		key, err := rsa.GenerateKey(o.Rand, 2048)
 		if err != nil {
-			return fmt.Errorf("SAST keystore: generate %s key: %w", name, err)
+			return nil, fmt.Errorf("SAST keystore: generate %s key: %w", name, err)
 		}
 		serial, err := certserial.New(o.Rand)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		now := o.Now()
 		subject := pkix.Name{
@@ -159,22 +219,44 @@ func create(o KeystoreOptions) error {
 		}
 		der, err := x509.CreateCertificate(o.Rand, tmpl, tmpl, &key.PublicKey, key)
 		if err != nil {
-			return fmt.Errorf("SAST keystore: create %s certificate: %w", name, err)
+			return nil, fmt.Errorf("SAST keystore: create %s certificate: %w", name, err)
 		}
-		pk, err := x509.MarshalPKCS8PrivateKey(key)
+		cert, err := x509.ParseCertificate(der)
 		if err != nil {
-			return fmt.Errorf("SAST keystore: encode %s key: %w", name, err)
+			return nil, fmt.Errorf("SAST keystore: parse %s certificate: %w", name, err)
 		}
-		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})
-		certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-		if err := atomicfile.Write(filepath.Join(o.Dir, "sast-"+name+".key"), keyPEM, 0o600, true); err != nil {
-			return err
-		}
-		if err := atomicfile.Write(filepath.Join(o.Dir, "sast-"+name+".pem"), certPEM, 0o644, true); err != nil {
-			return err
+		ids = append(ids, Identity{Name: name, Cert: cert, Key: key})
+	}
+	return ids, nil
+}
+
+// LoadKeystore loads the two SAST identities of dir like OpenKeystore,
+// but never creates them: a directory with none of their files is a
+// NotFound error.
+func LoadKeystore(dir string) (*Keystore, error) {
+	found, err := anyFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fault.NotFoundf("no SAST identities in %s", dir)
+	}
+	ks, _, err := OpenKeystore(KeystoreOptions{Dir: dir})
+	return ks, err
+}
+
+// anyFile reports whether dir holds any file of the two identities.
+func anyFile(dir string) (bool, error) {
+	for _, name := range []string{Primary, Backup} {
+		for _, ext := range []string{".key", ".pem"} {
+			if _, err := os.Stat(filepath.Join(dir, "sast-"+name+ext)); err == nil {
+				return true, nil
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return false, fmt.Errorf("SAST keystore: %w", err)
+			}
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // loadIdentity reads one identity; its certificate must exist, its key

@@ -43,6 +43,13 @@ func TestAccountsContract(t *testing.T) {
 	})
 }
 
+func TestKeysContract(t *testing.T) {
+	storetest.RunKeys(t, func(t *testing.T) storetest.KeysStore {
+		s, _ := openTemp(t, Options{})
+		return s
+	})
+}
+
 func TestSystemContract(t *testing.T) {
 	storetest.RunSystem(t, func(t *testing.T) storetest.SystemStore {
 		s, _ := openTemp(t, Options{})

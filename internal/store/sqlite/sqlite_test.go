@@ -551,3 +551,10 @@ func TestFleetParametersContract(t *testing.T) {
 		},
 	})
 }
+
+func TestKeysContract(t *testing.T) {
+	storetest.RunKeys(t, func(t *testing.T) storetest.KeysStore {
+		s, _ := openTemp(t)
+		return s
+	})
+}
