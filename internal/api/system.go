@@ -43,7 +43,7 @@ func (s *server) registerSystem() {
 	add(s, writeAccess, huma.Operation{
 		OperationID: "update-parameters", Method: http.MethodPatch, Path: "/parameters", Tags: []string{"system"},
 		Summary:     "Change service parameters",
-		Description: "Every value is validated; the first bad one rejects the change (errors[].location body.values.NAME).",
+		Description: "Every value is validated before anything is written; the first bad one rejects the change (errors[].location body.values.NAME). Fleet parameters (restart false) are written to the database with their audit event in one transaction, only the keys given, and apply to new sessions on every node within seconds; node settings (restart true) are written to the serving node's capf.json and apply at its next start.",
 		Errors:      []int{http.StatusServiceUnavailable},
 	}, s.updateParameters)
 	add(s, readAccess, huma.Operation{

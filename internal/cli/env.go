@@ -9,6 +9,7 @@ import (
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/store"
+	"github.com/capf-server/capf/internal/system"
 )
 
 // access says whether a command only reads the data directory or also
@@ -70,6 +71,11 @@ func (g *globals) openService(ctx context.Context, mode access) (*device.Service
 	}
 	st, err := g.openStore(ctx, mode)
 	if err != nil {
+		return nil, nil, err
+	}
+	// default_key is a fleet parameter: the database's is in force.
+	if cfg, _, err = system.NewService(system.Options{DataDir: g.dataDir, Store: st}).Effective(ctx, cfg); err != nil {
+		st.Close()
 		return nil, nil, err
 	}
 	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)})

@@ -77,7 +77,7 @@ func runInit(cmd *cobra.Command, g *globals) error {
 	if err != nil {
 		return err
 	}
-	report(wrote, "service parameters", d.Config())
+	report(wrote, "node settings", d.Config())
 	if store.IsPostgres(g.db) {
 		report(pg.Current == 0, "database", store.Describe(g.storeOptions(store.Create)))
 	} else {

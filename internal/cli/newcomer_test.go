@@ -81,7 +81,7 @@ func TestInit(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("init: exit %d: %s%s", code, out, errOut)
 	}
-	for _, want := range []string{"created data directory", "created service parameters", "created database", "created CAPF key", "created CAPF certificate"} {
+	for _, want := range []string{"created data directory", "created node settings", "created database", "created CAPF key", "created CAPF certificate"} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
 			t.Errorf("init output lacks %q:\n%s", want, out)
 		}

@@ -35,7 +35,7 @@ func TestParameterRestartMatchesSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := system.NewService(system.Options{DataDir: t.TempDir()}).Parameters(t.Context())
+	ps, err := system.ParametersOf(config.Defaults())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,6 +180,15 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		}
 		defer st.Close()
 	}
+	// The fleet parameters live in the database: a capf.json of an older
+	// version gives its own once, and from then on the database's are in
+	// force over the node's file.
+	sys := system.NewService(system.Options{DataDir: g.dataDir, Store: st})
+	nodeCfg := cfg
+	cfg, version, err := fleetParameters(ctx, sys, nodeCfg, log)
+	if err != nil {
+		return err
+	}
 	authority, created := plan.authority, false
 	capfSource := g.dir().CACert()
 	if g.cluster != nil {
@@ -203,16 +212,28 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)})
+	windows, err := cfg.Windows()
+	if err != nil {
+		return err
+	}
+	params, err := newLiveParams(sys, nodeCfg, cfg, version, log)
+	if err != nil {
+		return err
+	}
+	poll, watcher := fleetPollSQLite, fleetWatcher(nil)
+	if w, ok := st.(fleetWatcher); ok {
+		poll, watcher = fleetPollPostgres, w
+	}
+	paramsCtx, stopParams := context.WithCancel(ctx)
+	paramsDone := make(chan struct{})
+	go func() { defer close(paramsDone); params.run(paramsCtx, poll, watcher) }()
+	defer func() { stopParams(); <-paramsDone }() // before the store closes
+	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
+		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }})
 	if n, err := svc.RecoverNode(ctx, node); err != nil {
 		return err
 	} else if n > 0 {
 		log.Warn("marked sessions cut off by a restart as failed", "count", n)
-	}
-	windows := plan.windows
-	params, err := newFileParams(g.dataDir, cfg, log)
-	if err != nil {
-		return err
 	}
 	tlsCfg, err := server.TLSConfig(cfg.TLSProfile, authority.TLSCertificate())
 	if err != nil {
@@ -251,7 +272,6 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		_, err := st.ListDevices(ctx, device.Query{Limit: 1})
 		return err
 	}
-	sys := system.NewService(system.Options{DataDir: g.dataDir, Store: st})
 	accounts := account.NewService(account.Options{Store: st, Logger: log})
 	firstAdmin, err := bootstrapAdmin(ctx, g, accounts)
 	if err != nil {
@@ -370,6 +390,23 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	return nil
 }
 
+// fleetParameters imports the fleet parameters of the node's capf.json
+// into the database if no node did yet, warns when the file still sets
+// some that the database's now override, and returns node with the
+// database's fleet parameters in force, and their version.
+func fleetParameters(ctx context.Context, sys *system.Service, node config.Config, log *slog.Logger) (config.Config, int64, error) {
+	imported, err := sys.ImportFile(ctx)
+	if err != nil {
+		return config.Config{}, 0, err
+	}
+	if len(imported) > 0 {
+		log.Info("imported the fleet parameters of "+config.FileName+" into the database (once); change them with capf config set", "keys", imported)
+	} else if keys, err := sys.FileFleetKeys(); err == nil && len(keys) > 0 {
+		log.Warn(config.FileName+" sets fleet parameters that live in the database: the file's values are ignored; change them with capf config set", "keys", keys)
+	}
+	return sys.Effective(ctx, node)
+}
+
 // newVerifier builds the phone authentication over the CAPF certificate
 // and the manufacturer CA certificates.
 func newVerifier(cfg config.Config, a *ca.Authority, certs []*x509.Certificate) (*auth.Verifier, error) {
@@ -405,7 +442,8 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, capfSou
 	fmt.Fprintf(w, "CAPF service\n")
 	fmt.Fprintf(w, "  data directory:     %s\n", g.dataDir)
 	fmt.Fprintf(w, "  database:           %s\n", store.Describe(g.storeOptions(store.Create)))
-	fmt.Fprintf(w, "  service parameters: %s\n", g.dir().Config())
+	fmt.Fprintf(w, "  node settings:      %s (applied at start)\n", g.dir().Config())
+	fmt.Fprintf(w, "  fleet parameters:   in the database (capf config show; a change applies within seconds)\n")
 	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", capfSource, verb)
 	fmt.Fprintf(w, "    subject:          %s\n", cert.Subject)
 	fmt.Fprintf(w, "    SHA-256:          %X\n", sum)

@@ -1,9 +1,14 @@
 // Package config holds the CAPF service parameters: plain data with safe
 // defaults, a strict loader (unknown keys are refused) and a Validate that
-// reports every problem at once. The parameters live in capf.json in the
-// data directory; `capf serve` writes the defaults there on first start so
-// administrators can see and edit them, and reads them at start-up (a
-// restart applies a change, as in CallManager).
+// reports every problem at once. The parameters are of two kinds (ADR
+// 0011): node settings, which live in the node's capf.json in the data
+// directory and apply when `capf serve` starts (listen addresses, TLS
+// profile, log format, files), and fleet parameters (FleetKeys), which
+// live in the database, are shared by every node and apply within seconds.
+// `capf serve` writes the node settings' defaults to capf.json on first
+// start so administrators can see and edit them; a capf.json of an older
+// version may still hold fleet parameters, which are imported into the
+// database once.
 package config
 
 import (
@@ -144,6 +149,30 @@ var Params = []Param{
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
 	{"trust_file_dir", "Directory (relative to the data directory, or absolute) where capf serve keeps a signed ITLFile.tlv current for a TFTP/HTTP server to hand to phones; written on start and atomically rewritten when its certificates change. Empty: off."},
 	{"trust_file_add", "Other certificates the ITLFile.tlv of trust_file_dir lists, as capf trust build --add takes them: [\"ROLE=CERT.pem\", ...], ROLE one of ccm, tftp, ccm+tftp, capf, app-server, tvs (e.g. [\"ccm=/etc/asterisk/keys/asterisk.pem\"] for the SIP server a secure phone talks to); paths relative to the data directory, or absolute; read when capf serve starts (ignored while trust_file_dir is empty). Empty: none."},
+}
+
+// FleetKeys are the fleet parameters: they live in the database, every
+// node of a cluster obeys the same values, and a change applies to the
+// phone sessions that start after it, on every node, within seconds. Every
+// other parameter is a node setting of capf.json, applied at start.
+var FleetKeys = []string{
+	"default_key",
+	"key_generation_max_time",
+	"key_generation_max_attempts",
+	"message_timeout",
+	"retry_delay",
+	"maintenance_windows",
+	"maintenance_time_zone",
+	"auth_string_max_failures",
+	"auth_string_backoff",
+}
+
+// IsFleet reports whether key is a fleet parameter (see FleetKeys).
+func IsFleet(key string) bool { return slices.Contains(FleetKeys, key) }
+
+// IsKey reports whether key is a service parameter at all.
+func IsKey(key string) bool {
+	return slices.ContainsFunc(Params, func(p Param) bool { return p.Key == key })
 }
 
 // Defaults returns the parameters a fresh installation uses.
@@ -502,14 +531,15 @@ func lineCol(b []byte, off int64) (line, col int) {
 	return line, col
 }
 
-// WriteIfMissing writes c to dataDir/capf.json unless the file exists.
-// It reports whether it wrote the file.
+// WriteIfMissing writes the node settings of c (never its fleet
+// parameters, which live in the database) to dataDir/capf.json unless the
+// file exists. It reports whether it wrote the file.
 func WriteIfMissing(dataDir string, c Config) (bool, error) {
 	path := filepath.Join(dataDir, FileName)
 	if _, err := os.Stat(path); err == nil {
 		return false, nil
 	}
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := NodeJSON(c)
 	if err != nil {
 		return false, err
 	}
@@ -517,6 +547,35 @@ func WriteIfMissing(dataDir string, c Config) (bool, error) {
 		return false, fmt.Errorf("write service parameters: %w", err)
 	}
 	return true, nil
+}
+
+// NodeJSON returns the node settings of c as an indented JSON object in
+// the order of Params, without the fleet parameters.
+func NodeJSON(c Config) ([]byte, error) {
+	all, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode service parameters: %w", err)
+	}
+	var vals map[string]json.RawMessage
+	if err := json.Unmarshal(all, &vals); err != nil {
+		return nil, fmt.Errorf("encode service parameters: %w", err)
+	}
+	var buf bytes.Buffer
+	buf.WriteString("{\n")
+	first := true
+	for _, p := range Params {
+		if IsFleet(p.Key) {
+			continue
+		}
+		if !first {
+			buf.WriteString(",\n")
+		}
+		first = false
+		k, _ := json.Marshal(p.Key)
+		fmt.Fprintf(&buf, "  %s: %s", k, vals[p.Key])
+	}
+	buf.WriteString("\n}")
+	return buf.Bytes(), nil
 }
 
 // Resolve returns p relative to dataDir unless it is absolute or empty.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,18 +20,47 @@ func TestDefaultsAreValid(t *testing.T) {
 }
 
 func TestParamsCoverEveryKey(t *testing.T) {
+	all, _ := json.Marshal(Defaults())
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(all, &keys); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != len(Params) {
+		t.Errorf("Config has %d keys, Params lists %d", len(keys), len(Params))
+	}
+	for _, p := range Params {
+		if _, ok := keys[p.Key]; !ok {
+			t.Errorf("param %q has help text but is no key of Config", p.Key)
+		}
+	}
+	for _, k := range FleetKeys {
+		if !IsKey(k) {
+			t.Errorf("fleet key %q is no parameter", k)
+		}
+	}
+}
+
+// TestNodeFileHoldsNodeSettings: the capf.json a first start writes holds
+// every node setting and no fleet parameter, and loads back as the
+// defaults.
+func TestNodeFileHoldsNodeSettings(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := WriteIfMissing(dir, Defaults()); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, FileName))
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("capf.json is not a JSON object: %v\n%s", err, b)
+	}
 	for _, p := range Params {
-		if !strings.Contains(string(b), `"`+p.Key+`"`) {
-			t.Errorf("param %q has help text but is not in the file", p.Key)
+		if _, ok := got[p.Key]; ok == IsFleet(p.Key) {
+			t.Errorf("capf.json has %q: %v; it is a fleet parameter: %v", p.Key, ok, IsFleet(p.Key))
 		}
 	}
-	if n := strings.Count(string(b), `": `); n != len(Params) {
-		t.Errorf("file has %d keys, Params lists %d", n, len(Params))
+	c, err := Load(dir)
+	if err != nil || !reflect.DeepEqual(c, Defaults()) {
+		t.Errorf("Load of the written file = %+v, %v; want the defaults", c, err)
 	}
 }
 

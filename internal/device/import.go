@@ -64,7 +64,7 @@ func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (Im
 func (s *Service) importOne(name string, r ImportRow, old *Device, now time.Time) (Device, error) {
 	d := Device{Name: name}
 	r.change().Apply(&d)
-	applyDefaults(&d, s.defaultKey)
+	applyDefaults(&d, s.keyDefault())
 	if old != nil {
 		d.CreatedAt, d.Status = old.CreatedAt, old.Status
 	} else {

@@ -21,6 +21,11 @@ type ServiceOptions struct {
 	Now        func() time.Time // defaults to time.Now
 	Rand       io.Reader        // for generated strings; defaults to crypto/rand
 	DefaultKey KeySpec          // key for devices that name none; defaults to RSA2048
+	// DefaultKeyNow, when set, gives the key for devices that name none at
+	// the time of each change, over DefaultKey: `capf serve` passes the
+	// fleet parameter in force, which an administrator may change while
+	// it runs. An empty result falls back to DefaultKey.
+	DefaultKeyNow func() KeySpec
 }
 
 // Service holds the administrative use cases on devices. The CLI, the REST
@@ -30,11 +35,12 @@ type Service struct {
 	now        func() time.Time
 	rand       io.Reader
 	defaultKey KeySpec
+	keyNow     func() KeySpec
 }
 
 // NewService returns a Service over o.Store.
 func NewService(o ServiceOptions) *Service {
-	s := &Service{store: o.Store, now: o.Now, rand: o.Rand, defaultKey: o.DefaultKey}
+	s := &Service{store: o.Store, now: o.Now, rand: o.Rand, defaultKey: o.DefaultKey, keyNow: o.DefaultKeyNow}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -45,6 +51,16 @@ func NewService(o ServiceOptions) *Service {
 		s.defaultKey = RSA2048
 	}
 	return s
+}
+
+// keyDefault returns the key for a device that names none.
+func (s *Service) keyDefault() KeySpec {
+	if s.keyNow != nil {
+		if k := s.keyNow(); k != "" {
+			return k
+		}
+	}
+	return s.defaultKey
 }
 
 // GenerateAuthString returns a random string of n decimal digits drawn
@@ -117,7 +133,7 @@ func (s *Service) Add(ctx context.Context, actor Actor, d Device, generate bool)
 		return Device{}, err
 	}
 	d.Name = name
-	applyDefaults(&d, s.defaultKey)
+	applyDefaults(&d, s.keyDefault())
 	now := s.now().UTC()
 	if err := s.prepare(&d, nil, rule{generate: generate, explicitString: d.AuthString != ""}, now); err != nil {
 		return Device{}, err

@@ -458,3 +458,23 @@ func TestRecoverAndSweep(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultKeyFollowsTheFleetParameter: with DefaultKeyNow, a device
+// added without a key gets the default in force when it is added, not the
+// one of the start.
+func TestDefaultKeyFollowsTheFleetParameter(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "capf.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key := device.EC256
+	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.RSA2048, DefaultKeyNow: func() device.KeySpec { return key }})
+	for i, want := range []device.KeySpec{device.EC256, device.EC384} {
+		key = want
+		d, err := svc.Add(t.Context(), admin, device.Device{Name: fmt.Sprintf("SEP00112233445%d", i)}, false)
+		if err != nil || d.Key != want {
+			t.Fatalf("Add = %+v, %v; want key %s", d, err, want)
+		}
+	}
+}

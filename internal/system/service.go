@@ -4,19 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
@@ -25,6 +19,7 @@ import (
 // The audit actions of the service.
 const (
 	AuditParametersUpdate  = "parameters.update"
+	AuditParametersImport  = "parameters.import"
 	AuditServiceActivate   = "service.activate"
 	AuditServiceDeactivate = "service.deactivate"
 )
@@ -36,7 +31,8 @@ type ServiceState struct {
 	ChangedBy string    // the actor, as Actor.String gives it
 }
 
-// Store keeps the service state and the audit stream.
+// Store keeps the service state, the fleet parameters and the audit
+// stream. Both backends implement it and pass store/storetest.RunSystem.
 type Store interface {
 	// GetServiceState returns the stored state; with none stored, an
 	// active service that was never changed.
@@ -45,11 +41,62 @@ type Store interface {
 	SetServiceState(ctx context.Context, st ServiceState, ev device.AuditEvent) error
 	// AppendAudit appends an audit event that goes with no other write.
 	AppendAudit(ctx context.Context, ev device.AuditEvent) error
+
+	// FleetParameters returns the stored fleet parameters and their
+	// change counter; a new database has none, version 0, not imported.
+	FleetParameters(ctx context.Context) (FleetParameters, error)
+	// FleetParametersVersion returns the change counter alone: the cheap
+	// read every node polls.
+	FleetParametersVersion(ctx context.Context) (int64, error)
+	// UpdateFleetParameters runs change over the parameters as stored,
+	// inside a write transaction that holds every other writer of them
+	// off, and then writes what it returns in the same transaction: the
+	// keys of Set (every other key keeps its stored value, so writers of
+	// different keys never undo each other), the imported mark, a change
+	// counter one higher when Set is not empty, and Audit (unless its
+	// Action is empty). A change with nothing to set and no import to
+	// mark writes nothing, its Audit included. An error from change is
+	// returned as it is and nothing is written. It returns the parameters
+	// as they stand after the transaction.
+	//
+	// change may run more than once: PostgreSQL runs the transaction
+	// again on a serialization failure or a deadlock, with what is then
+	// stored. It must decide from cur alone and have no other effect.
+	// On PostgreSQL a committed change also notifies the channel
+	// FleetChannel.
+	UpdateFleetParameters(ctx context.Context, change func(cur FleetParameters) (FleetChange, error)) (FleetParameters, error)
 }
+
+// FleetChannel is the PostgreSQL notification channel a committed change
+// of the fleet parameters notifies (its payload is the new version).
+const FleetChannel = "capf_fleet_parameters"
+
+// FleetParameters are the fleet parameters as a store holds them.
+type FleetParameters struct {
+	// Values are the parameters set so far, by key, as JSON text; a key
+	// never set is absent, and its default applies.
+	Values map[string]json.RawMessage
+	// Version counts the committed changes: 0 before the first.
+	Version int64
+	// Imported is true once a node's capf.json was imported (or found
+	// to hold nothing to import): that happens once per database.
+	Imported bool
+}
+
+// FleetChange is what an UpdateFleetParameters closure asks the store to
+// write.
+type FleetChange struct {
+	Set          map[string]json.RawMessage // the keys to store; valid JSON each
+	MarkImported bool                       // record that capf.json was imported
+	Audit        device.AuditEvent          // appended in the same transaction; none if Action is ""
+}
+
+// Empty reports whether c writes nothing.
+func (c FleetChange) Empty() bool { return len(c.Set) == 0 && !c.MarkImported }
 
 // Options configure a Service.
 type Options struct {
-	DataDir string // holds capf.json
+	DataDir string // holds the node's capf.json
 	Store   Store
 	Now     func() time.Time // time.Now if nil
 }
@@ -71,21 +118,6 @@ func NewService(o Options) *Service {
 		now = time.Now
 	}
 	return &Service{dir: o.DataDir, store: o.Store, now: now}
-}
-
-// live lists the fleet parameters that sessions read from capf.json as it
-// changes (see internal/cli/params.go, sessionConfig, and ADR 0006); every
-// other parameter is a node setting read when `capf serve` starts.
-var live = map[string]bool{
-	"key_generation_max_time":     true,
-	"key_generation_max_attempts": true,
-	"message_timeout":             true,
-	"default_key":                 true,
-	"retry_delay":                 true,
-	"maintenance_windows":         true,
-	"maintenance_time_zone":       true,
-	"auth_string_max_failures":    true,
-	"auth_string_backoff":         true,
 }
 
 // paramTypes maps each capf.json key to its Type, from the Go types of
@@ -157,6 +189,10 @@ func native(typ string, raw json.RawMessage) any {
 	return string(raw)
 }
 
+// ParametersOf returns every parameter of config.Params, in order, with
+// its value in cur: what Parameters shows where there is no database yet.
+func ParametersOf(cur config.Config) ([]Parameter, error) { return list(cur) }
+
 // list returns every parameter of config.Params, in order, with its value
 // in cur.
 func list(cur config.Config) ([]Parameter, error) {
@@ -177,76 +213,10 @@ func list(cur config.Config) ([]Parameter, error) {
 			Default: native(typ, defs[p.Key]),
 			Type:    typ,
 			Help:    p.Help,
-			Restart: !live[p.Key],
+			Restart: !config.IsFleet(p.Key),
 		})
 	}
 	return ps, nil
-}
-
-// Parameters returns every service parameter, in display order, with its
-// value in capf.json (the default where the file has none).
-func (s *Service) Parameters(ctx context.Context) ([]Parameter, error) {
-	cfg, err := config.Load(s.dir)
-	if err != nil {
-		return nil, err
-	}
-	return list(cfg)
-}
-
-// path is capf.json's.
-func (s *Service) path() string { return filepath.Join(s.dir, config.FileName) }
-
-// UpdateParameters sets the parameters of set (capf.json keys to
-// JSON-native values) over capf.json. Every value is checked as `capf
-// serve` checks the file; the first problem is returned as an Invalid
-// error naming its parameter, and then nothing changes. The file is
-// replaced atomically (mode 0600) and the change audited with each changed
-// parameter's old and new value.
-func (s *Service) UpdateParameters(ctx context.Context, actor device.Actor, set map[string]any) ([]Parameter, error) {
-	names := make([]string, 0, len(set))
-	for name := range set {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if _, ok := paramTypes[name]; !ok {
-			return nil, fault.InvalidField(name, "unknown service parameter %q", name)
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := os.ReadFile(s.path())
-	if errors.Is(err, fs.ErrNotExist) {
-		b = nil
-	} else if err != nil {
-		return nil, fmt.Errorf("read service parameters: %w", err)
-	}
-	old, _ := config.DecodeOver(b, nil)
-	cfg, problems := config.DecodeOver(b, set)
-	if len(problems) > 0 {
-		return nil, problemError(problems, set)
-	}
-	changes, err := diff(old, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if len(changes) == 0 && b != nil {
-		return list(cfg)
-	}
-	out, err := json.MarshalIndent(cfg, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode service parameters: %w", err)
-	}
-	if err := atomicfile.Write(s.path(), append(out, '\n'), 0o600, false); err != nil {
-		return nil, fmt.Errorf("write service parameters: %w", err)
-	}
-	if len(changes) > 0 {
-		ev := device.AuditEvent{At: s.now(), Actor: actor, Action: AuditParametersUpdate, Target: config.FileName, Changes: changes}
-		if err := s.store.AppendAudit(ctx, ev); err != nil {
-			return nil, fmt.Errorf("audit the parameter change (capf.json is written): %w", err)
-		}
-	}
-	return list(cfg)
 }
 
 // problemError returns the first problem as an Invalid error naming its

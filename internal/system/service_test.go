@@ -99,37 +99,52 @@ func TestUpdateParameters(t *testing.T) {
 	if m["certificate_validity_days"].Value != int64(730) || m["retry_delay"].Value != "2m0s" {
 		t.Fatalf("returned %+v %+v", m["certificate_validity_days"], m["retry_delay"])
 	}
+	// The node setting is in the node's file, and only it.
 	cfg, err := config.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CertificateValidityDays != 730 || time.Duration(cfg.RetryDelay) != 2*time.Minute || len(cfg.MaintenanceWindows) != 1 {
-		t.Fatalf("capf.json now %+v", cfg)
+	if cfg.CertificateValidityDays != 730 || time.Duration(cfg.RetryDelay) != time.Minute || len(cfg.MaintenanceWindows) != 0 {
+		t.Fatalf("capf.json now %+v; want the validity changed and no fleet parameter", cfg)
 	}
 	fi, err := os.Stat(filepath.Join(dir, config.FileName))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("capf.json mode %v, %v; want 0600", fi.Mode(), err)
 	}
-	evs, err := st.ListAudit(t.Context(), device.AuditQuery{Target: config.FileName})
-	if err != nil || len(evs) != 1 {
-		t.Fatalf("audit %+v, %v; want one event", evs, err)
+	// The fleet parameters are in the database.
+	fp, err := st.FleetParameters(t.Context())
+	if err != nil || fp.Version != 1 || fp.Imported || string(fp.Values["retry_delay"]) != `"2m0s"` ||
+		string(fp.Values["maintenance_windows"]) != `["Mon-Fri 22:00-06:00"]` || len(fp.Values) != 2 {
+		t.Fatalf("stored fleet parameters %+v, %v", fp, err)
 	}
-	ev := evs[0]
-	want := []device.FieldChange{
-		{Field: "certificate_validity_days", Old: "365", New: "730"},
-		{Field: "retry_delay", Old: `"1m0s"`, New: `"2m0s"`},
-		{Field: "maintenance_windows", Old: `[]`, New: `["Mon-Fri 22:00-06:00"]`},
-	}
-	if ev.Action != system.AuditParametersUpdate || ev.Actor != actor || !reflect.DeepEqual(ev.Changes, want) {
-		t.Fatalf("audit event %+v, want changes %+v", ev, want)
+	for _, c := range []struct {
+		target string
+		want   []device.FieldChange
+	}{
+		{config.FileName, []device.FieldChange{{Field: "certificate_validity_days", Old: "365", New: "730"}}},
+		{system.AuditTargetParameters, []device.FieldChange{
+			{Field: "retry_delay", Old: `"1m0s"`, New: `"2m0s"`},
+			{Field: "maintenance_windows", Old: `[]`, New: `["Mon-Fri 22:00-06:00"]`},
+		}},
+	} {
+		evs, err := st.ListAudit(t.Context(), device.AuditQuery{Target: c.target})
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("audit of %s: %+v, %v; want one event", c.target, evs, err)
+		}
+		if ev := evs[0]; ev.Action != system.AuditParametersUpdate || ev.Actor != actor || !reflect.DeepEqual(ev.Changes, c.want) {
+			t.Fatalf("audit event %+v, want changes %+v", ev, c.want)
+		}
 	}
 
 	// The same values again change nothing and audit nothing.
-	if _, err := svc.UpdateParameters(t.Context(), actor, map[string]any{"certificate_validity_days": 730}); err != nil {
+	if _, err := svc.UpdateParameters(t.Context(), actor, map[string]any{"certificate_validity_days": 730, "retry_delay": "120s"}); err != nil {
 		t.Fatal(err)
 	}
-	if evs, _ := st.ListAudit(t.Context(), device.AuditQuery{}); len(evs) != 1 {
+	if evs, _ := st.ListAudit(t.Context(), device.AuditQuery{}); len(evs) != 2 {
 		t.Fatalf("an update that changes nothing was audited: %+v", evs)
+	}
+	if v, _ := st.FleetParametersVersion(t.Context()); v != 1 {
+		t.Fatalf("version %d after an update that changes nothing, want 1", v)
 	}
 }
 
@@ -147,6 +162,9 @@ func TestUpdateParametersRefusesAndChangesNothing(t *testing.T) {
 		{"bad-window", map[string]any{"maintenance_windows": []string{"Funday"}}, "maintenance_windows", "maintenance_windows"},
 		{"bad-address", map[string]any{"admin_listen": "8443"}, "admin_listen", "want host:port"},
 		{"legacy-with-ec", map[string]any{"tls_profile": "legacy", "capf_key": "ec256"}, "tls_profile", "needs an RSA CAPF key"},
+		{"bad-fleet-with-good-node", map[string]any{"key_generation_max_attempts": 11, "log_level": "debug"}, "key_generation_max_attempts", "want 1 to 10"},
+		{"bad-fleet-with-good-fleet", map[string]any{"maintenance_time_zone": "Mars/Olympus", "retry_delay": "2m"}, "maintenance_time_zone", "Mars/Olympus"},
+		{"fleet-wrong-type", map[string]any{"maintenance_windows": "Mon 00:00-06:00"}, "maintenance_windows", "want a list of strings"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +182,9 @@ func TestUpdateParametersRefusesAndChangesNothing(t *testing.T) {
 			if evs, _ := st.ListAudit(t.Context(), device.AuditQuery{}); len(evs) != 0 {
 				t.Fatalf("a refused update was audited: %+v", evs)
 			}
+			if fp, err := st.FleetParameters(t.Context()); err != nil || fp.Version != 0 || fp.Imported || len(fp.Values) != 0 {
+				t.Fatalf("a refused update wrote the database: %+v, %v", fp, err)
+			}
 		})
 	}
 }
@@ -178,8 +199,8 @@ func TestUpdateParametersWritesValidFileFromNone(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil || m["log_level"] != "debug" || len(m) != len(config.Params) {
-		t.Fatalf("capf.json %s (%v): want every parameter, log_level debug", b, err)
+	if err := json.Unmarshal(b, &m); err != nil || m["log_level"] != "debug" || len(m) != len(config.Params)-len(config.FleetKeys) {
+		t.Fatalf("capf.json %s (%v): want every node setting, log_level debug", b, err)
 	}
 }
 

@@ -10,9 +10,10 @@ type Parameter struct {
 	Default any    `json:"default"`
 	Type    string `json:"type"` // one of the Type constants
 	Help    string `json:"help"`
-	// Restart is true for a node setting that takes effect at the next
-	// `capf serve` start; false for a fleet parameter that sessions read
-	// live.
+	// Restart is true for a node setting, kept in the node's capf.json,
+	// that takes effect at the next `capf serve` start; false for a fleet
+	// parameter, kept in the database, that every node's sessions follow
+	// within seconds.
 	Restart bool `json:"restart"`
 }
 

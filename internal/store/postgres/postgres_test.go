@@ -595,3 +595,25 @@ func TestLastAdminAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetParametersContract(t *testing.T) {
+	schemas := map[storetest.SystemStore]string{}
+	storetest.RunFleetParameters(t, storetest.FleetBackend{
+		Open: func(t *testing.T) storetest.SystemStore {
+			s, dsn := openTemp(t, Options{})
+			u, err := url.Parse(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			schemas[s] = u.Query().Get("search_path")
+			return s
+		},
+		BreakAudit: func(t *testing.T, s storetest.SystemStore) {
+			schema := schemas[s]
+			pgtest.Exec(t, `CREATE FUNCTION `+schema+`.refuse_audit() RETURNS trigger LANGUAGE plpgsql
+				AS $$BEGIN RAISE EXCEPTION 'audit refused by the test'; END$$`)
+			pgtest.Exec(t, `CREATE TRIGGER refuse_audit BEFORE INSERT ON `+schema+`.audit_events
+				FOR EACH ROW EXECUTE FUNCTION `+schema+`.refuse_audit()`)
+		},
+	})
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -547,6 +548,28 @@ func TestAddressGuessesContract(t *testing.T) {
 	storetest.RunAddressGuesses(t, func(t *testing.T) storetest.GuessStore {
 		s, _ := openTemp(t)
 		return s
+	})
+}
+
+func TestFleetParametersContract(t *testing.T) {
+	paths := map[storetest.SystemStore]string{}
+	storetest.RunFleetParameters(t, storetest.FleetBackend{
+		Open: func(t *testing.T) storetest.SystemStore {
+			s, path := openTemp(t)
+			paths[s] = path
+			return s
+		},
+		BreakAudit: func(t *testing.T, s storetest.SystemStore) {
+			db, err := sql.Open("sqlite", paths[s])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.ExecContext(t.Context(), `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events
+				BEGIN SELECT RAISE(ABORT, 'audit refused by the test'); END`); err != nil {
+				t.Fatal(err)
+			}
+		},
 	})
 }
 
