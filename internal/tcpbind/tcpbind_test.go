@@ -20,21 +20,10 @@ func TestBindThenListen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// The port: taken by a listener we close, free now.
-			probe, err := net.Listen("tcp", tt.dial+":0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, port, _ := net.SplitHostPort(probe.Addr().String())
-			probe.Close()
+			s, port := bindFreePort(t, tt.addr, tt.dial)
 			host, _, _ := net.SplitHostPort(tt.addr)
 			addr := net.JoinHostPort(host, port)
 			target := net.JoinHostPort(tt.dial, port)
-
-			s, err := Bind(context.Background(), addr)
-			if err != nil {
-				t.Fatal(err)
-			}
 			defer s.Close()
 			if _, err := net.DialTimeout("tcp", target, 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
 				t.Fatalf("dial before Listen: %v, want connection refused", err)
@@ -68,6 +57,31 @@ func TestBindThenListen(t *testing.T) {
 				t.Fatalf("second Listen: %v", err)
 			}
 		})
+	}
+}
+
+// bindFreePort binds addr's host on a port that was free a moment ago
+// (found by a listener on dial's address, closed at once), trying another
+// when something else took it in between (on the wildcard, any address of
+// the machine counts: another test's connection can hold the port).
+func bindFreePort(t *testing.T, addr, dial string) (*Socket, string) {
+	t.Helper()
+	host, _, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		probe, err := net.Listen("tcp", dial+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ := net.SplitHostPort(probe.Addr().String())
+		probe.Close()
+		s, err := Bind(context.Background(), net.JoinHostPort(host, port))
+		if errors.Is(err, syscall.EADDRINUSE) && try < 10 {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, port
 	}
 }
 
