@@ -154,7 +154,11 @@ var Params = []Param{
 // FleetKeys are the fleet parameters: they live in the database, every
 // node of a cluster obeys the same values, and a change applies to the
 // phone sessions that start after it, on every node, within seconds. Every
-// other parameter is a node setting of capf.json, applied at start.
+// other parameter is a node setting of capf.json, applied at start: what
+// is about this node's sockets, files and logs. The first nine moved with
+// ADR 0011; the last five, facts about the fleet that the code read only
+// at start before, moved with its amendment (each key is imported from an
+// old capf.json once, see system.Service.ImportFile).
 var FleetKeys = []string{
 	"default_key",
 	"key_generation_max_time",
@@ -165,6 +169,11 @@ var FleetKeys = []string{
 	"maintenance_time_zone",
 	"auth_string_max_failures",
 	"auth_string_backoff",
+	"certificate_validity_days",
+	"allow_expired_mic",
+	"sudi_verification",
+	"max_concurrent_operations",
+	"auth_failures_per_address",
 }
 
 // IsFleet reports whether key is a fleet parameter (see FleetKeys).
