@@ -437,7 +437,11 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, capfSou
 	sum := sha256.Sum256(cert.Raw)
 	fmt.Fprintf(w, "CAPF service\n")
 	fmt.Fprintf(w, "  data directory:     %s\n", g.dataDir)
-	fmt.Fprintf(w, "  database:           %s\n", store.Describe(g.storeOptions(store.Create)))
+	db := store.Describe(g.storeOptions(store.Create))
+	if g.dbFrom != "" {
+		db += " (from " + g.dbFrom + ")"
+	}
+	fmt.Fprintf(w, "  database:           %s\n", db)
 	fmt.Fprintf(w, "  node settings:      %s (applied at start)\n", g.dir().Config())
 	fmt.Fprintf(w, "  fleet parameters:   in the database (capf config show; a change applies within seconds)\n")
 	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", capfSource, verb)

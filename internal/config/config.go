@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -83,6 +84,7 @@ type Config struct {
 	TrustFileDir            string   `json:"trust_file_dir"`
 	TrustFileAdd            []string `json:"trust_file_add"`
 	AdminListen             string   `json:"admin_listen"`
+	Database                string   `json:"database"`
 }
 
 // The names some parameters accept. They are the one list of each: the
@@ -147,6 +149,7 @@ var Params = []Param{
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
+	{"database", "PostgreSQL URL of the fleet's database, e.g. postgres://capf:PASSWORD@db.example:5432/capf?sslmode=verify-full; empty: the SQLite database capf.db of the data directory. --db and " + EnvDB + " win over it (flag, then environment, then this file). Every command reads it, capf serve at start. capf.json stays mode 0600: a password in a file others can read is refused; it is shown and audited as xxxxx."},
 	{"trust_file_dir", "Directory (relative to the data directory, or absolute) where capf serve keeps a signed ITLFile.tlv current for a TFTP/HTTP server to hand to phones; written on start and atomically rewritten when its certificates change. Empty: off."},
 	{"trust_file_add", "Other certificates the ITLFile.tlv of trust_file_dir lists, as capf trust build --add takes them: [\"ROLE=CERT.pem\", ...], ROLE one of ccm, tftp, ccm+tftp, capf, app-server, tvs (e.g. [\"ccm=/etc/asterisk/keys/asterisk.pem\"] for the SIP server a secure phone talks to); paths relative to the data directory, or absolute; read when capf serve starts (ignored while trust_file_dir is empty). Empty: none."},
 }
@@ -309,6 +312,9 @@ func (c Config) Problems() []string {
 	if c.AuthFailuresPerAddress < 0 {
 		add("auth_failures_per_address %d: want 0 (no budget) or more", c.AuthFailuresPerAddress)
 	}
+	if err := CheckDatabase(c.Database); err != nil {
+		add("database: %v", err)
+	}
 	if strings.ContainsFunc(c.TrustFileDir, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		add("trust_file_dir %q: control characters in a path", c.TrustFileDir)
 	}
@@ -322,6 +328,54 @@ func (c Config) Problems() []string {
 		}
 	}
 	return errs
+}
+
+// EnvDB is the environment variable that gives --db its default (the
+// store package's store.EnvDB, which config may not import).
+const EnvDB = "CAPF_DB"
+
+// CheckDatabase checks the form of the database node setting: empty, or a
+// postgres:// (postgresql://) URL that parses. The error never repeats
+// the value, which may hold a password.
+func CheckDatabase(db string) error {
+	if db == "" {
+		return nil
+	}
+	u, err := url.Parse(db)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return fmt.Errorf("want a postgres:// URL such as postgres://capf:PASSWORD@db.example:5432/capf, or empty for the SQLite database of the data directory")
+	}
+	return nil
+}
+
+// RedactDatabase returns db with its password, if any, replaced by
+// "xxxxx", for display and audit.
+func RedactDatabase(db string) string {
+	u, err := url.Parse(db)
+	if err != nil {
+		if CheckDatabase(db) != nil && !strings.Contains(db, "@") {
+			return db
+		}
+		return "xxxxx" // does not parse: it may hold anything
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// HasPassword reports whether the database URL db carries a password.
+func HasPassword(db string) bool {
+	u, err := url.Parse(db)
+	if err != nil {
+		return strings.Contains(db, "@")
+	}
+	_, ok := u.User.Password()
+	return ok || u.Query().Has("password")
 }
 
 // CheckAddress checks the form of a listen address as net.Listen("tcp")

@@ -188,6 +188,20 @@ func values(c config.Config) (map[string]json.RawMessage, error) {
 	return m, nil
 }
 
+// redact replaces the password of the database URL in vals (the JSON
+// text of each parameter) with xxxxx: parameters are shown and audited,
+// and the database node setting may hold a password.
+func redact(vals map[string]json.RawMessage) {
+	var db string
+	if json.Unmarshal(vals["database"], &db) != nil || db == "" {
+		return
+	}
+	b, err := json.Marshal(config.RedactDatabase(db))
+	if err == nil {
+		vals["database"] = b
+	}
+}
+
 // native decodes a parameter's JSON text as the JSON-native value of its
 // type: int64, bool, string or []string.
 func native(typ string, raw json.RawMessage) any {
@@ -230,6 +244,7 @@ func list(cur config.Config) ([]Parameter, error) {
 	if err != nil {
 		return nil, err
 	}
+	redact(vals)
 	defs, err := values(config.Defaults())
 	if err != nil {
 		return nil, err
@@ -292,9 +307,13 @@ func diff(old, new config.Config) ([]device.FieldChange, error) {
 	if err != nil {
 		return nil, err
 	}
+	changed := func(k string) bool { return !bytes.Equal(ov[k], nv[k]) }
+	dbChanged := changed("database")
+	redact(ov)
+	redact(nv)
 	var cs []device.FieldChange
 	for _, p := range config.Params {
-		if !bytes.Equal(ov[p.Key], nv[p.Key]) {
+		if !bytes.Equal(ov[p.Key], nv[p.Key]) || (p.Key == "database" && dbChanged) {
 			cs = append(cs, device.FieldChange{Field: p.Key, Old: string(ov[p.Key]), New: string(nv[p.Key])})
 		}
 	}

@@ -281,3 +281,41 @@ func TestActivation(t *testing.T) {
 		t.Fatalf("audit %v, want %v", actions, want)
 	}
 }
+
+// TestDatabaseSettingRedacted: the database node setting is written to
+// capf.json as given (mode 0600), but shown and audited with its password
+// hidden, even when only the password changed; a value that is not a
+// postgres:// URL is refused without repeating it.
+func TestDatabaseSettingRedacted(t *testing.T) {
+	svc, st, dir := newService(t)
+	alice := device.CLIActor("alice")
+	const one, two = "postgres://capf:first-secret@db.example/capf", "postgres://capf:second-secret@db.example/capf"
+	for _, db := range []string{one, two} {
+		ps, err := svc.UpdateParameters(t.Context(), alice, map[string]any{"database": db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := byName(ps)["database"]; got.Value != "postgres://capf:xxxxx@db.example/capf" || !got.Restart {
+			t.Fatalf("database shown as %+v; want the password hidden, applied at restart", got)
+		}
+	}
+	cfg, err := config.Load(dir)
+	if err != nil || cfg.Database != two {
+		t.Fatalf("capf.json database %q, %v; want the URL as given", cfg.Database, err)
+	}
+	evs, err := st.ListAudit(t.Context(), device.AuditQuery{Target: config.FileName})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("audit %+v, %v; want 2 events, the password change included", evs, err)
+	}
+	for _, ev := range evs {
+		for _, c := range ev.Changes {
+			if strings.Contains(c.Old+c.New, "secret") {
+				t.Fatalf("the audit shows the password: %+v", c)
+			}
+		}
+	}
+	_, err = svc.UpdateParameters(t.Context(), alice, map[string]any{"database": "mysql://root:hunter2@db/capf"})
+	if err == nil || !strings.Contains(err.Error(), "want a postgres:// URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("a MySQL URL: %v; want refused without the password", err)
+	}
+}
