@@ -122,6 +122,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
+	if err := probeLock(g); err != nil {
+		return err
+	}
 	cfg := plan.cfg
 	givenAdmin, ownAdmin, err := adminFiles(f, time.Now())
 	if err != nil {
