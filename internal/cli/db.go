@@ -76,11 +76,17 @@ func resolveDB(flag string, flagSet bool, getenv func(string) string, dataDir st
 	return dbChoice{db: db, from: path}, nil
 }
 
-// chooseDB sets g.db for cmd (see resolveDB). Help and version need no
-// database.
+// chooseDB sets g.db for cmd (see resolveDB). Help, version and the phone
+// simulators need no database.
 func (g *globals) chooseDB(cmd *cobra.Command) error {
-	if isHelp(cmd) || cmd.Name() == "version" {
+	switch {
+	case isHelp(cmd):
 		return nil
+	case cmd.Parent() != nil && !cmd.Parent().HasParent():
+		switch cmd.Name() {
+		case "version", "phone", "bench":
+			return nil
+		}
 	}
 	c, err := resolveDB(g.db, cmd.Flags().Changed("db"), os.Getenv, g.dataDir)
 	if err != nil {
