@@ -137,3 +137,15 @@ func TestDatabaseNodeSetting(t *testing.T) {
 		t.Fatalf("config show: exit %d; want the database with its password hidden\n%s%s", code, out, errOut)
 	}
 }
+
+// TestHelpHidesDatabasePassword: --help never prints CAPF_DB, which may
+// hold a password (it was the --db flag's shown default).
+func TestHelpHidesDatabasePassword(t *testing.T) {
+	t.Setenv("CAPF_DB", "postgres://capf:s3cret@db.example/capf")
+	for _, args := range [][]string{{"--help"}, {"device", "--help"}, {"serve", "--help"}} {
+		out, errOut, code := run(t, t.TempDir(), args...)
+		if code != ExitOK || strings.Contains(out+errOut, "s3cret") || !strings.Contains(out, "--db") {
+			t.Fatalf("%v: exit %d; want help without the password\n%s%s", args, code, out, errOut)
+		}
+	}
+}
