@@ -159,9 +159,34 @@ func fail(reason, format string, args ...any) *Error {
 // meaningful field is SUDI (the SUDI outcome, when known), so that the
 // attempt history records it for failed attempts too.
 func (v *Verifier) Authenticate(mode device.AuthMode, authString string, p Presented) (Result, error) {
+	return v.AuthenticateWith(v.Policy(), mode, authString, p)
+}
+
+// Policy is the part of the authentication rules that an administrator
+// changes for the whole fleet while the service runs (the fleet
+// parameters sudi_verification and allow_expired_mic): a session passes
+// the one in force when it started to AuthenticateWith. The trust anchors
+// stay the Verifier's.
+type Policy struct {
+	// SUDI is what to do with SUDI_DATA; the zero value is
+	// SUDIWhenTrusted.
+	SUDI SUDIPolicy
+	// AllowExpiredMIC accepts a MIC after its NotAfter (see
+	// Options.AllowExpiredMIC).
+	AllowExpiredMIC bool
+}
+
+// Policy returns the policy of the Verifier's Options.
+func (v *Verifier) Policy() Policy {
+	return Policy{SUDI: v.o.SUDIPolicy, AllowExpiredMIC: v.o.AllowExpiredMIC}
+}
+
+// AuthenticateWith is Authenticate under pol instead of the policy of
+// the Verifier's Options.
+func (v *Verifier) AuthenticateWith(pol Policy, mode device.AuthMode, authString string, p Presented) (Result, error) {
 	var sudi string
 	if p.SUDI != nil {
-		outcome, err := v.checkSUDI(p.SessionID, p.SUDI)
+		outcome, err := v.checkSUDI(pol, p.SessionID, p.SUDI)
 		if err != nil {
 			return Result{SUDI: outcome}, err
 		}
@@ -175,7 +200,7 @@ func (v *Verifier) Authenticate(mode device.AuthMode, authString string, p Prese
 	case device.AuthNull:
 		res = Result{Method: device.AuthNull}
 	case device.AuthLSC, device.AuthMIC:
-		res, err = v.byCertificate(p)
+		res, err = v.byCertificate(pol, p)
 	default:
 		err = fail(device.ReasonInvalidCredentials, "unknown authentication mode %q", string(mode))
 	}

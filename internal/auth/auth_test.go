@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/capf-server/capf/internal/device"
@@ -16,6 +17,8 @@ import (
 
 func TestAuthenticate(t *testing.T) {
 	pk := testPKI(t)
+	// Cases in which the policy passed per call decides the outcome.
+	var policyMatters atomic.Int32
 	password := func(pw string) func(*testing.T) Presented {
 		return func(*testing.T) Presented {
 			return Presented{DeviceName: devName, Password: pw, HasPassword: true}
@@ -272,6 +275,21 @@ func TestAuthenticate(t *testing.T) {
 				tc.opts(&o)
 			}
 			res, err := New(o).Authenticate(tc.mode, tc.authString, tc.presented(t))
+			// The same policy passed per call (as a session passes the
+			// fleet parameters in force) to a verifier built without it
+			// gives the same answer.
+			pol := Policy{SUDI: o.SUDIPolicy, AllowExpiredMIC: o.AllowExpiredMIC}
+			bare := o
+			bare.SUDIPolicy, bare.AllowExpiredMIC = SUDIWhenTrusted, false
+			if pol != (Policy{}) {
+				res2, err2 := New(bare).AuthenticateWith(pol, tc.mode, tc.authString, tc.presented(t))
+				if res2.Method != res.Method || res2.SUDI != res.SUDI || (err == nil) != (err2 == nil) || (err != nil && err.Error() != err2.Error()) {
+					t.Errorf("AuthenticateWith(%+v) = %+v, %v; Authenticate with the policy in Options = %+v, %v", pol, res2, err2, res, err)
+				}
+				if _, err3 := New(bare).Authenticate(tc.mode, tc.authString, tc.presented(t)); (err3 == nil) != (err == nil) {
+					policyMatters.Add(1)
+				}
+			}
 			if tc.wantReason == "" {
 				if err != nil {
 					t.Fatalf("Authenticate: %v", err)
@@ -309,6 +327,9 @@ func TestAuthenticate(t *testing.T) {
 				t.Errorf("failure returned a result %+v, want only SUDI %q", res, tc.wantSUDI)
 			}
 		})
+	}
+	if n := policyMatters.Load(); n < 4 {
+		t.Errorf("the policy decided %d cases, want at least 4: AuthenticateWith is not shown to apply it", n)
 	}
 }
 

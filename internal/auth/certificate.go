@@ -12,7 +12,7 @@ import (
 )
 
 // byCertificate authenticates by the presented LSC or MIC.
-func (v *Verifier) byCertificate(p Presented) (Result, *Error) {
+func (v *Verifier) byCertificate(pol Policy, p Presented) (Result, *Error) {
 	if len(p.CertDER) == 0 {
 		return Result{}, fail(device.ReasonInvalidCredentials, "no certificate presented")
 	}
@@ -37,7 +37,7 @@ func (v *Verifier) byCertificate(p Presented) (Result, *Error) {
 		_, err := v.checkLSC(cert, p)
 		return result(cert, CertLSC, err)
 	case CertMIC:
-		_, err := v.checkMIC(cert, p)
+		_, err := v.checkMIC(pol, cert, p)
 		return result(cert, CertMIC, err)
 	}
 	// Unlabelled: the rules of whichever issuer the certificate chains to
@@ -46,7 +46,7 @@ func (v *Verifier) byCertificate(p Presented) (Result, *Error) {
 	if lscErr == nil || lscChained {
 		return result(cert, CertLSC, lscErr)
 	}
-	micChained, micErr := v.checkMIC(cert, p)
+	micChained, micErr := v.checkMIC(pol, cert, p)
 	if micErr == nil || micChained {
 		return result(cert, CertMIC, micErr)
 	}
@@ -93,7 +93,7 @@ func (v *Verifier) checkLSC(cert *x509.Certificate, p Presented) (chained bool, 
 // checkMIC applies the MIC rules: the certificate chains to the
 // manufacturer bundle (as of its expiry if it has expired and that is
 // allowed), names the device in its CN or a SAN, and the signatures verify.
-func (v *Verifier) checkMIC(cert *x509.Certificate, p Presented) (chained bool, err *Error) {
+func (v *Verifier) checkMIC(pol Policy, cert *x509.Certificate, p Presented) (chained bool, err *Error) {
 	bad := func(format string, args ...any) *Error { return fail(device.ReasonInvalidMIC, format, args...) }
 	if v.o.MICRoots == nil {
 		return false, bad("no manufacturer CA bundle configured")
@@ -101,7 +101,7 @@ func (v *Verifier) checkMIC(cert *x509.Certificate, p Presented) (chained bool, 
 	now := v.o.Now()
 	verify := func(at time.Time) error { return v.verifyMICChain(cert, at) }
 	at := now
-	if now.After(cert.NotAfter) && v.o.AllowExpiredMIC {
+	if now.After(cert.NotAfter) && pol.AllowExpiredMIC {
 		at = cert.NotAfter // still within the validity, by one instant
 	} else if msg := validityProblem(cert, now); msg != "" {
 		if now.After(cert.NotAfter) {

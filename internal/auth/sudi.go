@@ -85,11 +85,11 @@ const (
 // bundle (SUDIRoots, by default MICRoots) or to the CAPF's own LSC issuer,
 // which is how a phone whose SUDI is its LSC is verified. A chain failure is
 // recorded; it refuses the phone only under SUDIRequired.
-func (v *Verifier) checkSUDI(sessionID uint32, s *SUDI) (string, *Error) {
+func (v *Verifier) checkSUDI(pol Policy, sessionID uint32, s *SUDI) (string, *Error) {
 	bad := func(outcome, format string, args ...any) (string, *Error) {
 		return outcome, fail(device.ReasonInvalidCredentials, "SUDI: "+format, args...)
 	}
-	if v.o.SUDIPolicy == SUDIOff {
+	if pol.SUDI == SUDIOff {
 		return SUDIIgnored, nil
 	}
 	if len(s.CertDER) == 0 {
@@ -120,7 +120,7 @@ func (v *Verifier) checkSUDI(sessionID uint32, s *SUDI) (string, *Error) {
 	if outcome == SUDIVerified {
 		return outcome, nil
 	}
-	if v.o.SUDIPolicy == SUDIRequired {
+	if pol.SUDI == SUDIRequired {
 		return bad(outcome, "%s (sudi_verification is required): %s", outcome, detail)
 	}
 	return outcome, nil

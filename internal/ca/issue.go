@@ -42,6 +42,10 @@ type IssueRequest struct {
 	// PublicKey is the key the phone generated: *rsa.PublicKey (512 to
 	// 4096 bits) or *ecdsa.PublicKey (P-256, P-384 or P-521).
 	PublicKey crypto.PublicKey
+	// Validity is the lifetime of this LSC (certificate_validity_days, a
+	// fleet parameter the session read); 0 or less: the authority's
+	// (Options.LSCValidity, see SetLSCValidity).
+	Validity time.Duration
 }
 
 // Issued is a signed LSC.
@@ -88,7 +92,11 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if err != nil {
 		return nil, err
 	}
-	notAfter := now.Add(a.LSCValidity())
+	validity := req.Validity
+	if validity <= 0 {
+		validity = a.LSCValidity()
+	}
+	notAfter := now.Add(validity)
 	if notAfter.After(a.cert.NotAfter) {
 		notAfter = a.cert.NotAfter
 	}

@@ -190,24 +190,24 @@ func TestIssueRefuses(t *testing.T) {
 		req  IssueRequest
 		kind error
 	}{
-		{"fail/rsa256-key", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(256), E: 65537}}, fault.ErrInvalid},
-		{"fail/rsa511-key", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(511), E: 65537}}, fault.ErrInvalid},
-		{"fail/rsa8192-key", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(8192), E: 65537}}, fault.ErrInvalid},
-		{"fail/rsa-even-exponent", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(2048), E: 65536}}, fault.ErrInvalid},
-		{"fail/rsa-nil-modulus", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{}}, fault.ErrInvalid},
-		{"fail/p224-key", nil, IssueRequest{"SEP001122334455", p224.Public()}, fault.ErrInvalid},
+		{"fail/rsa256-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{N: oddN(256), E: 65537}}, fault.ErrInvalid},
+		{"fail/rsa511-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{N: oddN(511), E: 65537}}, fault.ErrInvalid},
+		{"fail/rsa8192-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{N: oddN(8192), E: 65537}}, fault.ErrInvalid},
+		{"fail/rsa-even-exponent", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{N: oddN(2048), E: 65536}}, fault.ErrInvalid},
+		{"fail/rsa-nil-modulus", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{}}, fault.ErrInvalid},
+		{"fail/p224-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: p224.Public()}, fault.ErrInvalid},
 		//lint:ignore SA1019 an off-curve point can only be built from raw coordinates
-		{"fail/ec-point-off-curve", nil, IssueRequest{"SEP001122334455", &ecdsa.PublicKey{Curve: elliptic.P256(), X: big.NewInt(1), Y: big.NewInt(1)}}, fault.ErrInvalid},
-		{"fail/ed25519-key", nil, IssueRequest{"SEP001122334455", edPub}, fault.ErrInvalid},
-		{"fail/no-key", nil, IssueRequest{"SEP001122334455", nil}, fault.ErrInvalid},
-		{"fail/empty-name", nil, IssueRequest{"", ec256}, fault.ErrInvalid},
-		{"fail/long-name", nil, IssueRequest{strings.Repeat("A", 65), ec256}, fault.ErrInvalid},
-		{"fail/space-in-name", nil, IssueRequest{"SEP 0011", ec256}, fault.ErrInvalid},
-		{"fail/non-ascii-name", nil, IssueRequest{"SEPÄ", ec256}, fault.ErrInvalid},
-		{"fail/control-in-name", nil, IssueRequest{"SEP\x00", ec256}, fault.ErrInvalid},
-		{"fail/name-not-a-uri", nil, IssueRequest{"SEP%zz", ec256}, fault.ErrInvalid},
-		{"fail/name-with-authority", nil, IssueRequest{"//host/x", ec256}, fault.ErrInvalid},
-		{"fail/canceled", canceled, IssueRequest{"SEP001122334455", ec256}, context.Canceled},
+		{"fail/ec-point-off-curve", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &ecdsa.PublicKey{Curve: elliptic.P256(), X: big.NewInt(1), Y: big.NewInt(1)}}, fault.ErrInvalid},
+		{"fail/ed25519-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: edPub}, fault.ErrInvalid},
+		{"fail/no-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: nil}, fault.ErrInvalid},
+		{"fail/empty-name", nil, IssueRequest{DeviceName: "", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/long-name", nil, IssueRequest{DeviceName: strings.Repeat("A", 65), PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/space-in-name", nil, IssueRequest{DeviceName: "SEP 0011", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/non-ascii-name", nil, IssueRequest{DeviceName: "SEPÄ", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/control-in-name", nil, IssueRequest{DeviceName: "SEP\x00", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/name-not-a-uri", nil, IssueRequest{DeviceName: "SEP%zz", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/name-with-authority", nil, IssueRequest{DeviceName: "//host/x", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/canceled", canceled, IssueRequest{DeviceName: "SEP001122334455", PublicKey: ec256}, context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, signer := withCountingSigner(testAuthority(t, ECP256))
@@ -249,6 +249,21 @@ func TestIssueValidity(t *testing.T) {
 	a.SetLSCValidity(2 * 365 * 24 * time.Hour)
 	if got := issue(); !got.NotAfter.Equal(a.Certificate().NotAfter) {
 		t.Errorf("NotAfter = %v, want it cut at the CAPF expiry %v", got.NotAfter, a.Certificate().NotAfter)
+	}
+	// The request's validity (the session's fleet parameter) wins over
+	// the authority's, and is cut at the CAPF expiry as well.
+	for _, v := range []time.Duration{7 * 24 * time.Hour, 3 * 365 * 24 * time.Hour} {
+		got, err := a.Issue(context.Background(), IssueRequest{DeviceName: "SEP001122334455", PublicKey: pub, Validity: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := testNow.Add(v)
+		if want.After(a.Certificate().NotAfter) {
+			want = a.Certificate().NotAfter
+		}
+		if !got.NotAfter.Equal(want) {
+			t.Errorf("validity %v: NotAfter = %v, want %v", v, got.NotAfter, want)
+		}
 	}
 	a.SetLSCValidity(0)
 	if a.LSCValidity() != DefaultLSCValidity {

@@ -139,6 +139,9 @@ func (g *globals) loadAuthority() (*ca.Authority, error) {
 		}
 		return ck.authority, nil
 	}
+	if err := g.refuseOwnKeysOnCluster(context.Background()); err != nil {
+		return nil, err
+	}
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err

@@ -133,6 +133,17 @@ func TestConfigCommands(t *testing.T) {
 	if out, errOut, code := run(t, data, "config", "validate"); code != ExitOK || !strings.Contains(out, "ok") {
 		t.Fatalf("validate defaults: %d %s%s", code, out, errOut)
 	}
+	// On a node that serves (it holds the data directory's lock), the file
+	// is checked before the restart that applies it, not refused.
+	release, err := (&globals{dataDir: data}).lockDataDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = run(t, data, "config", "validate")
+	release()
+	if code != ExitOK || !strings.Contains(out, "capf.json: ok") || !strings.Contains(out, "in use by another capf serve") {
+		t.Fatalf("validate while serving: %d %s%s", code, out, errOut)
+	}
 	bad := `{"certificate_validity_days": 4000, "maintenance_windows": ["Caturday 01:00-02:00"], "manufacturer_ca_bundle": "missing.pem"}`
 	if err := os.WriteFile(filepath.Join(data, "capf.json"), []byte(bad), 0o600); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/capf-server/capf/internal/kek"
+	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 )
 
 // TestKEKNeedsPostgres: a KEK with the SQLite database of a data directory
@@ -46,5 +47,53 @@ func TestKEKNeedsPostgres(t *testing.T) {
 				t.Errorf("a new KEK was written: %v", err)
 			}
 		})
+	}
+}
+
+// TestInitWithoutKEKOnClusterDatabase: `capf init` on a database that
+// holds a cluster's keys, without the KEK, is refused before it creates
+// anything, as serve is: it used to make the node a CA of its own, which
+// would present another CAPF certificate than the cluster's nodes. With
+// the KEK it keeps the cluster's. The trust and ca commands without the
+// KEK are refused as well (trust used to make SAST signers of the node's
+// own, which phones trusting the cluster's would not accept).
+func TestInitWithoutKEKOnClusterDatabase(t *testing.T) {
+	t.Setenv("CAPF_DB", "")
+	t.Setenv("CAPF_KEK_FILE", "")
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	kekFile := filepath.Join(dir, "kek")
+	var initOut, initErr strings.Builder
+	if code := Run(t.Context(), []string{"--db", dsn, "--kek-file", kekFile, "cluster", "init", "--new-kek"}, &initOut, &initErr); code != ExitOK {
+		t.Fatalf("cluster init: exit %d\n%s%s", code, initOut.String(), initErr.String())
+	}
+	data := filepath.Join(dir, "admin-host")
+	out, errOut, code := run(t, data, "--db", dsn, "init")
+	if code != ExitUsage || !strings.Contains(errOut, "the database holds this cluster's keys") || !strings.Contains(errOut, "--kek-file") {
+		t.Fatalf("init without the KEK: exit %d; want refused naming --kek-file\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the refused init left %s: %v", data, err)
+	}
+	out, errOut, code = run(t, data, "--db", dsn, "--kek-file", kekFile, "init")
+	if code != ExitOK || !strings.Contains(out, "the database (cluster key") {
+		t.Fatalf("init with the KEK: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, "ca")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("init with the KEK made a CA directory of its own: %v", err)
+	}
+	// The key commands of that node, without the KEK: refused, rather
+	// than making SAST signers of the node's own (trust) or looking for a
+	// CA in the data directory (ca).
+	for _, args := range [][]string{{"trust", "signers"}, {"trust", "build", "--out", filepath.Join(dir, "ITLFile.tlv")}, {"ca", "show"}} {
+		out, errOut, code := run(t, data, append([]string{"--db", dsn}, args...)...)
+		if code != ExitUsage || !strings.Contains(errOut, "--kek-file") {
+			t.Errorf("%v without the KEK: exit %d; want refused naming --kek-file\n%s%s", args, code, out, errOut)
+		}
+	}
+	for _, sub := range []string{"trust", "ca"} {
+		if _, err := os.Stat(filepath.Join(data, sub)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a refused command made %s/: %v", sub, err)
+		}
 	}
 }

@@ -135,6 +135,23 @@ func (g *globals) serveClusterKeys(ctx context.Context, st keys.Store, k *kek.KE
 	return nil
 }
 
+// refuseOwnKeysOnCluster refuses, on a PostgreSQL database that holds a
+// cluster's keys, a command without the cluster's KEK that would use (or
+// create) keys of the data directory: a node CA or SAST signer of its own
+// would sign what the cluster's phones do not trust. It reads the
+// database only when --db is PostgreSQL and no KEK is given.
+func (g *globals) refuseOwnKeysOnCluster(ctx context.Context) error {
+	if !store.IsPostgres(g.db) || g.kekFile != "" {
+		return nil
+	}
+	st, err := store.Open(ctx, g.storeOptions(store.ReadOnly))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return g.serveClusterKeys(ctx, st, nil, config.Config{})
+}
+
 // clusterAdminCertificate returns this node's admin certificate from the
 // cluster's admin CA, issuing it into dir when needed.
 func clusterAdminCertificate(dir string, ck *clusterKeys, hosts []string, log *slog.Logger) (admintls.Result, error) {

@@ -55,6 +55,10 @@ audited.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "%s: ok\n", g.dir().Config())
+			if err := probeLock(g); err != nil {
+				// A running node: its file is checked before its restart.
+				fmt.Fprintf(g.stdout, "note: %v; the node settings apply at its next start\n", err)
+			}
 			return nil
 		},
 	}

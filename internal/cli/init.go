@@ -50,8 +50,14 @@ func runInit(cmd *cobra.Command, g *globals) error {
 			return fmt.Errorf("create database: %w", err)
 		}
 	}
-	// So does a KEK that does not open the cluster's keys.
+	// So does a KEK that does not open the cluster's keys, or its absence
+	// when the database holds them: a node with a CA of its own would
+	// present another CAPF certificate than the cluster's (serve refuses
+	// it too).
 	var cluster *clusterKeys
+	if err := g.refuseOwnKeysOnCluster(cmd.Context()); err != nil {
+		return err
+	}
 	if g.kekFile != "" {
 		if !g.keysInDB() {
 			_, err := g.loadKEK() // says why not

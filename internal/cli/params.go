@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/session"
@@ -18,6 +20,10 @@ func sessionConfig(cfg config.Config) (session.Config, error) {
 	if err != nil {
 		return session.Config{}, err
 	}
+	sudi, err := auth.ParseSUDIPolicy(cfg.SUDIVerification)
+	if err != nil {
+		return session.Config{}, err
+	}
 	sc := session.Config{
 		KeyGenMaxTime:         time.Duration(cfg.KeyGenerationMaxTime),
 		KeyGenMaxAttempts:     cfg.KeyGenerationMaxTries,
@@ -26,6 +32,12 @@ func sessionConfig(cfg config.Config) (session.Config, error) {
 		RetryDelay:            time.Duration(cfg.RetryDelay),
 		AuthStringMaxFailures: cfg.AuthStringMaxFailures,
 		Backoff:               session.DefaultBackoff,
+		// The fleet parameters the limiter, the guard, the issuer and the
+		// verifier took at start before; now each session passes them.
+		AuthFailuresPerAddress: cfg.AuthFailuresPerAddress,
+		MaxConcurrentOps:       cfg.MaxConcurrentOps,
+		LSCValidity:            days(cfg.CertificateValidityDays),
+		AuthPolicy:             auth.Policy{SUDI: sudi, AllowExpiredMIC: cfg.AllowExpiredMIC},
 	}
 	sc.Backoff.Base = time.Duration(cfg.AuthStringBackoff)
 	if !w.Always() {
@@ -61,10 +73,12 @@ type liveParams struct {
 	sys  *system.Service
 	node config.Config // the node's own configuration: capf.json and flags
 	log  *slog.Logger
+	now  func() time.Time
 
 	mu      sync.Mutex
 	cur     session.Config
 	version int64 // of cur, or of the last version tried
+	bound   sessionBound
 }
 
 // newLiveParams returns the source with cfg, the parameters of version,
@@ -74,7 +88,66 @@ func newLiveParams(sys *system.Service, node, cfg config.Config, version int64, 
 	if err != nil {
 		return nil, err
 	}
-	return &liveParams{sys: sys, node: node, log: log, cur: sc, version: version}, nil
+	p := &liveParams{sys: sys, node: node, log: log, now: time.Now, cur: sc, version: version}
+	p.bound.cur = p.longest(sc)
+	return p, nil
+}
+
+// longest is the longest a session started under sc can last on this
+// node.
+func (p *liveParams) longest(sc session.Config) time.Duration {
+	return device.LongestSession(sc.KeyGenMaxTime, sc.MessageTimeout, time.Duration(p.node.HandshakeTimeout))
+}
+
+// LongestSession returns how long a session may still legitimately be
+// running now: the longest one under the parameters in force, or longer
+// while a session started under earlier, longer limits (before an
+// administrator lowered key_generation_max_time, say) may still run. The
+// stale-attempt sweeper fails only attempts open longer than this.
+func (p *liveParams) LongestSession() time.Duration {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bound.at(now)
+}
+
+// sessionBound is the longest a session may last, over the limits in force
+// and those replaced while a session started under them may still run.
+type sessionBound struct {
+	cur     time.Duration
+	earlier []boundUntil
+}
+
+// boundUntil is an earlier, longer bound and when the last session that
+// started under it must have ended.
+type boundUntil struct {
+	d     time.Duration
+	until time.Time
+}
+
+// changeSpread is how much later than this node another node may apply a
+// change of the fleet parameters (its poll period, with room to spare):
+// a session started there under the earlier limits may begin that much
+// later.
+const changeSpread = time.Minute
+
+// set records that sessions starting from at are bounded by d.
+func (b *sessionBound) set(d time.Duration, at time.Time) {
+	if d < b.cur {
+		b.earlier = append(b.earlier, boundUntil{d: b.cur, until: at.Add(changeSpread + b.cur)})
+	}
+	b.cur = d
+}
+
+// at returns the bound at now, and forgets the earlier bounds no session
+// can be running under any more.
+func (b *sessionBound) at(now time.Time) time.Duration {
+	d := b.cur
+	b.earlier = slices.DeleteFunc(b.earlier, func(e boundUntil) bool { return !now.Before(e.until) || e.d <= b.cur })
+	for _, e := range b.earlier {
+		d = max(d, e.d)
+	}
+	return d
 }
 
 // Current implements session.Params.
@@ -104,8 +177,10 @@ func (p *liveParams) refresh(ctx context.Context) bool {
 	if err == nil {
 		var sc session.Config
 		if sc, err = sessionConfig(cfg); err == nil {
+			now := p.now()
 			p.mu.Lock()
 			p.cur, p.version = sc, version
+			p.bound.set(p.longest(sc), now)
 			p.mu.Unlock()
 			p.log.Info("fleet parameters changed; they apply to new sessions", "version", version)
 			return true

@@ -40,6 +40,7 @@ var exitCodes = map[fault.Kind]int{
 type globals struct {
 	dataDir string
 	db      string // --db: a postgres:// URL, or "" for the data directory's SQLite database
+	dbFrom  string // where db was named: --db, CAPF_DB or capf.json (db.go)
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
@@ -71,8 +72,8 @@ func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		defData = "./capf-data"
 	}
 	root.PersistentFlags().StringVar(&g.dataDir, "data", defData, "data directory (env CAPF_DATA)")
-	root.PersistentFlags().StringVar(&g.db, "db", os.Getenv(store.EnvDB),
-		"database: a postgres:// URL, or empty for the data directory's SQLite database capf.db (env "+store.EnvDB+")")
+	root.PersistentFlags().StringVar(&g.db, "db", "",
+		"database: a postgres:// URL (default: env "+store.EnvDB+", else the \"database\" setting of the data directory's capf.json, else the data directory's SQLite database capf.db)")
 	root.PersistentFlags().StringVar(&g.kekFile, "kek-file", os.Getenv(kek.EnvFile),
 		"key-encryption key file (64 hex digits, mode 0600) of a cluster whose keys are in the PostgreSQL --db (env "+kek.EnvFile+")")
 	root.SetIn(stdin)
@@ -83,6 +84,13 @@ func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		root.AddCommand(add(g))
 	}
 	g.registerRemoteFlags(root)
+	remote := root.PersistentPreRunE
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := remote(cmd, args); err != nil {
+			return err
+		}
+		return g.chooseDB(cmd)
+	}
 	markRunErrors(root)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

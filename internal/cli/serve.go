@@ -122,6 +122,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
+	if err := probeLock(g); err != nil {
+		return err
+	}
 	cfg := plan.cfg
 	givenAdmin, ownAdmin, err := adminFiles(f, time.Now())
 	if err != nil {
@@ -200,10 +203,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			return fmt.Errorf("CAPF certificate: %w", err)
 		}
 	}
-	verifier, err := newVerifier(cfg, authority, plan.micCerts)
-	if err != nil {
-		return err
-	}
+	verifier := newVerifier(authority, plan.micCerts)
 	syncTrust, err := startTrustFile(ctx, g, cfg, authority.Certificate(), servedTrust{adds: plan.trustAdds, audit: st}, log)
 	if err != nil {
 		return err
@@ -242,10 +242,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.New(reg)
-	limiter := session.NewLimiter(cfg.MaxConcurrentOps)
-	// The per-address budget of string guesses, in the database: it holds
-	// for every node sharing it.
-	guard := session.NewSharedGuard(cfg.AuthFailuresPerAddress, addressGuessWindow, st)
+	// The operation limit and the per-address budget of string guesses
+	// are the sessions' fleet parameters (params); the guesses are counted
+	// in the database, so the budget holds for every node sharing it.
+	limiter := session.NewLimiter()
+	guard := session.NewSharedGuard(addressGuessWindow, st)
 	srv := server.New(server.Options{
 		TLS:                tlsCfg,
 		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),
@@ -328,7 +329,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	// Registered (alive again) before the first attempt of this run; the
 	// once-per-fleet jobs run under their leases from now on.
-	jobs := []lease.Job{sweepJob(svc, cfg, term, st, log)}
+	jobs := []lease.Job{sweepJob(svc, params.LongestSession, term, st, time.Now, log)}
 	if syncTrust != nil {
 		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
 	}
@@ -408,15 +409,13 @@ func fleetParameters(ctx context.Context, sys *system.Service, node config.Confi
 }
 
 // newVerifier builds the phone authentication over the CAPF certificate
-// and the manufacturer CA certificates.
-func newVerifier(cfg config.Config, a *ca.Authority, certs []*x509.Certificate) (*auth.Verifier, error) {
-	sudi, err := auth.ParseSUDIPolicy(cfg.SUDIVerification)
-	if err != nil {
-		return nil, err
-	}
-	opts := auth.Options{LSCRoots: a.Roots(), AllowExpiredMIC: cfg.AllowExpiredMIC, SUDIPolicy: sudi, Now: time.Now}
+// and the manufacturer CA certificates. Its policy (sudi_verification,
+// allow_expired_mic) is a fleet parameter each session passes (see
+// sessionConfig), not the verifier's.
+func newVerifier(a *ca.Authority, certs []*x509.Certificate) *auth.Verifier {
+	opts := auth.Options{LSCRoots: a.Roots(), Now: time.Now}
 	opts.MICBundle = certs // auth.New trusts every certificate of the bundle as a root
-	return auth.New(opts), nil
+	return auth.New(opts)
 }
 
 // loadMICBundle reads the manufacturer CA bundle, if one is configured.
@@ -441,7 +440,11 @@ func printStartup(g *globals, cfg config.Config, cert *x509.Certificate, capfSou
 	sum := sha256.Sum256(cert.Raw)
 	fmt.Fprintf(w, "CAPF service\n")
 	fmt.Fprintf(w, "  data directory:     %s\n", g.dataDir)
-	fmt.Fprintf(w, "  database:           %s\n", store.Describe(g.storeOptions(store.Create)))
+	db := store.Describe(g.storeOptions(store.Create))
+	if g.dbFrom != "" {
+		db += " (from " + g.dbFrom + ")"
+	}
+	fmt.Fprintf(w, "  database:           %s\n", db)
 	fmt.Fprintf(w, "  node settings:      %s (applied at start)\n", g.dir().Config())
 	fmt.Fprintf(w, "  fleet parameters:   in the database (capf config show; a change applies within seconds)\n")
 	fmt.Fprintf(w, "  CAPF certificate:   %s (%s)\n", capfSource, verb)

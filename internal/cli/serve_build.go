@@ -43,9 +43,10 @@ const resolveTimeout = 5 * time.Second
 // planServe reads capf.json (if the data directory has one), sets the
 // flags over it, and checks everything serve would find wrong later: every
 // value, the form and host of both listen addresses, the manufacturer CA
-// bundle, an existing CAPF certificate and whether another serve holds the
-// directory. It writes nothing and binds nothing, and reports every problem
-// at once in one Invalid error.
+// bundle and an existing CAPF certificate. It writes nothing and binds
+// nothing, and reports every problem at once in one Invalid error. Whether
+// another serve holds the directory is serve's own check (probeLock):
+// `capf config validate` checks a running node's file before its restart.
 func planServe(ctx context.Context, g *globals, set map[string]any) (*servePlan, error) {
 	d := g.dir()
 	if _, err := d.Exists(); err != nil {
@@ -77,9 +78,6 @@ func planServe(ctx context.Context, g *globals, set map[string]any) (*servePlan,
 	}
 	if len(problems) > 0 {
 		return nil, fault.Invalidf("%s: %s", d.Config(), strings.Join(problems, "; "))
-	}
-	if err := probeLock(g); err != nil {
-		return nil, err
 	}
 	return p, nil
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/cluster"
-	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/lease"
 	"github.com/capf-server/capf/internal/store"
@@ -116,11 +115,12 @@ const addressGuessWindow = 10 * time.Minute
 // any session can last and the attempts of nodes whose registration
 // expired (they died, or lost the database for a whole term), so that no
 // device stays in progress after a node's death; and it forgets the
-// address guesses that left their window.
-func sweepJob(svc *device.Service, cfg config.Config, term time.Duration, guesses device.AddressGuesses, log *slog.Logger) lease.Job {
-	longest := device.LongestSession(time.Duration(cfg.KeyGenerationMaxTime), time.Duration(cfg.MessageTimeout), time.Duration(cfg.HandshakeTimeout))
+// address guesses that left their window. longest is asked at every run:
+// the fleet parameters it derives from change while the node runs (see
+// liveParams.LongestSession).
+func sweepJob(svc *device.Service, longest func() time.Duration, term time.Duration, guesses device.AddressGuesses, now func() time.Time, log *slog.Logger) lease.Job {
 	return lease.Job{Name: leaseSweeper, Every: min(time.Minute, term), Run: func(ctx context.Context) error {
-		n, err := svc.SweepStale(ctx, longest)
+		n, err := svc.SweepStale(ctx, longest())
 		if err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func sweepJob(svc *device.Service, cfg config.Config, term time.Duration, guesse
 		if n > 0 {
 			log.Warn("failed the sessions of nodes whose registration expired", "count", n)
 		}
-		if _, err := guesses.PruneAddressGuesses(ctx, time.Now().Add(-addressGuessWindow)); err != nil {
+		if _, err := guesses.PruneAddressGuesses(ctx, now().Add(-addressGuessWindow)); err != nil {
 			return err
 		}
 		return nil

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -42,6 +43,9 @@ func newTrustCmd(g *globals) *cobra.Command {
 func (g *globals) openKeystore() (*trust.Keystore, error) {
 	if g.keysInDB() {
 		return g.clusterKeystore()
+	}
+	if err := g.refuseOwnKeysOnCluster(context.Background()); err != nil {
+		return nil, err
 	}
 	// A PostgreSQL node's data directory holds no capf.db: its capf.json
 	// says it is one.

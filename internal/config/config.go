@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -83,6 +84,7 @@ type Config struct {
 	TrustFileDir            string   `json:"trust_file_dir"`
 	TrustFileAdd            []string `json:"trust_file_add"`
 	AdminListen             string   `json:"admin_listen"`
+	Database                string   `json:"database"`
 }
 
 // The names some parameters accept. They are the one list of each: the
@@ -136,7 +138,7 @@ var Params = []Param{
 	{"message_timeout", "Deadline for each protocol message from a phone, outside key generation."},
 	{"log_level", "Trace level: " + Choices(LogLevels) + "."},
 	{"log_format", "text (key=value lines) or json (one JSON object per line, for log shippers)."},
-	{"max_concurrent_operations", "Certificate operations that may run at once (phones generating keys included); beyond it a phone is told RETRY_LATER. 0: no limit."},
+	{"max_concurrent_operations", "Certificate operations that may run at once across the fleet, every node counted (phones generating keys included); beyond it a phone is told RETRY_LATER. 0: no limit."},
 	{"max_connections_per_address", "Open connections allowed from one IP address; more are closed at once. 0: no limit."},
 	{"max_connections", "Open phone connections allowed in total; more are closed at once, so a flood cannot use up the file descriptors. 0: derived from the descriptor limit (limit - 64 - 10%, at most 100000), leaving room for the database and the metrics listener."},
 	{"retry_delay", "The delay sent with RETRY_LATER when the service is busy."},
@@ -146,7 +148,8 @@ var Params = []Param{
 	{"admin_listen", "Address of the HTTPS administration listener (web UI, REST API, /metrics, /healthz); its certificate is --admin-cert/--admin-key or one from the admin CA in admin-tls/ of the data directory. Empty: off."},
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
-	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
+	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices and nodes, before it is told to retry later. 0: no per-address budget."},
+	{"database", "PostgreSQL URL of the fleet's database, e.g. postgres://capf:PASSWORD@db.example:5432/capf?sslmode=verify-full; empty: the SQLite database capf.db of the data directory. --db and " + EnvDB + " win over it (flag, then environment, then this file). Every command reads it, capf serve at start. capf.json stays mode 0600: a password in a file others can read is refused; it is shown and audited as xxxxx."},
 	{"trust_file_dir", "Directory (relative to the data directory, or absolute) where capf serve keeps a signed ITLFile.tlv current for a TFTP/HTTP server to hand to phones; written on start and atomically rewritten when its certificates change. Empty: off."},
 	{"trust_file_add", "Other certificates the ITLFile.tlv of trust_file_dir lists, as capf trust build --add takes them: [\"ROLE=CERT.pem\", ...], ROLE one of ccm, tftp, ccm+tftp, capf, app-server, tvs (e.g. [\"ccm=/etc/asterisk/keys/asterisk.pem\"] for the SIP server a secure phone talks to); paths relative to the data directory, or absolute; read when capf serve starts (ignored while trust_file_dir is empty). Empty: none."},
 }
@@ -154,7 +157,11 @@ var Params = []Param{
 // FleetKeys are the fleet parameters: they live in the database, every
 // node of a cluster obeys the same values, and a change applies to the
 // phone sessions that start after it, on every node, within seconds. Every
-// other parameter is a node setting of capf.json, applied at start.
+// other parameter is a node setting of capf.json, applied at start: what
+// is about this node's sockets, files and logs. The first nine moved with
+// ADR 0011; the last five, facts about the fleet that the code read only
+// at start before, moved with its amendment (each key is imported from an
+// old capf.json once, see system.Service.ImportFile).
 var FleetKeys = []string{
 	"default_key",
 	"key_generation_max_time",
@@ -165,6 +172,11 @@ var FleetKeys = []string{
 	"maintenance_time_zone",
 	"auth_string_max_failures",
 	"auth_string_backoff",
+	"certificate_validity_days",
+	"allow_expired_mic",
+	"sudi_verification",
+	"max_concurrent_operations",
+	"auth_failures_per_address",
 }
 
 // IsFleet reports whether key is a fleet parameter (see FleetKeys).
@@ -300,6 +312,9 @@ func (c Config) Problems() []string {
 	if c.AuthFailuresPerAddress < 0 {
 		add("auth_failures_per_address %d: want 0 (no budget) or more", c.AuthFailuresPerAddress)
 	}
+	if err := CheckDatabase(c.Database); err != nil {
+		add("database: %v", err)
+	}
 	if strings.ContainsFunc(c.TrustFileDir, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		add("trust_file_dir %q: control characters in a path", c.TrustFileDir)
 	}
@@ -313,6 +328,54 @@ func (c Config) Problems() []string {
 		}
 	}
 	return errs
+}
+
+// EnvDB is the environment variable that gives --db its default (the
+// store package's store.EnvDB, which config may not import).
+const EnvDB = "CAPF_DB"
+
+// CheckDatabase checks the form of the database node setting: empty, or a
+// postgres:// (postgresql://) URL that parses. The error never repeats
+// the value, which may hold a password.
+func CheckDatabase(db string) error {
+	if db == "" {
+		return nil
+	}
+	u, err := url.Parse(db)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return fmt.Errorf("want a postgres:// URL such as postgres://capf:PASSWORD@db.example:5432/capf, or empty for the SQLite database of the data directory")
+	}
+	return nil
+}
+
+// RedactDatabase returns db with its password, if any, replaced by
+// "xxxxx", for display and audit.
+func RedactDatabase(db string) string {
+	u, err := url.Parse(db)
+	if err != nil {
+		if CheckDatabase(db) != nil && !strings.Contains(db, "@") {
+			return db
+		}
+		return "xxxxx" // does not parse: it may hold anything
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// HasPassword reports whether the database URL db carries a password.
+func HasPassword(db string) bool {
+	u, err := url.Parse(db)
+	if err != nil {
+		return strings.Contains(db, "@")
+	}
+	_, ok := u.User.Password()
+	return ok || u.Query().Has("password")
 }
 
 // CheckAddress checks the form of a listen address as net.Listen("tcp")

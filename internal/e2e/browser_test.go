@@ -36,11 +36,19 @@ func findChromium(t *testing.T) string {
 // adminURL returns the admin listener's base URL from serve's output.
 func adminURL(t *testing.T, s *server) string {
 	t.Helper()
-	m := regexp.MustCompile(`admin:\s+(https://\S+)/`).FindStringSubmatch(s.out.String())
-	if m == nil {
-		t.Fatalf("no admin listener in serve's output:\n%s", s.out.String())
+	// startServer returns once the phone line is printed; the admin line
+	// follows it in the same banner, a moment later on a busy machine.
+	re := regexp.MustCompile(`admin:\s+(https://\S+)/`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(s.out.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no admin listener in serve's output:\n%s", s.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return m[1]
 }
 
 // browserSession is a headless Chromium with a screenshot helper.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -132,4 +133,35 @@ func TestFleetParameterReachesOtherNode(t *testing.T) {
 	if !strings.Contains(b.stderr.String(), "sets fleet parameters that live in the database") {
 		t.Errorf("node B did not warn that its capf.json's fleet parameters are ignored:\n%s", b.stderr)
 	}
+
+	// A parameter the issuer read at start before (the LSC validity) is
+	// a fleet parameter too: set through node B, node A issues LSCs of
+	// the new validity within seconds, without a restart.
+	if out := run(b, "config", "set", "certificate_validity_days", "30"); !strings.Contains(out, "every node applies it") {
+		t.Fatalf("config set certificate_validity_days: %s", out)
+	}
+	changed = time.Now()
+	for {
+		name := newPhoneName()
+		addPending(name)
+		code, out := phone(a, name)
+		var res struct {
+			Installed *struct {
+				NotAfter time.Time `json:"not_after"`
+			} `json:"installed"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Installed == nil {
+			t.Fatalf("enrolment on node A after the validity change: exit %d\n%s", code, out)
+		}
+		if left := time.Until(res.Installed.NotAfter); left < 31*24*time.Hour {
+			if left < 29*24*time.Hour {
+				t.Fatalf("LSC valid for %s more, want about 30 days", left)
+			}
+			break
+		}
+		if time.Since(changed) > 5*time.Second {
+			t.Fatalf("node A still issues LSCs of the old validity %s after the change through node B; A's log:\n%s", time.Since(changed), a.stderr)
+		}
+	}
+	t.Logf("node A issued under the new validity after %s", time.Since(changed).Round(time.Millisecond))
 }

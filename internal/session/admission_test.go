@@ -70,8 +70,9 @@ func TestAdmission(t *testing.T) {
 	ctx := context.Background()
 	t.Run("retry/limit-reached", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
-		f.deps.Limiter = NewLimiter(1)
-		f.deps.Limiter.TryAcquire()
+		f.deps.Limiter = NewLimiter()
+		f.withConfig(func(c *Config) { c.MaxConcurrentOps = 1 })
+		f.deps.Limiter.TryAcquire(1)
 		if d := retryDelay(t, f.s.Handle(ctx, authResponse(phone))); d != 30 {
 			t.Errorf("RETRY_DELAY %d, want the configured 30 s", d)
 		}
@@ -86,7 +87,8 @@ func TestAdmission(t *testing.T) {
 	// other nodes count.
 	t.Run("retry/fleet-limit-reached", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
-		f.deps.Limiter = NewLimiter(2)
+		f.deps.Limiter = NewLimiter()
+		f.withConfig(func(c *Config) { c.MaxConcurrentOps = 2 })
 		f.store.openElsewhere = 2
 		retryDelay(t, f.s.Handle(ctx, authResponse(phone)))
 		if got := f.s.Summary(); got.Outcome != "retry-later" || got.RetryWhy != "busy" || got.Reason != "max_concurrent_operations reached across the fleet" {
@@ -104,7 +106,8 @@ func TestAdmission(t *testing.T) {
 		// Another node claimed the last slot between this session's count
 		// and its claim: the store refuses the claim.
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
-		f.deps.Limiter = NewLimiter(2)
+		f.deps.Limiter = NewLimiter()
+		f.withConfig(func(c *Config) { c.MaxConcurrentOps = 2 })
 		f.store.openElsewhere, f.store.countLag = 2, 1
 		retryDelay(t, f.s.Handle(ctx, authResponse(phone)))
 		if got := f.s.Summary(); got.RetryWhy != "busy" {
@@ -116,13 +119,15 @@ func TestAdmission(t *testing.T) {
 	})
 	t.Run("ok/fleet-below-limit", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
-		f.deps.Limiter = NewLimiter(2)
+		f.deps.Limiter = NewLimiter()
+		f.withConfig(func(c *Config) { c.MaxConcurrentOps = 2 })
 		f.store.openElsewhere = 1
 		expectReply(t, f.s.Handle(ctx, authResponse(phone)), wire.CmdKeyGenerateRequest)
 	})
 	t.Run("ok/slot-released-on-close", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
-		f.deps.Limiter = NewLimiter(1)
+		f.deps.Limiter = NewLimiter()
+		f.withConfig(func(c *Config) { c.MaxConcurrentOps = 1 })
 		expectReply(t, f.s.Handle(ctx, authResponse(phone)), wire.CmdKeyGenerateRequest)
 		if f.deps.Limiter.Running() != 1 {
 			t.Fatal("operation does not hold a slot")
@@ -159,8 +164,9 @@ func TestAdmission(t *testing.T) {
 		d := pending(device.OpInstall, device.EC256)
 		d.Deadline = t0.Add(-time.Minute)
 		f := newFixture(t, d)
-		f.deps.Limiter = NewLimiter(1)
-		f.deps.Limiter.TryAcquire()
+		f.deps.Limiter = NewLimiter()
+		f.withConfig(func(c *Config) { c.MaxConcurrentOps = 1 })
+		f.deps.Limiter.TryAcquire(1)
 		expectEnd(t, f.s.Handle(ctx, authResponse(phone)), wire.ReasonNoAction)
 		if got := f.store.lastOutcome(t).Result; got != "Upgrade Failed: User Initiated Request Late/Timedout" {
 			t.Errorf("status %q", got)

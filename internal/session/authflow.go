@@ -123,21 +123,22 @@ func (s *Session) admit(ctx context.Context, now time.Time) (Step, bool) {
 		s.sum.Reason = "outside the maintenance windows; next opens " + next.UTC().Format(time.RFC3339)
 		return s.retryLater("maintenance-window", min(next.Sub(now), time.Hour)), false
 	}
+	max := s.cfg.MaxConcurrentOps
 	if l := s.deps.Limiter; l != nil {
-		if !l.TryAcquire() {
+		if !l.TryAcquire(max) {
 			s.sum.Reason = "max_concurrent_operations reached"
 			return s.retryLater("busy", 0), false
 		}
 		s.slot = true
-		if max := l.Max(); max > 0 {
-			open, err := s.deps.Store.CountOpenAttempts(ctx)
-			if err != nil {
-				return s.storeFailed(err), false
-			}
-			if open >= max {
-				s.sum.Reason = "max_concurrent_operations reached across the fleet"
-				return s.retryLater("busy", 0), false
-			}
+	}
+	if max > 0 {
+		open, err := s.deps.Store.CountOpenAttempts(ctx)
+		if err != nil {
+			return s.storeFailed(err), false
+		}
+		if open >= max {
+			s.sum.Reason = "max_concurrent_operations reached across the fleet"
+			return s.retryLater("busy", 0), false
 		}
 	}
 	return Step{}, true
@@ -167,8 +168,9 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 	}
 	counted := false
 	var spent Spent
+	budget := s.cfg.AuthFailuresPerAddress
 	if d.AuthMode == device.AuthString && d.AuthString != "" {
-		wait, err := s.deps.Guard.AddressWait(ctx, ip, now)
+		wait, err := s.deps.Guard.AddressWait(ctx, ip, now, budget)
 		if err != nil {
 			return auth.Result{}, s.storeFailed(err), false
 		}
@@ -191,11 +193,11 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 		counted = true
 		// The device's count is taken: evaluate even if the address's
 		// guess could not be recorded (the per-device limit still holds).
-		if spent, err = s.deps.Guard.Spend(ctx, ip, now); err != nil {
+		if spent, err = s.deps.Guard.Spend(ctx, ip, now, budget); err != nil {
 			s.logError("count the guess against its address", err)
 		}
 	}
-	res, err := s.deps.Auth.Authenticate(d.AuthMode, d.AuthString, p)
+	res, err := s.deps.Auth.AuthenticateWith(s.cfg.AuthPolicy, d.AuthMode, d.AuthString, p)
 	s.sum.SUDI = res.SUDI // known even when authentication failed
 	if err != nil {
 		reason := device.ReasonInvalidCredentials
@@ -253,7 +255,7 @@ func (s *Session) authFailed(ctx context.Context, d device.Device, reason, detai
 // new one has authenticated) and the claim tried again.
 func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, now time.Time) (Step, bool) {
 	a := device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(),
-		Node: s.deps.Node, AuthMode: string(res.Method), Rev: d.Rev, MaxOpen: s.deps.Limiter.Max()}
+		Node: s.deps.Node, AuthMode: string(res.Method), Rev: d.Rev, MaxOpen: s.cfg.MaxConcurrentOps}
 	c, err := s.deps.Store.StartAttempt(ctx, a)
 	if fault.KindOf(err) == fault.Conflict && s.deps.Locks.Supersede(ctx, d.Name, remoteIP(s.sum.Remote)) {
 		c, err = s.deps.Store.StartAttempt(ctx, a)

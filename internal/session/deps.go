@@ -29,9 +29,9 @@ type Issuer interface {
 	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
 }
 
-// Authenticator checks the credentials of AUTH_RESPONSE.
+// Authenticator checks the credentials of AUTH_RESPONSE under a policy.
 type Authenticator interface {
-	Authenticate(mode device.AuthMode, authString string, p auth.Presented) (auth.Result, error)
+	AuthenticateWith(pol auth.Policy, mode device.AuthMode, authString string, p auth.Presented) (auth.Result, error)
 }
 
 // Tracer writes a certificate retrieved by Troubleshoot to its trace file
@@ -55,6 +55,18 @@ type Config struct {
 	AuthStringMaxFailures int
 	// Backoff spaces out the guesses for one device.
 	Backoff Backoff
+	// AuthFailuresPerAddress is the budget of authentication-string
+	// guesses of one address per [Guard.Window]; 0: no budget.
+	AuthFailuresPerAddress int
+	// MaxConcurrentOps bounds the certificate operations open at once
+	// across the fleet (and on this node, see [Limiter]); 0: no limit.
+	MaxConcurrentOps int
+	// LSCValidity is the lifetime of the LSCs the session issues; 0: the
+	// issuer's default.
+	LSCValidity time.Duration
+	// AuthPolicy is the MIC and SUDI policy the phone is authenticated
+	// under.
+	AuthPolicy auth.Policy
 }
 
 // Params gives the fleet parameters in force now.
@@ -116,22 +128,23 @@ func (d *Deps) params() Config {
 // Limiter bounds the certificate operations running at once: on this node
 // in memory, before authentication; across the fleet, the session checks
 // the store's count of open attempts before authentication and the store
-// enforces the limit atomically at the claim (device.Attempt.MaxOpen).
+// enforces the limit atomically at the claim (device.Attempt.MaxOpen). The
+// limit is the session's (Config.MaxConcurrentOps), so a change of the
+// fleet parameter applies to the next session without a new Limiter.
 type Limiter struct {
 	mu      sync.Mutex
-	max     int
 	running int
 }
 
-// NewLimiter returns a limiter allowing max operations; max <= 0 means no
-// limit.
-func NewLimiter(max int) *Limiter { return &Limiter{max: max} }
+// NewLimiter returns a limiter with no operation running.
+func NewLimiter() *Limiter { return &Limiter{} }
 
-// TryAcquire takes a slot and reports whether one was free.
-func (l *Limiter) TryAcquire() bool {
+// TryAcquire takes a slot if fewer than max operations run, and reports
+// whether it did; max <= 0 means no limit (the slot is still counted).
+func (l *Limiter) TryAcquire(max int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.max > 0 && l.running >= l.max {
+	if max > 0 && l.running >= max {
 		return false
 	}
 	l.running++
@@ -143,14 +156,6 @@ func (l *Limiter) Release() {
 	l.mu.Lock()
 	l.running--
 	l.mu.Unlock()
-}
-
-// Max returns the limit; 0: none.
-func (l *Limiter) Max() int {
-	if l == nil || l.max <= 0 {
-		return 0
-	}
-	return l.max
 }
 
 // Running returns the number of operations holding a slot.

@@ -43,14 +43,16 @@ func (b Backoff) Wait(failures int, last, now time.Time) time.Duration {
 
 // Guard is the per-address budget of authentication-string guesses, so
 // that one source guessing many devices is slowed as one guessing one
-// device is. It counts the guesses of the last Window per address; at
-// Budget, the address waits until the oldest leaves the window. With a
-// ledger (NewSharedGuard) the guesses are kept in the database, so the
-// budget holds for every node sharing it; without one they are kept in
-// memory, per node, bounded in the addresses tracked. A nil *Guard allows
+// device is. It counts the guesses of the last Window per address; at the
+// budget, the address waits until the oldest leaves the window. The budget
+// is the caller's (the session's Config.AuthFailuresPerAddress), so a
+// change of the fleet parameter applies to the next guess; a budget of 0
+// or less allows everything and counts nothing. With a ledger
+// (NewSharedGuard) the guesses are kept in the database, so the budget
+// holds for every node sharing it; without one they are kept in memory,
+// per node, bounded in the addresses tracked. A nil *Guard allows
 // everything.
 type Guard struct {
-	budget int
 	window time.Duration
 	max    int
 	ledger device.AddressGuesses
@@ -66,22 +68,17 @@ type Spent struct {
 	id int64 // the ledger's id; 0 in memory
 }
 
-// NewGuard returns a guard allowing budget guesses per address per window,
-// kept in memory; budget <= 0 returns nil (no budget).
-func NewGuard(budget int, window time.Duration) *Guard {
-	if budget <= 0 {
-		return nil
-	}
-	return &Guard{budget: budget, window: window, max: 100_000, byIP: map[string][]time.Time{}}
+// NewGuard returns a guard counting guesses per address per window, kept
+// in memory.
+func NewGuard(window time.Duration) *Guard {
+	return &Guard{window: window, max: 100_000, byIP: map[string][]time.Time{}}
 }
 
-// NewSharedGuard returns a guard allowing budget guesses per address per
-// window across every node that shares ledger; budget <= 0 returns nil.
-func NewSharedGuard(budget int, window time.Duration, ledger device.AddressGuesses) *Guard {
-	g := NewGuard(budget, window)
-	if g != nil {
-		g.ledger = ledger
-	}
+// NewSharedGuard returns a guard counting guesses per address per window
+// across every node that shares ledger.
+func NewSharedGuard(window time.Duration, ledger device.AddressGuesses) *Guard {
+	g := NewGuard(window)
+	g.ledger = ledger
 	return g
 }
 
@@ -93,13 +90,14 @@ func (g *Guard) Window() time.Duration {
 	return g.window
 }
 
-// AddressWait returns how long ip must wait before its next guess.
-func (g *Guard) AddressWait(ctx context.Context, ip string, now time.Time) (time.Duration, error) {
-	if g == nil {
+// AddressWait returns how long ip must wait before its next guess under a
+// budget of budget guesses per window.
+func (g *Guard) AddressWait(ctx context.Context, ip string, now time.Time, budget int) (time.Duration, error) {
+	if g == nil || budget <= 0 {
 		return 0, nil
 	}
 	if g.ledger != nil {
-		nth, err := g.ledger.NthAddressGuess(ctx, ip, now.Add(-g.window), g.budget)
+		nth, err := g.ledger.NthAddressGuess(ctx, ip, now.Add(-g.window), budget)
 		if err != nil || nth.IsZero() {
 			return 0, err
 		}
@@ -108,15 +106,16 @@ func (g *Guard) AddressWait(ctx context.Context, ip string, now time.Time) (time
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ts := g.live(ip, now)
-	if len(ts) < g.budget {
+	if len(ts) < budget {
 		return 0, nil
 	}
-	return ts[len(ts)-g.budget].Add(g.window).Sub(now), nil
+	return ts[len(ts)-budget].Add(g.window).Sub(now), nil
 }
 
-// Spend counts a guess from ip.
-func (g *Guard) Spend(ctx context.Context, ip string, now time.Time) (Spent, error) {
-	if g == nil {
+// Spend counts a guess from ip, unless budget is 0 or less (no budget:
+// nothing is counted).
+func (g *Guard) Spend(ctx context.Context, ip string, now time.Time, budget int) (Spent, error) {
+	if g == nil || budget <= 0 {
 		return Spent{}, nil
 	}
 	if g.ledger != nil {
@@ -139,7 +138,7 @@ func (g *Guard) Spend(ctx context.Context, ip string, now time.Time) (Spent, err
 
 // Refund takes back the guess sp: it was right.
 func (g *Guard) Refund(ctx context.Context, sp Spent) error {
-	if g == nil {
+	if g == nil || sp.ip == "" {
 		return nil
 	}
 	if g.ledger != nil {

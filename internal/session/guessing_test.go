@@ -171,11 +171,12 @@ func TestAddressBudget(t *testing.T) {
 		name  string
 		guard func() *Guard
 	}{
-		{"memory", func() *Guard { return NewGuard(3, 10*time.Minute) }},
-		{"shared", func() *Guard { return NewSharedGuard(3, 10*time.Minute, newMemLedger()) }},
+		{"memory", func() *Guard { return NewGuard(10 * time.Minute) }},
+		{"shared", func() *Guard { return NewSharedGuard(10*time.Minute, newMemLedger()) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := stringFixture(t, 100, Backoff{}, c.guard())
+			f.deps.Config.AuthFailuresPerAddress = 3
 			other := pending(device.OpInstall, device.EC256)
 			other.Name, other.AuthMode, other.AuthString = "SEP00112233AAAA", device.AuthString, "13572468"
 			f.store.devices[other.Name] = other
@@ -202,8 +203,9 @@ func TestAddressBudget(t *testing.T) {
 // both use it up on both. A right guess is refunded.
 func TestAddressBudgetAcrossNodes(t *testing.T) {
 	ledger := newMemLedger()
-	nodes := []*Guard{NewSharedGuard(3, 10*time.Minute, ledger), NewSharedGuard(3, 10*time.Minute, ledger)}
+	nodes := []*Guard{NewSharedGuard(10*time.Minute, ledger), NewSharedGuard(10*time.Minute, ledger)}
 	f := stringFixture(t, 100, Backoff{}, nil)
+	f.deps.Config.AuthFailuresPerAddress = 3
 	other := pending(device.OpInstall, device.EC256)
 	other.Name, other.AuthMode, other.AuthString = "SEP00112233AAAA", device.AuthString, "13572468"
 	f.store.devices[other.Name] = other

@@ -175,9 +175,10 @@ func (s *fakeStore) lastOutcome(t *testing.T) device.Outcome {
 
 // fakeIssuer signs real certificates with a throwaway EC CA.
 type fakeIssuer struct {
-	key  *ecdsa.PrivateKey
-	cert *x509.Certificate
-	err  error
+	key      *ecdsa.PrivateKey
+	cert     *x509.Certificate
+	err      error
+	validity []time.Duration // of each request
 }
 
 func newFakeIssuer(t *testing.T) *fakeIssuer {
@@ -195,6 +196,7 @@ func newFakeIssuer(t *testing.T) *fakeIssuer {
 }
 
 func (f *fakeIssuer) Issue(_ context.Context, req ca.IssueRequest) (*ca.Issued, error) {
+	f.validity = append(f.validity, req.Validity)
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -211,14 +213,16 @@ func (f *fakeIssuer) Issue(_ context.Context, req ca.IssueRequest) (*ca.Issued, 
 
 // fakeAuth accepts or refuses as told and remembers what it saw.
 type fakeAuth struct {
-	err  error
-	cert *x509.Certificate
-	kind auth.CertKind // of cert; MIC when empty
-	seen []auth.Presented
+	err      error
+	cert     *x509.Certificate
+	kind     auth.CertKind // of cert; MIC when empty
+	seen     []auth.Presented
+	policies []auth.Policy
 }
 
-func (a *fakeAuth) Authenticate(mode device.AuthMode, _ string, p auth.Presented) (auth.Result, error) {
+func (a *fakeAuth) AuthenticateWith(pol auth.Policy, mode device.AuthMode, _ string, p auth.Presented) (auth.Result, error) {
 	a.seen = append(a.seen, p)
+	a.policies = append(a.policies, pol)
 	if a.err != nil {
 		return auth.Result{}, a.err
 	}
@@ -263,7 +267,12 @@ func newFixture(t *testing.T, d device.Device) *fixture {
 // withWindows sets the maintenance windows and starts the session anew, as
 // fleet parameters apply from a session's start.
 func (f *fixture) withWindows(w Windows) {
-	f.deps.Config.Windows = w
+	f.withConfig(func(c *Config) { c.Windows = w })
+}
+
+// withConfig changes the fleet parameters and starts the session anew.
+func (f *fixture) withConfig(change func(*Config)) {
+	change(&f.deps.Config)
 	f.s = New(f.deps, sid, "192.0.2.10:5000")
 }
 

@@ -142,7 +142,8 @@ func TestSUDIOutcome(t *testing.T) {
 			d := pending(device.OpInstall, device.EC256)
 			d.AuthMode = tc.mode
 			f := newFixture(t, d)
-			f.deps.Auth = auth.New(auth.Options{LSCRoots: roots, SUDIPolicy: tc.policy, Now: func() time.Time { return t0 }})
+			f.deps.Auth = auth.New(auth.Options{LSCRoots: roots, Now: func() time.Time { return t0 }})
+			f.withConfig(func(c *Config) { c.AuthPolicy.SUDI = tc.policy }) // a fleet parameter
 			f.s.Start()
 			step := f.s.Handle(context.Background(), tc.msg)
 			if step.Reply == nil || step.Reply.Command != tc.wantNext {

@@ -44,22 +44,22 @@ func (s *Service) readFile() ([]byte, error) {
 
 // Compose returns the parameters in force on a node whose own
 // configuration (capf.json, flags) is node: its node settings, and the
-// fleet parameters of fp over their defaults. Until fp is Imported the
-// fleet parameters node took from its file stand in for the defaults,
-// since they are what the import will store. A stored value that does not
-// decode or check is an Invalid error naming it (a database written by a
-// newer version, or by hand).
+// fleet parameters of fp over their defaults. For a fleet key that no
+// capf.json was imported for yet (fp.WasImported), the value node took
+// from its file stands in for the default, since it is what the import
+// will store. A stored value that does not decode or check is an Invalid
+// error naming it (a database written by a newer version, or by hand).
 func Compose(node config.Config, fp FleetParameters) (config.Config, error) {
 	vals, err := values(node)
 	if err != nil {
 		return config.Config{}, err
 	}
-	if fp.Imported {
-		defs, err := values(config.Defaults())
-		if err != nil {
-			return config.Config{}, err
-		}
-		for _, k := range config.FleetKeys {
+	defs, err := values(config.Defaults())
+	if err != nil {
+		return config.Config{}, err
+	}
+	for _, k := range config.FleetKeys {
+		if fp.WasImported(k) {
 			vals[k] = defs[k]
 		}
 	}
@@ -119,13 +119,14 @@ func (s *Service) Parameters(ctx context.Context) ([]Parameter, error) {
 }
 
 // ImportFile imports the fleet parameters the node's capf.json sets into
-// the database, once per database: the first node to call it (`capf
-// serve` does, at start) stores them, audited as system:migration, and
-// marks the database imported; every later call, on any node, changes
-// nothing. A parameter an administrator already set in the database keeps
-// that value. A file with no fleet parameter (or none at all) only marks
-// the database. It returns
-// the keys it imported. The file stays as it is; its fleet parameters are
+// the database, once per key and database: the first node to call it
+// (`capf serve` does, at start) stores them, audited as system:migration,
+// and marks their keys imported; every later call, on any node, changes
+// nothing. When a later version makes a node setting a fleet parameter,
+// the first node of that version imports that key alone. A parameter an
+// administrator already set in the database keeps that value. A file with
+// no fleet parameter (or none at all) only marks the keys. It returns the
+// keys it imported. The file stays as it is; its fleet parameters are
 // ignored from then on (FileFleetKeys lists them for a warning).
 func (s *Service) ImportFile(ctx context.Context) ([]string, error) {
 	b, err := s.readFile()
@@ -138,13 +139,14 @@ func (s *Service) ImportFile(ctx context.Context) ([]string, error) {
 	var imported []string
 	_, err = s.store.UpdateFleetParameters(ctx, func(cur FleetParameters) (FleetChange, error) {
 		imported = nil
-		if cur.Imported {
+		pending := slices.DeleteFunc(slices.Clone(config.FleetKeys), cur.WasImported)
+		if len(pending) == 0 {
 			return FleetChange{}, nil
 		}
 		if ferr != nil {
 			return FleetChange{}, ferr
 		}
-		ch := FleetChange{Set: map[string]json.RawMessage{}, MarkImported: true}
+		ch := FleetChange{Set: map[string]json.RawMessage{}, MarkImported: true, ImportedKeys: pending}
 		defs, err := values(config.Defaults())
 		if err != nil {
 			return FleetChange{}, err
@@ -152,7 +154,7 @@ func (s *Service) ImportFile(ctx context.Context) ([]string, error) {
 		var changes []device.FieldChange
 		for _, p := range config.Params {
 			v, ok := set[p.Key]
-			if _, stored := cur.Values[p.Key]; !ok || stored {
+			if _, stored := cur.Values[p.Key]; !ok || stored || !slices.Contains(pending, p.Key) {
 				continue // an administrator's change made before the import wins
 			}
 			ch.Set[p.Key] = v

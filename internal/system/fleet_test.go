@@ -158,6 +158,58 @@ func TestImportFileOnce(t *testing.T) {
 	}
 }
 
+// TestImportFileMovedKeys: on a database whose capf.json import was made
+// by a version with fewer fleet keys (the nine of ADR 0011, as migration
+// leaves such a database marked), the first node of this version imports
+// the keys that moved since, from its file, once; the keys imported before
+// are not imported again, and the new keys' values are in force on a node
+// whose file says otherwise.
+func TestImportFileMovedKeys(t *testing.T) {
+	nine := []string{"auth_string_backoff", "auth_string_max_failures", "default_key", "key_generation_max_attempts",
+		"key_generation_max_time", "maintenance_time_zone", "maintenance_windows", "message_timeout", "retry_delay"}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t)
+			if _, err := st.UpdateFleetParameters(t.Context(), func(system.FleetParameters) (system.FleetChange, error) {
+				return system.FleetChange{MarkImported: true, ImportedKeys: nine}, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			dirA, dirB := t.TempDir(), t.TempDir()
+			writeFile(t, dirA, `{"retry_delay": "2m", "certificate_validity_days": 365, "max_concurrent_operations": 7, "sudi_verification": "required", "auth_failures_per_address": 0}`)
+			writeFile(t, dirB, `{"certificate_validity_days": 30, "allow_expired_mic": true}`)
+			a := system.NewService(system.Options{DataDir: dirA, Store: st, Now: func() time.Time { return t0 }})
+			nodeB := system.NewService(system.Options{DataDir: dirB, Store: st, Now: func() time.Time { return t0 }})
+			// Before the import, each node's own file stands in.
+			if m := byName(must(nodeB.Parameters(t.Context()))); m["certificate_validity_days"].Value != int64(30) {
+				t.Fatalf("node B before the import: validity %v, want its file's 30", m["certificate_validity_days"].Value)
+			}
+			got, err := a.ImportFile(t.Context())
+			want := []string{"certificate_validity_days", "sudi_verification", "max_concurrent_operations", "auth_failures_per_address"}
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("ImportFile = %v, %v; want %v (retry_delay was imported before)", got, err, want)
+			}
+			if got, err := nodeB.ImportFile(t.Context()); err != nil || len(got) != 0 {
+				t.Fatalf("ImportFile on node B = %v, %v; want nothing imported", got, err)
+			}
+			for name, svc := range map[string]*system.Service{"A": a, "B": nodeB} {
+				m := byName(must(svc.Parameters(t.Context())))
+				if m["certificate_validity_days"].Value != int64(365) || m["max_concurrent_operations"].Value != int64(7) ||
+					m["sudi_verification"].Value != "required" || m["auth_failures_per_address"].Value != int64(0) ||
+					m["allow_expired_mic"].Value != false || m["retry_delay"].Value != "1m0s" || m["certificate_validity_days"].Restart {
+					t.Errorf("node %s: %v %v %v %v %v %v; want node A's imported values, the default retry_delay and the default allow_expired_mic",
+						name, m["certificate_validity_days"], m["max_concurrent_operations"].Value, m["sudi_verification"].Value,
+						m["auth_failures_per_address"].Value, m["allow_expired_mic"].Value, m["retry_delay"].Value)
+				}
+			}
+			fp, err := st.FleetParameters(t.Context())
+			if err != nil || len(fp.ImportedKeys) != 14 {
+				t.Fatalf("imported keys %v, %v; want all 14", fp.ImportedKeys, err)
+			}
+		})
+	}
+}
+
 func must[T any](v T, err error) T {
 	if err != nil {
 		panic(err)

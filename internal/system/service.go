@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,18 +82,47 @@ type FleetParameters struct {
 	// Imported is true once a node's capf.json was imported (or found
 	// to hold nothing to import): that happens once per database.
 	Imported bool
+	// ImportedKeys are the fleet keys a capf.json was imported for,
+	// sorted: each key once per database, so that a node setting that
+	// becomes a fleet parameter in a later version is imported by the
+	// first node of that version.
+	ImportedKeys []string
 }
+
+// WasImported reports whether a capf.json was imported for key.
+func (fp FleetParameters) WasImported(key string) bool { return slices.Contains(fp.ImportedKeys, key) }
 
 // FleetChange is what an UpdateFleetParameters closure asks the store to
 // write.
 type FleetChange struct {
 	Set          map[string]json.RawMessage // the keys to store; valid JSON each
 	MarkImported bool                       // record that capf.json was imported
+	ImportedKeys []string                   // record that capf.json was imported for these keys (implies MarkImported)
 	Audit        device.AuditEvent          // appended in the same transaction; none if Action is ""
 }
 
 // Empty reports whether c writes nothing.
-func (c FleetChange) Empty() bool { return len(c.Set) == 0 && !c.MarkImported }
+func (c FleetChange) Empty() bool {
+	return len(c.Set) == 0 && !c.MarkImported && len(c.ImportedKeys) == 0
+}
+
+// Marks reports whether c marks something not yet marked in cur: the
+// import, or a key of ImportedKeys.
+func (c FleetChange) Marks(cur FleetParameters) bool {
+	if (c.MarkImported || len(c.ImportedKeys) > 0) && !cur.Imported {
+		return true
+	}
+	return slices.ContainsFunc(c.ImportedKeys, func(k string) bool { return !cur.WasImported(k) })
+}
+
+// MergeImported returns the sorted union of the keys cur was imported for
+// and those c marks.
+func (c FleetChange) MergeImported(cur FleetParameters) []string {
+	keys := append([]string{}, cur.ImportedKeys...)
+	keys = append(keys, c.ImportedKeys...)
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
 
 // Options configure a Service.
 type Options struct {
@@ -158,6 +188,20 @@ func values(c config.Config) (map[string]json.RawMessage, error) {
 	return m, nil
 }
 
+// redact replaces the password of the database URL in vals (the JSON
+// text of each parameter) with xxxxx: parameters are shown and audited,
+// and the database node setting may hold a password.
+func redact(vals map[string]json.RawMessage) {
+	var db string
+	if json.Unmarshal(vals["database"], &db) != nil || db == "" {
+		return
+	}
+	b, err := json.Marshal(config.RedactDatabase(db))
+	if err == nil {
+		vals["database"] = b
+	}
+}
+
 // native decodes a parameter's JSON text as the JSON-native value of its
 // type: int64, bool, string or []string.
 func native(typ string, raw json.RawMessage) any {
@@ -200,6 +244,7 @@ func list(cur config.Config) ([]Parameter, error) {
 	if err != nil {
 		return nil, err
 	}
+	redact(vals)
 	defs, err := values(config.Defaults())
 	if err != nil {
 		return nil, err
@@ -262,9 +307,13 @@ func diff(old, new config.Config) ([]device.FieldChange, error) {
 	if err != nil {
 		return nil, err
 	}
+	changed := func(k string) bool { return !bytes.Equal(ov[k], nv[k]) }
+	dbChanged := changed("database")
+	redact(ov)
+	redact(nv)
 	var cs []device.FieldChange
 	for _, p := range config.Params {
-		if !bytes.Equal(ov[p.Key], nv[p.Key]) {
+		if !bytes.Equal(ov[p.Key], nv[p.Key]) || (p.Key == "database" && dbChanged) {
 			cs = append(cs, device.FieldChange{Field: p.Key, Old: string(ov[p.Key]), New: string(nv[p.Key])})
 		}
 	}

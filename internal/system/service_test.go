@@ -47,7 +47,7 @@ func byName(ps []system.Parameter) map[string]system.Parameter {
 
 func TestParametersListEveryParamInOrder(t *testing.T) {
 	svc, _, dir := newService(t)
-	writeFile(t, dir, `{"certificate_validity_days": 365, "maintenance_windows": ["Sat 00:00-06:00"], "allow_expired_mic": true}`)
+	writeFile(t, dir, `{"certificate_validity_days": 365, "maintenance_windows": ["Sat 00:00-06:00"], "allow_expired_mic": true, "max_connections_per_address": 50}`)
 	ps, err := svc.Parameters(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -67,9 +67,10 @@ func TestParametersListEveryParamInOrder(t *testing.T) {
 		typ          string
 		restart      bool
 	}{
-		{"certificate_validity_days", int64(365), int64(1825), system.TypeInteger, true},
+		{"certificate_validity_days", int64(365), int64(1825), system.TypeInteger, false},
+		{"max_connections_per_address", int64(50), int64(200), system.TypeInteger, true},
 		{"maintenance_windows", []string{"Sat 00:00-06:00"}, []string{}, system.TypeList, false},
-		{"allow_expired_mic", true, false, system.TypeBoolean, true},
+		{"allow_expired_mic", true, false, system.TypeBoolean, false},
 		{"key_generation_max_time", "30m0s", "30m0s", system.TypeDuration, false},
 		{"listen", ":3804", ":3804", system.TypeString, true},
 		{"admin_listen", ":8443", ":8443", system.TypeString, true},
@@ -87,25 +88,25 @@ func TestParametersListEveryParamInOrder(t *testing.T) {
 
 func TestUpdateParameters(t *testing.T) {
 	svc, st, dir := newService(t)
-	writeFile(t, dir, `{"certificate_validity_days": 365}`)
+	writeFile(t, dir, `{"max_connections_per_address": 50}`)
 	actor := device.CLIActor("alice")
 	ps, err := svc.UpdateParameters(t.Context(), actor, map[string]any{
-		"certificate_validity_days": 730, "maintenance_windows": []string{"Mon-Fri 22:00-06:00"}, "retry_delay": "2m",
+		"max_connections_per_address": 70, "maintenance_windows": []string{"Mon-Fri 22:00-06:00"}, "retry_delay": "2m",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := byName(ps)
-	if m["certificate_validity_days"].Value != int64(730) || m["retry_delay"].Value != "2m0s" {
-		t.Fatalf("returned %+v %+v", m["certificate_validity_days"], m["retry_delay"])
+	if m["max_connections_per_address"].Value != int64(70) || m["retry_delay"].Value != "2m0s" {
+		t.Fatalf("returned %+v %+v", m["max_connections_per_address"], m["retry_delay"])
 	}
 	// The node setting is in the node's file, and only it.
 	cfg, err := config.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.CertificateValidityDays != 730 || time.Duration(cfg.RetryDelay) != time.Minute || len(cfg.MaintenanceWindows) != 0 {
-		t.Fatalf("capf.json now %+v; want the validity changed and no fleet parameter", cfg)
+	if cfg.MaxConnsPerAddress != 70 || time.Duration(cfg.RetryDelay) != time.Minute || len(cfg.MaintenanceWindows) != 0 {
+		t.Fatalf("capf.json now %+v; want the per-address cap changed and no fleet parameter", cfg)
 	}
 	fi, err := os.Stat(filepath.Join(dir, config.FileName))
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -121,7 +122,7 @@ func TestUpdateParameters(t *testing.T) {
 		target string
 		want   []device.FieldChange
 	}{
-		{config.FileName, []device.FieldChange{{Field: "certificate_validity_days", Old: "365", New: "730"}}},
+		{config.FileName, []device.FieldChange{{Field: "max_connections_per_address", Old: "50", New: "70"}}},
 		{system.AuditTargetParameters, []device.FieldChange{
 			{Field: "retry_delay", Old: `"1m0s"`, New: `"2m0s"`},
 			{Field: "maintenance_windows", Old: `[]`, New: `["Mon-Fri 22:00-06:00"]`},
@@ -137,7 +138,7 @@ func TestUpdateParameters(t *testing.T) {
 	}
 
 	// The same values again change nothing and audit nothing.
-	if _, err := svc.UpdateParameters(t.Context(), actor, map[string]any{"certificate_validity_days": 730, "retry_delay": "120s"}); err != nil {
+	if _, err := svc.UpdateParameters(t.Context(), actor, map[string]any{"max_connections_per_address": 70, "retry_delay": "120s"}); err != nil {
 		t.Fatal(err)
 	}
 	if evs, _ := st.ListAudit(t.Context(), device.AuditQuery{}); len(evs) != 2 {
@@ -278,5 +279,43 @@ func TestActivation(t *testing.T) {
 	}
 	if want := []string{"service.activate inactive→active", "service.deactivate active→inactive"}; !reflect.DeepEqual(actions, want) {
 		t.Fatalf("audit %v, want %v", actions, want)
+	}
+}
+
+// TestDatabaseSettingRedacted: the database node setting is written to
+// capf.json as given (mode 0600), but shown and audited with its password
+// hidden, even when only the password changed; a value that is not a
+// postgres:// URL is refused without repeating it.
+func TestDatabaseSettingRedacted(t *testing.T) {
+	svc, st, dir := newService(t)
+	alice := device.CLIActor("alice")
+	const one, two = "postgres://capf:first-secret@db.example/capf", "postgres://capf:second-secret@db.example/capf"
+	for _, db := range []string{one, two} {
+		ps, err := svc.UpdateParameters(t.Context(), alice, map[string]any{"database": db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := byName(ps)["database"]; got.Value != "postgres://capf:xxxxx@db.example/capf" || !got.Restart {
+			t.Fatalf("database shown as %+v; want the password hidden, applied at restart", got)
+		}
+	}
+	cfg, err := config.Load(dir)
+	if err != nil || cfg.Database != two {
+		t.Fatalf("capf.json database %q, %v; want the URL as given", cfg.Database, err)
+	}
+	evs, err := st.ListAudit(t.Context(), device.AuditQuery{Target: config.FileName})
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("audit %+v, %v; want 2 events, the password change included", evs, err)
+	}
+	for _, ev := range evs {
+		for _, c := range ev.Changes {
+			if strings.Contains(c.Old+c.New, "secret") {
+				t.Fatalf("the audit shows the password: %+v", c)
+			}
+		}
+	}
+	_, err = svc.UpdateParameters(t.Context(), alice, map[string]any{"database": "mysql://root:hunter2@db/capf"})
+	if err == nil || !strings.Contains(err.Error(), "want a postgres:// URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("a MySQL URL: %v; want refused without the password", err)
 	}
 }

@@ -27,12 +27,16 @@ type queryer interface {
 // row's lock first, so that writers take turns.
 func readFleet(ctx context.Context, q queryer, lock bool) (system.FleetParameters, error) {
 	fp := system.FleetParameters{Values: map[string]json.RawMessage{}}
-	query := `SELECT version, imported FROM fleet_parameters_state WHERE id = 1`
+	query := `SELECT version, imported, imported_keys::text FROM fleet_parameters_state WHERE id = 1`
 	if lock {
 		query += ` FOR UPDATE`
 	}
-	if err := q.QueryRow(ctx, query).Scan(&fp.Version, &fp.Imported); err != nil {
+	var keys string
+	if err := q.QueryRow(ctx, query).Scan(&fp.Version, &fp.Imported, &keys); err != nil {
 		return system.FleetParameters{}, fmt.Errorf("read fleet parameters: %w", err)
+	}
+	if err := json.Unmarshal([]byte(keys), &fp.ImportedKeys); err != nil {
+		return system.FleetParameters{}, fmt.Errorf("read fleet parameters: the imported keys: %w", err)
 	}
 	rows, err := q.Query(ctx, `SELECT name, value::text FROM fleet_parameters`)
 	if err != nil {
@@ -94,7 +98,7 @@ func (s *Store) UpdateFleetParameters(ctx context.Context, change func(cur syste
 		}
 		out = cur
 		out.Values = maps.Clone(cur.Values) // cur stays as change saw it
-		if ch.Empty() || (len(ch.Set) == 0 && cur.Imported) {
+		if ch.Empty() || (len(ch.Set) == 0 && !ch.Marks(cur)) {
 			return nil
 		}
 		for name, v := range ch.Set {
@@ -115,9 +119,14 @@ func (s *Store) UpdateFleetParameters(ctx context.Context, change func(cur syste
 		if len(ch.Set) > 0 {
 			out.Version++
 		}
-		out.Imported = out.Imported || ch.MarkImported
-		if _, err := tx.Exec(ctx, `UPDATE fleet_parameters_state SET version = $1, imported = $2 WHERE id = 1`,
-			out.Version, out.Imported); err != nil {
+		out.Imported = out.Imported || ch.MarkImported || len(ch.ImportedKeys) > 0
+		out.ImportedKeys = ch.MergeImported(cur)
+		keys, err := json.Marshal(out.ImportedKeys)
+		if err != nil {
+			return fmt.Errorf("store fleet parameters: the imported keys: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE fleet_parameters_state SET version = $1, imported = $2, imported_keys = $3::jsonb WHERE id = 1`,
+			out.Version, out.Imported, string(keys)); err != nil {
 			return fmt.Errorf("store fleet parameters version: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, system.FleetChannel, strconv.FormatInt(out.Version, 10)); err != nil {

@@ -23,11 +23,15 @@ type querier interface {
 func readFleet(ctx context.Context, q querier) (system.FleetParameters, error) {
 	fp := system.FleetParameters{Values: map[string]json.RawMessage{}}
 	var imported int64
-	if err := q.QueryRowContext(ctx, `SELECT version, imported FROM fleet_parameters_state WHERE id = 1`).
-		Scan(&fp.Version, &imported); err != nil {
+	var keys string
+	if err := q.QueryRowContext(ctx, `SELECT version, imported, imported_keys FROM fleet_parameters_state WHERE id = 1`).
+		Scan(&fp.Version, &imported, &keys); err != nil {
 		return system.FleetParameters{}, fmt.Errorf("read fleet parameters: %w", err)
 	}
 	fp.Imported = imported != 0
+	if err := json.Unmarshal([]byte(keys), &fp.ImportedKeys); err != nil {
+		return system.FleetParameters{}, fmt.Errorf("read fleet parameters: the imported keys: %w", err)
+	}
 	rows, err := q.QueryContext(ctx, `SELECT name, value FROM fleet_parameters`)
 	if err != nil {
 		return system.FleetParameters{}, fmt.Errorf("read fleet parameters: %w", err)
@@ -83,7 +87,7 @@ func (s *Store) UpdateFleetParameters(ctx context.Context, change func(cur syste
 		}
 		out = cur
 		out.Values = maps.Clone(cur.Values) // cur stays as change saw it
-		if ch.Empty() || (len(ch.Set) == 0 && cur.Imported) {
+		if ch.Empty() || (len(ch.Set) == 0 && !ch.Marks(cur)) {
 			return nil
 		}
 		if err := checkFleetChange(ch); err != nil {
@@ -99,13 +103,18 @@ func (s *Store) UpdateFleetParameters(ctx context.Context, change func(cur syste
 		if len(ch.Set) > 0 {
 			out.Version++
 		}
-		out.Imported = out.Imported || ch.MarkImported
+		out.Imported = out.Imported || ch.MarkImported || len(ch.ImportedKeys) > 0
+		out.ImportedKeys = ch.MergeImported(cur)
 		imported := 0
 		if out.Imported {
 			imported = 1
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE fleet_parameters_state SET version = ?, imported = ? WHERE id = 1`,
-			out.Version, imported); err != nil {
+		keys, err := json.Marshal(out.ImportedKeys)
+		if err != nil {
+			return fmt.Errorf("store fleet parameters: the imported keys: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE fleet_parameters_state SET version = ?, imported = ?, imported_keys = ? WHERE id = 1`,
+			out.Version, imported, string(keys)); err != nil {
 			return fmt.Errorf("store fleet parameters version: %w", err)
 		}
 		return insertAudit(ctx, tx, ch.Audit)

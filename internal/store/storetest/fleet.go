@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -195,6 +196,41 @@ func RunFleetParameters(t *testing.T, b FleetBackend) {
 		want(t, s, 1, true, "retry_delay", `"30s"`)
 		if n := audits(t, s); n != 1 {
 			t.Fatalf("%d audit events, want 1: marking an imported database again writes nothing", n)
+		}
+	})
+	t.Run("imported-keys", func(t *testing.T) {
+		// The import is marked per key: a key that becomes a fleet
+		// parameter later is imported once more, each key once.
+		s := fresh(t)
+		mark := func(keys ...string) system.FleetParameters {
+			t.Helper()
+			fp, err := s.UpdateFleetParameters(t.Context(), func(system.FleetParameters) (system.FleetChange, error) {
+				return system.FleetChange{ImportedKeys: keys, Audit: ev("parameters.import")}, nil
+			})
+			if err != nil {
+				t.Fatalf("mark %v imported: %v", keys, err)
+			}
+			return fp
+		}
+		got := mark("retry_delay", "default_key")
+		if !got.Imported || !reflect.DeepEqual(got.ImportedKeys, []string{"default_key", "retry_delay"}) || got.Version != 0 {
+			t.Fatalf("after the first import: %+v; want imported [default_key retry_delay], version 0", got)
+		}
+		mark("retry_delay", "max_concurrent_operations")
+		fp, err := s.FleetParameters(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fp.Imported || !reflect.DeepEqual(fp.ImportedKeys, []string{"default_key", "max_concurrent_operations", "retry_delay"}) ||
+			!fp.WasImported("max_concurrent_operations") || fp.WasImported("message_timeout") {
+			t.Fatalf("after the second import: %+v; want imported [default_key max_concurrent_operations retry_delay]", fp)
+		}
+		mark("default_key")
+		if n := audits(t, s); n != 2 {
+			t.Fatalf("%d audit events, want 2: marking keys already imported writes nothing", n)
+		}
+		if v, err := s.FleetParametersVersion(t.Context()); err != nil || v != 0 {
+			t.Fatalf("version %d, %v; want 0: marks are not changes of a value", v, err)
 		}
 	})
 	t.Run("cancelled-changes-nothing", func(t *testing.T) {
