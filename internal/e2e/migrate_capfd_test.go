@@ -48,12 +48,17 @@ type capfdInstall struct {
 	lsc      *phonesim.Credential
 	pwPhone  string
 	bad      map[string]string // device name → what the report must say
+	// A separate issuing CA (--issuer) and a phone holding an LSC it
+	// issued.
+	issuerFile  string
+	issuerPhone string
+	issuerLSC   *phonesim.Credential
 }
 
 func newCapfdInstall(t *testing.T) *capfdInstall {
 	t.Helper()
 	dir := t.TempDir()
-	in := &capfdInstall{lscPhone: "SEP0000000CAF01", pwPhone: "SEP0000000CAF02"}
+	in := &capfdInstall{lscPhone: "SEP0000000CAF01", pwPhone: "SEP0000000CAF02", issuerPhone: "SEP0000000CAF03"}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +84,16 @@ func newCapfdInstall(t *testing.T) *capfdInstall {
 	_, other := in.issue(t, "SEP0000000CAFF2", 0x0CAFF2)
 	otherPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Certificate.Raw}))
 	in.lsc = lsc
+	// The separate issuing CA: its certificate (and key, which the
+	// migration must not use) in the --issuer file.
+	iss := newPKI(t, "capfd issuing CA")
+	issKeyDER, _ := x509.MarshalPKCS8PrivateKey(iss.key)
+	in.issuerFile = filepath.Join(dir, "issuer.pem")
+	if err := os.WriteFile(in.issuerFile, append(iss.pem(), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: issKeyDER})...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in.issuerLSC = iss.issue(t, in.issuerPhone, false, false)
+	issuerPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: in.issuerLSC.Certificate.Raw}))
 	in.bad = map[string]string{
 		"SEP0000000CAFF0": `operation "renew" is unknown`,
 		"SEP0000000CAFF1": `curve_name "secp192k1" is unknown`,
@@ -98,6 +113,7 @@ func newCapfdInstall(t *testing.T) *capfdInstall {
 	for _, r := range [][]any{
 		{in.lscPhone, "install", "certificate", nil, nil, "secp256r1", lscPEM, fmt.Sprintf("%X", lsc.Certificate.SerialNumber), nil, na},
 		{in.pwPhone, "install", "password", "24680", nil, "secp256r1", nil, nil, nil, nil},
+		{in.issuerPhone, "install", "certificate", nil, nil, "secp256r1", issuerPEM, in.issuerLSC.Certificate.SerialNumber.String(), nil, nil},
 		{"SEP0000000CAFF0", "renew", "no password", nil, nil, nil, nil, nil, nil, nil},
 		{"SEP0000000CAFF1", "install", "no password", nil, nil, "secp192k1", nil, nil, nil, nil},
 		{"SEP0000000CAFF2", "none", "certificate", nil, nil, nil, otherPEM, "1234", nil, nil},
@@ -150,7 +166,7 @@ func TestMigrateFromCapfd(t *testing.T) {
 				globals = append(globals, "--db", pgtest.DSN(t), "--kek-file", kekFile)
 			}
 			migrate := func(extra ...string) (string, int) {
-				out, errOut, code := capfRun(append(append(globals, "migrate-from", "capfd", in.db, "--capf", in.pemFile), extra...)...)
+				out, errOut, code := capfRun(append(append(globals, "migrate-from", "capfd", in.db, "--capf", in.pemFile, "--issuer", in.issuerFile), extra...)...)
 				return out + errOut, code
 			}
 
@@ -177,15 +193,15 @@ func TestMigrateFromCapfd(t *testing.T) {
 				t.Fatalf("migrate: exit %d\n%s", code, out)
 			}
 			checkMigrationReport(t, out, in)
-			if !strings.Contains(out, "migrated: 2 devices created") {
+			if !strings.Contains(out, "migrated: 3 devices created") {
 				t.Errorf("migrate output:\n%s", out)
 			}
 			// Again: the devices exist, and nothing changes without --force.
-			if out, code = migrate(); code == 0 || !strings.Contains(out, "2 of capfd's devices exist already") {
+			if out, code = migrate(); code == 0 || !strings.Contains(out, "3 of capfd's devices exist already") {
 				t.Errorf("second migration: exit %d, want a refusal naming the devices that exist\n%s", code, out)
 			}
-			if out, code = migrate("--force"); code != 0 || !strings.Contains(out, "0 devices created, 0 updated, 2 unchanged") {
-				t.Errorf("second migration with --force: exit %d, want 2 unchanged\n%s", code, out)
+			if out, code = migrate("--force"); code != 0 || !strings.Contains(out, "0 devices created, 0 updated, 3 unchanged") {
+				t.Errorf("second migration with --force: exit %d, want 3 unchanged\n%s", code, out)
 			}
 			if got := migrateAudit(t, globals); !strings.Contains(got, "migrate.capfd") {
 				t.Errorf("audit lacks the migration:\n%s", got)
@@ -233,6 +249,12 @@ func TestMigrateFromCapfd(t *testing.T) {
 				len(d.History) == 0 || d.History[0].AuthMode != "lsc" {
 				t.Errorf("device %s after the re-key: %+v", in.lscPhone, d)
 			}
+			// A phone holding an LSC of the separate issuing CA re-keys by
+			// it; its new LSC comes from the CAPF key.
+			res = phone(in.issuerPhone, func(o *phonesim.Options) { o.LSC, o.AuthMode = in.issuerLSC, phonesim.AuthModeLSC })
+			if d := showMigrated(t, globals, in.issuerPhone); d.Status != "Upgrade Success" || d.History[0].AuthMode != "lsc" {
+				t.Errorf("device %s after the re-key: %+v", in.issuerPhone, d)
+			}
 			// capfd's password is the authentication string.
 			phone(in.pwPhone, func(o *phonesim.Options) { o.AuthString = "24680" })
 			if d := showMigrated(t, globals, in.pwPhone); d.Status != "Upgrade Success" || d.History[0].AuthMode != "string" {
@@ -246,8 +268,11 @@ func TestMigrateFromCapfd(t *testing.T) {
 func checkMigrationReport(t *testing.T, out string, in *capfdInstall) {
 	t.Helper()
 	for _, want := range []string{
-		"capfd database " + in.db + ": 6 devices",
-		"mapped: 2 devices (1 with their LSC)",
+		"capfd database " + in.db + ": 7 devices",
+		"mapped: 3 devices (2 with their LSC)",
+		"LSC issuer (--issuer): CN=capfd issuing CA",
+		"NEW LSCs are signed by the CAPF key above",
+		"the --issuer file holds a private key: it is not imported or used",
 		"not mapped: 4 rows",
 		"no key-usage extension",
 	} {
