@@ -251,7 +251,7 @@ func TestMigrateFromCapfd(t *testing.T) {
 			}
 			// A phone holding an LSC of the separate issuing CA re-keys by
 			// it; its new LSC comes from the CAPF key.
-			res = phone(in.issuerPhone, func(o *phonesim.Options) { o.LSC, o.AuthMode = in.issuerLSC, phonesim.AuthModeLSC })
+			phone(in.issuerPhone, func(o *phonesim.Options) { o.LSC, o.AuthMode = in.issuerLSC, phonesim.AuthModeLSC })
 			if d := showMigrated(t, globals, in.issuerPhone); d.Status != "Upgrade Success" || d.History[0].AuthMode != "lsc" {
 				t.Errorf("device %s after the re-key: %+v", in.issuerPhone, d)
 			}
