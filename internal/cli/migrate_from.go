@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -79,6 +80,7 @@ type migrationSource struct {
 	key           crypto.Signer
 	issuers       []*x509.Certificate
 	issuerHadKey  bool
+	keyExposed    string // a warning when the --capf file was readable by others
 	plan          capfd.Plan
 	rows          int
 	capfdDatabase string
@@ -134,6 +136,9 @@ func readCapfd(ctx context.Context, dbPath string, f migrateCapfdFlags) (*migrat
 	}
 	if src.cert, src.key, err = ca.ParsePEMPair(data); err != nil {
 		return nil, fault.Invalidf("--capf %s: %v", f.capf, err)
+	}
+	if fi, err := os.Stat(f.capf); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		src.keyExposed = fmt.Sprintf("the --capf file %s (mode %04o) let group or others read capfd's CAPF key: if anyone else could read it, treat the key as copied and plan a new CAPF certificate", f.capf, fi.Mode().Perm())
 	}
 	if f.issuer != "" {
 		data, err := readBounded(f.issuer, maxPEMFile)
@@ -247,6 +252,9 @@ func printMigrationReport(w io.Writer, g *globals, src *migrationSource, tgt *mi
 		fmt.Fprintf(w, "  is this installation's CAPF certificate already (%s)\n", caWhere(g))
 	default:
 		fmt.Fprintf(w, "  REFUSED: the installation has another CAPF certificate: %s, SHA-256 %X\n", tgt.caCert.Subject, sha256.Sum256(tgt.caCert.Raw))
+	}
+	if src.keyExposed != "" {
+		fmt.Fprintf(w, "  WARNING: %s\n", src.keyExposed)
 	}
 	if notes := capfd.DescribeCAPF(src.cert, time.Now()); len(notes) > 0 {
 		fmt.Fprintln(w, "  taken as it is (phones trust it as it is); compared with a CAPF certificate of ours:")

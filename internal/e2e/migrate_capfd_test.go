@@ -203,8 +203,17 @@ func TestMigrateFromCapfd(t *testing.T) {
 			if out, code = migrate("--force"); code != 0 || !strings.Contains(out, "0 devices created, 0 updated, 3 unchanged") {
 				t.Errorf("second migration with --force: exit %d, want 3 unchanged\n%s", code, out)
 			}
-			if got := migrateAudit(t, globals); !strings.Contains(got, "migrate.capfd") {
-				t.Errorf("audit lacks the migration:\n%s", got)
+			auditBefore := migrateAudit(t, globals)
+			if !strings.Contains(auditBefore, "migrate.capfd") {
+				t.Errorf("audit lacks the migration:\n%s", auditBefore)
+			}
+			// A dry run over the migrated installation changes nothing
+			// either (not even the audit).
+			if out, code = migrate("--dry-run", "--force"); code != 0 || !strings.Contains(out, "exist already: 3 devices, updated") {
+				t.Errorf("dry run over the migrated installation: exit %d\n%s", code, out)
+			}
+			if after := migrateAudit(t, globals); after != auditBefore {
+				t.Errorf("the dry run changed the audit:\n%s\nwas:\n%s", after, auditBefore)
 			}
 
 			// The phone's LSC is on record, as capfd issued it.
@@ -360,7 +369,14 @@ func TestMigrateFromCapfdRefusesAnotherCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// capfd's key file readable by others is worth a warning too.
+	if err := os.Chmod(in.pemFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, errOut, code := capfRun("--data", data, "migrate-from", "capfd", in.db, "--capf", in.pemFile)
+	if !strings.Contains(out, "WARNING: the --capf file") || !strings.Contains(out, "mode 0644") {
+		t.Errorf("no warning about the readable key file:\n%s", out)
+	}
 	if code == 0 || !strings.Contains(out, "REFUSED: the installation has another CAPF certificate") || !strings.Contains(errOut, "nothing was changed") {
 		t.Fatalf("migrate into another CA: exit %d\n%s%s", code, out, errOut)
 	}
