@@ -32,7 +32,7 @@ type testCA struct {
 	key  crypto.Signer
 }
 
-func newCA(t *testing.T, cn string) *testCA {
+func newCA(t testing.TB, cn string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -50,7 +50,7 @@ func newCA(t *testing.T, cn string) *testCA {
 
 // lsc issues an LSC for cn as capfd does; it returns the PEM and the
 // certificate.
-func (c *testCA) lsc(t *testing.T, cn string, serial int64, notAfter time.Time) (string, *x509.Certificate) {
+func (c *testCA) lsc(t testing.TB, cn string, serial int64, notAfter time.Time) (string, *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
