@@ -225,6 +225,10 @@ func TestMigrateFromCapfd(t *testing.T) {
 				t.Errorf("device %s as migrated: %+v", in.pwPhone, d)
 			}
 
+			if show, errOut, code := capfRun(append(globals, "ca", "show")...); code != 0 || !strings.Contains(show, "Subject:       CN=capfd CAPF") ||
+				!strings.Contains(show, "LSC issuer:    CN=capfd issuing CA") {
+				t.Errorf("ca show: exit %d\n%s%s", code, show, errOut)
+			}
 			addr := startMigrated(t, globals)
 			if leaf := tlsLeaf(t, addr); !bytes.Equal(leaf.Raw, in.ca.Raw) {
 				t.Fatalf("the server presents %s, want capfd's CAPF certificate %s", leaf.Subject, in.ca.Subject)
