@@ -46,6 +46,7 @@ var allowed = map[string][]string{
 	"lease":                 {"fault"},
 	"cluster":               {"fault", "lease"},
 	"report":                {"device", "fault"},
+	"capfd":                 {"device", "fault", "safetext"},
 	"phonesim":              {"wire"},
 	"trust":                 {"fault", "atomicfile", "certserial"},
 	"cli":                   {"*"},

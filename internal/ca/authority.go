@@ -135,6 +135,7 @@ type Authority struct {
 	certPEM     []byte
 	key         crypto.Signer
 	roots       *x509.CertPool
+	issuers     []*x509.Certificate // further LSC trust anchors (IssuersFile)
 	sigAlg      x509.SignatureAlgorithm
 	now         func() time.Time
 	rand        io.Reader
@@ -241,7 +242,16 @@ func load(opts Options) (*Authority, error) {
 	if !ok || !pub.Equal(key.Public()) {
 		return nil, fault.Invalidf("the CAPF key %s does not match the public key of the certificate %s", keyPath, certPath)
 	}
-	return newAuthority(cert, key, opts)
+	issuers, err := readLSCIssuers(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAuthority(cert, key, opts)
+	if err != nil {
+		return nil, err
+	}
+	a.TrustLSCIssuers(issuers...)
+	return a, nil
 }
 
 // checkKeyMode refuses a CAPF key that group or others may read or write:

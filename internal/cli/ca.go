@@ -51,6 +51,12 @@ func newCACmd(g *globals) *cobra.Command {
 			fmt.Fprintf(w, "SHA-1:         %s\n", d.SHA1)
 			fmt.Fprintf(w, "SHA-256:       %s\n", d.SHA256)
 			fmt.Fprintf(w, "Hash name:     %s\n", d.HashName)
+			// Another CAPF's issuing CA carried over by migrate-from:
+			// phones with its LSCs authenticate, new LSCs come from the
+			// CAPF key.
+			for _, c := range a.LSCIssuers() {
+				fmt.Fprintf(w, "LSC issuer:    %s (trusted for LSC authentication; SHA-256 %X)\n", c.Subject, sha256.Sum256(c.Raw))
+			}
 			_, err = w.Write(a.CertificatePEM())
 			return err
 		},

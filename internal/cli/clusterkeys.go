@@ -62,6 +62,11 @@ func loadClusterKeys(ctx context.Context, st keys.Store, k *kek.KEK, cfg config.
 	if ck.authority, err = ca.New(capf.Leaf(), capf.Key, opts); err != nil {
 		return nil, fmt.Errorf("the CAPF key in the database: %w", err)
 	}
+	for _, id := range keys.IDs(ms) {
+		if m := ms[id]; m.Kind == keys.KindLSCIssuer {
+			ck.authority.TrustLSCIssuers(m.Leaf())
+		}
+	}
 	if cfg.TLSProfile == "legacy" && capf.Leaf().PublicKeyAlgorithm != x509.RSA {
 		return nil, fault.Invalidf("tls_profile legacy needs an RSA CAPF key: the cluster's CAPF certificate has a %s key", capf.Leaf().PublicKeyAlgorithm)
 	}

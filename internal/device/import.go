@@ -15,6 +15,14 @@ type ImportRow struct {
 	Line   int // line in the source file, for error messages
 	Device Device
 	Given  Given
+	// LSC, when set, is a certificate another CAPF issued to the phone
+	// (capf migrate-from): a row that creates its device gives it this
+	// LSC, and the store records it as an issuance. A row that updates a
+	// device leaves the device's LSC as it is (see [Store.UpdateDevice]).
+	LSC *Certificate
+	// MustCreate refuses the row, and so the whole import, with a Conflict
+	// error naming its line when its device exists already.
+	MustCreate bool
 }
 
 // Given says which optional fields an import row sets.
@@ -47,7 +55,11 @@ func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (Im
 	counts, err := s.store.ImportDevices(ctx, names, actor, func(i int, old *Device) (Device, error) {
 		d, err := s.importOne(names[i], rows[i], old, now)
 		if err != nil {
-			rowErr = fault.Invalidf("line %d: %s", rows[i].Line, message(err))
+			if fault.KindOf(err) == fault.Conflict {
+				rowErr = fault.Conflictf("line %d: %s", rows[i].Line, message(err))
+			} else {
+				rowErr = fault.Invalidf("line %d: %s", rows[i].Line, message(err))
+			}
 			return Device{}, rowErr
 		}
 		return d, nil
@@ -62,7 +74,14 @@ func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (Im
 }
 
 func (s *Service) importOne(name string, r ImportRow, old *Device, now time.Time) (Device, error) {
+	if old != nil && r.MustCreate {
+		return Device{}, fault.Conflictf("device %s exists already", name)
+	}
 	d := Device{Name: name}
+	if old == nil && r.LSC != nil {
+		lsc := *r.LSC
+		d.LSC = &lsc
+	}
 	r.change().Apply(&d)
 	applyDefaults(&d, s.keyDefault())
 	if old != nil {

@@ -478,3 +478,42 @@ func TestDefaultKeyFollowsTheFleetParameter(t *testing.T) {
 		}
 	}
 }
+
+// TestImportCarriedOver covers the rows capf migrate-from makes: a row
+// that creates its device gives it the LSC the other CAPF issued; a row
+// that must create its device refuses the whole import when the device
+// exists; a row allowed to update keeps the stored LSC.
+func TestImportCarriedOver(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newService(t)
+	lsc := &device.Certificate{Serial: "0CAF", Issuer: "CN=capfd", NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0), DER: []byte("der")}
+	row := device.ImportRow{Line: 1, Device: device.Device{Name: "SEP00000000CAF0"}, LSC: lsc, MustCreate: true}
+	if _, err := svc.Import(ctx, admin, []device.ImportRow{row}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := svc.Get(ctx, row.Device.Name)
+	if err != nil || d.LSC == nil || d.LSC.Serial != "0CAF" || string(d.LSC.DER) != "der" {
+		t.Fatalf("created device: %+v, %v; want the LSC carried over", d.LSC, err)
+	}
+
+	fresh := device.ImportRow{Line: 1, Device: device.Device{Name: "SEP00000000CAF1"}, MustCreate: true}
+	again := row
+	again.Line = 2
+	_, err = svc.Import(ctx, admin, []device.ImportRow{fresh, again})
+	if fault.KindOf(err) != fault.Conflict || !strings.Contains(err.Error(), "line 2: device SEP00000000CAF0 exists already") {
+		t.Fatalf("import over an existing device = %v, want Conflict naming line 2", err)
+	}
+	if _, err := svc.Get(ctx, fresh.Device.Name); fault.KindOf(err) != fault.NotFound {
+		t.Errorf("the refused import created %s: %v", fresh.Device.Name, err)
+	}
+
+	again.MustCreate = false
+	again.LSC = &device.Certificate{Serial: "0BAD", NotAfter: now.AddDate(2, 0, 0)}
+	again.Device.Description, again.Given.Description = "updated", true
+	if _, err := svc.Import(ctx, admin, []device.ImportRow{again}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := svc.Get(ctx, row.Device.Name); d.Description != "updated" || d.LSC == nil || d.LSC.Serial != "0CAF" {
+		t.Errorf("updated device: %q, LSC %+v; want the description changed and the LSC kept", d.Description, d.LSC)
+	}
+}

@@ -64,7 +64,11 @@ type Store interface {
 	// the same field ownership as UpdateDevice for an existing device. A
 	// row whose administrator-owned fields and status are unchanged is
 	// counted Unchanged and not written. Every create and update appends
-	// its audit event by actor. An error from apply rolls everything back.
+	// its audit event by actor. A created device is written whole, its LSC
+	// included; a created device with an LSC also gets that certificate
+	// recorded as an issuance (attempt 0, issued at its NotBefore) unless
+	// its serial was recorded before. An error from apply rolls everything
+	// back.
 	ImportDevices(ctx context.Context, names []string, actor Actor, apply func(i int, old *Device) (Device, error)) (ImportCounts, error)
 
 	// ScheduleCampaign records the campaign c and applies one change to

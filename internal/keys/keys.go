@@ -21,6 +21,9 @@ const (
 	KindCAPF    Kind = "capf"     // the CAPF key: TLS to phones, signs LSCs
 	KindSAST    Kind = "sast"     // a trust-file (CTL/ITL) signer
 	KindAdminCA Kind = "admin-ca" // the CA of the admin listener's certificate
+	// KindLSCIssuer is a certificate without a key: another CAPF's issuing
+	// CA whose LSCs phones may authenticate with (capf migrate-from).
+	KindLSCIssuer Kind = "lsc-issuer"
 )
 
 // The ids of a cluster's keys. The id is the associated data of the
@@ -30,6 +33,9 @@ const (
 	IDSASTPrimary = "sast-primary"
 	IDSASTBackup  = "sast-backup"
 	IDAdminCA     = "admin-ca"
+	// IDLSCIssuerPrefix, followed by 1, 2, …, names the KindLSCIssuer
+	// certificates.
+	IDLSCIssuerPrefix = "lsc-issuer-"
 )
 
 // Record is one key as stored: its id, its kind, its certificate chain

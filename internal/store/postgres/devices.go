@@ -340,6 +340,11 @@ func (s *Store) ImportDevices(ctx context.Context, names []string, actor device.
 					Action: device.AuditDeviceCreate, Target: d.Name, Changes: device.CreationChanges(d), Detail: "import"}); err != nil {
 					return err
 				}
+				if d.LSC != nil {
+					if _, err := tx.Exec(ctx, insertImportedIssuanceSQL, importedIssuanceArgs(d)...); err != nil {
+						return fmt.Errorf("import devices: record the LSC of device %q: %w", d.Name, err)
+					}
+				}
 				counts.Created++
 				continue
 			}
@@ -466,4 +471,21 @@ func buildWhere(filters []device.Filter, now time.Time) (string, []any, error) {
 		return "", nil, nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// insertImportedIssuanceSQL records the LSC an imported device came with
+// (another CAPF issued it: attempt 0); a serial recorded before is kept.
+const insertImportedIssuanceSQL = `INSERT INTO issuances
+	(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (serial) DO NOTHING`
+
+// importedIssuanceArgs are the arguments of insertImportedIssuanceSQL for
+// the LSC of d, issued (as far as anyone knows) when it became valid.
+func importedIssuanceArgs(d device.Device) []any {
+	c := d.LSC
+	der := c.DER
+	if der == nil {
+		der = []byte{}
+	}
+	return []any{c.Serial, d.Name, int64(0), c.Issuer, micros(c.NotBefore), micros(c.NotBefore), micros(c.NotAfter), der}
 }

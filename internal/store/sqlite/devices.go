@@ -345,6 +345,11 @@ func (s *Store) ImportDevices(ctx context.Context, names []string, actor device.
 					Action: device.AuditDeviceCreate, Target: d.Name, Changes: device.CreationChanges(d), Detail: "import"}); err != nil {
 					return err
 				}
+				if d.LSC != nil {
+					if _, err := tx.ExecContext(ctx, insertImportedIssuanceSQL, importedIssuanceArgs(d)...); err != nil {
+						return fmt.Errorf("import devices: record the LSC of device %q: %w", d.Name, err)
+					}
+				}
 				counts.Created++
 				continue
 			}
@@ -396,4 +401,21 @@ func orderBy(f device.Field, desc bool) string {
 		return " ORDER BY lsc_serial IS NULL, lsc_not_after" + dir + ", name" + dir
 	}
 	return " ORDER BY " + textColumns[f] + " COLLATE NOCASE" + dir + ", name" + dir
+}
+
+// insertImportedIssuanceSQL records the LSC an imported device came with
+// (another CAPF issued it: attempt 0); a serial recorded before is kept.
+const insertImportedIssuanceSQL = `INSERT INTO issuances
+	(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING`
+
+// importedIssuanceArgs are the arguments of insertImportedIssuanceSQL for
+// the LSC of d, issued (as far as anyone knows) when it became valid.
+func importedIssuanceArgs(d device.Device) []any {
+	c := d.LSC
+	der := c.DER
+	if der == nil {
+		der = []byte{}
+	}
+	return []any{c.Serial, d.Name, int64(0), c.Issuer, micros(c.NotBefore), micros(c.NotBefore), micros(c.NotAfter), der}
 }

@@ -314,6 +314,31 @@ func runImport(t *testing.T, open opener) {
 		checkDevice(t, get(t, s, n2.Name), n2)
 	})
 
+	t.Run("created-with-lsc", func(t *testing.T) {
+		// A device carried over from another CAPF keeps the LSC that CAPF
+		// issued, and the certificate is listed among the issuances; a
+		// serial recorded before (a device deleted and imported again)
+		// keeps its first record and does not fail the import.
+		s := open.fresh(t)
+		d := newDevice("SEP0000000000C1")
+		d.LSC = newCert("C1C1", at(24*time.Hour))
+		_, err := ImportDevices(s, t.Context(), []device.Device{d})
+		must(t, err)
+		checkDevice(t, get(t, s, d.Name), d)
+		is, err := s.ListIssuances(t.Context(), d.Name)
+		must(t, err)
+		if len(is) != 1 || is[0].Serial != "C1C1" || is[0].AttemptID != 0 || is[0].Issuer != d.LSC.Issuer ||
+			string(is[0].DER) != string(d.LSC.DER) || !is[0].NotAfter.Equal(stored(d.LSC.NotAfter)) {
+			t.Fatalf("issuances = %+v, want the imported LSC C1C1", is)
+		}
+		must(t, s.DeleteDevice(t.Context(), d.Name, device.AuditEvent{At: at(time.Hour), Actor: device.CLIActor("test"), Action: device.AuditDeviceDelete, Target: d.Name}))
+		_, err = ImportDevices(s, t.Context(), []device.Device{d})
+		must(t, err)
+		if is, err = s.ListIssuances(t.Context(), d.Name); err != nil || len(is) != 1 {
+			t.Fatalf("issuances after a second import = %+v, %v; want the one record", is, err)
+		}
+	})
+
 	t.Run("empty", func(t *testing.T) {
 		s := open.fresh(t)
 		counts, err := ImportDevices(s, t.Context(), nil)
