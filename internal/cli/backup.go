@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/admintls"
+	"github.com/capf-server/capf/internal/backup"
+	"github.com/capf-server/capf/internal/datadir"
+	"github.com/capf-server/capf/internal/store"
+)
+
+func init() { subcommands = append(subcommands, newBackupCmd) }
+
+func newBackupCmd(g *globals) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup --out FILE",
+		Short: "Write one consistent archive of the database, the keys, the trace files and the CRLs, while the server runs",
+		Long: `backup writes one archive (tar; gzip when FILE ends in .gz or .tgz; mode 0600) of the
+--data directory's SQLite database, or of the PostgreSQL --db, as one consistent snapshot
+taken while servers keep serving phones, with the data directory's key files (on SQLite
+these are private keys in the clear: keep the archive as secret as the CAPF key), trace
+files, CRLs and capf.json, and a manifest with the capf version, the schema version, the
+time and a SHA-256 per entry. On PostgreSQL the cluster's keys stay sealed under the KEK:
+keep the KEK file's own backup apart from the archive. capf restore reads it back, into
+either backend. Browser sessions, leases, the node registry and the rate-limit window are
+not archived: they belong to the nodes running now.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usagef("backup needs --out FILE")
+			}
+			return runBackup(cmd.Context(), g, out)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the archive to write (FILE.tar, or FILE.tar.gz to compress it)")
+	return cmd
+}
+
+// backupDirs are the data directory's folders a backup carries, and
+// backupFiles its single files; the rest (capf.db, written from the
+// snapshot instead, serve.lock, node-id, simulated phones) stays.
+var (
+	backupDirs  = []string{datadir.CADir, datadir.TrustDir, admintls.DirName, datadir.TraceDir, "crl"}
+	backupFiles = []string{"capf.json"}
+)
+
+func runBackup(ctx context.Context, g *globals, out string) error {
+	o := g.storeOptions(store.ReadOnly)
+	if err := store.Initialised(o); err != nil {
+		return err
+	}
+	outDir := filepath.Dir(out)
+	stage, err := os.MkdirTemp(outDir, ".capf-backup-*")
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	b := backup.NewBuilder(stage)
+	schema, err := store.Dump(ctx, o, stage, b.Sink())
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	keysInClear, err := addDataFiles(b, g.dataDir, !store.IsPostgres(g.db))
+	if err != nil {
+		return err
+	}
+	m, err := b.Write(out, backup.Manifest{
+		CAPFVersion:   capfVersion(),
+		Backend:       store.Backend(o),
+		SchemaVersion: schema,
+		CreatedAt:     time.Now().UTC(),
+		PrivateKeys:   keysInClear,
+	})
+	if err != nil {
+		return err
+	}
+	var rows int64
+	for _, e := range m.Entries {
+		rows += e.Rows
+	}
+	fmt.Fprintf(g.stdout, "backup written to %s: %s database (schema %d), %d tables (%d rows), %d files\n",
+		out, m.Backend, m.SchemaVersion, len(m.Tables()), rows, len(m.Entries)-len(m.Tables()))
+	if keysInClear {
+		fmt.Fprintf(g.stdout, "the archive holds private keys (mode 0600): keep it as secret as the CAPF key\n")
+	}
+	return nil
+}
+
+// addDataFiles stages the data directory's files. A missing directory is
+// an error only when it must exist (SQLite). It reports whether a private
+// key file went in.
+func addDataFiles(b *backup.Builder, dir string, required bool) (keysInClear bool, err error) {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && !required {
+		return false, nil
+	}
+	for _, name := range backupFiles {
+		p := filepath.Join(dir, name)
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() {
+			if err := b.AddFile(name, p); err != nil {
+				return false, err
+			}
+		}
+	}
+	for _, sub := range backupDirs {
+		root := filepath.Join(dir, sub)
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) && p == root {
+					return filepath.SkipDir
+				}
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				return err
+			}
+			if isKeyFile(d.Name()) {
+				keysInClear = true
+			}
+			return b.AddFile(rel, p)
+		})
+		if err != nil {
+			return false, fmt.Errorf("backup %s: %w", root, err)
+		}
+	}
+	return keysInClear, nil
+}
+
+// isKeyFile reports whether a data directory file holds a private key.
+func isKeyFile(name string) bool {
+	return strings.HasSuffix(name, ".key") || strings.HasSuffix(name, "key.pem")
+}
+
+// capfVersion is the main module's version ("(devel)" for a source build).
+func capfVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v += " " + s.Value
+			}
+		}
+		return v
+	}
+	return "unknown"
+}
