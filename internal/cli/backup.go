@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/capf-server/capf/internal/admintls"
 	"github.com/capf-server/capf/internal/backup"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/store"
@@ -47,13 +46,15 @@ not archived: they belong to the nodes running now.`,
 	return cmd
 }
 
-// backupDirs are the data directory's folders a backup carries, and
-// backupFiles its single files; the rest (capf.db, written from the
-// snapshot instead, serve.lock, node-id, simulated phones) stays.
-var (
-	backupDirs  = []string{datadir.CADir, datadir.TrustDir, admintls.DirName, datadir.TraceDir, "crl"}
-	backupFiles = []string{"capf.json"}
-)
+// notBackedUp are the data directory's entries a backup leaves out: the
+// database (its tables come from the snapshot instead), the lock and node
+// id of the node running there, and simulated phones' state. Everything
+// else goes in: the key files, trace files, CRLs, capf.json and the files
+// it names (a manufacturer CA bundle, for instance).
+var notBackedUp = map[string]bool{
+	datadir.DBFile: true, datadir.DBFile + "-wal": true, datadir.DBFile + "-shm": true, datadir.DBFile + "-journal": true,
+	datadir.LockFile: true, datadir.NodeFile: true, datadir.PhoneDir: true,
+}
 
 func runBackup(ctx context.Context, g *globals, out string) error {
 	o := g.storeOptions(store.ReadOnly)
@@ -71,7 +72,7 @@ func runBackup(ctx context.Context, g *globals, out string) error {
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	keysInClear, err := addDataFiles(b, g.dataDir, !store.IsPostgres(g.db))
+	keysInClear, err := addDataFiles(b, g.dataDir, out, !store.IsPostgres(g.db))
 	if err != nil {
 		return err
 	}
@@ -97,45 +98,46 @@ func runBackup(ctx context.Context, g *globals, out string) error {
 	return nil
 }
 
-// addDataFiles stages the data directory's files. A missing directory is
-// an error only when it must exist (SQLite). It reports whether a private
-// key file went in.
-func addDataFiles(b *backup.Builder, dir string, required bool) (keysInClear bool, err error) {
+// addDataFiles stages the data directory's files (regular files only;
+// not those of notBackedUp, nor a backup being written there). A missing
+// directory is an error only when it must exist (SQLite). It reports
+// whether a private key file went in.
+func addDataFiles(b *backup.Builder, dir, out string, required bool) (keysInClear bool, err error) {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) && !required {
 		return false, nil
 	}
-	for _, name := range backupFiles {
-		p := filepath.Join(dir, name)
-		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() {
-			if err := b.AddFile(name, p); err != nil {
-				return false, err
-			}
-		}
-	}
-	for _, sub := range backupDirs {
-		root := filepath.Join(dir, sub)
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) && p == root {
-					return filepath.SkipDir
-				}
-				return err
-			}
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			rel, err := filepath.Rel(dir, p)
-			if err != nil {
-				return err
-			}
-			if isKeyFile(d.Name()) {
-				keysInClear = true
-			}
-			return b.AddFile(rel, p)
-		})
+	outAbs, _ := filepath.Abs(out)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return false, fmt.Errorf("backup %s: %w", root, err)
+			return err
 		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		top, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+		if notBackedUp[top] || strings.HasPrefix(d.Name(), ".capf-backup-") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if abs, _ := filepath.Abs(p); abs == outAbs || abs == outAbs+".partial" {
+			return nil
+		}
+		if isKeyMaterial(filepath.ToSlash(rel)) && isKeyFile(d.Name()) {
+			keysInClear = true
+		}
+		return b.AddFile(rel, p)
+	})
+	if err != nil {
+		return false, fmt.Errorf("backup %s: %w", dir, err)
 	}
 	return keysInClear, nil
 }
