@@ -9,8 +9,8 @@
 // the nodes that run now and means nothing to a restored server: the node
 // registry, leases, browser sessions, the rate-limit window). A table no
 // entry names still travels (a new table is never silently dropped), and
-// TestEveryTableClassified in store/storetest fails until it is
-// classified.
+// TestDumpRestoreAcrossBackends in internal/store fails, on either
+// backend, until it is classified.
 package dbdump
 
 import (
