@@ -94,11 +94,15 @@ func runRestore(ctx context.Context, g *globals, file string, force, dataGiven b
 		return err
 	}
 	switch {
+	case toPG && fromFiles && len(dumpKeys) == 0 && g.kekFile == "" && dataGiven:
+		// A PostgreSQL node without a KEK keeps its keys as files in its
+		// data directory: restore them there.
+		files = a.Files()
 	case toPG && fromFiles && len(dumpKeys) == 0:
 		// SQLite (or a PostgreSQL node without a KEK) into a cluster
 		// database: seal the key files under the KEK.
 		if g.kekFile == "" {
-			return usagef("%s holds the CAPF key as a file; restoring it into PostgreSQL seals it under a key-encryption key: pass --kek-file FILE (made with: openssl rand -hex 32 > FILE; chmod 600 FILE) (nothing was restored)", file)
+			return usagef("%s holds the CAPF key as a file; restoring it into PostgreSQL seals it under a key-encryption key: pass --kek-file FILE (made with: openssl rand -hex 32 > FILE; chmod 600 FILE), or --data DIR to keep them as that node's files (nothing was restored)", file)
 		}
 		k, err := kek.Load(g.kekFile)
 		if err != nil {
@@ -152,9 +156,17 @@ func runRestore(ctx context.Context, g *globals, file string, force, dataGiven b
 // absent) unless force, and no server may hold its lock.
 func restoreSQLite(ctx context.Context, g *globals, file string, a *backup.Archive, src dbdump.Source, files []backup.Entry, extra map[string][]byte, force bool) error {
 	dir := g.dir()
+	_, statErr := os.Stat(string(dir))
+	created := errors.Is(statErr, fs.ErrNotExist)
 	if err := os.MkdirAll(string(dir), 0o700); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	ok := false
+	defer func() {
+		if !ok && created {
+			_ = os.RemoveAll(string(dir)) // a directory this restore made
+		}
+	}()
 	ents, err := os.ReadDir(string(dir))
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -181,6 +193,7 @@ func restoreSQLite(ctx context.Context, g *globals, file string, a *backup.Archi
 	if err != nil {
 		return err
 	}
+	ok = true
 	fmt.Fprintf(g.stdout, "restored %s (capf %s, %s, made %s) into %s: %d tables, %d files\n",
 		file, a.Manifest.CAPFVersion, a.Manifest.Backend, a.Manifest.CreatedAt.Format("2006-01-02 15:04:05Z"), dir.DB(), len(src.Tables()), n)
 	return nil
