@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,7 +18,9 @@ import (
 
 	"github.com/capf-server/capf/internal/backup"
 	"github.com/capf-server/capf/internal/datadir"
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/store"
+	"github.com/capf-server/capf/internal/webui"
 )
 
 func init() { subcommands = append(subcommands, newBackupCmd) }
@@ -57,32 +62,7 @@ var notBackedUp = map[string]bool{
 }
 
 func runBackup(ctx context.Context, g *globals, out string) error {
-	o := g.storeOptions(store.ReadOnly)
-	if err := store.Initialised(o); err != nil {
-		return err
-	}
-	outDir := filepath.Dir(out)
-	stage, err := os.MkdirTemp(outDir, ".capf-backup-*")
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	defer os.RemoveAll(stage)
-	b := backup.NewBuilder(stage)
-	schema, err := store.Dump(ctx, o, stage, b.Sink())
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	keysInClear, err := addDataFiles(b, g.dataDir, out, !store.IsPostgres(g.db))
-	if err != nil {
-		return err
-	}
-	m, err := b.Write(out, backup.Manifest{
-		CAPFVersion:   capfVersion(),
-		Backend:       store.Backend(o),
-		SchemaVersion: schema,
-		CreatedAt:     time.Now().UTC(),
-		PrivateKeys:   keysInClear,
-	})
+	m, err := writeBackup(ctx, g.storeOptions(store.ReadOnly), out)
 	if err != nil {
 		return err
 	}
@@ -92,10 +72,114 @@ func runBackup(ctx context.Context, g *globals, out string) error {
 	}
 	fmt.Fprintf(g.stdout, "backup written to %s: %s database (schema %d), %d tables (%d rows), %d files\n",
 		out, m.Backend, m.SchemaVersion, len(m.Tables()), rows, len(m.Entries)-len(m.Tables()))
-	if keysInClear {
+	if m.PrivateKeys {
 		fmt.Fprintf(g.stdout, "the archive holds private keys (mode 0600): keep it as secret as the CAPF key\n")
 	}
 	return nil
+}
+
+// writeBackup writes the archive of the database o names and of its data
+// directory to out, and returns its manifest.
+func writeBackup(ctx context.Context, o store.Options, out string) (backup.Manifest, error) {
+	o.Mode = store.ReadOnly
+	if err := store.Initialised(o); err != nil {
+		return backup.Manifest{}, err
+	}
+	stage, err := os.MkdirTemp(filepath.Dir(out), ".capf-backup-*")
+	if err != nil {
+		return backup.Manifest{}, fmt.Errorf("backup: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	b := backup.NewBuilder(stage)
+	schema, err := store.Dump(ctx, o, stage, b.Sink())
+	if err != nil {
+		return backup.Manifest{}, fmt.Errorf("backup: %w", err)
+	}
+	keysInClear, err := addDataFiles(b, o.DataDir, out, !store.IsPostgres(o.DB))
+	if err != nil {
+		return backup.Manifest{}, err
+	}
+	return b.Write(out, backup.Manifest{
+		CAPFVersion:   capfVersion(),
+		Backend:       store.Backend(o),
+		SchemaVersion: schema,
+		CreatedAt:     time.Now().UTC(),
+		PrivateKeys:   keysInClear,
+	})
+}
+
+// ActionBackupDownload is the audit action of a backup downloaded from
+// the web UI.
+const ActionBackupDownload = "backup.download"
+
+// webBackups makes the web UI's backup downloads: an archive in a private
+// temporary directory, audited before it is handed out.
+type webBackups struct {
+	o     store.Options
+	audit interface {
+		AppendAudit(ctx context.Context, ev device.AuditEvent) error
+	}
+	now func() time.Time
+}
+
+var _ webui.Backups = (*webBackups)(nil)
+
+// Backup implements webui.Backups.
+func (w *webBackups) Backup(ctx context.Context, actor device.Actor) (string, int64, io.ReadCloser, error) {
+	dir, err := os.MkdirTemp("", "capf-web-backup-*")
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("backup: %w", err)
+	}
+	now := time.Now
+	if w.now != nil {
+		now = w.now
+	}
+	name := "capf-backup-" + now().UTC().Format("20060102-150405") + ".tar.gz"
+	path := filepath.Join(dir, name)
+	m, err := writeBackup(ctx, w.o, path)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", 0, nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", 0, nil, fmt.Errorf("backup: %w", err)
+	}
+	sum := sha256.New()
+	size, err := io.Copy(sum, f)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.RemoveAll(dir)
+		return "", 0, nil, fmt.Errorf("backup: %w", err)
+	}
+	detail := fmt.Sprintf("downloaded from the web UI as %s: %s database, schema %d, %d entries, %d bytes, sha256 %s",
+		name, m.Backend, m.SchemaVersion, len(m.Entries), size, hex.EncodeToString(sum.Sum(nil)))
+	if m.PrivateKeys {
+		detail += ", holds private keys"
+	}
+	// The download is audited before it is sent; one that cannot be is refused.
+	if err := w.audit.AppendAudit(ctx, device.AuditEvent{At: now().UTC(), Actor: actor, Action: ActionBackupDownload, Target: "backup", Detail: detail}); err != nil {
+		f.Close()
+		os.RemoveAll(dir)
+		return "", 0, nil, fmt.Errorf("audit the backup download: %w", err)
+	}
+	return name, size, &removeOnClose{File: f, dir: dir}, nil
+}
+
+// removeOnClose is a file whose directory is removed when it is closed.
+type removeOnClose struct {
+	*os.File
+	dir string
+}
+
+func (r *removeOnClose) Close() error {
+	err := r.File.Close()
+	os.RemoveAll(r.dir)
+	return err
 }
 
 // addDataFiles stages the data directory's files (regular files only;

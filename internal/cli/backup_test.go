@@ -3,8 +3,11 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -13,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/capf-server/capf/internal/backup"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 )
 
@@ -205,4 +211,46 @@ func retar(t *testing.T, in []byte, edit func([]byte) []byte) []byte {
 	}
 	tw.Close()
 	return out.Bytes()
+}
+
+type failingAudit struct{}
+
+func (failingAudit) AppendAudit(context.Context, device.AuditEvent) error {
+	return errors.New("disk full")
+}
+
+// TestWebBackup: the web UI's backup is a valid archive, audited (with its
+// SHA-256) before it is handed out; one whose audit event cannot be
+// written is refused.
+func TestWebBackup(t *testing.T) {
+	data := initData(t)
+	o := store.Options{DataDir: data, Mode: store.ReadWrite}
+	st, err := store.Open(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	wb := &webBackups{o: o, audit: st}
+	name, size, body, err := wb.Backup(t.Context(), device.Actor{Kind: device.ActorWeb, Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(body)
+	body.Close()
+	if err != nil || int64(len(b)) != size || !strings.HasSuffix(name, ".tar.gz") {
+		t.Fatalf("%s: %d bytes of %d, %v", name, len(b), size, err)
+	}
+	file := filepath.Join(t.TempDir(), name)
+	os.WriteFile(file, b, 0o600)
+	a, err := backup.Open(file, t.TempDir())
+	if err != nil || !a.Manifest.PrivateKeys {
+		t.Fatalf("the downloaded archive: %v, %+v", err, a)
+	}
+	evs, err := st.ListAudit(t.Context(), device.AuditQuery{Target: "backup"})
+	if err != nil || len(evs) != 1 || evs[0].Action != ActionBackupDownload || !strings.Contains(evs[0].Detail, fmt.Sprintf("%x", sha256.Sum256(b))) {
+		t.Fatalf("audit %+v %v; want one %s event with the archive's SHA-256", evs, err, ActionBackupDownload)
+	}
+	if _, _, _, err := (&webBackups{o: o, audit: failingAudit{}}).Backup(t.Context(), device.Actor{Kind: device.ActorWeb, Name: "alice"}); err == nil || !strings.Contains(err.Error(), "audit the backup download") {
+		t.Fatalf("a backup whose audit failed: %v", err)
+	}
 }
