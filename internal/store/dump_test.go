@@ -287,3 +287,63 @@ func compareDumps(a, b map[string][]string) string {
 	slices.Sort(out)
 	return strings.Join(out, "\n")
 }
+
+// TestDumpIsOneSnapshot: while a writer keeps adding devices, each with
+// its audit event in the same transaction, every dump holds exactly as
+// many devices as device.add events, on both backends: the tables are
+// read as of one instant (devices are dumped before audit_events, so a
+// dump that read each table at its own time would hold more events).
+func TestDumpIsOneSnapshot(t *testing.T) {
+	backends := map[string]func(t *testing.T) Options{
+		"sqlite":   func(t *testing.T) Options { return sqliteOptions(t) },
+		"postgres": func(t *testing.T) Options { return Options{DB: pgtest.DSN(t), Mode: Create} },
+	}
+	for name, opts := range backends {
+		t.Run(name, func(t *testing.T) {
+			o := opts(t)
+			st, err := Open(t.Context(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() {
+				at := time.Now().UTC()
+				for i := 0; ; i++ {
+					if ctx.Err() != nil {
+						done <- nil
+						return
+					}
+					n := fmt.Sprintf("SEP%012X", i)
+					if err := st.CreateDevice(ctx, device.Device{Name: n, CreatedAt: at, UpdatedAt: at},
+						device.AuditEvent{At: at, Actor: device.CLIActor("test"), Action: "device.add", Target: n}); err != nil && ctx.Err() == nil {
+						done <- err
+						return
+					}
+				}
+			}()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("writer: %v", err)
+				}
+			}()
+			for round := 0; round < 3; round++ {
+				d := dumpOf(t, o)
+				devices := len(d.raw["devices"])
+				h := d.headers["audit_events"]
+				adds := 0
+				for _, r := range d.raw["audit_events"] {
+					if r[h.Index("action")] == "device.add" {
+						adds++
+					}
+				}
+				if devices != adds {
+					t.Fatalf("round %d: the dump holds %d devices and %d device.add events", round, devices, adds)
+				}
+				t.Logf("round %d: %d devices", round, devices)
+			}
+		})
+	}
+}
