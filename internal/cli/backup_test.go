@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/capf-server/capf/internal/backup"
 	"github.com/capf-server/capf/internal/device"
@@ -252,5 +253,40 @@ func TestWebBackup(t *testing.T) {
 	}
 	if _, _, _, err := (&webBackups{o: o, audit: failingAudit{}}).Backup(t.Context(), device.Actor{Kind: device.ActorWeb, Name: "alice"}); err == nil || !strings.Contains(err.Error(), "audit the backup download") {
 		t.Fatalf("a backup whose audit failed: %v", err)
+	}
+}
+
+// TestRestoreClosesOpenAttempts: an attempt open when the backup was taken
+// is failed as interrupted by the restore, so its device is not blocked
+// until the attempt grows stale.
+func TestRestoreClosesOpenAttempts(t *testing.T) {
+	data := initData(t)
+	if _, errOut, code := run(t, data, "device", "add", "SEP0011AABBCCDD", "--operation", "install"); code != ExitOK {
+		t.Fatal(errOut)
+	}
+	st, err := store.Open(t.Context(), store.Options{DataDir: data, Mode: store.ReadWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StartAttempt(t.Context(), device.Attempt{Device: "SEP0011AABBCCDD", Operation: device.OpInstall, Node: "gone", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	archive := filepath.Join(t.TempDir(), "b.tar")
+	if out, errOut, code := run(t, data, "backup", "--out", archive); code != ExitOK {
+		t.Fatalf("backup: %d %s%s", code, out, errOut)
+	}
+	restored := filepath.Join(t.TempDir(), "r")
+	out, errOut, code := run(t, restored, "restore", archive)
+	if code != ExitOK || !strings.Contains(out, "1 attempt(s) open when the backup was taken failed as interrupted") {
+		t.Fatalf("restore: %d %s%s", code, out, errOut)
+	}
+	st, err = store.Open(t.Context(), store.Options{DataDir: restored, Mode: store.ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, err := st.CountOpenAttempts(t.Context()); err != nil || n != 0 {
+		t.Fatalf("open attempts after the restore: %d %v", n, err)
 	}
 }

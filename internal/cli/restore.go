@@ -189,6 +189,9 @@ func restoreSQLite(ctx context.Context, g *globals, file string, a *backup.Archi
 	if err := store.Restore(ctx, g.storeOptions(store.Create), src, force); err != nil {
 		return fmt.Errorf("restore %s: %w", file, err)
 	}
+	if err := closeOpenAttempts(ctx, g); err != nil {
+		return err
+	}
 	n, err := writeFiles(string(dir), a, files, extra)
 	if err != nil {
 		return err
@@ -218,6 +221,9 @@ func restorePostgres(ctx context.Context, g *globals, file string, a *backup.Arc
 	if err := store.Restore(ctx, g.storeOptions(store.Create), src, force); err != nil {
 		return fmt.Errorf("restore %s: %w", file, err)
 	}
+	if err := closeOpenAttempts(ctx, g); err != nil {
+		return err
+	}
 	n := 0
 	if len(files) > 0 {
 		if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
@@ -231,6 +237,26 @@ func restorePostgres(ctx context.Context, g *globals, file string, a *backup.Arc
 	fmt.Fprintf(g.stdout, "restored %s (capf %s, %s, made %s) into %s: %d tables, %d files\n",
 		file, a.Manifest.CAPFVersion, a.Manifest.Backend, a.Manifest.CreatedAt.Format("2006-01-02 15:04:05Z"),
 		store.Describe(g.storeOptions(store.ReadWrite)), len(src.Tables()), n)
+	return nil
+}
+
+// closeOpenAttempts fails the attempts that were open when the backup was
+// taken, as a restart fails its own: their sessions are gone, and the
+// nodes that held them are not in the restored registry, so nothing else
+// would close them before they grow stale.
+func closeOpenAttempts(ctx context.Context, g *globals) error {
+	st, err := store.Open(ctx, g.storeOptions(store.ReadWrite))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := st.FailStaleAttempts(ctx, device.StaleQuery{}, device.ReasonServerRestart)
+	if err != nil {
+		return fmt.Errorf("restore: close the attempts open at the backup: %w", err)
+	}
+	if n > 0 {
+		fmt.Fprintf(g.stdout, "%d attempt(s) open when the backup was taken failed as interrupted\n", n)
+	}
 	return nil
 }
 
