@@ -143,6 +143,17 @@ func runRestore(ctx context.Context, g *globals, file string, force, dataGiven b
 		}
 		files = append(files, a.Files()...)
 		return restoreSQLite(ctx, g, file, a, src, files, keyFiles, force)
+	case toPG && len(dumpKeys) > 0 && g.kekFile != "":
+		// The cluster's keys stay sealed; a KEK given is checked against
+		// them first, so that nodes are not started with the wrong one.
+		k, err := kek.Load(g.kekFile)
+		if err != nil {
+			return err
+		}
+		if _, err := keys.NewService(recordStore(dumpKeys), k, nil).Load(ctx); err != nil {
+			return fmt.Errorf("%w (nothing was restored)", err)
+		}
+		files = a.Files()
 	default:
 		files = a.Files()
 	}

@@ -192,6 +192,13 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	if out, errOut, code := capfRun(append(cl, "backup", "--out", pgArchive)...); code != 0 {
 		t.Fatalf("backup of PostgreSQL: exit %d: %s%s", code, out, errOut)
 	}
+	otherKEK := filepath.Join(t.TempDir(), "other-kek")
+	if _, err := kek.Generate(otherKEK, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := capfRun("--db", pgtest.DSN(t), "--kek-file", otherKEK, "restore", pgArchive); code == 0 || !strings.Contains(errOut, "is not the one") {
+		t.Errorf("restore of a cluster's archive with another KEK: exit %d: %s%s; want a refusal naming the wrong KEK", code, out, errOut)
+	}
 	if out, errOut, code := capfRun("--db", pgtest.DSN(t), "restore", pgArchive); code != 0 {
 		t.Errorf("restore of a cluster's archive into another database (keys stay sealed): exit %d: %s%s", code, out, errOut)
 	}
