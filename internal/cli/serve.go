@@ -310,7 +310,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		} else {
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
-		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log}
+		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log,
+			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st}}
 		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, conns.limit, reg, log)
 		defer hs.Close()
 	}

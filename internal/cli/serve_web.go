@@ -42,6 +42,7 @@ type adminServices struct {
 	accounts    *account.Service
 	system      *system.Service
 	certificate *x509.Certificate
+	backups     webui.Backups // nil: no backup download
 	log         *slog.Logger
 }
 
@@ -55,7 +56,7 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{
-		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices,
+		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
 		Sessions: s.accounts,
 	})

@@ -33,6 +33,7 @@ var viewerRoutes = []struct {
 	{"GET", "/report.csv", "where sort"},
 	{"GET", "/system/parameters", ""},
 	{"GET", "/serviceability/activation", ""},
+	{"GET", "/serviceability/backup", ""},
 	{"GET", "/security/certificate", ""},
 	{"GET", "/audit", ""},
 }

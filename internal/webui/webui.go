@@ -68,12 +68,25 @@ type Campaigns interface {
 	Dashboard(ctx context.Context) (device.Dashboard, error)
 }
 
+// Backups makes the archive of Serviceability > Backup; *cli's backup
+// service implements it.
+type Backups interface {
+	// Backup makes one archive, as `capf backup` does, and records an
+	// audit event for actor before it is handed out (an archive whose
+	// event cannot be written is refused). body is the archive; closing
+	// it removes the temporary file.
+	Backup(ctx context.Context, actor device.Actor) (name string, size int64, body io.ReadCloser, err error)
+}
+
 // Options configures the UI.
 type Options struct {
 	Devices   Devices
 	Accounts  Accounts
 	System    System
 	Campaigns Campaigns
+	// Backups makes backup archives for administrators; nil: the Backup
+	// page says it is not available.
+	Backups Backups
 	// ParseParam turns a Service Parameters form's text into the
 	// parameter's JSON-native value; system.ParseParamValue when nil.
 	ParseParam func(p system.Parameter, text string) (any, error)
@@ -186,6 +199,8 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /system/parameters", u.write(u.parametersSave))
 	mux.HandleFunc("GET /serviceability/activation", u.read(u.activation))
 	mux.HandleFunc("POST /serviceability/activation", u.write(u.activationSave))
+	mux.HandleFunc("GET /serviceability/backup", u.read(u.backupPage))
+	mux.HandleFunc("POST /serviceability/backup", u.write(u.backupDownload))
 	mux.HandleFunc("GET /security/certificate", u.read(u.certificate))
 	mux.HandleFunc("GET /security/certificate/file", u.read(u.certificateFile))
 	mux.HandleFunc("GET /audit", u.read(u.audit))
