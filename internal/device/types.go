@@ -201,6 +201,9 @@ type Device struct {
 	// session read, so a session never acts on a configuration that changed
 	// under it.
 	Rev int64
+	// LastContact is the phone's latest contact, of any outcome (zero: none
+	// on record); Device is left empty here.
+	LastContact Contact
 }
 
 // LSC states, as listed and filtered.

@@ -21,7 +21,7 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 	var claim device.Claim
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.c.stmt(ctx, tx, s.ws.claimDevice).ExecContext(ctx,
-			device.StatusInProgress, started, a.Device, a.Rev)
+			device.StatusInProgress, started, started, a.Remote, a.Device, a.Rev)
 		if err != nil {
 			return fmt.Errorf("%s: claim device: %w", what, err)
 		}
@@ -125,8 +125,9 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bo
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		var total int64
+		outcome, reason := device.ResultContact(a.Result, a.Reason)
 		if err := s.c.stmt(ctx, tx, s.ws.failedAuthDevice).QueryRowContext(ctx,
-			a.Result, micros(a.FinishedAt), a.Device).Scan(&total); err != nil {
+			a.Result, micros(a.FinishedAt), a.Device, a.Remote, outcome, reason).Scan(&total); err != nil {
 			return fmt.Errorf("%s: count: %w", what, err)
 		}
 		if total > int64(s.historyLimit) {
@@ -199,8 +200,9 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	if o.Completed {
 		completed = 1
 	}
-	args := make([]any, 0, 8) // of finishDeviceSQL
-	args = append(args, o.Result, finished, o.AttemptID)
+	args := make([]any, 0, 10) // of finishDeviceSQL
+	outcome, reason := device.ResultContact(o.Result, o.Reason)
+	args = append(args, o.Result, finished, o.AttemptID, outcome, reason)
 	switch {
 	case o.SetLSC != nil:
 		lsc = lscSet
@@ -226,6 +228,24 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 			// A phone failing again and again adds a row each time: keep
 			// its history bounded (a no-op below the limit).
 			return s.prune(ctx, tx, o.Device)
+		}
+		return nil
+	})
+}
+
+// RecordContacts records the latest contacts that ended before a session,
+// in one batch of the committer.
+func (s *Store) RecordContacts(ctx context.Context, cs []device.Contact) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("record %d phone contacts", len(cs))
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		st := s.c.stmt(ctx, tx, s.ws.recordContact)
+		for _, c := range cs {
+			if _, err := st.ExecContext(ctx, micros(c.At), c.Remote, c.Outcome, c.Reason, c.Device); err != nil {
+				return fmt.Errorf("%s: device %q: %w", what, c.Device, err)
+			}
 		}
 		return nil
 	})
