@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"fdlimit":        {},
 	"tcpbind":        {},
 	"sdnotify":       {},
+	"contact":        {"device"},
 	"store":          {"account", "datadir", "device", "fault", "store/postgres", "store/sqlite", "system"},
 	"store/sqlite":   {"account", "device", "fault", "system"},
 	"store/postgres": {"account", "device", "fault", "system"},

@@ -64,3 +64,21 @@ func BoundReason(s string) string {
 	}
 	return s[:n]
 }
+
+// UnknownNames tallies the phones that asked for a device that is not
+// configured: "phones that asked but are not configured".
+type UnknownNames struct {
+	Count     int64         // every such request since Since
+	Malformed int64         // of which the name was not a device name at all
+	Since     time.Time     // the first one counted; zero: none
+	Latest    []UnknownName // a few of the latest names, newest first (bounded, rate-limited)
+}
+
+// UnknownName is one name a phone asked for that is not configured. Name
+// passed NormalizeName (or is "(malformed name)"); it is still a
+// stranger's text, to be escaped wherever it is shown.
+type UnknownName struct {
+	Name   string
+	At     time.Time
+	Remote string
+}

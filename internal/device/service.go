@@ -21,6 +21,9 @@ type ServiceOptions struct {
 	Now        func() time.Time // defaults to time.Now
 	Rand       io.Reader        // for generated strings; defaults to crypto/rand
 	DefaultKey KeySpec          // key for devices that name none; defaults to RSA2048
+	// Strangers tells the dashboard which phones asked for a device that
+	// is not configured; nil: none known (e.g. in the CLI).
+	Strangers interface{ UnknownNames() UnknownNames }
 }
 
 // Service holds the administrative use cases on devices. The CLI, the REST
@@ -30,11 +33,12 @@ type Service struct {
 	now        func() time.Time
 	rand       io.Reader
 	defaultKey KeySpec
+	strangers  interface{ UnknownNames() UnknownNames }
 }
 
 // NewService returns a Service over o.Store.
 func NewService(o ServiceOptions) *Service {
-	s := &Service{store: o.Store, now: o.Now, rand: o.Rand, defaultKey: o.DefaultKey}
+	s := &Service{store: o.Store, now: o.Now, rand: o.Rand, defaultKey: o.DefaultKey, strangers: o.Strangers}
 	if s.now == nil {
 		s.now = time.Now
 	}
