@@ -22,6 +22,7 @@ import (
 	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/contact"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/sdnotify"
 	"github.com/capf-server/capf/internal/server"
@@ -175,7 +176,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)})
+	strangers := contact.NewStrangers(contact.DefaultLatest, contact.DefaultEvery)
+	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey), Strangers: strangers})
 	if n, err := svc.RecoverNode(ctx, node); err != nil {
 		return err
 	} else if n > 0 {
@@ -194,6 +196,29 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.New(reg)
 	limiter := session.NewLimiter(cfg.MaxConcurrentOps)
+	// The refusals before a session are written in batches, one row per
+	// device per interval however often its phone calls.
+	contacts := contact.NewRecorder(contact.RecorderOptions{Sink: st, Logger: log})
+	contactsCtx, stopContacts := context.WithCancel(context.WithoutCancel(ctx))
+	contactsDone := make(chan struct{})
+	go func() { defer close(contactsDone); contacts.Run(contactsCtx) }()
+	defer func() { stopContacts(); <-contactsDone }()
+	deps := &session.Deps{
+		Store:     metrics.InstrumentStore(st),
+		Issuer:    authority,
+		Auth:      verifier,
+		Tracer:    server.TraceDir{Dir: g.dir().Trace()},
+		Locks:     session.NewDeviceLocks(),
+		Limiter:   limiter,
+		Guard:     session.NewGuard(cfg.AuthFailuresPerAddress, 10*time.Minute),
+		Observer:  metrics,
+		Contacts:  contacts,
+		Strangers: strangers,
+		Now:       time.Now,
+		Logger:    log,
+		Node:      node,
+		Params:    params,
+	}
 	srv := server.New(server.Options{
 		TLS:                tlsCfg,
 		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),
@@ -201,20 +226,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		MaxConns:           conns.max,
 		Observer:           metrics,
 		Logger:             log,
-		Deps: &session.Deps{
-			Store:    metrics.InstrumentStore(st),
-			Issuer:   authority,
-			Auth:     verifier,
-			Tracer:   server.TraceDir{Dir: g.dir().Trace()},
-			Locks:    session.NewDeviceLocks(),
-			Limiter:  limiter,
-			Guard:    session.NewGuard(cfg.AuthFailuresPerAddress, 10*time.Minute),
-			Observer: metrics,
-			Now:      time.Now,
-			Logger:   log,
-			Node:     node,
-			Params:   params,
-		},
+		Deps:               deps,
 	})
 	health := func(ctx context.Context) error {
 		_, err := st.ListDevices(ctx, device.Query{Limit: 1})
@@ -264,6 +276,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	go sweepStale(sweepCtx, svc, cfg, log)
 	serveCtx := context.WithoutCancel(ctx)
 	gate := newPhoneGate(cfg.Listen, func(ln net.Listener) error { return srv.Serve(serveCtx, ln) }, log)
+	// A phone accepted while the service was being deactivated is told so.
+	deps.Active = gate.listening
 	phoneAddr := ""
 	if lns.phones != nil {
 		// The CAPF certificate, the database and the trust file are in
