@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ import (
 	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/telemetry"
+	"github.com/capf-server/capf/internal/webui"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -239,6 +241,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		return err
 	}
 	var metricsAddr, adminAddr string
+	// phoneListen is where phones are served, once they are.
+	var phoneListen atomic.Pointer[string]
 	if lns.metrics != nil {
 		mln, err := lns.metrics.Listen()
 		if err != nil {
@@ -267,7 +271,15 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		} else {
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
-		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log}
+		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log,
+			windows: func() webui.Windows {
+				if w := params.Current().Windows; w != nil {
+					return w
+				}
+				return nil
+			},
+			phones: func() (string, string) { return phoneHostPort(cfg.Listen, phoneListen.Load()) },
+		}
 		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, conns.limit, reg, log)
 		defer hs.Close()
 	}
@@ -288,6 +300,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		}
 		phoneAddr = pln.Addr().String()
 		gate.start(pln)
+		phoneListen.Store(&phoneAddr)
+		if err := os.WriteFile(g.dir().PhoneListen(), []byte(phoneAddr+"\n"), 0o600); err != nil {
+			log.Warn("could not record the phone address for capf phone-config", "err", err)
+		}
+		defer os.Remove(g.dir().PhoneListen())
 	}
 	printStartup(g, cfg, authority.Certificate(), created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
 	fmt.Fprint(g.stdout, firstAdmin)
@@ -332,6 +349,28 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// phoneHostPort is the host and port phones reach the service at, for the
+// phone page's configuration snippet: the listen host when it names one
+// (else this machine's host name), and the port the phone listener really
+// has (else the listen parameter's).
+func phoneHostPort(listen string, bound *string) (host, port string) {
+	host, port, _ = net.SplitHostPort(listen)
+	if bound != nil {
+		if h, p, err := net.SplitHostPort(*bound); err == nil {
+			port = p
+			if ip := net.ParseIP(h); host != "" && ip != nil && !ip.IsUnspecified() {
+				host = h
+			}
+		}
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return host, port
 }
 
 // newVerifier builds the phone authentication over the CAPF certificate
