@@ -81,3 +81,74 @@ func TestLastContactOutsideTheWindow(t *testing.T) {
 		t.Errorf("last_contact of a device never in contact:\n%s", js)
 	}
 }
+
+// TestImportCallManagerFile: capf device import takes a file in the UI's
+// and CallManager's words; a bad file names every bad row on stderr, one
+// a line, exits 2 and imports nothing.
+func TestImportCallManagerFile(t *testing.T) {
+	data := initData(t)
+	good := filepath.Join(data, "bat.csv")
+	csv := "Device Name,Security Profile,Authentication Mode,Certificate Operation,Key\r\n" +
+		"SEP000000000011,Non Secure,By Null String,Install/Upgrade,RSA 2048\r\n" +
+		"SEP000000000012,authenticated,By Existing Certificate (precedence to LSC),INSTALL/UPGRADE,EC P-256\r\n"
+	if err := os.WriteFile(good, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, data, "device", "import", good); code != ExitOK || !strings.Contains(out, "2 added") {
+		t.Fatalf("import: %d %s%s", code, out, errOut)
+	}
+	if out, _, _ := run(t, data, "device", "show", "SEP000000000012"); !strings.Contains(out, "By Existing Certificate (Precedence LSC)") || !regexp.MustCompile(`(?m)^Key:\s+ec256$`).MatchString(out) {
+		t.Errorf("imported device:\n%s", out)
+	}
+	bad := filepath.Join(data, "bad.csv")
+	badCSV := "Device Name,Key,Authentication Mode\n" +
+		"SEP000000000013,RSA 2048,null\n" +
+		"SEP000000000014,RSA 9,null\n" +
+		"SEP000000000015,ec256,By Guessing\n"
+	if err := os.WriteFile(bad, []byte(badCSV), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, data, "device", "import", bad)
+	if code != ExitUsage {
+		t.Fatalf("bad import: exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{"bad.csv: line 3: column Key: ", "\nline 4: column Authentication Mode: ", "\n2 problems; nothing was imported"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if _, _, code := run(t, data, "device", "show", "SEP000000000013"); code != ExitNotFound {
+		t.Error("a rejected file imported its good row")
+	}
+}
+
+// TestPhoneConfigUsesTheRealPort: while serve runs, phone-config gives the
+// port it really listens on (a --listen flag of serve, an ephemeral port),
+// not capf.json's; --port overrides it; after serve stops, capf.json's.
+func TestPhoneConfigUsesTheRealPort(t *testing.T) {
+	data := initData(t)
+	if out, errOut, code := run(t, data, "device", "add", "SEP58971ECC97C1", "--auth-mode", "null"); code != ExitOK {
+		t.Fatalf("add: %d %s%s", code, out, errOut)
+	}
+	out, stop := startServe(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	m := regexp.MustCompile(`listening \(phones\): 127\.0\.0\.1:(\d+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no phone address in:\n%s", out.String())
+	}
+	cfg, _, code := run(t, data, "phone-config", "SEP58971ECC97C1", "--host", "capf.example.net")
+	if code != ExitOK || !strings.Contains(cfg, "<phonePort>"+m[1]+"</phonePort>") {
+		t.Fatalf("phone-config while serve listens on %s (exit %d):\n%s", m[1], code, cfg)
+	}
+	if cfg, _, _ := run(t, data, "phone-config", "SEP58971ECC97C1", "--host", "h", "--port", "5061"); !strings.Contains(cfg, "<phonePort>5061</phonePort>") {
+		t.Errorf("--port not used:\n%s", cfg)
+	}
+	if _, errOut, code := run(t, data, "phone-config", "SEP58971ECC97C1", "--host", "h", "--port", "99999"); code != ExitUsage || !strings.Contains(errOut, "1 to 65535") {
+		t.Errorf("bad --port: exit %d %s", code, errOut)
+	}
+	if code := stop(); code != ExitOK {
+		t.Fatalf("serve exit %d", code)
+	}
+	if cfg, _, _ := run(t, data, "phone-config", "SEP58971ECC97C1", "--host", "h"); !strings.Contains(cfg, "<phonePort>3804</phonePort>") {
+		t.Errorf("after serve stopped, want capf.json's port:\n%s", cfg)
+	}
+}

@@ -1,7 +1,6 @@
 package webui
 
 import (
-	"fmt"
 	"html/template"
 	"io/fs"
 	"strings"
@@ -94,15 +93,7 @@ func (u *ui) whenShort(t time.Time) string {
 }
 
 // keyLabel names a key spec as Key Size (Bits) does: "RSA 2048", "EC P-256".
-func keyLabel(k device.KeySpec) string {
-	if k.IsRSA() {
-		return fmt.Sprintf("RSA %d", k.Bits())
-	}
-	if strings.HasPrefix(string(k), "ec") {
-		return fmt.Sprintf("EC P-%d", k.Bits())
-	}
-	return string(k)
-}
+func keyLabel(k device.KeySpec) string { return k.Label() }
 
 // statusClass is the CSS class of an Operation Status: ok, fail, busy or
 // "".
