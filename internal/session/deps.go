@@ -119,7 +119,7 @@ type Deps struct {
 	// nil: always active.
 	Active func() bool
 	Now    func() time.Time
-	Logger   *slog.Logger
+	Logger *slog.Logger
 	// Node names this server in the store's claims; sessions of other
 	// nodes are never superseded or recovered by this one.
 	Node string
