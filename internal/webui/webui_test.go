@@ -648,9 +648,9 @@ func TestImport(t *testing.T) {
 		checkHTML(t, "/import", w)
 		return w
 	}
-	w := send("Device Name,Description,Authentication Mode\nSEP000000000001,one,null\nSEP00000000ZZZZ,bad,null\n")
+	w := send("Device Name,Description,Authentication Mode\nSEP000000000001,one,null\nSEP00000000ZZZZ,bad,null\nSEP000000000003,three,By Guessing\n")
 	wantStatus(t, w, http.StatusUnprocessableEntity)
-	wantBody(t, w, `id="import-error"`, "line 3")
+	wantBody(t, w, `id="import-error"`, "2 problems", `<tr><td>3</td><td>Device Name</td>`, `<tr><td>4</td><td>Authentication Mode</td><td>authentication mode &#34;By Guessing&#34;`)
 	if p, _ := e.devices.List(context.Background(), device.Query{}); p.Total != 0 {
 		t.Fatalf("a bad file imported %d phones", p.Total)
 	}
