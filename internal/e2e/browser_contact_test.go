@@ -64,6 +64,22 @@ func TestBrowserWhyNotEnrolled(t *testing.T) {
 		poll(`document.getElementById("phone-config").textContent.includes("<phonePort>`+port+`</phonePort>")`, 10*time.Second))
 	b.shot("phone-why")
 
+	// A phone whose page is open when it calls: the page follows without
+	// a reload.
+	const later = "SEP0A0B0C0D0E22"
+	s.mustCapf("device", "add", later, "--auth-mode", "null", "--operation", "install")
+	b.run("open a phone never in contact", chromedp.Navigate(base+"/phones/"+later),
+		chromedp.WaitVisible(chromedp.CSS("#last-contact-none")), chromedp.WaitNotVisible(chromedp.CSS("#last-contact")))
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`window.capfNoReload = 1`)); err != nil {
+		b.fail("mark the page", err)
+	}
+	if _, _, code := s.capf("phone", "--server", s.addr, "--ca", s.caFile, later, "--auth-mode", "null", "--retries", "0"); code == 0 {
+		t.Fatal("the phone enrolled outside the window")
+	}
+	b.run("the page follows the contact",
+		poll(`!document.getElementById("last-contact").hidden && document.getElementById("last-contact-none").hidden && window.capfNoReload === 1 && document.getElementById("last-contact-reason").textContent.includes("next opens")`, 20*time.Second),
+		chromedp.WaitVisible(chromedp.CSS("#last-contact")), chromedp.WaitNotVisible(chromedp.CSS("#last-contact-none")))
+
 	// A file in the UI's and CallManager's words imports.
 	dir := t.TempDir()
 	labelled := filepath.Join(dir, "bat.csv")

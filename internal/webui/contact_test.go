@@ -40,7 +40,11 @@ func TestPhonePageShowsLastContact(t *testing.T) {
 			t.Errorf("phone page lacks %q", want)
 		}
 	}
-	if body := e.get("/phones/SEP0011223344FF", "viewer").Body.String(); !strings.Contains(body, "No contact on record") {
+	if strings.Contains(body, `<p id="last-contact-none">`) || strings.Contains(body, `<dl class="kv" id="last-contact" hidden>`) {
+		t.Error("a phone in contact says it never was")
+	}
+	if body := e.get("/phones/SEP0011223344FF", "viewer").Body.String(); !strings.Contains(body, `<p id="last-contact-none">No contact on record`) ||
+		!strings.Contains(body, `<dl class="kv" id="last-contact" hidden>`) {
 		t.Error("a phone never in contact does not say so")
 	}
 }

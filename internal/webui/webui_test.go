@@ -551,8 +551,17 @@ func TestLiveStatusEvents(t *testing.T) {
 	if m["status"] == device.StatusInProgress { // seen if a poll fell between claim and finish
 		m = next()
 	}
-	if m["status"] != "Upgrade Success" || m["lsc_status"] != "valid" || m["lsc_serial"] != "ABCDEF01" || m["operation"] != "none" {
+	if m["status"] != "Upgrade Success" || m["lsc_status"] != "valid" || m["lsc_serial"] != "ABCDEF01" || m["operation"] != "none" ||
+		m["contact_outcome"] != "Operation succeeded" {
 		t.Fatalf("after the upgrade: %v", m)
+	}
+	// A refusal before a session shows as the last contact, live.
+	if err := e.store.RecordContacts(ctx, []device.Contact{{Device: "SEP000000000001", At: testNow.Add(time.Minute), Remote: "192.0.2.9:1",
+		Outcome: device.ContactNoAction, Reason: "no certificate operation is pending"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(); m["contact_outcome"] != "Nothing pending" || m["contact_reason"] != "no certificate operation is pending" || m["contact_remote"] != "192.0.2.9:1" {
+		t.Fatalf("after a refusal: %v", m)
 	}
 	// Anonymous: refused, not redirected to a page.
 	req2, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/phones/SEP000000000001/events", nil)
