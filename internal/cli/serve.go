@@ -202,6 +202,17 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	// device per interval however often its phone calls.
 	contacts := contact.NewRecorder(contact.RecorderOptions{Sink: st, Logger: log})
 	contactsCtx, stopContacts := context.WithCancel(context.WithoutCancel(ctx))
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "capf_contacts_recorded_total",
+			Help: "Phone contacts that ended before a session, written to their device (batched: at most one per device per flush)."},
+			func() float64 { w, _ := contacts.Stats(); return float64(w) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "capf_contacts_dropped_total",
+			Help: "Phone contacts not recorded because too many devices were waiting for the next flush."},
+			func() float64 { _, d := contacts.Stats(); return float64(d) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "capf_unconfigured_requests_total",
+			Help: "Requests from phones for a device that is not configured (or a malformed name)."},
+			func() float64 { return float64(strangers.UnknownNames().Count) }),
+	)
 	contactsDone := make(chan struct{})
 	go func() { defer close(contactsDone); contacts.Run(contactsCtx) }()
 	defer func() { stopContacts(); <-contactsDone }()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -120,6 +121,39 @@ func TestBrowserWhyNotEnrolled(t *testing.T) {
 	if _, _, code := s.capf("device", "show", "SEPC00000000013"); code == 0 {
 		t.Error("a rejected file imported its good row")
 	}
+}
+
+// lastContact waits until the device's last contact (capf device show
+// --json) has the outcome and its reason contains every part, and fails
+// the test if it does not within 10 s (refusals are written in batches).
+func lastContact(t *testing.T, s *server, name, outcome string, parts ...string) {
+	t.Helper()
+	var got string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var d struct {
+			LastContact *struct {
+				Outcome string `json:"outcome"`
+				Reason  string `json:"reason"`
+			} `json:"last_contact"`
+		}
+		out := s.mustCapf("device", "show", name, "--json")
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatal(err)
+		}
+		if c := d.LastContact; c != nil {
+			got = c.Outcome + ": " + c.Reason
+			ok := c.Outcome == outcome
+			for _, p := range parts {
+				ok = ok && strings.Contains(c.Reason, p)
+			}
+			if ok {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("last contact of %s = %q, want %s with %q", name, got, outcome, parts)
 }
 
 // jsString quotes s as a JavaScript string literal.
