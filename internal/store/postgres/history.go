@@ -429,6 +429,12 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 				result, now, st.device, device.StatusInProgress); err != nil {
 				return fmt.Errorf("%s: device %q: %w", what, st.device, err)
 			}
+			// The phone's last contact, if it is the session now failed, says so.
+			outcome, text := device.ResultContact(result, "")
+			if _, err := tx.Exec(ctx, `UPDATE devices SET last_contact_outcome = $1, last_contact_reason = $2
+				WHERE name = $3 AND last_contact_outcome = '`+device.ContactInProgress+`'`, outcome, text, st.device); err != nil {
+				return fmt.Errorf("%s: device %q: contact: %w", what, st.device, err)
+			}
 		}
 		n = len(found)
 		return nil

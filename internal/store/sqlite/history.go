@@ -343,6 +343,13 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 			return fmt.Errorf("%s: prepare: %w", what, err)
 		}
 		defer failDevice.Close()
+		// The phone's last contact, if it is the session now failed, says so.
+		failContact, err := tx.PrepareContext(ctx, `UPDATE devices SET last_contact_outcome = ?, last_contact_reason = ?
+			WHERE name = ? AND last_contact_outcome = '`+device.ContactInProgress+`'`)
+		if err != nil {
+			return fmt.Errorf("%s: prepare: %w", what, err)
+		}
+		defer failContact.Close()
 		// Newest first: a device with several stale attempts gets the
 		// status of its latest one, since after the first update its status
 		// no longer matches StatusInProgress.
@@ -354,6 +361,10 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 			}
 			if _, err := failDevice.ExecContext(ctx, result, now, st.device, device.StatusInProgress); err != nil {
 				return fmt.Errorf("%s: device %q: %w", what, st.device, err)
+			}
+			outcome, text := device.ResultContact(result, "")
+			if _, err := failContact.ExecContext(ctx, outcome, text, st.device); err != nil {
+				return fmt.Errorf("%s: device %q: contact: %w", what, st.device, err)
 			}
 		}
 		n = len(found)

@@ -86,5 +86,15 @@ func runContacts(t *testing.T, open opener) {
 			Remote: remote, StartedAt: at(6 * time.Hour), FinishedAt: at(6 * time.Hour), Result: wrong, Reason: "wrong string"}})
 		must(t, err)
 		want(t, get(t, s, d.Name).LastContact, at(6*time.Hour), device.ContactFailed, wrong+": wrong string")
+
+		// A session cut off by a restart: its contact is failed too, at
+		// the time the phone last talked.
+		_, err = s.StartAttempt(t.Context(), device.Attempt{Device: d.Name, Operation: device.OpInstall, Remote: remote, StartedAt: at(7 * time.Hour), Node: "n1", Rev: get(t, s, d.Name).Rev})
+		must(t, err)
+		n, err := s.FailStaleAttempts(t.Context(), device.StaleQuery{Node: "n1"}, device.ReasonServerRestart)
+		if err != nil || n != 1 {
+			t.Fatalf("FailStaleAttempts = %d, %v", n, err)
+		}
+		want(t, get(t, s, d.Name).LastContact, at(7*time.Hour), device.ContactFailed, device.FailedStatus(device.OpInstall, device.ReasonServerRestart))
 	})
 }
