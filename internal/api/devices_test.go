@@ -204,3 +204,29 @@ func TestViewerSeesNoStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestLastContact: a device's latest contact, a refusal before a session
+// included, is in its JSON (detail and list) as last_contact; a device
+// never in contact has none.
+func TestLastContact(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []string{phone, "SEP00000000000A"} {
+		decode[view.Device](t, e.do(asAdmin, http.MethodPost, Prefix+"/devices", map[string]any{"name": n, "operation": "install", "auth_mode": "null"}), http.StatusCreated)
+	}
+	reason := "outside the maintenance windows; next opens 2026-12-04T22:00:00Z (RETRY_LATER, retry in 3600 s)"
+	if err := e.store.RecordContacts(t.Context(), []device.Contact{{Device: phone, At: testNow, Remote: "192.0.2.7:5000", Outcome: device.ContactRetryLater, Reason: reason}}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.do(asViewer, http.MethodGet, Prefix+"/devices/"+phone, nil)
+	d := decode[view.DeviceDetail](t, w, http.StatusOK)
+	if c := d.LastContact; c == nil || !c.At.Equal(testNow) || c.Remote != "192.0.2.7:5000" || c.Outcome != "retry-later" || c.Reason != reason {
+		t.Fatalf("last_contact = %+v in %s", d.LastContact, w.Body)
+	}
+	list := decode[view.DeviceList](t, e.do(asViewer, http.MethodGet, Prefix+"/devices", nil), http.StatusOK)
+	if len(list.Devices) != 2 || list.Devices[0].LastContact != nil || list.Devices[1].LastContact == nil {
+		t.Errorf("list %+v: want the contact on %s only", list.Devices, phone)
+	}
+	if w := e.do(asViewer, http.MethodGet, Prefix+"/openapi.json", nil); !strings.Contains(w.Body.String(), `"last_contact"`) {
+		t.Error("the OpenAPI document does not describe last_contact")
+	}
+}

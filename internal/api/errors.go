@@ -3,12 +3,12 @@ package api
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -64,17 +64,18 @@ func unavailable(what string) error {
 	return fault.New(fault.Unavailable, "%s not available on this server", what)
 }
 
-// lineRE finds the line an import error names: both the CSV parser and the
-// device service start their messages with "line N:".
-var lineRE = regexp.MustCompile(`^line (\d+):`)
-
-// importFail maps an import error: a bad row is 422 naming "line N" as the
-// location of the error.
+// importFail maps an import error: a bad file is 422 naming every
+// problem (up to device.MaxRowProblems) as an error detail located at its
+// "line N", the message naming the column and the reason.
 func (s *server) importFail(ctx context.Context, err error) error {
 	p := fault.ProblemOf(err)
-	m := lineRE.FindStringSubmatch(p.Detail)
-	if p.Status != http.StatusUnprocessableEntity || m == nil {
+	ps, _ := device.RowProblemsOf(err)
+	if p.Status != http.StatusUnprocessableEntity || len(ps) == 0 {
 		return s.fail(ctx, err, "body")
 	}
-	return huma.NewError(p.Status, p.Detail, &huma.ErrorDetail{Location: "line " + m[1], Message: p.Detail})
+	details := make([]error, 0, len(ps))
+	for _, rp := range ps {
+		details = append(details, &huma.ErrorDetail{Location: "line " + strconv.Itoa(rp.Line), Message: rp.String()})
+	}
+	return huma.NewError(p.Status, p.Detail, details...)
 }

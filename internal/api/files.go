@@ -62,7 +62,7 @@ func (s *server) registerFiles() {
 	add(s, writeAccess, huma.Operation{
 		OperationID: "import-devices", Method: http.MethodPost, Path: "/import", Tags: []string{"devices"},
 		Summary:      "Add or update phones from a CSV file, all or nothing",
-		Description:  "A bad row rejects the whole file with a 422 problem naming its line (errors[].location \"line N\").",
+		Description:  "A bad file is refused whole with a 422 problem naming every bad row (up to 100): one errors[] entry per problem, located at \"line N\", its message naming the column and the reason.",
 		MaxBodyBytes: maxImportBytes, BodyReadTimeout: 2 * time.Minute, Errors: []int{http.StatusRequestEntityTooLarge},
 	}, s.importDevices)
 	add(s, readAccess, huma.Operation{

@@ -69,6 +69,41 @@ func TestImport(t *testing.T) {
 	}
 }
 
+// TestImportLabelsAndEveryBadRow: a file in the UI's and CallManager's
+// words imports; a bad one is 422 naming every bad row (line, column,
+// reason) and imports nothing.
+func TestImportLabelsAndEveryBadRow(t *testing.T) {
+	e := newEnv(t)
+	labelled := "Device Name,Security Profile,Authentication Mode,Certificate Operation,Key\n" +
+		"SEP0000000000B1,Non Secure,By Null String,Install/Upgrade,RSA 2048\n" +
+		"SEP0000000000B2,AUTHENTICATED,By Existing Certificate (precedence to LSC),install / upgrade,EC P-256\n"
+	c := decode[view.ImportCounts](t, e.do(asAdmin, http.MethodPost, Prefix+"/import", labelled, "text/csv"), http.StatusOK)
+	if c.Created != 2 {
+		t.Fatalf("counts %+v, want 2 created", c)
+	}
+	d := decode[view.DeviceDetail](t, e.do(asViewer, http.MethodGet, Prefix+"/devices/SEP0000000000B2", nil), http.StatusOK)
+	if d.AuthMode != "lsc" || d.Key != "ec256" || d.SecurityProfile != "authenticated" || d.Operation != "install" {
+		t.Errorf("imported %+v", d.Device)
+	}
+	bad := "Device Name,Key,Authentication Mode,Authentication String\n" +
+		"SEP0000000000C1,RSA 2048,null,\n" +
+		"SEP0000000000C2,RSA 2047,null,\n" +
+		"SEP0000000000C3,ec256,By Telepathy,\n" +
+		"SEP0000000000C4,ec256,null,12\n"
+	p := problem(t, e.do(asAdmin, http.MethodPost, Prefix+"/import", bad, "text/csv"), http.StatusUnprocessableEntity)
+	if locs := p.locations(); !slices.Equal(locs, []string{"line 3", "line 4", "line 5"}) {
+		t.Errorf("locations %v, want lines 3, 4 and 5", locs)
+	}
+	for _, want := range []string{"line 3: column Key:", "line 4: column Authentication Mode:", "line 5: column Authentication String:", "3 problems; nothing was imported"} {
+		if !strings.Contains(p.Detail, want) {
+			t.Errorf("detail %q lacks %q", p.Detail, want)
+		}
+	}
+	if _, err := e.devices.Get(t.Context(), "SEP0000000000C1"); err == nil {
+		t.Error("a rejected file imported its good row")
+	}
+}
+
 func TestReport(t *testing.T) {
 	e := newEnv(t)
 	for _, n := range []string{"SEP000000000001", "SEP000000000002"} {

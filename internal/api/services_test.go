@@ -79,8 +79,13 @@ func TestDashboard(t *testing.T) {
 		Expiring:       []device.Device{{Name: "SEP000000000001", LSC: &device.Certificate{Serial: "01", NotAfter: until}}},
 		InProgress:     []device.Device{{Name: "SEP000000000002", Status: device.StatusInProgress}},
 		RecentFailures: []device.Attempt{{Device: "SEP000000000003", StartedAt: testNow, Result: "Upgrade Failed: Invalid Authentication String", Reason: "wrong string"}},
+		Unknown: device.UnknownNames{Count: 7, Malformed: 2, Since: testNow.Add(-time.Hour),
+			Latest: []device.UnknownName{{Name: "SEP0000000000FF", At: testNow, Remote: "192.0.2.4"}}},
 	}
 	d := decode[view.Dashboard](t, e.do(asViewer, http.MethodGet, Prefix+"/dashboard", nil), http.StatusOK)
+	if u := d.Unconfigured; u.Count != 7 || u.Malformed != 2 || u.Since == nil || len(u.Latest) != 1 || u.Latest[0].Name != "SEP0000000000FF" || u.Latest[0].Remote != "192.0.2.4" {
+		t.Errorf("phones that asked but are not configured: %+v", u)
+	}
 	if d.Devices != 3 || len(d.ByStatus) != 2 || d.ExpiringSoon != 1 || len(d.Expiring) != 1 || d.Expiring[0].LSCStatus != "valid" ||
 		len(d.InProgress) != 1 || len(d.RecentFailures) != 1 || d.RecentFailures[0].Device != "SEP000000000003" || d.RecentFailures[0].Reason != "wrong string" {
 		t.Errorf("dashboard %+v", d)

@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"fdlimit":        {},
 	"tcpbind":        {},
 	"sdnotify":       {},
+	"contact":        {"device"},
 	"store":          {"account", "cluster", "datadir", "dbdump", "device", "fault", "keys", "lease", "store/postgres", "store/sqlite", "system"},
 	"store/sqlite":   {"account", "cluster", "dbdump", "device", "fault", "keys", "lease", "system"},
 	"store/postgres": {"account", "cluster", "dbdump", "device", "fault", "keys", "lease", "system"},

@@ -181,10 +181,23 @@ func printDevice(w io.Writer, d view.Device, asJSON bool) error {
 		{"LSC Serial", serial},
 		{"LSC Issuer", issuer},
 		{"LSC Valid Until", validUntil},
+		{"Last Contact", lastContact(d.LastContact)},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 	}
 	return tw.Flush()
+}
+
+// lastContact is the Last Contact line: time, address, outcome, reason.
+func lastContact(c *view.Contact) string {
+	if c == nil {
+		return "none on record"
+	}
+	s := c.At.UTC().Format(time.RFC3339) + "  from " + c.Remote + "  " + c.Outcome
+	if c.Reason != "" {
+		s += ": " + c.Reason
+	}
+	return s
 }
 
 func newDeviceShowCmd(g *globals) *cobra.Command {

@@ -1,49 +1,43 @@
 package cli
 
 import (
-	"encoding/xml"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 )
 
 func init() { subcommands = append(subcommands, newPhoneConfigCmd) }
 
-// capfAuthModes are the <capfAuthMode> values of the phone configuration.
-var capfAuthModes = map[device.AuthMode]int{
-	device.AuthString: 1,
-	device.AuthNull:   2,
-	device.AuthLSC:    3,
-	device.AuthMIC:    4,
-}
-
-// deviceSecurityModes are the <deviceSecurityMode> values.
-var deviceSecurityModes = map[device.SecurityProfile]int{
-	device.NonSecure:     1,
-	device.Authenticated: 2,
-	device.Encrypted:     3,
-}
-
 func newPhoneConfigCmd(g *globals) *cobra.Command {
-	var host string
+	var host, port string
 	cmd := &cobra.Command{
 		Use:   "phone-config NAME",
 		Short: "Print the CAPF part of the phone's SEP<MAC>.cnf.xml (capfAuthMode, capfList, deviceSecurityMode) to paste",
-		Args:  cobra.ExactArgs(1),
+		Long: `Print the CAPF part of the phone's SEP<MAC>.cnf.xml: capfAuthMode, the capfList
+with the host and port phones reach this CAPF at, and deviceSecurityMode.
+
+The port is the one the running capf serve listens on for phones (a --listen
+flag of serve included); with no serve running, the listen parameter of
+capf.json; --port overrides both.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
 			}
-			_, port, err := net.SplitHostPort(cfg.Listen)
-			if err != nil {
-				return fault.Invalidf("listen %q: %v", cfg.Listen, err)
+			if port == "" {
+				if port, err = phonePort(g, cfg); err != nil {
+					return err
+				}
 			}
 			if host == "" {
 				if host, err = os.Hostname(); err != nil {
@@ -62,26 +56,39 @@ func newPhoneConfigCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			mode, ok := capfAuthModes[d.AuthMode]
-			if !ok {
-				return fmt.Errorf("%s: authentication mode %q has no capfAuthMode", d.Name, d.AuthMode)
+			snippet, err := device.PhoneConfig(d, host, port)
+			if err != nil {
+				return err
 			}
-			sec, ok := deviceSecurityModes[d.SecurityProfile]
-			if !ok {
-				return fmt.Errorf("%s: security profile %q has no deviceSecurityMode", d.Name, d.SecurityProfile)
-			}
-			var esc strings.Builder
-			_ = xml.EscapeText(&esc, []byte(host))
-			w := g.stdout
-			fmt.Fprintf(w, "<!-- CAPF settings of %s: paste into its SEP<MAC>.cnf.xml, inside <device> -->\n", d.Name)
-			fmt.Fprintf(w, "<capfAuthMode>%d</capfAuthMode>\n", mode)
-			fmt.Fprintf(w, "<capfList>\n  <capf>\n    <phonePort>%s</phonePort>\n    <processNodeName>%s</processNodeName>\n  </capf>\n</capfList>\n", port, esc.String())
-			fmt.Fprintf(w, "<deviceSecurityMode>%d</deviceSecurityMode>\n", sec)
-			return nil
+			_, err = fmt.Fprint(g.stdout, snippet)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&host, "host", "", "host name or address phones reach this CAPF at (default: this machine's host name)")
+	cmd.Flags().StringVar(&port, "port", "", "port phones reach this CAPF at (default: where the running serve listens, else capf.json's listen)")
 	return cmd
+}
+
+// phonePort is the port phones reach the service at: the running serve's
+// (it records its phone address while it holds the data directory), else
+// the listen parameter's.
+func phonePort(g *globals, cfg config.Config) (string, error) {
+	if fault.KindOf(probeLock(g)) == fault.Conflict { // a serve holds the directory
+		b, err := os.ReadFile(g.dir().PhoneListen())
+		switch {
+		case err == nil:
+			if _, p, err := net.SplitHostPort(strings.TrimSpace(string(b))); err == nil {
+				return p, nil
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Errorf("read the running serve's phone address: %w", err)
+		}
+	}
+	_, p, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return "", fault.Invalidf("listen %q: %v", cfg.Listen, err)
+	}
+	return p, nil
 }
 
 // validHost accepts a DNS name or an IP address, as phones resolve

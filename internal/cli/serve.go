@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/cluster"
 	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/contact"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/kek"
 	"github.com/capf-server/capf/internal/keys"
@@ -33,6 +35,7 @@ import (
 	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/telemetry"
+	"github.com/capf-server/capf/internal/webui"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -228,8 +231,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	paramsDone := make(chan struct{})
 	go func() { defer close(paramsDone); params.run(paramsCtx, poll, watcher) }()
 	defer func() { stopParams(); <-paramsDone }() // before the store closes
+	strangers := contact.NewStrangers(contact.DefaultLatest, contact.DefaultEvery)
 	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
-		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }})
+		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }, Strangers: strangers})
 	if n, err := svc.RecoverNode(ctx, node); err != nil {
 		return err
 	} else if n > 0 {
@@ -247,6 +251,40 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	// in the database, so the budget holds for every node sharing it.
 	limiter := session.NewLimiter()
 	guard := session.NewSharedGuard(addressGuessWindow, st)
+	// The refusals before a session are written in batches, one row per
+	// device per interval however often its phone calls.
+	contacts := contact.NewRecorder(contact.RecorderOptions{Sink: st, Logger: log})
+	contactsCtx, stopContacts := context.WithCancel(context.WithoutCancel(ctx))
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "capf_contacts_recorded_total",
+			Help: "Phone contacts that ended before a session, written to their device (batched: at most one per device per flush)."},
+			func() float64 { w, _ := contacts.Stats(); return float64(w) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "capf_contacts_dropped_total",
+			Help: "Phone contacts not recorded because too many devices were waiting for the next flush."},
+			func() float64 { _, d := contacts.Stats(); return float64(d) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "capf_unconfigured_requests_total",
+			Help: "Requests from phones for a device that is not configured (or a malformed name)."},
+			func() float64 { return float64(strangers.UnknownNames().Count) }),
+	)
+	contactsDone := make(chan struct{})
+	go func() { defer close(contactsDone); contacts.Run(contactsCtx) }()
+	defer func() { stopContacts(); <-contactsDone }()
+	deps := &session.Deps{
+		Store:     metrics.InstrumentStore(st),
+		Issuer:    authority,
+		Auth:      verifier,
+		Tracer:    server.TraceDir{Dir: g.dir().Trace()},
+		Locks:     session.NewDeviceLocks(),
+		Limiter:   limiter,
+		Guard:     guard,
+		Observer:  metrics,
+		Contacts:  contacts,
+		Strangers: strangers,
+		Now:       time.Now,
+		Logger:    log,
+		Node:      node,
+		Params:    params,
+	}
 	srv := server.New(server.Options{
 		TLS:                tlsCfg,
 		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),
@@ -254,20 +292,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		MaxConns:           conns.max,
 		Observer:           metrics,
 		Logger:             log,
-		Deps: &session.Deps{
-			Store:    metrics.InstrumentStore(st),
-			Issuer:   authority,
-			Auth:     verifier,
-			Tracer:   server.TraceDir{Dir: g.dir().Trace()},
-			Locks:    session.NewDeviceLocks(),
-			Limiter:  limiter,
-			Guard:    guard,
-			Observer: metrics,
-			Now:      time.Now,
-			Logger:   log,
-			Node:     node,
-			Params:   params,
-		},
+		Deps:               deps,
 	})
 	health := func(ctx context.Context) error {
 		_, err := st.ListDevices(ctx, device.Query{Limit: 1})
@@ -280,6 +305,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	var metricsAddr, adminAddr string
 	addrs := []string{"host " + nodeHostname()}
+	// phoneListen is where phones are served, once they are.
+	var phoneListen atomic.Pointer[string]
 	if lns.metrics != nil {
 		mln, err := lns.metrics.Listen()
 		if err != nil {
@@ -311,12 +338,22 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
 		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log,
-			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st}}
+			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st},
+			windows: func() webui.Windows {
+				if w := params.Current().Windows; w != nil {
+					return w
+				}
+				return nil
+			},
+			phones: func() (string, string) { return phoneHostPort(cfg.Listen, phoneListen.Load()) },
+		}
 		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, conns.limit, reg, log)
 		defer hs.Close()
 	}
 	serveCtx := context.WithoutCancel(ctx)
 	gate := newPhoneGate(cfg.Listen, func(ln net.Listener) error { return srv.Serve(serveCtx, ln) }, log)
+	// A phone accepted while the service was being deactivated is told so.
+	deps.Active = gate.listening
 	phoneAddr := ""
 	var pln net.Listener
 	if lns.phones != nil {
@@ -346,6 +383,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		// The CAPF certificate, the database and the trust file are in
 		// place: accept phones.
 		gate.start(pln)
+		phoneListen.Store(&phoneAddr)
+		if err := os.WriteFile(g.dir().PhoneListen(), []byte(phoneAddr+"\n"), 0o600); err != nil {
+			log.Warn("could not record the phone address for capf phone-config", "err", err)
+		}
+		defer os.Remove(g.dir().PhoneListen())
 	}
 	printStartup(g, cfg, authority.Certificate(), capfSource, created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
 	fmt.Fprint(g.stdout, firstAdmin)
@@ -390,6 +432,28 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// phoneHostPort is the host and port phones reach the service at, for the
+// phone page's configuration snippet: the listen host when it names one
+// (else this machine's host name), and the port the phone listener really
+// has (else the listen parameter's).
+func phoneHostPort(listen string, bound *string) (host, port string) {
+	host, port, _ = net.SplitHostPort(listen)
+	if bound != nil {
+		if h, p, err := net.SplitHostPort(*bound); err == nil {
+			port = p
+			if ip := net.ParseIP(h); host != "" && ip != nil && !ip.IsUnspecified() {
+				host = h
+			}
+		}
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return host, port
 }
 
 // fleetParameters imports the fleet parameters of the node's capf.json

@@ -44,6 +44,10 @@ type adminServices struct {
 	certificate *x509.Certificate
 	backups     webui.Backups // nil: no backup download
 	log         *slog.Logger
+	// windows are the maintenance windows in force; phones the host and
+	// port phones reach the service at (see webui.Options).
+	windows func() webui.Windows
+	phones  func() (host, port string)
 }
 
 // handler composes the REST API and the web UI behind the security headers
@@ -58,7 +62,7 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 	base.UI = webui.New(webui.Options{
 		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
-		Sessions: s.accounts,
+		Sessions: s.accounts, Windows: s.windows, Phones: s.phones,
 	})
 	auth := webauth.Middleware(s.accounts, s.log)
 	limit := webauth.LimitBodies(bodyLimit)

@@ -24,6 +24,10 @@ const (
 	LockFile = "serve.lock" // held by the one capf serve of the directory
 	TrustDir = "trust"      // SAST signing identities (capf trust)
 	NodeFile = "node-id"    // this server's node id in the store's claims
+	// PhoneListenFile holds the address the running serve listens on for
+	// phones (written when it listens, removed when it stops), so that
+	// capf phone-config gives phones the real port.
+	PhoneListenFile = "phone-listen"
 )
 
 // Path returns the path of elem inside d.
@@ -60,6 +64,9 @@ func (d Dir) NodeID() string { return d.Path(NodeFile) }
 
 // Lock returns the path of the serve lock file.
 func (d Dir) Lock() string { return d.Path(LockFile) }
+
+// PhoneListen returns the path of the running serve's phone address.
+func (d Dir) PhoneListen() string { return d.Path(PhoneListenFile) }
 
 // Ensure creates the data directory, private to its owner, if it does not
 // exist.

@@ -60,4 +60,7 @@ type Dashboard struct {
 	Expiring       []Device  `json:"-"`             // the first of those, soonest first
 	InProgress     []Device  `json:"-"`             // operations a session holds now
 	RecentFailures []Attempt `json:"-"`             // the latest failed attempts, newest first
+	// Unknown are the phones that asked for a device that is not
+	// configured (this node's, since it started).
+	Unknown UnknownNames `json:"-"`
 }

@@ -39,38 +39,77 @@ type Given struct {
 func (s *Service) Import(ctx context.Context, actor Actor, rows []ImportRow) (ImportCounts, error) {
 	names := make([]string, len(rows))
 	seen := make(map[string]int, len(rows))
+	var probs RowErrors
 	for i, r := range rows {
 		name, err := NormalizeName(r.Device.Name)
 		if err != nil {
-			return ImportCounts{}, fault.Invalidf("line %d: %s", r.Line, message(err))
+			probs.Add(rowProblem(r.Line, err))
+			continue
 		}
 		if prev, dup := seen[name]; dup {
-			return ImportCounts{}, fault.Invalidf("line %d: device %s already appears on line %d", r.Line, name, prev)
+			probs.Add(RowProblem{Line: r.Line, Column: columnLabels["name"], Reason: fmt.Sprintf("device %s already appears on line %d", name, prev)})
+			continue
 		}
 		seen[name] = r.Line
 		names[i] = name
 	}
+	if err := probs.Err(); err != nil {
+		return ImportCounts{}, err
+	}
 	now := s.now().UTC()
-	var rowErr error
+	// Every row is checked, in the transaction (a row's rules may depend on
+	// the stored device): a bad row is noted and stands in as unchanged
+	// (or, for a new device, as its defaults), and the last row rolls the
+	// whole import back if any was bad. The closure may run again from the
+	// first row (see Store): the notes start over there.
+	var bad RowErrors
 	counts, err := s.store.ImportDevices(ctx, names, actor, func(i int, old *Device) (Device, error) {
+		if i == 0 {
+			bad = RowErrors{}
+		}
 		d, err := s.importOne(names[i], rows[i], old, now)
 		if err != nil {
-			if fault.KindOf(err) == fault.Conflict {
-				rowErr = fault.Conflictf("line %d: %s", rows[i].Line, message(err))
-			} else {
-				rowErr = fault.Invalidf("line %d: %s", rows[i].Line, message(err))
-			}
-			return Device{}, rowErr
+			bad.Add(rowProblem(rows[i].Line, err))
+			bad.Conflict = bad.Conflict || fault.KindOf(err) == fault.Conflict
+			d = s.standIn(names[i], old, now)
+		}
+		if i == len(names)-1 && len(bad.Problems) > 0 {
+			return Device{}, &bad
 		}
 		return d, nil
 	})
-	if rowErr != nil {
-		return ImportCounts{}, rowErr
+	if len(bad.Problems) > 0 {
+		return ImportCounts{}, &bad
 	}
 	if err != nil {
 		return ImportCounts{}, fmt.Errorf("import: %w", err)
 	}
 	return counts, nil
+}
+
+// standIn is what a bad row writes until the import is rolled back: the
+// stored device as it is, or a new one's defaults.
+func (s *Service) standIn(name string, old *Device, now time.Time) Device {
+	if old != nil {
+		return *old
+	}
+	d := Device{Name: name, CreatedAt: now, UpdatedAt: now}
+	applyDefaults(&d, s.defaultKey)
+	return d
+}
+
+// columnLabels names the import file's columns by the field an error
+// blames (fault.Field), as the file's header and the UI label them.
+var columnLabels = map[string]string{
+	"name": "Device Name", "description": "Description", "security_profile": "Security Profile",
+	"auth_mode": "Authentication Mode", "auth_string": "Authentication String", "operation": "Certificate Operation",
+	"key": "Key", "deadline": "Operation Completes By",
+}
+
+// rowProblem is the problem of the row on line that err describes, blamed
+// on the column of the field err names, if any.
+func rowProblem(line int, err error) RowProblem {
+	return RowProblem{Line: line, Column: columnLabels[fault.FieldOf(err)], Reason: message(err)}
 }
 
 func (s *Service) importOne(name string, r ImportRow, old *Device, now time.Time) (Device, error) {

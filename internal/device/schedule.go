@@ -181,8 +181,9 @@ func maxTime(a, b time.Time) time.Time {
 // Dashboard returns the overview of the fleet at the service's clock: the
 // device count, the counts by Operation Status and by LSC state, the LSCs
 // that expire within [ExpiringWithin] (the first [DashboardList] listed,
-// soonest first), the devices a session holds now and the latest failed
-// attempts.
+// soonest first), the devices a session holds now, the latest failed
+// attempts, and the phones that asked for a device that is not configured
+// (when the service was given [ServiceOptions.Strangers]).
 func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 	now := s.now().UTC()
 	d, err := s.store.Dashboard(ctx, DashboardQuery{
@@ -191,6 +192,9 @@ func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 	})
 	if err != nil {
 		return Dashboard{}, fmt.Errorf("dashboard: %w", err)
+	}
+	if s.strangers != nil {
+		d.Unknown = s.strangers.UnknownNames()
 	}
 	return d, nil
 }

@@ -26,6 +26,9 @@ type ServiceOptions struct {
 	// fleet parameter in force, which an administrator may change while
 	// it runs. An empty result falls back to DefaultKey.
 	DefaultKeyNow func() KeySpec
+	// Strangers tells the dashboard which phones asked for a device that
+	// is not configured; nil: none known (e.g. in the CLI).
+	Strangers interface{ UnknownNames() UnknownNames }
 }
 
 // Service holds the administrative use cases on devices. The CLI, the REST
@@ -36,11 +39,12 @@ type Service struct {
 	rand       io.Reader
 	defaultKey KeySpec
 	keyNow     func() KeySpec
+	strangers  interface{ UnknownNames() UnknownNames }
 }
 
 // NewService returns a Service over o.Store.
 func NewService(o ServiceOptions) *Service {
-	s := &Service{store: o.Store, now: o.Now, rand: o.Rand, defaultKey: o.DefaultKey, keyNow: o.DefaultKeyNow}
+	s := &Service{store: o.Store, now: o.Now, rand: o.Rand, defaultKey: o.DefaultKey, keyNow: o.DefaultKeyNow, strangers: o.Strangers}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -178,7 +178,16 @@ func TestImport(t *testing.T) {
 		{"fail/duplicate", []device.ImportRow{
 			{Line: 2, Device: device.Device{Name: "SEP000000000005"}},
 			{Line: 7, Device: device.Device{Name: "sep000000000005"}},
-		}, "line 7: device SEP000000000005 already appears on line 2"},
+		}, "line 7: column Device Name: device SEP000000000005 already appears on line 2"},
+		{"fail/every-bad-row-named", []device.ImportRow{
+			{Line: 2, Device: device.Device{Name: "SEP000000000006", SecurityProfile: device.Encrypted, AuthMode: device.AuthString, AuthString: "1234"},
+				Given: device.Given{SecurityProfile: true, AuthMode: true, AuthString: true}},
+			{Line: 3, Device: device.Device{Name: "SEP000000000001", SecurityProfile: device.Authenticated, AuthMode: device.AuthString, AuthString: "1234"},
+				Given: device.Given{SecurityProfile: true, AuthMode: true, AuthString: true}},
+			{Line: 4, Device: device.Device{Name: "SEP000000000007"}},
+			{Line: 5, Device: device.Device{Name: "SEP000000000008", SecurityProfile: device.Authenticated, AuthMode: device.AuthString, AuthString: "1234"},
+				Given: device.Given{SecurityProfile: true, AuthMode: true, AuthString: true}},
+		}, "line 2:"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +202,16 @@ func TestImport(t *testing.T) {
 			page, _ := svc.List(ctx, device.Query{})
 			if page.Total != 1 {
 				t.Errorf("a rejected import changed the devices: %d now", page.Total)
+			}
+			if tt.name == "fail/every-bad-row-named" {
+				ps, _ := device.RowProblemsOf(err)
+				var lines []int
+				for _, p := range ps {
+					lines = append(lines, p.Line)
+				}
+				if fmt.Sprint(lines) != "[2 3 5]" {
+					t.Errorf("problems on lines %v, want [2 3 5]: %v", lines, err)
+				}
 			}
 		})
 	}

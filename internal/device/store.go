@@ -184,6 +184,19 @@ type Store interface {
 	// whether that happened now. NotFound if the device does not exist.
 	RecordAuthFailure(ctx context.Context, f AuthFailure) (locked bool, err error)
 
+	// RecordContacts records the phones' latest contacts that ended before
+	// a session started (a batch: one transaction). Each sets the
+	// LastContact of the device c.Device names unless the device has a
+	// contact on record that is newer than c.At; it changes nothing else
+	// (not the status, UpdatedAt or Rev). A contact for a device that does
+	// not exist (deleted since) is skipped. StartAttempt, FinishAttempt and
+	// RecordAuthFailure record the contact of their session themselves, in
+	// their own transaction: StartAttempt as ContactInProgress at
+	// a.StartedAt from a.Remote, FinishAttempt and RecordAuthFailure as
+	// ResultContact(Result, Reason) at the finish time from the attempt's
+	// remote address.
+	RecordContacts(ctx context.Context, cs []Contact) error
+
 	// ListAttempts returns a device's attempts, newest first, at most limit
 	// (all kept when limit <= 0). The store keeps only the most recent
 	// attempts of each device (see the backend's history limit); the

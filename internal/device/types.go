@@ -109,6 +109,18 @@ func (o Operation) verb() string {
 	return "Operation"
 }
 
+// Label names the key as the UI shows it and the report writes it:
+// "RSA 2048", "EC P-256".
+func (k KeySpec) Label() string {
+	switch {
+	case k.IsRSA():
+		return fmt.Sprintf("RSA %d", k.Bits())
+	case strings.HasPrefix(string(k), "ec"):
+		return fmt.Sprintf("EC P-%d", k.Bits())
+	}
+	return string(k)
+}
+
 // IsRSA reports whether the spec asks for an RSA key.
 func (k KeySpec) IsRSA() bool { return strings.HasPrefix(string(k), "rsa") }
 
@@ -201,6 +213,9 @@ type Device struct {
 	// session read, so a session never acts on a configuration that changed
 	// under it.
 	Rev int64
+	// LastContact is the phone's latest contact, of any outcome (zero: none
+	// on record); Device is left empty here.
+	LastContact Contact
 }
 
 // LSC states, as listed and filtered.

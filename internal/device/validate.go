@@ -2,6 +2,7 @@ package device
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/capf-server/capf/internal/fault"
@@ -64,55 +65,71 @@ func IsSoftphone(name string) bool {
 
 // ParseSecurityProfile accepts the profile's name or CallManager label.
 func ParseSecurityProfile(s string) (SecurityProfile, error) {
-	switch norm(s) {
-	case "non-secure", "nonsecure", "non secure":
+	switch vocab(s) {
+	case "nonsecure":
 		return NonSecure, nil
 	case "authenticated":
 		return Authenticated, nil
 	case "encrypted":
 		return Encrypted, nil
 	}
-	return "", fault.InvalidField("security_profile", "security profile %q: want non-secure, authenticated or encrypted", s)
+	return "", fault.InvalidField("security_profile", "security profile %q: want non-secure, authenticated or encrypted (or Non Secure, Authenticated, Encrypted)", s)
 }
 
-// ParseAuthMode accepts the mode's name or CallManager label.
+// ParseAuthMode accepts the mode's name, the label the UI shows, or
+// CallManager's BAT spelling ("By Existing Certificate (precedence to
+// LSC)").
 func ParseAuthMode(s string) (AuthMode, error) {
-	switch norm(s) {
-	case "string", "by authentication string":
+	switch vocab(s) {
+	case "string", "authenticationstring", "byauthenticationstring":
 		return AuthString, nil
-	case "null", "by null string":
+	case "null", "nullstring", "bynullstring":
 		return AuthNull, nil
-	case "lsc", "by existing certificate (precedence lsc)":
+	case "lsc", "byexistingcertificate(precedencelsc)", "byexistingcertificate(precedencetolsc)":
 		return AuthLSC, nil
-	case "mic", "by existing certificate (precedence mic)":
+	case "mic", "byexistingcertificate(precedencemic)", "byexistingcertificate(precedencetomic)":
 		return AuthMIC, nil
 	}
-	return "", fault.InvalidField("auth_mode", "authentication mode %q: want string, null, lsc or mic", s)
+	return "", fault.InvalidField("auth_mode", "authentication mode %q: want string, null, lsc or mic (or By Authentication String, By Null String, By Existing Certificate (Precedence LSC), By Existing Certificate (Precedence MIC))", s)
 }
 
-// ParseOperation accepts the operation's name or CallManager label.
+// ParseOperation accepts the operation's name, its label or CallManager's
+// BAT spelling.
 func ParseOperation(s string) (Operation, error) {
-	switch norm(s) {
-	case "none", "no pending operation":
+	switch vocab(s) {
+	case "none", "nopendingoperation":
 		return OpNone, nil
-	case "install", "upgrade", "install/upgrade":
+	case "install", "upgrade", "install/upgrade", "installupgrade":
 		return OpInstall, nil
 	case "delete":
 		return OpDelete, nil
 	case "troubleshoot":
 		return OpTroubleshoot, nil
 	}
-	return "", fault.InvalidField("operation", "certificate operation %q: want none, install, delete or troubleshoot", s)
+	return "", fault.InvalidField("operation", "certificate operation %q: want none, install, delete or troubleshoot (or No Pending Operation, Install/Upgrade, Delete, Troubleshoot)", s)
 }
 
-// ParseKeySpec accepts rsa512 … rsa4096, ec256, ec384, ec521.
+// ParseKeySpec accepts rsa512 … rsa4096, ec256, ec384, ec521, the labels
+// the UI shows ("RSA 2048", "EC P-256") and CallManager's key sizes ("2048"
+// for RSA; "256", "P-256" or "EC 256" for EC).
 func ParseKeySpec(s string) (KeySpec, error) {
-	k := KeySpec(norm(s))
-	switch k {
+	v := strings.TrimPrefix(vocab(s), "ecdsa")
+	if n := strings.TrimPrefix(v, "rsa"); n != v {
+		v = "rsa" + n
+	} else {
+		v = strings.TrimPrefix(strings.TrimPrefix(v, "ec"), "p")
+		switch v {
+		case "256", "384", "521":
+			v = "ec" + v
+		default:
+			v = "rsa" + v
+		}
+	}
+	switch k := KeySpec(v); k {
 	case RSA512, RSA1024, RSA2048, RSA3072, RSA4096, EC256, EC384, EC521:
 		return k, nil
 	}
-	return "", fault.InvalidField("key", "key %q: want rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521", s)
+	return "", fault.InvalidField("key", "key %q: want rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521 (or RSA 2048, EC P-256, …)", s)
 }
 
 // ValidateAuthString checks that s is 4 to 10 decimal digits.
@@ -123,7 +140,18 @@ func ValidateAuthString(s string) error {
 	return nil
 }
 
-func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// vocab is the key a value of a fixed vocabulary is looked up by: lower
+// case, without white space, '-' and '_', so that "Non Secure",
+// "non-secure" and "NONSECURE", or "RSA 2048" and "rsa2048", are one.
+func vocab(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r), r == '-', r == '_':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
 
 // Validate checks the administrator-controlled fields of d for consistency,
 // returning the first problem as an Invalid error. It expects normalized

@@ -270,8 +270,8 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("bulk gave %d distinct strings to 3 phones", len(strs))
 	}
 
-	// Import a CSV whose third line is bad: the line is named and nothing
-	// is imported.
+	// Import a CSV whose third line is bad: the line is named (with its
+	// column) and nothing is imported.
 	csvFile := filepath.Join(t.TempDir(), "phones.csv")
 	csv := "Device Name,Description\nSEPC00000000001,ok\nNOT A PHONE NAME!,bad\n"
 	if err := os.WriteFile(csvFile, []byte(csv), 0o600); err != nil {
@@ -281,7 +281,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/import"), chromedp.WaitVisible(chromedp.CSS("#file")),
 		chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{csvFile}),
 		chromedp.Click(chromedp.CSS("#import")),
-		poll(`document.getElementById("import-error") && document.getElementById("import-error").textContent.trim().startsWith("line 3:")`, 10*time.Second))
+		poll(`document.getElementById("import-error") !== null && document.querySelector("#import-problems tbody tr td") !== null && document.querySelector("#import-problems tbody tr td").textContent.trim() === "3"`, 10*time.Second))
 	if _, _, code := s.capf("device", "show", "SEPC00000000001"); code == 0 {
 		t.Error("a failed import added the good row")
 	}

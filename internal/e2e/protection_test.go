@@ -162,6 +162,8 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Errorf("a refused phone changed status to %q", got)
 	}
 	waitMetric(t, s, `capf_retry_later_total{reason="busy"}`, "1")
+	lastContact(t, s, name, "retry-later", "max_concurrent_operations reached", "retry in 7 s")
+	waitMetric(t, s, "capf_contacts_recorded_total", "1")
 	wg.Wait()
 	// Slots are free again.
 	res, err = s.phone(name, "", nil)
@@ -203,10 +205,12 @@ func TestMaintenanceWindow(t *testing.T) {
 	if d := s.device(name); d.Status != "Operation Pending" || d.Operation != "install" {
 		t.Fatalf("device %+v", d)
 	}
+	lastContact(t, s, name, "retry-later", "outside the maintenance windows; next opens "+start.Truncate(time.Hour).Format(time.RFC3339))
 	// A phone with nothing pending is answered as usual.
 	other := newPhoneName()
 	s.mustCapf("device", "add", other)
 	if res, err := s.phone(other, "", nil); err != nil || res.EndReason != wire.ReasonNoAction {
 		t.Fatalf("no pending operation: %+v %v", res, err)
 	}
+	lastContact(t, s, other, "no-action", "No Pending Operation")
 }

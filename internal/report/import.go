@@ -64,12 +64,16 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // UTF-8 byte-order mark, CRLF line endings and blank lines, and skips rows
 // whose fields are all empty (what spreadsheets leave at the end).
 //
-// Every value is checked on its own; the first problem rejects the whole
-// file with a [fault.Invalid] error whose message starts with "line N:" and
-// names the column. So does a device name that appears twice (the message
-// gives both lines), more than [MaxRows] rows, a field longer than
-// [MaxFieldLen] bytes, or a CSV syntax error. An error reading r is
-// returned wrapped, with no fault kind.
+// Every value is checked on its own; any problem rejects the whole file
+// with a *[device.RowErrors] (a [fault.Invalid] error whose message starts
+// with "line N:") that names every problem, up to [device.MaxRowProblems],
+// each with its line, column and reason as data: a bad value, a device name
+// that appears twice (the reason gives both lines), a row with the wrong
+// number of fields, more than [MaxRows] rows, a field longer than
+// [MaxFieldLen] bytes. A CSV syntax error or an over-long row ends the
+// reading there (where the next row starts is unknown), and a bad header
+// is the only problem named. An error reading r is returned wrapped, with
+// no fault kind.
 //
 // Values are trimmed of surrounding white space, then stripped of the
 // single quote [WriteReport] puts in front of values a spreadsheet could
@@ -94,10 +98,14 @@ func ParseImport(r io.Reader) ([]Row, error) {
 
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, fault.Invalidf("line 1: the file is empty; the first row must be the header: %s", strings.Join(ImportColumns(), ", "))
+		return nil, device.RowError(1, "", "the file is empty; the first row must be the header: %s", strings.Join(ImportColumns(), ", "))
 	}
 	if err != nil {
-		return nil, readError(err, header, 0)
+		p, ioErr := readProblem(err, header, 0)
+		if ioErr != nil {
+			return nil, ioErr
+		}
+		return nil, &device.RowErrors{Problems: []device.RowProblem{p}}
 	}
 	headerLine, _ := cr.FieldPos(0)
 	cols, err := parseHeader(header, headerLine)
@@ -106,6 +114,7 @@ func ParseImport(r io.Reader) ([]Row, error) {
 	}
 
 	var rows []Row
+	var probs device.RowErrors
 	lineOf := make(map[string]int) // device name → line
 	for {
 		rec, err := cr.Read()
@@ -116,24 +125,41 @@ func ParseImport(r io.Reader) ([]Row, error) {
 			if errors.Is(err, csv.ErrFieldCount) && blank(rec) {
 				continue
 			}
-			return nil, readError(err, rec, len(cols))
+			p, ioErr := readProblem(err, rec, len(cols))
+			if ioErr != nil {
+				return nil, ioErr
+			}
+			probs.Add(p)
+			if errors.Is(err, csv.ErrFieldCount) {
+				continue // the next row starts on a line of its own
+			}
+			break // a syntax error or an over-long row: where the next row starts is unknown
 		}
 		if blank(rec) {
 			continue
 		}
 		line, _ := cr.FieldPos(0)
-		if len(rows) == MaxRows {
-			return nil, fault.Invalidf("line %d: the file has more than %d rows; split it into smaller files", line, MaxRows)
+		if len(rows)+len(probs.Problems) >= MaxRows {
+			probs.Add(device.RowProblem{Line: line, Reason: fmt.Sprintf("the file has more than %d rows; split it into smaller files", MaxRows)})
+			break
 		}
-		row, err := parseRow(cols, rec, line)
-		if err != nil {
-			return nil, err
+		row, bad := parseRow(cols, rec, line)
+		if len(bad) > 0 {
+			for _, p := range bad {
+				probs.Add(p)
+			}
+			continue
 		}
 		if first, dup := lineOf[row.Device.Name]; dup {
-			return nil, fault.Invalidf("line %d: column %s: device %s appears twice, on lines %d and %d", line, ColDeviceName, row.Device.Name, first, line)
+			probs.Add(device.RowProblem{Line: line, Column: ColDeviceName,
+				Reason: fmt.Sprintf("device %s appears twice, on lines %d and %d", row.Device.Name, first, line)})
+			continue
 		}
 		lineOf[row.Device.Name] = line
 		rows = append(rows, row)
+	}
+	if err := probs.Err(); err != nil {
+		return nil, err
 	}
 	return rows, nil
 }
@@ -150,35 +176,37 @@ func parseHeader(rec []string, line int) ([]headerField, error) {
 	at := make(map[string]int, len(rec)) // lower-case name → 1-based position
 	for i, raw := range rec {
 		if len(raw) > MaxFieldLen {
-			return nil, fault.Invalidf("line %d: header field %d is %d bytes long; the limit is %d", line, i+1, len(raw), MaxFieldLen)
+			return nil, device.RowError(line, "", "header field %d is %d bytes long; the limit is %d", i+1, len(raw), MaxFieldLen)
 		}
 		name := strings.TrimSpace(raw)
 		key := strings.ToLower(name)
 		c, ok := columnsByKey[key]
 		if !ok {
-			return nil, fault.Invalidf("line %d: unknown column %q; the first row must be the header, with the columns %s (a report's %s are ignored)",
-				line, name, strings.Join(ImportColumns(), ", "), strings.Join(reportOnlyColumns[:], ", "))
+			return nil, device.RowError(line, "", "unknown column %q; the first row must be the header, with the columns %s (a report's %s are ignored)",
+				name, strings.Join(ImportColumns(), ", "), strings.Join(reportOnlyColumns[:], ", "))
 		}
 		if j, dup := at[key]; dup {
-			return nil, fault.Invalidf("line %d: column %q appears twice (fields %d and %d)", line, name, j, i+1)
+			return nil, device.RowError(line, "", "column %q appears twice (fields %d and %d)", name, j, i+1)
 		}
 		at[key] = i + 1
 		cols[i] = headerField{col: c, name: canonicalNames[key]}
 	}
 	if _, ok := at[strings.ToLower(ColDeviceName)]; !ok {
-		return nil, fault.Invalidf("line %d: the required column %q is missing", line, ColDeviceName)
+		return nil, device.RowError(line, "", "the required column %q is missing", ColDeviceName)
 	}
 	return cols, nil
 }
 
-// parseRow checks and converts the fields of one row.
-func parseRow(cols []headerField, rec []string, line int) (Row, error) {
-	row := Row{Line: line}
+// parseRow checks and converts the fields of one row; bad names every
+// value that is wrong.
+func parseRow(cols []headerField, rec []string, line int) (row Row, bad []device.RowProblem) {
+	row = Row{Line: line}
 	d, given := &row.Device, &row.Given
 	for i, raw := range rec {
 		c := cols[i].col
 		if len(raw) > MaxFieldLen {
-			return Row{}, fault.Invalidf("line %d: column %s: the value is %d bytes long; the limit is %d", line, cols[i].name, len(raw), MaxFieldLen)
+			bad = append(bad, device.RowProblem{Line: line, Column: cols[i].name, Reason: fmt.Sprintf("the value is %d bytes long; the limit is %d", len(raw), MaxFieldLen)})
+			continue
 		}
 		if c == colIgnored {
 			continue
@@ -223,10 +251,10 @@ func parseRow(cols []headerField, rec []string, line int) (Row, error) {
 			given.Deadline = true
 		}
 		if err != nil {
-			return Row{}, fault.Invalidf("line %d: column %s: %s", line, cols[i].name, err.Error())
+			bad = append(bad, device.RowProblem{Line: line, Column: cols[i].name, Reason: err.Error()})
 		}
 	}
-	return row, nil
+	return row, bad
 }
 
 // checkDescription accepts UTF-8 text of at most maxDescriptionLen bytes
@@ -278,24 +306,24 @@ func blank(rec []string) bool {
 	return true
 }
 
-// readError turns an error of the CSV reader into the importer's errors:
-// syntax errors, rows with the wrong number of fields (rec, where the header
-// has want) and over-long rows are Invalid with the line; anything else is
-// an I/O error of the source and is only wrapped.
-func readError(err error, rec []string, want int) error {
+// readProblem turns an error of the CSV reader into the problem of its
+// row: syntax errors, rows with the wrong number of fields (rec, where the
+// header has want) and over-long rows; anything else is an I/O error of
+// the source, returned wrapped.
+func readProblem(err error, rec []string, want int) (device.RowProblem, error) {
 	var pe *csv.ParseError
 	var tl *recordTooLongError
 	switch {
 	case errors.As(err, &tl):
-		return fault.Invalidf("line %d: the row is longer than %d bytes (no field may be longer than %d)", tl.line, maxRecordBytes, MaxFieldLen)
+		return device.RowProblem{Line: tl.line, Reason: fmt.Sprintf("the row is longer than %d bytes (no field may be longer than %d)", maxRecordBytes, MaxFieldLen)}, nil
 	case errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount):
-		return fault.Invalidf("line %d: the row has %d fields, the header %d; quote a value that contains a comma", pe.StartLine, len(rec), want)
+		return device.RowProblem{Line: pe.StartLine, Reason: fmt.Sprintf("the row has %d fields, the header %d; quote a value that contains a comma", len(rec), want)}, nil
 	case errors.As(err, &pe) && pe.Line != pe.StartLine:
-		return fault.Invalidf("line %d: CSV syntax error on line %d, byte %d: %v", pe.StartLine, pe.Line, pe.Column, pe.Err)
+		return device.RowProblem{Line: pe.StartLine, Reason: fmt.Sprintf("CSV syntax error on line %d, byte %d: %v", pe.Line, pe.Column, pe.Err)}, nil
 	case errors.As(err, &pe):
-		return fault.Invalidf("line %d: CSV syntax error at byte %d: %v", pe.Line, pe.Column, pe.Err)
+		return device.RowProblem{Line: pe.Line, Reason: fmt.Sprintf("CSV syntax error at byte %d: %v", pe.Column, pe.Err)}, nil
 	}
-	return fmt.Errorf("read import file: %w", err)
+	return device.RowProblem{}, fmt.Errorf("read import file: %w", err)
 }
 
 // ImportRows turns parsed CSV rows into the device service's import rows.

@@ -11,8 +11,9 @@ import (
 
 // WriteReport writes the CAPF report of ds to w: the header ([ReportColumns])
 // then one row per device, in the order given. Values are in CallManager's
-// words (the Label of the profile, mode and operation), the key as its
-// short name (rsa2048), times in RFC 3339 UTC; an empty deadline and the LSC
+// words, the one vocabulary the UI shows (the Label of the profile, mode,
+// operation and key: "Non Secure", "By Null String", "Install/Upgrade",
+// "RSA 2048"), times in RFC 3339 UTC; an empty deadline and the LSC
 // columns of a device without an LSC read [NA]. LSC Status is
 // device.Device.LSCState at now: none, valid or expired.
 //
@@ -39,7 +40,7 @@ func WriteReport(w io.Writer, ds []device.Device, now time.Time) error {
 			d.AuthMode.Label(),
 			d.AuthString,
 			d.Operation.Label(),
-			string(d.Key),
+			d.Key.Label(),
 			timeOrNA(d.Deadline),
 			d.LSCState(now),
 			d.Status,

@@ -52,9 +52,9 @@ func TestWriteReportGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "Device Name,Description,Security Profile,Authentication Mode,Authentication String,Certificate Operation,Key,Operation Completes By,LSC Status,Operation Status,LSC Serial,LSC Issuer,LSC Valid Until\r\n" +
-		"SEP001122334455,\"Lobby, west\",Non Secure,By Authentication String,0123,Install/Upgrade,rsa2048,2026-07-01T17:00:00Z,none,Operation Pending,NA,NA,NA\r\n" +
-		"CSFJDOE,\"'=HYPERLINK(\"\"http://x\"\")\",Encrypted,By Existing Certificate (Precedence LSC),,No Pending Operation,ec384,NA,valid,Upgrade Success,0A1B2C3D4E5F,\"CN=CAPF-1234,O=Example,C=US\",2030-01-01T00:00:00Z\r\n" +
-		"SEPAABBCCDDEEFF,'@ reception\twith tab,Authenticated,By Existing Certificate (Precedence MIC),,Delete,ec521,NA,expired,Delete Failed: Invalid MIC,FF,'-CN=odd issuer,2026-01-01T00:00:00Z\r\n" +
+		"SEP001122334455,\"Lobby, west\",Non Secure,By Authentication String,0123,Install/Upgrade,RSA 2048,2026-07-01T17:00:00Z,none,Operation Pending,NA,NA,NA\r\n" +
+		"CSFJDOE,\"'=HYPERLINK(\"\"http://x\"\")\",Encrypted,By Existing Certificate (Precedence LSC),,No Pending Operation,EC P-384,NA,valid,Upgrade Success,0A1B2C3D4E5F,\"CN=CAPF-1234,O=Example,C=US\",2030-01-01T00:00:00Z\r\n" +
+		"SEPAABBCCDDEEFF,'@ reception\twith tab,Authenticated,By Existing Certificate (Precedence MIC),,Delete,EC P-521,NA,expired,Delete Failed: Invalid MIC,FF,'-CN=odd issuer,2026-01-01T00:00:00Z\r\n" +
 		"TCT.JANE-2,,,,,,,NA,none,,NA,NA,NA\r\n"
 	if got := buf.String(); got != want {
 		t.Errorf("report =\n%q\nwant\n%q", got, want)

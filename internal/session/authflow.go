@@ -59,17 +59,22 @@ func (s *Session) lookup(ctx context.Context, m *wire.Message) (device.Device, S
 	name, err := device.NormalizeName(raw)
 	if err != nil {
 		s.sum.Outcome, s.sum.Reason = "unknown-device", "malformed device name"
+		s.noteStranger("")
 		return device.Device{}, s.end(wire.ReasonUnknownDevice), false
 	}
 	s.sum.Device = name
 	d, err := s.deps.Store.GetDevice(ctx, name)
 	if err != nil {
+		if fault.KindOf(err) == fault.NotFound {
+			s.noteStranger(name)
+		}
 		return device.Device{}, s.storeFailed(err), false
 	}
 	s.dev = d
 	s.sum.Operation = d.Operation
 	if d.Operation == device.OpNone {
 		s.sum.Outcome = "no-action"
+		s.noteContact(device.ContactNoAction, "no certificate operation is pending (No Pending Operation)")
 		return device.Device{}, s.end(wire.ReasonNoAction), false
 	}
 	return d, Step{}, true
@@ -118,6 +123,10 @@ func (s *Session) late(ctx context.Context, d device.Device, now time.Time) Step
 // phone told to retry has not spent a guess; the claim enforces the
 // fleet's limit exactly.
 func (s *Session) admit(ctx context.Context, now time.Time) (Step, bool) {
+	if s.deps.Active != nil && !s.deps.Active() {
+		s.sum.Reason = "the CAPF service is deactivated (Service Activation)"
+		return s.retryLater("deactivated", 0), false
+	}
 	if w := s.cfg.Windows; w != nil && !w.Open(now) {
 		next := w.NextOpen(now)
 		s.sum.Reason = "outside the maintenance windows; next opens " + next.UTC().Format(time.RFC3339)
@@ -164,6 +173,7 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 		// recorded again, so that a flood leaves the status and the
 		// history as the lock left them.
 		s.sum.Outcome, s.sum.Reason = "failed", "the authentication string was used up by wrong guesses; the administrator must set a new one"
+		s.noteContact(device.ContactRefused, s.sum.Reason)
 		return auth.Result{}, s.end(wire.ReasonRefused), false
 	}
 	counted := false
@@ -291,6 +301,24 @@ func (s *Session) begin(ctx context.Context, d device.Device, res auth.Result, n
 		return Step{Reply: wire.New(wire.CmdFetchCertificateRequest, s.id)}
 	}
 	return s.fail(ctx, device.ReasonInternal, fmt.Sprintf("unknown operation %q", d.Operation))
+}
+
+// noteContact keeps a contact of the session's device that ends before a
+// session started (the store records the others with the attempt).
+func (s *Session) noteContact(outcome, reason string) {
+	if s.deps.Contacts == nil || s.dev.Name == "" {
+		return
+	}
+	s.deps.Contacts.Note(device.Contact{Device: s.dev.Name, At: s.deps.Now().UTC(), Remote: s.sum.Remote,
+		Outcome: outcome, Reason: safetext.Bound(reason, MaxReasonText)})
+}
+
+// noteStranger counts a request for a device that is not configured; name
+// is normalized, or "" when it was malformed.
+func (s *Session) noteStranger(name string) {
+	if s.deps.Strangers != nil {
+		s.deps.Strangers.NoteUnknown(name, remoteIP(s.sum.Remote), s.deps.Now().UTC())
+	}
 }
 
 // remoteIP returns the address part of host:port.

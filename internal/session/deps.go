@@ -80,6 +80,20 @@ type Windows interface {
 	NextOpen(t time.Time) time.Time
 }
 
+// Contacts keeps the contacts that end before a session starts (the store
+// records a session's own). Note must not block: it is called on the
+// connection's goroutine for every refusal, and a phone may call often.
+type Contacts interface {
+	Note(c device.Contact)
+}
+
+// Strangers counts the phones that ask for a device that is not
+// configured. NoteUnknown must be cheap and bound what it keeps: the name
+// is a stranger's (normalized; "" for a malformed one).
+type Strangers interface {
+	NoteUnknown(name, remote string, at time.Time)
+}
+
 // Observer receives the events that metrics count. Every method must be
 // cheap and safe for concurrent use.
 type Observer interface {
@@ -107,8 +121,18 @@ type Deps struct {
 	Limiter  *Limiter // nil: no limit on concurrent operations
 	Guard    *Guard   // nil: no per-address failure budget
 	Observer Observer // nil: nothing observed
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Contacts keeps the refusals before a session per device; nil: not
+	// kept.
+	Contacts Contacts
+	// Strangers counts the requests for devices that are not configured;
+	// nil: not counted.
+	Strangers Strangers
+	// Active reports whether the service is activated; a phone that
+	// connected while it was being deactivated is told to retry later.
+	// nil: always active.
+	Active func() bool
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Node names this server in the store's claims; sessions of other
 	// nodes are never superseded or recovered by this one.
 	Node string

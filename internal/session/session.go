@@ -62,7 +62,7 @@ type Summary struct {
 	SUDI      string // the outcome of its SUDI_DATA (auth.Result.SUDI); "" when it sent none
 	Operation device.Operation
 	Outcome   string // "success", "failed", "no-action", "unknown-device", "retry-later", "aborted"
-	RetryWhy  string // for retry-later: "busy", "maintenance-window", "device-busy", "store"
+	RetryWhy  string // for retry-later: "busy", "maintenance-window", "device-busy", "store", "deactivated", "auth-…"
 	Status    string // the Operation Status recorded, if any
 	Reason    string // failure detail
 	Serial    string // serial of an issued LSC
@@ -205,6 +205,11 @@ func (s *Session) retryLater(why string, delay time.Duration) Step {
 	if secs == 0 {
 		secs = 60
 	}
+	reason := s.sum.Reason
+	if reason == "" {
+		reason = why
+	}
+	s.noteContact(device.ContactRetryLater, fmt.Sprintf("%s (RETRY_LATER, retry in %d s)", reason, secs))
 	return Step{Reply: wire.New(wire.CmdRetryLater, s.id).AddUint32(wire.TagRetryDelay, secs), Done: true}
 }
 

@@ -17,6 +17,25 @@ type Dashboard struct {
 	Expiring       []Device        `json:"expiring"`        // LSCs expiring within 30 days, soonest first
 	InProgress     []Device        `json:"in_progress"`     // operations a session holds now
 	RecentFailures []DeviceAttempt `json:"recent_failures"` // newest first
+	// Unconfigured are the phones that asked for a device that is not
+	// configured (this node's count since it started).
+	Unconfigured Unconfigured `json:"unconfigured"`
+}
+
+// Unconfigured is the JSON form of the phones that asked for a device that
+// is not configured.
+type Unconfigured struct {
+	Count     int64              `json:"count"`
+	Malformed int64              `json:"malformed"`       // of which the name was not a device name
+	Since     *time.Time         `json:"since,omitempty"` // the first one counted
+	Latest    []UnconfiguredName `json:"latest"`          // a few of the latest, newest first
+}
+
+// UnconfiguredName is one name a phone asked for that is not configured.
+type UnconfiguredName struct {
+	Name   string    `json:"name"`
+	At     time.Time `json:"at"`
+	Remote string    `json:"remote"`
 }
 
 // DeviceAttempt is an attempt with the name of its device, for lists that
@@ -38,6 +57,14 @@ func DashboardOf(d device.Dashboard, now time.Time) Dashboard {
 	}
 	if v.ByLSC == nil {
 		v.ByLSC = []device.Count{}
+	}
+	v.Unconfigured = Unconfigured{Count: d.Unknown.Count, Malformed: d.Unknown.Malformed, Latest: make([]UnconfiguredName, 0, len(d.Unknown.Latest))}
+	if !d.Unknown.Since.IsZero() {
+		t := d.Unknown.Since
+		v.Unconfigured.Since = &t
+	}
+	for _, n := range d.Unknown.Latest {
+		v.Unconfigured.Latest = append(v.Unconfigured.Latest, UnconfiguredName{Name: n.Name, At: n.At, Remote: n.Remote})
 	}
 	for i, a := range Attempts(d.RecentFailures) {
 		v.RecentFailures = append(v.RecentFailures, DeviceAttempt{Device: d.RecentFailures[i].Device, Attempt: a})

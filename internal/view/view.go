@@ -26,6 +26,17 @@ type Device struct {
 	LSCValidUntil   *time.Time `json:"lsc_valid_until,omitempty"`
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
+	// LastContact is the phone's latest contact, whatever became of it;
+	// absent when none is on record.
+	LastContact *Contact `json:"last_contact,omitempty"`
+}
+
+// Contact is the JSON form of a phone's latest contact.
+type Contact struct {
+	At      time.Time `json:"at"`
+	Remote  string    `json:"remote"`
+	Outcome string    `json:"outcome"` // in-progress, success, failed, retry-later, no-action, refused
+	Reason  string    `json:"reason"`
 }
 
 // DeviceOf is the view of d; its LSC status is evaluated at now, the
@@ -44,6 +55,9 @@ func DeviceOf(d device.Device, now time.Time) Device {
 	if d.LSC != nil {
 		t := d.LSC.NotAfter
 		v.LSCSerial, v.LSCIssuer, v.LSCValidUntil = d.LSC.Serial, d.LSC.Issuer, &t
+	}
+	if c := d.LastContact; !c.IsZero() {
+		v.LastContact = &Contact{At: c.At, Remote: c.Remote, Outcome: c.Outcome, Reason: c.Reason}
 	}
 	return v
 }

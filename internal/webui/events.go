@@ -13,7 +13,8 @@ import (
 )
 
 // liveStatus is what the live status stream sends of a device: its
-// Operation Status and LSC, the read-only fields of Phone Configuration.
+// Operation Status, LSC and last contact, the read-only fields of Phone
+// Configuration.
 type liveStatus struct {
 	Name           string `json:"name"`
 	Status         string `json:"status"`
@@ -24,6 +25,12 @@ type liveStatus struct {
 	LSCSerial      string `json:"lsc_serial,omitempty"`
 	LSCIssuer      string `json:"lsc_issuer,omitempty"`
 	LSCValidUntil  string `json:"lsc_valid_until,omitempty"`
+	// The phone's last contact, when one is on record.
+	ContactAt      string `json:"contact_at,omitempty"`
+	ContactRemote  string `json:"contact_remote,omitempty"`
+	ContactOutcome string `json:"contact_outcome,omitempty"` // in words
+	ContactClass   string `json:"contact_class,omitempty"`
+	ContactReason  string `json:"contact_reason,omitempty"`
 }
 
 func (u *ui) liveOf(d device.Device) liveStatus {
@@ -33,6 +40,10 @@ func (u *ui) liveOf(d device.Device) liveStatus {
 	}
 	if d.LSC != nil {
 		ls.LSCSerial, ls.LSCIssuer, ls.LSCValidUntil = d.LSC.Serial, d.LSC.Issuer, u.when(d.LSC.NotAfter)
+	}
+	if c := d.LastContact; !c.IsZero() {
+		ls.ContactAt, ls.ContactRemote, ls.ContactReason = u.when(c.At), c.Remote, c.Reason
+		ls.ContactOutcome, ls.ContactClass = contactLabel(c.Outcome), contactClass(c.Outcome)
 	}
 	return ls
 }

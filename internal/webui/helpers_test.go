@@ -128,6 +128,7 @@ type fakeCampaigns struct {
 	scheduled []device.Criteria
 	changes   []device.Change
 	progress  device.CampaignProgress
+	unknown   device.UnknownNames // the dashboard's phones that asked but are not configured
 }
 
 func (f *fakeCampaigns) Schedule(_ context.Context, _ device.Actor, c device.Criteria, ch device.Change) (device.Campaign, error) {
@@ -152,7 +153,8 @@ func (f *fakeCampaigns) Campaign(_ context.Context, id int64) (device.CampaignPr
 func (f *fakeCampaigns) Dashboard(context.Context) (device.Dashboard, error) {
 	return device.Dashboard{Devices: 3, ByStatus: []device.Count{{Value: "None", Count: 2}, {Value: "Upgrade Failed: Invalid LSC", Count: 1}},
 		ByLSC: []device.Count{{Value: "none", Count: 3}}, ExpiringSoon: 0,
-		RecentFailures: []device.Attempt{{Device: "SEP000000000003", Result: "Upgrade Failed: Invalid LSC", Reason: "chain did not verify", FinishedAt: testNow}}}, nil
+		RecentFailures: []device.Attempt{{Device: "SEP000000000003", Result: "Upgrade Failed: Invalid LSC", Reason: "chain did not verify", FinishedAt: testNow}},
+		Unknown:        f.unknown}, nil
 }
 
 // env is a UI over a real device service on a SQLite store.

@@ -3,6 +3,7 @@ package webui
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/capf-server/capf/internal/account"
@@ -17,17 +18,19 @@ const maxImportBytes = 64 << 20
 
 // importData is the Import page's content.
 type importData struct {
-	Error   string
-	Counts  *device.ImportCounts
-	Columns []string
+	Error    string
+	Problems []device.RowProblem // every problem of a bad file, as data
+	More     bool                // there were more than those
+	Counts   *device.ImportCounts
+	Columns  []string
 }
 
 func (u *ui) importForm(w http.ResponseWriter, r *http.Request, p account.Principal) {
 	u.render(w, r, p, http.StatusOK, "import.html", "Import Phones", "import", importData{Columns: report.ImportColumns()})
 }
 
-// importSubmit imports the uploaded CSV: all rows or, at the first bad
-// one, none, with an error that names its line.
+// importSubmit imports the uploaded CSV: all rows or, when any is bad,
+// none, with every problem named by line, column and reason.
 func (u *ui) importSubmit(w http.ResponseWriter, r *http.Request, p account.Principal) {
 	d := importData{Columns: report.ImportColumns()}
 	status := http.StatusOK
@@ -38,6 +41,16 @@ func (u *ui) importSubmit(w http.ResponseWriter, r *http.Request, p account.Prin
 			u.log.Error("webui: import", "err", err)
 		}
 		d.Error, status = pr.Detail, pr.Status
+		if d.Problems, d.More = device.RowProblemsOf(err); len(d.Problems) > 0 {
+			d.Error = fmt.Sprintf("The file was not imported: %d problem", len(d.Problems))
+			if len(d.Problems) > 1 {
+				d.Error += "s"
+			}
+			if d.More {
+				d.Error += " named here, and more"
+			}
+			d.Error += ". Nothing was changed; correct the rows and import the file again."
+		}
 	} else {
 		d.Counts = &counts
 	}

@@ -87,6 +87,9 @@ type phoneData struct {
 	Fetched    []fetchedView
 	Events     string
 	Confirm    bool // the delete confirmation
+	// Snippet is the phone's configuration snippet, as capf phone-config
+	// prints it; SnippetError says why there is none.
+	Snippet, SnippetError string
 }
 
 func (u *ui) phoneData(f phoneForm, d *device.Device) phoneData {
@@ -134,6 +137,14 @@ func (u *ui) loadPhone(r *http.Request, pd *phoneData) error {
 			fv.Subject = "(not a parsable certificate)"
 		}
 		pd.Fetched = append(pd.Fetched, fv)
+	}
+	if u.o.Phones != nil {
+		host, port := u.o.Phones()
+		if snippet, err := device.PhoneConfig(pd.Device, host, port); err != nil {
+			pd.SnippetError = fault.ProblemOf(err).Detail
+		} else {
+			pd.Snippet = snippet
+		}
 	}
 	return nil
 }

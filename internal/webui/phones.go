@@ -293,6 +293,7 @@ type listData struct {
 	RowsParam  int // rows per page when not the default, carried by the find form
 	BulkHref   string
 	ReportHref string
+	Banners    []banner
 }
 
 // phoneList is Find and List Phones.
@@ -391,6 +392,7 @@ func (u *ui) phoneList(w http.ResponseWriter, r *http.Request, p account.Princip
 		next.Page++
 		d.NextHref = next.href("/phones")
 	}
+	d.Banners = u.banners(r.Context())
 	u.render(w, r, p, status, "phones.html", "Find and List Phones", "phones", d)
 }
 

@@ -289,6 +289,7 @@ type dashboardData struct {
 	Campaigns    []device.Campaign
 	ExpiringHref string // the search for the LSCs that expire within 30 days
 	Error        string
+	Banners      []banner
 }
 
 func (u *ui) dashboard(w http.ResponseWriter, r *http.Request, p account.Principal) {
@@ -314,5 +315,6 @@ func (u *ui) dashboard(w http.ResponseWriter, r *http.Request, p account.Princip
 		}
 		d.Campaigns = cs
 	}
+	d.Banners = u.banners(r.Context())
 	u.render(w, r, p, http.StatusOK, "dashboard.html", "Dashboard", "dashboard", d)
 }

@@ -1,7 +1,6 @@
 package webui
 
 import (
-	"fmt"
 	"html/template"
 	"io/fs"
 	"strings"
@@ -32,15 +31,49 @@ func parsePages(funcs template.FuncMap) map[string]*template.Template {
 // funcs are the helpers the templates use.
 func (u *ui) funcs() template.FuncMap {
 	return template.FuncMap{
-		"when":        u.when,
-		"whenShort":   u.whenShort,
-		"opLabel":     func(o device.Operation) string { return o.Label() },
-		"modeLabel":   func(m device.AuthMode) string { return m.Label() },
-		"profLabel":   func(p device.SecurityProfile) string { return p.Label() },
-		"keyLabel":    keyLabel,
-		"add":         func(a, b int) int { return a + b },
-		"statusClass": statusClass,
+		"when":         u.when,
+		"whenShort":    u.whenShort,
+		"opLabel":      func(o device.Operation) string { return o.Label() },
+		"modeLabel":    func(m device.AuthMode) string { return m.Label() },
+		"profLabel":    func(p device.SecurityProfile) string { return p.Label() },
+		"keyLabel":     keyLabel,
+		"add":          func(a, b int) int { return a + b },
+		"statusClass":  statusClass,
+		"contactLabel": contactLabel,
+		"contactClass": contactClass,
 	}
+}
+
+// contactLabel names the outcome of a phone's contact in words.
+func contactLabel(outcome string) string {
+	switch outcome {
+	case device.ContactInProgress:
+		return "Session in progress"
+	case device.ContactSuccess:
+		return "Operation succeeded"
+	case device.ContactFailed:
+		return "Failed"
+	case device.ContactRetryLater:
+		return "Told to retry later (RETRY_LATER)"
+	case device.ContactNoAction:
+		return "Nothing pending"
+	case device.ContactRefused:
+		return "Refused"
+	}
+	return outcome
+}
+
+// contactClass is the CSS class of a contact's outcome.
+func contactClass(outcome string) string {
+	switch outcome {
+	case device.ContactSuccess:
+		return "st-ok"
+	case device.ContactFailed, device.ContactRefused:
+		return "st-fail"
+	case device.ContactInProgress, device.ContactRetryLater:
+		return "st-busy"
+	}
+	return "st-none"
 }
 
 // when formats t in the UI's zone, or "" for the zero time.
@@ -60,15 +93,7 @@ func (u *ui) whenShort(t time.Time) string {
 }
 
 // keyLabel names a key spec as Key Size (Bits) does: "RSA 2048", "EC P-256".
-func keyLabel(k device.KeySpec) string {
-	if k.IsRSA() {
-		return fmt.Sprintf("RSA %d", k.Bits())
-	}
-	if strings.HasPrefix(string(k), "ec") {
-		return fmt.Sprintf("EC P-%d", k.Bits())
-	}
-	return string(k)
-}
+func keyLabel(k device.KeySpec) string { return k.Label() }
 
 // statusClass is the CSS class of an Operation Status: ok, fail, busy or
 // "".

@@ -78,6 +78,13 @@ type Backups interface {
 	Backup(ctx context.Context, actor device.Actor) (name string, size int64, body io.ReadCloser, err error)
 }
 
+// Windows says when the maintenance windows are open, as the phone
+// sessions see them now (a changed parameter file included).
+type Windows interface {
+	Open(t time.Time) bool
+	NextOpen(t time.Time) time.Time
+}
+
 // Options configures the UI.
 type Options struct {
 	Devices   Devices
@@ -90,6 +97,13 @@ type Options struct {
 	// ParseParam turns a Service Parameters form's text into the
 	// parameter's JSON-native value; system.ParseParamValue when nil.
 	ParseParam func(p system.Parameter, text string) (any, error)
+	// Windows are the maintenance windows in force, for the banner of the
+	// dashboard and the phone list; nil: always open.
+	Windows func() Windows
+	// Phones is the address phones reach the CAPF service at, as the
+	// phone page's configuration snippet gives it: host and port.
+	// nil: the snippet is not shown.
+	Phones func() (host, port string)
 	// Certificate is the CAPF certificate Security > CAPF Certificate
 	// shows; nil shows that none is loaded.
 	Certificate *x509.Certificate

@@ -551,8 +551,17 @@ func TestLiveStatusEvents(t *testing.T) {
 	if m["status"] == device.StatusInProgress { // seen if a poll fell between claim and finish
 		m = next()
 	}
-	if m["status"] != "Upgrade Success" || m["lsc_status"] != "valid" || m["lsc_serial"] != "ABCDEF01" || m["operation"] != "none" {
+	if m["status"] != "Upgrade Success" || m["lsc_status"] != "valid" || m["lsc_serial"] != "ABCDEF01" || m["operation"] != "none" ||
+		m["contact_outcome"] != "Operation succeeded" {
 		t.Fatalf("after the upgrade: %v", m)
+	}
+	// A refusal before a session shows as the last contact, live.
+	if err := e.store.RecordContacts(ctx, []device.Contact{{Device: "SEP000000000001", At: testNow.Add(time.Minute), Remote: "192.0.2.9:1",
+		Outcome: device.ContactNoAction, Reason: "no certificate operation is pending"}}); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(); m["contact_outcome"] != "Nothing pending" || m["contact_reason"] != "no certificate operation is pending" || m["contact_remote"] != "192.0.2.9:1" {
+		t.Fatalf("after a refusal: %v", m)
 	}
 	// Anonymous: refused, not redirected to a page.
 	req2, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/phones/SEP000000000001/events", nil)
@@ -648,9 +657,9 @@ func TestImport(t *testing.T) {
 		checkHTML(t, "/import", w)
 		return w
 	}
-	w := send("Device Name,Description,Authentication Mode\nSEP000000000001,one,null\nSEP00000000ZZZZ,bad,null\n")
+	w := send("Device Name,Description,Authentication Mode\nSEP000000000001,one,null\nSEP00000000ZZZZ,bad,null\nSEP000000000003,three,By Guessing\n")
 	wantStatus(t, w, http.StatusUnprocessableEntity)
-	wantBody(t, w, `id="import-error"`, "line 3")
+	wantBody(t, w, `id="import-error"`, "2 problems", `<tr><td>3</td><td>Device Name</td>`, `<tr><td>4</td><td>Authentication Mode</td><td>authentication mode &#34;By Guessing&#34;`)
 	if p, _ := e.devices.List(context.Background(), device.Query{}); p.Total != 0 {
 		t.Fatalf("a bad file imported %d phones", p.Total)
 	}

@@ -25,7 +25,8 @@ type querier interface {
 const deviceColumns = `name, description, security_profile, auth_mode, auth_string,
 	operation, key_spec, deadline, status,
 	lsc_serial, lsc_issuer, lsc_not_before, lsc_not_after, lsc_der,
-	created_at, updated_at, auth_failures, last_auth_failure, attempts_total, config_rev`
+	created_at, updated_at, auth_failures, last_auth_failure, attempts_total, config_rev,
+	last_contact_at, last_contact_remote, last_contact_outcome, last_contact_reason`
 
 // insertDeviceSQL creates a device (counters at zero).
 const insertDeviceSQL = `INSERT INTO devices (name, description, security_profile, auth_mode, auth_string,
@@ -56,11 +57,13 @@ func scanDevice(row pgx.Row) (device.Device, error) {
 		notBefore, notAfter               *int64
 		der                               []byte
 		failures, total, rev              int64
+		contactAt                         *int64
 	)
 	err := row.Scan(&d.Name, &d.Description, &profile, &mode, &d.AuthString,
 		&op, &key, &deadline, &d.Status,
 		&serial, &issuer, &notBefore, &notAfter, &der,
-		&created, &updated, &failures, &lastF, &total, &rev)
+		&created, &updated, &failures, &lastF, &total, &rev,
+		&contactAt, &d.LastContact.Remote, &d.LastContact.Outcome, &d.LastContact.Reason)
 	if err != nil {
 		return device.Device{}, err
 	}
@@ -72,6 +75,7 @@ func scanDevice(row pgx.Row) (device.Device, error) {
 	d.CreatedAt = fromMicros(created)
 	d.UpdatedAt = fromMicros(updated)
 	d.LastAuthFailure = fromMicros(lastF)
+	d.LastContact.At = fromMicros(contactAt)
 	d.AuthFailures, d.AttemptsTotal, d.Rev = int(failures), total, rev
 	if serial != nil {
 		c := &device.Certificate{Serial: *serial, NotBefore: fromMicros(notBefore), NotAfter: fromMicros(notAfter), DER: der}

@@ -27,7 +27,9 @@ const claimDeviceSQL = `UPDATE devices SET
 	status = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN $1 ELSE status END,
 	updated_at = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN $2 ELSE updated_at END,
 	auth_failures = 0,
-	attempts_total = attempts_total + 1
+	attempts_total = attempts_total + 1,
+	last_contact_at = $2, last_contact_remote = $5,
+	last_contact_outcome = '` + device.ContactInProgress + `', last_contact_reason = ''
 	WHERE name = $3 AND config_rev = $4`
 
 // pruneAttemptsSQL deletes a device's closed attempts older than its
@@ -50,8 +52,15 @@ const keepStatus = `EXISTS (SELECT 1 FROM attempts WHERE device = devices.name A
 // was used up. It returns the device's attempt count.
 const failedAuthDeviceSQL = `UPDATE devices SET attempts_total = attempts_total + 1,
 	status = CASE WHEN ` + keepStatus + ` THEN status ELSE $1 END,
-	updated_at = CASE WHEN ` + keepStatus + ` THEN updated_at ELSE $2 END
+	updated_at = CASE WHEN ` + keepStatus + ` THEN updated_at ELSE $2 END,
+	last_contact_at = $2, last_contact_remote = $4, last_contact_outcome = $5, last_contact_reason = $6
 	WHERE name = $3 RETURNING attempts_total`
+
+// recordContactSQL records a contact that ended before a session, unless
+// the device has a newer one on record.
+const recordContactSQL = `UPDATE devices SET
+	last_contact_at = $1, last_contact_remote = $2, last_contact_outcome = $3, last_contact_reason = $4
+	WHERE name = $5 AND (last_contact_at IS NULL OR last_contact_at <= $1)`
 
 // StartAttempt claims the device for an authenticated session, in one
 // READ COMMITTED transaction (see writeRowCAS): it applies the claim to
@@ -84,7 +93,7 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 		// The claim's UPDATE locks the device row first: a concurrent
 		// claim of the same device waits here until this one commits or
 		// rolls back, then finds its open attempt below.
-		tag, err := tx.Exec(ctx, claimDeviceSQL, device.StatusInProgress, started, a.Device, a.Rev)
+		tag, err := tx.Exec(ctx, claimDeviceSQL, device.StatusInProgress, started, a.Device, a.Rev, a.Remote)
 		if err != nil {
 			return fmt.Errorf("%s: claim device: %w", what, err)
 		}
@@ -194,7 +203,9 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bo
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		var total int64
-		if err := tx.QueryRow(ctx, failedAuthDeviceSQL, a.Result, micros(a.FinishedAt), a.Device).Scan(&total); err != nil {
+		outcome, reason := device.ResultContact(a.Result, a.Reason)
+		if err := tx.QueryRow(ctx, failedAuthDeviceSQL, a.Result, micros(a.FinishedAt), a.Device,
+			a.Remote, outcome, reason).Scan(&total); err != nil {
 			return fmt.Errorf("%s: count: %w", what, err)
 		}
 		if total > int64(s.historyLimit) {
@@ -269,14 +280,16 @@ const (
 )
 
 // finishDeviceSQL returns the UPDATE that FinishAttempt applies to the
-// attempt's device: $1 status, $2 updated_at, $3 the attempt's id, and for
-// lscSet $4–$8 the five lsc_* values. The LSC is the session's fact and is
+// attempt's device: $1 status, $2 updated_at (and the time of the phone's
+// last contact), $3 the attempt's id, $4 and $5 the contact's outcome and
+// reason, and for lscSet $6–$10 the five lsc_* values. The LSC is the session's fact and is
 // always applied; the status, and for a completed operation the clearing
 // of operation and string, only when no administrator changed the device's
 // configuration since the claim.
 func finishDeviceSQL(completed bool, lsc lscChange) string {
 	const same = `devices.config_rev = a.rev`
-	sets := []string{"status = CASE WHEN " + same + " THEN $1 ELSE status END", "updated_at = $2"}
+	sets := []string{"status = CASE WHEN " + same + " THEN $1 ELSE status END", "updated_at = $2",
+		"last_contact_at = $2", "last_contact_remote = a.remote", "last_contact_outcome = $4", "last_contact_reason = $5"}
 	if completed {
 		sets = append(sets,
 			"operation = CASE WHEN "+same+" THEN '"+string(device.OpNone)+"' ELSE operation END",
@@ -284,12 +297,32 @@ func finishDeviceSQL(completed bool, lsc lscChange) string {
 	}
 	switch lsc {
 	case lscSet:
-		sets = append(sets, "lsc_serial = $4", "lsc_issuer = $5", "lsc_not_before = $6", "lsc_not_after = $7", "lsc_der = $8")
+		sets = append(sets, "lsc_serial = $6", "lsc_issuer = $7", "lsc_not_before = $8", "lsc_not_after = $9", "lsc_der = $10")
 	case lscClear:
 		sets = append(sets, "lsc_serial = NULL", "lsc_issuer = NULL", "lsc_not_before = NULL", "lsc_not_after = NULL", "lsc_der = NULL")
 	}
 	return `UPDATE devices SET ` + strings.Join(sets, ", ") +
-		` FROM (SELECT device, config_rev AS rev FROM attempts WHERE id = $3) AS a WHERE devices.name = a.device`
+		` FROM (SELECT device, config_rev AS rev, remote FROM attempts WHERE id = $3) AS a WHERE devices.name = a.device`
+}
+
+// RecordContacts records the latest contacts that ended before a session,
+// in one READ COMMITTED transaction: each is a compare-and-swap on its
+// device's row (newer contact wins).
+func (s *Store) RecordContacts(ctx context.Context, cs []device.Contact) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("record %d phone contacts", len(cs))
+	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, c := range cs {
+			b.Queue(recordContactSQL, micros(c.At), c.Remote, c.Outcome, c.Reason, c.Device)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
 }
 
 // FinishAttempt closes an open attempt held by o.Node and applies its
@@ -299,7 +332,8 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	what := fmt.Sprintf("finish attempt %d of device %q", o.AttemptID, o.Device)
 	finished := micros(o.FinishedAt)
 	lsc := lscKeep
-	args := []any{o.Result, finished, o.AttemptID}
+	outcome, reason := device.ResultContact(o.Result, o.Reason)
+	args := []any{o.Result, finished, o.AttemptID, outcome, reason}
 	switch {
 	case o.SetLSC != nil:
 		lsc = lscSet
@@ -429,6 +463,12 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 			if _, err := tx.Exec(ctx, `UPDATE devices SET status = $1, updated_at = $2 WHERE name = $3 AND status = $4`,
 				result, now, st.device, device.StatusInProgress); err != nil {
 				return fmt.Errorf("%s: device %q: %w", what, st.device, err)
+			}
+			// The phone's last contact, if it is the session now failed, says so.
+			outcome, text := device.ResultContact(result, "")
+			if _, err := tx.Exec(ctx, `UPDATE devices SET last_contact_outcome = $1, last_contact_reason = $2
+				WHERE name = $3 AND last_contact_outcome = '`+device.ContactInProgress+`'`, outcome, text, st.device); err != nil {
+				return fmt.Errorf("%s: device %q: contact: %w", what, st.device, err)
 			}
 		}
 		n = len(found)

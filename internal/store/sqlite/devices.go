@@ -16,7 +16,8 @@ import (
 const deviceColumns = `name, description, security_profile, auth_mode, auth_string,
 	operation, key_spec, deadline, status,
 	lsc_serial, lsc_issuer, lsc_not_before, lsc_not_after, lsc_der,
-	created_at, updated_at, auth_failures, last_auth_failure, attempts_total, config_rev`
+	created_at, updated_at, auth_failures, last_auth_failure, attempts_total, config_rev,
+	last_contact_at, last_contact_remote, last_contact_outcome, last_contact_reason`
 
 // insertColumns are the columns CreateDevice and ImportDevices write.
 const insertColumns = `name, description, security_profile, auth_mode, auth_string,
@@ -52,6 +53,7 @@ type deviceRow struct {
 	notBefore, notAfter        sql.NullInt64
 	der                        []byte
 	lastFailure                sql.NullInt64
+	contactAt                  sql.NullInt64
 }
 
 // scanDevice reads one row of deviceColumns.
@@ -60,7 +62,8 @@ func scanDevice(sc scanner) (device.Device, error) {
 	err := sc.Scan(&r.d.Name, &r.d.Description, &r.profile, &r.mode, &r.d.AuthString,
 		&r.op, &r.key, &r.deadline, &r.d.Status,
 		&r.serial, &r.issuer, &r.notBefore, &r.notAfter, &r.der,
-		&r.created, &r.updated, &r.d.AuthFailures, &r.lastFailure, &r.d.AttemptsTotal, &r.d.Rev)
+		&r.created, &r.updated, &r.d.AuthFailures, &r.lastFailure, &r.d.AttemptsTotal, &r.d.Rev,
+		&r.contactAt, &r.d.LastContact.Remote, &r.d.LastContact.Outcome, &r.d.LastContact.Reason)
 	if err != nil {
 		return device.Device{}, err
 	}
@@ -73,6 +76,7 @@ func scanDevice(sc scanner) (device.Device, error) {
 	d.CreatedAt = fromMicros(r.created)
 	d.UpdatedAt = fromMicros(r.updated)
 	d.LastAuthFailure = fromMicros(r.lastFailure)
+	d.LastContact.At = fromMicros(r.contactAt)
 	if r.serial.Valid {
 		d.LSC = &device.Certificate{
 			Serial:    r.serial.String,

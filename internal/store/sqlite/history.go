@@ -31,7 +31,7 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 			}
 		}
 		res, err := s.c.stmt(ctx, tx, s.ws.claimDevice).ExecContext(ctx,
-			device.StatusInProgress, started, a.Device, a.Rev)
+			device.StatusInProgress, started, started, a.Remote, a.Device, a.Rev)
 		if err != nil {
 			return fmt.Errorf("%s: claim device: %w", what, err)
 		}
@@ -149,8 +149,9 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bo
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		var total int64
+		outcome, reason := device.ResultContact(a.Result, a.Reason)
 		if err := s.c.stmt(ctx, tx, s.ws.failedAuthDevice).QueryRowContext(ctx,
-			a.Result, micros(a.FinishedAt), a.Device).Scan(&total); err != nil {
+			a.Result, micros(a.FinishedAt), a.Device, a.Remote, outcome, reason).Scan(&total); err != nil {
 			return fmt.Errorf("%s: count: %w", what, err)
 		}
 		if total > int64(s.historyLimit) {
@@ -223,8 +224,9 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	if o.Completed {
 		completed = 1
 	}
-	args := make([]any, 0, 8) // of finishDeviceSQL
-	args = append(args, o.Result, finished, o.AttemptID)
+	args := make([]any, 0, 10) // of finishDeviceSQL
+	outcome, reason := device.ResultContact(o.Result, o.Reason)
+	args = append(args, o.Result, finished, o.AttemptID, outcome, reason)
 	switch {
 	case o.SetLSC != nil:
 		lsc = lscSet
@@ -250,6 +252,24 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 			// A phone failing again and again adds a row each time: keep
 			// its history bounded (a no-op below the limit).
 			return s.prune(ctx, tx, o.Device)
+		}
+		return nil
+	})
+}
+
+// RecordContacts records the latest contacts that ended before a session,
+// in one batch of the committer.
+func (s *Store) RecordContacts(ctx context.Context, cs []device.Contact) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	what := fmt.Sprintf("record %d phone contacts", len(cs))
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		st := s.c.stmt(ctx, tx, s.ws.recordContact)
+		for _, c := range cs {
+			if _, err := st.ExecContext(ctx, micros(c.At), c.Remote, c.Outcome, c.Reason, c.Device); err != nil {
+				return fmt.Errorf("%s: device %q: %w", what, c.Device, err)
+			}
 		}
 		return nil
 	})
@@ -351,6 +371,13 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 			return fmt.Errorf("%s: prepare: %w", what, err)
 		}
 		defer failDevice.Close()
+		// The phone's last contact, if it is the session now failed, says so.
+		failContact, err := tx.PrepareContext(ctx, `UPDATE devices SET last_contact_outcome = ?, last_contact_reason = ?
+			WHERE name = ? AND last_contact_outcome = '`+device.ContactInProgress+`'`)
+		if err != nil {
+			return fmt.Errorf("%s: prepare: %w", what, err)
+		}
+		defer failContact.Close()
 		// Newest first: a device with several stale attempts gets the
 		// status of its latest one, since after the first update its status
 		// no longer matches StatusInProgress.
@@ -362,6 +389,10 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 			}
 			if _, err := failDevice.ExecContext(ctx, result, now, st.device, device.StatusInProgress); err != nil {
 				return fmt.Errorf("%s: device %q: %w", what, st.device, err)
+			}
+			outcome, text := device.ResultContact(result, "")
+			if _, err := failContact.ExecContext(ctx, outcome, text, st.device); err != nil {
+				return fmt.Errorf("%s: device %q: contact: %w", what, st.device, err)
 			}
 		}
 		n = len(found)

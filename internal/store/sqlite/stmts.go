@@ -42,7 +42,8 @@ const claimDeviceSQL = `UPDATE devices SET
 	status = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN ? ELSE status END,
 	updated_at = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN ? ELSE updated_at END,
 	auth_failures = 0,
-	attempts_total = attempts_total + 1
+	attempts_total = attempts_total + 1,
+	last_contact_at = ?, last_contact_remote = ?, last_contact_outcome = '` + device.ContactInProgress + `', last_contact_reason = ''
 	WHERE name = ? AND config_rev = ?`
 
 // pruneAttemptsSQL deletes a device's closed attempts older than its
@@ -62,9 +63,16 @@ const countGuessSQL = `UPDATE devices SET auth_failures = auth_failures + 1, las
 // was used up (that status stays until the administrator sets a new
 // string). It returns the device's attempt count.
 const failedAuthDeviceSQL = `UPDATE devices SET attempts_total = attempts_total + 1,
-	status = CASE WHEN ` + keepStatus + ` THEN status ELSE ? END,
-	updated_at = CASE WHEN ` + keepStatus + ` THEN updated_at ELSE ? END
-	WHERE name = ? RETURNING attempts_total`
+	status = CASE WHEN ` + keepStatus + ` THEN status ELSE ?1 END,
+	updated_at = CASE WHEN ` + keepStatus + ` THEN updated_at ELSE ?2 END,
+	last_contact_at = ?2, last_contact_remote = ?4, last_contact_outcome = ?5, last_contact_reason = ?6
+	WHERE name = ?3 RETURNING attempts_total`
+
+// recordContactSQL records a contact that ended before a session, unless
+// the device has a newer one on record.
+const recordContactSQL = `UPDATE devices SET
+	last_contact_at = ?1, last_contact_remote = ?2, last_contact_outcome = ?3, last_contact_reason = ?4
+	WHERE name = ?5 AND (last_contact_at IS NULL OR last_contact_at <= ?1)`
 
 const keepStatus = `EXISTS (SELECT 1 FROM attempts WHERE device = devices.name AND finished_at IS NULL)
 	OR status LIKE '%: ` + device.ReasonTooManyAuthFailures + `'`
@@ -94,15 +102,18 @@ const (
 )
 
 // finishDeviceSQL returns the UPDATE that FinishAttempt applies to the
-// attempt's device. Its numbered arguments: ?1 status, ?2 updated_at, ?3
-// the attempt's id, and for lscSet ?4–?8 the five lsc_* values. The LSC is
+// attempt's device. Its numbered arguments: ?1 status, ?2 updated_at (and
+// the time of the phone's last contact), ?3 the attempt's id, ?4 and ?5
+// the contact's outcome and reason, and for lscSet ?6–?10 the five lsc_*
+// values. The LSC is
 // the session's fact and is always applied; the status, and for a
 // completed operation the clearing of operation and string, only when no
 // administrator changed the device's configuration since the claim
 // (config_rev is what it was then).
 func finishDeviceSQL(completed bool, lsc lscChange) string {
 	const same = `devices.config_rev = a.rev`
-	sets := []string{"status = CASE WHEN " + same + " THEN ?1 ELSE status END", "updated_at = ?2"}
+	sets := []string{"status = CASE WHEN " + same + " THEN ?1 ELSE status END", "updated_at = ?2",
+		"last_contact_at = ?2", "last_contact_remote = a.remote", "last_contact_outcome = ?4", "last_contact_reason = ?5"}
 	if completed {
 		sets = append(sets,
 			"operation = CASE WHEN "+same+" THEN '"+string(device.OpNone)+"' ELSE operation END",
@@ -110,14 +121,14 @@ func finishDeviceSQL(completed bool, lsc lscChange) string {
 	}
 	switch lsc {
 	case lscSet:
-		sets = append(sets, "lsc_serial = ?4", "lsc_issuer = ?5", "lsc_not_before = ?6", "lsc_not_after = ?7", "lsc_der = ?8")
+		sets = append(sets, "lsc_serial = ?6", "lsc_issuer = ?7", "lsc_not_before = ?8", "lsc_not_after = ?9", "lsc_der = ?10")
 	case lscClear:
 		sets = append(sets, "lsc_serial = NULL", "lsc_issuer = NULL", "lsc_not_before = NULL", "lsc_not_after = NULL", "lsc_der = NULL")
 	}
 	// One lookup of the attempt (UPDATE … FROM) gives both its device and
 	// the revision it claimed.
 	return `UPDATE devices SET ` + strings.Join(sets, ", ") +
-		` FROM (SELECT device, config_rev AS rev FROM attempts WHERE id = ?3) AS a WHERE devices.name = a.device`
+		` FROM (SELECT device, config_rev AS rev, remote FROM attempts WHERE id = ?3) AS a WHERE devices.name = a.device`
 }
 
 // readStmts are the prepared statements of the read pool.
@@ -138,6 +149,7 @@ type writeStmts struct {
 	finishAttempt    *sql.Stmt
 	finishDevice     [2][lscChanges]*sql.Stmt // by Outcome.Completed (0 or 1), lscChange
 	insertFetched    *sql.Stmt
+	recordContact    *sql.Stmt
 }
 
 // preparer prepares statements on one pool and remembers them, to close
@@ -191,6 +203,7 @@ func prepareWrite(ctx context.Context, p *preparer) writeStmts {
 		insertIssuance:   p.prepare(ctx, insertIssuanceSQL),
 		finishAttempt:    p.prepare(ctx, finishAttemptSQL),
 		insertFetched:    p.prepare(ctx, insertFetchedSQL),
+		recordContact:    p.prepare(ctx, recordContactSQL),
 	}
 	for i, completed := range []bool{false, true} {
 		for lsc := range lscChanges {

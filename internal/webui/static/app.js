@@ -29,6 +29,18 @@
       if (st) { st.className = "live " + d.status_class; }
       var stale = document.getElementById("stale");
       if (stale) { stale.hidden = d.operation === loadedOp; }
+      if (d.contact_at) {
+        text("last-contact-at", d.contact_at);
+        text("last-contact-remote", d.contact_remote || "");
+        text("last-contact-outcome", d.contact_outcome || "");
+        text("last-contact-reason", d.contact_reason || "");
+        var oc = document.getElementById("last-contact-outcome");
+        if (oc) { oc.className = d.contact_class || ""; }
+        var dl = document.getElementById("last-contact");
+        if (dl) { dl.hidden = false; }
+        var none = document.getElementById("last-contact-none");
+        if (none) { none.hidden = true; }
+      }
     });
   }
 
