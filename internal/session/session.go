@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -293,7 +294,8 @@ func (s *Session) onKey(ctx context.Context, m *wire.Message) Step {
 	// The certificate leaves the CA only once its record is durable.
 	if err := s.deps.Store.RecordIssuance(ctx, device.Issuance{
 		Serial: issued.SerialHex, Device: s.dev.Name, AttemptID: s.attemptID,
-		Issuer: issued.Certificate.Issuer.String(), IssuedAt: s.deps.Now().UTC(),
+		Issuer: issued.Certificate.Issuer.String(), IssuerKeyID: hex.EncodeToString(issued.Certificate.AuthorityKeyId),
+		IssuedAt:  s.deps.Now().UTC(),
 		NotBefore: issued.NotBefore, NotAfter: issued.NotAfter, DER: issued.DER,
 	}); err != nil {
 		return s.fail(ctx, device.ReasonInternal, "record issuance: "+err.Error())
