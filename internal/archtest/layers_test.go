@@ -51,15 +51,15 @@ var allowed = map[string][]string{
 	"phonesim":              {"wire"},
 	"trust":                 {"fault", "atomicfile", "certserial"},
 	"cli":                   {"*"},
-	"apiclient":             {"device", "fault", "system", "view"},
+	"apiclient":             {"device", "fault", "lsc", "system", "view"},
 	"e2e":                   {"*"},
 	"archtest":              {},
-	"view":                  {"device"},
+	"view":                  {"device", "lsc"},
 	"account":               {"device", "fault", "ratelog"},
 	"webauth":               {"account", "device", "fault", "ratelog", "safetext"},
 	"system":                {"device", "fault", "config", "atomicfile"},
 	"admintls":              {"fault", "atomicfile", "certserial"},
-	"api":                   {"account", "ca", "device", "fault", "report", "system", "view", "webauth"},
+	"api":                   {"account", "ca", "device", "fault", "lsc", "report", "system", "view", "webauth"},
 	"webui":                 {"account", "ca", "device", "fault", "report", "safetext", "system", "webauth"},
 }
 

@@ -230,6 +230,13 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	defer func() { stopParams(); <-paramsDone }() // before the store closes
 	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
 		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }})
+	rev, err := newRevocation(g.dataDir, st, st, authority, log)
+	if err != nil {
+		return err
+	}
+	revCtx, stopRev := context.WithCancel(ctx)
+	revDone := rev.run(revCtx)
+	defer func() { stopRev(); revDone() }() // before the store closes
 	if n, err := svc.RecoverNode(ctx, node); err != nil {
 		return err
 	} else if n > 0 {
@@ -309,7 +316,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		} else {
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
-		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log}
+		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log}
 		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, conns.limit, reg, log)
 		defer hs.Close()
 	}
@@ -328,7 +335,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	// Registered (alive again) before the first attempt of this run; the
 	// once-per-fleet jobs run under their leases from now on.
-	jobs := []lease.Job{sweepJob(svc, cfg, term, st, log)}
+	jobs := []lease.Job{sweepJob(svc, cfg, term, st, log), rev.job()}
 	if syncTrust != nil {
 		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
 	}
@@ -345,7 +352,19 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		// place: accept phones.
 		gate.start(pln)
 	}
+	crlAddr := ""
+	if lns.crl != nil {
+		hs, addr, err := rev.serveCRL(lns.crl, log)
+		if err != nil {
+			return err
+		}
+		defer hs.Close()
+		crlAddr = addr
+	}
 	printStartup(g, cfg, authority.Certificate(), capfSource, created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
+	if crlAddr != "" {
+		fmt.Fprintf(g.stdout, "  CRL and OCSP:       %s/crl, %s/ocsp (plain HTTP)\n", crlAddr, crlAddr)
+	}
 	fmt.Fprint(g.stdout, firstAdmin)
 	// Under systemd's Type=notify: every listener accepts now.
 	notify := sdnotify.New(os.Getenv)

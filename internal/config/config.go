@@ -83,6 +83,7 @@ type Config struct {
 	TrustFileDir            string   `json:"trust_file_dir"`
 	TrustFileAdd            []string `json:"trust_file_add"`
 	AdminListen             string   `json:"admin_listen"`
+	CRLListen               string   `json:"crl_listen"`
 }
 
 // The names some parameters accept. They are the one list of each: the
@@ -144,6 +145,7 @@ var Params = []Param{
 	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
 	{"metrics_listen", "Address of the Prometheus /metrics and /healthz listener. Empty: off."},
 	{"admin_listen", "Address of the HTTPS administration listener (web UI, REST API, /metrics, /healthz); its certificate is --admin-cert/--admin-key or one from the admin CA in admin-tls/ of the data directory. Empty: off."},
+	{"crl_listen", "Address of the plain-HTTP listener of the revocation status of the LSCs: /crl (the active CA's CRL, DER), /crl/ID.crl (each CA's) and an OCSP responder at /ocsp, for 802.1X servers such as FreeRADIUS. Empty: off."},
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices, before it is told to retry later. 0: no per-address budget."},
@@ -236,6 +238,11 @@ func (c Config) Problems() []string {
 	if c.AdminListen != "" {
 		if err := CheckAddress(c.AdminListen); err != nil {
 			add("admin_listen %q: %v", c.AdminListen, err)
+		}
+	}
+	if c.CRLListen != "" {
+		if err := CheckAddress(c.CRLListen); err != nil {
+			add("crl_listen %q: %v", c.CRLListen, err)
 		}
 	}
 	if !slices.Contains(TLSProfiles, c.TLSProfile) {
