@@ -261,7 +261,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		Observer:           metrics,
 		Logger:             log,
 		Deps: &session.Deps{
-			Store:    metrics.InstrumentStore(st),
+			Store:    kickingStore{Store: metrics.InstrumentStore(st), kick: rev.publisher.Kick},
 			Issuer:   authority,
 			Auth:     verifier,
 			Tracer:   server.TraceDir{Dir: g.dir().Trace()},

@@ -12,9 +12,11 @@ import (
 
 	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/lease"
 	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/revocation"
+	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/tcpbind"
 )
 
@@ -94,4 +96,23 @@ func crlURL(a net.Addr) string {
 		host = nodeHostname()
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// kickingStore is the sessions' store that tells the CRL publisher of
+// this node when a session changed which LSC a phone holds (a new one
+// supersedes the old, a Delete revokes it): the publisher, if this node
+// holds its lease, regenerates the CRL at once instead of at its next
+// check. The kick is a non-blocking channel send.
+type kickingStore struct {
+	session.Store
+	kick func()
+}
+
+// FinishAttempt implements session.Store.
+func (k kickingStore) FinishAttempt(ctx context.Context, o device.Outcome) error {
+	err := k.Store.FinishAttempt(ctx, o)
+	if err == nil && (o.SetLSC != nil || o.ClearLSC) {
+		k.kick()
+	}
+	return err
 }

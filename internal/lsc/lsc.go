@@ -178,9 +178,16 @@ type Store interface {
 	// ListRevoked returns the revoked LSCs of the CA whose key id is
 	// issuerKeyID that have not expired at now (notAfter at or after it),
 	// oldest revocation first: the entries of its CRL. Issuances recorded
-	// before key ids were (IssuerKeyID "") are included too, for the
-	// caller to sort out by their certificate.
+	// before key ids were (IssuerKeyID "") are included too, with their
+	// DER, for the caller to sort out by their certificate; the others
+	// come without DER (a CRL needs none, and a fleet's list is long).
 	ListRevoked(ctx context.Context, issuerKeyID string, now time.Time) ([]Record, error)
+	// CountRevoked returns how many LSCs of the CA whose key id is
+	// issuerKeyID (and of issuances without a key id) were ever revoked,
+	// expired ones included. A revocation is never undone, so the count
+	// changes exactly when a revocation is added: a cheap test of whether
+	// a CRL is out of date.
+	CountRevoked(ctx context.Context, issuerKeyID string) (int64, error)
 	// SaveCRL stores c as its CA's latest CRL if its Number is greater
 	// than the stored one's, and reports whether it did.
 	SaveCRL(ctx context.Context, c CRL) (bool, error)

@@ -20,6 +20,11 @@ var _ lsc.Store = (*Store)(nil)
 const certColumns = `serial, device, attempt_id, issuer, issuer_key_id, issued_at, not_before, not_after, der,
 	revoked_at, revocation_reason, revoked_by`
 
+// revokedColumns are certColumns with the DER only for issuances
+// recorded without an issuer key id (ListRevoked).
+const revokedColumns = `serial, device, attempt_id, issuer, issuer_key_id, issued_at, not_before, not_after,
+	CASE WHEN issuer_key_id = '' THEN der ELSE NULL END, revoked_at, revocation_reason, revoked_by`
+
 // scanCert reads one row of certColumns.
 func scanCert(row pgx.Row) (lsc.Record, error) {
 	var (
@@ -135,9 +140,20 @@ func (s *Store) RevokeCertificate(ctx context.Context, serial string, rev lsc.Re
 // ListRevoked implements lsc.Store.
 func (s *Store) ListRevoked(ctx context.Context, issuerKeyID string, now time.Time) ([]lsc.Record, error) {
 	return s.queryCerts(ctx, "list revoked certificates",
-		`SELECT `+certColumns+` FROM issuances
+		`SELECT `+revokedColumns+` FROM issuances
 		WHERE revoked_at IS NOT NULL AND issuer_key_id IN ($1, '') AND not_after >= $2
 		ORDER BY revoked_at, seq`, issuerKeyID, now.UnixMicro())
+}
+
+// CountRevoked implements lsc.Store.
+func (s *Store) CountRevoked(ctx context.Context, issuerKeyID string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM issuances
+		WHERE revoked_at IS NOT NULL AND issuer_key_id IN ($1, '')`, issuerKeyID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count revoked certificates: %w", err)
+	}
+	return n, nil
 }
 
 // SaveCRL implements lsc.Store.

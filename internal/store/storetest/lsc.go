@@ -172,11 +172,37 @@ func RunLSC(t *testing.T, open func(t *testing.T) LSCStore) {
 		if g := got(kidA, now); !equalStrings(g, []string{"A101"}) {
 			t.Errorf("ListRevoked(A) = %v, want [A101]", g)
 		}
-		if g := got(kidB, now); !equalStrings(g, []string{"B101"}) {
-			t.Errorf("ListRevoked(B) = %v, want [B101]", g)
+		if rs, _ := s.ListRevoked(t.Context(), kidA, now); len(rs) == 1 && (rs[0].DER != nil || rs[0].Reason != lsc.ReasonSuperseded || rs[0].RevokedAt.IsZero()) {
+			t.Errorf("ListRevoked(A) = %+v, want the revocation without DER", rs[0])
+		}
+		countA := func() int64 {
+			n, err := s.CountRevoked(t.Context(), kidA)
+			must(t, err)
+			return n
+		}
+		if n := countA(); n != 1 {
+			t.Errorf("CountRevoked(A) = %d, want 1", n)
+		}
+		// An issuance recorded before key ids were: listed for every CA,
+		// with its DER, for the caller to sort out.
+		issue(t, s, a.Name, "A1FF", "", t0.Add(2*time.Minute), false)
+		issue(t, s, a.Name, "A103", kidA, t0.Add(3*time.Minute), true) // supersedes A102 and A1FF
+		rs, err := s.ListRevoked(t.Context(), kidB, now)
+		must(t, err)
+		if len(rs) != 2 || rs[1].Serial != "A1FF" || string(rs[1].DER) != "A1FF" {
+			t.Errorf("ListRevoked(B) with a legacy revocation = %+v, want B101 then A1FF with its DER", rs)
+		}
+		if n := countA(); n != 3 {
+			t.Errorf("CountRevoked(A) = %d, want 3", n)
+		}
+		if g := got(kidA, now); !equalStrings(g, []string{"A101", "A102", "A1FF"}) {
+			t.Errorf("ListRevoked(A) = %v, want [A101 A102 A1FF]", g)
 		}
 		if g := got(kidA, t0.Add(2*365*24*time.Hour)); len(g) != 0 {
 			t.Errorf("ListRevoked after expiry = %v, want none", g)
+		}
+		if n := countA(); n != 3 {
+			t.Errorf("CountRevoked(A) counts expired ones too: %d, want 3", n)
 		}
 	})
 
