@@ -42,6 +42,9 @@ type IssueRequest struct {
 	// PublicKey is the key the phone generated: *rsa.PublicKey (512 to
 	// 4096 bits) or *ecdsa.PublicKey (P-256, P-384 or P-521).
 	PublicKey crypto.PublicKey
+	// CRLURL, when set, is written as the LSC's CRL distribution point
+	// (the fleet parameter crl_url, checked there).
+	CRLURL string
 }
 
 // Issued is a signed LSC.
@@ -116,6 +119,9 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 		SubjectKeyId:       ski,
 		AuthorityKeyId:     a.cert.SubjectKeyId,
 		SignatureAlgorithm: a.sigAlg,
+	}
+	if req.CRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{req.CRLURL}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ca: issue LSC for %s: %w", req.DeviceName, err)

@@ -190,24 +190,24 @@ func TestIssueRefuses(t *testing.T) {
 		req  IssueRequest
 		kind error
 	}{
-		{"fail/rsa256-key", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(256), E: 65537}}, fault.ErrInvalid},
-		{"fail/rsa511-key", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(511), E: 65537}}, fault.ErrInvalid},
-		{"fail/rsa8192-key", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(8192), E: 65537}}, fault.ErrInvalid},
-		{"fail/rsa-even-exponent", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{N: oddN(2048), E: 65536}}, fault.ErrInvalid},
-		{"fail/rsa-nil-modulus", nil, IssueRequest{"SEP001122334455", &rsa.PublicKey{}}, fault.ErrInvalid},
-		{"fail/p224-key", nil, IssueRequest{"SEP001122334455", p224.Public()}, fault.ErrInvalid},
+		{"fail/rsa256-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{N: oddN(256), E: 65537}}, fault.ErrInvalid},
+		{"fail/rsa511-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{N: oddN(511), E: 65537}}, fault.ErrInvalid},
+		{"fail/rsa8192-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{N: oddN(8192), E: 65537}}, fault.ErrInvalid},
+		{"fail/rsa-even-exponent", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{N: oddN(2048), E: 65536}}, fault.ErrInvalid},
+		{"fail/rsa-nil-modulus", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &rsa.PublicKey{}}, fault.ErrInvalid},
+		{"fail/p224-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: p224.Public()}, fault.ErrInvalid},
 		//lint:ignore SA1019 an off-curve point can only be built from raw coordinates
-		{"fail/ec-point-off-curve", nil, IssueRequest{"SEP001122334455", &ecdsa.PublicKey{Curve: elliptic.P256(), X: big.NewInt(1), Y: big.NewInt(1)}}, fault.ErrInvalid},
-		{"fail/ed25519-key", nil, IssueRequest{"SEP001122334455", edPub}, fault.ErrInvalid},
-		{"fail/no-key", nil, IssueRequest{"SEP001122334455", nil}, fault.ErrInvalid},
-		{"fail/empty-name", nil, IssueRequest{"", ec256}, fault.ErrInvalid},
-		{"fail/long-name", nil, IssueRequest{strings.Repeat("A", 65), ec256}, fault.ErrInvalid},
-		{"fail/space-in-name", nil, IssueRequest{"SEP 0011", ec256}, fault.ErrInvalid},
-		{"fail/non-ascii-name", nil, IssueRequest{"SEPÄ", ec256}, fault.ErrInvalid},
-		{"fail/control-in-name", nil, IssueRequest{"SEP\x00", ec256}, fault.ErrInvalid},
-		{"fail/name-not-a-uri", nil, IssueRequest{"SEP%zz", ec256}, fault.ErrInvalid},
-		{"fail/name-with-authority", nil, IssueRequest{"//host/x", ec256}, fault.ErrInvalid},
-		{"fail/canceled", canceled, IssueRequest{"SEP001122334455", ec256}, context.Canceled},
+		{"fail/ec-point-off-curve", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: &ecdsa.PublicKey{Curve: elliptic.P256(), X: big.NewInt(1), Y: big.NewInt(1)}}, fault.ErrInvalid},
+		{"fail/ed25519-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: edPub}, fault.ErrInvalid},
+		{"fail/no-key", nil, IssueRequest{DeviceName: "SEP001122334455", PublicKey: nil}, fault.ErrInvalid},
+		{"fail/empty-name", nil, IssueRequest{DeviceName: "", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/long-name", nil, IssueRequest{DeviceName: strings.Repeat("A", 65), PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/space-in-name", nil, IssueRequest{DeviceName: "SEP 0011", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/non-ascii-name", nil, IssueRequest{DeviceName: "SEPÄ", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/control-in-name", nil, IssueRequest{DeviceName: "SEP\x00", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/name-not-a-uri", nil, IssueRequest{DeviceName: "SEP%zz", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/name-with-authority", nil, IssueRequest{DeviceName: "//host/x", PublicKey: ec256}, fault.ErrInvalid},
+		{"fail/canceled", canceled, IssueRequest{DeviceName: "SEP001122334455", PublicKey: ec256}, context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, signer := withCountingSigner(testAuthority(t, ECP256))
@@ -358,5 +358,28 @@ func benchmarkIssue(b *testing.B, alg KeyAlgorithm) {
 		if _, err := a.Issue(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestIssueCRLDistributionPoint: an LSC names the CRL URL it is given, and
+// none without one.
+func TestIssueCRLDistributionPoint(t *testing.T) {
+	a := testAuthority(t, ECP256)
+	pub := phoneKey(t, "ec256").Public()
+	const url = "http://capf.example.com:8080/crl"
+	for _, c := range []struct {
+		name, url string
+		want      []string
+	}{{"ok/with-url", url, []string{url}}, {"ok/without", "", nil}} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := a.Issue(context.Background(), IssueRequest{DeviceName: "SEP001122334455", PublicKey: pub, CRLURL: c.url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dp := got.Certificate.CRLDistributionPoints; len(dp) != len(c.want) || (len(dp) == 1 && dp[0] != c.want[0]) {
+				t.Errorf("distribution points %v, want %v", dp, c.want)
+			}
+			checkLSCProfile(t, a, got, "SEP001122334455", pub)
+		})
 	}
 }

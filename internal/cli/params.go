@@ -26,6 +26,7 @@ func sessionConfig(cfg config.Config) (session.Config, error) {
 		RetryDelay:            time.Duration(cfg.RetryDelay),
 		AuthStringMaxFailures: cfg.AuthStringMaxFailures,
 		Backoff:               session.DefaultBackoff,
+		CRLURL:                cfg.CRLURL,
 	}
 	sc.Backoff.Base = time.Duration(cfg.AuthStringBackoff)
 	if !w.Always() {

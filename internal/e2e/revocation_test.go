@@ -146,6 +146,43 @@ func TestRevocation(t *testing.T) {
 	if out, err := exec.Command("openssl", "ocsp", "-issuer", ca, "-cert", certFile("valid", second), "-url", base+"/ocsp", "-CAfile", ca, "-no_nonce").CombinedOutput(); err != nil || !strings.Contains(string(out), ": good") {
 		t.Errorf("openssl ocsp for the valid LSC: %v %s", err, out)
 	}
+
+	// crl_url: LSCs issued once it is set name it, and openssl fetches
+	// the CRL from there by itself (-crl_download).
+	s.mustCapf("config", "set", "crl_url", base+"/crl")
+	waitForLog(t, s, "fleet parameters changed")
+	e := newPhoneName()
+	withDP := enroll(t, s, e, t.TempDir(), "ec256")
+	if dp := withDP.Installed.CRLDistributionPoints; len(dp) != 1 || dp[0] != base+"/crl" {
+		t.Fatalf("LSC issued after crl_url was set: distribution points %v, want [%s/crl]", dp, base)
+	}
+	if out, err := exec.Command("openssl", "verify", "-crl_check", "-crl_download", "-CAfile", ca, certFile("dp", withDP)).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify -crl_download of a valid LSC: %v %s", err, out)
+	}
+	s.mustCapf("cert", "revoke", serial(withDP), "--reason", "cessationOfOperation")
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command("openssl", "verify", "-crl_check", "-crl_download", "-CAfile", ca, certFile("dp", withDP)).CombinedOutput()
+		if err != nil && strings.Contains(string(out), "certificate revoked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("openssl verify -crl_download still accepts the revoked LSC: %s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitForLog waits until the server's log says what.
+func waitForLog(t *testing.T, s *server, what string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(s.errOut.String(), what) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server never logged %q:\n%s", what, s.errOut)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // crlText is openssl's text of the DER CRL der ("" when it does not parse).

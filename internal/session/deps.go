@@ -55,6 +55,8 @@ type Config struct {
 	AuthStringMaxFailures int
 	// Backoff spaces out the guesses for one device.
 	Backoff Backoff
+	// CRLURL, when set, is the CRL distribution point of the LSCs issued.
+	CRLURL string
 }
 
 // Params gives the fleet parameters in force now.

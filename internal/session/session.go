@@ -283,7 +283,7 @@ func (s *Session) onKey(ctx context.Context, m *wire.Message) Step {
 		return s.fail(ctx, device.ReasonInvalidPublicKey, err.Error())
 	}
 	began := s.deps.Now()
-	issued, err := s.deps.Issuer.Issue(ctx, ca.IssueRequest{DeviceName: s.dev.Name, PublicKey: pub})
+	issued, err := s.deps.Issuer.Issue(ctx, ca.IssueRequest{DeviceName: s.dev.Name, PublicKey: pub, CRLURL: s.cfg.CRLURL})
 	if err != nil {
 		reason := device.ReasonInternal
 		if fault.KindOf(err) == fault.Invalid {
