@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -197,4 +198,77 @@ func crlText(t *testing.T, der []byte) string {
 	}
 	out, _ := exec.Command("openssl", "crl", "-inform", "DER", "-in", f, "-noout", "-text").CombinedOutput()
 	return string(out)
+}
+
+// TestCRLListenerFlood: connections that say nothing cannot keep a CRL
+// fetcher out. 100 silent connections from one address and 100 from
+// another hold at most 8 slots per address and 64 in all; a fetch from a
+// third address, and one from a flooding address, still get the CRL.
+func TestCRLListenerFlood(t *testing.T) {
+	s := startServer(t, serverParams{"crl_listen": "127.0.0.1:0"}, "")
+	m := regexp.MustCompile(`CRL and OCSP:\s+http://(\S+)/crl,`).FindStringSubmatch(s.out.String())
+	if m == nil {
+		t.Fatalf("no CRL listener:\n%s", s.out)
+	}
+	addr := m[1]
+	// The first CRL is published within a moment of the start.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/crl")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no CRL published: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, src := range []string{"127.0.0.1", "127.0.0.2"} {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 2 * time.Second}
+		for range 100 {
+			c, err := d.Dial("tcp", addr)
+			if err != nil {
+				t.Fatalf("dial from %s: %v", src, err)
+			}
+			conns = append(conns, c)
+		}
+	}
+	// The server holds at most 8 of each address's silent connections:
+	// the others were closed at once (EOF now, long before the 3 s
+	// first-request timeout).
+	time.Sleep(300 * time.Millisecond) // the server accepts the backlog
+	open := 0
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil && os.IsTimeout(err) {
+			open++
+		}
+	}
+	if open > 2*8 {
+		t.Errorf("%d of the 200 silent connections still held, want at most 16 (8 per address)", open)
+	}
+	t.Logf("silent connections held: %d of 200", open)
+	for _, src := range []string{"127.0.0.3", "127.0.0.1"} {
+		c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+			DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}).DialContext}}
+		began := time.Now()
+		resp, err := c.Get("http://" + addr + "/crl")
+		if err != nil {
+			t.Fatalf("no CRL for %s during the flood: %v", src, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("CRL for %s during the flood: %s", src, resp.Status)
+		}
+		t.Logf("CRL fetched from %s during the flood in %v", src, time.Since(began))
+	}
 }

@@ -30,7 +30,7 @@ import (
 // fleet is a CAPF's store, CA, CRL publisher and server, with phones whose
 // LSCs go through the same store calls a phone session makes.
 type fleet struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	st     *sqlite.Store
 	ca     *ca.Authority
@@ -41,7 +41,7 @@ type fleet struct {
 	caFile string
 }
 
-func newFleet(t *testing.T) *fleet {
+func newFleet(t testing.TB) *fleet {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "capf.db"), sqlite.Options{})
