@@ -60,7 +60,7 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 	base.UI = webui.New(webui.Options{
 		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
-		Sessions: s.accounts,
+		Sessions: s.accounts, Certificates: uiCertsOrNil(s.certs),
 	})
 	auth := webauth.Middleware(s.accounts, s.log)
 	limit := webauth.LimitBodies(bodyLimit)
@@ -101,6 +101,15 @@ func bootstrapAdmin(ctx context.Context, g *globals, accounts *account.Service) 
 // certsOrNil keeps a nil service a nil interface, so that the API answers
 // 503 rather than calling it.
 func certsOrNil(c *lsc.Service) api.Certificates {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+// uiCertsOrNil keeps a nil service a nil interface (the UI then leaves
+// the phone page's list of issued LSCs out).
+func uiCertsOrNil(c *lsc.Service) webui.Certificates {
 	if c == nil {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lsc"
 )
 
 // deadlineLayout is the value format of <input type="datetime-local">.
@@ -85,6 +86,8 @@ type phoneData struct {
 	Keys       []option
 	History    []device.Attempt
 	Fetched    []fetchedView
+	Issued     []issuedView
+	Inventory  bool // the UI has the inventory of issued LSCs: list Issued
 	Events     string
 	Confirm    bool // the delete confirmation
 }
@@ -114,9 +117,38 @@ func (u *ui) phoneData(f phoneForm, d *device.Device) phoneData {
 	return pd
 }
 
-// loadPhone fills the read-only parts of the page: history and
-// Troubleshoot certificates.
+// issuedView is one LSC issued to the phone, as its page lists it.
+type issuedView struct {
+	Serial    string
+	Status    string
+	IssuedAt  time.Time
+	NotAfter  time.Time
+	RevokedAt time.Time
+	Reason    string
+	RevokedBy string
+}
+
+// maxIssuedShown bounds the page's list of issued LSCs.
+const maxIssuedShown = 20
+
+// loadPhone fills the read-only parts of the page: history, the LSCs
+// issued to the phone and Troubleshoot certificates.
 func (u *ui) loadPhone(r *http.Request, pd *phoneData) error {
+	if u.o.Certificates != nil {
+		rs, err := u.o.Certificates.List(r.Context(), lsc.Query{Device: pd.Device.Name, Limit: maxIssuedShown})
+		if err != nil {
+			return err
+		}
+		now := u.o.Devices.Now()
+		pd.Inventory = true
+		for _, rec := range rs {
+			v := issuedView{Serial: rec.Serial, Status: string(rec.Status(now)), IssuedAt: rec.IssuedAt, NotAfter: rec.NotAfter}
+			if rec.Revoked() {
+				v.RevokedAt, v.Reason, v.RevokedBy = rec.RevokedAt, rec.Reason.String(), rec.RevokedBy
+			}
+			pd.Issued = append(pd.Issued, v)
+		}
+	}
 	h, err := u.o.Devices.History(r.Context(), pd.Device.Name, 20)
 	if err != nil {
 		return err

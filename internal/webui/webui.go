@@ -21,6 +21,7 @@ import (
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/webauth"
 )
@@ -39,6 +40,12 @@ type System interface {
 	UpdateParameters(ctx context.Context, actor device.Actor, set map[string]any) ([]system.Parameter, error)
 	Activation(ctx context.Context) (system.Activation, error)
 	SetActive(ctx context.Context, actor device.Actor, active bool) (system.Activation, error)
+}
+
+// Certificates is what the UI needs of the issued-LSC inventory
+// (lsc.Service).
+type Certificates interface {
+	List(ctx context.Context, q lsc.Query) ([]lsc.Record, error)
 }
 
 // Devices is what the UI needs of the device service; *device.Service
@@ -74,6 +81,9 @@ type Options struct {
 	Accounts  Accounts
 	System    System
 	Campaigns Campaigns
+	// Certificates lists the LSCs issued to a phone on its page
+	// (lsc.Service); nil leaves that list out.
+	Certificates Certificates
 	// ParseParam turns a Service Parameters form's text into the
 	// parameter's JSON-native value; system.ParseParamValue when nil.
 	ParseParam func(p system.Parameter, text string) (any, error)
