@@ -52,7 +52,7 @@ func TestCertificates(t *testing.T) {
 	if len(revoked) != 1 || revoked[0].Serial != "0A01" {
 		t.Errorf("?status=revoked = %+v", revoked)
 	}
-	byDevice := decode[[]view.Certificate](t, e.do(asViewer, http.MethodGet, Prefix+"/certificates?device=SEP00000000000B", nil), http.StatusOK)
+	byDevice := decode[[]view.Certificate](t, e.do(asViewer, http.MethodGet, Prefix+"/certificates?device=sep00000000000b", nil), http.StatusOK)
 	if len(byDevice) != 1 || byDevice[0].Serial != "0B01" {
 		t.Errorf("?device = %+v", byDevice)
 	}
@@ -65,6 +65,7 @@ func TestCertificates(t *testing.T) {
 	}{
 		{"fail/not-hex", http.MethodGet, "/certificates/XYZ", nil, http.StatusUnprocessableEntity, "path.serial"},
 		{"fail/unknown", http.MethodGet, "/certificates/7E57", nil, http.StatusNotFound, ""},
+		{"fail/bad-device", http.MethodGet, "/certificates?device=nophone", nil, http.StatusUnprocessableEntity, "query.device"},
 		{"fail/bad-status", http.MethodGet, "/certificates?status=gone", nil, http.StatusUnprocessableEntity, "query.status"},
 		{"fail/bad-reason", http.MethodPost, "/certificates/0B01/revoke", map[string]any{"reason": "certificateHold"}, http.StatusUnprocessableEntity, "body.reason"},
 		{"fail/revoke-unknown", http.MethodPost, "/certificates/7E57/revoke", map[string]any{"reason": "keyCompromise"}, http.StatusNotFound, ""},

@@ -38,12 +38,21 @@ func NewService(o Options) *Service {
 // Now returns the service's clock reading, for callers that show Status.
 func (s *Service) Now() time.Time { return s.o.Now() }
 
-// List returns the issued LSCs q selects, newest first, at most 10000.
+// List returns the issued LSCs q selects, newest first, at most 10000;
+// the device name is normalized as device names are (Invalid when it is
+// not one).
 func (s *Service) List(ctx context.Context, q Query) ([]Record, error) {
 	if q.Status != "" {
 		if _, err := ParseStatus(string(q.Status)); err != nil {
 			return nil, err
 		}
+	}
+	if q.Device != "" {
+		name, err := device.NormalizeName(q.Device)
+		if err != nil {
+			return nil, fault.InvalidField("device", "%s", err.Error())
+		}
+		q.Device = name
 	}
 	if q.Limit <= 0 || q.Limit > maxList {
 		q.Limit = maxList
