@@ -399,6 +399,50 @@ func (u *ui) phoneDelete(w http.ResponseWriter, r *http.Request, p account.Princ
 	http.Redirect(w, r, "/phones", http.StatusSeeOther)
 }
 
+// revokeData is the revocation confirmation page's.
+type revokeData struct {
+	Device  string
+	Serial  string
+	Reason  string
+	Reasons []option
+}
+
+// phoneRevoke revokes an LSC issued to the phone, after a confirmation
+// page that names it and the reason.
+func (u *ui) phoneRevoke(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if u.o.Certificates == nil {
+		u.fail(w, r, p, fault.New(fault.Unavailable, "issued certificates are not available on this server"))
+		return
+	}
+	name := r.PathValue("name")
+	rec, err := u.o.Certificates.Get(r.Context(), r.PostFormValue("serial"))
+	if err == nil && !strings.EqualFold(rec.Device, name) {
+		err = fault.NotFoundf("phone %s has no LSC with serial %s", name, rec.Serial)
+	}
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	reason := r.PostFormValue("reason")
+	if r.PostFormValue("confirm") != "yes" {
+		if reason == "" {
+			reason = lsc.ReasonKeyCompromise.String()
+		}
+		var opts []option
+		for _, rs := range lsc.AdminReasons {
+			opts = append(opts, option{Value: rs.String(), Label: rs.String(), Selected: rs.String() == reason})
+		}
+		u.render(w, r, p, http.StatusOK, "confirm_revoke.html", "Revoke LSC "+rec.Serial+"?", "phones",
+			revokeData{Device: rec.Device, Serial: rec.Serial, Reason: reason, Reasons: opts})
+		return
+	}
+	if _, err := u.o.Certificates.Revoke(r.Context(), p.Actor(), rec.Serial, reason); err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	http.Redirect(w, r, "/phones/"+url.PathEscape(rec.Device), http.StatusSeeOther)
+}
+
 // phoneCertificate downloads a Troubleshoot certificate, PEM or DER.
 func (u *ui) phoneCertificate(w http.ResponseWriter, r *http.Request, p account.Principal) {
 	name := r.PathValue("name")

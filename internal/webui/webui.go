@@ -46,6 +46,8 @@ type System interface {
 // (lsc.Service).
 type Certificates interface {
 	List(ctx context.Context, q lsc.Query) ([]lsc.Record, error)
+	Get(ctx context.Context, serial string) (lsc.Record, error)
+	Revoke(ctx context.Context, actor device.Actor, serial, reason string) (lsc.Record, error)
 }
 
 // Devices is what the UI needs of the device service; *device.Service
@@ -186,6 +188,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /phones/{name}/delete", u.write(u.phoneDelete))
 	mux.HandleFunc("GET /phones/{name}/events", u.read(u.phoneEvents))
 	mux.HandleFunc("GET /phones/{name}/certificates/{index}", u.read(u.phoneCertificate))
+	mux.HandleFunc("POST /phones/{name}/revoke", u.write(u.phoneRevoke))
 	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
 	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
 	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))
