@@ -27,6 +27,7 @@ func sessionConfig(cfg config.Config) (session.Config, error) {
 		AuthStringMaxFailures: cfg.AuthStringMaxFailures,
 		Backoff:               session.DefaultBackoff,
 		CRLURL:                cfg.CRLURL,
+		RenewBefore:           time.Duration(cfg.LSCRenewBefore),
 	}
 	sc.Backoff.Base = time.Duration(cfg.AuthStringBackoff)
 	if !w.Always() {

@@ -335,7 +335,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	// Registered (alive again) before the first attempt of this run; the
 	// once-per-fleet jobs run under their leases from now on.
-	jobs := []lease.Job{sweepJob(svc, cfg, term, st, log), rev.job()}
+	jobs := []lease.Job{sweepJob(svc, cfg, term, st, log), rev.job(), renewalJob(st, params, log)}
 	if syncTrust != nil {
 		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
 	}

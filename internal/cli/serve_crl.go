@@ -24,6 +24,9 @@ import (
 // the CRLs, every node serves them.
 const leaseCRL = "crl-publisher"
 
+// leaseRenewal is the lease of the LSC renewal job.
+const leaseRenewal = "lsc-renewal"
+
 // CRLDir is the directory of the data directory where each CA's latest CRL
 // is written, as ID.crl (DER) and ID.pem.
 const CRLDir = "crl"
@@ -115,4 +118,17 @@ func (k kickingStore) FinishAttempt(ctx context.Context, o device.Outcome) error
 		k.kick()
 	}
 	return err
+}
+
+// renewalJob arms the renewal of LSCs nearing expiry, every minute, once
+// per fleet, while the fleet parameter lsc_renew_before (read live) is set.
+func renewalJob(st lsc.RenewalDevices, params session.Params, log *slog.Logger) lease.Job {
+	r := lsc.NewRenewal(st, nil)
+	return lease.Job{Name: leaseRenewal, Every: time.Minute, Run: func(ctx context.Context) error {
+		armed, err := r.Run(ctx, params.Current().RenewBefore)
+		if len(armed) > 0 {
+			log.Info("armed Install/Upgrade to renew LSCs nearing expiry", "phones", len(armed), "first", armed[0])
+		}
+		return err
+	}}
 }
