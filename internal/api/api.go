@@ -36,10 +36,12 @@ type Options struct {
 	ParseTTL func(string) (time.Duration, error)
 	// RetryAfter says how long a Throttled error asks to wait (0: unknown):
 	// account.RetryAfter.
-	RetryAfter  func(error) time.Duration
-	System      System
-	Certificate *x509.Certificate // the CAPF certificate
-	Logger      *slog.Logger
+	RetryAfter func(error) time.Duration
+	System     System
+	// Certificates is the inventory of issued LSCs (lsc.Service).
+	Certificates Certificates
+	Certificate  *x509.Certificate // the CAPF certificate
+	Logger       *slog.Logger
 }
 
 // access is what a route demands of the principal.
@@ -111,6 +113,7 @@ func newServer(o Options) *server {
 	s.registerSystem()
 	s.registerAccounts()
 	s.registerAudit()
+	s.registerCertificates()
 	s.mux.HandleFunc("GET "+OpenAPIPath, s.serveOpenAPI)
 	s.mux.HandleFunc(Prefix+"/", s.noRoute)
 	return s

@@ -20,6 +20,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/webauth"
@@ -58,7 +59,8 @@ func newEnv(t *testing.T) *env {
 	e.devices = device.NewService(device.ServiceOptions{Store: st, Now: func() time.Time { return testNow }})
 	e.srv = newServer(Options{
 		Devices: e.devices, Campaigns: e.campaigns, Accounts: e.accounts, System: e.system, Certificate: e.cert,
-		ParseTTL: parseTestTTL, RetryAfter: retryAfter,
+		Certificates: lsc.NewService(lsc.Options{Store: st, Now: func() time.Time { return testNow }}),
+		ParseTTL:     parseTestTTL, RetryAfter: retryAfter,
 		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: e.logs}, nil)),
 	})
 	e.h = withTestPrincipal(e.srv.mux)

@@ -98,13 +98,14 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		"GET /capf-certificate", "GET /capf-certificate/file", "GET /parameters", "PATCH /parameters",
 		"GET /service", "PUT /service", "GET /accounts", "POST /accounts", "PATCH /accounts/{name}",
 		"DELETE /accounts/{name}", "GET /tokens", "POST /tokens", "DELETE /tokens/{name}", "GET /audit", "GET /dashboard",
+		"GET /certificates", "GET /certificates/{serial}", "POST /certificates/{serial}/revoke",
 	} {
 		if !registered[key] {
 			t.Errorf("route %s is missing", key)
 		}
 	}
-	if len(registered) != 28 {
-		t.Errorf("%d routes registered, want the design's 28", len(registered))
+	if len(registered) != 31 {
+		t.Errorf("%d routes registered, want the design's 31", len(registered))
 	}
 	// Something the API does not serve is a problem too.
 	for _, tt := range []struct {

@@ -46,6 +46,9 @@ type IssueRequest struct {
 	// fleet parameter the session read); 0 or less: the authority's
 	// (Options.LSCValidity, see SetLSCValidity).
 	Validity time.Duration
+	// CRLURL, when set, is written as the LSC's CRL distribution point
+	// (the fleet parameter crl_url, checked there).
+	CRLURL string
 }
 
 // Issued is a signed LSC.
@@ -124,6 +127,9 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 		SubjectKeyId:       ski,
 		AuthorityKeyId:     a.cert.SubjectKeyId,
 		SignatureAlgorithm: a.sigAlg,
+	}
+	if req.CRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{req.CRLURL}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("ca: issue LSC for %s: %w", req.DeviceName, err)

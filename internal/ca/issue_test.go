@@ -375,3 +375,26 @@ func benchmarkIssue(b *testing.B, alg KeyAlgorithm) {
 		}
 	}
 }
+
+// TestIssueCRLDistributionPoint: an LSC names the CRL URL it is given, and
+// none without one.
+func TestIssueCRLDistributionPoint(t *testing.T) {
+	a := testAuthority(t, ECP256)
+	pub := phoneKey(t, "ec256").Public()
+	const url = "http://capf.example.com:8080/crl"
+	for _, c := range []struct {
+		name, url string
+		want      []string
+	}{{"ok/with-url", url, []string{url}}, {"ok/without", "", nil}} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := a.Issue(context.Background(), IssueRequest{DeviceName: "SEP001122334455", PublicKey: pub, CRLURL: c.url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dp := got.Certificate.CRLDistributionPoints; len(dp) != len(c.want) || (len(dp) == 1 && dp[0] != c.want[0]) {
+				t.Errorf("distribution points %v, want %v", dp, c.want)
+			}
+			checkLSCProfile(t, a, got, "SEP001122334455", pub)
+		})
+	}
+}

@@ -38,6 +38,8 @@ func sessionConfig(cfg config.Config) (session.Config, error) {
 		MaxConcurrentOps:       cfg.MaxConcurrentOps,
 		LSCValidity:            days(cfg.CertificateValidityDays),
 		AuthPolicy:             auth.Policy{SUDI: sudi, AllowExpiredMIC: cfg.AllowExpiredMIC},
+		CRLURL:                 cfg.CRLURL,
+		RenewBefore:            time.Duration(cfg.LSCRenewBefore),
 	}
 	sc.Backoff.Base = time.Duration(cfg.AuthStringBackoff)
 	if !w.Always() {

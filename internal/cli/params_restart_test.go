@@ -25,6 +25,7 @@ func TestParameterRestartMatchesSessions(t *testing.T) {
 		"metrics_listen": ":9999", "admin_listen": ":9443", "auth_string_max_failures": 5,
 		"auth_string_backoff": "1s", "auth_failures_per_address": 5, "trust_file_dir": "trust-out",
 		"trust_file_add": []string{"ccm=sip.pem"}, "database": "postgres://capf@db.example/capf",
+		"crl_listen": ":8080", "crl_url": "http://capf.example.com/crl", "lsc_renew_before": "720h",
 	}
 	base := []byte(`{"maintenance_windows": ["Mon 00:00-06:00"], "maintenance_time_zone": "UTC"}`)
 	baseCfg, problems := config.DecodeOver(base, nil)

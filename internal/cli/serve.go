@@ -234,6 +234,13 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	strangers := contact.NewStrangers(contact.DefaultLatest, contact.DefaultEvery)
 	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
 		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }, Strangers: strangers})
+	rev, err := newRevocation(g.dataDir, st, st, authority, log)
+	if err != nil {
+		return err
+	}
+	revCtx, stopRev := context.WithCancel(ctx)
+	revDone := rev.run(revCtx)
+	defer func() { stopRev(); revDone() }() // before the store closes
 	if n, err := svc.RecoverNode(ctx, node); err != nil {
 		return err
 	} else if n > 0 {
@@ -270,7 +277,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	go func() { defer close(contactsDone); contacts.Run(contactsCtx) }()
 	defer func() { stopContacts(); <-contactsDone }()
 	deps := &session.Deps{
-		Store:     metrics.InstrumentStore(st),
+		Store:     kickingStore{Store: metrics.InstrumentStore(st), kick: rev.publisher.Kick},
 		Issuer:    authority,
 		Auth:      verifier,
 		Tracer:    server.TraceDir{Dir: g.dir().Trace()},
@@ -337,7 +344,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		} else {
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
-		web := adminServices{devices: svc, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log,
+		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log,
 			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st},
 			windows: func() webui.Windows {
 				if w := params.Current().Windows; w != nil {
@@ -367,7 +374,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	// Registered (alive again) before the first attempt of this run; the
 	// once-per-fleet jobs run under their leases from now on.
-	jobs := []lease.Job{sweepJob(svc, params.LongestSession, term, st, time.Now, log)}
+	jobs := []lease.Job{sweepJob(svc, params.LongestSession, term, st, time.Now, log), rev.job(), renewalJob(st, params, log)}
 	if syncTrust != nil {
 		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
 	}
@@ -389,7 +396,19 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		}
 		defer os.Remove(g.dir().PhoneListen())
 	}
+	crlAddr := ""
+	if lns.crl != nil {
+		hs, addr, err := rev.serveCRL(lns.crl, log)
+		if err != nil {
+			return err
+		}
+		defer hs.Close()
+		crlAddr = addr
+	}
 	printStartup(g, cfg, authority.Certificate(), capfSource, created, phoneAddr, metricsAddr, adminAddr, windows.String(), conns)
+	if crlAddr != "" {
+		fmt.Fprintf(g.stdout, "  CRL and OCSP:       %s/crl, %s/ocsp (plain HTTP)\n", crlAddr, crlAddr)
+	}
 	fmt.Fprint(g.stdout, firstAdmin)
 	// Under systemd's Type=notify: every listener accepts now.
 	notify := sdnotify.New(os.Getenv)

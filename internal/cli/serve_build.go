@@ -88,7 +88,7 @@ func checkListen(ctx context.Context, cfg config.Config) []string {
 	var problems []string
 	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
-	for _, a := range []struct{ key, addr string }{{"listen", cfg.Listen}, {"metrics_listen", cfg.MetricsListen}, {"admin_listen", cfg.AdminListen}} {
+	for _, a := range []struct{ key, addr string }{{"listen", cfg.Listen}, {"metrics_listen", cfg.MetricsListen}, {"admin_listen", cfg.AdminListen}, {"crl_listen", cfg.CRLListen}} {
 		if a.addr == "" {
 			continue
 		}
@@ -104,6 +104,13 @@ func checkListen(ctx context.Context, cfg config.Config) []string {
 		problems = append(problems, fmt.Sprintf("metrics_listen %q: the CAPF protocol listens there (listen %q)", cfg.MetricsListen, cfg.Listen))
 	}
 	problems = append(problems, checkAdminListen(cfg)...)
+	if cfg.CRLListen != "" {
+		for _, o := range []struct{ key, addr string }{{"listen", cfg.Listen}, {"metrics_listen", cfg.MetricsListen}, {"admin_listen", cfg.AdminListen}} {
+			if o.addr != "" && sameListener(cfg.CRLListen, o.addr) {
+				problems = append(problems, fmt.Sprintf("crl_listen %q: %s listens there (%q)", cfg.CRLListen, o.key, o.addr))
+			}
+		}
+	}
 	return problems
 }
 
@@ -161,6 +168,7 @@ func probeLock(g *globals) error {
 type serveListeners struct {
 	phones, metrics *tcpbind.Socket // metrics is nil when off
 	admin           *tcpbind.Socket // nil when off
+	crl             *tcpbind.Socket // nil when off
 }
 
 // bind binds the sockets of the plan; on failure it closes what it bound.
@@ -184,13 +192,19 @@ func (p *servePlan) bind(ctx context.Context) (*serveListeners, error) {
 			return nil, fault.New(fault.Unavailable, "listen for administration (HTTPS) on %s: %v", p.cfg.AdminListen, err)
 		}
 	}
+	if p.cfg.CRLListen != "" {
+		if l.crl, err = tcpbind.Bind(ctx, p.cfg.CRLListen); err != nil {
+			l.close()
+			return nil, fault.New(fault.Unavailable, "listen for CRL and OCSP (HTTP) on %s: %v", p.cfg.CRLListen, err)
+		}
+	}
 	return l, nil
 }
 
 // close releases the sockets that do not listen yet; listeners are closed
 // by their servers.
 func (l *serveListeners) close() {
-	for _, s := range []*tcpbind.Socket{l.phones, l.metrics, l.admin} {
+	for _, s := range []*tcpbind.Socket{l.phones, l.metrics, l.admin, l.crl} {
 		if s != nil {
 			s.Close()
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/capf-server/capf/internal/api"
 	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/webauth"
 	"github.com/capf-server/capf/internal/webui"
@@ -39,6 +40,7 @@ var (
 // application services the CLI uses.
 type adminServices struct {
 	devices     *device.Service
+	certs       *lsc.Service
 	accounts    *account.Service
 	system      *system.Service
 	certificate *x509.Certificate
@@ -57,12 +59,14 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 		Devices: s.devices, Campaigns: s.devices,
 		Accounts: s.accounts, ParseTTL: account.ParseTTL, RetryAfter: account.RetryAfter,
 		System: s.system, Certificate: s.certificate, Logger: s.log,
+		Certificates: certsOrNil(s.certs),
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{
 		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
 		Sessions: s.accounts, Windows: s.windows, Phones: s.phones,
+		Certificates: uiCertsOrNil(s.certs),
 	})
 	auth := webauth.Middleware(s.accounts, s.log)
 	limit := webauth.LimitBodies(bodyLimit)
@@ -98,4 +102,22 @@ func bootstrapAdmin(ctx context.Context, g *globals, accounts *account.Service) 
 	}
 	return fmt.Sprintf("  first administrator: %s, password %s (also in %s; change it with `capf admin passwd %s`)\n",
 		account.BootstrapName, pw, file, account.BootstrapName), nil
+}
+
+// certsOrNil keeps a nil service a nil interface, so that the API answers
+// 503 rather than calling it.
+func certsOrNil(c *lsc.Service) api.Certificates {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+// uiCertsOrNil keeps a nil service a nil interface (the UI then leaves
+// the phone page's list of issued LSCs out).
+func uiCertsOrNil(c *lsc.Service) webui.Certificates {
+	if c == nil {
+		return nil
+	}
+	return c
 }

@@ -85,6 +85,9 @@ type Config struct {
 	TrustFileAdd            []string `json:"trust_file_add"`
 	AdminListen             string   `json:"admin_listen"`
 	Database                string   `json:"database"`
+	CRLListen               string   `json:"crl_listen"`
+	CRLURL                  string   `json:"crl_url"`
+	LSCRenewBefore          Duration `json:"lsc_renew_before"`
 }
 
 // The names some parameters accept. They are the one list of each: the
@@ -146,6 +149,9 @@ var Params = []Param{
 	{"maintenance_time_zone", "Time zone of the maintenance windows (IANA name such as Europe/Berlin, or Local, or UTC)."},
 	{"metrics_listen", "Address of the Prometheus /metrics and /healthz listener. Empty: off."},
 	{"admin_listen", "Address of the HTTPS administration listener (web UI, REST API, /metrics, /healthz); its certificate is --admin-cert/--admin-key or one from the admin CA in admin-tls/ of the data directory. Empty: off."},
+	{"crl_listen", "Address of the plain-HTTP listener of the revocation status of the LSCs: /crl (the active CA's CRL, DER), /crl/ID.crl (each CA's) and an OCSP responder at /ocsp, for 802.1X servers such as FreeRADIUS. Empty: off."},
+	{"crl_url", "URL of the CRL that LSCs issued from now on name as their CRL distribution point (http://, e.g. http://capf.example.com/crl, where crl_listen or a web server serving DATA/crl answers). Empty: LSCs name none."},
+	{"lsc_renew_before", "Renew LSCs automatically this long before they expire (e.g. 720h): every minute one node arms Install/Upgrade, authenticated by the existing LSC with the same key type, for each phone whose valid LSC expires within it and that has no pending operation, once per LSC; the maintenance windows and max_concurrent_operations apply as for any operation. At least 1h and shorter than certificate_validity_days. 0s: off."},
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices and nodes, before it is told to retry later. 0: no per-address budget."},
@@ -177,6 +183,8 @@ var FleetKeys = []string{
 	"sudi_verification",
 	"max_concurrent_operations",
 	"auth_failures_per_address",
+	"crl_url",
+	"lsc_renew_before",
 }
 
 // IsFleet reports whether key is a fleet parameter (see FleetKeys).
@@ -248,6 +256,25 @@ func (c Config) Problems() []string {
 	if c.AdminListen != "" {
 		if err := CheckAddress(c.AdminListen); err != nil {
 			add("admin_listen %q: %v", c.AdminListen, err)
+		}
+	}
+	if c.CRLListen != "" {
+		if err := CheckAddress(c.CRLListen); err != nil {
+			add("crl_listen %q: %v", c.CRLListen, err)
+		}
+	}
+	if d := time.Duration(c.LSCRenewBefore); d != 0 {
+		validity := time.Duration(c.CertificateValidityDays) * 24 * time.Hour
+		switch {
+		case d < time.Hour:
+			add("lsc_renew_before %s: want 0s (off) or at least 1h", d)
+		case d >= validity:
+			add("lsc_renew_before %s: must be shorter than the LSC validity (certificate_validity_days %d = %s)", d, c.CertificateValidityDays, validity)
+		}
+	}
+	if c.CRLURL != "" {
+		if err := CheckCRLURL(c.CRLURL); err != nil {
+			add("crl_url %q: %v", c.CRLURL, err)
 		}
 	}
 	if !slices.Contains(TLSProfiles, c.TLSProfile) {
@@ -647,4 +674,33 @@ func Resolve(dataDir, p string) string {
 		return p
 	}
 	return filepath.Join(dataDir, p)
+}
+
+// CheckCRLURL checks a CRL distribution point: an absolute http:// URL
+// (RFC 5280 4.2.1.13 expects HTTP, and a fetcher must not need TLS to
+// check revocation), with a host, without user information or fragment,
+// printable ASCII, at most 512 bytes.
+func CheckCRLURL(s string) error {
+	if len(s) > 512 {
+		return fmt.Errorf("longer than 512 bytes")
+	}
+	for _, c := range s {
+		if c <= ' ' || c > '~' {
+			return fmt.Errorf("want visible ASCII characters, no spaces")
+		}
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("not a URL")
+	case u.Scheme != "http":
+		return fmt.Errorf("want an http:// URL (CRL fetchers use plain HTTP)")
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("want a host")
+	case u.User != nil:
+		return fmt.Errorf("no user information")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Errorf("no fragment")
+	}
+	return nil
 }

@@ -293,10 +293,14 @@ type Issuance struct {
 	Device    string
 	AttemptID int64
 	Issuer    string
-	IssuedAt  time.Time
-	NotBefore time.Time
-	NotAfter  time.Time
-	DER       []byte
+	// IssuerKeyID is the hex of the issuing CA's subject key identifier
+	// (the LSC's authority key identifier): with Serial, the key of an
+	// LSC across several CAs. Empty for issuances recorded before it was.
+	IssuerKeyID string
+	IssuedAt    time.Time
+	NotBefore   time.Time
+	NotAfter    time.Time
+	DER         []byte
 }
 
 // FetchedCertificate is a certificate a phone returned for Troubleshoot (or

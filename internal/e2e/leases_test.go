@@ -69,9 +69,9 @@ func TestLeasesMoveWhenNodeKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	waitUntil(t, 10*time.Second, "node A to hold both leases", func() bool {
+	waitUntil(t, 10*time.Second, "node A to hold its four leases", func() bool {
 		h := holders(t, st, time.Now())
-		return h["sweeper"] == nodeA && h["trust-file"] == nodeA
+		return h["sweeper"] == nodeA && h["trust-file"] == nodeA && h["crl-publisher"] == nodeA && h["lsc-renewal"] == nodeA
 	})
 	b := startBinaryEnv(t, bin, dataB, false, env...)
 	nodeB := nodeIDOf(t, dataB)
@@ -107,9 +107,9 @@ func TestLeasesMoveWhenNodeKilled(t *testing.T) {
 	// Within a term (A's last renewal's lease) and a third (B's next
 	// try), plus slack for a loaded machine.
 	limit := leaseTermE2E + leaseTermE2E/3
-	waitUntil(t, limit+5*time.Second, "node B to take both leases", func() bool {
+	waitUntil(t, limit+5*time.Second, "node B to take the four leases", func() bool {
 		h := holders(t, st, time.Now())
-		return h["sweeper"] == nodeB && h["trust-file"] == nodeB
+		return h["sweeper"] == nodeB && h["trust-file"] == nodeB && h["crl-publisher"] == nodeB && h["lsc-renewal"] == nodeB
 	})
 	moved := time.Since(killed)
 	t.Logf("leases moved %v after the kill (term %v)", moved.Round(10*time.Millisecond), leaseTermE2E)
@@ -164,8 +164,8 @@ func TestLeasesMoveWhenNodeKilled(t *testing.T) {
 	for _, n := range status.Nodes {
 		state[n.ID] = strings.Join(append([]string{map[bool]string{true: "alive", false: "dead"}[n.Alive]}, n.Leases...), " ")
 	}
-	if state[nodeA] != "dead" || state[nodeB] != "alive sweeper trust-file" {
-		t.Errorf("cluster status: %v; want %s dead, %s alive holding both leases\n%s", state, nodeA, nodeB, out)
+	if state[nodeA] != "dead" || state[nodeB] != "alive crl-publisher lsc-renewal sweeper trust-file" {
+		t.Errorf("cluster status: %v; want %s dead, %s alive holding every lease\n%s", state, nodeA, nodeB, out)
 	}
 	if out, err := b.run(bin, "cluster", "status"); err != nil || !strings.Contains(out, nodeA) || !strings.Contains(out, "dead") {
 		t.Errorf("cluster status: %v\n%s", err, out)

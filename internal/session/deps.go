@@ -67,6 +67,12 @@ type Config struct {
 	// AuthPolicy is the MIC and SUDI policy the phone is authenticated
 	// under.
 	AuthPolicy auth.Policy
+	// CRLURL, when set, is the CRL distribution point of the LSCs issued.
+	CRLURL string
+	// RenewBefore is the fleet parameter lsc_renew_before, kept with the
+	// others so that it is as current on every node; the renewal job
+	// reads it, sessions do not.
+	RenewBefore time.Duration
 }
 
 // Params gives the fleet parameters in force now.

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -287,7 +288,7 @@ func (s *Session) onKey(ctx context.Context, m *wire.Message) Step {
 		return s.fail(ctx, device.ReasonInvalidPublicKey, err.Error())
 	}
 	began := s.deps.Now()
-	issued, err := s.deps.Issuer.Issue(ctx, ca.IssueRequest{DeviceName: s.dev.Name, PublicKey: pub, Validity: s.cfg.LSCValidity})
+	issued, err := s.deps.Issuer.Issue(ctx, ca.IssueRequest{DeviceName: s.dev.Name, PublicKey: pub, Validity: s.cfg.LSCValidity, CRLURL: s.cfg.CRLURL})
 	if err != nil {
 		reason := device.ReasonInternal
 		if fault.KindOf(err) == fault.Invalid {
@@ -298,7 +299,8 @@ func (s *Session) onKey(ctx context.Context, m *wire.Message) Step {
 	// The certificate leaves the CA only once its record is durable.
 	if err := s.deps.Store.RecordIssuance(ctx, device.Issuance{
 		Serial: issued.SerialHex, Device: s.dev.Name, AttemptID: s.attemptID,
-		Issuer: issued.Certificate.Issuer.String(), IssuedAt: s.deps.Now().UTC(),
+		Issuer: issued.Certificate.Issuer.String(), IssuerKeyID: hex.EncodeToString(issued.Certificate.AuthorityKeyId),
+		IssuedAt:  s.deps.Now().UTC(),
 		NotBefore: issued.NotBefore, NotAfter: issued.NotAfter, DER: issued.DER,
 	}); err != nil {
 		return s.fail(ctx, device.ReasonInternal, "record issuance: "+err.Error())

@@ -13,6 +13,7 @@ import (
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/dbdump"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 	"github.com/capf-server/capf/internal/system"
 )
@@ -120,6 +121,9 @@ func fill(t *testing.T, st Store) {
 			device.AuditEvent{At: at, Actor: actor, Action: "device.add", Target: name}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := st.SaveCRL(ctx, lsc.CRL{IssuerKeyID: "ab12", Number: 3, ThisUpdate: at, NextUpdate: at.Add(7 * 24 * time.Hour), DER: []byte{0x30, 0x03, 1, 2, 3}}); err != nil {
+		t.Fatal(err)
 	}
 	claim, err := st.StartAttempt(ctx, device.Attempt{Device: "SEP000000000001", Operation: device.OpInstall, AuthMode: "string", Remote: "127.0.0.9:5000", StartedAt: at, Node: "n1"})
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/lease"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/store/postgres"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/system"
@@ -47,6 +48,7 @@ type Store interface {
 	keys.Store
 	lease.Store
 	cluster.Store
+	lsc.Store
 }
 
 // The backends implement Store.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/store/postgres"
 	"github.com/capf-server/capf/internal/store/postgres/pgtest"
@@ -203,8 +204,8 @@ func TestImportFileMovedKeys(t *testing.T) {
 				}
 			}
 			fp, err := st.FleetParameters(t.Context())
-			if err != nil || len(fp.ImportedKeys) != 14 {
-				t.Fatalf("imported keys %v, %v; want all 14", fp.ImportedKeys, err)
+			if err != nil || len(fp.ImportedKeys) != len(config.FleetKeys) {
+				t.Fatalf("imported keys %v, %v; want all %d", fp.ImportedKeys, err, len(config.FleetKeys))
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lsc"
 )
 
 // deadlineLayout is the value format of <input type="datetime-local">.
@@ -85,6 +86,8 @@ type phoneData struct {
 	Keys       []option
 	History    []device.Attempt
 	Fetched    []fetchedView
+	Issued     []issuedView
+	Inventory  bool // the UI has the inventory of issued LSCs: list Issued
 	Events     string
 	Confirm    bool // the delete confirmation
 	// Snippet is the phone's configuration snippet, as capf phone-config
@@ -117,9 +120,38 @@ func (u *ui) phoneData(f phoneForm, d *device.Device) phoneData {
 	return pd
 }
 
-// loadPhone fills the read-only parts of the page: history and
-// Troubleshoot certificates.
+// issuedView is one LSC issued to the phone, as its page lists it.
+type issuedView struct {
+	Serial    string
+	Status    string
+	IssuedAt  time.Time
+	NotAfter  time.Time
+	RevokedAt time.Time
+	Reason    string
+	RevokedBy string
+}
+
+// maxIssuedShown bounds the page's list of issued LSCs.
+const maxIssuedShown = 20
+
+// loadPhone fills the read-only parts of the page: history, the LSCs
+// issued to the phone and Troubleshoot certificates.
 func (u *ui) loadPhone(r *http.Request, pd *phoneData) error {
+	if u.o.Certificates != nil {
+		rs, err := u.o.Certificates.List(r.Context(), lsc.Query{Device: pd.Device.Name, Limit: maxIssuedShown})
+		if err != nil {
+			return err
+		}
+		now := u.o.Devices.Now()
+		pd.Inventory = true
+		for _, rec := range rs {
+			v := issuedView{Serial: rec.Serial, Status: string(rec.Status(now)), IssuedAt: rec.IssuedAt, NotAfter: rec.NotAfter}
+			if rec.Revoked() {
+				v.RevokedAt, v.Reason, v.RevokedBy = rec.RevokedAt, rec.Reason.String(), rec.RevokedBy
+			}
+			pd.Issued = append(pd.Issued, v)
+		}
+	}
 	h, err := u.o.Devices.History(r.Context(), pd.Device.Name, 20)
 	if err != nil {
 		return err
@@ -376,6 +408,50 @@ func (u *ui) phoneDelete(w http.ResponseWriter, r *http.Request, p account.Princ
 		return
 	}
 	http.Redirect(w, r, "/phones", http.StatusSeeOther)
+}
+
+// revokeData is the revocation confirmation page's.
+type revokeData struct {
+	Device  string
+	Serial  string
+	Reason  string
+	Reasons []option
+}
+
+// phoneRevoke revokes an LSC issued to the phone, after a confirmation
+// page that names it and the reason.
+func (u *ui) phoneRevoke(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if u.o.Certificates == nil {
+		u.fail(w, r, p, fault.New(fault.Unavailable, "issued certificates are not available on this server"))
+		return
+	}
+	name := r.PathValue("name")
+	rec, err := u.o.Certificates.Get(r.Context(), r.PostFormValue("serial"))
+	if err == nil && !strings.EqualFold(rec.Device, name) {
+		err = fault.NotFoundf("phone %s has no LSC with serial %s", name, rec.Serial)
+	}
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	reason := r.PostFormValue("reason")
+	if r.PostFormValue("confirm") != "yes" {
+		if reason == "" {
+			reason = lsc.ReasonKeyCompromise.String()
+		}
+		var opts []option
+		for _, rs := range lsc.AdminReasons {
+			opts = append(opts, option{Value: rs.String(), Label: rs.String(), Selected: rs.String() == reason})
+		}
+		u.render(w, r, p, http.StatusOK, "confirm_revoke.html", "Revoke LSC "+rec.Serial+"?", "phones",
+			revokeData{Device: rec.Device, Serial: rec.Serial, Reason: reason, Reasons: opts})
+		return
+	}
+	if _, err := u.o.Certificates.Revoke(r.Context(), p.Actor(), rec.Serial, reason); err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	http.Redirect(w, r, "/phones/"+url.PathEscape(rec.Device), http.StatusSeeOther)
 }
 
 // phoneCertificate downloads a Troubleshoot certificate, PEM or DER.

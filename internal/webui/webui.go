@@ -21,6 +21,7 @@ import (
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/webauth"
 )
@@ -39,6 +40,14 @@ type System interface {
 	UpdateParameters(ctx context.Context, actor device.Actor, set map[string]any) ([]system.Parameter, error)
 	Activation(ctx context.Context) (system.Activation, error)
 	SetActive(ctx context.Context, actor device.Actor, active bool) (system.Activation, error)
+}
+
+// Certificates is what the UI needs of the issued-LSC inventory
+// (lsc.Service).
+type Certificates interface {
+	List(ctx context.Context, q lsc.Query) ([]lsc.Record, error)
+	Get(ctx context.Context, serial string) (lsc.Record, error)
+	Revoke(ctx context.Context, actor device.Actor, serial, reason string) (lsc.Record, error)
 }
 
 // Devices is what the UI needs of the device service; *device.Service
@@ -94,6 +103,9 @@ type Options struct {
 	// Backups makes backup archives for administrators; nil: the Backup
 	// page says it is not available.
 	Backups Backups
+	// Certificates lists the LSCs issued to a phone on its page
+	// (lsc.Service); nil leaves that list out.
+	Certificates Certificates
 	// ParseParam turns a Service Parameters form's text into the
 	// parameter's JSON-native value; system.ParseParamValue when nil.
 	ParseParam func(p system.Parameter, text string) (any, error)
@@ -203,6 +215,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /phones/{name}/delete", u.write(u.phoneDelete))
 	mux.HandleFunc("GET /phones/{name}/events", u.read(u.phoneEvents))
 	mux.HandleFunc("GET /phones/{name}/certificates/{index}", u.read(u.phoneCertificate))
+	mux.HandleFunc("POST /phones/{name}/revoke", u.write(u.phoneRevoke))
 	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
 	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
 	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))

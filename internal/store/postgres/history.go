@@ -11,6 +11,7 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lsc"
 )
 
 // insertAttemptSQL inserts an attempt: open (finished_at NULL) for a claim,
@@ -255,10 +256,10 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 	what := fmt.Sprintf("record issuance %s for device %q", is.Serial, is.Device)
 	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO issuances
-			(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der, issuer_key_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			is.Serial, is.Device, is.AttemptID, is.Issuer,
-			micros(is.IssuedAt), micros(is.NotBefore), micros(is.NotAfter), der)
+			micros(is.IssuedAt), micros(is.NotBefore), micros(is.NotAfter), der, is.IssuerKeyID)
 		if isUnique(err) {
 			return fmt.Errorf("record issuance for device %q: %w", is.Device,
 				fault.Conflictf("certificate serial %s was issued before", is.Serial))
@@ -331,17 +332,17 @@ func (s *Store) RecordContacts(ctx context.Context, cs []device.Contact) error {
 func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	what := fmt.Sprintf("finish attempt %d of device %q", o.AttemptID, o.Device)
 	finished := micros(o.FinishedAt)
-	lsc := lscKeep
+	change := lscKeep
 	outcome, reason := device.ResultContact(o.Result, o.Reason)
 	args := []any{o.Result, finished, o.AttemptID, outcome, reason}
 	switch {
 	case o.SetLSC != nil:
-		lsc = lscSet
+		change = lscSet
 		args = append(args, lscArgs(o.SetLSC)...)
 	case o.ClearLSC:
-		lsc = lscClear
+		change = lscClear
 	}
-	update := finishDeviceSQL(o.Completed, lsc)
+	update := finishDeviceSQL(o.Completed, change)
 	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE attempts
 			SET finished_at = $1, auth_mode = $2, result = $3, reason = $4, sudi = $5
@@ -355,6 +356,22 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 		}
 		if _, err := tx.Exec(ctx, update, args...); err != nil {
 			return fmt.Errorf("%s: update device: %w", what, err)
+		}
+		// The LSCs the phone no longer holds go on their CAs' CRLs, in
+		// this same transaction (lsc.Store).
+		switch change {
+		case lscSet:
+			if _, err := tx.Exec(ctx, `UPDATE issuances SET revoked_at = $1, revocation_reason = 4, revoked_by = $2
+				WHERE device = $3 AND serial <> $4 AND revoked_at IS NULL`,
+				finished, lsc.SupersededBy(o.SetLSC.Serial, o.AttemptID), o.Device, o.SetLSC.Serial); err != nil {
+				return fmt.Errorf("%s: supersede older LSCs: %w", what, err)
+			}
+		case lscClear:
+			if _, err := tx.Exec(ctx, `UPDATE issuances SET revoked_at = $1, revocation_reason = 5, revoked_by = $2
+				WHERE device = $3 AND revoked_at IS NULL`,
+				finished, lsc.DeletedBy(o.AttemptID), o.Device); err != nil {
+				return fmt.Errorf("%s: revoke the deleted LSC: %w", what, err)
+			}
 		}
 		if !o.Completed {
 			// A phone failing again and again adds a row each time: keep
@@ -525,7 +542,7 @@ func (s *Store) ListAttempts(ctx context.Context, name string, limit int) ([]dev
 // ListIssuances returns the certificates issued to a device, newest first;
 // all issuances for device "".
 func (s *Store) ListIssuances(ctx context.Context, name string) ([]device.Issuance, error) {
-	query := `SELECT serial, device, attempt_id, issuer, issued_at, not_before, not_after, der FROM issuances`
+	query := `SELECT serial, device, attempt_id, issuer, issued_at, not_before, not_after, der, issuer_key_id FROM issuances`
 	var args []any
 	if name != "" {
 		query += ` WHERE device = $1`
@@ -544,7 +561,7 @@ func (s *Store) ListIssuances(ctx context.Context, name string) ([]device.Issuan
 			issued, notBefore, notAft *int64
 		)
 		if err := rows.Scan(&is.Serial, &is.Device, &is.AttemptID, &is.Issuer,
-			&issued, &notBefore, &notAft, &is.DER); err != nil {
+			&issued, &notBefore, &notAft, &is.DER, &is.IssuerKeyID); err != nil {
 			return nil, fmt.Errorf("list issuances of device %q: scan: %w", name, err)
 		}
 		is.IssuedAt = fromMicros(issued)

@@ -617,3 +617,10 @@ func TestFleetParametersContract(t *testing.T) {
 		},
 	})
 }
+
+func TestLSCContract(t *testing.T) {
+	storetest.RunLSC(t, func(t *testing.T) storetest.LSCStore {
+		s, _ := openTemp(t, Options{})
+		return s
+	})
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lsc"
 )
 
 // StartAttempt claims the device for an authenticated session: it applies
@@ -202,7 +203,7 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := s.c.stmt(ctx, tx, s.ws.insertIssuance).ExecContext(ctx,
 			is.Serial, is.Device, is.AttemptID, is.Issuer,
-			micros(is.IssuedAt), micros(is.NotBefore), micros(is.NotAfter), der)
+			micros(is.IssuedAt), micros(is.NotBefore), micros(is.NotAfter), der, is.IssuerKeyID)
 		if isUnique(err) {
 			return fmt.Errorf("record issuance for device %q: %w", is.Device,
 				fault.Conflictf("certificate serial %s was issued before", is.Serial))
@@ -220,7 +221,7 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	what := fmt.Sprintf("finish attempt %d of device %q", o.AttemptID, o.Device)
 	finished := micros(o.FinishedAt)
-	completed, lsc := 0, lscKeep
+	completed, change := 0, lscKeep
 	if o.Completed {
 		completed = 1
 	}
@@ -229,10 +230,10 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	args = append(args, o.Result, finished, o.AttemptID, outcome, reason)
 	switch {
 	case o.SetLSC != nil:
-		lsc = lscSet
+		change = lscSet
 		args = appendLSC(args, o.SetLSC)
 	case o.ClearLSC:
-		lsc = lscClear
+		change = lscClear
 	}
 	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.c.stmt(ctx, tx, s.ws.finishAttempt).ExecContext(ctx,
@@ -245,8 +246,22 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 		} else if n == 0 {
 			return notFinishable(ctx, tx, o)
 		}
-		if _, err := s.c.stmt(ctx, tx, s.ws.finishDevice[completed][lsc]).ExecContext(ctx, args...); err != nil {
+		if _, err := s.c.stmt(ctx, tx, s.ws.finishDevice[completed][change]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("%s: update device: %w", what, err)
+		}
+		// The LSCs the phone no longer holds go on their CAs' CRLs, in
+		// this same transaction (lsc.Store).
+		switch change {
+		case lscSet:
+			if _, err := s.c.stmt(ctx, tx, s.ws.supersede).ExecContext(ctx,
+				finished, lsc.SupersededBy(o.SetLSC.Serial, o.AttemptID), o.Device, o.SetLSC.Serial); err != nil {
+				return fmt.Errorf("%s: supersede older LSCs: %w", what, err)
+			}
+		case lscClear:
+			if _, err := s.c.stmt(ctx, tx, s.ws.retire).ExecContext(ctx,
+				finished, lsc.DeletedBy(o.AttemptID), o.Device); err != nil {
+				return fmt.Errorf("%s: revoke the deleted LSC: %w", what, err)
+			}
 		}
 		if !o.Completed {
 			// A phone failing again and again adds a row each time: keep
@@ -443,7 +458,7 @@ func (s *Store) ListAttempts(ctx context.Context, name string, limit int) ([]dev
 // ListIssuances returns the certificates issued to a device, newest first;
 // all issuances for device "".
 func (s *Store) ListIssuances(ctx context.Context, name string) ([]device.Issuance, error) {
-	query := `SELECT serial, device, attempt_id, issuer, issued_at, not_before, not_after, der FROM issuances`
+	query := `SELECT serial, device, attempt_id, issuer, issued_at, not_before, not_after, der, issuer_key_id FROM issuances`
 	var args []any
 	if name != "" {
 		query += ` WHERE device = ?`
@@ -462,7 +477,7 @@ func (s *Store) ListIssuances(ctx context.Context, name string) ([]device.Issuan
 			issued, notBefore, notAft sql.NullInt64
 		)
 		if err := rows.Scan(&is.Serial, &is.Device, &is.AttemptID, &is.Issuer,
-			&issued, &notBefore, &notAft, &is.DER); err != nil {
+			&issued, &notBefore, &notAft, &is.DER, &is.IssuerKeyID); err != nil {
 			return nil, fmt.Errorf("list issuances of device %q: scan: %w", name, err)
 		}
 		is.IssuedAt = fromMicros(issued)

@@ -579,3 +579,10 @@ func TestKeysContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestLSCContract(t *testing.T) {
+	storetest.RunLSC(t, func(t *testing.T) storetest.LSCStore {
+		s, _ := openTemp(t)
+		return s
+	})
+}

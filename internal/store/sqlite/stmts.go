@@ -79,8 +79,18 @@ const keepStatus = `EXISTS (SELECT 1 FROM attempts WHERE device = devices.name A
 
 // insertIssuanceSQL records an issuance.
 const insertIssuanceSQL = `INSERT INTO issuances
-	(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der, issuer_key_id)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// supersedeSQL revokes, as superseded, every other unrevoked issuance of a
+// device that got a new LSC: ?1 time, ?2 by, ?3 device, ?4 the new serial.
+const supersedeSQL = `UPDATE issuances SET revoked_at = ?1, revocation_reason = 4, revoked_by = ?2
+	WHERE device = ?3 AND serial <> ?4 AND revoked_at IS NULL`
+
+// retireSQL revokes, as cessationOfOperation, every unrevoked issuance of
+// a device whose LSC was deleted: ?1 time, ?2 by, ?3 device.
+const retireSQL = `UPDATE issuances SET revoked_at = ?1, revocation_reason = 5, revoked_by = ?2
+	WHERE device = ?3 AND revoked_at IS NULL`
 
 // finishAttemptSQL closes an attempt that is open and held by the node.
 const finishAttemptSQL = `UPDATE attempts
@@ -150,6 +160,8 @@ type writeStmts struct {
 	finishDevice     [2][lscChanges]*sql.Stmt // by Outcome.Completed (0 or 1), lscChange
 	insertFetched    *sql.Stmt
 	recordContact    *sql.Stmt
+	supersede        *sql.Stmt // the other LSCs of a device that got a new one
+	retire           *sql.Stmt // the LSCs of a device whose LSC was deleted
 }
 
 // preparer prepares statements on one pool and remembers them, to close
@@ -204,6 +216,8 @@ func prepareWrite(ctx context.Context, p *preparer) writeStmts {
 		finishAttempt:    p.prepare(ctx, finishAttemptSQL),
 		insertFetched:    p.prepare(ctx, insertFetchedSQL),
 		recordContact:    p.prepare(ctx, recordContactSQL),
+		supersede:        p.prepare(ctx, supersedeSQL),
+		retire:           p.prepare(ctx, retireSQL),
 	}
 	for i, completed := range []bool{false, true} {
 		for lsc := range lscChanges {
