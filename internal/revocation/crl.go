@@ -48,6 +48,9 @@ const (
 	// elsewhere (another node, a capf cert revoke) and for a CRL that
 	// nears its nextUpdate: one COUNT on an index per CA.
 	DefaultCheck = 5 * time.Second
+	// DefaultCoalesce is the least time between two looks that kicks
+	// start.
+	DefaultCoalesce = time.Second
 )
 
 // PublisherOptions configure a [Publisher].
@@ -60,6 +63,11 @@ type PublisherOptions struct {
 	Validity time.Duration
 	// Check is the pause between two looks of Run; DefaultCheck when zero.
 	Check time.Duration
+	// Coalesce is the least time between two looks that a Kick starts;
+	// DefaultCoalesce when zero. Kicks within it wait for its end and are
+	// served by one look, so that a fleet enrolling hundreds of phones a
+	// second costs one look a second, not one per enrolment.
+	Coalesce time.Duration
 	// Published, when set, is called after a new CRL was stored (to serve
 	// it on this node at once). It must not block.
 	Published func()
@@ -84,6 +92,9 @@ func NewPublisher(o PublisherOptions) *Publisher {
 	}
 	if o.Check <= 0 {
 		o.Check = DefaultCheck
+	}
+	if o.Coalesce <= 0 {
+		o.Coalesce = DefaultCoalesce
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -116,10 +127,26 @@ func (p *Publisher) Run(ctx context.Context) error {
 		if err := p.Publish(ctx); err != nil && ctx.Err() == nil {
 			p.o.Logger.Warn("publish CRLs", "err", err)
 		}
+		looked := time.Now()
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-p.kick:
+			// Kicks come with every LSC a session installs: wait out the
+			// rest of Coalesce, so that they cost one look together.
+			if wait := p.o.Coalesce - time.Since(looked); wait > 0 {
+				w := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					w.Stop()
+					return nil
+				case <-w.C:
+				}
+				select { // a kick that came while waiting is served now
+				case <-p.kick:
+				default:
+				}
+			}
 		case <-t.C:
 		}
 	}
