@@ -253,6 +253,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.New(reg)
+	// capf_lscs_expiring is counted every minute on every node (two
+	// indexed counts), never per scrape.
+	expiryCtx, stopExpiry := context.WithCancel(ctx)
+	defer stopExpiry()
+	go metrics.WatchExpiring(expiryCtx, st, time.Minute, time.Now, log)
 	// The operation limit and the per-address budget of string guesses
 	// are the sessions' fleet parameters (params); the guesses are counted
 	// in the database, so the budget holds for every node sharing it.
@@ -374,7 +379,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	}
 	// Registered (alive again) before the first attempt of this run; the
 	// once-per-fleet jobs run under their leases from now on.
-	jobs := []lease.Job{sweepJob(svc, params.LongestSession, term, st, time.Now, log), rev.job(), renewalJob(st, params, log)}
+	jobs := []lease.Job{sweepJob(svc, params.LongestSession, term, st, time.Now, log), rev.job(), renewalJob(st, params, metrics, log)}
 	if syncTrust != nil {
 		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/capf-server/capf/internal/revocation"
 	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/tcpbind"
+	"github.com/capf-server/capf/internal/telemetry"
 )
 
 // leaseCRL is the lease of the CRL publisher: one node of the fleet builds
@@ -122,10 +123,11 @@ func (k kickingStore) FinishAttempt(ctx context.Context, o device.Outcome) error
 
 // renewalJob arms the renewal of LSCs nearing expiry, every minute, once
 // per fleet, while the fleet parameter lsc_renew_before (read live) is set.
-func renewalJob(st lsc.RenewalDevices, params session.Params, log *slog.Logger) lease.Job {
+func renewalJob(st lsc.RenewalDevices, params session.Params, metrics *telemetry.Metrics, log *slog.Logger) lease.Job {
 	r := lsc.NewRenewal(st, nil)
 	return lease.Job{Name: leaseRenewal, Every: time.Minute, Run: func(ctx context.Context) error {
 		armed, err := r.Run(ctx, params.Current().RenewBefore)
+		metrics.RenewalsArmed(len(armed))
 		if len(armed) > 0 {
 			log.Info("armed Install/Upgrade to renew LSCs nearing expiry", "phones", len(armed), "first", armed[0])
 		}

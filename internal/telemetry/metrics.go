@@ -26,6 +26,7 @@ type Metrics struct {
 	storeCommit  *prometheus.HistogramVec
 	sessionTimes *prometheus.HistogramVec
 	usedUp       prometheus.Counter
+	exp          expiry
 }
 
 // New registers the CAPF metrics on reg.
@@ -76,6 +77,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.sessions, m.retryLater, m.rejected, m.evicted, m.active, m.waitingKey, m.issuance, m.storeCommit, m.sessionTimes, m.usedUp)
+	m.exp = newExpiry(reg)
 	return m
 }
 
