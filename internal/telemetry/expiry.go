@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/session"
 )
 
 // ExpiryHorizon is one horizon of capf_lscs_expiring: the LSCs valid now
@@ -32,6 +33,7 @@ type expiry struct {
 	expiring  *prometheus.GaugeVec
 	countedAt prometheus.Gauge
 	armed     prometheus.Counter
+	reissued  prometheus.Counter
 }
 
 func newExpiry(reg prometheus.Registerer) expiry {
@@ -48,8 +50,12 @@ func newExpiry(reg prometheus.Registerer) expiry {
 			Name: "capf_lsc_renewals_armed_total",
 			Help: "Install/Upgrade operations armed by lsc_renew_before to renew an LSC nearing expiry (on the node holding the lsc-renewal lease).",
 		}),
+		reissued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "capf_lsc_renewals_completed_total",
+			Help: "Install/Upgrade sessions that succeeded on a phone authenticated by its existing LSC: completed renewals, whether lsc_renew_before or an administrator armed them.",
+		}),
 	}
-	reg.MustRegister(e.expiring, e.countedAt, e.armed)
+	reg.MustRegister(e.expiring, e.countedAt, e.armed, e.reissued)
 	return e
 }
 
@@ -57,6 +63,14 @@ func newExpiry(reg prometheus.Registerer) expiry {
 func (m *Metrics) RenewalsArmed(n int) {
 	if n > 0 {
 		m.exp.armed.Add(float64(n))
+	}
+}
+
+// renewalEnded counts sum as a completed renewal if it is one: a
+// successful install by a phone that authenticated by its LSC.
+func (e expiry) renewalEnded(sum session.Summary) {
+	if sum.Outcome == "success" && sum.Operation == device.OpInstall && sum.AuthMode == string(device.AuthLSC) {
+		e.reissued.Inc()
 	}
 }
 

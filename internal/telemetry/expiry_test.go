@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/telemetry"
 )
@@ -108,19 +109,32 @@ capf_lscs_expiring_counted_timestamp_seconds ` + itoa(int(countedAt.Unix())) + `
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// TestRenewalsArmed counts the renewals the job armed; none is no change.
-func TestRenewalsArmed(t *testing.T) {
+// TestRenewalCounters counts the renewals the job armed (none is no
+// change) and the successful installs by phones that authenticated by LSC.
+func TestRenewalCounters(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := telemetry.New(reg)
 	m.RenewalsArmed(0)
 	m.RenewalsArmed(3)
 	m.RenewalsArmed(2)
+	for _, sum := range []session.Summary{
+		{Outcome: "success", Operation: device.OpInstall, AuthMode: "lsc"},      // a renewal
+		{Outcome: "success", Operation: device.OpInstall, AuthMode: "lsc"},      // another
+		{Outcome: "failed", Operation: device.OpInstall, AuthMode: "lsc"},       // failed
+		{Outcome: "success", Operation: device.OpInstall, AuthMode: "string"},   // a first install
+		{Outcome: "success", Operation: device.OpTroubleshoot, AuthMode: "lsc"}, // not an install
+	} {
+		m.SessionEnded(sum, time.Millisecond)
+	}
 	exp := `
 # HELP capf_lsc_renewals_armed_total Install/Upgrade operations armed by lsc_renew_before to renew an LSC nearing expiry (on the node holding the lsc-renewal lease).
 # TYPE capf_lsc_renewals_armed_total counter
 capf_lsc_renewals_armed_total 5
+# HELP capf_lsc_renewals_completed_total Install/Upgrade sessions that succeeded on a phone authenticated by its existing LSC: completed renewals, whether lsc_renew_before or an administrator armed them.
+# TYPE capf_lsc_renewals_completed_total counter
+capf_lsc_renewals_completed_total 2
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "capf_lsc_renewals_armed_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(exp), "capf_lsc_renewals_armed_total", "capf_lsc_renewals_completed_total"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -96,6 +96,7 @@ func (m *Metrics) SessionEnded(sum session.Summary, d time.Duration) {
 	if outcome == "retry-later" {
 		m.retryLater.WithLabelValues(sum.RetryWhy).Inc()
 	}
+	m.exp.renewalEnded(sum)
 }
 
 // KeyWait implements session.Observer.
