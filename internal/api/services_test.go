@@ -75,7 +75,7 @@ func TestDashboard(t *testing.T) {
 	until := testNow.Add(10 * 24 * time.Hour)
 	e.campaigns.dashboard = device.Dashboard{
 		Devices: 3, ByStatus: []device.Count{{Value: "None", Count: 2}, {Value: device.StatusInProgress, Count: 1}},
-		ByLSC: []device.Count{{Value: "valid", Count: 1}}, ExpiringSoon: 1,
+		ByLSC: []device.Count{{Value: "valid", Count: 1}}, ExpiringSoon: 1, ExpiringWeek: 1, RenewalsWaiting: 4,
 		Expiring:       []device.Device{{Name: "SEP000000000001", LSC: &device.Certificate{Serial: "01", NotAfter: until}}},
 		InProgress:     []device.Device{{Name: "SEP000000000002", Status: device.StatusInProgress}},
 		RecentFailures: []device.Attempt{{Device: "SEP000000000003", StartedAt: testNow, Result: "Upgrade Failed: Invalid Authentication String", Reason: "wrong string"}},
@@ -85,6 +85,9 @@ func TestDashboard(t *testing.T) {
 	d := decode[view.Dashboard](t, e.do(asViewer, http.MethodGet, Prefix+"/dashboard", nil), http.StatusOK)
 	if u := d.Unconfigured; u.Count != 7 || u.Malformed != 2 || u.Since == nil || len(u.Latest) != 1 || u.Latest[0].Name != "SEP0000000000FF" || u.Latest[0].Remote != "192.0.2.4" {
 		t.Errorf("phones that asked but are not configured: %+v", u)
+	}
+	if d.ExpiringWeek != 1 || d.RenewalsWaiting != 4 {
+		t.Errorf("expiring within 7 days %d, renewals waiting %d; want 1, 4", d.ExpiringWeek, d.RenewalsWaiting)
 	}
 	if d.Devices != 3 || len(d.ByStatus) != 2 || d.ExpiringSoon != 1 || len(d.Expiring) != 1 || d.Expiring[0].LSCStatus != "valid" ||
 		len(d.InProgress) != 1 || len(d.RecentFailures) != 1 || d.RecentFailures[0].Device != "SEP000000000003" || d.RecentFailures[0].Reason != "wrong string" {

@@ -26,6 +26,9 @@ const (
 	// ExpiringWithin is how soon a valid LSC expires for the dashboard to
 	// count it as expiring soon.
 	ExpiringWithin = 30 * 24 * time.Hour
+	// ExpiringUrgent is how near its expiry a valid LSC is counted as
+	// urgent on the dashboard: renewal should have replaced it by then.
+	ExpiringUrgent = 7 * 24 * time.Hour
 	// DashboardList is how many expiring LSCs and recent failures the
 	// dashboard lists.
 	DashboardList = 20
@@ -192,6 +195,26 @@ func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 	})
 	if err != nil {
 		return Dashboard{}, fmt.Errorf("dashboard: %w", err)
+	}
+	// Two more counts, each the total of an indexed search (Limit 1).
+	for _, c := range []struct {
+		n       *int
+		filters []Filter
+	}{
+		{&d.ExpiringWeek, []Filter{
+			{Field: FieldLSCStatus, Match: MatchEquals, Value: LSCValid},
+			{Field: FieldLSCExpires, Match: MatchBefore, Value: now.Add(ExpiringUrgent).Format(time.RFC3339)},
+		}},
+		{&d.RenewalsWaiting, []Filter{
+			{Field: FieldOperation, Match: MatchEquals, Value: string(OpInstall)},
+			{Field: FieldAuthMode, Match: MatchEquals, Value: string(AuthLSC)},
+		}},
+	} {
+		page, err := s.store.ListDevices(ctx, Query{Filters: c.filters, Limit: 1, Now: now})
+		if err != nil {
+			return Dashboard{}, fmt.Errorf("dashboard: %w", err)
+		}
+		*c.n = page.Total
 	}
 	if s.strangers != nil {
 		d.Unknown = s.strangers.UnknownNames()

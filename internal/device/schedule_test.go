@@ -262,6 +262,28 @@ func TestDashboard(t *testing.T) {
 	if d, _ = svc.Dashboard(t.Context()); d.ExpiringSoon != 2 {
 		t.Errorf("two days later: expiring soon = %d, want 2", d.ExpiringSoon)
 	}
+	if d.ExpiringWeek != 0 || d.RenewalsWaiting != 0 {
+		t.Errorf("two days later: within a week %d, renewals waiting %d; want none", d.ExpiringWeek, d.RenewalsWaiting)
+	}
+	// SEP…01 is armed for renewal by its LSC, SEP…03 for a first install
+	// (not a renewal); 23 days on SEP…01 expires within a week.
+	for name, mode := range map[string]device.AuthMode{"SEP000000000001": device.AuthLSC, "SEP000000000003": device.AuthNull} {
+		if _, _, err := st.UpdateDevice(t.Context(), name, device.CLIActor("test"), func(d *device.Device) error {
+			d.Operation, d.AuthMode, d.Status = device.OpInstall, mode, device.StatusPending
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.t = now.Add(23 * 24 * time.Hour)
+	if d, err = svc.Dashboard(t.Context()); err != nil || d.ExpiringWeek != 1 || d.RenewalsWaiting != 1 || d.ExpiringSoon != 2 {
+		t.Errorf("23 days on: within a week %d, renewals waiting %d, within 30 days %d (%v); want 1, 1, 2", d.ExpiringWeek, d.RenewalsWaiting, d.ExpiringSoon, err)
+	}
+	// Past both expiries neither counts.
+	clk.t = now.Add(32 * 24 * time.Hour)
+	if d, _ = svc.Dashboard(t.Context()); d.ExpiringWeek != 0 {
+		t.Errorf("past the expiries: within a week = %d, want 0", d.ExpiringWeek)
+	}
 }
 
 func TestValidationNamesField(t *testing.T) {

@@ -10,13 +10,17 @@ import (
 // devices and attempts behind the lists the domain type keeps out of its
 // own JSON.
 type Dashboard struct {
-	Devices        int             `json:"devices"`
-	ByStatus       []device.Count  `json:"by_status"`
-	ByLSC          []device.Count  `json:"by_lsc_status"`
-	ExpiringSoon   int             `json:"expiring_soon"`
-	Expiring       []Device        `json:"expiring"`        // LSCs expiring within 30 days, soonest first
-	InProgress     []Device        `json:"in_progress"`     // operations a session holds now
-	RecentFailures []DeviceAttempt `json:"recent_failures"` // newest first
+	Devices      int            `json:"devices"`
+	ByStatus     []device.Count `json:"by_status"`
+	ByLSC        []device.Count `json:"by_lsc_status"`
+	ExpiringSoon int            `json:"expiring_soon"`
+	ExpiringWeek int            `json:"expiring_within_7d"` // valid LSCs expiring within 7 days: renewal is late
+	// RenewalsWaiting are the phones armed for Install/Upgrade by their
+	// existing LSC (renewals) that have not completed it.
+	RenewalsWaiting int             `json:"renewals_waiting"`
+	Expiring        []Device        `json:"expiring"`        // LSCs expiring within 30 days, soonest first
+	InProgress      []Device        `json:"in_progress"`     // operations a session holds now
+	RecentFailures  []DeviceAttempt `json:"recent_failures"` // newest first
 	// Unconfigured are the phones that asked for a device that is not
 	// configured (this node's count since it started).
 	Unconfigured Unconfigured `json:"unconfigured"`
@@ -49,6 +53,7 @@ type DeviceAttempt struct {
 func DashboardOf(d device.Dashboard, now time.Time) Dashboard {
 	v := Dashboard{
 		Devices: d.Devices, ByStatus: d.ByStatus, ByLSC: d.ByLSC, ExpiringSoon: d.ExpiringSoon,
+		ExpiringWeek: d.ExpiringWeek, RenewalsWaiting: d.RenewalsWaiting,
 		Expiring: Devices(d.Expiring, now), InProgress: Devices(d.InProgress, now),
 		RecentFailures: make([]DeviceAttempt, 0, len(d.RecentFailures)),
 	}

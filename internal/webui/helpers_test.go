@@ -152,7 +152,7 @@ func (f *fakeCampaigns) Campaign(_ context.Context, id int64) (device.CampaignPr
 
 func (f *fakeCampaigns) Dashboard(context.Context) (device.Dashboard, error) {
 	return device.Dashboard{Devices: 3, ByStatus: []device.Count{{Value: "None", Count: 2}, {Value: "Upgrade Failed: Invalid LSC", Count: 1}},
-		ByLSC: []device.Count{{Value: "none", Count: 3}}, ExpiringSoon: 0,
+		ByLSC: []device.Count{{Value: "none", Count: 3}}, ExpiringSoon: 0, ExpiringWeek: 5, RenewalsWaiting: 6,
 		RecentFailures: []device.Attempt{{Device: "SEP000000000003", Result: "Upgrade Failed: Invalid LSC", Reason: "chain did not verify", FinishedAt: testNow}},
 		Unknown:        f.unknown}, nil
 }

@@ -288,14 +288,18 @@ type dashboardData struct {
 	device.Dashboard
 	Campaigns    []device.Campaign
 	ExpiringHref string // the search for the LSCs that expire within 30 days
-	Error        string
-	Banners      []banner
+	// ExpiringWeekHref is the search for those that expire within 7 days.
+	ExpiringWeekHref string
+	Error            string
+	Banners          []banner
 }
 
 func (u *ui) dashboard(w http.ResponseWriter, r *http.Request, p account.Principal) {
 	var d dashboardData
-	soon := u.o.Devices.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	soon := u.o.Devices.Now().Add(device.ExpiringWithin).UTC().Format(time.RFC3339)
 	d.ExpiringHref = search{Where: []string{"lsc-status:equals:valid", "lsc-expires:before:" + soon}, Rows: defaultRows, Page: 1}.href("/phones")
+	week := u.o.Devices.Now().Add(device.ExpiringUrgent).UTC().Format(time.RFC3339)
+	d.ExpiringWeekHref = search{Where: []string{"lsc-status:equals:valid", "lsc-expires:before:" + week}, Rows: defaultRows, Page: 1}.href("/phones")
 	if u.o.Campaigns == nil {
 		d.Error = notConfigured("the dashboard").Error()
 	} else {

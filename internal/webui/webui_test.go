@@ -797,7 +797,16 @@ func TestAuditAndDashboard(t *testing.T) {
 	wantBody(t, w, "device.update", "web:alice", "192.0.2.1", "description: lobby &rarr; hall", "device.create")
 
 	w = e.get("/", "viewer")
-	wantBody(t, w, `id="dash-devices"`, "Upgrade Failed: Invalid LSC", "chain did not verify", `href="/campaigns/7"`)
+	wantBody(t, w, `id="dash-devices"`, "Upgrade Failed: Invalid LSC", "chain did not verify", `href="/campaigns/7"`,
+		"LSCs expiring in 7 days", `id="dash-expiring-week"><a href="/phones?`, `lsc-expires%3Abefore%3A2`, `>5</a>`,
+		`id="dash-renewals-waiting"><a href="/phones?where=operation%3Aequals%3Ainstall&amp;where=auth-mode%3Aequals%3Alsc">6</a>`)
+	// The renewals link is a search the phone list takes: the phone armed
+	// by its LSC, not the one armed by a null string.
+	e.add(device.Device{Name: "SEP0000000000A1", AuthMode: device.AuthLSC, Operation: device.OpInstall})
+	e.add(device.Device{Name: "SEP0000000000A2", AuthMode: device.AuthNull, Operation: device.OpInstall})
+	w = e.get("/phones?where=operation%3Aequals%3Ainstall&where=auth-mode%3Aequals%3Alsc", "viewer")
+	wantBody(t, w, "SEP0000000000A1")
+	wantNoBody(t, w, "SEP0000000000A2")
 }
 
 // TestHTMLChecker makes sure the page checker every test applies catches
