@@ -1,6 +1,7 @@
 package telemetry_test
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"regexp"
@@ -9,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.yaml.in/yaml/v2"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/capf-server/capf/internal/telemetry"
 )
@@ -65,7 +66,9 @@ func TestAlertRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rf ruleFile
-	if err := yaml.UnmarshalStrict(raw, &rf); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rf); err != nil {
 		t.Fatalf("%s: %v", alertRulesFile, err)
 	}
 	exported := names{}
