@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/store/postgres"
@@ -65,7 +66,13 @@ func (s *runSchema) drop() error {
 func (s *runSchema) exec(ctx context.Context, sql string) error {
 	ctx, cancel := context.WithTimeout(ctx, schemaTimeout)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, s.base)
+	// Parsed as the server parses it, so that pool settings in the URL
+	// (pool_max_conns, …) are understood rather than sent as parameters.
+	cfg, err := pgxpool.ParseConfig(s.base)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", postgres.Redact(s.base), err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
 	if err != nil {
 		return fmt.Errorf("database %s: connect: %w", postgres.Redact(s.base), err)
 	}
