@@ -264,6 +264,7 @@ func TestOptionsErrors(t *testing.T) {
 		{"external-bad-address", Options{Phones: 1, Server: "nowhere", NoProvision: true, CAFile: "x"}, []string{"server \"nowhere\""}},
 		{"waiting-without-install", Options{Phones: 1, Waiting: 1, Operation: "none"}, []string{"operation install"}},
 		{"bad-prefix", Options{Phones: 1, NamePrefix: "PHONE"}, []string{"name prefix"}},
+		{"db-not-postgres", Options{Phones: 1, DB: "mysql://db.example/capf"}, []string{"want a postgres:// URL"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,6 +278,19 @@ func TestOptionsErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnreachableDB: a --db that does not answer stops the run before any
+// server starts, with an error naming the database (not its password).
+func TestUnreachableDB(t *testing.T) {
+	dsn := "postgres://capf:secret@/capf?host=" + t.TempDir() + "&sslmode=disable"
+	_, err := Run(context.Background(), Options{Phones: 1, DB: dsn, Executable: "/nonexistent/capf"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "connect") || !strings.Contains(err.Error(), "postgres://capf:") {
+		t.Fatalf("error %v: want a connect error naming the database", err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error %v shows the password", err)
 	}
 }
 

@@ -10,13 +10,15 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/phonesim"
+	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/wire"
 )
 
-// StartFunc starts a CAPF server on dataDir in this process (listening on a
-// loopback port) and returns its phone address and a function that stops it
-// and waits until it has.
-type StartFunc func(ctx context.Context, dataDir string) (addr string, stop func(), err error)
+// StartFunc starts a CAPF server on dataDir and the database db (a
+// postgres:// URL, or "" for the SQLite database of dataDir) in this
+// process, listening on a loopback port, and returns its phone address and
+// a function that stops it and waits until it has.
+type StartFunc func(ctx context.Context, dataDir, db string) (addr string, stop func(), err error)
 
 // Options configures a benchmark run. Only Phones is required; the zero
 // value of every other field is a usable default.
@@ -54,6 +56,13 @@ type Options struct {
 	// CAFile is the PEM file of the CAPF certificate the phones trust, for
 	// an external server.
 	CAFile string
+	// DB is a PostgreSQL database (a postgres:// URL); "" means SQLite.
+	// A server the run starts uses a new schema of it, created for the run
+	// and dropped afterwards (kept with KeepDataDir), so runs on one
+	// database do not collide; the devices are provisioned there. With
+	// Server, it is the external server's database, where the devices are
+	// provisioned (DataDir is then needed only for the CAPF certificate).
+	DB string
 	// NoProvision skips provisioning: the devices must exist with the
 	// operation wanted and null-string authentication.
 	NoProvision bool
@@ -194,7 +203,7 @@ func (o Options) withDefaults() (Options, error) {
 		if _, _, err := net.SplitHostPort(o.Server); err != nil {
 			bad("server %q: %v", o.Server, err)
 		}
-		if o.DataDir == "" && !o.NoProvision {
+		if o.DataDir == "" && o.DB == "" && !o.NoProvision {
 			bad("an external server needs its data directory to provision the devices, or no provisioning")
 		}
 		if o.CAFile == "" && o.DataDir == "" {
@@ -203,6 +212,9 @@ func (o Options) withDefaults() (Options, error) {
 		if o.StartServer != nil {
 			bad("an external server and an in-process server are exclusive")
 		}
+	}
+	if err := store.Check(o.DB); err != nil {
+		bad("%v", err)
 	}
 	if o.Waiting > 0 && o.Operation != string(device.OpInstall) {
 		bad("waiting phones need operation install (they wait in key generation)")

@@ -27,6 +27,12 @@ type Params struct {
 	TLSMax       string         `json:"tls_max"`      // "1.2" (as phones) or "1.3"
 	ServerParams map[string]any `json:"server_params,omitempty"`
 	CPUs         int            `json:"cpus"` // of this machine
+	// DB is the database backend, sqlite or postgres (for an external
+	// server: where the devices were provisioned); DBURL the PostgreSQL
+	// URL without its password, DBSchema the schema the run created.
+	DB       string `json:"db"`
+	DBURL    string `json:"db_url,omitempty"`
+	DBSchema string `json:"db_schema,omitempty"`
 }
 
 // Report is the outcome of a run.
@@ -182,6 +188,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	srv := fmt.Sprintf("server %s (%s", p.Server, p.Mode)
 	if p.CAPFKey != "" {
 		srv += ", CAPF key " + p.CAPFKey
+	}
+	if p.DB == BackendPostgres {
+		srv += ", PostgreSQL " + p.DBURL
+		if p.DBSchema != "" {
+			srv += " schema " + p.DBSchema
+		}
+	} else if p.DB != "" {
+		srv += ", " + p.DB
 	}
 	srv += ")"
 	tlsv := ", TLS " + p.TLSMax

@@ -19,6 +19,7 @@ import (
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/phonesim"
+	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/wire"
 )
 
@@ -49,6 +50,7 @@ func Run(ctx context.Context, o Options, logf Logf) (rep *Report, err error) {
 	if o.Waiting > 0 {
 		rep.Params.WaitingDelay = o.WaitingDelay
 	}
+	rep.Params.DB, rep.Params.DBURL = describeDB(o.DB)
 	b.rep = rep
 
 	if err := b.startServer(ctx); err != nil {
@@ -101,6 +103,8 @@ type bench struct {
 	trust []*x509.Certificate
 	pool  *keyPool
 	tmp   string // temporary data directory to remove
+	db    string // the database of the server: "" (SQLite) or a DSN
+	pgRun *runSchema
 
 	cpuStart, cpuEnd time.Duration // spawned server's CPU time; -1 when unreadable
 }
@@ -113,7 +117,7 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 		b.srv = &server{mode: ModeExternal, addr: o.Server, dataDir: o.DataDir, stop: func() error { return nil }}
 		if !o.NoProvision {
 			b.logf("provisioning %d devices in %s", o.Phones+o.Waiting, o.DataDir)
-			if err := provision(ctx, o.DataDir, o); err != nil {
+			if err := provision(ctx, o.DataDir, o.DB, o); err != nil {
 				return err
 			}
 		}
@@ -137,19 +141,28 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			b.removeTmp()
+			b.dropSchema()
 		}
 	}()
+	if o.DB != "" {
+		if b.pgRun, err = createSchema(ctx, o.DB); err != nil {
+			return err
+		}
+		b.db = b.pgRun.dsn
+		b.rep.Params.DBSchema = b.pgRun.name
+		b.logf("database: schema %s of %s", b.pgRun.name, b.rep.Params.DBURL)
+	}
 	params := serverParams(o)
 	b.rep.Params.ServerParams = maps.Clone(params)
 	if err := writeParams(dir, params); err != nil {
 		return err
 	}
-	b.logf("provisioning %d devices in %s", o.Phones+o.Waiting, dir)
-	if err := provision(ctx, dir, o); err != nil {
+	b.logf("provisioning %d devices in %s", o.Phones+o.Waiting, store.Describe(store.Options{DB: b.db, DataDir: dir}))
+	if err := provision(ctx, dir, b.db, o); err != nil {
 		return err
 	}
 	if o.mode() == ModeInProcess {
-		addr, stop, err := o.StartServer(ctx, dir)
+		addr, stop, err := o.StartServer(ctx, dir, b.db)
 		if err != nil {
 			return fmt.Errorf("start in-process server: %w", err)
 		}
@@ -162,7 +175,7 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 				return fmt.Errorf("find this program to spawn the server: %w", err)
 			}
 		}
-		if b.srv, err = spawn(ctx, exe, dir); err != nil {
+		if b.srv, err = spawn(ctx, exe, dir, b.db); err != nil {
 			return err
 		}
 	}
@@ -175,14 +188,30 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 }
 
 // stopServer stops a server the run started and removes (or reports) its
-// data directory.
+// data directory and database schema.
 func (b *bench) stopServer() error {
 	err := b.srv.stop()
 	if b.o.KeepDataDir && b.tmp != "" {
 		b.rep.DataDir = b.tmp
-	} else {
-		b.removeTmp()
+		if b.pgRun != nil {
+			b.rep.Notes = append(b.rep.Notes, "database schema "+b.pgRun.name+" kept")
+		}
+		return err
 	}
+	b.removeTmp()
+	if derr := b.dropSchema(); derr != nil && err == nil {
+		err = derr
+	}
+	return err
+}
+
+// dropSchema drops the database schema the run created, if any.
+func (b *bench) dropSchema() error {
+	if b.pgRun == nil {
+		return nil
+	}
+	err := b.pgRun.drop()
+	b.pgRun = nil
 	return err
 }
 

@@ -17,9 +17,8 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/config"
-	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
-	"github.com/capf-server/capf/internal/store/sqlite"
+	"github.com/capf-server/capf/internal/store"
 )
 
 // serverLog is the spawned server's standard error, in its data directory.
@@ -94,10 +93,11 @@ func writeParams(dir string, params map[string]any) error {
 	return os.WriteFile(filepath.Join(dir, config.FileName), append(b, '\n'), 0o600)
 }
 
-// provision adds (or updates) the devices of the run in the SQLite database
-// of dataDir: null-string authentication, the operation and key of the run.
-func provision(ctx context.Context, dataDir string, o Options) error {
-	st, err := sqlite.Open(ctx, datadir.Dir(dataDir).DB(), sqlite.Options{})
+// provision adds (or updates) the devices of the run in the database db
+// (a postgres:// URL, or "" for the SQLite database of dataDir):
+// null-string authentication, the operation and key of the run.
+func provision(ctx context.Context, dataDir, db string, o Options) error {
+	st, err := store.Open(ctx, store.Options{DB: db, DataDir: dataDir, Mode: store.Create})
 	if err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
@@ -123,16 +123,19 @@ func provision(ctx context.Context, dataDir string, o Options) error {
 	return st.Close()
 }
 
-// spawn starts exe serve on dir as a child process, its standard error
-// going to dir/server.log, and waits for its listening line.
-func spawn(ctx context.Context, exe, dir string) (*server, error) {
+// spawn starts exe serve on dir and the database db (a postgres:// URL, or
+// "" for the SQLite database of dir) as a child process, its standard
+// error going to dir/server.log, and waits for its listening line.
+func spawn(ctx context.Context, exe, dir, db string) (*server, error) {
 	logPath := filepath.Join(dir, serverLog)
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(exe, "serve", "--data", dir, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	// --db always, so that a CAPF_DB of this environment never points the
+	// child elsewhere than the run's database.
+	cmd := exec.Command(exe, "serve", "--data", dir, "--db", db, "--listen", "127.0.0.1:0", "--admin-listen", "")
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/bench"
+	"github.com/capf-server/capf/internal/store"
 )
 
 func init() { subcommands = append(subcommands, newBenchCmd) }
@@ -42,7 +43,9 @@ directory (removed afterwards) with the CAPF key of --capf-key and no admission
 limits, provisions the devices (SEP…, null-string authentication, the operation of
 --operation, the key of --phone-key) and measures the child's CPU time from /proc.
 --in-process runs the server inside this process instead (no CPU or memory
-figures). --server targets a running server: give its CAPF certificate with --ca
+figures). With --db postgres://… (or $CAPF_DB) the server it starts runs on that
+PostgreSQL database, in a schema created for the run and dropped afterwards
+(kept with --keep); the devices are provisioned there. --server targets a running server: give its CAPF certificate with --ca
 and its data directory with --data to provision the devices (or --no-provision
 when they exist).
 
@@ -85,6 +88,16 @@ The JSON report gives durations in milliseconds (keys ending in _ms).`,
 
 func runBench(cmd *cobra.Command, g *globals, f *benchFlags) error {
 	o := f.o
+	// bench resolves no database from a data directory (chooseDB skips
+	// it): --db, else $CAPF_DB, else SQLite.
+	if cmd.Flags().Changed("db") {
+		o.DB = g.db
+	} else {
+		o.DB = os.Getenv(store.EnvDB)
+	}
+	if err := store.Check(o.DB); err != nil {
+		return err
+	}
 	if o.Server != "" {
 		if f.inProcess {
 			return usagef("bench: --server and --in-process exclude each other")
@@ -92,8 +105,8 @@ func runBench(cmd *cobra.Command, g *globals, f *benchFlags) error {
 		if cmd.Flags().Changed("data") || os.Getenv("CAPF_DATA") != "" {
 			o.DataDir = g.dataDir
 		}
-		if o.DataDir == "" && !o.NoProvision {
-			return usagef("bench: with --server, give its data directory (--data) to provision the devices, or --no-provision")
+		if o.DataDir == "" && o.DB == "" && !o.NoProvision {
+			return usagef("bench: with --server, give its data directory (--data) or database (--db) to provision the devices, or --no-provision")
 		}
 		if o.DataDir == "" && o.CAFile == "" {
 			return usagef("bench: with --server, give its CAPF certificate (--ca)")
@@ -141,13 +154,13 @@ func runBench(cmd *cobra.Command, g *globals, f *benchFlags) error {
 
 // startInProcess runs `capf serve` on dataDir inside this process, for
 // bench --in-process, and returns its phone address.
-func startInProcess(ctx context.Context, dataDir string) (string, func(), error) {
+func startInProcess(ctx context.Context, dataDir, db string) (string, func(), error) {
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	var stderr lockedBuffer
 	done := make(chan int, 1)
 	go func() {
-		code := Run(ctx, []string{"--data", dataDir, "serve", "--listen", "127.0.0.1:0", "--admin-listen", ""}, pw, &stderr)
+		code := Run(ctx, []string{"--data", dataDir, "--db", db, "serve", "--listen", "127.0.0.1:0", "--admin-listen", ""}, pw, &stderr)
 		pw.Close()
 		done <- code
 	}()
