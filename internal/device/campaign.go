@@ -12,7 +12,39 @@ type Campaign struct {
 	Operation Operation `json:"operation"` // the operation scheduled
 	Search    string    `json:"search"`    // the search that chose the phones, as text
 	Devices   int       `json:"devices"`   // how many phones it covers
+	// Skipped is how many phones the search matched that the campaign
+	// left out: Delete and Troubleshoot act only on phones with an LSC on
+	// record.
+	Skipped int `json:"skipped"`
+	// CancelledAt is when an administrator cancelled the campaign (zero
+	// while it is not), CancelledBy who, as the audit names them.
+	CancelledAt time.Time `json:"cancelled_at,omitzero"`
+	CancelledBy string    `json:"cancelled_by,omitempty"`
 }
+
+// Cancelled reports whether the campaign was cancelled.
+func (c Campaign) Cancelled() bool { return !c.CancelledAt.IsZero() }
+
+// CampaignCancel is what cancelling a campaign did to its phones.
+type CampaignCancel struct {
+	Campaign
+	// Cancelled phones were still waiting for the campaign's operation
+	// (pending, or failed and waiting to retry) and are back to No Pending
+	// Operation.
+	Cancelled int `json:"cancelled"`
+	// Running phones hold a session now; they were left alone.
+	Running int `json:"running"`
+	// Changed phones were changed since by someone else (an
+	// administrator, a later campaign); they were left alone.
+	Changed int `json:"changed"`
+	// Finished phones completed the operation or were removed: nothing
+	// to cancel.
+	Finished int `json:"finished"`
+}
+
+// Skipped is how many phones cancelling left alone although their
+// operation had not finished: Running + Changed.
+func (c CampaignCancel) Skipped() int { return c.Running + c.Changed }
 
 // CampaignProgress is where a campaign stands now.
 type CampaignProgress struct {

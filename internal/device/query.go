@@ -33,8 +33,11 @@ func (q Query) Validate() error {
 				return fault.Invalidf("filter on %s: value %q: want none, valid or expired", f.Field, f.Value)
 			}
 		case f.Field == FieldLSCExpires:
+			if f.Match == MatchEmpty || f.Match == MatchNotEmpty {
+				break // no LSC on record, an LSC on record
+			}
 			if f.Match != MatchBefore && f.Match != MatchAfter {
-				return fault.Invalidf("filter on %s: match %q: want before or after", f.Field, f.Match)
+				return fault.Invalidf("filter on %s: match %q: want before, after, is-empty or is-not-empty", f.Field, f.Match)
 			}
 			if _, err := time.Parse(time.RFC3339, f.Value); err != nil {
 				return fault.Invalidf("filter on %s: value %q is not an RFC 3339 time", f.Field, f.Value)

@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,20 @@ import (
 // target is "campaign ID". Each device the campaign changed has its own
 // AuditDeviceUpdate event.
 const AuditCampaignCreate = "campaign.create"
+
+// AuditCampaignCancel is the audit action of a cancelled campaign; its
+// target is "campaign ID" and its detail the counts. Each device it
+// disarmed has its own AuditDeviceUpdate event.
+const AuditCampaignCancel = "campaign.cancel"
+
+// NeedsLSC reports whether operation op acts only on phones with an LSC on
+// record: Delete removes the LSC and Troubleshoot reports on it, so a bulk
+// Delete or Troubleshoot skips the phones that have none.
+func NeedsLSC(op Operation) bool { return op == OpDelete || op == OpTroubleshoot }
+
+// HasLSC is the filter of the phones with an LSC on record, valid or
+// expired.
+var HasLSC = Filter{Field: FieldLSCExpires, Match: MatchNotEmpty}
 
 // The windows of a campaign's progress and of the dashboard.
 const (
@@ -69,6 +84,18 @@ func (s *Service) Schedule(ctx context.Context, actor Actor, c Criteria, ch Chan
 		return Campaign{}, err
 	}
 	cmp := Campaign{CreatedAt: now, Actor: actor.String(), Operation: op, Search: c.String()}
+	if NeedsLSC(op) {
+		all, err := s.store.ListDevices(ctx, Query{Filters: q.Filters, Limit: 1, Now: now})
+		if err != nil {
+			return Campaign{}, fmt.Errorf("schedule %s: count the matches: %w", op, err)
+		}
+		q.Filters = append(slices.Clone(q.Filters), HasLSC)
+		with, err := s.store.ListDevices(ctx, Query{Filters: q.Filters, Limit: 1, Now: now})
+		if err != nil {
+			return Campaign{}, fmt.Errorf("schedule %s: count the matches: %w", op, err)
+		}
+		cmp.Skipped = max(all.Total-with.Total, 0)
+	}
 	r := rule{generate: ch.GenerateString, rearm: true, explicitString: ch.AuthString != nil}
 	var refused error
 	got, err := s.store.ScheduleCampaign(ctx, cmp, q, actor, func(old Device) (Device, error) {
@@ -91,9 +118,52 @@ func (s *Service) Schedule(ctx context.Context, actor Actor, c Criteria, ch Chan
 		return Campaign{}, fmt.Errorf("schedule %s: %w", op, err)
 	}
 	if got.Devices == 0 {
+		if cmp.Skipped > 0 {
+			return Campaign{}, fault.Invalidf("none of the %d phones the search matches has an LSC on record: %s needs one", cmp.Skipped, op.Label())
+		}
 		return Campaign{}, fault.Invalidf("no phone matches the search")
 	}
 	return got, nil
+}
+
+// CountForBulk counts the phones a bulk op over c would act on, and the
+// phones c matches that it would skip (those without an LSC on record,
+// for an operation that [NeedsLSC]).
+func (s *Service) CountForBulk(ctx context.Context, c Criteria, op Operation) (act, skip int, err error) {
+	c.Limit, c.Offset = 1, 0
+	q, err := c.Query(s.now().UTC())
+	if err != nil {
+		return 0, 0, err
+	}
+	all, err := s.store.ListDevices(ctx, q)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count phones: %w", err)
+	}
+	if !NeedsLSC(op) {
+		return all.Total, 0, nil
+	}
+	q.Filters = append(slices.Clone(q.Filters), HasLSC)
+	with, err := s.store.ListDevices(ctx, q)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count phones: %w", err)
+	}
+	return with.Total, max(all.Total-with.Total, 0), nil
+}
+
+// CancelCampaign cancels campaign id for actor: the phones still waiting
+// for its operation return to No Pending Operation; phones a session holds
+// now, or that someone changed since, are left alone and counted (see
+// [Store.CancelCampaign]). NotFound if unknown; Conflict if cancelled
+// already.
+func (s *Service) CancelCampaign(ctx context.Context, actor Actor, id int64) (CampaignCancel, error) {
+	if id <= 0 {
+		return CampaignCancel{}, fault.NotFoundf("campaign %d not found", id)
+	}
+	r, err := s.store.CancelCampaign(ctx, id, actor, s.now().UTC())
+	if err != nil {
+		return CampaignCancel{}, fmt.Errorf("cancel campaign %d: %w", id, err)
+	}
+	return r, nil
 }
 
 // Campaigns returns the latest campaigns, newest first, at most limit (all

@@ -81,11 +81,36 @@ type Store interface {
 	// something changed. It stores c (CreatedAt, Actor, Operation, Search
 	// as given) with its new ID and Devices, the campaign's devices with
 	// the Rev each was left at, and an AuditCampaignCreate event by actor
-	// targeting "campaign ID". It returns c with ID and Devices set. An
+	// targeting "campaign ID". c.Skipped is stored as given. It returns c
+	// with ID and Devices set. An
 	// error from apply rolls everything back and is returned as it is.
 	// When q matches no device it writes nothing and returns c with
 	// Devices 0.
 	ScheduleCampaign(ctx context.Context, c Campaign, q Query, actor Actor, apply func(old Device) (Device, error)) (Campaign, error)
+	// CancelCampaign cancels campaign id, in one write transaction, as
+	// actor at time at. For each device of the campaign, in name order, it
+	// reads the device as it is now and:
+	//   - counts it Finished if it no longer exists, or if its Rev is still
+	//     the one the campaign left it at and its Operation is OpNone (a
+	//     session completed it);
+	//   - counts it Changed, and leaves it alone, if its Rev moved on since
+	//     (someone else's change is never undone);
+	//   - counts it Running, and leaves it alone, if it has an open
+	//     attempt or its status is StatusInProgress;
+	//   - otherwise disarms it: Operation OpNone, Status StatusNone if it
+	//     was StatusPending (a failure status, the last attempt's fact, is
+	//     kept), UpdatedAt at; Rev moves on as UpdateDevice moves it, so a
+	//     session that read the device before loses its claim (StartAttempt
+	//     at the old Rev is a Conflict), and an AuditDeviceUpdate event by
+	//     actor with Detail "campaign ID cancelled" is appended; it is
+	//     counted Cancelled.
+	// It records CancelledAt and CancelledBy on the campaign and appends an
+	// AuditCampaignCancel event by actor targeting "campaign ID" whose
+	// Detail gives the counts, in the same transaction. A claim that
+	// commits first makes the device Running; a cancel that commits first
+	// makes the claim a Conflict: never both. NotFound if there is no such
+	// campaign; Conflict, changing nothing, if it was cancelled already.
+	CancelCampaign(ctx context.Context, id int64, actor Actor, at time.Time) (CampaignCancel, error)
 	// ListCampaigns returns the campaigns, newest first, at most limit
 	// (all when limit <= 0).
 	ListCampaigns(ctx context.Context, limit int) ([]Campaign, error)

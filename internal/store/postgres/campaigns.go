@@ -16,20 +16,20 @@ import (
 
 // campaignColumns lists the campaigns columns in the order scanCampaign
 // reads them.
-const campaignColumns = `id, created_at, actor, operation, search, devices`
+const campaignColumns = `id, created_at, actor, operation, search, devices, skipped, cancelled_at, cancelled_by`
 
 // scanCampaign reads one row of campaignColumns.
 func scanCampaign(row pgx.Row) (device.Campaign, error) {
 	var (
-		c       device.Campaign
-		created *int64
-		op      string
-		n       int64
+		c                  device.Campaign
+		created, cancelled *int64
+		op                 string
+		n, skipped         int64
 	)
-	if err := row.Scan(&c.ID, &created, &c.Actor, &op, &c.Search, &n); err != nil {
+	if err := row.Scan(&c.ID, &created, &c.Actor, &op, &c.Search, &n, &skipped, &cancelled, &c.CancelledBy); err != nil {
 		return device.Campaign{}, err
 	}
-	c.CreatedAt = fromMicros(created)
+	c.CreatedAt, c.CancelledAt, c.Skipped = fromMicros(created), fromMicros(cancelled), int(skipped)
 	c.Operation = device.Operation(op)
 	c.Devices = int(n)
 	return c, nil
@@ -57,7 +57,7 @@ func (s *Store) ScheduleCampaign(ctx context.Context, c device.Campaign, q devic
 	var out device.Campaign
 	err = s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
 		out = c
-		out.ID, out.Devices = 0, 0
+		out.ID, out.Devices, out.CancelledAt, out.CancelledBy = 0, 0, time.Time{}, ""
 		names, err := matchingNames(ctx, tx, where, args)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -66,8 +66,8 @@ func (s *Store) ScheduleCampaign(ctx context.Context, c device.Campaign, q devic
 			return nil
 		}
 		var id int64
-		if err := tx.QueryRow(ctx, `INSERT INTO campaigns (created_at, actor, operation, search, devices)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, micros(c.CreatedAt), c.Actor, string(c.Operation), c.Search, len(names)).Scan(&id); err != nil {
+		if err := tx.QueryRow(ctx, `INSERT INTO campaigns (created_at, actor, operation, search, devices, skipped)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, micros(c.CreatedAt), c.Actor, string(c.Operation), c.Search, len(names), c.Skipped).Scan(&id); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		detail := fmt.Sprintf("campaign %d", id)
@@ -273,4 +273,96 @@ func (s *Store) CampaignProgress(ctx context.Context, id int64, since time.Time)
 		return device.CampaignProgress{}, err
 	}
 	return p, nil
+}
+
+// CancelCampaign cancels campaign id as the Store contract says, in one
+// SERIALIZABLE transaction (run again on a serialization failure). A
+// phone's claim is a compare-and-swap on the device row at its Rev: if it
+// commits first, this transaction's write to that row fails and is retried
+// to find the device Running; if this commits first, the claim finds the
+// Rev moved on.
+func (s *Store) CancelCampaign(ctx context.Context, id int64, actor device.Actor, at time.Time) (device.CampaignCancel, error) {
+	what := fmt.Sprintf("cancel campaign %d", id)
+	var out device.CampaignCancel
+	err := s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+		out = device.CampaignCancel{}
+		c, err := scanCampaign(tx.QueryRow(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = $1`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.NotFoundf("campaign %d not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if c.Cancelled() {
+			return fault.Conflictf("campaign %d was cancelled already, at %s by %s", id, c.CancelledAt.Format(time.RFC3339), c.CancelledBy)
+		}
+		type campaignDevice struct {
+			name string
+			rev  int64
+		}
+		rows, err := tx.Query(ctx, `SELECT device, rev FROM campaign_devices WHERE campaign = $1 ORDER BY device COLLATE "C"`, id)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		cds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (campaignDevice, error) {
+			var cd campaignDevice
+			err := r.Scan(&cd.name, &cd.rev)
+			return cd, err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		detail := fmt.Sprintf("campaign %d cancelled", id)
+		for _, cd := range cds {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			old, err := getDeviceTx(ctx, tx, cd.name)
+			if errors.Is(err, fault.ErrNotFound) {
+				out.Finished++
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			var open bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM attempts WHERE device = $1 AND finished_at IS NULL)`,
+				cd.name).Scan(&open); err != nil {
+				return fmt.Errorf("%s: device %q: %w", what, cd.name, err)
+			}
+			switch {
+			case old.Rev != cd.rev:
+				out.Changed++
+			case open || old.Status == device.StatusInProgress:
+				out.Running++
+			case old.Operation == device.OpNone:
+				out.Finished++
+			default:
+				d := old
+				d.Operation, d.UpdatedAt = device.OpNone, at
+				if old.Status == device.StatusPending {
+					d.Status = device.StatusNone
+				}
+				if _, err := writeAdmin(ctx, tx, old, d, actor, detail); err != nil {
+					return err
+				}
+				out.Cancelled++
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE campaigns SET cancelled_at = $1, cancelled_by = $2 WHERE id = $3`,
+			at.UnixMicro(), actor.String(), id); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		c.CancelledAt, c.CancelledBy = at.UTC().Truncate(time.Microsecond), actor.String()
+		out.Campaign = c
+		return insertAudit(ctx, tx, device.AuditEvent{
+			At: at, Actor: actor, Action: device.AuditCampaignCancel, Target: fmt.Sprintf("campaign %d", id),
+			Detail: fmt.Sprintf("%d phones back to No Pending Operation; skipped %d (%d running, %d changed since); %d finished already",
+				out.Cancelled, out.Skipped(), out.Running, out.Changed, out.Finished),
+		})
+	})
+	if err != nil {
+		return device.CampaignCancel{}, err
+	}
+	return out, nil
 }

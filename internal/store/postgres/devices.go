@@ -455,6 +455,14 @@ func buildWhere(filters []device.Filter, now time.Time) (string, []any, error) {
 				return "", nil, fault.Invalidf("filter on %s: value %q is not supported", f.Field, f.Value)
 			}
 		case device.FieldLSCExpires:
+			if f.Match == device.MatchEmpty || f.Match == device.MatchNotEmpty {
+				if f.Match == device.MatchEmpty {
+					conds = append(conds, "lsc_serial IS NULL")
+				} else {
+					conds = append(conds, hasLSC)
+				}
+				continue
+			}
 			t, err := time.Parse(time.RFC3339, f.Value)
 			if err != nil {
 				return "", nil, fault.Invalidf("filter on %s: value %q is not an RFC 3339 time", f.Field, f.Value)

@@ -15,19 +15,19 @@ import (
 
 // campaignColumns lists the campaigns columns in the order scanCampaign
 // reads them.
-const campaignColumns = `id, created_at, actor, operation, search, devices`
+const campaignColumns = `id, created_at, actor, operation, search, devices, skipped, cancelled_at, cancelled_by`
 
 // scanCampaign reads one row of campaignColumns.
 func scanCampaign(sc scanner) (device.Campaign, error) {
 	var (
-		c       device.Campaign
-		created sql.NullInt64
-		op      string
+		c                  device.Campaign
+		created, cancelled sql.NullInt64
+		op                 string
 	)
-	if err := sc.Scan(&c.ID, &created, &c.Actor, &op, &c.Search, &c.Devices); err != nil {
+	if err := sc.Scan(&c.ID, &created, &c.Actor, &op, &c.Search, &c.Devices, &c.Skipped, &cancelled, &c.CancelledBy); err != nil {
 		return device.Campaign{}, err
 	}
-	c.CreatedAt = fromMicros(created)
+	c.CreatedAt, c.CancelledAt = fromMicros(created), fromMicros(cancelled)
 	c.Operation = device.Operation(op)
 	return c, nil
 }
@@ -55,7 +55,7 @@ func (s *Store) ScheduleCampaign(ctx context.Context, c device.Campaign, q devic
 	caller := ctx
 	err = s.submit(ctx, what, func(ctx context.Context, sqlTx *sql.Tx) error {
 		out = c
-		out.ID, out.Devices = 0, 0
+		out.ID, out.Devices, out.CancelledAt, out.CancelledBy = 0, 0, time.Time{}, ""
 		names, err := matchingNames(ctx, sqlTx, where, args)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -65,8 +65,8 @@ func (s *Store) ScheduleCampaign(ctx context.Context, c device.Campaign, q devic
 		}
 		tx := newStmtCache(sqlTx)
 		defer tx.Close()
-		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (created_at, actor, operation, search, devices)
-			VALUES (?, ?, ?, ?, ?)`, micros(c.CreatedAt), c.Actor, string(c.Operation), c.Search, len(names))
+		res, err := tx.ExecContext(ctx, `INSERT INTO campaigns (created_at, actor, operation, search, devices, skipped)
+			VALUES (?, ?, ?, ?, ?, ?)`, micros(c.CreatedAt), c.Actor, string(c.Operation), c.Search, len(names), c.Skipped)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -291,4 +291,105 @@ func (s *Store) CampaignProgress(ctx context.Context, id int64, since time.Time)
 		return device.CampaignProgress{}, fmt.Errorf("%s: per minute: %w", what, err)
 	}
 	return p, nil
+}
+
+// campaignDevice is one device of a campaign and the Rev the campaign
+// left it at.
+type campaignDevice struct {
+	name string
+	rev  int64
+}
+
+// CancelCampaign cancels campaign id as the Store contract says, in one
+// write through the single writer: a phone's claim (StartAttempt) is
+// serialized before or after it, never in between.
+func (s *Store) CancelCampaign(ctx context.Context, id int64, actor device.Actor, at time.Time) (device.CampaignCancel, error) {
+	what := fmt.Sprintf("cancel campaign %d", id)
+	var out device.CampaignCancel
+	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		out = device.CampaignCancel{}
+		c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fault.NotFoundf("campaign %d not found", id)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if c.Cancelled() {
+			return fault.Conflictf("campaign %d was cancelled already, at %s by %s", id, c.CancelledAt.Format(time.RFC3339), c.CancelledBy)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT device, rev FROM campaign_devices WHERE campaign = ? ORDER BY device`, id)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		var cds []campaignDevice
+		for rows.Next() {
+			var cd campaignDevice
+			if err := rows.Scan(&cd.name, &cd.rev); err != nil {
+				rows.Close()
+				return fmt.Errorf("%s: scan: %w", what, err)
+			}
+			cds = append(cds, cd)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		detail := fmt.Sprintf("campaign %d cancelled", id)
+		for _, cd := range cds {
+			old, err := getDeviceTx(ctx, tx, cd.name)
+			if errors.Is(err, fault.ErrNotFound) {
+				out.Finished++
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			var open bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM attempts WHERE device = ? AND finished_at IS NULL)`,
+				cd.name).Scan(&open); err != nil {
+				return fmt.Errorf("%s: device %q: %w", what, cd.name, err)
+			}
+			switch {
+			case old.Rev != cd.rev:
+				out.Changed++
+			case open || old.Status == device.StatusInProgress:
+				out.Running++
+			case old.Operation == device.OpNone:
+				out.Finished++
+			default:
+				d := old
+				d.Operation, d.UpdatedAt = device.OpNone, at
+				if old.Status == device.StatusPending {
+					d.Status = device.StatusNone
+				}
+				if _, err := writeAdminDetail(ctx, tx, old, d, actor, detail); err != nil {
+					return err
+				}
+				out.Cancelled++
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET cancelled_at = ?, cancelled_by = ? WHERE id = ?`,
+			at.UnixMicro(), actor.String(), id); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		c.CancelledAt, c.CancelledBy = at.UTC().Truncate(time.Microsecond), actor.String()
+		out.Campaign = c
+		return insertAudit(ctx, tx, device.AuditEvent{
+			At: at, Actor: actor, Action: device.AuditCampaignCancel, Target: fmt.Sprintf("campaign %d", id),
+			Detail: cancelDetail(out),
+		})
+	})
+	if err != nil {
+		return device.CampaignCancel{}, err
+	}
+	return out, nil
+}
+
+// cancelDetail is the audit detail of a cancelled campaign: its counts.
+func cancelDetail(r device.CampaignCancel) string {
+	return fmt.Sprintf("%d phones back to No Pending Operation; skipped %d (%d running, %d changed since); %d finished already",
+		r.Cancelled, r.Skipped(), r.Running, r.Changed, r.Finished)
 }

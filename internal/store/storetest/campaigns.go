@@ -199,6 +199,7 @@ func runCampaigns(t *testing.T, open opener) {
 	})
 
 	t.Run("progress", func(t *testing.T) { runProgress(t, open) })
+	t.Run("cancel", func(t *testing.T) { runCancel(t, open) })
 
 	t.Run("unknown-not-found", func(t *testing.T) {
 		s := open.fresh(t)
