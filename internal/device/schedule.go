@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/capf-server/capf/internal/fault"
 )
@@ -290,54 +288,4 @@ func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 		d.Unknown = s.strangers.UnknownNames()
 	}
 	return d, nil
-}
-
-// String returns the criteria as readable text, as a campaign records its
-// search: "name begins with "SEP00"; status contains "Failed"", or "all
-// phones" when there is none. An authentication string searched for is
-// shown by its length only.
-func (c Criteria) String() string {
-	var parts []string
-	add := func(what, v string) { parts = append(parts, what+" "+strconv.Quote(v)) }
-	if c.Name != "" {
-		add("name begins with", c.Name)
-	}
-	if c.Description != "" {
-		add("description contains", c.Description)
-	}
-	if c.AuthString != "" {
-		parts = append(parts, "authentication string is "+maskSecret(c.AuthString))
-	}
-	if c.SecurityProfile != "" {
-		add("security profile is", c.SecurityProfile)
-	}
-	if c.LSCStatus != "" {
-		add("LSC status is", c.LSCStatus)
-	}
-	if c.Operation != "" {
-		add("operation is", c.Operation)
-	}
-	if c.Status != "" {
-		add("status contains", c.Status)
-	}
-	if c.ExpiresBefore != "" {
-		add("LSC expires before", c.ExpiresBefore)
-	}
-	for _, w := range c.Where {
-		if f, m, ok := strings.Cut(w, ":"); ok && Field(f) == FieldAuthString {
-			if m, v, ok := strings.Cut(m, ":"); ok {
-				w = f + ":" + m + ":" + maskSecret(v)
-			}
-		}
-		add("where", w)
-	}
-	if len(parts) == 0 {
-		return "all phones"
-	}
-	text := strings.Join(parts, "; ")
-	if utf8.RuneCountInString(text) > maxSearchText {
-		r := []rune(text)
-		text = string(r[:maxSearchText]) + "…"
-	}
-	return text
 }

@@ -55,7 +55,7 @@ func TestSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ID == 0 || c.Devices != len(fleet) || c.Operation != device.OpInstall || c.Actor != admin.String() ||
-		c.Search != `name begins with "sep0000"` || !c.CreatedAt.Equal(now) {
+		c.Search != `Device Name begins with "sep0000"` || !c.CreatedAt.Equal(now) {
 		t.Errorf("campaign = %+v", c)
 	}
 	seen := map[string]string{}
@@ -107,7 +107,10 @@ func TestScheduleRefused(t *testing.T) {
 		{"bad-criteria", device.Criteria{Sort: "colour"}, device.Change{Operation: &install}, "sort", `sort "colour"`},
 		// The encrypted phone cannot use string mode: the whole campaign is refused, naming it.
 		{"one-device-refuses", device.Criteria{}, device.Change{Operation: &install, AuthMode: &mode}, "auth_mode", "SEP000000000002"},
-		{"past-deadline", device.Criteria{}, device.Change{Operation: &del, Deadline: &past}, "deadline", "is in the past; choose a later time or none"},
+		{"past-deadline", device.Criteria{}, device.Change{Operation: &install, Deadline: &past}, "deadline", "is in the past; choose a later time or none"},
+		// Delete and Troubleshoot act only on phones with an LSC on record; these have none.
+		{"delete-without-lsc", device.Criteria{}, device.Change{Operation: &del}, "", "none of the 3 phones the search matches has an LSC on record"},
+		{"troubleshoot-without-lsc", device.Criteria{Name: "SEP000000000001"}, device.Change{Operation: ptr(device.OpTroubleshoot)}, "", "none of the 1 phones"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,9 +352,15 @@ func TestCriteriaString(t *testing.T) {
 	}{
 		{"none", device.Criteria{}, "all phones"},
 		{"some", device.Criteria{Name: "SEP00", Status: "Failed", Where: []string{"description:contains:lobby"}},
-			`name begins with "SEP00"; status contains "Failed"; where "description:contains:lobby"`},
-		{"string-masked", device.Criteria{AuthString: "123456", Where: []string{"auth-string:equals:9876"}},
-			`authentication string is (6 digits); where "auth-string:equals:(4 digits)"`},
+			`Device Name begins with "SEP00" and Operation Status contains "Failed" and Description contains "lobby"`},
+		{"string-masked", device.Criteria{AuthString: "123456", Where: []string{"auth-string:equals:9876", "auth-string:nonsense:4321"}},
+			`Authentication String is (6 digits) and Authentication String is (4 digits) and "auth-string:nonsense:(4 digits)"`},
+		{"labels", device.Criteria{Where: []string{"operation:equals:none", "auth-mode:equals:lsc", "security-profile:equals:encrypted", "lsc-status:equals:expired"}},
+			`Certificate Operation is No Pending Operation and Authentication Mode is ` + device.AuthLSC.Label() +
+				` and Security Profile is ` + device.Encrypted.Label() + ` and LSC Status is expired`},
+		{"lsc-on-record", device.Criteria{ExpiresBefore: "720h", Where: []string{"lsc-expires:is-not-empty", "lsc-expires:is-empty", "description:is-empty"}},
+			`LSC expires before 720h and an LSC on record and no LSC on record and Description is empty`},
+		{"operation-field", device.Criteria{Operation: "install"}, `Certificate Operation is Install/Upgrade`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -275,7 +275,9 @@ const (
 	// Query.Now; only MatchEquals applies.
 	FieldLSCStatus Field = "lsc-status"
 	// FieldLSCExpires filters with MatchBefore/MatchAfter against an RFC 3339
-	// time, and sorts by expiry. Devices without an LSC never match.
+	// time, and sorts by expiry. Devices without an LSC never match those;
+	// MatchEmpty matches them (no LSC on record) and MatchNotEmpty the
+	// devices with an LSC on record, valid or expired.
 	FieldLSCExpires Field = "lsc-expires"
 )
 
