@@ -109,6 +109,7 @@ func newServer(o Options) *server {
 	s.api.UseMiddleware(s.authorize)
 	s.registerDevices()
 	s.registerBulk()
+	s.registerCampaignCancel()
 	s.registerFiles()
 	s.registerSystem()
 	s.registerAccounts()

@@ -55,5 +55,6 @@ type Campaigns interface {
 	Schedule(ctx context.Context, actor device.Actor, c device.Criteria, ch device.Change) (device.Campaign, error)
 	Campaigns(ctx context.Context, limit int) ([]device.Campaign, error)
 	Campaign(ctx context.Context, id int64) (device.CampaignProgress, error)
+	CancelCampaign(ctx context.Context, actor device.Actor, id int64) (device.CampaignCancel, error)
 	Dashboard(ctx context.Context) (device.Dashboard, error)
 }

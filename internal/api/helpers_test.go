@@ -444,6 +444,21 @@ func (f *fakeCampaigns) Campaign(_ context.Context, id int64) (device.CampaignPr
 	return device.CampaignProgress{}, fault.NotFoundf("campaign %d not found", id)
 }
 
+// CancelCampaign records the cancel as a write (an empty change) and
+// cancels the campaign if it has it.
+func (f *fakeCampaigns) CancelCampaign(_ context.Context, actor device.Actor, id int64) (device.CampaignCancel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.changes = append(f.changes, device.Change{})
+	for i, c := range f.campaigns {
+		if c.ID == id {
+			f.campaigns[i].CancelledAt, f.campaigns[i].CancelledBy = testNow, actor.String()
+			return device.CampaignCancel{Campaign: f.campaigns[i], Cancelled: c.Devices}, nil
+		}
+	}
+	return device.CampaignCancel{}, fault.NotFoundf("campaign %d not found", id)
+}
+
 func (f *fakeCampaigns) Dashboard(context.Context) (device.Dashboard, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

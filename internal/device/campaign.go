@@ -27,7 +27,7 @@ func (c Campaign) Cancelled() bool { return !c.CancelledAt.IsZero() }
 
 // CampaignCancel is what cancelling a campaign did to its phones.
 type CampaignCancel struct {
-	Campaign
+	Campaign Campaign `json:"campaign"` // the campaign, now cancelled
 	// Cancelled phones were still waiting for the campaign's operation
 	// (pending, or failed and waiting to retry) and are back to No Pending
 	// Operation.

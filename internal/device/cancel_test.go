@@ -70,7 +70,7 @@ func TestCancelCampaign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Cancelled != 2 || r.Skipped() != 0 || !r.CancelledAt.Equal(now) || r.CancelledBy != "cli:bob" {
+	if r.Cancelled != 2 || r.Skipped() != 0 || !r.Campaign.CancelledAt.Equal(now) || r.Campaign.CancelledBy != "cli:bob" {
 		t.Errorf("cancel = %+v, want 2 cancelled by cli:bob at %v", r, now)
 	}
 	for _, n := range []string{"SEP000000000001", "SEP000000000002"} {

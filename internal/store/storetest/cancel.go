@@ -60,7 +60,7 @@ func runCancel(t *testing.T, open opener) {
 		if want := [4]int{3, 1, 1, 2}; got != want || r.Skipped() != 2 {
 			t.Errorf("cancelled, running, changed, finished = %v (skipped %d), want %v (skipped 2)", got, r.Skipped(), want)
 		}
-		if r.ID != c.ID || !r.CancelledAt.Equal(stored(cancelAt)) || r.CancelledBy != carol.String() {
+		if r.Campaign.ID != c.ID || !r.Campaign.CancelledAt.Equal(stored(cancelAt)) || r.Campaign.CancelledBy != carol.String() {
 			t.Errorf("cancel names campaign %+v, want %d cancelled at %v by carol", r.Campaign, c.ID, stored(cancelAt))
 		}
 		for _, n := range []string{pendA, pendB, failed} {
@@ -91,7 +91,7 @@ func runCancel(t *testing.T, open opener) {
 		}
 		cs, err := s.ListCampaigns(t.Context(), 0)
 		must(t, err)
-		if len(cs) != 1 || !cs[0].Cancelled() || !cs[0].CancelledAt.Equal(stored(cancelAt)) || cs[0].CancelledBy != r.CancelledBy {
+		if len(cs) != 1 || !cs[0].Cancelled() || !cs[0].CancelledAt.Equal(stored(cancelAt)) || cs[0].CancelledBy != r.Campaign.CancelledBy {
 			t.Errorf("ListCampaigns = %+v, want the campaign cancelled", cs)
 		}
 		p, err := s.CampaignProgress(t.Context(), c.ID, time.Time{})
