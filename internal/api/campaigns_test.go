@@ -101,8 +101,12 @@ func TestBulkDeleteSkipsPhonesWithoutLSC(t *testing.T) {
 	// Troubleshoot over phones none of which has an LSC schedules nothing.
 	p := problem(t, e.do(asAdmin, http.MethodPost, Prefix+"/bulk",
 		map[string]any{"criteria": map[string]any{"name": "SEP000000000001"}, "change": map[string]any{"operation": "troubleshoot"}}), http.StatusUnprocessableEntity)
-	if !strings.Contains(p.Detail, "has an LSC on record") {
-		t.Errorf("detail %q, want it to say why", p.Detail)
+	said := p.Detail
+	for _, e := range p.Errors {
+		said += " " + e.Location + ": " + e.Message
+	}
+	if !strings.Contains(said, "the phone the search matches has no LSC on record: Troubleshoot needs one") {
+		t.Errorf("problem %+v, want it to say why", p)
 	}
 	if cs, _ := e.devices.Campaigns(t.Context(), 0); len(cs) != 1 {
 		t.Errorf("campaigns = %+v, want only the Delete", cs)

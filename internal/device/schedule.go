@@ -117,11 +117,20 @@ func (s *Service) Schedule(ctx context.Context, actor Actor, c Criteria, ch Chan
 	}
 	if got.Devices == 0 {
 		if cmp.Skipped > 0 {
-			return Campaign{}, fault.Invalidf("none of the %d phones the search matches has an LSC on record: %s needs one", cmp.Skipped, op.Label())
+			return Campaign{}, NoLSCError(cmp.Skipped, op)
 		}
 		return Campaign{}, fault.Invalidf("no phone matches the search")
 	}
 	return got, nil
+}
+
+// NoLSCError is the refusal of a bulk op (one that [NeedsLSC]) whose
+// search matched n phones, none with an LSC on record.
+func NoLSCError(n int, op Operation) error {
+	if n == 1 {
+		return fault.InvalidField("operation", "the phone the search matches has no LSC on record: %s needs one", op.Label())
+	}
+	return fault.InvalidField("operation", "none of the %d phones the search matches has an LSC on record: %s needs one", n, op.Label())
 }
 
 // CountForBulk counts the phones a bulk op over c would act on, and the

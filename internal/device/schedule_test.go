@@ -109,8 +109,8 @@ func TestScheduleRefused(t *testing.T) {
 		{"one-device-refuses", device.Criteria{}, device.Change{Operation: &install, AuthMode: &mode}, "auth_mode", "SEP000000000002"},
 		{"past-deadline", device.Criteria{}, device.Change{Operation: &install, Deadline: &past}, "deadline", "is in the past; choose a later time or none"},
 		// Delete and Troubleshoot act only on phones with an LSC on record; these have none.
-		{"delete-without-lsc", device.Criteria{}, device.Change{Operation: &del}, "", "none of the 3 phones the search matches has an LSC on record"},
-		{"troubleshoot-without-lsc", device.Criteria{Name: "SEP000000000001"}, device.Change{Operation: ptr(device.OpTroubleshoot)}, "", "none of the 1 phones"},
+		{"delete-without-lsc", device.Criteria{}, device.Change{Operation: &del}, "operation", "none of the 3 phones the search matches has an LSC on record: Delete needs one"},
+		{"troubleshoot-without-lsc", device.Criteria{Name: "SEP000000000001"}, device.Change{Operation: ptr(device.OpTroubleshoot)}, "operation", "the phone the search matches has no LSC on record: Troubleshoot needs one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

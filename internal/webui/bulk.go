@@ -23,6 +23,7 @@ type bulkData struct {
 	SearchText string
 	SearchHref string
 	Count      int
+	Skipped    int // phones the search matches that the operation skips (no LSC on record)
 	Form       bulkForm
 	Errors     formErrors
 	Operations []option
@@ -111,6 +112,13 @@ func (u *ui) bulkSubmit(w http.ResponseWriter, r *http.Request, p account.Princi
 	if err == nil && n == 0 {
 		err = fault.Invalidf("no phone matches the search")
 	}
+	if err == nil && device.NeedsLSC(*ch.Operation) && u.o.Campaigns != nil {
+		// Delete and Troubleshoot act only on phones with an LSC on record.
+		bd.Count, bd.Skipped, err = u.o.Campaigns.CountForBulk(r.Context(), s.criteria(true), *ch.Operation)
+		if err == nil && bd.Count == 0 {
+			err = device.NoLSCError(bd.Skipped, *ch.Operation)
+		}
+	}
 	if err == nil && r.PostFormValue("confirm") == "yes" {
 		if u.o.Campaigns == nil {
 			err = notConfigured("bulk scheduling")
@@ -157,6 +165,8 @@ type campaignData struct {
 	ChartTo   time.Time
 	TimeLeft  string
 	Percent   int
+	// Result is what a cancel just did, on the page that answers it.
+	Result *device.CampaignCancel
 }
 
 // Chart geometry, in the SVG's user units.
@@ -170,9 +180,9 @@ func (u *ui) campaign(w http.ResponseWriter, r *http.Request, p account.Principa
 		u.fail(w, r, p, notConfigured("campaign progress"))
 		return
 	}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		u.fail(w, r, p, fault.NotFoundf("no campaign %q", r.PathValue("id")))
+	id, err := campaignID(r)
+	if err != nil {
+		u.fail(w, r, p, err)
 		return
 	}
 	cp, err := u.o.Campaigns.Campaign(r.Context(), id)
@@ -180,7 +190,7 @@ func (u *ui) campaign(w http.ResponseWriter, r *http.Request, p account.Principa
 		u.fail(w, r, p, err)
 		return
 	}
-	u.render(w, r, p, http.StatusOK, "campaign.html", fmt.Sprintf("Campaign %d: %s", cp.ID, cp.Operation.Label()), "phones", campaignView(cp))
+	u.render(w, r, p, http.StatusOK, "campaign.html", fmt.Sprintf("Campaign %d: %s", cp.ID, cp.Operation.Label()), "campaigns", campaignView(cp))
 }
 
 // campaignView lays out the progress bar and the chart.
@@ -208,7 +218,12 @@ func campaignView(cp device.CampaignProgress) campaignData {
 	if len(pm) > chartMinutes {
 		pm = pm[len(pm)-chartMinutes:]
 	}
-	if len(pm) > 0 {
+	completions := 0
+	for _, m := range pm {
+		completions += m.Count
+	}
+	// No chart of empty minutes before the first completion.
+	if completions > 0 {
 		cd.ChartFrom, cd.ChartTo = pm[0].Minute, pm[len(pm)-1].Minute
 		for _, m := range pm {
 			cd.ChartMax = max(cd.ChartMax, m.Count)

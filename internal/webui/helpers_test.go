@@ -128,6 +128,7 @@ type fakeCampaigns struct {
 	scheduled []device.Criteria
 	changes   []device.Change
 	progress  device.CampaignProgress
+	cancelled []int64             // the campaigns cancelled
 	unknown   device.UnknownNames // the dashboard's phones that asked but are not configured
 }
 
@@ -148,6 +149,21 @@ func (f *fakeCampaigns) Campaign(_ context.Context, id int64) (device.CampaignPr
 		return device.CampaignProgress{}, fault.NotFoundf("no campaign %d", id)
 	}
 	return f.progress, nil
+}
+
+func (f *fakeCampaigns) CancelCampaign(_ context.Context, actor device.Actor, id int64) (device.CampaignCancel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id != f.progress.ID {
+		return device.CampaignCancel{}, fault.NotFoundf("no campaign %d", id)
+	}
+	f.cancelled = append(f.cancelled, id)
+	return device.CampaignCancel{Campaign: f.progress.Campaign, Cancelled: f.progress.Pending, Running: f.progress.InProgress}, nil
+}
+
+// CountForBulk counts as the search does, skipping none.
+func (f *fakeCampaigns) CountForBulk(context.Context, device.Criteria, device.Operation) (int, int, error) {
+	return 3, 0, nil
 }
 
 func (f *fakeCampaigns) Dashboard(context.Context) (device.Dashboard, error) {

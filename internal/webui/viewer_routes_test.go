@@ -28,7 +28,9 @@ var viewerRoutes = []struct {
 	{"GET", "/phones/SEP000000000001/certificates/0", ""},
 	{"GET", "/bulk", "where"},
 	{"POST", "/bulk", "where sort form"}, // a write: refused to a viewer whatever it carries
+	{"GET", "/campaigns", ""},
 	{"GET", "/campaigns/7", ""},
+	{"POST", "/campaigns/7/cancel", ""}, // a write: refused to a viewer
 	{"GET", "/import", ""},
 	{"GET", "/report.csv", "where sort"},
 	{"GET", "/system/parameters", ""},

@@ -74,6 +74,8 @@ type Campaigns interface {
 	Schedule(ctx context.Context, actor device.Actor, c device.Criteria, ch device.Change) (device.Campaign, error)
 	Campaigns(ctx context.Context, limit int) ([]device.Campaign, error)
 	Campaign(ctx context.Context, id int64) (device.CampaignProgress, error)
+	CancelCampaign(ctx context.Context, actor device.Actor, id int64) (device.CampaignCancel, error)
+	CountForBulk(ctx context.Context, c device.Criteria, op device.Operation) (act, skip int, err error)
 	Dashboard(ctx context.Context) (device.Dashboard, error)
 }
 
@@ -218,7 +220,9 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /phones/{name}/revoke", u.write(u.phoneRevoke))
 	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
 	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
+	mux.HandleFunc("GET /campaigns", u.read(u.campaigns))
 	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))
+	mux.HandleFunc("POST /campaigns/{id}/cancel", u.write(u.campaignCancel))
 	mux.HandleFunc("GET /import", u.read(u.importForm))
 	mux.HandleFunc("POST /import", u.write(u.importSubmit))
 	mux.HandleFunc("GET /report.csv", u.read(u.reportCSV))

@@ -120,7 +120,7 @@ func TestEveryPageRenders(t *testing.T) {
 		t.Fatal(err)
 	}
 	pages := []string{"/", "/phones", "/phones?where=name%3Abegins-with%3ASEP", "/phones/new", "/phones/SEP000000000001", "/phones/SEP000000000002",
-		"/bulk?where=name%3Abegins-with%3ASEP", "/campaigns/7", "/import", "/system/parameters", "/serviceability/activation",
+		"/bulk?where=name%3Abegins-with%3ASEP", "/campaigns", "/campaigns/7", "/import", "/system/parameters", "/serviceability/activation",
 		"/security/certificate", "/audit", "/audit?target=SEP000000000001"}
 	for _, as := range []string{"admin", "viewer"} {
 		for _, p := range pages {
@@ -464,6 +464,7 @@ func TestViewerCannotWrite(t *testing.T) {
 		"/phones/new":                    {"name": {"SEP000000000009"}},
 		"/phones/SEP000000000001/delete": {"confirm": {"yes"}},
 		"/bulk":                          {"operation": {"install"}, "confirm": {"yes"}},
+		"/campaigns/7/cancel":            {"confirm": {"yes"}},
 		"/system/parameters":             {"listen": {":1"}},
 		"/serviceability/activation":     {"action": {"deactivate"}},
 		"/import":                        {},
@@ -478,7 +479,7 @@ func TestViewerCannotWrite(t *testing.T) {
 	if got, _ := e.devices.Get(context.Background(), "SEP000000000001"); got.Description != "lobby" {
 		t.Errorf("viewer changed the device")
 	}
-	if !e.system.active || len(e.campaigns.scheduled) != 0 {
+	if !e.system.active || len(e.campaigns.scheduled) != 0 || len(e.campaigns.cancelled) != 0 {
 		t.Error("viewer changed the service")
 	}
 }
@@ -622,7 +623,7 @@ func TestCampaignPage(t *testing.T) {
 	e := newEnv(t)
 	w := e.get("/campaigns/7", "viewer")
 	wantStatus(t, w, http.StatusOK)
-	wantBody(t, w, `id="campaign-live" data-active="true"`, `<progress id="campaign-progress" max="100" value="40"`,
+	wantBody(t, w, `id="campaign-live" data-active="true"`, `id="campaign-percent">40% done<`,
 		`id="progress-bar"`, `class="bar-done"`, `id="rate-chart"`, `<title>11:59: 3</title>`,
 		`id="count-failed">2<`, "about 3 min", `href="/phones/SEP000000000001"`, "Upgrade Failed: Invalid Authentication String")
 	wantStatus(t, e.get("/campaigns/8", "viewer"), http.StatusNotFound)

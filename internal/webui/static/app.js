@@ -75,7 +75,7 @@
     var live = document.getElementById("campaign-live");
     if (!live || live.dataset.active !== "true") { return; }
     var timer = setInterval(function () {
-      refetch(window.location.href, function (doc) {
+      refetch(live.dataset.href || window.location.href, function (doc) {
         var fresh = doc.getElementById("campaign-live");
         if (!fresh) { return; }
         var cur = document.getElementById("campaign-live");
