@@ -257,7 +257,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#bulk-form [name="generate_string"]`)),
 		chromedp.Click(chromedp.CSS("#review")),
 		poll(`document.getElementById("confirm-text") && document.getElementById("confirm-text").textContent.includes("3 phones")`, 10*time.Second))
-	b.run("bulk confirm", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#campaign-progress")))
+	b.run("bulk confirm", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#campaign-search")))
 	strs := map[string]bool{}
 	for i := 1; i <= 3; i++ {
 		d := s.device(fmt.Sprintf("SEPB0000000000%d", i))
