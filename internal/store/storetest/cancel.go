@@ -211,6 +211,7 @@ func runCancelRace(t *testing.T, open opener) {
 	for _, err := range errs {
 		t.Error(err)
 	}
+	t.Logf("claims won %d of %d; cancelled %d, running %d", len(claimed), n, r.Cancelled, r.Running)
 	if r.Running != len(claimed) || r.Cancelled != n-len(claimed) || r.Changed != 0 || r.Finished != 0 {
 		t.Errorf("cancel = %+v with %d claims won, want running = claims won and cancelled = the rest", r, len(claimed))
 	}
