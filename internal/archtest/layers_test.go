@@ -54,6 +54,7 @@ var allowed = map[string][]string{
 	"capfd":                 {"device", "fault", "safetext"},
 	"phonesim":              {"wire"},
 	"trust":                 {"fault", "atomicfile", "certserial"},
+	"trustfile":             {"atomicfile", "config", "device", "fault", "trust"},
 	"cli":                   {"*"},
 	"apiclient":             {"device", "fault", "lsc", "system", "view"},
 	"e2e":                   {"*"},

@@ -16,6 +16,7 @@ import (
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/system"
+	"github.com/capf-server/capf/internal/trustfile"
 	"github.com/capf-server/capf/internal/webauth"
 	"github.com/capf-server/capf/internal/webui"
 )
@@ -45,7 +46,9 @@ type adminServices struct {
 	system      *system.Service
 	certificate *x509.Certificate
 	backups     webui.Backups // nil: no backup download
-	log         *slog.Logger
+	// trustFiles is serve's trust-file service (Security > Trust File).
+	trustFiles *trustfile.Service
+	log        *slog.Logger
 	// windows are the maintenance windows in force; phones the host and
 	// port phones reach the service at (see webui.Options).
 	windows func() webui.Windows

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
 )
 
 // auditLog records audit events, or refuses them with err.
@@ -36,6 +38,15 @@ func (a *auditLog) AppendAudit(_ context.Context, ev device.AuditEvent) error {
 	}
 	a.evs = append(a.evs, ev)
 	return nil
+}
+
+// syncTrustFile runs one sync of serve's trust-file service for the file
+// at path at the time now.
+func syncTrustFile(ctx context.Context, g *globals, path string, capf *x509.Certificate, st servedTrust, now time.Time) (bool, error) {
+	svc := &trustfile.Service{Path: path, Keystore: g.openKeystore, CAPF: []*x509.Certificate{capf},
+		Adds: st.adds, Audit: st.audit, Now: func() time.Time { return now }}
+	rw, err := svc.Sync(ctx, serveActor, false)
+	return rw.Written, err
 }
 
 // TestTrustFileAdd: the trust_file_add certificates are read when serve
@@ -93,10 +104,10 @@ func TestTrustFileAdd(t *testing.T) {
 	}
 	audit := &auditLog{}
 	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
-	if _, err := startTrustFile(t.Context(), g, plan.cfg, capf, servedTrust{adds: plan.trustAdds, audit: audit}, log); err != nil {
+	if _, _, err := startTrustFile(t.Context(), g, plan.cfg, []*x509.Certificate{capf}, servedTrust{adds: plan.trustAdds, audit: audit}, log); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(data, "tftp", servedTrustFile)
+	path := filepath.Join(data, "tftp", trustfile.ServedName)
 	b := mustRead(t, path)
 	f, err := trust.Parse(b)
 	if err != nil || f.Verify() != nil {
@@ -107,9 +118,9 @@ func TestTrustFileAdd(t *testing.T) {
 		t.Fatalf("served file records: %d, want this CAPF's 4 then ccm and app-server", len(f.Records))
 	}
 	sum := sha256.Sum256(b)
-	if len(audit.evs) != 1 || audit.evs[0].Action != auditTrustServe || audit.evs[0].Target != servedTrustFile ||
+	if len(audit.evs) != 1 || audit.evs[0].Action != trustfile.AuditServe || audit.evs[0].Target != trustfile.ServedName ||
 		audit.evs[0].Actor.String() != "system:serve" || !strings.Contains(audit.evs[0].Detail, "sha256 "+hex.EncodeToString(sum[:])) {
-		t.Fatalf("audit of the rewrite: %+v, want one %s event with sha256 %x", audit.evs, auditTrustServe, sum)
+		t.Fatalf("audit of the rewrite: %+v, want one %s event with sha256 %x", audit.evs, trustfile.AuditServe, sum)
 	}
 
 	// Unchanged records: no rewrite, no event. A new CAPF certificate
