@@ -69,7 +69,7 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
 		Sessions: s.accounts, Windows: s.windows, Phones: s.phones,
-		Certificates: uiCertsOrNil(s.certs),
+		Certificates: uiCertsOrNil(s.certs), TrustFiles: uiTrustOrNil(s.trustFiles),
 	})
 	auth := webauth.Middleware(s.accounts, s.log)
 	limit := webauth.LimitBodies(bodyLimit)
@@ -123,4 +123,13 @@ func uiCertsOrNil(c *lsc.Service) webui.Certificates {
 		return nil
 	}
 	return c
+}
+
+// uiTrustOrNil keeps a nil service a nil interface (Security > Trust File
+// then says it is not available).
+func uiTrustOrNil(t *trustfile.Service) webui.TrustFiles {
+	if t == nil {
+		return nil
+	}
+	return t
 }

@@ -35,6 +35,8 @@ var viewerRoutes = []struct {
 	{"GET", "/serviceability/activation", ""},
 	{"GET", "/serviceability/backup", ""},
 	{"GET", "/security/certificate", ""},
+	{"GET", "/security/trust-file", ""},
+	{"GET", "/security/trust-file/ITLFile.tlv", ""},
 	{"GET", "/audit", ""},
 }
 

@@ -119,7 +119,9 @@ type Options struct {
 	// Certificate is the CAPF certificate Security > CAPF Certificate
 	// shows; nil shows that none is loaded.
 	Certificate *x509.Certificate
-	Logger      *slog.Logger
+	// TrustFiles shows Security > Trust File; nil: not available.
+	TrustFiles TrustFiles
+	Logger     *slog.Logger
 	// Location is the time zone of Operation Completes By in the forms and
 	// of the times shown; UTC when nil.
 	Location *time.Location
@@ -230,6 +232,9 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /serviceability/backup", u.write(u.backupDownload))
 	mux.HandleFunc("GET /security/certificate", u.read(u.certificate))
 	mux.HandleFunc("GET /security/certificate/file", u.read(u.certificateFile))
+	mux.HandleFunc("GET /security/trust-file", u.read(u.trustPage))
+	mux.HandleFunc("GET /security/trust-file/ITLFile.tlv", u.read(u.trustDownload))
+	mux.HandleFunc("POST /security/trust-file", u.write(u.trustRebuild))
 	mux.HandleFunc("GET /audit", u.read(u.audit))
 	mux.HandleFunc("/", u.read(func(w http.ResponseWriter, r *http.Request, p account.Principal) {
 		u.fail(w, r, p, fault.NotFoundf("no page at %s", r.URL.Path))
