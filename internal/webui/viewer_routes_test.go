@@ -29,6 +29,8 @@ var viewerRoutes = []struct {
 	{"GET", "/bulk", "where"},
 	{"POST", "/bulk", "where sort form"}, // a write: refused to a viewer whatever it carries
 	{"GET", "/campaigns/7", ""},
+	{"GET", "/campaigns/7/strings", ""},     // refused to a viewer
+	{"GET", "/campaigns/7/strings.csv", ""}, // refused to a viewer
 	{"GET", "/import", ""},
 	{"GET", "/report.csv", "where sort"},
 	{"GET", "/system/parameters", ""},

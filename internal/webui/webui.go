@@ -66,6 +66,9 @@ type Devices interface {
 	Remove(ctx context.Context, actor device.Actor, name string) error
 	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
 	RecordCAExport(ctx context.Context, actor device.Actor, detail string) error
+	// CampaignStrings gives a campaign's authentication strings, auditing
+	// each showing (administrators only: the UI checks).
+	CampaignStrings(ctx context.Context, actor device.Actor, id int64, how string) (device.CampaignStrings, error)
 }
 
 // Campaigns is what the UI needs for bulk operations and the dashboard.
@@ -221,6 +224,8 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
 	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
 	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))
+	mux.HandleFunc("GET /campaigns/{id}/strings", u.read(u.campaignStringsPage))
+	mux.HandleFunc("GET /campaigns/{id}/strings.csv", u.read(u.campaignStringsCSV))
 	mux.HandleFunc("GET /import", u.read(u.importForm))
 	mux.HandleFunc("POST /import", u.write(u.importSubmit))
 	mux.HandleFunc("GET /report.csv", u.read(u.reportCSV))
