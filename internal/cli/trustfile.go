@@ -35,7 +35,9 @@ var serveActor = device.Actor{Kind: device.ActorSystem, Name: "serve"}
 // replaced; at start, a rewrite that cannot be audited stops serve. The
 // returned job is nil when there is no trust_file_dir.
 func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capfs []*x509.Certificate, st servedTrust, log *slog.Logger) (svc *trustfile.Service, job func(context.Context) error, err error) {
-	svc = &trustfile.Service{Keystore: g.openKeystore, CAPF: capfs, Adds: st.adds, Audit: st.audit}
+	// Without a served file, the web UI only shows the signers: a page
+	// view must not create them.
+	svc = &trustfile.Service{Keystore: g.loadKeystore, CAPF: capfs, Adds: st.adds, Audit: st.audit}
 	dir := config.Resolve(g.dataDir, cfg.TrustFileDir)
 	if dir == "" {
 		if len(cfg.TrustFileAdd) > 0 {
@@ -46,7 +48,7 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capfs []
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, nil, fault.Invalidf("trust_file_dir %s: not a directory (create it, and let the TFTP/HTTP server serve it)", dir)
 	}
-	svc.Path = filepath.Join(dir, trustfile.ServedName)
+	svc.Path, svc.Keystore = filepath.Join(dir, trustfile.ServedName), g.openKeystore
 	rw, err := svc.Sync(ctx, serveActor, false)
 	if err != nil {
 		return nil, nil, fmt.Errorf("trust_file_dir: %w", err)
@@ -62,4 +64,13 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capfs []
 		}
 		return nil
 	}, nil
+}
+
+// loadKeystore opens the SAST identities without creating them (NotFound
+// when there are none yet), for what only shows them.
+func (g *globals) loadKeystore() (*trust.Keystore, error) {
+	if g.keysInDB() {
+		return g.clusterKeystore()
+	}
+	return trust.LoadKeystore(g.dir().Trust())
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/trust"
 	"github.com/capf-server/capf/internal/trustfile"
 )
@@ -145,5 +148,23 @@ func TestTrustFileAdd(t *testing.T) {
 	sum = sha256.Sum256(mustRead(t, path))
 	if !strings.Contains(audit.evs[1].Detail, hex.EncodeToString(sum[:])) {
 		t.Errorf("second rewrite's event %q lacks the file's sha256 %x", audit.evs[1].Detail, sum)
+	}
+}
+
+// TestTrustFileServiceWithoutDir: without trust_file_dir, serve keeps no
+// file, and showing the signers (the web UI's page) does not create them.
+func TestTrustFileServiceWithoutDir(t *testing.T) {
+	data, capf := newTrustData(t)
+	g := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+	svc, job, err := startTrustFile(t.Context(), g, config.Defaults(), []*x509.Certificate{capf}, servedTrust{}, log)
+	if err != nil || job != nil || svc == nil || svc.Path != "" {
+		t.Fatalf("startTrustFile: %+v, job %v, %v", svc, job != nil, err)
+	}
+	if _, err := svc.Signers(t.Context()); fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("signers before any exist: %v, want NotFound", err)
+	}
+	if _, err := os.Stat(g.dir().Trust()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("showing the signers created %s: %v", g.dir().Trust(), err)
 	}
 }

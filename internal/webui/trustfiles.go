@@ -62,8 +62,12 @@ func (u *ui) renderTrust(w http.ResponseWriter, r *http.Request, p account.Princ
 	if d.Signers, err = u.o.TrustFiles.Signers(r.Context()); err != nil {
 		// The file is still worth showing without its signers (a
 		// cluster's keys may be unreadable on this node).
-		u.log.Warn("webui: SAST signers", "err", err)
-		d.SignersErr = "the SAST signers could not be read; see the server log"
+		if fault.KindOf(err) == fault.NotFound {
+			d.SignersErr = "There are no SAST signers yet: the first capf trust command creates them, as serve does when trust_file_dir is set."
+		} else {
+			u.log.Warn("webui: SAST signers", "err", err)
+			d.SignersErr = "The SAST signers could not be read; see the server log."
+		}
 	}
 	u.render(w, r, p, status, "trust_file.html", "Trust File (ITL)", "trust", d)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/trust"
 	"github.com/capf-server/capf/internal/trustfile"
 	"github.com/capf-server/capf/internal/webauth"
@@ -108,6 +109,11 @@ func TestTrustFileSignersExpiring(t *testing.T) {
 	wantNoBody(t, w, `id="trust-rebuild"`)
 	wantStatus(t, e.get("/security/trust-file/ITLFile.tlv", "viewer"), http.StatusNotFound)
 	wantStatus(t, e.post("/security/trust-file", "admin", url.Values{}), http.StatusNotFound)
+
+	svc.Keystore = func() (*trust.Keystore, error) { return nil, fault.NotFoundf("no SAST identities in test") }
+	w = e.get("/security/trust-file", "viewer")
+	wantStatus(t, w, http.StatusOK)
+	wantBody(t, w, "There are no SAST signers yet")
 
 	plain := newEnv(t)
 	wantStatus(t, plain.get("/security/trust-file", "viewer"), http.StatusServiceUnavailable)
