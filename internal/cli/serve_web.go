@@ -26,14 +26,15 @@ const InitialPasswordFile = "admin-initial-password"
 
 // The application services satisfy the API's narrow interfaces.
 var (
-	_ api.Devices     = (*device.Service)(nil)
-	_ api.Campaigns   = (*device.Service)(nil)
-	_ api.Accounts    = (*account.Service)(nil)
-	_ api.System      = (*system.Service)(nil)
-	_ webui.Devices   = (*device.Service)(nil)
-	_ webui.Accounts  = (*account.Service)(nil)
-	_ webui.Campaigns = (*device.Service)(nil)
-	_ webui.System    = (*system.Service)(nil)
+	_ api.Devices        = (*device.Service)(nil)
+	_ api.Campaigns      = (*device.Service)(nil)
+	_ api.Accounts       = (*account.Service)(nil)
+	_ api.System         = (*system.Service)(nil)
+	_ webui.Devices      = (*device.Service)(nil)
+	_ webui.Accounts     = (*account.Service)(nil)
+	_ webui.AccountAdmin = (*account.Service)(nil)
+	_ webui.Campaigns    = (*device.Service)(nil)
+	_ webui.System       = (*system.Service)(nil)
 )
 
 // adminServices are what the administration listener serves: the same
@@ -63,7 +64,7 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{
-		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
+		Devices: s.devices, Accounts: s.accounts, AccountAdmin: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
 		Sessions: s.accounts, Windows: s.windows, Phones: s.phones,
 		Certificates: uiCertsOrNil(s.certs),

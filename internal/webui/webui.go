@@ -100,6 +100,9 @@ type Options struct {
 	Accounts  Accounts
 	System    System
 	Campaigns Campaigns
+	// AccountAdmin serves System > Accounts and System > API Tokens
+	// (administrators only); nil: those pages say they are not available.
+	AccountAdmin AccountAdmin
 	// Backups makes backup archives for administrators; nil: the Backup
 	// page says it is not available.
 	Backups Backups
@@ -231,6 +234,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /security/certificate", u.read(u.certificate))
 	mux.HandleFunc("GET /security/certificate/file", u.read(u.certificateFile))
 	mux.HandleFunc("GET /audit", u.read(u.audit))
+	u.accountRoutes(mux)
 	mux.HandleFunc("/", u.read(func(w http.ResponseWriter, r *http.Request, p account.Principal) {
 		u.fail(w, r, p, fault.NotFoundf("no page at %s", r.URL.Path))
 	}))
