@@ -103,6 +103,12 @@ type Options struct {
 	// AccountAdmin serves System > Accounts and System > API Tokens
 	// (administrators only); nil: those pages say they are not available.
 	AccountAdmin AccountAdmin
+	// InUse are the node settings as the running capf serve applied them
+	// at start, by capf.json key: System > Service Parameters says so
+	// next to a setting whose value in force is not the one shown (a flag
+	// or environment variable overrides the file, or the file changed
+	// since). nil: nothing is said.
+	InUse map[string]InUse
 	// Backups makes backup archives for administrators; nil: the Backup
 	// page says it is not available.
 	Backups Backups
