@@ -380,7 +380,7 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, p account.Principal,
 	}
 	_, loggedIn := webauth.PrincipalFrom(r.Context())
 	var buf bytes.Buffer
-	v := view{P: p, LoggedIn: loggedIn, Title: title, Nav: nav, Zone: u.loc.String(), Data: data}
+	v := view{P: p, LoggedIn: loggedIn, Title: title, Nav: nav, Zone: u.zoneName(), Data: data}
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		u.log.Error("webui: render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
