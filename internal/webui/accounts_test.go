@@ -328,3 +328,17 @@ func TestAccountPagesWithoutService(t *testing.T) {
 	wantStatus(t, e.get("/system/accounts", "admin"), http.StatusServiceUnavailable)
 	wantStatus(t, e.get("/system/tokens", "admin"), http.StatusServiceUnavailable)
 }
+
+// TestOwnPasswordResetLogsOut: the administrator's own new password ends
+// their session, so the page sends them to log in; an unknown account is
+// a 404 on the Accounts page.
+func TestOwnPasswordResetLogsOut(t *testing.T) {
+	e := newAccountsEnv(t)
+	wantRedirect(t, e.post("/system/accounts/alice/password", "admin", url.Values{"password": {"alice's new password"}}), "/login")
+	if _, err := e.svc.Login(context.Background(), "alice", "alice's new password", "192.0.2.9"); err != nil {
+		t.Errorf("new password: %v", err)
+	}
+	w := e.post("/system/accounts/nobody/role", "admin", url.Values{"role": {"admin"}})
+	wantStatus(t, w, http.StatusNotFound)
+	wantBody(t, w, `id="form-error"`, `id="account-alice"`)
+}
