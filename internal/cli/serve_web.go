@@ -28,16 +28,18 @@ const InitialPasswordFile = "admin-initial-password"
 
 // The application services satisfy the API's narrow interfaces.
 var (
-	_ api.Devices        = (*device.Service)(nil)
-	_ api.Campaigns      = (*device.Service)(nil)
-	_ api.Accounts       = (*account.Service)(nil)
-	_ api.System         = (*system.Service)(nil)
-	_ webui.Devices      = (*device.Service)(nil)
-	_ webui.Accounts     = (*account.Service)(nil)
-	_ webui.AccountAdmin = (*account.Service)(nil)
-	_ webui.Campaigns    = (*device.Service)(nil)
-	_ webui.System       = (*system.Service)(nil)
+	_ api.Devices     = (*device.Service)(nil)
+	_ api.Campaigns   = (*device.Service)(nil)
+	_ api.Accounts    = (*account.Service)(nil)
+	_ api.System      = (*system.Service)(nil)
+	_ webui.Devices   = (*device.Service)(nil)
+	_ webui.Accounts  = (*account.Service)(nil)
+	_ webui.Campaigns = (*device.Service)(nil)
+	_ webui.System    = (*system.Service)(nil)
 )
+
+// The account service serves the UI's Accounts and API Tokens pages.
+var _ webui.AccountAdmin = (*account.Service)(nil)
 
 // adminServices are what the administration listener serves: the same
 // application services the CLI uses.
