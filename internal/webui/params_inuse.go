@@ -2,7 +2,6 @@ package webui
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/capf-server/capf/internal/system"
 )
@@ -70,24 +69,4 @@ func (u *ui) inUseNote(p system.Parameter, shown string) string {
 		return fmt.Sprintf("In use on this node: %s, as capf.json was when capf serve started; the value above applies at the next start.", label)
 	}
 	return ""
-}
-
-// zoneName names the zone every time of a page is shown in, and every
-// date and time a form takes is read in: its IANA name ("Europe/Berlin",
-// "UTC"), or, for a server whose zone has no name Go knows ("Local"), its
-// abbreviation and offset now: "CET, UTC+01:00" ("UTC" when that is
-// what it is).
-func (u *ui) zoneName() string {
-	if n := u.loc.String(); n != "Local" {
-		return n
-	}
-	now := time.Now()
-	if u.o.Devices != nil {
-		now = u.o.Devices.Now()
-	}
-	abbr, off := now.In(u.loc).Zone()
-	if abbr == "UTC" && off == 0 {
-		return "UTC"
-	}
-	return abbr + ", UTC" + now.In(u.loc).Format("-07:00")
 }
