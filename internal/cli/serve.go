@@ -349,7 +349,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		} else {
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
-		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log,
+		inUse, err := nodeInUse(nodeCfg, flagParams(f, changed), g.db, g.dbFrom)
+		if err != nil {
+			return err
+		}
+		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log, inUse: inUse,
 			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st}, trustFiles: trustFiles,
 			windows: func() webui.Windows {
 				if w := params.Current().Windows; w != nil {

@@ -103,6 +103,15 @@ type Options struct {
 	Accounts  Accounts
 	System    System
 	Campaigns Campaigns
+	// AccountAdmin serves System > Accounts and System > API Tokens
+	// (administrators only); nil: those pages say they are not available.
+	AccountAdmin AccountAdmin
+	// InUse are the node settings as the running capf serve applied them
+	// at start, by capf.json key: System > Service Parameters says so
+	// next to a setting whose value in force is not the one shown (a flag
+	// or environment variable overrides the file, or the file changed
+	// since). nil: nothing is said.
+	InUse map[string]InUse
 	// Backups makes backup archives for administrators; nil: the Backup
 	// page says it is not available.
 	Backups Backups
@@ -241,6 +250,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /security/trust-file/ITLFile.tlv", u.read(u.trustDownload))
 	mux.HandleFunc("POST /security/trust-file", u.write(u.trustRebuild))
 	mux.HandleFunc("GET /audit", u.read(u.audit))
+	u.accountRoutes(mux)
 	mux.HandleFunc("/", u.read(func(w http.ResponseWriter, r *http.Request, p account.Principal) {
 		u.fail(w, r, p, fault.NotFoundf("no page at %s", r.URL.Path))
 	}))
@@ -380,7 +390,7 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, p account.Principal,
 	}
 	_, loggedIn := webauth.PrincipalFrom(r.Context())
 	var buf bytes.Buffer
-	v := view{P: p, LoggedIn: loggedIn, Title: title, Nav: nav, Zone: u.loc.String(), Data: data}
+	v := view{P: p, LoggedIn: loggedIn, Title: title, Nav: nav, Zone: u.zoneName(), Data: data}
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		u.log.Error("webui: render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
