@@ -75,7 +75,7 @@ func (u *ui) campaignCancel(w http.ResponseWriter, r *http.Request, p account.Pr
 			u.fail(w, r, p, fault.Conflictf("campaign %d was cancelled already", id))
 			return
 		}
-		u.render(w, r, p, http.StatusOK, "campaign_cancel.html", fmt.Sprintf("Cancel Campaign %d", id), "campaigns", campaignView(cp))
+		u.render(w, r, p, http.StatusOK, "campaign_cancel.html", fmt.Sprintf("Cancel Campaign %d", id), "campaigns", campaignView(cp, u.loc))
 		return
 	}
 	res, err := u.o.Campaigns.CancelCampaign(r.Context(), p.Actor(), id)
@@ -88,7 +88,7 @@ func (u *ui) campaignCancel(w http.ResponseWriter, r *http.Request, p account.Pr
 		u.fail(w, r, p, err)
 		return
 	}
-	cd := campaignView(cp)
+	cd := campaignView(cp, u.loc)
 	cd.Result = &res
 	u.render(w, r, p, http.StatusOK, "campaign.html", fmt.Sprintf("Campaign %d: %s", cp.ID, cp.Operation.Label()), "campaigns", cd)
 }
