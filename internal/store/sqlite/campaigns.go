@@ -302,10 +302,12 @@ type campaignDevice struct {
 
 // CancelCampaign cancels campaign id as the Store contract says, in one
 // write through the single writer: a phone's claim (StartAttempt) is
-// serialized before or after it, never in between.
+// serialized before or after it, never in between. Like a campaign, it
+// stops and rolls back if the caller's ctx ends while it runs.
 func (s *Store) CancelCampaign(ctx context.Context, id int64, actor device.Actor, at time.Time) (device.CampaignCancel, error) {
 	what := fmt.Sprintf("cancel campaign %d", id)
 	var out device.CampaignCancel
+	caller := ctx
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		out = device.CampaignCancel{}
 		c, err := scanCampaign(tx.QueryRowContext(ctx, `SELECT `+campaignColumns+` FROM campaigns WHERE id = ?`, id))
@@ -339,6 +341,9 @@ func (s *Store) CancelCampaign(ctx context.Context, id int64, actor device.Actor
 		}
 		detail := fmt.Sprintf("campaign %d cancelled", id)
 		for _, cd := range cds {
+			if err := caller.Err(); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
 			old, err := getDeviceTx(ctx, tx, cd.name)
 			if errors.Is(err, fault.ErrNotFound) {
 				out.Finished++
