@@ -41,7 +41,9 @@ func TestProblemSaysTheRuleOnce(t *testing.T) {
 			422, "certificate_validity_days: want a whole number of at least 1", "body.values.certificate_validity_days", "change the fleet parameters"},
 		// As account.Service and its store wrap the last-admin rule.
 		{"account-change", http.MethodPatch, Prefix + "/accounts/bob", map[string]any{"role": "viewer"}, nil,
-			func() { e.accounts.fail = fmt.Errorf("set role of bob: %w", fmt.Errorf("update account bob: %w", lastAdmin)) },
+			func() {
+				e.accounts.fail = fmt.Errorf("set role of bob: %w", fmt.Errorf("update account bob: %w", lastAdmin))
+			},
 			409, `account "bob" is the last admin: give another account the admin role first`, "", "set role of bob: update account bob"},
 	}
 	for _, tt := range tests {
