@@ -8,11 +8,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/webui"
 )
 
@@ -35,13 +39,26 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestPagesSayTheRuleOnce: for rule violations of a device change, an
-// import row and a parameter change, the page shows the rule's own
+// import row, a parameter change and an account change, the page shows the rule's own
 // message once, without the chain of context ("change device X: update
-// device …", "change the fleet parameters: …"); the log line of the edge
+// device …", "change the fleet parameters: …", "set role of alice: …");
+// the log line of the edge
 // that mapped it holds the chain.
 func TestPagesSayTheRuleOnce(t *testing.T) {
 	logs := &lockedBuffer{}
-	e := newEnv(t, func(o *webui.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "accounts.db"), sqlite.Options{Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	accounts := account.NewService(account.Options{Store: st, Now: func() time.Time { return testNow },
+		Password: account.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
+	if _, err := accounts.AddAccount(t.Context(), device.CLIActor("test"), "alice", account.RoleAdmin, "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *webui.Options) {
+		o.Logger, o.AccountAdmin = slog.New(slog.NewTextHandler(logs, nil)), accounts
+	})
 	const phone = "SEP000000000001"
 	e.add(device.Device{Name: phone, SecurityProfile: device.NonSecure, AuthMode: device.AuthString, AuthString: "12345"})
 	d, err := e.devices.Get(t.Context(), phone)
@@ -78,16 +95,21 @@ func TestPagesSayTheRuleOnce(t *testing.T) {
 		}, "authentication string &#34;12ab&#34;: must be 4 to 10 digits", ""},
 		{"parameter", func() *httptest.ResponseRecorder { return e.post("/system/parameters", "admin", params) },
 			"certificate_validity_days 9999 is above the maximum 3650", "change the fleet parameters"},
+		{"account-change", func() *httptest.ResponseRecorder {
+			return e.post("/system/accounts/alice/role", "admin", url.Values{"role": {"viewer"}})
+		}, "account &#34;alice&#34; is the last admin: give another account the admin role first", "set role of alice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := tt.send()
-			wantStatus(t, w, http.StatusUnprocessableEntity)
+			if w.Code != http.StatusUnprocessableEntity && w.Code != http.StatusConflict {
+				t.Errorf("status %d, want a refusal (422 or 409)", w.Code)
+			}
 			body := w.Body.String()
 			if n := strings.Count(body, tt.rule); n != 1 {
 				t.Errorf("the page says the rule %d times, want once: %q\n%.3000s", n, tt.rule, body)
 			}
-			for _, chain := range []string{"change device", "update device", "change the fleet"} {
+			for _, chain := range []string{"change device", "update device", "change the fleet", "set role of"} {
 				if strings.Contains(body, chain) {
 					t.Errorf("the page holds the chain %q", chain)
 				}
