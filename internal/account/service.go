@@ -383,7 +383,7 @@ func (s *Service) AddAccount(ctx context.Context, actor device.Actor, name strin
 		return Account{}, err
 	}
 	if _, err := ParseRole(string(role)); err != nil {
-		return Account{}, fault.InvalidField("role", "%v", err)
+		return Account{}, fault.InvalidField("role", "%s", fault.Message(err))
 	}
 	if err := checkPassword(password); err != nil {
 		return Account{}, err
@@ -425,7 +425,7 @@ func (s *Service) SetPassword(ctx context.Context, actor device.Actor, name, pas
 // the admin role.
 func (s *Service) SetRole(ctx context.Context, actor device.Actor, name string, role Role) (Account, error) {
 	if _, err := ParseRole(string(role)); err != nil {
-		return Account{}, fault.InvalidField("role", "%v", err)
+		return Account{}, fault.InvalidField("role", "%s", fault.Message(err))
 	}
 	cur, err := s.store.GetCredentials(ctx, name)
 	if err != nil {
@@ -478,7 +478,7 @@ func (s *Service) CreateToken(ctx context.Context, actor device.Actor, owner, na
 		return "", Token{}, err
 	}
 	if _, err := ParseRole(string(role)); err != nil {
-		return "", Token{}, fault.InvalidField("role", "%v", err)
+		return "", Token{}, fault.InvalidField("role", "%s", fault.Message(err))
 	}
 	if ttl < 0 || ttl > MaxTTL {
 		return "", Token{}, fault.InvalidField("expires", "token lifetime %v: want 0 (never) up to 10 years", ttl)

@@ -17,7 +17,7 @@ type criteriaBody struct {
 	Description     string   `json:"description,omitempty" maxLength:"256" doc:"description contains"`
 	AuthString      string   `json:"auth_string,omitempty" maxLength:"256" doc:"authentication string is exactly"`
 	SecurityProfile string   `json:"security_profile,omitempty" maxLength:"256" doc:"security profile is"`
-	LSCStatus       string   `json:"lsc_status,omitempty" maxLength:"256" doc:"LSC status is: none, valid or expired"`
+	LSCStatus       string   `json:"lsc_status,omitempty" maxLength:"256" doc:"LSC status is: none, valid, expired or revoked"`
 	Operation       string   `json:"operation,omitempty" maxLength:"256" doc:"pending operation is"`
 	Status          string   `json:"status,omitempty" maxLength:"256" doc:"Operation Status contains"`
 	ExpiresBefore   string   `json:"expires_before,omitempty" maxLength:"256" doc:"LSC expires before: an RFC 3339 time or a duration from now"`

@@ -23,7 +23,7 @@ type Filters struct {
 	Description     string   `query:"description" maxLength:"256" doc:"description contains"`
 	AuthString      string   `query:"auth_string" maxLength:"256" doc:"authentication string is exactly"`
 	SecurityProfile string   `query:"security_profile" maxLength:"256" doc:"security profile is: non-secure, authenticated or encrypted"`
-	LSCStatus       string   `query:"lsc_status" maxLength:"256" doc:"LSC status is: none, valid or expired"`
+	LSCStatus       string   `query:"lsc_status" maxLength:"256" doc:"LSC status is: none, valid, expired or revoked"`
 	Operation       string   `query:"operation" maxLength:"256" doc:"pending operation is: none, install, delete or troubleshoot"`
 	Status          string   `query:"status" maxLength:"256" doc:"Operation Status contains, e.g. Failed"`
 	ExpiresBefore   string   `query:"expires_before" maxLength:"256" doc:"LSC expires before: an RFC 3339 time, or a duration from now such as 720h"`

@@ -144,7 +144,7 @@ func TestDeviceValidation(t *testing.T) {
 		{"where-unknown-field", "GET", "/devices?where=colour:equals:red", nil, 422, "colour", "query.where"},
 		{"bad-expires-before", "GET", "/devices?expires_before=soon", nil, 422, "expires-before", "query.expires_before"},
 		{"bad-query-profile", "GET", "/devices?security_profile=paranoid", nil, 422, "paranoid", "query.security_profile"},
-		{"bad-lsc-status", "GET", "/devices?lsc_status=revoked", nil, 422, "revoked", "query.lsc_status"},
+		{"bad-lsc-status", "GET", "/devices?lsc_status=shiny", nil, 422, "shiny", "query.lsc_status"},
 		{"limit-too-big", "GET", "/devices?limit=5000", nil, 422, "query.limit", "query.limit"},
 		{"negative-offset", "GET", "/devices?offset=-1", nil, 422, "query.offset", "query.offset"},
 		{"unknown-query-parameter", "GET", "/devices?nmae=SEP", nil, 422, "unknown query parameter", "query.nmae"},

@@ -18,11 +18,12 @@ import (
 // errors[{location: in.<field>}] (in is "body", "query", "body.change", …),
 // Retry-After for a throttled request when the wait is known, and
 // WWW-Authenticate for a 401.
+//
+// The detail says the rule once (fault.Message); the chain of context the
+// layers wrapped around it goes to the log here, the one place it is
+// mapped.
 func (s *server) fail(ctx context.Context, err error, in string) error {
-	p := fault.ProblemOf(err)
-	if p.Status == http.StatusInternalServerError {
-		s.log.ErrorContext(ctx, "api: internal error", "err", err)
-	}
+	p := s.problem(ctx, err)
 	var details []error
 	if p.Field != "" {
 		loc := p.Field
@@ -49,6 +50,19 @@ func (s *server) fail(ctx context.Context, err error, in string) error {
 	return e
 }
 
+// problem maps err to its problem and logs it: an internal error in full,
+// any other with the chain of context around its rule when there is one.
+func (s *server) problem(ctx context.Context, err error) fault.Problem {
+	p := fault.ProblemOf(err)
+	switch {
+	case p.Status == http.StatusInternalServerError:
+		s.log.ErrorContext(ctx, "api: internal error", "err", err)
+	case fault.Chained(err):
+		s.log.InfoContext(ctx, "api: request refused", "status", p.Status, "detail", p.Detail, "err", err)
+	}
+	return p
+}
+
 // blame returns an Invalid err naming field as the input at fault, unless
 // it names one already; the message stays. Other errors (not found, …)
 // are not a field's fault and are returned as they are.
@@ -56,7 +70,7 @@ func blame(field string, err error) error {
 	if err == nil || fault.KindOf(err) != fault.Invalid || fault.FieldOf(err) != "" {
 		return err
 	}
-	return fault.InvalidField(field, "%s", err.Error())
+	return fault.InvalidField(field, "%s", fault.Message(err))
 }
 
 // unavailable is the error of a route whose service is not wired in.
@@ -68,11 +82,11 @@ func unavailable(what string) error {
 // problem (up to device.MaxRowProblems) as an error detail located at its
 // "line N", the message naming the column and the reason.
 func (s *server) importFail(ctx context.Context, err error) error {
-	p := fault.ProblemOf(err)
 	ps, _ := device.RowProblemsOf(err)
-	if p.Status != http.StatusUnprocessableEntity || len(ps) == 0 {
+	if fault.KindOf(err) != fault.Invalid || len(ps) == 0 {
 		return s.fail(ctx, err, "body")
 	}
+	p := s.problem(ctx, err)
 	details := make([]error, 0, len(ps))
 	for _, rp := range ps {
 		details = append(details, &huma.ErrorDetail{Location: "line " + strconv.Itoa(rp.Line), Message: rp.String()})

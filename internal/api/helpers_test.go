@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -205,8 +206,11 @@ type throttledError struct {
 	wait time.Duration
 }
 
+// Like account's, its text is its fault's message: the rule, said once.
 func (e *throttledError) Error() string { return "too many attempts; wait 90s" }
-func (e *throttledError) Unwrap() error { return fault.New(fault.Throttled, "too many attempts") }
+func (e *throttledError) Unwrap() error {
+	return fault.New(fault.Throttled, "too many attempts; wait 90s")
+}
 
 func retryAfter(err error) time.Duration {
 	if t, ok := err.(*throttledError); ok {
@@ -377,7 +381,9 @@ func (f *fakeSystem) UpdateParameters(_ context.Context, actor device.Actor, set
 		if next[i].Type == system.TypeInteger {
 			n, ok := v.(float64)
 			if !ok || n < 1 {
-				return nil, fault.InvalidField(name, "%s: want a whole number of at least 1", name)
+				// Wrapped as system.Service wraps its rules: the edge says the
+				// rule, the log gets the chain.
+				return nil, fmt.Errorf("change the fleet parameters: %w", fault.InvalidField(name, "%s: want a whole number of at least 1", name))
 			}
 		}
 		next[i].Value = v

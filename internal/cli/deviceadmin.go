@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -140,7 +141,7 @@ func (l *localAdmin) FindDevices(ctx context.Context, c device.Criteria) (view.D
 func (l *localAdmin) Import(ctx context.Context, name string, csv io.Reader) (device.ImportCounts, error) {
 	rows, err := report.ParseImport(csv)
 	if err != nil {
-		return device.ImportCounts{}, fmt.Errorf("%s: %w", name, err)
+		return device.ImportCounts{}, inFile(name, err)
 	}
 	svc, done, err := l.service(ctx)
 	if err != nil {
@@ -149,9 +150,24 @@ func (l *localAdmin) Import(ctx context.Context, name string, csv io.Reader) (de
 	defer done()
 	counts, err := svc.Import(ctx, l.g.actor(), report.ImportRows(rows))
 	if err != nil {
-		return device.ImportCounts{}, fmt.Errorf("%s: %w", name, err)
+		return device.ImportCounts{}, inFile(name, err)
 	}
 	return counts, nil
+}
+
+// inFile names the file in an import's complaint about its content: the
+// file belongs to the message the administrator reads (its rows are
+// data of the error), not to a chain of context.
+func inFile(name string, err error) error {
+	var re *device.RowErrors
+	if errors.As(err, &re) {
+		re.File = name
+		return err
+	}
+	if k := fault.KindOf(err); k == fault.Invalid || k == fault.Conflict {
+		return &fault.Error{Kind: k, Msg: name + ": " + fault.Message(err), Field: fault.FieldOf(err)}
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 func (l *localAdmin) Report(ctx context.Context, w io.Writer, c device.Criteria) error {
@@ -224,7 +240,7 @@ func (r remoteAdmin) FindDevices(ctx context.Context, c device.Criteria) (view.D
 func (r remoteAdmin) Import(ctx context.Context, name string, csv io.Reader) (device.ImportCounts, error) {
 	counts, err := r.c.Import(ctx, csv)
 	if fault.KindOf(err) == fault.Invalid {
-		return device.ImportCounts{}, fmt.Errorf("%s: %w", name, err)
+		return device.ImportCounts{}, inFile(name, err)
 	}
 	return counts, err
 }

@@ -26,7 +26,7 @@ func (f *listFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.c.Description, "description", "", "description contains")
 	fl.StringVar(&f.c.AuthString, "auth-string", "", "authentication string is exactly")
 	fl.StringVar(&f.c.SecurityProfile, "security-profile", "", "security profile is (non-secure, authenticated, encrypted)")
-	fl.StringVar(&f.c.LSCStatus, "lsc-status", "", "LSC status is (none, valid, expired)")
+	fl.StringVar(&f.c.LSCStatus, "lsc-status", "", "LSC status is (none, valid, expired, revoked)")
 	fl.StringVar(&f.c.Operation, "operation", "", "pending operation is (none, install, delete, troubleshoot)")
 	fl.StringVar(&f.c.Status, "status", "", "operation status contains (e.g. Failed)")
 	fl.StringVar(&f.c.ExpiresBefore, "expires-before", "", "LSC expires before (RFC 3339 time, or a duration from now such as 720h)")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -96,8 +97,30 @@ func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintf(stderr, "capf: %v\n", err)
+	printError(stderr, err)
 	return exitCode(err)
+}
+
+// EnvErrorChain names the environment variable that, set to 1, makes the
+// CLI log the chain of context around a refused command's rule on stderr
+// (the server logs it for a remote command).
+const EnvErrorChain = "CAPF_ERROR_CHAIN"
+
+// printError is the CLI's one error message: a refusal of a known kind
+// (invalid, not found, conflict, …) says its rule once (fault.Message),
+// without the context the layers wrapped around it, which is logged only
+// with CAPF_ERROR_CHAIN=1; any other error (a usage mistake, an internal
+// failure) says its whole text, the CLI having no other log to keep it.
+func printError(stderr io.Writer, err error) {
+	var own interface{ ExitCode() int }
+	if fault.KindOf(err) == fault.Internal || errors.As(err, &own) {
+		fmt.Fprintf(stderr, "capf: %v\n", err)
+		return
+	}
+	fmt.Fprintf(stderr, "capf: %s\n", fault.Message(err))
+	if fault.Chained(err) && os.Getenv(EnvErrorChain) == "1" {
+		slog.New(slog.NewTextHandler(stderr, nil)).Info("capf: command refused", "err", err.Error())
+	}
 }
 
 // subcommands lists the constructors of the top-level commands; each

@@ -87,14 +87,15 @@ type Count struct {
 type Dashboard struct {
 	Devices      int     `json:"devices"`
 	ByStatus     []Count `json:"by_status"`     // by Operation Status, largest first
-	ByLSC        []Count `json:"by_lsc_status"` // none, valid, expired
-	ExpiringSoon int     `json:"expiring_soon"` // valid LSCs that expire within 30 days
-	// ExpiringWeek are the valid LSCs that expire within
+	ByLSC        []Count `json:"by_lsc_status"` // none, valid, expired, revoked
+	ExpiringSoon int     `json:"expiring_soon"` // valid (not revoked) LSCs that expire within 30 days
+	// ExpiringWeek are the valid (not revoked) LSCs that expire within
 	// [ExpiringUrgent] (7 days): a renewal that has not completed.
 	ExpiringWeek int `json:"expiring_within_7d"`
 	// RenewalsWaiting are the phones armed for Install/Upgrade
 	// authenticated by their existing LSC (a renewal, by lsc_renew_before
-	// or by hand) that have not completed it.
+	// or by hand) that have not completed it, but not those whose LSC was
+	// revoked since: it cannot renew itself.
 	RenewalsWaiting int       `json:"renewals_waiting"`
 	Expiring        []Device  `json:"-"` // the first of those, soonest first
 	InProgress      []Device  `json:"-"` // operations a session holds now

@@ -18,7 +18,7 @@ type Criteria struct {
 	Description     string // contains
 	AuthString      string // is exactly
 	SecurityProfile string // is (name or CallManager label)
-	LSCStatus       string // none, valid or expired
+	LSCStatus       string // none, valid, expired or revoked
 	Operation       string // is (name or CallManager label)
 	Status          string // Operation Status contains
 	ExpiresBefore   string // LSC expires before: an RFC 3339 time, or a duration from now such as 720h

@@ -29,8 +29,8 @@ func (q Query) Validate() error {
 			if f.Match != MatchEquals {
 				return fault.Invalidf("filter on %s: only equals applies", f.Field)
 			}
-			if f.Value != LSCNone && f.Value != LSCValid && f.Value != LSCExpired {
-				return fault.Invalidf("filter on %s: value %q: want none, valid or expired", f.Field, f.Value)
+			if f.Value != LSCNone && f.Value != LSCValid && f.Value != LSCExpired && f.Value != LSCRevoked {
+				return fault.Invalidf("filter on %s: value %q: want none, valid, expired or revoked", f.Field, f.Value)
 			}
 		case f.Field == FieldLSCExpires:
 			if f.Match == MatchEmpty || f.Match == MatchNotEmpty {

@@ -37,12 +37,19 @@ type RowErrors struct {
 	// Conflict: a row collides with what is stored (a device that must be
 	// new exists already), so the import is a Conflict, not Invalid.
 	Conflict bool
+	// File names the file the rows came from, as the administrator gave
+	// it, when the edge knows it ("" : none); the message starts with it.
+	File string
 }
 
-// Error starts with the first problem ("line N: …"); with several, one
-// line each, then a line that counts them.
+// Error starts with the first problem ("line N: …", after "FILE: " when
+// File is known); with several, one line each, then a line that counts
+// them.
 func (e *RowErrors) Error() string {
 	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File + ": ")
+	}
 	for i, p := range e.Problems {
 		if i > 0 {
 			b.WriteString("\n")

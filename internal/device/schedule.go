@@ -273,7 +273,15 @@ func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 	if err != nil {
 		return Dashboard{}, fmt.Errorf("dashboard: %w", err)
 	}
-	// Two more counts, each the total of an indexed search (Limit 1).
+	// More counts, each the total of an indexed search (Limit 1). A
+	// renewal by an LSC that was revoked since it was armed is not one
+	// waiting: a revoked LSC proves nothing, so it is counted apart and
+	// taken off.
+	byLSC := []Filter{
+		{Field: FieldOperation, Match: MatchEquals, Value: string(OpInstall)},
+		{Field: FieldAuthMode, Match: MatchEquals, Value: string(AuthLSC)},
+	}
+	var byRevoked int
 	for _, c := range []struct {
 		n       *int
 		filters []Filter
@@ -282,10 +290,8 @@ func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 			{Field: FieldLSCStatus, Match: MatchEquals, Value: LSCValid},
 			{Field: FieldLSCExpires, Match: MatchBefore, Value: now.Add(ExpiringUrgent).Format(time.RFC3339)},
 		}},
-		{&d.RenewalsWaiting, []Filter{
-			{Field: FieldOperation, Match: MatchEquals, Value: string(OpInstall)},
-			{Field: FieldAuthMode, Match: MatchEquals, Value: string(AuthLSC)},
-		}},
+		{&d.RenewalsWaiting, byLSC},
+		{&byRevoked, append(slices.Clip(byLSC), Filter{Field: FieldLSCStatus, Match: MatchEquals, Value: LSCRevoked})},
 	} {
 		page, err := s.store.ListDevices(ctx, Query{Filters: c.filters, Limit: 1, Now: now})
 		if err != nil {
@@ -293,6 +299,7 @@ func (s *Service) Dashboard(ctx context.Context) (Dashboard, error) {
 		}
 		*c.n = page.Total
 	}
+	d.RenewalsWaiting = max(d.RenewalsWaiting-byRevoked, 0)
 	if s.strangers != nil {
 		d.Unknown = s.strangers.UnknownNames()
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
@@ -238,11 +239,15 @@ func TestDashboard(t *testing.T) {
 	clk := &clock{t: now}
 	svc, st := newClockService(t, clk)
 	addAll(t, svc, "SEP000000000001", "SEP000000000002", "SEP000000000003")
-	lsc := func(name string, notAfter time.Time) {
+	issue := func(name string, notAfter time.Time) {
 		t.Helper()
 		d, _ := svc.Get(t.Context(), name)
 		cl, err := st.StartAttempt(t.Context(), device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: now, Rev: d.Rev})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RecordIssuance(t.Context(), device.Issuance{Serial: "S" + name, Device: name, AttemptID: cl.AttemptID,
+			IssuedAt: now, NotBefore: now.Add(-time.Hour), NotAfter: notAfter, DER: []byte{1}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.FinishAttempt(t.Context(), device.Outcome{AttemptID: cl.AttemptID, Device: name, FinishedAt: now,
@@ -251,8 +256,8 @@ func TestDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lsc("SEP000000000001", now.Add(29*24*time.Hour))
-	lsc("SEP000000000002", now.Add(31*24*time.Hour))
+	issue("SEP000000000001", now.Add(29*24*time.Hour))
+	issue("SEP000000000002", now.Add(31*24*time.Hour))
 	d, err := svc.Dashboard(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -281,6 +286,16 @@ func TestDashboard(t *testing.T) {
 	clk.t = now.Add(23 * 24 * time.Hour)
 	if d, err = svc.Dashboard(t.Context()); err != nil || d.ExpiringWeek != 1 || d.RenewalsWaiting != 1 || d.ExpiringSoon != 2 {
 		t.Errorf("23 days on: within a week %d, renewals waiting %d, within 30 days %d (%v); want 1, 1, 2", d.ExpiringWeek, d.RenewalsWaiting, d.ExpiringSoon, err)
+	}
+	// SEP…01's LSC revoked by hand: it no longer expires within a week or
+	// 30 days, and its armed renewal is not one waiting (a revoked LSC
+	// cannot renew itself).
+	if _, err := st.(lsc.Store).RevokeCertificate(t.Context(), "SSEP000000000001", lsc.Revocation{At: clk.t, Reason: lsc.ReasonKeyCompromise, By: "cli:test"},
+		device.AuditEvent{At: clk.t, Actor: device.CLIActor("test"), Action: lsc.AuditRevoke, Target: "certificate SSEP000000000001"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = svc.Dashboard(t.Context()); err != nil || d.ExpiringWeek != 0 || d.RenewalsWaiting != 0 || d.ExpiringSoon != 1 {
+		t.Errorf("SEP…01's LSC revoked: within a week %d, renewals waiting %d, within 30 days %d (%v); want 0, 0, 1", d.ExpiringWeek, d.RenewalsWaiting, d.ExpiringSoon, err)
 	}
 	// Past both expiries neither counts.
 	clk.t = now.Add(32 * 24 * time.Hour)

@@ -142,9 +142,10 @@ type Store interface {
 	CampaignStrings(ctx context.Context, id int64) ([]CampaignString, int, error)
 	// Dashboard returns the fleet overview q asks for, from one consistent
 	// snapshot: the device count; the count of each Operation Status,
-	// largest first, then by status; the counts of LSCNone, LSCValid and
-	// LSCExpired at q.Now, in that order, zeros included; ExpiringSoon, the
-	// LSCs valid at q.Now that expire before q.ExpiringBefore, and the
+	// largest first, then by status; the counts of LSCNone, LSCValid,
+	// LSCExpired and LSCRevoked at q.Now, in that order, zeros included;
+	// ExpiringSoon, the LSCs valid at q.Now (so not revoked) that expire
+	// before q.ExpiringBefore, and the
 	// first q.Limit of them, soonest first (then by name); the devices
 	// whose status is StatusInProgress, longest-held first (by UpdatedAt,
 	// then name), at most q.InProgressLimit; and the latest q.Limit
@@ -277,8 +278,9 @@ const (
 	FieldAuthString      Field = "auth-string"
 	FieldOperation       Field = "operation"
 	FieldStatus          Field = "status"
-	// FieldLSCStatus matches LSCNone, LSCValid or LSCExpired, evaluated at
-	// Query.Now; only MatchEquals applies.
+	// FieldLSCStatus matches LSCNone, LSCValid, LSCExpired or LSCRevoked
+	// (as Device.LSCState says: a revoked LSC is neither valid nor
+	// expired), evaluated at Query.Now; only MatchEquals applies.
 	FieldLSCStatus Field = "lsc-status"
 	// FieldLSCExpires filters with MatchBefore/MatchAfter against an RFC 3339
 	// time, and sorts by expiry. Devices without an LSC never match those;

@@ -180,6 +180,11 @@ type Certificate struct {
 	NotBefore time.Time
 	NotAfter  time.Time
 	DER       []byte
+	// RevokedAt is when the LSC was revoked, as its issuance record says
+	// (by hand, or superseded or deleted); zero while it is not. The
+	// stores fill it when they read a device and ignore it when they
+	// write one: the revocation records are its only source.
+	RevokedAt time.Time
 }
 
 // Device is one phone's CAPF record.
@@ -223,13 +228,20 @@ const (
 	LSCNone    = "none"
 	LSCValid   = "valid"
 	LSCExpired = "expired"
+	// LSCRevoked is a current LSC on the revocation records (whatever its
+	// expiry): it no longer proves the phone, so it is neither valid nor
+	// expiring, and no renewal is armed by it.
+	LSCRevoked = "revoked"
 )
 
-// LSCState returns LSCNone, LSCValid or LSCExpired at time now.
+// LSCState returns LSCNone, LSCRevoked, LSCExpired or LSCValid at time
+// now, the first that applies.
 func (d *Device) LSCState(now time.Time) string {
 	switch {
 	case d.LSC == nil:
 		return LSCNone
+	case !d.LSC.RevokedAt.IsZero():
+		return LSCRevoked
 	case now.After(d.LSC.NotAfter):
 		return LSCExpired
 	}

@@ -97,6 +97,28 @@ func FieldOf(err error) string {
 	return ""
 }
 
+// Message returns what err says to the person or client that caused it:
+// the message of the first *Error in err's chain — the rule, said once,
+// without the context the layers wrapped around it ("change device X:
+// update device …"), which belongs in the log (see [Chained]). An error
+// without a kind says its whole text (an edge hides it if Internal).
+func Message(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Msg != "" {
+		return e.Msg
+	}
+	return err.Error()
+}
+
+// Chained reports whether err's text holds more than its [Message]: the
+// context wrapped around the rule, which the edge that maps err logs.
+func Chained(err error) bool {
+	return err != nil && err.Error() != Message(err)
+}
+
 // KindOf returns the kind of the first *Error in err's chain, or Internal.
 func KindOf(err error) Kind {
 	var e *Error

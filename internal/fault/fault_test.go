@@ -62,7 +62,10 @@ func TestProblemOf(t *testing.T) {
 		wantStatus int
 		wantDetail string
 	}{
-		{"invalid", fmt.Errorf("change device X: %w", Invalidf("key %q: want rsa2048", "x")), 422, `change device X: key "x": want rsa2048`},
+		{"invalid", fmt.Errorf("change device X: %w", Invalidf("key %q: want rsa2048", "x")), 422, `key "x": want rsa2048`},
+		{"stacked-chain-says-the-rule-once", fmt.Errorf(`change device X: update device "X": %w`,
+			InvalidField("auth_mode", "a phone in authenticated security mode cannot use By Authentication String")), 422,
+			"a phone in authenticated security mode cannot use By Authentication String"},
 		{"not-found", NotFoundf("device SEP1 not found"), 404, "device SEP1 not found"},
 		{"conflict", Conflictf("exists"), 409, "exists"},
 		{"unauthorized", New(Unauthorized, "bad token"), 401, "bad token"},
@@ -76,6 +79,32 @@ func TestProblemOf(t *testing.T) {
 			p := ProblemOf(tt.err)
 			if p.Status != tt.wantStatus || p.Detail != tt.wantDetail || p.Title == "" {
 				t.Errorf("ProblemOf = %+v, want %d %q", p, tt.wantStatus, tt.wantDetail)
+			}
+		})
+	}
+}
+
+func TestMessageAndChained(t *testing.T) {
+	rule := InvalidField("auth_string", "must be 4 to 10 digits")
+	tests := []struct {
+		name    string
+		err     error
+		want    string
+		chained bool
+	}{
+		{"nil", nil, "", false},
+		{"bare-rule", rule, "must be 4 to 10 digits", false},
+		{"wrapped-twice", fmt.Errorf("change device X: %w", fmt.Errorf(`update device "X": %w`, rule)), "must be 4 to 10 digits", true},
+		{"joined", errors.Join(errors.New("context"), rule), "must be 4 to 10 digits", true},
+		{"no-kind", fmt.Errorf("open db: %w", errors.New("locked")), "open db: locked", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Message(tt.err); got != tt.want {
+				t.Errorf("Message = %q, want %q", got, tt.want)
+			}
+			if got := Chained(tt.err); got != tt.chained {
+				t.Errorf("Chained = %v, want %v", got, tt.chained)
 			}
 		})
 	}

@@ -4,8 +4,10 @@ import "net/http"
 
 // Problem is an error as an HTTP edge reports it (RFC 9457 problem
 // details): the status, a title for the kind, and a detail meant for the
-// client. An Internal error never shows its text: the detail is generic and
-// the error itself belongs in the server's log.
+// client: the rule's own [Message], once, with the field it blames as
+// data. An Internal error never shows its text: the detail is generic and
+// the error itself belongs in the server's log, as does the chain of
+// context around any other (see [Chained]).
 type Problem struct {
 	Status int    `json:"status"`
 	Title  string `json:"title"`
@@ -38,7 +40,7 @@ func ProblemOf(err error) Problem {
 		p.Detail = "internal error; see the server log"
 		return p
 	}
-	p.Detail = err.Error()
+	p.Detail = Message(err)
 	p.Field = FieldOf(err)
 	return p
 }

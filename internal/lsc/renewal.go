@@ -50,8 +50,13 @@ func NewRenewal(devices RenewalDevices, now func() time.Time) *Renewal {
 
 // Run arms every phone whose LSC is valid and expires within before, that
 // has no pending operation and whose current LSC was not armed for
-// renewal already. It returns the names of the phones it armed. A phone
-// whose LSC key it cannot read is skipped (and named in the error).
+// renewal already. An LSC on the revocation records is not valid (the
+// store's device.LSCValid leaves it out) and is never renewed by itself:
+// it no longer proves the phone, and renewing it would hand a fresh LSC
+// to whoever holds a key revoked as compromised. Such a phone is
+// re-enrolled by an administrator, by string, MIC or null. It returns the
+// names of the phones it armed. A phone whose LSC key it cannot read is
+// skipped (and named in the error).
 func (r *Renewal) Run(ctx context.Context, before time.Duration) ([]string, error) {
 	if before <= 0 {
 		return nil, nil
@@ -71,7 +76,7 @@ func (r *Renewal) Run(ctx context.Context, before time.Duration) ([]string, erro
 	var armed []string
 	var errs []error
 	for _, d := range page.Devices {
-		if d.LSC == nil {
+		if d.LSC == nil || !d.LSC.RevokedAt.IsZero() {
 			continue
 		}
 		actor := device.Actor{Kind: device.ActorSystem, Name: RenewalActorPrefix + d.LSC.Serial}
@@ -90,9 +95,10 @@ func (r *Renewal) Run(ctx context.Context, before time.Duration) ([]string, erro
 		}
 		serial := d.LSC.Serial
 		_, changed, err := r.devices.UpdateDevice(ctx, d.Name, actor, func(cur *device.Device) error {
-			// What the list read must still hold: the same LSC, nothing
-			// pending (an administrator may have armed something since).
-			if cur.LSC == nil || cur.LSC.Serial != serial || cur.Operation != device.OpNone {
+			// What the list read must still hold: the same LSC, not
+			// revoked since, nothing pending (an administrator may have
+			// armed something since).
+			if cur.LSC == nil || cur.LSC.Serial != serial || !cur.LSC.RevokedAt.IsZero() || cur.Operation != device.OpNone {
 				return errSkip
 			}
 			cur.Operation, cur.AuthMode, cur.Key = device.OpInstall, device.AuthLSC, spec

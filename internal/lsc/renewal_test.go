@@ -121,3 +121,61 @@ func TestRenewal(t *testing.T) {
 		t.Errorf("40 days later: armed %v, %v; want B", armed, err)
 	}
 }
+
+// TestRenewalSkipsRevokedLSC never arms a renewal by an LSC revoked by
+// hand: it proves nothing any more, and a fresh LSC would go to whoever
+// holds the compromised key. The phone beside it, with the same expiry,
+// is armed.
+func TestRenewalSkipsRevokedLSC(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "capf.db"), sqlite.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a, err := ca.Generate(ca.Options{Dir: filepath.Join(t.TempDir(), "ca"), KeyAlgorithm: ca.ECP256, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ctx := t.Context()
+	notAfter := now.Add(10 * 24 * time.Hour)
+	serials := map[string]string{}
+	for _, name := range []string{"SEP00000000000A", "SEP00000000000R"} {
+		if err := st.CreateDevice(ctx, device.Device{Name: name, SecurityProfile: "authenticated", AuthMode: device.AuthNull,
+			Operation: device.OpInstall, Key: "ec256", Status: device.StatusPending}, device.AuditEvent{}); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := st.GetDevice(ctx, name)
+		c, err := st.StartAttempt(ctx, device.Attempt{Device: name, Operation: device.OpInstall, StartedAt: now, Rev: d.Rev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		is, err := a.Issue(ctx, ca.IssueRequest{DeviceName: name, PublicKey: key.Public()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RecordIssuance(ctx, device.Issuance{Serial: is.SerialHex, Device: name, AttemptID: c.AttemptID,
+			IssuedAt: now, NotBefore: now, NotAfter: notAfter, DER: is.DER}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.FinishAttempt(ctx, device.Outcome{AttemptID: c.AttemptID, Device: name, FinishedAt: now,
+			Result: device.SuccessStatus(device.OpInstall), Completed: true,
+			SetLSC: &device.Certificate{Serial: is.SerialHex, NotBefore: now, NotAfter: notAfter, DER: is.DER}}); err != nil {
+			t.Fatal(err)
+		}
+		serials[name] = is.SerialHex
+	}
+	if _, err := st.RevokeCertificate(ctx, serials["SEP00000000000R"], lsc.Revocation{At: now, Reason: lsc.ReasonKeyCompromise, By: "cli:alice"},
+		device.AuditEvent{At: now, Actor: device.CLIActor("alice"), Action: lsc.AuditRevoke, Target: "certificate " + serials["SEP00000000000R"]}); err != nil {
+		t.Fatal(err)
+	}
+	armed, err := lsc.NewRenewal(st, clock).Run(ctx, 30*24*time.Hour)
+	if err != nil || !slices.Equal(armed, []string{"SEP00000000000A"}) {
+		t.Fatalf("Run = %v, %v; want only SEP…A (SEP…R's LSC is revoked)", armed, err)
+	}
+	if d, _ := st.GetDevice(ctx, "SEP00000000000R"); d.Operation != device.OpNone || d.AuthMode == device.AuthLSC {
+		t.Errorf("the phone with a revoked LSC was armed: operation %s, mode %s", d.Operation, d.AuthMode)
+	}
+}

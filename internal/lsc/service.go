@@ -50,7 +50,7 @@ func (s *Service) List(ctx context.Context, q Query) ([]Record, error) {
 	if q.Device != "" {
 		name, err := device.NormalizeName(q.Device)
 		if err != nil {
-			return nil, fault.InvalidField("device", "%s", err.Error())
+			return nil, fault.InvalidField("device", "%s", fault.Message(err))
 		}
 		q.Device = name
 	}

@@ -15,7 +15,7 @@ import (
 // operation and key: "Non Secure", "By Null String", "Install/Upgrade",
 // "RSA 2048"), times in RFC 3339 UTC; an empty deadline and the LSC
 // columns of a device without an LSC read [NA]. LSC Status is
-// device.Device.LSCState at now: none, valid or expired.
+// device.Device.LSCState at now: none, valid, expired or revoked.
 //
 // The file is plain UTF-8 without a byte-order mark, with CRLF line
 // endings. A value that starts with a tab or a carriage return, or whose

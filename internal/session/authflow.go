@@ -210,12 +210,15 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 	res, err := s.deps.Auth.AuthenticateWith(s.cfg.AuthPolicy, d.AuthMode, d.AuthString, p)
 	s.sum.SUDI = res.SUDI // known even when authentication failed
 	if err != nil {
-		reason := device.ReasonInvalidCredentials
+		// The reason goes into the status ("Upgrade Failed: Invalid
+		// LSC"); the history's reason says what failed, not the reason
+		// again (auth.Error's text repeats it).
+		reason, detail := device.ReasonInvalidCredentials, err.Error()
 		var ae *auth.Error
 		if errors.As(err, &ae) {
-			reason = ae.Reason
+			reason, detail = ae.Reason, ae.Detail
 		}
-		return auth.Result{}, s.authFailed(ctx, d, reason, err.Error(), now, counted), false
+		return auth.Result{}, s.authFailed(ctx, d, reason, detail, now, counted), false
 	}
 	if counted {
 		if err := s.deps.Guard.Refund(ctx, spent); err != nil {

@@ -74,8 +74,8 @@ func (e expiry) renewalEnded(sum session.Summary) {
 	}
 }
 
-// CountExpiring counts, at now, the phones whose current LSC is valid and
-// expires within each of ExpiryHorizons, and sets capf_lscs_expiring. It
+// CountExpiring counts, at now, the phones whose current LSC is valid (so
+// not revoked: device.LSCValid) and expires within each of ExpiryHorizons, and sets capf_lscs_expiring. It
 // reads only the totals of indexed queries (Limit 1), never the devices.
 // On an error the gauges keep their last values and the count time is not
 // moved, so a stale count shows.

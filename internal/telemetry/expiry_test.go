@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/session"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/telemetry"
@@ -27,8 +28,8 @@ func (failingLister) ListDevices(context.Context, device.Query) (device.Page, er
 // TestCountExpiring counts, on a real store and a fake clock, the phones
 // whose current LSC is valid and expires within 30 and 7 days: not the
 // expired ones, not the later ones, not the phones without an LSC, not an
-// LSC superseded by a newer one; a failed count keeps the last values and
-// the count time.
+// LSC superseded by a newer one, not an LSC revoked by hand; a failed
+// count keeps the last values and the count time.
 func TestCountExpiring(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
@@ -39,8 +40,9 @@ func TestCountExpiring(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	ctx := t.Context()
 	serial := 0
-	// give installs an LSC on name expiring at notAfter.
-	give := func(name string, notAfter time.Time) {
+	// give issues and installs an LSC on name expiring at notAfter, and
+	// returns its serial.
+	give := func(name string, notAfter time.Time) string {
 		t.Helper()
 		if _, err := st.GetDevice(ctx, name); err != nil {
 			if err := st.CreateDevice(ctx, device.Device{Name: name, SecurityProfile: "authenticated", AuthMode: device.AuthNull,
@@ -54,11 +56,17 @@ func TestCountExpiring(t *testing.T) {
 			t.Fatal(err)
 		}
 		serial++
-		if err := st.FinishAttempt(ctx, device.Outcome{AttemptID: c.AttemptID, Device: name, FinishedAt: now,
-			Result: device.SuccessStatus(device.OpInstall), Completed: true,
-			SetLSC: &device.Certificate{Serial: strconv.FormatInt(int64(0xA0+serial), 16), NotBefore: now.Add(-time.Hour), NotAfter: notAfter, DER: []byte{0x30}}}); err != nil {
+		hex := strings.ToUpper(strconv.FormatInt(int64(0xA0+serial), 16))
+		if err := st.RecordIssuance(ctx, device.Issuance{Serial: hex, Device: name, AttemptID: c.AttemptID,
+			IssuedAt: now, NotBefore: now.Add(-time.Hour), NotAfter: notAfter, DER: []byte{0x30}}); err != nil {
 			t.Fatal(err)
 		}
+		if err := st.FinishAttempt(ctx, device.Outcome{AttemptID: c.AttemptID, Device: name, FinishedAt: now,
+			Result: device.SuccessStatus(device.OpInstall), Completed: true,
+			SetLSC: &device.Certificate{Serial: hex, NotBefore: now.Add(-time.Hour), NotAfter: notAfter, DER: []byte{0x30}}}); err != nil {
+			t.Fatal(err)
+		}
+		return hex
 	}
 	day := 24 * time.Hour
 	give("SEP00000000000A", now.Add(3*day))  // within 7 and 30 days
@@ -67,6 +75,11 @@ func TestCountExpiring(t *testing.T) {
 	give("SEP00000000000D", now.Add(-day))   // expired
 	give("SEP00000000000E", now.Add(5*day))  // superseded below by a later LSC
 	give("SEP00000000000E", now.Add(400*day))
+	revoked := give("SEP00000000000G", now.Add(2*day)) // revoked by hand below: proves nothing any more
+	if _, err := st.RevokeCertificate(ctx, revoked, lsc.Revocation{At: now, Reason: lsc.ReasonKeyCompromise, By: "cli:alice"},
+		device.AuditEvent{At: now, Actor: device.CLIActor("alice"), Action: lsc.AuditRevoke, Target: "certificate " + revoked}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.CreateDevice(ctx, device.Device{Name: "SEP00000000000F", SecurityProfile: "authenticated", AuthMode: device.AuthNull,
 		Operation: device.OpInstall, Key: "ec256", Status: device.StatusPending}, device.AuditEvent{}); err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
-	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/safetext"
 )
 
@@ -113,10 +112,7 @@ func (u *ui) showAccounts(w http.ResponseWriter, r *http.Request, p account.Prin
 // actionFailed shows err above the accounts list, or as the error page
 // when the service is missing.
 func (u *ui) accountActionFailed(w http.ResponseWriter, r *http.Request, p account.Principal, err error) {
-	pr := fault.ProblemOf(err)
-	if pr.Status >= 500 {
-		u.log.Error("webui: account action failed", "err", err)
-	}
+	pr := u.problem("account action", err)
 	u.showAccounts(w, r, p, pr.Status, accountsData{Role: string(account.RoleViewer), Error: pr.Detail})
 }
 
@@ -317,10 +313,7 @@ func (u *ui) tokenRevoke(w http.ResponseWriter, r *http.Request, p account.Princ
 		return
 	}
 	if err := u.o.AccountAdmin.RevokeToken(r.Context(), p.Actor(), name); err != nil {
-		pr := fault.ProblemOf(err)
-		if pr.Status >= 500 {
-			u.log.Error("webui: revoke token", "err", err)
-		}
+		pr := u.problem("revoke token", err)
 		u.showTokens(w, r, p, pr.Status, tokensData{Role: string(account.RoleViewer), Expires: "90d", Error: pr.Detail})
 		return
 	}

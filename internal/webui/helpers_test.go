@@ -96,7 +96,10 @@ func (f *fakeSystem) UpdateParameters(_ context.Context, actor device.Actor, set
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if v, ok := set["certificate_validity_days"].(int64); ok && v > 3650 {
-		return nil, fault.InvalidField("certificate_validity_days", "certificate_validity_days %d is above the maximum 3650", v)
+		// Wrapped as system.Service wraps its rules: the page says the
+		// rule, the log gets the chain.
+		return nil, fmt.Errorf("change the fleet parameters: %w",
+			fault.InvalidField("certificate_validity_days", "certificate_validity_days %d is above the maximum 3650", v))
 	}
 	f.updates = append(f.updates, set)
 	f.actor = actor

@@ -36,10 +36,7 @@ func (u *ui) importSubmit(w http.ResponseWriter, r *http.Request, p account.Prin
 	status := http.StatusOK
 	counts, err := u.importUpload(r, p)
 	if err != nil {
-		pr := fault.ProblemOf(err)
-		if pr.Status >= 500 {
-			u.log.Error("webui: import", "err", err)
-		}
+		pr := u.problem("import", err)
 		d.Error, status = pr.Detail, pr.Status
 		if d.Problems, d.More = device.RowProblemsOf(err); len(d.Problems) > 0 {
 			d.Error = fmt.Sprintf("The file was not imported: %d problem", len(d.Problems))

@@ -172,11 +172,11 @@ func condition(field, match, value string, now time.Time) (string, error) {
 	case device.FieldLSCStatus:
 		switch m {
 		case device.MatchEmpty, device.MatchNotEmpty, device.MatchBefore, device.MatchAfter:
-			return "", fault.InvalidField("match", "LSC Status: use \"is exactly\" with none, valid or expired")
+			return "", fault.InvalidField("match", "LSC Status: use \"is exactly\" with none, valid, expired or revoked")
 		}
 		v := strings.ToLower(value)
-		if v != device.LSCNone && v != device.LSCValid && v != device.LSCExpired {
-			return "", fault.InvalidField("value", "LSC Status %q: want none, valid or expired", value)
+		if v != device.LSCNone && v != device.LSCValid && v != device.LSCExpired && v != device.LSCRevoked {
+			return "", fault.InvalidField("value", "LSC Status %q: want none, valid, expired or revoked", value)
 		}
 		return string(f) + ":" + string(device.MatchEquals) + ":" + v, nil
 	case device.FieldLSCExpires:

@@ -158,11 +158,8 @@ func (u *ui) parametersSave(w http.ResponseWriter, r *http.Request, p account.Pr
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		pr := fault.ProblemOf(err)
+		pr := u.problem("update parameters", err)
 		status = pr.Status
-		if status >= 500 {
-			u.log.Error("webui: update parameters", "err", err)
-		}
 		placed := false
 		for i := range d.Rows {
 			if pr.Field != "" && d.Rows[i].Name == pr.Field {

@@ -103,10 +103,7 @@ func (u *ui) trustRebuild(w http.ResponseWriter, r *http.Request, p account.Prin
 	}
 	rw, err := u.o.TrustFiles.Sync(r.Context(), p.Actor(), true)
 	if err != nil {
-		pr := fault.ProblemOf(err)
-		if pr.Status >= 500 {
-			u.log.Error("webui: rebuild the trust file", "err", err)
-		}
+		pr := u.problem("rebuild the trust file", err)
 		u.renderTrust(w, r, p, pr.Status, "", "The trust file was not rebuilt: "+pr.Detail)
 		return
 	}

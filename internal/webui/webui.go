@@ -415,32 +415,35 @@ type errorData struct {
 // fail shows err as an error page with its HTTP status; an internal error's
 // text goes only to the log.
 func (u *ui) fail(w http.ResponseWriter, r *http.Request, p account.Principal, err error) {
-	pr := fault.ProblemOf(err)
-	if pr.Status >= 500 {
-		u.log.Error("webui: request failed", "path", r.URL.Path, "err", err)
-	}
+	pr := u.problem("request "+r.URL.Path, err)
 	u.render(w, r, p, pr.Status, "error.html", pr.Title, "", errorData{Status: pr.Status, Title: pr.Title, Detail: pr.Detail})
+}
+
+// problem maps err to what the page shows — the rule once
+// (fault.Message), with the field it blames — and logs what the page does
+// not: an internal error in full, the chain of context around any other.
+// what names the action for the log.
+func (u *ui) problem(what string, err error) fault.Problem {
+	pr := fault.ProblemOf(err)
+	switch {
+	case pr.Status >= 500:
+		u.log.Error("webui: "+what+" failed", "err", err)
+	case fault.Chained(err):
+		u.log.Info("webui: "+what+" refused", "status", pr.Status, "detail", pr.Detail, "err", err)
+	}
+	return pr
 }
 
 // formErrors maps an input field to its message; "" is the form's own.
 type formErrors map[string]string
 
-// add records err next to the field it names (or for the whole form) and
-// returns the HTTP status to answer with.
-func (fe formErrors) add(err error) int {
-	pr := fault.ProblemOf(err)
+// formError records err next to the field it names (or for the whole
+// form), logs it as problem does, and returns the HTTP status to answer
+// with.
+func (u *ui) formError(fe formErrors, err error) int {
+	pr := u.problem("form action", err)
 	fe[pr.Field] = pr.Detail
 	return pr.Status
-}
-
-// internalOrField logs an internal error and records any error for the
-// form.
-func (u *ui) formError(fe formErrors, err error) int {
-	status := fe.add(err)
-	if status >= 500 {
-		u.log.Error("webui: form action failed", "err", err)
-	}
-	return status
 }
 
 // maxNext bounds the page a login returns to.

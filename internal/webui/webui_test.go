@@ -217,7 +217,7 @@ func TestFindAndListPhones(t *testing.T) {
 	t.Run("bad row is shown next to the value", func(t *testing.T) {
 		w := e.get("/phones?field=lsc-status&match=equals&value=shiny&find=1", "admin")
 		wantStatus(t, w, http.StatusUnprocessableEntity)
-		wantBody(t, w, `id="value-error"`, "want none, valid or expired", `value="shiny"`)
+		wantBody(t, w, `id="value-error"`, "want none, valid, expired or revoked", `value="shiny"`)
 		w = e.get("/phones?field=lsc-expires&match=contains&value=x&find=1", "admin")
 		wantStatus(t, w, http.StatusUnprocessableEntity)
 		wantBody(t, w, `id="match-error"`)

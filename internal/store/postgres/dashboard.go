@@ -10,13 +10,15 @@ import (
 )
 
 // dashboardCountsSQL counts, in one pass over devices: all of them, those
-// without an LSC, those valid at $1, and those valid at $1 that expire
-// before $2.
+// without an LSC, those whose LSC is revoked, those valid at $1 (not
+// revoked), and those valid at $1 that expire before $2. The LSC states
+// are buildWhere's.
 const dashboardCountsSQL = `SELECT COUNT(*),
 	COUNT(*) FILTER (WHERE lsc_serial IS NULL),
-	COUNT(*) FILTER (WHERE lsc_serial IS NOT NULL AND lsc_not_after >= $1),
-	COUNT(*) FILTER (WHERE lsc_serial IS NOT NULL AND lsc_not_after >= $1 AND lsc_not_after < $2)
-	FROM devices`
+	COUNT(*) FILTER (WHERE revoked),
+	COUNT(*) FILTER (WHERE lsc_serial IS NOT NULL AND NOT revoked AND lsc_not_after >= $1),
+	COUNT(*) FILTER (WHERE lsc_serial IS NOT NULL AND NOT revoked AND lsc_not_after >= $1 AND lsc_not_after < $2)
+	FROM (SELECT lsc_serial, lsc_not_after, lsc_serial IS NOT NULL AND ` + lscRevoked + ` AS revoked FROM devices) d`
 
 // Dashboard returns the fleet overview from one snapshot.
 func (s *Store) Dashboard(ctx context.Context, q device.DashboardQuery) (device.Dashboard, error) {
@@ -28,14 +30,15 @@ func (s *Store) Dashboard(ctx context.Context, q device.DashboardQuery) (device.
 		RecentFailures: []device.Attempt{}}
 	nowUS, soonUS := now.UnixMicro(), q.ExpiringBefore.UnixMicro()
 	err := s.read(ctx, func(tx pgx.Tx) error {
-		var none, valid int
-		if err := tx.QueryRow(ctx, dashboardCountsSQL, nowUS, soonUS).Scan(&d.Devices, &none, &valid, &d.ExpiringSoon); err != nil {
+		var none, revoked, valid int
+		if err := tx.QueryRow(ctx, dashboardCountsSQL, nowUS, soonUS).Scan(&d.Devices, &none, &revoked, &valid, &d.ExpiringSoon); err != nil {
 			return fmt.Errorf("counts: %w", err)
 		}
 		d.ByLSC = []device.Count{
 			{Value: device.LSCNone, Count: none},
 			{Value: device.LSCValid, Count: valid},
-			{Value: device.LSCExpired, Count: d.Devices - none - valid},
+			{Value: device.LSCExpired, Count: d.Devices - none - valid - revoked},
+			{Value: device.LSCRevoked, Count: revoked},
 		}
 		rows, err := tx.Query(ctx, `SELECT status, COUNT(*) AS n FROM devices GROUP BY status ORDER BY n DESC, status COLLATE "C"`)
 		if err != nil {
@@ -55,7 +58,7 @@ func (s *Store) Dashboard(ctx context.Context, q device.DashboardQuery) (device.
 		}
 		if q.Limit > 0 {
 			d.Expiring, err = queryDevices(ctx, tx, `SELECT `+deviceColumns+` FROM devices
-				WHERE lsc_serial IS NOT NULL AND lsc_not_after >= $1 AND lsc_not_after < $2
+				WHERE lsc_serial IS NOT NULL AND lsc_not_after >= $1 AND lsc_not_after < $2 AND NOT `+lscRevoked+`
 				ORDER BY lsc_not_after, name COLLATE "C" LIMIT $3`, nowUS, soonUS, q.Limit)
 			if err != nil {
 				return fmt.Errorf("expiring: %w", err)

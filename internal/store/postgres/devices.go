@@ -21,12 +21,15 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// deviceColumns lists the devices columns in the order scanDevice reads them.
+// deviceColumns lists the devices columns in the order scanDevice reads
+// them; the last is when the current LSC was revoked, from its issuance
+// record (a primary-key lookup), NULL while it is not.
 const deviceColumns = `name, description, security_profile, auth_mode, auth_string,
 	operation, key_spec, deadline, status,
 	lsc_serial, lsc_issuer, lsc_not_before, lsc_not_after, lsc_der,
 	created_at, updated_at, auth_failures, last_auth_failure, attempts_total, config_rev,
-	last_contact_at, last_contact_remote, last_contact_outcome, last_contact_reason`
+	last_contact_at, last_contact_remote, last_contact_outcome, last_contact_reason,
+	(SELECT r.revoked_at FROM issuances r WHERE r.serial = devices.lsc_serial)`
 
 // insertDeviceSQL creates a device (counters at zero).
 const insertDeviceSQL = `INSERT INTO devices (name, description, security_profile, auth_mode, auth_string,
@@ -57,13 +60,14 @@ func scanDevice(row pgx.Row) (device.Device, error) {
 		notBefore, notAfter               *int64
 		der                               []byte
 		failures, total, rev              int64
-		contactAt                         *int64
+		contactAt, revokedAt              *int64
 	)
 	err := row.Scan(&d.Name, &d.Description, &profile, &mode, &d.AuthString,
 		&op, &key, &deadline, &d.Status,
 		&serial, &issuer, &notBefore, &notAfter, &der,
 		&created, &updated, &failures, &lastF, &total, &rev,
-		&contactAt, &d.LastContact.Remote, &d.LastContact.Outcome, &d.LastContact.Reason)
+		&contactAt, &d.LastContact.Remote, &d.LastContact.Outcome, &d.LastContact.Reason,
+		&revokedAt)
 	if err != nil {
 		return device.Device{}, err
 	}
@@ -78,7 +82,8 @@ func scanDevice(row pgx.Row) (device.Device, error) {
 	d.LastContact.At = fromMicros(contactAt)
 	d.AuthFailures, d.AttemptsTotal, d.Rev = int(failures), total, rev
 	if serial != nil {
-		c := &device.Certificate{Serial: *serial, NotBefore: fromMicros(notBefore), NotAfter: fromMicros(notAfter), DER: der}
+		c := &device.Certificate{Serial: *serial, NotBefore: fromMicros(notBefore), NotAfter: fromMicros(notAfter), DER: der,
+			RevokedAt: fromMicros(revokedAt)}
 		if issuer != nil {
 			c.Issuer = *issuer
 		}
@@ -405,6 +410,11 @@ func orderBy(f device.Field, desc bool) string {
 // hasLSC is the condition for a device that holds an LSC.
 const hasLSC = `lsc_serial IS NOT NULL`
 
+// lscRevoked is the condition for a device whose current LSC is on the
+// revocation records (device.LSCRevoked); the issuance is found by its
+// primary key.
+const lscRevoked = `EXISTS (SELECT 1 FROM issuances r WHERE r.serial = devices.lsc_serial AND r.revoked_at IS NOT NULL)`
+
 // buildWhere returns the WHERE clause (with a leading space, or "") and its
 // arguments ($1…) for validated filters, evaluated at now. Column names
 // come from textColumns only; every value is a placeholder argument. Text
@@ -448,9 +458,11 @@ func buildWhere(filters []device.Filter, now time.Time) (string, []any, error) {
 			case device.LSCNone:
 				conds = append(conds, "lsc_serial IS NULL")
 			case device.LSCExpired:
-				conds = append(conds, "("+hasLSC+" AND (lsc_not_after IS NULL OR lsc_not_after < "+arg(now.UnixMicro())+"))")
+				conds = append(conds, "("+hasLSC+" AND (lsc_not_after IS NULL OR lsc_not_after < "+arg(now.UnixMicro())+") AND NOT "+lscRevoked+")")
 			case device.LSCValid:
-				conds = append(conds, "("+hasLSC+" AND lsc_not_after >= "+arg(now.UnixMicro())+")")
+				conds = append(conds, "("+hasLSC+" AND lsc_not_after >= "+arg(now.UnixMicro())+" AND NOT "+lscRevoked+")")
+			case device.LSCRevoked:
+				conds = append(conds, "("+hasLSC+" AND "+lscRevoked+")")
 			default:
 				return "", nil, fault.Invalidf("filter on %s: value %q is not supported", f.Field, f.Value)
 			}

@@ -9,13 +9,15 @@ import (
 )
 
 // dashboardCountsSQL counts, in one pass over devices: all of them, those
-// without an LSC, those valid at ?1, and those valid at ?1 that expire
-// before ?2. The LSC states are buildWhere's.
+// without an LSC, those whose LSC is revoked, those valid at ?1 (not
+// revoked), and those valid at ?1 that expire before ?2. The LSC states
+// are buildWhere's.
 const dashboardCountsSQL = `SELECT COUNT(*),
 	COALESCE(SUM(lsc_serial IS NULL), 0),
-	COALESCE(SUM(lsc_serial IS NOT NULL AND lsc_not_after >= ?1), 0),
-	COALESCE(SUM(lsc_serial IS NOT NULL AND lsc_not_after >= ?1 AND lsc_not_after < ?2), 0)
-	FROM devices`
+	COALESCE(SUM(revoked), 0),
+	COALESCE(SUM(lsc_serial IS NOT NULL AND NOT revoked AND lsc_not_after >= ?1), 0),
+	COALESCE(SUM(lsc_serial IS NOT NULL AND NOT revoked AND lsc_not_after >= ?1 AND lsc_not_after < ?2), 0)
+	FROM (SELECT lsc_serial, lsc_not_after, lsc_serial IS NOT NULL AND ` + lscRevoked + ` AS revoked FROM devices)`
 
 // Dashboard returns the fleet overview from one read transaction: a scan of
 // devices for the counts, the status index for the statuses, the expiry
@@ -36,14 +38,15 @@ func (s *Store) Dashboard(ctx context.Context, q device.DashboardQuery) (device.
 	d := device.Dashboard{ByStatus: []device.Count{}, Expiring: []device.Device{}, InProgress: []device.Device{},
 		RecentFailures: []device.Attempt{}}
 	nowUS, soonUS := now.UnixMicro(), q.ExpiringBefore.UnixMicro()
-	var none, valid int
-	if err := tx.QueryRowContext(ctx, dashboardCountsSQL, nowUS, soonUS).Scan(&d.Devices, &none, &valid, &d.ExpiringSoon); err != nil {
+	var none, revoked, valid int
+	if err := tx.QueryRowContext(ctx, dashboardCountsSQL, nowUS, soonUS).Scan(&d.Devices, &none, &revoked, &valid, &d.ExpiringSoon); err != nil {
 		return device.Dashboard{}, fmt.Errorf("%s: counts: %w", what, err)
 	}
 	d.ByLSC = []device.Count{
 		{Value: device.LSCNone, Count: none},
 		{Value: device.LSCValid, Count: valid},
-		{Value: device.LSCExpired, Count: d.Devices - none - valid},
+		{Value: device.LSCExpired, Count: d.Devices - none - valid - revoked},
+		{Value: device.LSCRevoked, Count: revoked},
 	}
 
 	rows, err := tx.QueryContext(ctx, `SELECT status, COUNT(*) AS n FROM devices GROUP BY status ORDER BY n DESC, status`)
@@ -65,7 +68,7 @@ func (s *Store) Dashboard(ctx context.Context, q device.DashboardQuery) (device.
 
 	if q.Limit > 0 {
 		d.Expiring, err = queryDevices(ctx, tx, `SELECT `+deviceColumns+` FROM devices
-			WHERE lsc_serial IS NOT NULL AND lsc_not_after >= ? AND lsc_not_after < ?
+			WHERE lsc_serial IS NOT NULL AND lsc_not_after >= ? AND lsc_not_after < ? AND NOT `+lscRevoked+`
 			ORDER BY lsc_not_after, name LIMIT ?`, nowUS, soonUS, q.Limit)
 		if err != nil {
 			return device.Dashboard{}, fmt.Errorf("%s: expiring: %w", what, err)

@@ -12,12 +12,15 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 )
 
-// deviceColumns lists the devices columns in the order scanDevice reads them.
+// deviceColumns lists the devices columns in the order scanDevice reads
+// them; the last is when the current LSC was revoked, from its issuance
+// record (a primary-key lookup), NULL while it is not.
 const deviceColumns = `name, description, security_profile, auth_mode, auth_string,
 	operation, key_spec, deadline, status,
 	lsc_serial, lsc_issuer, lsc_not_before, lsc_not_after, lsc_der,
 	created_at, updated_at, auth_failures, last_auth_failure, attempts_total, config_rev,
-	last_contact_at, last_contact_remote, last_contact_outcome, last_contact_reason`
+	last_contact_at, last_contact_remote, last_contact_outcome, last_contact_reason,
+	(SELECT r.revoked_at FROM issuances r WHERE r.serial = devices.lsc_serial)`
 
 // insertColumns are the columns CreateDevice and ImportDevices write.
 const insertColumns = `name, description, security_profile, auth_mode, auth_string,
@@ -54,6 +57,7 @@ type deviceRow struct {
 	der                        []byte
 	lastFailure                sql.NullInt64
 	contactAt                  sql.NullInt64
+	revokedAt                  sql.NullInt64
 }
 
 // scanDevice reads one row of deviceColumns.
@@ -63,7 +67,8 @@ func scanDevice(sc scanner) (device.Device, error) {
 		&r.op, &r.key, &r.deadline, &r.d.Status,
 		&r.serial, &r.issuer, &r.notBefore, &r.notAfter, &r.der,
 		&r.created, &r.updated, &r.d.AuthFailures, &r.lastFailure, &r.d.AttemptsTotal, &r.d.Rev,
-		&r.contactAt, &r.d.LastContact.Remote, &r.d.LastContact.Outcome, &r.d.LastContact.Reason)
+		&r.contactAt, &r.d.LastContact.Remote, &r.d.LastContact.Outcome, &r.d.LastContact.Reason,
+		&r.revokedAt)
 	if err != nil {
 		return device.Device{}, err
 	}
@@ -84,6 +89,7 @@ func scanDevice(sc scanner) (device.Device, error) {
 			NotBefore: fromMicros(r.notBefore),
 			NotAfter:  fromMicros(r.notAfter),
 			DER:       r.der,
+			RevokedAt: fromMicros(r.revokedAt),
 		}
 	}
 	return d, nil

@@ -11,6 +11,11 @@ import (
 // hasLSC is the condition for a device that holds an LSC.
 const hasLSC = `lsc_serial IS NOT NULL`
 
+// lscRevoked is the condition for a device whose current LSC is on the
+// revocation records (device.LSCRevoked); the issuance is found by its
+// primary key.
+const lscRevoked = `EXISTS (SELECT 1 FROM issuances r WHERE r.serial = devices.lsc_serial AND r.revoked_at IS NOT NULL)`
+
 // buildWhere returns the WHERE clause (with a leading space, or "") and its
 // arguments for validated filters, evaluated at now. Column names come from
 // textColumns only; every value is a placeholder argument.
@@ -50,11 +55,13 @@ func buildWhere(filters []device.Filter, now time.Time) (string, []any, error) {
 			case device.LSCNone:
 				conds = append(conds, "lsc_serial IS NULL")
 			case device.LSCExpired:
-				conds = append(conds, "("+hasLSC+" AND (lsc_not_after IS NULL OR lsc_not_after < ?))")
+				conds = append(conds, "("+hasLSC+" AND (lsc_not_after IS NULL OR lsc_not_after < ?) AND NOT "+lscRevoked+")")
 				args = append(args, now.UnixMicro())
 			case device.LSCValid:
-				conds = append(conds, "("+hasLSC+" AND lsc_not_after >= ?)")
+				conds = append(conds, "("+hasLSC+" AND lsc_not_after >= ? AND NOT "+lscRevoked+")")
 				args = append(args, now.UnixMicro())
+			case device.LSCRevoked:
+				conds = append(conds, "("+hasLSC+" AND "+lscRevoked+")")
 			default:
 				return "", nil, fault.Invalidf("filter on %s: value %q is not supported", f.Field, f.Value)
 			}

@@ -341,7 +341,7 @@ func runDashboard(t *testing.T, open opener) {
 		t.Errorf("by status = %v, want %v", d.ByStatus, wantStatus)
 	}
 	// SEP…01 got an LSC from its successful attempt.
-	wantLSC := []device.Count{{Value: device.LSCNone, Count: 1}, {Value: device.LSCValid, Count: 5}, {Value: device.LSCExpired, Count: 1}}
+	wantLSC := []device.Count{{Value: device.LSCNone, Count: 1}, {Value: device.LSCValid, Count: 5}, {Value: device.LSCExpired, Count: 1}, {Value: device.LSCRevoked}}
 	if fmt.Sprint(d.ByLSC) != fmt.Sprint(wantLSC) {
 		t.Errorf("by LSC = %v, want %v", d.ByLSC, wantLSC)
 	}
@@ -359,7 +359,7 @@ func runDashboard(t *testing.T, open opener) {
 	empty := open.fresh(t)
 	d, err = empty.Dashboard(t.Context(), device.DashboardQuery{Now: now, ExpiringBefore: now.Add(30 * day), Limit: 20, InProgressLimit: 10})
 	must(t, err)
-	if d.Devices != 0 || len(d.ByStatus) != 0 || fmt.Sprint(d.ByLSC) != fmt.Sprint([]device.Count{{Value: "none"}, {Value: "valid"}, {Value: "expired"}}) ||
+	if d.Devices != 0 || len(d.ByStatus) != 0 || fmt.Sprint(d.ByLSC) != fmt.Sprint([]device.Count{{Value: "none"}, {Value: "valid"}, {Value: "expired"}, {Value: "revoked"}}) ||
 		d.Expiring == nil || d.RecentFailures == nil || d.InProgress == nil {
 		t.Errorf("empty dashboard = %+v", d)
 	}

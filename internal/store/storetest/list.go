@@ -260,7 +260,7 @@ func runList(t *testing.T, open opener) {
 			{"sql-in-field", device.Query{Filters: []device.Filter{f("name; DROP TABLE devices", device.MatchEquals, "x")}}},
 			{"text-before", device.Query{Filters: []device.Filter{f(device.FieldName, device.MatchBefore, "x")}}},
 			{"lsc-status-contains", device.Query{Filters: []device.Filter{f(device.FieldLSCStatus, device.MatchContains, "valid")}}},
-			{"lsc-status-value", device.Query{Filters: []device.Filter{f(device.FieldLSCStatus, device.MatchEquals, "revoked")}}},
+			{"lsc-status-value", device.Query{Filters: []device.Filter{f(device.FieldLSCStatus, device.MatchEquals, "shiny")}}},
 			{"lsc-expires-not-rfc3339", device.Query{Filters: []device.Filter{f(device.FieldLSCExpires, device.MatchBefore, "2026-01-01")}}},
 			{"lsc-expires-equals", device.Query{Filters: []device.Filter{f(device.FieldLSCExpires, device.MatchEquals, rfc(listNow))}}},
 			{"unknown-sort", device.Query{Sort: "name desc"}},

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -149,6 +150,71 @@ func RunLSC(t *testing.T, open func(t *testing.T) LSCStore) {
 		wantKind(t, err, fault.ErrNotFound, "0FFF")
 		if evs, _ := s.ListAudit(t.Context(), device.AuditQuery{Target: "certificate 0E01"}); len(evs) != 1 {
 			t.Errorf("refused revocations were audited: %d events", len(evs))
+		}
+	})
+
+	// A current LSC revoked by hand no longer counts as the phone's valid
+	// LSC: not in the valid or expiring searches (the renewal's, the
+	// expiry gauge's, the dashboard's), nor in the dashboard's counts, but
+	// in its own state, revoked.
+	t.Run("revoked-current-lsc-is-not-valid", func(t *testing.T) {
+		s := freshT(t, open)
+		kept, gone, old := newDevice("SEP0000000000C1"), newDevice("SEP0000000000C2"), newDevice("SEP0000000000C3")
+		create(t, s, kept, gone, old)
+		issue(t, s, kept.Name, "C101", kidA, t0, true)
+		issue(t, s, gone.Name, "C201", kidA, t0, true)
+		issue(t, s, old.Name, "C301", kidA, t0, true)
+		at := t0.Add(time.Hour).Truncate(time.Microsecond)
+		for _, serial := range []string{"C201", "C301"} {
+			ev := device.AuditEvent{At: at, Actor: device.CLIActor("alice"), Action: lsc.AuditRevoke, Target: "certificate " + serial}
+			_, err := s.RevokeCertificate(t.Context(), serial, lsc.Revocation{At: at, Reason: lsc.ReasonKeyCompromise, By: "cli:alice"}, ev)
+			must(t, err)
+		}
+		d := get(t, s, gone.Name)
+		if d.LSC == nil || !d.LSC.RevokedAt.Equal(at) || d.LSCState(now) != device.LSCRevoked {
+			t.Errorf("device with a revoked LSC: LSC %+v, state %q, want revoked at %v", d.LSC, d.LSCState(now), at)
+		}
+		if d := get(t, s, kept.Name); d.LSC == nil || !d.LSC.RevokedAt.IsZero() || d.LSCState(now) != device.LSCValid {
+			t.Errorf("device with a valid LSC: LSC %+v, state %q", d.LSC, d.LSCState(now))
+		}
+		later := t0.Add(2 * 365 * 24 * time.Hour) // all three expired
+		before := now.Add(400 * 24 * time.Hour).Format(time.RFC3339)
+		for _, c := range []struct {
+			name    string
+			filters []device.Filter
+			at      time.Time
+			want    []string
+		}{
+			{"valid", []device.Filter{{Field: device.FieldLSCStatus, Match: device.MatchEquals, Value: device.LSCValid}}, now, []string{kept.Name}},
+			{"valid-expiring", []device.Filter{
+				{Field: device.FieldLSCStatus, Match: device.MatchEquals, Value: device.LSCValid},
+				{Field: device.FieldLSCExpires, Match: device.MatchBefore, Value: before},
+			}, now, []string{kept.Name}},
+			{"revoked", []device.Filter{{Field: device.FieldLSCStatus, Match: device.MatchEquals, Value: device.LSCRevoked}}, now, []string{gone.Name, old.Name}},
+			{"revoked-after-expiry", []device.Filter{{Field: device.FieldLSCStatus, Match: device.MatchEquals, Value: device.LSCRevoked}}, later, []string{gone.Name, old.Name}},
+			{"expired", []device.Filter{{Field: device.FieldLSCStatus, Match: device.MatchEquals, Value: device.LSCExpired}}, later, []string{kept.Name}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				p, err := s.ListDevices(t.Context(), device.Query{Filters: c.filters, Now: c.at, Limit: 10})
+				must(t, err)
+				var got []string
+				for _, d := range p.Devices {
+					got = append(got, d.Name)
+				}
+				if p.Total != len(c.want) || !equalStrings(got, c.want) {
+					t.Errorf("ListDevices = %v (total %d), want %v", got, p.Total, c.want)
+				}
+			})
+		}
+		db, err := s.Dashboard(t.Context(), device.DashboardQuery{Now: now, ExpiringBefore: now.Add(400 * 24 * time.Hour), Limit: 10})
+		must(t, err)
+		wantLSC := []device.Count{{Value: device.LSCNone}, {Value: device.LSCValid, Count: 1},
+			{Value: device.LSCExpired}, {Value: device.LSCRevoked, Count: 2}}
+		if fmt.Sprint(db.ByLSC) != fmt.Sprint(wantLSC) {
+			t.Errorf("dashboard by LSC = %v, want %v", db.ByLSC, wantLSC)
+		}
+		if db.ExpiringSoon != 1 || len(db.Expiring) != 1 || db.Expiring[0].Name != kept.Name {
+			t.Errorf("dashboard expiring = %d %v, want only %s", db.ExpiringSoon, names(db.Expiring), kept.Name)
 		}
 	})
 
