@@ -144,15 +144,20 @@ func (b BulkReset) Failed() int {
 	return n
 }
 
-// ResetMatching resets every phone q matches (q's Offset and Limit are
-// ignored), one after the other at the notifier's pace. A search that
+// ResetMatching resets every phone the Find Phone search c matches (its
+// Offset and Limit are ignored), one after the other at the notifier's pace. A search that
 // matches more than MaxBulkReset phones is refused as Invalid before any
 // is notified. After BulkResetFailureStop failures in a row, or when ctx
 // ends, the remaining phones are skipped. Each reset is audited and
 // recorded as Reset does.
-func (s *Service) ResetMatching(ctx context.Context, actor Actor, q Query) (BulkReset, error) {
+func (s *Service) ResetMatching(ctx context.Context, actor Actor, c Criteria) (BulkReset, error) {
 	if s.notifier == nil {
 		return BulkReset{}, errNoNotifier
+	}
+	c.Limit, c.Offset = 0, 0
+	q, err := c.Query(s.now())
+	if err != nil {
+		return BulkReset{}, err
 	}
 	q.Offset, q.Limit = 0, MaxBulkReset+1
 	q.Sort, q.Desc = FieldName, false

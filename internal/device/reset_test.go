@@ -101,7 +101,7 @@ func TestResetMatching(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		b, err := svc.ResetMatching(t.Context(), admin, device.Query{Filters: []device.Filter{{Field: device.FieldName, Match: device.MatchBeginsWith, Value: "SEP"}}})
+		b, err := svc.ResetMatching(t.Context(), admin, device.Criteria{Name: "SEP"})
 		if err != nil || b.Matched != 4 || len(b.Resets) != 4 || b.Failed() != 1 || len(b.Skipped) != 0 {
 			t.Fatalf("ResetMatching = %+v, %v", b, err)
 		}
@@ -114,7 +114,7 @@ func TestResetMatching(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, err := svc.ResetMatching(t.Context(), admin, device.Query{})
+		_, err := svc.ResetMatching(t.Context(), admin, device.Criteria{})
 		if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "matches 51 phones") {
 			t.Fatalf("err %v", err)
 		}
@@ -132,7 +132,7 @@ func TestResetMatching(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		b, err := svc.ResetMatching(t.Context(), admin, device.Query{})
+		b, err := svc.ResetMatching(t.Context(), admin, device.Criteria{})
 		if err != nil || len(b.Resets) != device.BulkResetFailureStop || len(b.Skipped) != 6-device.BulkResetFailureStop || !strings.Contains(b.Stopped, "in a row") {
 			t.Fatalf("ResetMatching = %+v, %v", b, err)
 		}
