@@ -164,7 +164,7 @@ var Params = []Param{
 	{"reset_ami_secret_file", "File holding that user's secret, one line, mode 0600 (refused when group or others may read it); relative to the data directory, or absolute. The secret itself never goes in capf.json."},
 	{"reset_command", "Reset after Save through a program instead: [\"/absolute/path\", \"arg\", ...]; an argument that is exactly {device} becomes the phone's endpoint name, else it is appended. Run without a shell, with only PATH in its environment, killed at reset_timeout; exit status 0 is success. Excludes reset_ami_address. Empty: off."},
 	{"reset_endpoint", "The PBX endpoint of a phone, from its device name: a template where {device} stands for the name, e.g. {device} (the default: the pjsip endpoint is called SEP001122334455) or cisco-{device}."},
-	{"reset_timeout", "Time-out of one reset notification (connection, login and answer, or the command's run), 1s to 2m."},
+	{"reset_timeout", "Time-out of one reset notification (connection, login and answer, or the command's run), 1s to 20s."},
 	{"reset_per_second", "Reset notifications started per second at most, over all administrators and bulk resets of this node (a bulk reset is paced by it); 1 to 50."},
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
@@ -755,8 +755,8 @@ func (c Config) resetProblems() []string {
 	if c.ResetEndpoint != "" && (!strings.Contains(c.ResetEndpoint, "{device}") || ctl(c.ResetEndpoint)) {
 		add("reset_endpoint %q: want a template with {device} in it, e.g. {device} or cisco-{device}, and no control characters", c.ResetEndpoint)
 	}
-	if d := time.Duration(c.ResetTimeout); d < time.Second || d > 2*time.Minute {
-		add("reset_timeout %s: want 1s to 2m", d)
+	if d := time.Duration(c.ResetTimeout); d < time.Second || d > 20*time.Second {
+		add("reset_timeout %s: want 1s to 20s (a reset answers within the admin listener's 30s)", d)
 	}
 	if c.ResetPerSecond < 1 || c.ResetPerSecond > 50 {
 		add("reset_per_second %d: want 1 to 50", c.ResetPerSecond)

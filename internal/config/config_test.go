@@ -96,7 +96,7 @@ func TestLoad(t *testing.T) {
 		{"fail/reset-both", `{"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "s", "reset_command": ["/bin/true"]}`, []string{`reset_command: give reset_ami_address or reset_command, not both`}},
 		{"fail/reset-command-relative", `{"reset_command": ["capf-reset"]}`, []string{`reset_command "capf-reset": the program must be an absolute path`}},
 		{"fail/reset-endpoint", `{"reset_endpoint": "phone"}`, []string{`reset_endpoint "phone": want a template with {device} in it`}},
-		{"fail/reset-bounds", `{"reset_timeout": "10m", "reset_per_second": 0}`, []string{`reset_timeout 10m0s: want 1s to 2m`, `reset_per_second 0: want 1 to 50`}},
+		{"fail/reset-bounds", `{"reset_timeout": "10m", "reset_per_second": 0}`, []string{`reset_timeout 10m0s: want 1s to 20s`, `reset_per_second 0: want 1 to 50`}},
 		{"ok/lsc-renew-before-off", `{"lsc_renew_before": "0s"}`, nil},
 		{"fail/lsc-renew-before-short", `{"lsc_renew_before": "10m"}`, []string{`lsc_renew_before 10m0s: want 0s (off) or at least 1h`}},
 		{"fail/lsc-renew-before-validity", `{"lsc_renew_before": "48h", "certificate_validity_days": 2}`, []string{`lsc_renew_before 48h0m0s: must be shorter than the LSC validity`}},

@@ -51,6 +51,10 @@ const (
 	// each after its time-out); the phones not reached are reported
 	// skipped.
 	BulkResetFailureStop = 3
+	// BulkResetBudget bounds a whole bulk reset, so that its answer
+	// comes within the admin listener's 30 s write time-out; the phones
+	// not reached by then are reported skipped.
+	BulkResetBudget = 25 * time.Second
 )
 
 // NoNotifierMessage says how to configure a notifier; Reset answers it
@@ -145,11 +149,11 @@ func (b BulkReset) Failed() int {
 }
 
 // ResetMatching resets every phone the Find Phone search c matches (its
-// Offset and Limit are ignored), one after the other at the notifier's pace. A search that
-// matches more than MaxBulkReset phones is refused as Invalid before any
-// is notified. After BulkResetFailureStop failures in a row, or when ctx
-// ends, the remaining phones are skipped. Each reset is audited and
-// recorded as Reset does.
+// Offset and Limit are ignored), one after the other at the notifier's
+// pace. A search that matches more than MaxBulkReset phones is refused as
+// Invalid before any is notified. After BulkResetFailureStop failures in
+// a row, when ctx ends or when BulkResetBudget has passed, the remaining
+// phones are skipped. Each reset is audited and recorded as Reset does.
 func (s *Service) ResetMatching(ctx context.Context, actor Actor, c Criteria) (BulkReset, error) {
 	if s.notifier == nil {
 		return BulkReset{}, errNoNotifier
@@ -169,10 +173,12 @@ func (s *Service) ResetMatching(ctx context.Context, actor Actor, c Criteria) (B
 		return BulkReset{}, fault.Invalidf("the search matches %d phones; a bulk reset takes at most %d: narrow the search", p.Total, MaxBulkReset)
 	}
 	b := BulkReset{Matched: p.Total}
+	ctx, cancel := context.WithTimeout(ctx, BulkResetBudget)
+	defer cancel()
 	inRow := 0
 	for i, d := range p.Devices {
 		if b.Stopped == "" && ctx.Err() != nil {
-			b.Stopped = "cancelled"
+			b.Stopped = fmt.Sprintf("the bulk reset's %s ran out", BulkResetBudget)
 		}
 		if b.Stopped != "" {
 			for _, rest := range p.Devices[i:] {

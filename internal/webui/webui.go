@@ -66,6 +66,9 @@ type Devices interface {
 	Remove(ctx context.Context, actor device.Actor, name string) error
 	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
 	RecordCAExport(ctx context.Context, actor device.Actor, detail string) error
+	Reset(ctx context.Context, actor device.Actor, name string) (device.Reset, error)
+	ResetMatching(ctx context.Context, actor device.Actor, c device.Criteria) (device.BulkReset, error)
+	LastReset(ctx context.Context, name string) (device.Reset, error)
 }
 
 // Campaigns is what the UI needs for bulk operations and the dashboard.
@@ -216,6 +219,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /phones/{name}/events", u.read(u.phoneEvents))
 	mux.HandleFunc("GET /phones/{name}/certificates/{index}", u.read(u.phoneCertificate))
 	mux.HandleFunc("POST /phones/{name}/revoke", u.write(u.phoneRevoke))
+	mux.HandleFunc("POST /phones/{name}/reset", u.write(u.phoneReset))
 	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
 	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
 	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))
