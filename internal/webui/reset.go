@@ -5,6 +5,8 @@ import (
 	"net/url"
 
 	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/device"
 )
 
 // loadReset fills in the phone's latest reset, and whether the page
@@ -38,4 +40,29 @@ func (u *ui) phoneReset(w http.ResponseWriter, r *http.Request, p account.Princi
 		outcome = "failed"
 	}
 	http.Redirect(w, r, "/phones/"+url.PathEscape(rs.Device)+"?reset="+outcome, http.StatusSeeOther)
+}
+
+// bulkResetData is the bulk reset's outcome page's.
+type bulkResetData struct {
+	SearchText string
+	SearchHref string
+	Result     device.BulkReset
+	OK         int // the resets that were sent
+}
+
+// bulkReset resets every phone of a search result (at most
+// device.MaxBulkReset, paced by the notifier) and lists each outcome.
+func (u *ui) bulkReset(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if err := r.ParseForm(); err != nil {
+		u.fail(w, r, p, fault.Invalidf("bulk reset form: %v", err))
+		return
+	}
+	s := search{Where: r.PostForm["where"], Rows: defaultRows, Page: 1}
+	b, err := u.o.Devices.ResetMatching(r.Context(), p.Actor(), s.criteria(true))
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	d := bulkResetData{SearchText: searchText(s), SearchHref: s.href("/phones"), Result: b, OK: len(b.Resets) - b.Failed()}
+	u.render(w, r, p, http.StatusOK, "bulk_reset.html", "Bulk Reset", "phones", d)
 }

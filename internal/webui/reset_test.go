@@ -96,3 +96,26 @@ func TestPhoneResetWithoutNotifier(t *testing.T) {
 		t.Errorf("body lacks how to configure a notifier:\n%s", w.Body)
 	}
 }
+
+func TestBulkReset(t *testing.T) {
+	n := &recordingNotifier{fail: "SEP000000000002"}
+	e := newResetEnv(t, n)
+	e.add(device.Device{Name: "SEP000000000001"}, device.Device{Name: "SEP000000000002"}, device.Device{Name: "CSFJDOE"})
+
+	w := e.get("/bulk?where=name:begins-with:SEP", "admin")
+	wantBody(t, w, `action="/bulk/reset"`, `id="bulk-reset"`, "Reset 2 phones")
+	wantNoBody(t, e.get("/bulk?where=name:begins-with:SEP", "viewer"), `id="bulk-reset"`)
+
+	w = e.post("/bulk/reset", "admin", url.Values{"where": {"name:begins-with:SEP"}})
+	wantStatus(t, w, http.StatusOK)
+	wantBody(t, w, "1 of 2 phones reset, 1 failed", `<a href="/phones/SEP000000000002">SEP000000000002</a></td><td class="st-fail">failed`)
+	if strings.Join(n.got, ",") != "SEP000000000001,SEP000000000002" {
+		t.Errorf("notified %v", n.got)
+	}
+
+	w = e.post("/bulk/reset", "admin", url.Values{"where": {"name:begins-with:SEP"}, webauth.CSRFField: {"wrong"}})
+	wantStatus(t, w, http.StatusForbidden)
+	if len(n.got) != 2 {
+		t.Errorf("a forged bulk reset notified %v", n.got)
+	}
+}

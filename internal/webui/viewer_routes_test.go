@@ -28,6 +28,7 @@ var viewerRoutes = []struct {
 	{"GET", "/phones/SEP000000000001/certificates/0", ""},
 	{"GET", "/bulk", "where"},
 	{"POST", "/bulk", "where sort form"}, // a write: refused to a viewer whatever it carries
+	{"POST", "/bulk/reset", "where sort form"},
 	{"GET", "/campaigns/7", ""},
 	{"GET", "/import", ""},
 	{"GET", "/report.csv", "where sort"},

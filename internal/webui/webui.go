@@ -222,6 +222,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /phones/{name}/reset", u.write(u.phoneReset))
 	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
 	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
+	mux.HandleFunc("POST /bulk/reset", u.write(u.bulkReset))
 	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))
 	mux.HandleFunc("GET /import", u.read(u.importForm))
 	mux.HandleFunc("POST /import", u.write(u.importSubmit))

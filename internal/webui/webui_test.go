@@ -464,6 +464,7 @@ func TestViewerCannotWrite(t *testing.T) {
 		"/phones/new":                    {"name": {"SEP000000000009"}},
 		"/phones/SEP000000000001/delete": {"confirm": {"yes"}},
 		"/phones/SEP000000000001/reset":  {"reset": {"1"}},
+		"/bulk/reset":                    {"where": {"name:begins-with:SEP"}},
 		"/bulk":                          {"operation": {"install"}, "confirm": {"yes"}},
 		"/system/parameters":             {"listen": {":1"}},
 		"/serviceability/activation":     {"action": {"deactivate"}},
