@@ -5,8 +5,8 @@ import (
 	"net/url"
 
 	"github.com/capf-server/capf/internal/account"
-	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 )
 
 // loadReset fills in the phone's latest reset, and whether the page
