@@ -117,3 +117,24 @@ func TestDeviceResetAMISecretFileMode(t *testing.T) {
 		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestConfigValidateChecksResetSecret: capf config validate (and serve,
+// which plans the same way) refuses an AMI secret file others may read.
+func TestConfigValidateChecksResetSecret(t *testing.T) {
+	data := initData(t)
+	secret := filepath.Join(data, "ami-secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	setNodeSettings(t, data, map[string]any{"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "ami-secret"})
+	out, errOut, code := run(t, data, "config", "validate")
+	if code != ExitUsage || !strings.Contains(out+errOut, "reset notifier: AMI secret file") || !strings.Contains(out+errOut, "mode 0640") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errOut)
+	}
+	if err := os.Chmod(secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, data, "config", "validate"); code != ExitOK {
+		t.Fatalf("with mode 0600: exit %d:\n%s%s", code, out, errOut)
+	}
+}

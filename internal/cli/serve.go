@@ -232,12 +232,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	go func() { defer close(paramsDone); params.run(paramsCtx, poll, watcher) }()
 	defer func() { stopParams(); <-paramsDone }() // before the store closes
 	strangers := contact.NewStrangers(contact.DefaultLatest, contact.DefaultEvery)
-	notifier, err := buildNotifier(cfg, g.dir())
-	if err != nil {
-		return fmt.Errorf("reset notifier: %w", err)
-	}
 	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
-		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }, Strangers: strangers, Notifier: notifier})
+		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }, Strangers: strangers, Notifier: plan.notifier})
 	rev, err := newRevocation(g.dataDir, st, st, authority, log)
 	if err != nil {
 		return err
