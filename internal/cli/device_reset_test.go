@@ -1,11 +1,17 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/capf-server/capf/internal/api"
+	"github.com/capf-server/capf/internal/device"
 )
 
 // setNodeSettings merges kv into the data directory's capf.json.
@@ -136,5 +142,55 @@ func TestConfigValidateChecksResetSecret(t *testing.T) {
 	}
 	if out, errOut, code := run(t, data, "config", "validate"); code != ExitOK {
 		t.Fatalf("with mode 0600: exit %d:\n%s%s", code, out, errOut)
+	}
+}
+
+// failFor is a notifier that fails for one device.
+type failFor string
+
+func (f failFor) Notify(_ context.Context, name string) error {
+	if name == string(f) {
+		return errors.New("the PBX refused the NOTIFY to " + name)
+	}
+	return nil
+}
+
+// TestRemoteDeviceReset: capf --server device reset goes through the
+// API's reset routes, with the same output as a local reset; a viewer's
+// token is refused.
+func TestRemoteDeviceReset(t *testing.T) {
+	clearRemoteEnv(t)
+	data := initData(t)
+	var h http.Handler
+	remote, st := remoteServer(t, data, func(*device.Service) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) })
+	})
+	svc := device.NewService(device.ServiceOptions{Store: st, Notifier: failFor("SEP0000000000BB")})
+	a, _ := api.New(api.Options{Devices: svc})
+	h = withTestTokens(a)
+	for _, name := range []string{"SEP0000000000AA", "SEP0000000000BB"} {
+		if _, errOut, code := run(t, data, "device", "add", name); code != ExitOK {
+			t.Fatal(errOut)
+		}
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"ok/one", []string{"device", "reset", "SEP0000000000AA"}, ExitOK, "reset SEP0000000000AA: ok"},
+		{"fail/one", []string{"device", "reset", "SEP0000000000BB"}, ExitFailure, "failed: the PBX refused the NOTIFY to SEP0000000000BB"},
+		{"fail/search", []string{"device", "reset", "--name", "SEP"}, ExitFailure, "1 of 2 phones reset"},
+		{"ok/show", []string{"device", "show", "SEP0000000000AA"}, ExitOK, "ok (by api:remote-test)"},
+		{"fail/viewer", []string{"--token", viewerToken, "device", "reset", "SEP0000000000AA"}, ExitFailure, "viewer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, data, append(append([]string(nil), remote...), tt.args...)...)
+			if code != tt.wantCode || !strings.Contains(out+errOut, tt.want) {
+				t.Fatalf("exit %d, want %d; output lacks %q:\n%s%s", code, tt.wantCode, tt.want, out, errOut)
+			}
+		})
 	}
 }
