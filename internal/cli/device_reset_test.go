@@ -143,6 +143,11 @@ func TestConfigValidateChecksResetSecret(t *testing.T) {
 	if out, errOut, code := run(t, data, "config", "validate"); code != ExitOK {
 		t.Fatalf("with mode 0600: exit %d:\n%s%s", code, out, errOut)
 	}
+	setNodeSettings(t, data, map[string]any{"reset_ami_address": "", "reset_command": []string{filepath.Join(data, "no-such-script")}})
+	out, errOut, code = run(t, data, "config", "validate")
+	if code != ExitUsage || !strings.Contains(out+errOut, "no-such-script: no such file or directory") {
+		t.Fatalf("a missing reset_command: exit %d:\n%s%s", code, out, errOut)
+	}
 }
 
 // failFor is a notifier that fails for one device.

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/notify"
 )
 
@@ -37,6 +40,15 @@ func buildNotifier(cfg config.Config, dir datadir.Dir) (device.Notifier, error) 
 		}
 		n = a
 	case len(cfg.ResetCommand) > 0:
+		// Checked at start, as every file capf.json names: a reset
+		// should not be the first to find the program missing.
+		st, err := os.Stat(cfg.ResetCommand[0])
+		if err != nil {
+			return nil, fault.Invalidf("reset_command %s: %v", cfg.ResetCommand[0], errors.Unwrap(err))
+		}
+		if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+			return nil, fault.Invalidf("reset_command %s: not an executable file (mode %s)", cfg.ResetCommand[0], st.Mode())
+		}
 		c, err := notify.NewCommand(notify.CommandOptions{Argv: cfg.ResetCommand, Endpoint: endpoint, Timeout: timeout})
 		if err != nil {
 			return nil, err
