@@ -201,6 +201,17 @@ var FleetKeys = []string{
 	"lsc_renew_before",
 }
 
+// HostOnlyKeys are node settings only the host's administrator may set
+// (capf.json, or `capf config set` on the host), never through the API or
+// the web UI: they name a program the server runs and a file it reads and
+// sends to an address they also name, so setting them remotely would turn
+// an administrator account into code execution on the host or a way to
+// read its files (the KEK is one line of hex).
+var HostOnlyKeys = []string{"reset_ami_address", "reset_ami_user", "reset_ami_secret_file", "reset_command"}
+
+// IsHostOnly reports whether key is one of HostOnlyKeys.
+func IsHostOnly(key string) bool { return slices.Contains(HostOnlyKeys, key) }
+
 // IsFleet reports whether key is a fleet parameter (see FleetKeys).
 func IsFleet(key string) bool { return slices.Contains(FleetKeys, key) }
 
