@@ -351,4 +351,3 @@ func TestHostOnlySettingsRefusedRemotely(t *testing.T) {
 		t.Fatalf("the host's CLI: %v", err)
 	}
 }
-
