@@ -63,6 +63,6 @@ func (u *ui) bulkReset(w http.ResponseWriter, r *http.Request, p account.Princip
 		u.fail(w, r, p, err)
 		return
 	}
-	d := bulkResetData{SearchText: searchText(s), SearchHref: s.href("/phones"), Result: b, OK: len(b.Resets) - b.Failed()}
+	d := bulkResetData{SearchText: searchText(s, u.loc), SearchHref: s.href("/phones"), Result: b, OK: len(b.Resets) - b.Failed()}
 	u.render(w, r, p, http.StatusOK, "bulk_reset.html", "Bulk Reset", "phones", d)
 }

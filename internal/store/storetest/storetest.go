@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) device.Store) {
 	t.Run("resets", func(t *testing.T) { runResets(t, o) })
 	t.Run("audit", func(t *testing.T) { runAudit(t, o) })
 	t.Run("campaigns", func(t *testing.T) { runCampaigns(t, o) })
+	t.Run("campaign-strings", func(t *testing.T) { runCampaignStrings(t, o) })
 	t.Run("dashboard", func(t *testing.T) { runDashboard(t, o) })
 	t.Run("concurrency", func(t *testing.T) {
 		runConcurrency(t, o)
