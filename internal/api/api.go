@@ -115,6 +115,7 @@ func newServer(o Options) *server {
 	s.registerAccounts()
 	s.registerAudit()
 	s.registerCertificates()
+	s.registerResets()
 	s.mux.HandleFunc("GET "+OpenAPIPath, s.serveOpenAPI)
 	s.mux.HandleFunc(Prefix+"/", s.noRoute)
 	return s

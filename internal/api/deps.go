@@ -26,6 +26,9 @@ type Devices interface {
 	Remove(ctx context.Context, actor device.Actor, name string) error
 	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
 	RecordCAExport(ctx context.Context, actor device.Actor, detail string) error
+	Reset(ctx context.Context, actor device.Actor, name string) (device.Reset, error)
+	ResetMatching(ctx context.Context, actor device.Actor, c device.Criteria) (device.BulkReset, error)
+	LastReset(ctx context.Context, name string) (device.Reset, error)
 }
 
 // Accounts is what the API needs of the account service (account.Service).

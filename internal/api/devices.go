@@ -317,7 +317,12 @@ func (s *server) getDevice(ctx context.Context, in *getDeviceInput) (*deviceDeta
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
-	return &deviceDetailOutput{Body: view.DeviceDetail{Device: view.DeviceOf(d, svc.Now()), History: view.Attempts(attempts), Fetched: view.FetchedList(fetched)}}, nil
+	reset, err := svc.LastReset(ctx, d.Name)
+	if err != nil {
+		return nil, s.fail(ctx, err, "path")
+	}
+	return &deviceDetailOutput{Body: view.DeviceDetail{Device: view.DeviceOf(d, svc.Now()), History: view.Attempts(attempts), Fetched: view.FetchedList(fetched),
+		LastReset: view.ResetOf(reset)}}, nil
 }
 
 func (s *server) updateDevice(ctx context.Context, in *patchDeviceInput) (*deviceOutput, error) {

@@ -24,6 +24,8 @@ func sampleBody(rt route) (any, []string) {
 		return map[string]any{"description": "x"}, nil
 	case "POST /bulk":
 		return map[string]any{"criteria": map[string]any{"name": "SEP"}, "change": map[string]any{"operation": "install"}}, nil
+	case "POST /devices/reset":
+		return map[string]any{"criteria": map[string]any{"name": "SEP"}}, nil
 	case "POST /import":
 		return "Device Name\nSEP00000000FFFF\n", []string{"text/csv"}
 	case "PATCH /parameters":
@@ -99,13 +101,14 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		"GET /service", "PUT /service", "GET /accounts", "POST /accounts", "PATCH /accounts/{name}",
 		"DELETE /accounts/{name}", "GET /tokens", "POST /tokens", "DELETE /tokens/{name}", "GET /audit", "GET /dashboard",
 		"GET /certificates", "GET /certificates/{serial}", "POST /certificates/{serial}/revoke",
+		"POST /devices/{name}/reset", "POST /devices/reset",
 	} {
 		if !registered[key] {
 			t.Errorf("route %s is missing", key)
 		}
 	}
-	if len(registered) != 32 {
-		t.Errorf("%d routes registered, want the design's 32", len(registered))
+	if len(registered) != 34 {
+		t.Errorf("%d routes registered, want the design's 34", len(registered))
 	}
 	// Something the API does not serve is a problem too.
 	for _, tt := range []struct {

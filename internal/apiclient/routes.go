@@ -242,3 +242,35 @@ func (c *Client) SetService(ctx context.Context, active bool) (system.Activation
 	err = c.call(ctx, request{method: http.MethodPut, path: "/service", body: body, contentType: "application/json"}, &a)
 	return a, err
 }
+
+// ResetDevice asks the server to reset the device called name (Save, then
+// Reset) and returns the outcome it recorded.
+func (c *Client) ResetDevice(ctx context.Context, name string) (view.Reset, error) {
+	var r view.Reset
+	err := c.call(ctx, request{method: http.MethodPost, path: "/devices/" + url.PathEscape(name) + "/reset"}, &r)
+	return r, err
+}
+
+// ResetDevices asks the server to reset every device cr matches (its
+// Limit and Offset are ignored); it may take a while, so it has the
+// longer deadline.
+func (c *Client) ResetDevices(ctx context.Context, cr device.Criteria) (view.BulkReset, error) {
+	crit := map[string]any{}
+	for k, v := range map[string]string{"name": cr.Name, "description": cr.Description, "auth_string": cr.AuthString,
+		"security_profile": cr.SecurityProfile, "lsc_status": cr.LSCStatus, "operation": cr.Operation, "status": cr.Status,
+		"expires_before": cr.ExpiresBefore} {
+		if v != "" {
+			crit[k] = v
+		}
+	}
+	if len(cr.Where) > 0 {
+		crit["where"] = cr.Where
+	}
+	body, err := jsonBody(map[string]any{"criteria": crit})
+	if err != nil {
+		return view.BulkReset{}, err
+	}
+	var b view.BulkReset
+	err = c.call(ctx, request{method: http.MethodPost, path: "/devices/reset", body: body, contentType: "application/json", stream: true}, &b)
+	return b, err
+}

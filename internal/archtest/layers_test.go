@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"server":         {"session", "wire", "safetext", "ratelog"},
 	"ratelog":        {},
 	"safetext":       {},
+	"notify":         {"fault", "safetext"},
 	"fdlimit":        {},
 	"tcpbind":        {},
 	"sdnotify":       {},

@@ -22,7 +22,7 @@ func init() { subcommands = append(subcommands, newDeviceCmd) }
 func newDeviceCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Add, change, find, import and remove phones and their CAPF settings"}
 	for _, sub := range []*cobra.Command{newDeviceAddCmd(g, "add"), newDeviceAddCmd(g, "set"), newDeviceShowCmd(g),
-		newDeviceListCmd(g), newDeviceRmCmd(g), newDeviceImportCmd(g)} {
+		newDeviceListCmd(g), newDeviceRmCmd(g), newDeviceImportCmd(g), newDeviceResetCmd(g)} {
 		cmd.AddCommand(canRunRemote(sub))
 	}
 	return canRunRemote(cmd)
@@ -223,6 +223,7 @@ func newDeviceShowCmd(g *globals) *cobra.Command {
 			if err := printDevice(g.stdout, d.Device, false); err != nil {
 				return err
 			}
+			fmt.Fprintf(g.stdout, "%-24s%s\n", "Last Reset:", lastReset(d.LastReset))
 			if len(d.Fetched) > 0 {
 				fmt.Fprintf(g.stdout, "\nTroubleshoot certificates:\n")
 				for _, f := range d.Fetched {

@@ -31,6 +31,11 @@ type deviceAdmin interface {
 	// Report writes the CAPF report of the devices c matches.
 	Report(ctx context.Context, w io.Writer, c device.Criteria) error
 	Audit(ctx context.Context, q device.AuditQuery) ([]view.AuditEvent, error)
+	// ResetDevice resets one phone; the outcome is returned with the
+	// error of a failed notification.
+	ResetDevice(ctx context.Context, name string) (view.Reset, error)
+	// ResetDevices resets every phone the criteria match (valid criteria).
+	ResetDevices(ctx context.Context, c device.Criteria) (view.BulkReset, error)
 }
 
 // deviceAdmin returns the deviceAdmin a command works through and a
@@ -102,7 +107,12 @@ func (l *localAdmin) ShowDevice(ctx context.Context, name string, history int) (
 	if err != nil {
 		return view.DeviceDetail{}, err
 	}
-	return view.DeviceDetail{Device: view.DeviceOf(d, svc.Now()), History: view.Attempts(attempts), Fetched: view.FetchedList(fetched)}, nil
+	reset, err := svc.LastReset(ctx, d.Name)
+	if err != nil {
+		return view.DeviceDetail{}, err
+	}
+	return view.DeviceDetail{Device: view.DeviceOf(d, svc.Now()), History: view.Attempts(attempts), Fetched: view.FetchedList(fetched),
+		LastReset: view.ResetOf(reset)}, nil
 }
 
 func (l *localAdmin) RemoveDevice(ctx context.Context, name string) error {

@@ -78,7 +78,11 @@ func (g *globals) openService(ctx context.Context, mode access) (*device.Service
 		st.Close()
 		return nil, nil, err
 	}
-	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)})
+	o := device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey)}
+	if resetConfigured(cfg) {
+		o.Notifier = &lazyNotifier{build: func() (device.Notifier, error) { return buildNotifier(cfg, g.dir()) }}
+	}
+	svc := device.NewService(o)
 	return svc, func() { st.Close() }, nil
 }
 

@@ -233,7 +233,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	defer func() { stopParams(); <-paramsDone }() // before the store closes
 	strangers := contact.NewStrangers(contact.DefaultLatest, contact.DefaultEvery)
 	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
-		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }, Strangers: strangers})
+		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }, Strangers: strangers, Notifier: plan.notifier})
 	rev, err := newRevocation(g.dataDir, st, st, authority, log)
 	if err != nil {
 		return err

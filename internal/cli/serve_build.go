@@ -14,6 +14,7 @@ import (
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/schedule"
 	"github.com/capf-server/capf/internal/tcpbind"
@@ -34,6 +35,9 @@ type servePlan struct {
 	// phonesOff: the service is deactivated, so the phone port is not
 	// bound until it is activated.
 	phonesOff bool
+	// notifier is the reset notifier the reset_* settings describe,
+	// built (its AMI secret file read and checked); nil when none is.
+	notifier device.Notifier
 	// trustAdds are the trust_file_add certificates, read and checked.
 	trustAdds []trust.Entry
 }
@@ -70,6 +74,9 @@ func planServe(ctx context.Context, g *globals, set map[string]any) (*servePlan,
 		p.authority, err = existingAuthority(g, cfg)
 		if err != nil {
 			problems = append(problems, err.Error())
+		}
+		if p.notifier, err = buildNotifier(cfg, d); err != nil {
+			problems = append(problems, "reset notifier: "+err.Error())
 		}
 		if cfg.TrustFileDir != "" {
 			var addProblems []string

@@ -88,6 +88,13 @@ type Config struct {
 	CRLListen               string   `json:"crl_listen"`
 	CRLURL                  string   `json:"crl_url"`
 	LSCRenewBefore          Duration `json:"lsc_renew_before"`
+	ResetAMIAddress         string   `json:"reset_ami_address"`
+	ResetAMIUser            string   `json:"reset_ami_user"`
+	ResetAMISecretFile      string   `json:"reset_ami_secret_file"`
+	ResetCommand            []string `json:"reset_command"`
+	ResetEndpoint           string   `json:"reset_endpoint"`
+	ResetTimeout            Duration `json:"reset_timeout"`
+	ResetPerSecond          int      `json:"reset_per_second"`
 }
 
 // The names some parameters accept. They are the one list of each: the
@@ -152,6 +159,13 @@ var Params = []Param{
 	{"crl_listen", "Address of the plain-HTTP listener of the revocation status of the LSCs: /crl (the active CA's CRL, DER), /crl/ID.crl (each CA's) and an OCSP responder at /ocsp, for 802.1X servers such as FreeRADIUS. Empty: off."},
 	{"crl_url", "URL of the CRL that LSCs issued from now on name as their CRL distribution point (http://, e.g. http://capf.example.com/crl, where crl_listen or a web server serving DATA/crl answers). Empty: LSCs name none."},
 	{"lsc_renew_before", "Renew LSCs automatically this long before they expire (e.g. 720h): every minute one node arms Install/Upgrade, authenticated by the existing LSC with the same key type, for each phone whose valid LSC expires within it and that has no pending operation, once per LSC; the maintenance windows and max_concurrent_operations apply as for any operation. At least 1h and shorter than certificate_validity_days. 0s: off."},
+	{"reset_ami_address", "Reset after Save through Asterisk: host:port of its manager interface (manager.conf, usually 127.0.0.1:5038); each reset logs in, sends PJSIPNotify with the phone's endpoint and Event=check-sync, and logs off. Needs reset_ami_user and reset_ami_secret_file. Empty: off. Applied at start."},
+	{"reset_ami_user", "The manager.conf user that reset_ami_address logs in as (it needs the originate write permission PJSIPNotify requires)."},
+	{"reset_ami_secret_file", "File holding that user's secret, one line, mode 0600 (refused when group or others may read it); relative to the data directory, or absolute. The secret itself never goes in capf.json."},
+	{"reset_command", "Reset after Save through a program instead: [\"/absolute/path\", \"arg\", ...]; an argument that is exactly {device} becomes the phone's endpoint name, else it is appended. Run without a shell, with only PATH in its environment, killed at reset_timeout; exit status 0 is success. Excludes reset_ami_address. Empty: off."},
+	{"reset_endpoint", "The PBX endpoint of a phone, from its device name: a template where {device} stands for the name, e.g. {device} (the default: the pjsip endpoint is called SEP001122334455) or cisco-{device}."},
+	{"reset_timeout", "Time-out of one reset notification (connection, login and answer, or the command's run), 1s to 20s."},
+	{"reset_per_second", "Reset notifications started per second at most, over all administrators and bulk resets of this node (a bulk reset is paced by it); 1 to 50."},
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
 	{"auth_failures_per_address", "Authentication-string guesses one IP address may make in 10 minutes, over all devices and nodes, before it is told to retry later. 0: no per-address budget."},
@@ -187,6 +201,17 @@ var FleetKeys = []string{
 	"lsc_renew_before",
 }
 
+// HostOnlyKeys are node settings only the host's administrator may set
+// (capf.json, or `capf config set` on the host), never through the API or
+// the web UI: they name a program the server runs and a file it reads and
+// sends to an address they also name, so setting them remotely would turn
+// an administrator account into code execution on the host or a way to
+// read its files (the KEK is one line of hex).
+var HostOnlyKeys = []string{"reset_ami_address", "reset_ami_user", "reset_ami_secret_file", "reset_command"}
+
+// IsHostOnly reports whether key is one of HostOnlyKeys.
+func IsHostOnly(key string) bool { return slices.Contains(HostOnlyKeys, key) }
+
 // IsFleet reports whether key is a fleet parameter (see FleetKeys).
 func IsFleet(key string) bool { return slices.Contains(FleetKeys, key) }
 
@@ -221,6 +246,10 @@ func Defaults() Config {
 		TrustFileDir:            "",
 		TrustFileAdd:            []string{},
 		AdminListen:             ":8443",
+		ResetCommand:            []string{},
+		ResetEndpoint:           "{device}",
+		ResetTimeout:            Duration(10 * time.Second),
+		ResetPerSecond:          5,
 	}
 }
 
@@ -277,6 +306,7 @@ func (c Config) Problems() []string {
 			add("crl_url %q: %v", c.CRLURL, err)
 		}
 	}
+	errs = append(errs, c.resetProblems()...)
 	if !slices.Contains(TLSProfiles, c.TLSProfile) {
 		add("tls_profile %q: want %s", c.TLSProfile, Choices(TLSProfiles))
 	}
@@ -703,4 +733,44 @@ func CheckCRLURL(s string) error {
 		return fmt.Errorf("no fragment")
 	}
 	return nil
+}
+
+// resetProblems checks the reset_* node settings (their form only: the
+// secret file is read when the notifier is built).
+func (c Config) resetProblems() []string {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	ctl := func(s string) bool { return strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) }
+	if c.ResetAMIAddress != "" {
+		if err := CheckAddress(c.ResetAMIAddress); err != nil {
+			add("reset_ami_address %q: %v", c.ResetAMIAddress, err)
+		}
+		if c.ResetAMIUser == "" || ctl(c.ResetAMIUser) {
+			add("reset_ami_user %q: reset_ami_address needs the manager.conf user, without control characters", c.ResetAMIUser)
+		}
+		if c.ResetAMISecretFile == "" || ctl(c.ResetAMISecretFile) {
+			add("reset_ami_secret_file %q: reset_ami_address needs the file holding the user's secret (mode 0600)", c.ResetAMISecretFile)
+		}
+		if len(c.ResetCommand) > 0 {
+			add("reset_command: give reset_ami_address or reset_command, not both")
+		}
+	}
+	if len(c.ResetCommand) > 0 {
+		switch {
+		case !filepath.IsAbs(c.ResetCommand[0]):
+			add("reset_command %q: the program must be an absolute path", c.ResetCommand[0])
+		case slices.ContainsFunc(c.ResetCommand, func(a string) bool { return strings.ContainsRune(a, 0) }):
+			add("reset_command: an argument holds a NUL byte")
+		}
+	}
+	if c.ResetEndpoint != "" && (!strings.Contains(c.ResetEndpoint, "{device}") || ctl(c.ResetEndpoint)) {
+		add("reset_endpoint %q: want a template with {device} in it, e.g. {device} or cisco-{device}, and no control characters", c.ResetEndpoint)
+	}
+	if d := time.Duration(c.ResetTimeout); d < time.Second || d > 20*time.Second {
+		add("reset_timeout %s: want 1s to 20s (a reset answers within the admin listener's 30s)", d)
+	}
+	if c.ResetPerSecond < 1 || c.ResetPerSecond > 50 {
+		add("reset_per_second %d: want 1 to 50", c.ResetPerSecond)
+	}
+	return errs
 }

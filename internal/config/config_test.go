@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,13 @@ func TestLoad(t *testing.T) {
 		{"fail/admin-listen", `{"admin_listen": "8443"}`, []string{`admin_listen "8443": want host:port`}},
 		{"ok/admin-listen-off", `{"admin_listen": ""}`, nil},
 		{"ok/lsc-renew-before", `{"lsc_renew_before": "720h"}`, nil},
+		{"ok/reset-ami", `{"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "ami-secret"}`, nil},
+		{"ok/reset-command", `{"reset_command": ["/usr/local/bin/capf-reset", "--event", "{device}"], "reset_endpoint": "cisco-{device}"}`, nil},
+		{"fail/reset-ami-incomplete", `{"reset_ami_address": "127.0.0.1:5038"}`, []string{`reset_ami_user "": reset_ami_address needs`, `reset_ami_secret_file "": reset_ami_address needs`}},
+		{"fail/reset-both", `{"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "s", "reset_command": ["/bin/true"]}`, []string{`reset_command: give reset_ami_address or reset_command, not both`}},
+		{"fail/reset-command-relative", `{"reset_command": ["capf-reset"]}`, []string{`reset_command "capf-reset": the program must be an absolute path`}},
+		{"fail/reset-endpoint", `{"reset_endpoint": "phone"}`, []string{`reset_endpoint "phone": want a template with {device} in it`}},
+		{"fail/reset-bounds", `{"reset_timeout": "10m", "reset_per_second": 0}`, []string{`reset_timeout 10m0s: want 1s to 20s`, `reset_per_second 0: want 1 to 50`}},
 		{"ok/lsc-renew-before-off", `{"lsc_renew_before": "0s"}`, nil},
 		{"fail/lsc-renew-before-short", `{"lsc_renew_before": "10m"}`, []string{`lsc_renew_before 10m0s: want 0s (off) or at least 1h`}},
 		{"fail/lsc-renew-before-validity", `{"lsc_renew_before": "48h", "certificate_validity_days": 2}`, []string{`lsc_renew_before 48h0m0s: must be shorter than the LSC validity`}},
@@ -128,7 +136,8 @@ func TestLoad(t *testing.T) {
 				return
 			}
 			for _, goName := range []string{"Go value", "config.", "int", "time.Duration"} {
-				if err != nil && strings.Contains(err.Error(), goName) {
+				// Whole words: "int" is Go, "reset_endpoint" is not.
+				if err != nil && regexp.MustCompile(`\b`+regexp.QuoteMeta(goName)).MatchString(err.Error()) && regexp.MustCompile(regexp.QuoteMeta(goName)+`\b`).MatchString(err.Error()) {
 					t.Errorf("error %q speaks Go (%q), not JSON", err, goName)
 				}
 			}

@@ -62,6 +62,7 @@ var Tables = []struct {
 	{"attempts", Travel, "each device's history"},
 	{"issuances", Travel, "every certificate that left the CA"},
 	{"fetched_certificates", Travel, "certificates fetched from phones"},
+	{"device_resets", Travel, "each device's latest reset and its outcome"},
 	{"audit_events", Travel, "the audit trail"},
 	{"accounts", Travel, "administrators"},
 	{"api_tokens", Travel, "API tokens (hashes only)"},

@@ -29,6 +29,9 @@ type ServiceOptions struct {
 	// Strangers tells the dashboard which phones asked for a device that
 	// is not configured; nil: none known (e.g. in the CLI).
 	Strangers interface{ UnknownNames() UnknownNames }
+	// Notifier asks phones to restart (Reset); nil: none is configured
+	// and Reset says how to configure one.
+	Notifier Notifier
 }
 
 // Service holds the administrative use cases on devices. The CLI, the REST
@@ -40,11 +43,12 @@ type Service struct {
 	defaultKey KeySpec
 	keyNow     func() KeySpec
 	strangers  interface{ UnknownNames() UnknownNames }
+	notifier   Notifier
 }
 
 // NewService returns a Service over o.Store.
 func NewService(o ServiceOptions) *Service {
-	s := &Service{store: o.Store, now: o.Now, rand: o.Rand, defaultKey: o.DefaultKey, keyNow: o.DefaultKeyNow, strangers: o.Strangers}
+	s := &Service{store: o.Store, now: o.Now, rand: o.Rand, defaultKey: o.DefaultKey, keyNow: o.DefaultKeyNow, strangers: o.Strangers, notifier: o.Notifier}
 	if s.now == nil {
 		s.now = time.Now
 	}

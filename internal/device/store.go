@@ -241,6 +241,17 @@ type Store interface {
 	// retrieved from a device, newest first.
 	ListFetchedCertificates(ctx context.Context, device string) ([]FetchedCertificate, error)
 
+	// RecordReset keeps r as the latest reset of device r.Device
+	// (replacing the one on record) and appends ev, in one transaction.
+	// It changes nothing else on the device (not its status, UpdatedAt or
+	// Rev); deleting the device deletes its reset. NotFound if the device
+	// does not exist.
+	RecordReset(ctx context.Context, r Reset, ev AuditEvent) error
+	// LastReset returns the latest reset of device name, with Device set;
+	// a zero Reset (IsZero) when none is on record or there is no such
+	// device.
+	LastReset(ctx context.Context, name string) (Reset, error)
+
 	// AppendAudit appends an audit event that goes with no device write.
 	AppendAudit(ctx context.Context, ev AuditEvent) error
 	// ListAudit returns audit events, newest first.

@@ -135,6 +135,9 @@ func fill(t *testing.T, st Store) {
 	if err := st.SaveFetchedCertificate(ctx, device.FetchedCertificate{Device: "SEP000000000002", Type: "MIC", FetchedAt: at, DER: []byte{0x30, 0}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.RecordReset(ctx, device.Reset{Device: "SEP000000000002", At: at, Actor: "web:Alice", Reason: "the PBX refused the NOTIFY"}, device.AuditEvent{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.CreateAccount(ctx, account.Account{Name: "Alice", Role: account.RoleAdmin, CreatedAt: at, UpdatedAt: at}, "$argon2id$hash", device.AuditEvent{At: at, Actor: actor, Action: "account.add", Target: "Alice"}); err != nil {
 		t.Fatal(err)
 	}

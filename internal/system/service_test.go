@@ -319,3 +319,35 @@ func TestDatabaseSettingRedacted(t *testing.T) {
 		t.Fatalf("a MySQL URL: %v; want refused without the password", err)
 	}
 }
+
+// TestHostOnlySettingsRefusedRemotely: the reset notifier's settings name
+// a program and a secret file of the host; an administrator of the API or
+// the web UI may not set them (that would be code execution on the host),
+// the host's CLI may.
+func TestHostOnlySettingsRefusedRemotely(t *testing.T) {
+	for _, key := range config.HostOnlyKeys {
+		for _, kind := range []string{device.ActorAPI, device.ActorWeb} {
+			t.Run(key+"/"+kind, func(t *testing.T) {
+				svc, _, dir := newService(t)
+				const before = `{"certificate_validity_days": 365}`
+				writeFile(t, dir, before)
+				v := any("x")
+				if key == "reset_command" {
+					v = []string{"/bin/sh", "-c", "id"}
+				}
+				_, err := svc.UpdateParameters(t.Context(), device.Actor{Kind: kind, Name: "mallory"}, map[string]any{key: v})
+				if fault.KindOf(err) != fault.Forbidden || !strings.Contains(err.Error(), "capf.json on the host") {
+					t.Fatalf("err = %v, want Forbidden", err)
+				}
+				if b, _ := os.ReadFile(filepath.Join(dir, config.FileName)); string(b) != before {
+					t.Fatalf("capf.json changed to %s", b)
+				}
+			})
+		}
+	}
+	svc, _, dir := newService(t)
+	writeFile(t, dir, `{}`)
+	if _, err := svc.UpdateParameters(t.Context(), device.CLIActor("root"), map[string]any{"reset_command": []string{"/usr/local/bin/capf-reset"}}); err != nil {
+		t.Fatalf("the host's CLI: %v", err)
+	}
+}

@@ -83,6 +83,8 @@ type DeviceDetail struct {
 	Device
 	History []Attempt `json:"history"`
 	Fetched []Fetched `json:"troubleshoot_certificates"`
+	// LastReset is the phone's latest reset; absent when none is on record.
+	LastReset *Reset `json:"last_reset,omitempty"`
 }
 
 // Attempt is the JSON form of one attempt in a device's history.

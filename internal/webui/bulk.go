@@ -33,10 +33,11 @@ type bulkData struct {
 	// Deadline is the confirmation's Operation Completes By as read, in
 	// the page's zone; "" for none.
 	Deadline string
+	MaxReset int // the most phones a bulk reset takes
 }
 
 func (u *ui) bulkData(s search, f bulkForm) bulkData {
-	bd := bulkData{Where: s.Where, SearchText: searchText(s, u.loc), SearchHref: s.href("/phones"), Form: f, Errors: formErrors{}}
+	bd := bulkData{Where: s.Where, SearchText: searchText(s, u.loc), SearchHref: s.href("/phones"), Form: f, Errors: formErrors{}, MaxReset: device.MaxBulkReset}
 	bd.Operations = optionsOf(operations, device.Operation.Label, f.Operation)
 	bd.Modes = append([]option{{Value: "", Label: "Keep each phone's mode", Selected: f.AuthMode == ""}},
 		optionsOf(authModes, device.AuthMode.Label, f.AuthMode)...)

@@ -93,6 +93,10 @@ type phoneData struct {
 	// Snippet is the phone's configuration snippet, as capf phone-config
 	// prints it; SnippetError says why there is none.
 	Snippet, SnippetError string
+	// LastReset is the phone's latest reset (zero: none); ResetDone says
+	// the page follows a reset just asked for ("ok" or "failed").
+	LastReset device.Reset
+	ResetDone string
 }
 
 func (u *ui) phoneData(f phoneForm, d *device.Device) phoneData {
@@ -151,6 +155,9 @@ func (u *ui) loadPhone(r *http.Request, pd *phoneData) error {
 			}
 			pd.Issued = append(pd.Issued, v)
 		}
+	}
+	if err := u.loadReset(r, pd); err != nil {
+		return err
 	}
 	h, err := u.o.Devices.History(r.Context(), pd.Device.Name, 20)
 	if err != nil {

@@ -29,6 +29,7 @@ var viewerRoutes = []struct {
 	{"GET", "/bulk", "where"},
 	{"POST", "/bulk", "where sort form"}, // a write: refused to a viewer whatever it carries
 	{"GET", "/campaigns", ""},
+	{"POST", "/bulk/reset", "where sort form"},
 	{"GET", "/campaigns/7", ""},
 	{"POST", "/campaigns/7/cancel", ""},     // a write: refused to a viewer
 	{"GET", "/campaigns/7/strings", ""},     // refused to a viewer

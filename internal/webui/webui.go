@@ -66,6 +66,9 @@ type Devices interface {
 	Remove(ctx context.Context, actor device.Actor, name string) error
 	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
 	RecordCAExport(ctx context.Context, actor device.Actor, detail string) error
+	Reset(ctx context.Context, actor device.Actor, name string) (device.Reset, error)
+	ResetMatching(ctx context.Context, actor device.Actor, c device.Criteria) (device.BulkReset, error)
+	LastReset(ctx context.Context, name string) (device.Reset, error)
 	// CampaignStrings gives a campaign's authentication strings, auditing
 	// each showing (administrators only: the UI checks).
 	CampaignStrings(ctx context.Context, actor device.Actor, id int64, how string) (device.CampaignStrings, error)
@@ -232,9 +235,11 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /phones/{name}/events", u.read(u.phoneEvents))
 	mux.HandleFunc("GET /phones/{name}/certificates/{index}", u.read(u.phoneCertificate))
 	mux.HandleFunc("POST /phones/{name}/revoke", u.write(u.phoneRevoke))
+	mux.HandleFunc("POST /phones/{name}/reset", u.write(u.phoneReset))
 	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
 	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
 	mux.HandleFunc("GET /campaigns", u.read(u.campaigns))
+	mux.HandleFunc("POST /bulk/reset", u.write(u.bulkReset))
 	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))
 	mux.HandleFunc("POST /campaigns/{id}/cancel", u.write(u.campaignCancel))
 	mux.HandleFunc("GET /campaigns/{id}/strings", u.read(u.campaignStringsPage))

@@ -453,7 +453,7 @@ func TestViewerCannotWrite(t *testing.T) {
 	d, _ := e.devices.Get(context.Background(), "SEP000000000001")
 	w := e.get("/phones/SEP000000000001", "viewer")
 	wantStatus(t, w, http.StatusOK)
-	wantNoBody(t, w, `name="save"`, `name="generate_string"`, `id="delete"`)
+	wantNoBody(t, w, `name="save"`, `name="generate_string"`, `id="delete"`, `id="reset"`)
 	wantBody(t, w, "<fieldset disabled>")
 	for _, p := range []string{"/phones", "/system/parameters", "/serviceability/activation", "/import"} {
 		w := e.get(p, "viewer")
@@ -463,6 +463,8 @@ func TestViewerCannotWrite(t *testing.T) {
 		"/phones/SEP000000000001":        phoneForm(d),
 		"/phones/new":                    {"name": {"SEP000000000009"}},
 		"/phones/SEP000000000001/delete": {"confirm": {"yes"}},
+		"/phones/SEP000000000001/reset":  {"reset": {"1"}},
+		"/bulk/reset":                    {"where": {"name:begins-with:SEP"}},
 		"/bulk":                          {"operation": {"install"}, "confirm": {"yes"}},
 		"/campaigns/7/cancel":            {"confirm": {"yes"}},
 		"/system/parameters":             {"listen": {":1"}},

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) device.Store) {
 	t.Run("fleet-limit", func(t *testing.T) { runFleetLimit(t, o) })
 	t.Run("auth-failures", func(t *testing.T) { runAuthFailures(t, o) })
 	t.Run("contacts", func(t *testing.T) { runContacts(t, o) })
+	t.Run("resets", func(t *testing.T) { runResets(t, o) })
 	t.Run("audit", func(t *testing.T) { runAudit(t, o) })
 	t.Run("campaigns", func(t *testing.T) { runCampaigns(t, o) })
 	t.Run("campaign-strings", func(t *testing.T) { runCampaignStrings(t, o) })
