@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"adminhttp":      {"fault", "ratelog"},
 	"bench":          {"*"},
 	"device":         {"fault", "safetext"},
-	"ca":             {"fault", "atomicfile", "certserial"},
+	"ca":             {"fault", "atomicfile", "certserial", "keyref"},
 	"certserial":     {},
 	"atomicfile":     {"fault"},
 	"auth":           {"wire", "device", "fault"},
@@ -53,7 +53,7 @@ var allowed = map[string][]string{
 	"report":                {"device", "fault"},
 	"capfd":                 {"device", "fault", "safetext"},
 	"phonesim":              {"wire"},
-	"trust":                 {"fault", "atomicfile", "certserial"},
+	"trust":                 {"fault", "atomicfile", "certserial", "keyref"},
 	"cli":                   {"*"},
 	"apiclient":             {"device", "fault", "lsc", "system", "view"},
 	"e2e":                   {"*"},
@@ -62,9 +62,14 @@ var allowed = map[string][]string{
 	"account":               {"device", "fault", "ratelog"},
 	"webauth":               {"account", "device", "fault", "ratelog", "safetext"},
 	"system":                {"device", "fault", "config", "atomicfile"},
-	"admintls":              {"fault", "atomicfile", "certserial"},
+	"admintls":              {"fault", "atomicfile", "certserial", "keyref"},
 	"api":                   {"account", "ca", "device", "fault", "lsc", "report", "system", "view", "webauth"},
 	"webui":                 {"account", "ca", "device", "fault", "lsc", "report", "safetext", "system", "webauth"},
+
+	// Key references: files and PKCS #11 tokens. Only tests import
+	// keyreftest (a SoftHSM2 token for them).
+	"keyref":            {"fault"},
+	"keyref/keyreftest": {},
 }
 
 // backends are the packages of the database backends: only the seam,
