@@ -89,7 +89,7 @@ func CheckKeyFileMode(path string) error {
 		return fileErr(ErrKeyFile, path, err)
 	}
 	if m := st.Mode().Perm(); m&0o077 != 0 {
-		return fail(ErrKeyFile, fault.Invalid, "%s is accessible by group or others (mode %04o); refusing to use it: run `chmod 600 %s` (and replace the key if others may have copied it)", path, m, path)
+		return fail(ErrKeyFile, fault.Invalid, "%s is readable by others (group or world, mode %04o); refusing to use it: run `chmod 600 %s` (and replace the key if others may have copied it)", path, m, path)
 	}
 	return nil
 }

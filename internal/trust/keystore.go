@@ -20,6 +20,7 @@ import (
 	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/certserial"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keyref"
 )
 
 // The two SAST identities of a keystore.
@@ -333,7 +334,7 @@ func decodePEM(b []byte, name string) ([]*x509.Certificate, crypto.Signer, error
 			if key != nil {
 				return nil, nil, fault.Invalidf("%s: more than one private key", name)
 			}
-			k, err := parseKey(blk)
+			k, err := keyref.ParseBlock(blk)
 			if err != nil {
 				return nil, nil, fault.Invalidf("%s: private key: %v", name, err)
 			}
@@ -349,21 +350,6 @@ func decodePEM(b []byte, name string) ([]*x509.Certificate, crypto.Signer, error
 		return nil, nil, fault.Invalidf("%s: data after the last PEM block", name)
 	}
 	return certs, key, nil
-}
-
-func parseKey(blk *pem.Block) (crypto.Signer, error) {
-	if blk.Type == "RSA PRIVATE KEY" {
-		return x509.ParsePKCS1PrivateKey(blk.Bytes)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("key type %T cannot sign", k)
-	}
-	return s, nil
 }
 
 // ReadCertificate reads one certificate from a PEM file.
