@@ -59,15 +59,23 @@ var (
 
 // Module returns the SoftHSM2 module's path, or "" when none is installed.
 func Module() string {
+	candidates := Modules
 	if m := os.Getenv("CAPF_SOFTHSM_MODULE"); m != "" {
-		return m
+		candidates = []string{m}
 	}
-	for _, m := range Modules {
+	for _, m := range candidates {
 		if _, err := os.Stat(m); err == nil {
 			return m
 		}
 	}
 	return ""
+}
+
+func moduleHint() string {
+	if m := os.Getenv("CAPF_SOFTHSM_MODULE"); m != "" {
+		return m + " from CAPF_SOFTHSM_MODULE"
+	}
+	return fmt.Sprint(Modules)
 }
 
 // SoftHSM returns the process's token, creating it on first use:
@@ -91,7 +99,7 @@ func SoftHSM(t testing.TB) *HSM {
 func setup() (*HSM, string, error) {
 	mod := Module()
 	if mod == "" {
-		return nil, fmt.Sprintf("no SoftHSM2 module in %v", Modules), nil
+		return nil, "no SoftHSM2 module (looked for " + moduleHint() + ")", nil
 	}
 	util, err := exec.LookPath("softhsm2-util")
 	if err != nil {
