@@ -19,6 +19,7 @@ import (
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/trust"
 )
 
@@ -40,6 +41,7 @@ type auditAppender interface {
 type servedTrust struct {
 	adds  []trust.Entry // trust_file_add, read at start
 	audit auditAppender
+	key   *keyref.Key // --sast-key: signs instead of the keystore's primary
 }
 
 // trustFileAdds reads the trust_file_add entries ("ROLE=CERT.pem", paths
@@ -86,6 +88,9 @@ func trustFileAdds(dataDir string, adds []string) ([]trust.Entry, []string) {
 // returned job is nil when there is no trust_file_dir.
 func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capf *x509.Certificate, st servedTrust, log *slog.Logger) (job func(context.Context) error, err error) {
 	dir := config.Resolve(g.dataDir, cfg.TrustFileDir)
+	if dir == "" && st.key != nil {
+		return nil, fault.Invalidf("--sast-key %s signs the trust file serve keeps in trust_file_dir, which is not set: set trust_file_dir, or leave out --sast-key", st.key.Ref())
+	}
 	if dir == "" {
 		if len(cfg.TrustFileAdd) > 0 {
 			log.Warn("trust_file_add ignored: trust_file_dir is empty, so serve keeps no trust file", "entries", len(cfg.TrustFileAdd))
@@ -131,7 +136,12 @@ func syncTrustFile(ctx context.Context, g *globals, path string, capf *x509.Cert
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("read %s: %w", path, err)
 	}
-	signer, err := ks.Primary.Signing()
+	var signer trust.Signing
+	if st.key != nil {
+		signer, err = sastSigning(ks, st.key)
+	} else {
+		signer, err = ks.Primary.Signing()
+	}
 	if err != nil {
 		return false, err
 	}

@@ -11,11 +11,13 @@ package keyreftest
 import (
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/ThalesGroup/crypto11"
@@ -105,7 +107,8 @@ func setup() (*HSM, string, error) {
 	if err != nil {
 		return nil, "softhsm2-util is not installed", nil
 	}
-	dir, err := os.MkdirTemp("", "capf-softhsm-")
+	removeStale()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("capf-softhsm-%d-", os.Getpid()))
 	if err != nil {
 		return nil, "", err
 	}
@@ -132,8 +135,24 @@ func setup() (*HSM, string, error) {
 	return &HSM{Module: mod, Token: TokenLabel, PINFile: pinFile, Dir: dir}, "", nil
 }
 
+// removeStale removes the token directories of test processes that have
+// ended without Cleanup (a package without a TestMain that calls it).
+func removeStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "capf-softhsm-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "capf-softhsm-%d-", &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
 // Cleanup removes the token directory, if one was made; call it from
-// TestMain after m.Run.
+// TestMain after m.Run. Without it, the directory is removed by the next
+// test process that makes one.
 func Cleanup() {
 	if shared != nil {
 		_ = os.RemoveAll(shared.Dir)
