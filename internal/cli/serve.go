@@ -75,7 +75,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running sessions may take to finish")
 	cmd.Flags().DurationVar(&f.leaseTerm, "lease-term", 0, "how long a node's registration and its job leases last unless renewed (default $"+envLeaseTerm+", else 30s); for tests")
 	_ = cmd.Flags().MarkHidden("lease-term")
-	f.sastKey.register(cmd)
+	f.sastKey.register(cmd, "sign the trust file kept in trust_file_dir with this key: pkcs11:token=LABEL;object=NAME (or a PEM file); it must match the primary or backup SAST certificate")
 	return cmd
 }
 

@@ -18,8 +18,10 @@ type sastKeyFlags struct {
 	ref, module, pinFile string
 }
 
-func (f *sastKeyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.ref, "sast-key", "", "sign the trust file kept in trust_file_dir with this key: pkcs11:token=LABEL;object=NAME (or a PEM file); it must match the primary or backup SAST certificate")
+// register adds --sast-key (described by usage), --pkcs11-module and
+// --pin-file to cmd.
+func (f *sastKeyFlags) register(cmd *cobra.Command, usage string) {
+	cmd.Flags().StringVar(&f.ref, "sast-key", "", usage)
 	cmd.Flags().StringVar(&f.module, "pkcs11-module", "", "the HSM vendor's PKCS #11 module (shared library) for a pkcs11: key reference")
 	cmd.Flags().StringVar(&f.pinFile, "pin-file", "", "file holding the token's user PIN (mode 0600) for a pkcs11: key reference")
 }

@@ -2,20 +2,12 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/keyref/keyreftest"
 	"github.com/capf-server/capf/internal/trust"
 )
@@ -31,26 +23,13 @@ func tokenSASTData(t *testing.T, h *keyreftest.HSM, object string) (data, ref st
 		t.Fatalf("trust signers: exit %d: %s%s", code, out, errOut)
 	}
 	ref = h.GenerateRSA(t, object, 2048)
-	k, err := keyref.LoadString(context.Background(), ref, keyref.Options{Module: h.Module, PINFile: h.PINFile})
-	if err != nil {
-		t.Fatal(err)
+	certFile := filepath.Join(t.TempDir(), "sast-token.pem")
+	if out, errOut, code := run(t, data, "trust", "sast-cert", "--sast-key", ref, "--pkcs11-module", h.Module, "--pin-file", h.PINFile, "-o", certFile); code != ExitOK {
+		t.Fatalf("trust sast-cert: exit %d: %s%s", code, out, errOut)
 	}
-	defer k.Close()
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(now.UnixNano()),
-		Subject:               pkix.Name{CommonName: "CAPF SAST primary in token", OrganizationalUnit: []string{"SAST"}, Organization: []string{"CAPF"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k.Signer())
-	if err != nil {
-		t.Fatal(err)
-	}
+	der := mustRead(t, certFile)
 	dir := filepath.Join(data, "trust")
-	if err := os.WriteFile(filepath.Join(dir, "sast-primary.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "sast-primary.pem"), der, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dir, "sast-primary.key")); err != nil {
@@ -138,4 +117,54 @@ func TestServeSASTKeyRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrustSASTCertRefused: trust sast-cert makes certificates only for
+// keys phones can verify with, and says why not.
+func TestTrustSASTCertRefused(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	data := initData(t)
+	ec := h.GenerateECDSA(t, "sast-cert-ec", elliptic.P256())
+	big := h.GenerateRSA(t, "sast-cert-3072", 3072)
+	rsa := h.GenerateRSA(t, "sast-cert-rsa", 2048)
+	p11 := []string{"--pkcs11-module", h.Module, "--pin-file", h.PINFile}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no-key", p11, "give the key"},
+		{"ecdsa", append([]string{"--sast-key", ec}, p11...), "must be RSA"},
+		{"rsa-3072", append([]string{"--sast-key", big}, p11...), "at most 2048"},
+		{"bad-name", append([]string{"--sast-key", rsa, "--name", "tertiary"}, p11...), `"tertiary": want primary or backup`},
+		{"missing-object", append([]string{"--sast-key", h.Ref("nope")}, p11...), "holds no key pair"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := run(t, data, append([]string{"trust", "sast-cert"}, tt.args...)...)
+			if code == ExitOK || !strings.Contains(errOut, tt.want) || out != "" {
+				t.Fatalf("exit %d, stdout %q, stderr lacks %q:\n%s", code, out, tt.want, errOut)
+			}
+		})
+	}
+	out, errOut, code := run(t, data, append([]string{"trust", "sast-cert", "--sast-key", rsa, "--name", "backup"}, p11...)...)
+	if code != ExitOK || !strings.Contains(out, "BEGIN CERTIFICATE") {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
+	}
+	c, err := trust.ReadCertificate(writeTemp(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(c.Subject.CommonName, "CAPF SAST backup ") || c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) != nil {
+		t.Fatalf("certificate %s: want a self-signed CAPF SAST backup certificate", c.Subject)
+	}
+}
+
+// writeTemp writes s to a new temporary file and returns its path.
+func writeTemp(t *testing.T, s string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
