@@ -259,9 +259,13 @@ func TestTokenTLSRSAKeyExchange(t *testing.T) {
 // error, and none of them shows the PIN.
 func TestTokenErrors(t *testing.T) {
 	h := keyreftest.SoftHSM(t)
-	h.GenerateECDSA(t, "errors-p256", elliptic.P256())
-	h.GenerateECDSA(t, "errors-twice", elliptic.P256())
-	h.GenerateECDSA(t, "errors-twice", elliptic.P256())
+	p256 := h.GenerateECDSA(t, "errors-p256", elliptic.P256())
+	twice := h.GenerateECDSA(t, "errors-twice", elliptic.P256())
+	twiceRef, err := keyref.Parse(twice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.GenerateECDSALabelled(t, twiceRef.Object, elliptic.P256())
 	dir := t.TempDir()
 	wrongPIN := filepath.Join(dir, "wrong-pin")
 	_ = os.WriteFile(wrongPIN, []byte("000000\n"), 0o600)
@@ -280,17 +284,17 @@ func TestTokenErrors(t *testing.T) {
 		kind     error
 		has      string
 	}{
-		{"wrong-pin", h.Ref("errors-p256"), with(func(o *keyref.Options) { o.PINFile = wrongPIN }), keyref.ErrWrongPIN, fault.ErrUnauthorized, "refused the PIN"},
-		{"missing-token", "pkcs11:token=no-such-token;object=errors-p256", good, keyref.ErrNoToken, fault.ErrNotFound, `no PKCS #11 token labelled "no-such-token"`},
+		{"wrong-pin", p256, with(func(o *keyref.Options) { o.PINFile = wrongPIN }), keyref.ErrWrongPIN, fault.ErrUnauthorized, "refused the PIN"},
+		{"missing-token", "pkcs11:token=no-such-token;object=any", good, keyref.ErrNoToken, fault.ErrNotFound, `no PKCS #11 token labelled "no-such-token"`},
 		{"missing-object", h.Ref("no-such-key"), good, keyref.ErrNoObject, fault.ErrNotFound, "holds no key pair"},
 		{"missing-id", "pkcs11:token=" + h.Token + ";id=%de%ad", good, keyref.ErrNoObject, fault.ErrNotFound, "holds no key pair"},
-		{"ambiguous-object", h.Ref("errors-twice"), good, keyref.ErrBadReference, fault.ErrConflict, "matches 2 key pairs"},
-		{"missing-module", h.Ref("errors-p256"), with(func(o *keyref.Options) { o.Module = filepath.Join(dir, "libnone.so") }), keyref.ErrNoModule, fault.ErrNotFound, "libnone.so"},
-		{"no-module-given", h.Ref("errors-p256"), with(func(o *keyref.Options) { o.Module = "" }), keyref.ErrNoModule, fault.ErrInvalid, "--pkcs11-module"},
-		{"not-a-module", h.Ref("errors-p256"), with(func(o *keyref.Options) { o.Module = notModule }), keyref.ErrNoModule, fault.ErrInvalid, "is not a PKCS #11 module"},
-		{"module-is-dir", h.Ref("errors-p256"), with(func(o *keyref.Options) { o.Module = dir }), keyref.ErrNoModule, fault.ErrInvalid, "is a directory"},
-		{"no-pin-file", h.Ref("errors-p256"), with(func(o *keyref.Options) { o.PINFile = "" }), keyref.ErrPINFile, fault.ErrInvalid, "--pin-file"},
-		{"pin-file-readable", h.Ref("errors-p256"), with(func(o *keyref.Options) { o.PINFile = openPIN }), keyref.ErrPINFile, fault.ErrInvalid, "mode 0644"},
+		{"ambiguous-object", twice, good, keyref.ErrBadReference, fault.ErrConflict, "matches 2 key pairs"},
+		{"missing-module", p256, with(func(o *keyref.Options) { o.Module = filepath.Join(dir, "libnone.so") }), keyref.ErrNoModule, fault.ErrNotFound, "libnone.so"},
+		{"no-module-given", p256, with(func(o *keyref.Options) { o.Module = "" }), keyref.ErrNoModule, fault.ErrInvalid, "--pkcs11-module"},
+		{"not-a-module", p256, with(func(o *keyref.Options) { o.Module = notModule }), keyref.ErrNoModule, fault.ErrInvalid, "is not a PKCS #11 module"},
+		{"module-is-dir", p256, with(func(o *keyref.Options) { o.Module = dir }), keyref.ErrNoModule, fault.ErrInvalid, "is a directory"},
+		{"no-pin-file", p256, with(func(o *keyref.Options) { o.PINFile = "" }), keyref.ErrPINFile, fault.ErrInvalid, "--pin-file"},
+		{"pin-file-readable", p256, with(func(o *keyref.Options) { o.PINFile = openPIN }), keyref.ErrPINFile, fault.ErrInvalid, "mode 0644"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			k, err := keyref.LoadString(context.Background(), tt.ref, tt.opts)
@@ -307,5 +311,5 @@ func TestTokenErrors(t *testing.T) {
 		})
 	}
 	// After all of that the token still works.
-	loadToken(t, h, h.Ref("errors-p256"))
+	loadToken(t, h, p256)
 }

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -164,27 +165,42 @@ func (h *HSM) Ref(object string) string {
 	return fmt.Sprintf("pkcs11:token=%s;object=%s", h.Token, object)
 }
 
-// GenerateRSA makes an RSA key pair of bits labelled object inside the
-// token (the private key is sensitive and not extractable) and returns
-// its reference.
+// labels numbers the labels of generated keys: the token lives as long as
+// the test process, so that -count=N makes new keys each time.
+var labels atomic.Int64
+
+// unique returns object with a number no other key of this process has.
+func unique(object string) string { return fmt.Sprintf("%s-%d", object, labels.Add(1)) }
+
+// GenerateRSA makes an RSA key pair of bits inside the token (the private
+// key is sensitive and not extractable), labelled object and a number of
+// its own, and returns its reference.
 func (h *HSM) GenerateRSA(t testing.TB, object string, bits int) string {
 	t.Helper()
+	label := unique(object)
 	h.generate(t, func(c *crypto11.Context, id []byte) error {
-		_, err := c.GenerateRSAKeyPairWithLabel(id, []byte(object), bits)
+		_, err := c.GenerateRSAKeyPairWithLabel(id, []byte(label), bits)
 		return err
 	})
-	return h.Ref(object)
+	return h.Ref(label)
 }
 
-// GenerateECDSA makes an ECDSA key pair on curve labelled object inside
-// the token and returns its reference.
+// GenerateECDSA makes an ECDSA key pair on curve inside the token,
+// labelled object and a number of its own, and returns its reference.
 func (h *HSM) GenerateECDSA(t testing.TB, object string, curve elliptic.Curve) string {
 	t.Helper()
+	return h.GenerateECDSALabelled(t, unique(object), curve)
+}
+
+// GenerateECDSALabelled is GenerateECDSA with the label exactly as given,
+// even if another key has it already (to test ambiguous references).
+func (h *HSM) GenerateECDSALabelled(t testing.TB, label string, curve elliptic.Curve) string {
+	t.Helper()
 	h.generate(t, func(c *crypto11.Context, id []byte) error {
-		_, err := c.GenerateECDSAKeyPairWithLabel(id, []byte(object), curve)
+		_, err := c.GenerateECDSAKeyPairWithLabel(id, []byte(label), curve)
 		return err
 	})
-	return h.Ref(object)
+	return h.Ref(label)
 }
 
 func (h *HSM) generate(t testing.TB, gen func(*crypto11.Context, []byte) error) {
