@@ -1,3 +1,5 @@
+//go:build cgo
+
 package keyref_test
 
 import (

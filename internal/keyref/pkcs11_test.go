@@ -1,3 +1,5 @@
+//go:build cgo
+
 //lint:file-ignore SA1019 the legacy TLS profile's RSA key exchange is PKCS #1 v1.5 encryption; these tests prove the token does it
 
 package keyref_test

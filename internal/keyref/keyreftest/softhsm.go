@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package keyreftest gives tests a SoftHSM2 token to keep keys in: a
 // token directory and configuration of their own in a temporary
 // directory, a token initialised there with a known PIN, and helpers that
