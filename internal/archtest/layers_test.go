@@ -54,6 +54,7 @@ var allowed = map[string][]string{
 	"capfd":                 {"device", "fault", "safetext"},
 	"phonesim":              {"wire"},
 	"trust":                 {"fault", "atomicfile", "certserial", "keyref"},
+	"trustfile":             {"atomicfile", "config", "device", "fault", "trust"},
 	"cli":                   {"*"},
 	"apiclient":             {"device", "fault", "lsc", "system", "view"},
 	"e2e":                   {"*"},
@@ -64,7 +65,7 @@ var allowed = map[string][]string{
 	"system":                {"device", "fault", "config", "atomicfile"},
 	"admintls":              {"fault", "atomicfile", "certserial", "keyref"},
 	"api":                   {"account", "ca", "device", "fault", "lsc", "report", "system", "view", "webauth"},
-	"webui":                 {"account", "ca", "device", "fault", "lsc", "report", "safetext", "system", "webauth"},
+	"webui":                 {"account", "ca", "device", "fault", "lsc", "report", "safetext", "system", "trustfile", "webauth"},
 
 	// Key references: files and PKCS #11 tokens. Only tests import
 	// keyreftest (a SoftHSM2 token for them).

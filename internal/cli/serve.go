@@ -216,7 +216,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		}
 	}
 	verifier := newVerifier(authority, plan.micCerts)
-	syncTrust, err := startTrustFile(ctx, g, cfg, authority.Certificate(), servedTrust{adds: plan.trustAdds, audit: st, key: sastKey}, log)
+	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, []*x509.Certificate{authority.Certificate()}, servedTrust{adds: plan.trustAdds, audit: st, key: sastKey}, log)
 	if err != nil {
 		return err
 	}
@@ -358,8 +358,12 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		} else {
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
-		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log,
-			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st},
+		inUse, err := nodeInUse(nodeCfg, flagParams(f, changed), g.db, g.dbFrom)
+		if err != nil {
+			return err
+		}
+		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log, inUse: inUse,
+			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st}, trustFiles: trustFiles,
 			windows: func() webui.Windows {
 				if w := params.Current().Windows; w != nil {
 					return w

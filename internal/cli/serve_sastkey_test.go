@@ -12,6 +12,7 @@ import (
 
 	"github.com/capf-server/capf/internal/keyref/keyreftest"
 	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
 )
 
 // tokenSASTData returns a data directory whose primary SAST certificate
@@ -54,7 +55,7 @@ func TestServeSignsTrustFileInToken(t *testing.T) {
 	data, ref := tokenSASTData(t, h, "serve-sast")
 	_, stop := startServe(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "",
 		"--sast-key", ref, "--pkcs11-module", h.Module, "--pin-file", h.PINFile)
-	b := mustRead(t, filepath.Join(data, "tftp", servedTrustFile))
+	b := mustRead(t, filepath.Join(data, "tftp", trustfile.ServedName))
 	if code := stop(); code != ExitOK {
 		t.Fatalf("serve exited %d", code)
 	}
@@ -114,7 +115,7 @@ func TestServeSASTKeyRefused(t *testing.T) {
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d:\n%s", code, tt.code, errOut)
 			}
-			if _, err := os.Stat(filepath.Join(tt.data, "tftp", servedTrustFile)); err == nil {
+			if _, err := os.Stat(filepath.Join(tt.data, "tftp", trustfile.ServedName)); err == nil {
 				t.Fatal("a trust file was written")
 			}
 		})

@@ -26,6 +26,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
 )
 
 // newTrustData returns a data directory with a CAPF certificate, as after
@@ -370,14 +371,14 @@ func TestTrustFileDir(t *testing.T) {
 	cfg := config.Defaults()
 	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
 	cfg.TrustFileDir = "tftp"
-	if _, err := startTrustFile(context.Background(), g, cfg, capf, servedTrust{}, log); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	if _, _, err := startTrustFile(context.Background(), g, cfg, []*x509.Certificate{capf}, servedTrust{}, log); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("missing dir: %v", err)
 	}
 	os.Mkdir(served, 0o755)
-	if _, err := startTrustFile(context.Background(), g, cfg, capf, servedTrust{}, log); err != nil {
+	if _, _, err := startTrustFile(context.Background(), g, cfg, []*x509.Certificate{capf}, servedTrust{}, log); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(served, servedTrustFile)
+	path := filepath.Join(served, trustfile.ServedName)
 	first, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
