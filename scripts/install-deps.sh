@@ -3,8 +3,9 @@
 # OpenSSL (the tests check issued certificates with `openssl verify`),
 # Chromium (the browser tests drive the web UI headless with chromedp),
 # PostgreSQL's server binaries (scripts/pg-test-cluster.sh starts a
-# throwaway cluster for the PostgreSQL backend's tests) and the Go modules
-# pinned in go.mod. Safe to run again.
+# throwaway cluster for the PostgreSQL backend's tests), SoftHSM2 (the
+# PKCS #11 tests keep keys in a software token) and the Go modules pinned in
+# go.mod. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # Fonts, so that screenshots show text rather than boxes.
 [ -d /usr/share/fonts/truetype/dejavu ] || need+=(fonts-dejavu-core)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+{ [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1; } || need+=(softhsm2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "install-deps: need ${need[*]}; run as root or install them" >&2

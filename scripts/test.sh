@@ -34,6 +34,8 @@ if [ -z "${CAPF_TEST_POSTGRES:-}" ]; then
 fi
 
 echo "== go test -race"
+# The PKCS #11 tests fail instead of skipping when SoftHSM2 is missing.
+export CAPF_REQUIRE_SOFTHSM=1
 go test -race -count=1 -timeout 30m ./...
 
 echo "== fuzz (short)"
@@ -41,5 +43,6 @@ fuzztime=${FUZZTIME:-15s}
 go test -run='^$' -fuzz='^FuzzDecode$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/wire/
 go test -run='^$' -fuzz='^FuzzParseImport$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/report/
 go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/trust/
+go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/keyref/
 
 echo "== all tests passed"

@@ -41,6 +41,7 @@ import (
 	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/certserial"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keyref"
 )
 
 // DirName is the admin TLS directory's name inside the data directory.
@@ -415,20 +416,34 @@ func loadServer(dir string) (tls.Certificate, error) {
 	return tls.LoadX509KeyPair(filepath.Join(dir, ServerFile), filepath.Join(dir, ServerKeyFile))
 }
 
-// loadPair reads a PEM certificate and its PKCS #8 key.
+// loadPair reads a PEM certificate and its private key, a PEM file that
+// only its owner may read (see keyref.ReadKeyFile).
 func loadPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) {
-	pair, err := tls.LoadX509KeyPair(certPath, keyPath)
+	certPEM, err := os.ReadFile(certPath)
 	if err != nil {
 		return nil, nil, fault.Invalidf("%s / %s: %v", certPath, keyPath, err)
 	}
-	if fi, err := os.Stat(keyPath); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		return nil, nil, fault.Invalidf("%s is readable by others (mode %04o): chmod 600 it", keyPath, fi.Mode().Perm())
+	var cert *x509.Certificate
+	for rest := certPEM; cert == nil; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, nil, fault.Invalidf("%s / %s: no PEM certificate in %s", certPath, keyPath, certPath)
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if cert, err = x509.ParseCertificate(b.Bytes); err != nil {
+			return nil, nil, fault.Invalidf("%s / %s: %v", certPath, keyPath, err)
+		}
 	}
-	signer, ok := pair.PrivateKey.(crypto.Signer)
-	if !ok {
-		return nil, nil, fault.Invalidf("%s: not a signing key", keyPath)
+	signer, err := keyref.ReadKeyFile(keyPath)
+	if err != nil {
+		return nil, nil, fault.Invalidf("%v", err)
 	}
-	return pair.Leaf, signer, nil
+	if pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
+		return nil, nil, fault.Invalidf("%s / %s: the private key does not match the certificate", certPath, keyPath)
+	}
+	return cert, signer, nil
 }
 
 // writePair writes a certificate (0644) and its key (0600), key first.

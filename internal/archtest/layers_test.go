@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"adminhttp":      {"fault", "ratelog"},
 	"bench":          {"*"},
 	"device":         {"fault", "safetext"},
-	"ca":             {"fault", "atomicfile", "certserial"},
+	"ca":             {"fault", "atomicfile", "certserial", "keyref"},
 	"certserial":     {},
 	"atomicfile":     {"fault"},
 	"auth":           {"wire", "device", "fault"},
@@ -54,7 +54,7 @@ var allowed = map[string][]string{
 	"report":                {"device", "fault"},
 	"capfd":                 {"device", "fault", "safetext"},
 	"phonesim":              {"wire"},
-	"trust":                 {"fault", "atomicfile", "certserial"},
+	"trust":                 {"fault", "atomicfile", "certserial", "keyref"},
 	"trustfile":             {"atomicfile", "config", "device", "fault", "trust"},
 	"cli":                   {"*"},
 	"apiclient":             {"device", "fault", "lsc", "system", "view"},
@@ -64,9 +64,14 @@ var allowed = map[string][]string{
 	"account":               {"device", "fault", "ratelog"},
 	"webauth":               {"account", "device", "fault", "ratelog", "safetext"},
 	"system":                {"device", "fault", "config", "atomicfile"},
-	"admintls":              {"fault", "atomicfile", "certserial"},
+	"admintls":              {"fault", "atomicfile", "certserial", "keyref"},
 	"api":                   {"account", "ca", "device", "fault", "lsc", "report", "system", "view", "webauth"},
 	"webui":                 {"account", "ca", "device", "fault", "lsc", "report", "safetext", "system", "trustfile", "webauth"},
+
+	// Key references: files and PKCS #11 tokens. Only tests import
+	// keyreftest (a SoftHSM2 token for them).
+	"keyref":            {"fault"},
+	"keyref/keyreftest": {},
 }
 
 // backends are the packages of the database backends: only the seam,

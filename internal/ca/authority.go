@@ -27,6 +27,7 @@ import (
 	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/certserial"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keyref"
 )
 
 // KeyAlgorithm names the type and size of the CAPF key.
@@ -274,37 +275,9 @@ func checkKeyMode(path string) error {
 }
 
 // parseKeyPEM returns the first private key in data: PKCS#8, or PKCS#1 and
-// SEC 1 for keys imported from elsewhere.
+// SEC 1 for keys imported from elsewhere (see keyref.ParsePEM).
 func parseKeyPEM(data []byte) (crypto.Signer, error) {
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return nil, fault.Invalidf("no PEM private key found")
-		}
-		var k any
-		var err error
-		switch b.Type {
-		case "PRIVATE KEY":
-			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-		case "RSA PRIVATE KEY":
-			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-		case "EC PRIVATE KEY":
-			k, err = x509.ParseECPrivateKey(b.Bytes)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil, fault.Invalidf("bad private key: %v", err)
-		}
-		switch k := k.(type) {
-		case *rsa.PrivateKey:
-			return k, nil
-		case *ecdsa.PrivateKey:
-			return k, nil
-		}
-		return nil, fault.Invalidf("unsupported CAPF key type %T: want RSA or ECDSA", k)
-	}
+	return keyref.ParsePEM(data)
 }
 
 // parseCertPEM returns the first certificate in data.

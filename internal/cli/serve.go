@@ -52,6 +52,7 @@ type serveFlags struct {
 	adminKey      string
 	drain         time.Duration
 	leaseTerm     time.Duration
+	sastKey       sastKeyFlags
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -74,6 +75,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running sessions may take to finish")
 	cmd.Flags().DurationVar(&f.leaseTerm, "lease-term", 0, "how long a node's registration and its job leases last unless renewed (default $"+envLeaseTerm+", else 30s); for tests")
 	_ = cmd.Flags().MarkHidden("lease-term")
+	f.sastKey.register(cmd, "sign the trust file kept in trust_file_dir with this key: pkcs11:token=LABEL;object=NAME (or a PEM file); it must match the primary or backup SAST certificate")
 	return cmd
 }
 
@@ -132,6 +134,13 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	givenAdmin, ownAdmin, err := adminFiles(f, time.Now())
 	if err != nil {
 		return err
+	}
+	sastKey, err := f.sastKey.load(ctx)
+	if err != nil {
+		return err
+	}
+	if sastKey != nil {
+		defer sastKey.Close()
 	}
 	// A KEK file that is missing, readable by others or malformed stops
 	// serve here, before it binds or writes anything.
@@ -207,7 +216,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		}
 	}
 	verifier := newVerifier(authority, plan.micCerts)
-	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, []*x509.Certificate{authority.Certificate()}, servedTrust{adds: plan.trustAdds, audit: st}, log)
+	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, []*x509.Certificate{authority.Certificate()}, servedTrust{adds: plan.trustAdds, audit: st, key: sastKey}, log)
 	if err != nil {
 		return err
 	}

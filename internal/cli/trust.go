@@ -32,7 +32,7 @@ const trustDir = datadir.TrustDir
 func newTrustCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "trust", Short: "Build, sign, show and check the CTL/ITL trust files phones download"}
 	cmd.AddCommand(newTrustBuildCmd(g), newTrustShowCmd(g), newTrustCheckCmd(g), newTrustSignCmd(g),
-		newTrustSignersCmd(g), newTrustExportBackupCmd(g))
+		newTrustSignersCmd(g), newTrustExportBackupCmd(g), newTrustSASTCertCmd(g))
 	return cmd
 }
 

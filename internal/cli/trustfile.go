@@ -11,6 +11,7 @@ import (
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/trust"
 	"github.com/capf-server/capf/internal/trustfile"
 )
@@ -20,6 +21,7 @@ import (
 type servedTrust struct {
 	adds  []trust.Entry // trust_file_add, read at start
 	audit trustfile.Auditor
+	key   *keyref.Key // --sast-key: signs instead of the keystore's primary
 }
 
 // serveActor is who rewrites the served trust file on its own.
@@ -38,7 +40,13 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capfs []
 	// Without a served file, the web UI only shows the signers: a page
 	// view must not create them.
 	svc = &trustfile.Service{Keystore: g.loadKeystore, CAPF: capfs, Adds: st.adds, Audit: st.audit}
+	if st.key != nil {
+		svc.Signer = func(ks *trust.Keystore) (trust.Signing, error) { return sastSigning(ks, st.key) }
+	}
 	dir := config.Resolve(g.dataDir, cfg.TrustFileDir)
+	if dir == "" && st.key != nil {
+		return nil, nil, fault.Invalidf("--sast-key %s signs the trust file serve keeps in trust_file_dir, which is not set: set trust_file_dir, or leave out --sast-key", st.key.Ref())
+	}
 	if dir == "" {
 		if len(cfg.TrustFileAdd) > 0 {
 			log.Warn("trust_file_add ignored: trust_file_dir is empty, so serve keeps no trust file", "entries", len(cfg.TrustFileAdd))

@@ -20,6 +20,7 @@ import (
 	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/certserial"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keyref"
 )
 
 // The two SAST identities of a keystore.
@@ -187,6 +188,67 @@ func NewKeystore(where string, primary, backup Identity) (*Keystore, error) {
 	return &Keystore{Dir: where, Primary: primary, Backup: backup}, nil
 }
 
+// sastTemplate is the certificate of a SAST identity: self-signed, for
+// signatures, named after the identity and a suffix shared by the pair.
+func sastTemplate(name string, suffix []byte, o KeystoreOptions) (*x509.Certificate, error) {
+	serial, err := certserial.New(o.Rand)
+	if err != nil {
+		return nil, err
+	}
+	now := o.Now()
+	return &x509.Certificate{
+		SerialNumber: serial,
+		Subject: pkix.Name{
+			CommonName:         fmt.Sprintf("CAPF SAST %s %s", name, hex.EncodeToString(suffix)),
+			OrganizationalUnit: []string{"SAST"},
+			Organization:       []string{"CAPF"},
+		},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(o.Validity),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}, nil
+}
+
+// NewSASTCertificate makes the self-signed SAST certificate of an
+// identity named name (Primary or Backup) for a key kept elsewhere, a
+// hardware token say: key signs it, as the keystore's own identities are
+// made. The key must be RSA of at most 2048 bits, as phones require.
+func NewSASTCertificate(name string, key crypto.Signer, o KeystoreOptions) (*x509.Certificate, error) {
+	if name != Primary && name != Backup {
+		return nil, fault.Invalidf("SAST identity %q: want %s or %s", name, Primary, Backup)
+	}
+	pub, ok := key.Public().(*rsa.PublicKey)
+	if !ok {
+		return nil, fault.Invalidf("a SAST key must be RSA (phones verify trust files with RSA), not %T", key.Public())
+	}
+	if bits := pub.N.BitLen(); bits > 2048 {
+		return nil, fault.Invalidf("the SAST key is RSA %d bits: phones accept at most 2048", bits)
+	}
+	if o.Validity == 0 {
+		o.Validity = DefaultSASTValidity
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	var suffix [4]byte
+	if _, err := io.ReadFull(o.Rand, suffix[:]); err != nil {
+		return nil, fmt.Errorf("SAST certificate: random: %w", err)
+	}
+	tmpl, err := sastTemplate(name, suffix[:], o)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificate(o.Rand, tmpl, tmpl, pub, key)
+	if err != nil {
+		return nil, fmt.Errorf("SAST certificate: sign: %w", err)
+	}
+	return x509.ParseCertificate(der)
+}
+
 // generate makes both identities in memory.
 func generate(o KeystoreOptions) ([]Identity, error) {
 	var suffix [4]byte
@@ -199,23 +261,9 @@ func generate(o KeystoreOptions) ([]Identity, error) {
 		if err != nil {
 			return nil, fmt.Errorf("SAST keystore: generate %s key: %w", name, err)
 		}
-		serial, err := certserial.New(o.Rand)
+		tmpl, err := sastTemplate(name, suffix[:], o)
 		if err != nil {
 			return nil, err
-		}
-		now := o.Now()
-		subject := pkix.Name{
-			CommonName:         fmt.Sprintf("CAPF SAST %s %s", name, hex.EncodeToString(suffix[:])),
-			OrganizationalUnit: []string{"SAST"},
-			Organization:       []string{"CAPF"},
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          serial,
-			Subject:               subject,
-			NotBefore:             now.Add(-time.Hour),
-			NotAfter:              now.Add(o.Validity),
-			KeyUsage:              x509.KeyUsageDigitalSignature,
-			BasicConstraintsValid: true,
 		}
 		der, err := x509.CreateCertificate(o.Rand, tmpl, tmpl, &key.PublicKey, key)
 		if err != nil {
@@ -333,7 +381,7 @@ func decodePEM(b []byte, name string) ([]*x509.Certificate, crypto.Signer, error
 			if key != nil {
 				return nil, nil, fault.Invalidf("%s: more than one private key", name)
 			}
-			k, err := parseKey(blk)
+			k, err := keyref.ParseBlock(blk)
 			if err != nil {
 				return nil, nil, fault.Invalidf("%s: private key: %v", name, err)
 			}
@@ -349,21 +397,6 @@ func decodePEM(b []byte, name string) ([]*x509.Certificate, crypto.Signer, error
 		return nil, nil, fault.Invalidf("%s: data after the last PEM block", name)
 	}
 	return certs, key, nil
-}
-
-func parseKey(blk *pem.Block) (crypto.Signer, error) {
-	if blk.Type == "RSA PRIVATE KEY" {
-		return x509.ParsePKCS1PrivateKey(blk.Bytes)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("key type %T cannot sign", k)
-	}
-	return s, nil
 }
 
 // ReadCertificate reads one certificate from a PEM file.

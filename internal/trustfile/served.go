@@ -46,6 +46,10 @@ type Service struct {
 	Adds []trust.Entry
 	// Audit records each rewrite before it happens; nil: not audited.
 	Audit Auditor
+	// Signer chooses the identity that signs, from the keystore Keystore
+	// opened (a key kept in a PKCS #11 token, say); nil: the primary SAST
+	// key of the keystore.
+	Signer func(*trust.Keystore) (trust.Signing, error)
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -71,7 +75,8 @@ type Rewrite struct {
 // Sync writes the served file when it is missing, unreadable, does not
 // verify, or lists other records (role and certificate) than Entries and
 // Adds would now; a file that differs only in its timestamp is left
-// alone, unless force. It signs with the primary SAST key. Before it
+// alone, unless force. It signs with the primary SAST key, or as Signer
+// chooses. Before it
 // writes, it records the rewrite for actor in Audit (when set) and writes
 // nothing if that fails.
 func (s *Service) Sync(ctx context.Context, actor device.Actor, force bool) (Rewrite, error) {
@@ -90,7 +95,11 @@ func (s *Service) Sync(ctx context.Context, actor device.Actor, force bool) (Rew
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return Rewrite{}, fmt.Errorf("read %s: %w", s.Path, err)
 	}
-	signer, err := ks.Primary.Signing()
+	sign := s.Signer
+	if sign == nil {
+		sign = func(ks *trust.Keystore) (trust.Signing, error) { return ks.Primary.Signing() }
+	}
+	signer, err := sign(ks)
 	if err != nil {
 		return Rewrite{}, err
 	}

@@ -1,0 +1,164 @@
+//go:build cgo
+
+package keyref
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ThalesGroup/crypto11"
+	"github.com/miekg/pkcs11"
+
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// loadPKCS11 logs into the token ref names and finds its key pair.
+func loadPKCS11(ctx context.Context, ref Ref, opts Options, pin string) (*Key, error) {
+	c, err := crypto11.Configure(&crypto11.Config{
+		Path:            opts.Module,
+		TokenLabel:      ref.Token,
+		Pin:             pin,
+		PoolWaitTimeout: opts.SessionWait,
+	})
+	if err != nil {
+		return nil, configureErr(ref, opts, err)
+	}
+	if err := ctx.Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("load key %s: %w", ref, err)
+	}
+	var label []byte
+	if ref.Object != "" {
+		label = []byte(ref.Object)
+	}
+	found, err := c.FindKeyPairs(ref.ID, label)
+	if err != nil {
+		_ = c.Close()
+		return nil, failCause(err, ErrToken, fault.Internal, "token %q: find key %s: %v", ref.Token, ref, err)
+	}
+	switch {
+	case len(found) == 0:
+		_ = c.Close()
+		return nil, fail(ErrNoObject, fault.NotFound, "token %q holds no key pair %s (a private key needs its public key object with the same CKA_ID)", ref.Token, ref)
+	case len(found) > 1:
+		_ = c.Close()
+		return nil, fail(ErrBadReference, fault.Conflict, "%s matches %d key pairs in token %q: add id=… to choose one", ref, len(found), ref.Token)
+	}
+	var s crypto.Signer
+	switch found[0].Public().(type) {
+	case *rsa.PublicKey:
+		sd, ok := found[0].(crypto11.SignerDecrypter)
+		if !ok {
+			_ = c.Close()
+			return nil, fail(ErrToken, fault.Internal, "token %q: RSA key %s cannot decrypt", ref.Token, ref)
+		}
+		s = &tokenRSA{ref: ref, k: sd}
+	case *ecdsa.PublicKey:
+		s = &tokenECDSA{ref: ref, k: found[0]}
+	default:
+		_ = c.Close()
+		return nil, fail(ErrUnsupportedKey, fault.Invalid, "key %s in token %q is a %T: want RSA or ECDSA", ref, ref.Token, found[0].Public())
+	}
+	return &Key{ref: ref, signer: s, close: c.Close}, nil
+}
+
+// configureErr maps a failure to open the module, find the token or log
+// in to a specific error.
+func configureErr(ref Ref, opts Options, err error) error {
+	var p11 pkcs11.Error
+	msg := err.Error()
+	switch {
+	case errors.As(err, &p11) && (p11 == pkcs11.CKR_PIN_INCORRECT || p11 == pkcs11.CKR_PIN_INVALID || p11 == pkcs11.CKR_PIN_LEN_RANGE):
+		return failCause(err, ErrWrongPIN, fault.Unauthorized, "token %q refused the PIN in %s", ref.Token, opts.PINFile)
+	case errors.As(err, &p11) && p11 == pkcs11.CKR_PIN_LOCKED:
+		return failCause(err, ErrWrongPIN, fault.Unauthorized, "token %q: the PIN is locked (too many wrong PINs): the token's security officer must unlock it", ref.Token)
+	case strings.Contains(msg, "could not find PKCS#11 token"):
+		return failCause(err, ErrNoToken, fault.NotFound, "no PKCS #11 token labelled %q in module %s", ref.Token, opts.Module)
+	case strings.Contains(msg, "failed to open module"):
+		return failCause(err, ErrNoModule, fault.Invalid, "%s is not a PKCS #11 module (it does not load as a shared library with C_GetFunctionList)", opts.Module)
+	case strings.Contains(msg, "failed to initialize module"):
+		return failCause(err, ErrToken, fault.Unavailable, "PKCS #11 module %s failed to initialize (check its configuration): %v", opts.Module, err)
+	}
+	return failCause(err, ErrToken, fault.Unavailable, "token %q in module %s: %v", ref.Token, opts.Module, err)
+}
+
+// tokenRSA is an RSA key in a token: a crypto.Signer and crypto.Decrypter
+// whose private half never leaves the token.
+type tokenRSA struct {
+	ref Ref
+	k   crypto11.SignerDecrypter
+}
+
+// Public implements crypto.Signer.
+func (t *tokenRSA) Public() crypto.PublicKey { return t.k.Public() }
+
+// Sign implements crypto.Signer: PKCS #1 v1.5, or PSS with
+// rsa.PSSOptions. PSSSaltLengthAuto (which PKCS #11 cannot express) signs
+// with a salt as long as the hash, which every PSS verifier accepts.
+func (t *tokenRSA) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if o, ok := opts.(*rsa.PSSOptions); ok && o.SaltLength == rsa.PSSSaltLengthAuto {
+		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: o.Hash}
+	}
+	sig, err := t.k.Sign(r, digest, opts)
+	if err != nil {
+		return nil, fmt.Errorf("PKCS #11 sign with %s: %w", t.ref, err)
+	}
+	return sig, nil
+}
+
+// Decrypt implements crypto.Decrypter: PKCS #1 v1.5 or OAEP. With
+// rsa.PKCS1v15DecryptOptions{SessionKeyLen: n} (how crypto/tls decrypts a
+// pre-master secret) it behaves as rsa.DecryptPKCS1v15SessionKey: a
+// ciphertext that does not decrypt to n bytes gives n random bytes, not an
+// error, so that a TLS client cannot tell a padding failure from a wrong
+// key (Bleichenbacher). The token's own timing is the vendor's concern.
+func (t *tokenRSA) Decrypt(r io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
+	//lint:ignore SA1019 crypto/tls's RSA key exchange (the legacy profile, for 79xx phones) decrypts with exactly this option
+	if o, ok := opts.(*rsa.PKCS1v15DecryptOptions); ok && o.SessionKeyLen > 0 {
+		if r == nil {
+			r = rand.Reader
+		}
+		key := make([]byte, o.SessionKeyLen)
+		if _, err := io.ReadFull(r, key); err != nil {
+			return nil, err
+		}
+		//lint:ignore SA1019 see above: the token undoes the padding, this function hides its failure
+		pt, err := t.k.Decrypt(r, msg, &rsa.PKCS1v15DecryptOptions{})
+		if err == nil && len(pt) == len(key) {
+			subtle.ConstantTimeCopy(1, key, pt)
+		}
+		return key, nil
+	}
+	pt, err := t.k.Decrypt(r, msg, opts)
+	if err != nil {
+		return nil, fmt.Errorf("PKCS #11 decrypt with %s: %w", t.ref, err)
+	}
+	return pt, nil
+}
+
+// tokenECDSA is an ECDSA key in a token.
+type tokenECDSA struct {
+	ref Ref
+	k   crypto11.Signer
+}
+
+// Public implements crypto.Signer.
+func (t *tokenECDSA) Public() crypto.PublicKey { return t.k.Public() }
+
+// Sign implements crypto.Signer with an ASN.1 DER signature, as
+// ecdsa.PrivateKey.Sign gives.
+func (t *tokenECDSA) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	sig, err := t.k.Sign(r, digest, opts)
+	if err != nil {
+		return nil, fmt.Errorf("PKCS #11 sign with %s: %w", t.ref, err)
+	}
+	return sig, nil
+}
