@@ -206,8 +206,16 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			return fmt.Errorf("CAPF certificate: %w", err)
 		}
 	}
-	verifier := newVerifier(authority, plan.micCerts)
-	syncTrust, err := startTrustFile(ctx, g, cfg, authority.Certificate(), servedTrust{adds: plan.trustAdds, audit: st}, log)
+	// The CA set (ADR 0015): the certificate loaded above becomes its
+	// first active CA on the first start; from then on the set says which
+	// CA TLS presents and signs, and which are trusted and listed.
+	caSet, err := g.serveCASet(ctx, st, authority, cfg, log)
+	if err != nil {
+		return err
+	}
+	authority = caSet.Active()
+	verifier := newVerifier(caSet, plan.micCerts)
+	syncTrust, err := startTrustFile(ctx, g, cfg, caSet.Trusted, servedTrust{adds: plan.trustAdds, audit: st}, log)
 	if err != nil {
 		return err
 	}
@@ -231,10 +239,13 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	paramsDone := make(chan struct{})
 	go func() { defer close(paramsDone); params.run(paramsCtx, poll, watcher) }()
 	defer func() { stopParams(); <-paramsDone }() // before the store closes
+	caSetDone := make(chan struct{})
+	go func() { defer close(caSetDone); g.watchCASet(paramsCtx, caSet, st, cfg, caSetPoll, watcher, log) }()
+	defer func() { stopParams(); <-caSetDone }()
 	strangers := contact.NewStrangers(contact.DefaultLatest, contact.DefaultEvery)
 	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
 		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }, Strangers: strangers})
-	rev, err := newRevocation(g.dataDir, st, st, authority, log)
+	rev, err := newRevocation(g.dataDir, st, st, caSet, log)
 	if err != nil {
 		return err
 	}
@@ -246,7 +257,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	} else if n > 0 {
 		log.Warn("marked sessions cut off by a restart as failed", "count", n)
 	}
-	tlsCfg, err := server.TLSConfig(cfg.TLSProfile, authority.TLSCertificate())
+	tlsCfg, err := server.TLSConfigFunc(cfg.TLSProfile, caSet.GetCertificate)
 	if err != nil {
 		return err
 	}
@@ -283,7 +294,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	defer func() { stopContacts(); <-contactsDone }()
 	deps := &session.Deps{
 		Store:     kickingStore{Store: metrics.InstrumentStore(st), kick: rev.publisher.Kick},
-		Issuer:    authority,
+		Issuer:    caSet,
 		Auth:      verifier,
 		Tracer:    server.TraceDir{Dir: g.dir().Trace()},
 		Locks:     session.NewDeviceLocks(),
@@ -501,8 +512,8 @@ func fleetParameters(ctx context.Context, sys *system.Service, node config.Confi
 // and the manufacturer CA certificates. Its policy (sudi_verification,
 // allow_expired_mic) is a fleet parameter each session passes (see
 // sessionConfig), not the verifier's.
-func newVerifier(a *ca.Authority, certs []*x509.Certificate) *auth.Verifier {
-	opts := auth.Options{LSCRoots: a.Roots(), Now: time.Now}
+func newVerifier(roots auth.RootSource, certs []*x509.Certificate) *auth.Verifier {
+	opts := auth.Options{LSCRootSource: roots, Now: time.Now}
 	opts.MICBundle = certs // auth.New trusts every certificate of the bundle as a root
 	return auth.New(opts)
 }

@@ -137,13 +137,16 @@ func nameOf(c *x509.Certificate) string {
 // trustEntries is the list every file of this CAPF starts with: both SAST
 // identities, the primary again with the TFTP role (phones check .sgn files
 // against a TFTP certificate), and the CAPF certificate with the CAPF role.
-func trustEntries(ks *trust.Keystore, capf *x509.Certificate) []trust.Entry {
-	return []trust.Entry{
+func trustEntries(ks *trust.Keystore, capfs ...*x509.Certificate) []trust.Entry {
+	out := []trust.Entry{
 		{Role: trust.RoleSAST, Cert: ks.Primary.Cert},
 		{Role: trust.RoleSAST, Cert: ks.Backup.Cert},
 		{Role: trust.RoleTFTP, Cert: ks.Primary.Cert},
-		{Role: trust.RoleCAPF, Cert: capf},
 	}
+	for _, c := range capfs { // every CAPF certificate not retired (ADR 0015)
+		out = append(out, trust.Entry{Role: trust.RoleCAPF, Cert: c})
+	}
+	return out
 }
 
 // parseAdds reads the --add ROLE=CERT.pem flags.
@@ -195,7 +198,7 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := g.loadAuthority()
+			capfs, err := g.trustedCAPFs(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -203,9 +206,10 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			entries := append(trustEntries(ks, capfs...), extra...)
 			b, err := trust.Build(trust.BuildOptions{
 				FileName: fileName, Hash: hash, SignerVersion: ver, Signer: signer,
-				Entries: append(trustEntries(ks, a.Certificate()), extra...),
+				Entries: entries,
 			})
 			if err != nil {
 				return err
@@ -216,9 +220,9 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err := atomicfile.Write(out, b, 0o644, false); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), 4+len(extra), signerLabel(ks, signer), hash)
+			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), len(entries), signerLabel(ks, signer), hash)
 			return g.recordAudit(cmd.Context(), auditTrustBuild, fileName,
-				fmt.Sprintf("wrote %s: %d records, signed by the %s", out, 4+len(extra), signerLabel(ks, signer)))
+				fmt.Sprintf("wrote %s: %d records, signed by the %s", out, len(entries), signerLabel(ks, signer)))
 		},
 	}
 	cmd.Flags().StringVar(&kind, "kind", "itl", "itl or ctl (sets the default file name)")

@@ -84,7 +84,7 @@ func trustFileAdds(dataDir string, adds []string) ([]trust.Entry, []string) {
 // (trust.serve-rewrite, with the file's SHA-256) before the file is
 // replaced; at start, a rewrite that cannot be audited stops serve. The
 // returned job is nil when there is no trust_file_dir.
-func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capf *x509.Certificate, st servedTrust, log *slog.Logger) (job func(context.Context) error, err error) {
+func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capf capfCerts, st servedTrust, log *slog.Logger) (job func(context.Context) error, err error) {
 	dir := config.Resolve(g.dataDir, cfg.TrustFileDir)
 	if dir == "" {
 		if len(cfg.TrustFileAdd) > 0 {
@@ -100,7 +100,7 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capf *x5
 	if err != nil {
 		return nil, fmt.Errorf("trust_file_dir: %w", err)
 	}
-	log.Info("trust file", "path", path, "rewritten", written, "records", 4+len(st.adds))
+	log.Info("trust file", "path", path, "rewritten", written, "records", 3+len(capf())+len(st.adds))
 	return func(ctx context.Context) error {
 		written, err := syncTrustFile(ctx, g, path, capf, st, time.Now())
 		if err != nil {
@@ -118,12 +118,12 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capf *x5
 // st.adds would now; a file that differs only in its timestamp is left
 // alone. Before it writes, it records the rewrite in st.audit (when set)
 // and writes nothing if that fails. It reports whether it wrote.
-func syncTrustFile(ctx context.Context, g *globals, path string, capf *x509.Certificate, st servedTrust, now time.Time) (bool, error) {
+func syncTrustFile(ctx context.Context, g *globals, path string, capf capfCerts, st servedTrust, now time.Time) (bool, error) {
 	ks, err := g.openKeystore()
 	if err != nil {
 		return false, err
 	}
-	entries := append(trustEntries(ks, capf), st.adds...)
+	entries := append(trustEntries(ks, capf()...), st.adds...)
 	if old, err := os.ReadFile(path); err == nil {
 		if f, err := trust.Parse(old); err == nil && f.Verify() == nil && sameRecords(f.Records, entries) {
 			return false, nil
@@ -152,6 +152,15 @@ func syncTrustFile(ctx context.Context, g *globals, path string, capf *x509.Cert
 		return false, err
 	}
 	return true, nil
+}
+
+// capfCerts gives the CAPF certificates a trust file lists with the CAPF
+// role now: every CA of the set that is not retired.
+type capfCerts func() []*x509.Certificate
+
+// fixedCAPF lists certs, always.
+func fixedCAPF(certs ...*x509.Certificate) capfCerts {
+	return func() []*x509.Certificate { return certs }
 }
 
 // sameRecords reports whether recs list exactly entries, in order.

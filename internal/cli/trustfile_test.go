@@ -93,7 +93,7 @@ func TestTrustFileAdd(t *testing.T) {
 	}
 	audit := &auditLog{}
 	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
-	if _, err := startTrustFile(t.Context(), g, plan.cfg, capf, servedTrust{adds: plan.trustAdds, audit: audit}, log); err != nil {
+	if _, err := startTrustFile(t.Context(), g, plan.cfg, fixedCAPF(capf), servedTrust{adds: plan.trustAdds, audit: audit}, log); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(data, "tftp", servedTrustFile)
@@ -116,19 +116,19 @@ func TestTrustFileAdd(t *testing.T) {
 	// whose rewrite cannot be audited: the old file stays.
 	later := time.Now().Add(time.Hour)
 	st := servedTrust{adds: plan.trustAdds, audit: audit}
-	if written, err := syncTrustFile(t.Context(), g, path, capf, st, later); err != nil || written || len(audit.evs) != 1 {
+	if written, err := syncTrustFile(t.Context(), g, path, fixedCAPF(capf), st, later); err != nil || written || len(audit.evs) != 1 {
 		t.Fatalf("unchanged: written %v, %v, %d events", written, err, len(audit.evs))
 	}
 	_, newCAPF := newTrustData(t)
 	audit.err = errors.New("database is read-only")
-	if written, err := syncTrustFile(t.Context(), g, path, newCAPF, st, later); err == nil || written || !strings.Contains(err.Error(), "audit") {
+	if written, err := syncTrustFile(t.Context(), g, path, fixedCAPF(newCAPF), st, later); err == nil || written || !strings.Contains(err.Error(), "audit") {
 		t.Fatalf("unaudited rewrite: written %v, err %v; want refused", written, err)
 	}
 	if !bytes.Equal(mustRead(t, path), b) {
 		t.Fatal("the file changed although its rewrite could not be audited")
 	}
 	audit.err = nil
-	if written, err := syncTrustFile(t.Context(), g, path, newCAPF, st, later); err != nil || !written || len(audit.evs) != 2 {
+	if written, err := syncTrustFile(t.Context(), g, path, fixedCAPF(newCAPF), st, later); err != nil || !written || len(audit.evs) != 2 {
 		t.Fatalf("rewrite: written %v, %v, %d events", written, err, len(audit.evs))
 	}
 	sum = sha256.Sum256(mustRead(t, path))

@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keys"
+	"github.com/capf-server/capf/internal/store"
+)
+
+// keysRef is the prefix of a CA's key reference when its key is a row of
+// the keys table (a cluster with a KEK); any other reference is a key file
+// relative to DATA/ca.
+const keysRef = "keys:"
+
+// caSetPoll is how often serve reads the CA set's change counter (on
+// PostgreSQL a notification says so at once; the poll covers a lost one).
+const caSetPoll = time.Second
+
+// legacyKeyRef is where the key of the CAPF certificate of before the CA
+// set is: the cluster's capf key, or DATA/ca/capf.key.
+func (g *globals) legacyKeyRef() string {
+	if g.keysInDB() {
+		return keysRef + keys.IDCAPF
+	}
+	return ca.KeyFile
+}
+
+// serveActor is who serve's own changes are audited as.
+var serveActor = device.Actor{Kind: device.ActorSystem, Name: "serve"}
+
+// caAuthority opens the key of rec: from ms (the cluster's keys) when it
+// is a keys reference, else from its file under DATA/ca, and checks that
+// it belongs to rec's certificate.
+func (g *globals) caAuthority(rec caset.Record, cfg config.Config, ms map[string]keys.Material) (*ca.Authority, error) {
+	cert, err := rec.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	opts := ca.Options{KeyAlgorithm: ca.KeyAlgorithm(cfg.CAKey), LSCValidity: days(cfg.CertificateValidityDays)}
+	if id, ok := strings.CutPrefix(rec.KeyRef, keysRef); ok {
+		m, ok := ms[id]
+		if !ok || m.Key == nil {
+			return nil, fault.NotFoundf("CA %s: its key %s is not in the database's keys (give the cluster's KEK file)", rec.ID, id)
+		}
+		a, err := ca.New(cert, m.Key, opts)
+		if err != nil {
+			return nil, fmt.Errorf("CA %s: %w", rec.ID, err)
+		}
+		return a, nil
+	}
+	if !filepath.IsLocal(rec.KeyRef) || filepath.Base(rec.KeyRef) != ca.KeyFile {
+		return nil, fault.Invalidf("CA %s: its key reference %q is not a %s under %s", rec.ID, rec.KeyRef, ca.KeyFile, g.dir().CA())
+	}
+	opts.Dir = filepath.Join(g.dir().CA(), filepath.Dir(rec.KeyRef))
+	a, err := ca.Load(opts)
+	if err != nil {
+		return nil, fmt.Errorf("CA %s: %w", rec.ID, err)
+	}
+	if !bytes.Equal(a.Certificate().Raw, cert.Raw) {
+		return nil, fault.Invalidf("CA %s: %s holds another certificate than the CA set's (%s): restore the CA's files", rec.ID, opts.Dir, a.Certificate().Subject)
+	}
+	return a, nil
+}
+
+// openCAIssuers reads the CA set from st and opens the key of every CA
+// that is not retired. On a cluster with a KEK the keys are read again
+// (another node may have staged a CA since this one started).
+func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Store, cfg config.Config) ([]caset.Issuer, int64, error) {
+	version, err := st.CASetVersion(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	recs, err := st.ListCAs(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var ms map[string]keys.Material
+	if g.cluster != nil {
+		if ms, err = keys.NewService(ks, g.cluster.kek, nil).Load(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
+	out := make([]caset.Issuer, 0, len(recs))
+	for _, r := range recs {
+		cert, err := r.Certificate()
+		if err != nil {
+			return nil, 0, err
+		}
+		iss := caset.Issuer{Record: r, Cert: cert}
+		if r.State.Trusted() {
+			if iss.Authority, err = g.caAuthority(r, cfg, ms); err != nil {
+				return nil, 0, err
+			}
+		}
+		if r.State == caset.Active && cfg.TLSProfile == "legacy" && cert.PublicKeyAlgorithm != x509.RSA {
+			return nil, 0, fault.Invalidf("tls_profile legacy needs an RSA CAPF key: the active CA %s has a %s key", r.ID, cert.PublicKeyAlgorithm)
+		}
+		out = append(out, iss)
+	}
+	return out, version, nil
+}
+
+// serveCASet adopts legacy (the CAPF certificate serve loaded or created)
+// as the first active CA when the set is empty, then opens the set.
+func (g *globals) serveCASet(ctx context.Context, st store.Store, legacy *ca.Authority, cfg config.Config, log *slog.Logger) (*caset.Set, error) {
+	adopted, err := caset.NewService(st, nil).Adopt(ctx, legacy.Certificate(), g.legacyKeyRef(), serveActor)
+	if err != nil {
+		return nil, err
+	}
+	if adopted {
+		log.Info("the CAPF certificate is the first active CA of the CA set (capf ca status)", "subject", legacy.Certificate().Subject.String())
+	}
+	issuers, version, err := g.openCAIssuers(ctx, st, st, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("CA set: %w", err)
+	}
+	set, err := caset.NewSet(version, issuers, legacy.LSCIssuers()...)
+	if err != nil {
+		return nil, fmt.Errorf("CA set: %w", err)
+	}
+	return set, nil
+}
+
+// watchCASet keeps set current until ctx ends: it reads the change
+// counter every poll, and at once when watcher (nil on SQLite) hears of a
+// change on the fleet channel. A set that does not open (a missing key
+// file, say) is logged and the one in force stays.
+func (g *globals) watchCASet(ctx context.Context, set *caset.Set, st store.Store, cfg config.Config, poll time.Duration, watcher fleetWatcher, log *slog.Logger) {
+	kick := make(chan struct{}, 1)
+	if watcher != nil {
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			watcher.WatchFleetParameters(ctx, func() {
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			}, log)
+		}()
+		defer func() { <-watched }()
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	failed := int64(-1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+		v, err := st.CASetVersion(ctx)
+		if err != nil || v == set.Version() || v == failed {
+			continue
+		}
+		issuers, version, err := g.openCAIssuers(ctx, st, st, cfg)
+		if err == nil {
+			err = set.Replace(version, issuers)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				failed = v
+				log.Warn("the CA set changed but does not open; the CAs in force stay", "version", v, "err", err)
+			}
+			continue
+		}
+		active := set.Active().Certificate()
+		id, _ := caset.KeyID(active)
+		log.Info("CA set changed: TLS presents and new LSCs come from the active CA", "version", version, "active", id,
+			"subject", active.Subject.String(), "trusted", len(set.Trusted()))
+	}
+}
+
+// caSetRecords returns the CA set of the database; while it is empty (no
+// serve adopted the CAPF certificate yet), the CAPF certificate of before
+// the set stands for it as its active CA.
+func (g *globals) caSetRecords(ctx context.Context, st caset.Store) ([]caset.Record, error) {
+	recs, err := st.ListCAs(ctx)
+	if err != nil || len(recs) > 0 {
+		return recs, err
+	}
+	legacy, err := g.loadLegacyAuthority()
+	if err != nil {
+		return nil, err
+	}
+	id, err := caset.KeyID(legacy.Certificate())
+	if err != nil {
+		return nil, err
+	}
+	return []caset.Record{{ID: id, State: caset.Active, Chain: legacy.Certificate().Raw, KeyRef: g.legacyKeyRef()}}, nil
+}
+
+// adoptLegacy makes the CAPF certificate of before the set the first
+// active CA of an empty set, as serve does at start.
+func (g *globals) adoptLegacy(ctx context.Context, st caset.Store) error {
+	recs, err := st.ListCAs(ctx)
+	if err != nil || len(recs) > 0 {
+		return err
+	}
+	legacy, err := g.loadLegacyAuthority()
+	if err != nil {
+		return err
+	}
+	_, err = caset.NewService(st, nil).Adopt(ctx, legacy.Certificate(), g.legacyKeyRef(), g.actor())
+	return err
+}
+
+// trustedCAPFs returns the CAPF certificates trust files list: every CA
+// of the set that is not retired, oldest first.
+func (g *globals) trustedCAPFs(ctx context.Context) ([]*x509.Certificate, error) {
+	st, err := g.openStore(ctx, readOnly)
+	if fault.KindOf(err) == fault.NotFound && !store.IsPostgres(g.db) {
+		legacy, err := g.loadLegacyAuthority() // no database, no CA set
+		if err != nil {
+			return nil, err
+		}
+		return []*x509.Certificate{legacy.Certificate()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	recs, err := g.caSetRecords(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for _, r := range recs {
+		if !r.State.Trusted() {
+			continue
+		}
+		c, err := r.Certificate()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
