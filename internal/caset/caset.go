@@ -53,10 +53,10 @@ type Record struct {
 	State State
 	// Chain is the certificate chain, DER, leaf first.
 	Chain []byte
-	// KeyRef says where the private key is: on a node that keeps its keys
-	// as files, a path relative to the data directory's ca directory
-	// (capf.key for the CA of before the set, ID/capf.key after); on a
-	// cluster with a KEK, the id of its row in the keys table.
+	// KeyRef names the private key, the same on every backend: the id
+	// of its row in the keys table on a cluster with a KEK ("capf" for
+	// the CA of before the set, "ca-ID" after), which a node that keeps
+	// its keys as files maps to DATA/ca/capf.key and DATA/ca/ID/capf.key.
 	KeyRef    string
 	CreatedAt time.Time
 	ChangedAt time.Time

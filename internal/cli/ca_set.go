@@ -142,11 +142,11 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 		if err != nil {
 			return err
 		}
-		kr, err := keys.NewService(st, ck.kek, nil).Record(keys.Material{ID: "ca-" + id, Kind: keys.KindCAPF, Chain: []*x509.Certificate{cert}, Key: a.Signer()})
+		kr, err := keys.NewService(st, ck.kek, nil).Record(keys.Material{ID: caKeyPrefix + id, Kind: keys.KindCAPF, Chain: []*x509.Certificate{cert}, Key: a.Signer()})
 		if err != nil {
 			return err
 		}
-		if rec, err = svc.Stage(ctx, []*x509.Certificate{cert}, keysRef+kr.ID, &kr, g.actor()); err != nil {
+		if rec, err = svc.Stage(ctx, []*x509.Certificate{cert}, kr.ID, &kr, g.actor()); err != nil {
 			return err
 		}
 	} else {
@@ -154,7 +154,7 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 		if err := ca.Install(dir, cert, a.Signer()); err != nil {
 			return err
 		}
-		if rec, err = svc.Stage(ctx, []*x509.Certificate{cert}, filepath.Join(id, ca.KeyFile), nil, g.actor()); err != nil {
+		if rec, err = svc.Stage(ctx, []*x509.Certificate{cert}, caKeyPrefix+id, nil, g.actor()); err != nil {
 			_ = os.RemoveAll(dir) // never stored: nothing refers to it
 			return err
 		}

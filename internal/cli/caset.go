@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -19,29 +22,39 @@ import (
 	"github.com/capf-server/capf/internal/store"
 )
 
-// keysRef is the prefix of a CA's key reference when its key is a row of
-// the keys table (a cluster with a KEK); any other reference is a key file
-// relative to DATA/ca.
-const keysRef = "keys:"
+// A CA's key reference is the id of its key in the keys table, whatever
+// the node: "capf" for the CAPF certificate of before the set, "ca-ID" for
+// each one capf ca regenerate made. A node that keeps its keys as files
+// finds them at DATA/ca/capf.key and DATA/ca/ID/capf.key (caKeyDir), a
+// cluster with a KEK in the keys table; so the set survives a restore
+// from one backend into the other.
+const caKeyPrefix = "ca-"
+
+// caKeyDir returns the directory under DATA/ca of the key named ref.
+func caKeyDir(ref string) (string, bool) {
+	if ref == keys.IDCAPF {
+		return ".", true
+	}
+	id, ok := strings.CutPrefix(ref, caKeyPrefix)
+	if !ok || id == "" || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return id, true
+}
 
 // caSetPoll is how often serve reads the CA set's change counter (on
 // PostgreSQL a notification says so at once; the poll covers a lost one).
 const caSetPoll = time.Second
 
-// legacyKeyRef is where the key of the CAPF certificate of before the CA
-// set is: the cluster's capf key, or DATA/ca/capf.key.
-func (g *globals) legacyKeyRef() string {
-	if g.keysInDB() {
-		return keysRef + keys.IDCAPF
-	}
-	return ca.KeyFile
-}
+// legacyKeyRef is the key reference of the CAPF certificate of before the
+// set.
+func (g *globals) legacyKeyRef() string { return keys.IDCAPF }
 
 // serveActor is who serve's own changes are audited as.
 var serveActor = device.Actor{Kind: device.ActorSystem, Name: "serve"}
 
-// caAuthority opens the key of rec: from ms (the cluster's keys) when it
-// is a keys reference, else from its file under DATA/ca, and checks that
+// caAuthority opens the key of rec: from ms (the cluster's keys) on a
+// cluster with a KEK, else from its files under DATA/ca, and checks that
 // it belongs to rec's certificate.
 func (g *globals) caAuthority(rec caset.Record, cfg config.Config, ms map[string]keys.Material) (*ca.Authority, error) {
 	cert, err := rec.Certificate()
@@ -49,10 +62,10 @@ func (g *globals) caAuthority(rec caset.Record, cfg config.Config, ms map[string
 		return nil, err
 	}
 	opts := ca.Options{KeyAlgorithm: ca.KeyAlgorithm(cfg.CAKey), LSCValidity: days(cfg.CertificateValidityDays)}
-	if id, ok := strings.CutPrefix(rec.KeyRef, keysRef); ok {
-		m, ok := ms[id]
+	if g.keysInDB() {
+		m, ok := ms[rec.KeyRef]
 		if !ok || m.Key == nil {
-			return nil, fault.NotFoundf("CA %s: its key %s is not in the database's keys (give the cluster's KEK file)", rec.ID, id)
+			return nil, fault.NotFoundf("CA %s: its key %s is not among the database's keys", rec.ID, rec.KeyRef)
 		}
 		a, err := ca.New(cert, m.Key, opts)
 		if err != nil {
@@ -60,10 +73,11 @@ func (g *globals) caAuthority(rec caset.Record, cfg config.Config, ms map[string
 		}
 		return a, nil
 	}
-	if !filepath.IsLocal(rec.KeyRef) || filepath.Base(rec.KeyRef) != ca.KeyFile {
-		return nil, fault.Invalidf("CA %s: its key reference %q is not a %s under %s", rec.ID, rec.KeyRef, ca.KeyFile, g.dir().CA())
+	dir, ok := caKeyDir(rec.KeyRef)
+	if !ok {
+		return nil, fault.Invalidf("CA %s: unknown key reference %q", rec.ID, rec.KeyRef)
 	}
-	opts.Dir = filepath.Join(g.dir().CA(), filepath.Dir(rec.KeyRef))
+	opts.Dir = filepath.Join(g.dir().CA(), dir)
 	a, err := ca.Load(opts)
 	if err != nil {
 		return nil, fmt.Errorf("CA %s: %w", rec.ID, err)
@@ -72,6 +86,32 @@ func (g *globals) caAuthority(rec caset.Record, cfg config.Config, ms map[string
 		return nil, fault.Invalidf("CA %s: %s holds another certificate than the CA set's (%s): restore the CA's files", rec.ID, opts.Dir, a.Certificate().Subject)
 	}
 	return a, nil
+}
+
+// caSetKeyFiles returns the keys of DATA/ca/ID/ (the CA set's keys other
+// than the first), for cluster init --data and a restore into PostgreSQL.
+func (g *globals) caSetKeyFiles(cfg config.Config) ([]keys.Material, error) {
+	es, err := os.ReadDir(g.dir().CA())
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read %s: %w", g.dir().CA(), err)
+	}
+	var out []keys.Material
+	for _, e := range es {
+		if _, ok := caKeyDir(caKeyPrefix + e.Name()); !ok || !e.IsDir() {
+			continue
+		}
+		opts := g.caOptions(cfg)
+		opts.Dir = filepath.Join(g.dir().CA(), e.Name())
+		a, err := ca.Load(opts)
+		if err != nil {
+			return nil, fmt.Errorf("the CA set's key in %s: %w", opts.Dir, err)
+		}
+		out = append(out, keys.Material{ID: caKeyPrefix + e.Name(), Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
+	}
+	return out, nil
 }
 
 // openCAIssuers reads the CA set from st and opens the key of every CA

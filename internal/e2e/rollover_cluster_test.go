@@ -62,8 +62,8 @@ func TestClusterCAPFRollover(t *testing.T) {
 	if len(rows) != 2 || rows[0].State != "active" || rows[0].Phones != 1 || rows[1].State != "staged" {
 		t.Fatalf("ca status after regenerate: %+v", rows)
 	}
-	blk, rest := pem.Decode([]byte(cl("ca", "export", "--all")))
-	blk, _ = pem.Decode(rest)
+	_, rest := pem.Decode([]byte(cl("ca", "export", "--all")))
+	blk, _ := pem.Decode(rest)
 	if blk == nil {
 		t.Fatal("ca export --all gave fewer than two certificates")
 	}
@@ -72,13 +72,15 @@ func TestClusterCAPFRollover(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl("ca", "activate", rows[1].ID)
-	deadline := time.Now().Add(10 * time.Second)
+	activated := time.Now()
+	deadline := activated.Add(10 * time.Second)
 	for !tlsLeaf(t, a.phones).Equal(ca2) || !tlsLeaf(t, b.phones).Equal(ca2) {
 		if time.Now().After(deadline) {
 			t.Fatal("the nodes do not present the activated certificate 10 s later")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("both nodes present the activated certificate %v after the activation", time.Since(activated).Round(10*time.Millisecond))
 	fresh := newPhoneName()
 	cl("device", "add", fresh, "--operation", "install", "--key", "ec256")
 	if res := phone(a.phones, fresh, t.TempDir(), ca2); !issuedBy(res.Installed, ca2) {
