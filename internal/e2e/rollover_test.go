@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +76,12 @@ func withColons(hexSerial string) string {
 // a phone holds a valid LSC from it, and once forced, that LSC no longer
 // authenticates.
 func TestCAPFRollover(t *testing.T) {
-	s := startServer(t, nil, "")
+	s := startServer(t, serverParams{"crl_listen": "127.0.0.1:0"}, "")
+	m := regexp.MustCompile(`CRL and OCSP:\s+(http://\S+)/crl,`).FindStringSubmatch(s.out.String())
+	if m == nil {
+		t.Fatalf("no CRL listener in the start-up lines:\n%s", s.out)
+	}
+	crlBase := m[1]
 	ca1 := s.trust[0]
 	if got := presented(t, s.addr); !got.Equal(ca1) {
 		t.Fatalf("TLS presents %s, want the CAPF certificate %s", got.Subject, ca1.Subject)
@@ -170,6 +178,19 @@ func TestCAPFRollover(t *testing.T) {
 	if rows[0].State != "retiring" || rows[1].State != "active" {
 		t.Fatalf("ca status after activate: %+v", rows)
 	}
+	// /crl serves the active CA's CRL, and the retiring one's stays served.
+	for _, c := range []struct {
+		path string
+		ca   *x509.Certificate
+	}{{"/crl", ca2}, {"/crl/" + id1 + ".crl", ca1}} {
+		deadline := time.Now().Add(20 * time.Second)
+		for !crlFrom(t, crlBase+c.path, c.ca) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not serve the CRL of %s 20 s after the activation", c.path, c.ca.Subject)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	// A phone trusting only 1 no longer trusts the server.
 	s.mustCapf("device", "add", "SEP0000000000C1", "--operation", "install", "--key", "ec256")
 	if res, err := s.phone("SEP0000000000C1", t.TempDir(), func(o *phonesim.Options) { o.Trust = []*x509.Certificate{ca1}; o.Retries = -1 }); err == nil {
@@ -243,4 +264,20 @@ func copyDir(t *testing.T, dir string) string {
 		}
 	}
 	return out
+}
+
+// crlFrom reports whether url serves a CRL signed by ca.
+func crlFrom(t *testing.T, url string, ca *x509.Certificate) bool {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	crl, err := x509.ParseRevocationList(b)
+	return err == nil && crl.CheckSignatureFrom(ca) == nil
 }
