@@ -161,7 +161,7 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 	}
 	sum := sha256.Sum256(cert.Raw)
 	fmt.Fprintf(g.stdout, "staged %s (%s, %s)\n  SHA-256: %X\n", rec.ID, cert.Subject, alg, sum)
-	fmt.Fprintf(g.stdout, "trust files list it with the CAPF role from now on (serve rewrites its own within a minute; rebuild others with capf trust build);\n")
+	fmt.Fprintf(g.stdout, "trust files list it with the CAPF role from now on (serve rewrites its own within 10 s; rebuild others with capf trust build);\n")
 	fmt.Fprintf(g.stdout, "once the phones have them, capf ca activate %s makes it the certificate phones see\n", rec.ID)
 	return nil
 }

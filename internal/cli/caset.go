@@ -42,6 +42,12 @@ func caKeyDir(ref string) (string, bool) {
 	return id, true
 }
 
+// trustFileCheck is how often the node holding the trust-file lease
+// compares the trust file with what it should list: a CA staged, activated
+// or retired is in the served trust file within it. A check reads one
+// small file; it writes only when the records differ.
+const trustFileCheck = 10 * time.Second
+
 // caSetPoll is how often serve reads the CA set's change counter (on
 // PostgreSQL a notification says so at once; the poll covers a lost one).
 const caSetPoll = time.Second

@@ -392,7 +392,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	// once-per-fleet jobs run under their leases from now on.
 	jobs := []lease.Job{sweepJob(svc, params.LongestSession, term, st, time.Now, log), rev.job(), renewalJob(st, params, metrics, log)}
 	if syncTrust != nil {
-		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
+		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: trustFileCheck, Run: syncTrust})
 	}
 	fleet, err := joinCluster(ctx, st, cluster.Node{ID: node, Addresses: addrs, Version: buildVersion()}, term, limiter.Running, jobs, log)
 	if err != nil {

@@ -28,6 +28,7 @@ type caRow struct {
 	State  string `json:"state"`
 	Serial string `json:"serial"`
 	Phones int    `json:"phones"`
+	Listed *bool  `json:"in_trust_file"`
 }
 
 func (s *server) caStatus() []caRow {
@@ -76,7 +77,11 @@ func withColons(hexSerial string) string {
 // a phone holds a valid LSC from it, and once forced, that LSC no longer
 // authenticates.
 func TestCAPFRollover(t *testing.T) {
-	s := startServer(t, serverParams{"crl_listen": "127.0.0.1:0"}, "")
+	data := t.TempDir()
+	if err := os.Mkdir(filepath.Join(data, "tftp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverParams{"crl_listen": "127.0.0.1:0", "trust_file_dir": "tftp"}, data)
 	m := regexp.MustCompile(`CRL and OCSP:\s+(http://\S+)/crl,`).FindStringSubmatch(s.out.String())
 	if m == nil {
 		t.Fatalf("no CRL listener in the start-up lines:\n%s", s.out)
@@ -132,26 +137,22 @@ func TestCAPFRollover(t *testing.T) {
 	ca2 := certs[1]
 	itl := filepath.Join(t.TempDir(), "ITLFile.tlv")
 	s.mustCapf("trust", "build", "--out", itl)
-	b, err := os.ReadFile(itl)
-	if err != nil {
-		t.Fatal(err)
+	if listed := capfListed(t, itl); len(listed) != 2 || !listed[0].Equal(ca1) || !listed[1].Equal(ca2) {
+		t.Fatalf("trust build lists %d CAPF certificates, want 1 and 2", len(listed))
 	}
-	f, err := trust.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var listed []*x509.Certificate
-	for _, r := range f.Records {
-		if r.Role == trust.RoleCAPF {
-			c, err := x509.ParseCertificate(r.Certificate)
-			if err != nil {
-				t.Fatal(err)
-			}
-			listed = append(listed, c)
+	// The ITL serve keeps follows within its check (10 s).
+	served := filepath.Join(data, "tftp", "ITLFile.tlv")
+	deadline := time.Now().Add(25 * time.Second)
+	for len(capfListed(t, served)) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the ITL serve keeps does not list the staged certificate 25 s after regenerate")
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	if len(listed) != 2 || !listed[0].Equal(ca1) || !listed[1].Equal(ca2) {
-		t.Fatalf("the trust file lists %d CAPF certificates, want 1 and 2", len(listed))
+	for _, r := range s.caStatus() {
+		if r.Listed == nil || !*r.Listed {
+			t.Errorf("ca status: %s is not listed in the served trust file", r.ID)
+		}
 	}
 	if got := presented(t, s.addr); !got.Equal(ca1) {
 		t.Fatal("a staged certificate is presented on TLS")
@@ -166,7 +167,7 @@ func TestCAPFRollover(t *testing.T) {
 	// Activate: TLS presents 2 within seconds, no restart.
 	s.mustCapf("ca", "activate")
 	activated := time.Now()
-	deadline := activated.Add(15 * time.Second)
+	deadline = activated.Add(15 * time.Second)
 	for !presented(t, s.addr).Equal(ca2) {
 		if time.Now().After(deadline) {
 			t.Fatal("TLS still presents certificate 1 15 s after the activation")
@@ -280,4 +281,29 @@ func crlFrom(t *testing.T, url string, ca *x509.Certificate) bool {
 	}
 	crl, err := x509.ParseRevocationList(b)
 	return err == nil && crl.CheckSignatureFrom(ca) == nil
+}
+
+// capfListed returns the certificates the trust file at path lists with
+// the CAPF role; none while it is missing.
+func capfListed(t *testing.T, path string) []*x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	f, err := trust.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []*x509.Certificate
+	for _, r := range f.Records {
+		if r.Role == trust.RoleCAPF {
+			c, err := x509.ParseCertificate(r.Certificate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			listed = append(listed, c)
+		}
+	}
+	return listed
 }
