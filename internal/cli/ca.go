@@ -41,8 +41,10 @@ func newCACmd(g *globals) *cobra.Command {
 				return err
 			}
 			w := g.stdout
-			if g.keysInDB() {
+			if id, _ := caset.KeyID(a.Certificate()); g.keysInDB() {
 				fmt.Fprintf(w, "File:          none: the cluster's, in the database\n")
+			} else if dir := filepath.Join(g.dir().CA(), id); fileExists(filepath.Join(dir, ca.CertFile)) {
+				fmt.Fprintf(w, "File:          %s\n", filepath.Join(dir, ca.CertFile))
 			} else {
 				fmt.Fprintf(w, "File:          %s\n", g.dir().CACert())
 			}
@@ -264,4 +266,10 @@ func (g *globals) auditCAExport(ctx context.Context, cert *x509.Certificate, how
 	if err := g.recordAudit(ctx, device.AuditCAExport, device.CAExportTarget, detail); err != nil {
 		fmt.Fprintf(g.stderr, "warning: the export is not in the audit stream: %v\n", err)
 	}
+}
+
+// fileExists reports whether path names an existing file.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/capf-server/capf/internal/admintls"
 	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/cluster"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/contact"
@@ -213,7 +214,11 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
-	authority = caSet.Active()
+	if active := caSet.Active(); !active.Certificate().Equal(authority.Certificate()) {
+		id, _ := caset.KeyID(active.Certificate())
+		capfSource, created = "the CA set (active "+id+"; capf ca status)", false
+		authority = active
+	}
 	verifier := newVerifier(caSet, plan.micCerts)
 	syncTrust, err := startTrustFile(ctx, g, cfg, caSet.Trusted, servedTrust{adds: plan.trustAdds, audit: st}, log)
 	if err != nil {
