@@ -121,9 +121,12 @@ func (g *globals) caSetKeyFiles(cfg config.Config) ([]keys.Material, error) {
 }
 
 // openCAIssuers reads the CA set from st and opens the key of every CA
-// that is not retired. On a cluster with a KEK the keys are read again
-// (another node may have staged a CA since this one started).
-func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Store, cfg config.Config) ([]caset.Issuer, int64, error) {
+// that is not retired, reusing the authorities of have (the set in force)
+// so that only a new CA's key is read. On a cluster with a KEK the keys
+// are read again only then (another node may have staged a CA since this
+// one started); a KEK rotated since this node started does not stop the
+// CAs it has open.
+func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Store, cfg config.Config, have []caset.Issuer) ([]caset.Issuer, int64, error) {
 	version, err := st.CASetVersion(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -132,12 +135,13 @@ func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Sto
 	if err != nil {
 		return nil, 0, err
 	}
-	var ms map[string]keys.Material
-	if g.cluster != nil {
-		if ms, err = keys.NewService(ks, g.cluster.kek, nil).Load(ctx); err != nil {
-			return nil, 0, err
+	open := map[string]*ca.Authority{}
+	for _, iss := range have {
+		if iss.Authority != nil {
+			open[iss.ID] = iss.Authority
 		}
 	}
+	var ms map[string]keys.Material
 	out := make([]caset.Issuer, 0, len(recs))
 	for _, r := range recs {
 		cert, err := r.Certificate()
@@ -146,8 +150,17 @@ func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Sto
 		}
 		iss := caset.Issuer{Record: r, Cert: cert}
 		if r.State.Trusted() {
-			if iss.Authority, err = g.caAuthority(r, cfg, ms); err != nil {
-				return nil, 0, err
+			if a := open[r.ID]; a != nil && a.Certificate().Equal(cert) {
+				iss.Authority = a
+			} else {
+				if g.cluster != nil && ms == nil {
+					if ms, err = keys.NewService(ks, g.cluster.kek, nil).Load(ctx); err != nil {
+						return nil, 0, err
+					}
+				}
+				if iss.Authority, err = g.caAuthority(r, cfg, ms); err != nil {
+					return nil, 0, err
+				}
 			}
 		}
 		if r.State == caset.Active && cfg.TLSProfile == "legacy" && cert.PublicKeyAlgorithm != x509.RSA {
@@ -168,7 +181,9 @@ func (g *globals) serveCASet(ctx context.Context, st store.Store, legacy *ca.Aut
 	if adopted {
 		log.Info("the CAPF certificate is the first active CA of the CA set (capf ca status)", "subject", legacy.Certificate().Subject.String())
 	}
-	issuers, version, err := g.openCAIssuers(ctx, st, st, cfg)
+	// The CAPF certificate loaded already needs no second load.
+	have := []caset.Issuer{{Record: caset.Record{ID: mustKeyID(legacy.Certificate())}, Authority: legacy}}
+	issuers, version, err := g.openCAIssuers(ctx, st, st, cfg, have)
 	if err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
 	}
@@ -212,7 +227,7 @@ func (g *globals) watchCASet(ctx context.Context, set *caset.Set, st store.Store
 		if err != nil || v == set.Version() || v == failed {
 			continue
 		}
-		issuers, version, err := g.openCAIssuers(ctx, st, st, cfg)
+		issuers, version, err := g.openCAIssuers(ctx, st, st, cfg, set.Issuers())
 		if err == nil {
 			err = set.Replace(version, issuers)
 		}
@@ -228,6 +243,13 @@ func (g *globals) watchCASet(ctx context.Context, set *caset.Set, st store.Store
 		log.Info("CA set changed: TLS presents and new LSCs come from the active CA", "version", version, "active", id,
 			"subject", active.Subject.String(), "trusted", len(set.Trusted()))
 	}
+}
+
+// mustKeyID is the CA id of c, or "" when it has no key identifier (then
+// it matches no record and is loaded again).
+func mustKeyID(c *x509.Certificate) string {
+	id, _ := caset.KeyID(c)
+	return id
 }
 
 // caSetRecords returns the CA set of the database; while it is empty (no

@@ -96,5 +96,31 @@ func TestClusterCAPFRollover(t *testing.T) {
 	if rows[0].State != "retiring" || rows[0].Phones != 0 || rows[1].State != "active" || rows[1].Phones != 2 {
 		t.Fatalf("ca status after the rollover: %+v", rows)
 	}
+	// The KEK rotated under the running nodes re-seals the new CA's key
+	// with the others (the new KEK opens the set), and the nodes, which
+	// have every CA open, still follow the next change.
+	newKEK := filepath.Join(t.TempDir(), "kek2")
+	if out, errOut, code := capfRun("--db", dsn, "--kek-file", kekFile, "kek", "rotate", "--new-kek-file", newKEK, "--generate"); code != 0 {
+		t.Fatalf("kek rotate: exit %d: %s%s", code, out, errOut)
+	}
+	kekFile = newKEK
+	logs := func() string { return a.errOut.String() + b.errOut.String() }
+	followed := strings.Count(logs(), "CA set changed")
 	cl("ca", "retire", rows[0].ID)
+	deadline = time.Now().Add(10 * time.Second)
+	for strings.Count(logs(), "CA set changed") < followed+2 {
+		if strings.Contains(logs(), "does not open") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not follow the retire after the KEK rotation:\n%s\n%s", a.errOut, b.errOut)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if strings.Contains(a.errOut.String()+b.errOut.String(), "does not open") {
+		t.Fatalf("a node could not open the CA set:\n%s\n%s", a.errOut, b.errOut)
+	}
+	if out := cl("ca", "status"); !strings.Contains(out, "retired") {
+		t.Fatalf("ca status with the new KEK:\n%s", out)
+	}
 }
