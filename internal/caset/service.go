@@ -24,8 +24,9 @@ const (
 // audited in the transaction that makes it: it takes effect (nodes see
 // it) only with its audit line.
 type Service struct {
-	st  Store
-	now func() time.Time
+	st       Store
+	now      func() time.Time
+	implicit []Record
 }
 
 // NewService returns the service over st; now nil means time.Now.
@@ -34,6 +35,27 @@ func NewService(st Store, now func() time.Time) *Service {
 		now = time.Now
 	}
 	return &Service{st: st, now: now}
+}
+
+// Assume makes the service take r as the set while the store's set is
+// empty (no node adopted the CAPF certificate of before the set yet), so
+// that a command refused on such a set names that certificate, without
+// writing it. It returns s.
+func (s *Service) Assume(r Record) *Service {
+	s.implicit = []Record{r}
+	return s
+}
+
+// list returns the stored set, or the assumed one while that is empty.
+func (s *Service) list(ctx context.Context) ([]Record, error) {
+	recs, err := s.st.ListCAs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the CA set: %w", err)
+	}
+	if len(recs) == 0 {
+		return s.implicit, nil
+	}
+	return recs, nil
 }
 
 // Adopt makes cert (its key at keyRef) the first, active CA of an empty
@@ -86,9 +108,9 @@ func (s *Service) Stage(ctx context.Context, chain []*x509.Certificate, keyRef s
 // empty) the active CA; the active one becomes retiring. It returns the
 // CA activated and the one it replaced.
 func (s *Service) Activate(ctx context.Context, ref string, actor device.Actor) (activated, previous Record, err error) {
-	recs, err := s.st.ListCAs(ctx)
+	recs, err := s.list(ctx)
 	if err != nil {
-		return Record{}, Record{}, fmt.Errorf("read the CA set: %w", err)
+		return Record{}, Record{}, err
 	}
 	var target Record
 	if ref == "" {
@@ -148,9 +170,9 @@ func (s *Service) Activate(ctx context.Context, ref string, actor device.Actor) 
 // force, a CA from which devices hold a valid LSC, naming their count. It
 // returns the CA and that count.
 func (s *Service) Retire(ctx context.Context, ref string, force bool, actor device.Actor) (Record, int, error) {
-	recs, err := s.st.ListCAs(ctx)
+	recs, err := s.list(ctx)
 	if err != nil {
-		return Record{}, 0, fmt.Errorf("read the CA set: %w", err)
+		return Record{}, 0, err
 	}
 	target, err := Find(recs, ref)
 	if err != nil {
@@ -193,9 +215,9 @@ type Status struct {
 // Status returns every CA with the devices that hold its LSCs, oldest
 // first.
 func (s *Service) Status(ctx context.Context) ([]Status, error) {
-	recs, err := s.st.ListCAs(ctx)
+	recs, err := s.list(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the CA set: %w", err)
+		return nil, err
 	}
 	now := s.now().UTC()
 	out := make([]Status, 0, len(recs))

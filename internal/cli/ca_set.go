@@ -51,10 +51,11 @@ func caSetCommands(g *globals) []*cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := g.adoptLegacy(cmd.Context(), st); err != nil {
+			svc, err := g.caSetService(cmd.Context(), st)
+			if err != nil {
 				return err
 			}
-			act, prev, err := caset.NewService(st, nil).Activate(cmd.Context(), ref, g.actor())
+			act, prev, err := svc.Activate(cmd.Context(), ref, g.actor())
 			if err != nil {
 				return err
 			}
@@ -76,10 +77,11 @@ func caSetCommands(g *globals) []*cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := g.adoptLegacy(cmd.Context(), st); err != nil {
+			svc, err := g.caSetService(cmd.Context(), st)
+			if err != nil {
 				return err
 			}
-			r, n, err := caset.NewService(st, nil).Retire(cmd.Context(), args[0], force, g.actor())
+			r, n, err := svc.Retire(cmd.Context(), args[0], force, g.actor())
 			if err != nil {
 				return err
 			}
@@ -99,6 +101,20 @@ func caSetCommands(g *globals) []*cobra.Command {
 	}
 	status.Flags().BoolVar(&asJSON, "json", false, "JSON instead of a table")
 	return []*cobra.Command{regenerate, activate, retire, status}
+}
+
+// caSetService is the CA set's service over st; while no node adopted the
+// CAPF certificate of before the set, it stands for the set.
+func (g *globals) caSetService(ctx context.Context, st caset.Store) (*caset.Service, error) {
+	recs, err := g.caSetRecords(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	svc := caset.NewService(st, nil)
+	if len(recs) == 1 {
+		svc.Assume(recs[0])
+	}
+	return svc, nil
 }
 
 // caRegenerate creates a staged CA: its key is written (a file under
@@ -195,21 +211,12 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	recs, err := st.ListCAs(ctx)
+	svc, err := g.caSetService(ctx, st)
 	if err != nil {
 		return err
 	}
-	var sts []caset.Status
-	if len(recs) == 0 { // not adopted yet: the CAPF certificate of before the set
-		if recs, err = g.caSetRecords(ctx, st); err != nil {
-			return err
-		}
-		c, _ := recs[0].Certificate()
-		sts = []caset.Status{{Record: recs[0], Cert: c}}
-		if sts[0].Holders, err = st.CountLSCHolders(ctx, recs[0].ID, c.Subject.String(), time.Now()); err != nil {
-			return err
-		}
-	} else if sts, err = caset.NewService(st, nil).Status(ctx); err != nil {
+	sts, err := svc.Status(ctx)
+	if err != nil {
 		return err
 	}
 	for _, s := range sts {
