@@ -235,6 +235,8 @@ func (s *Service) Status(ctx context.Context) ([]Status, error) {
 	return out, nil
 }
 
+// event is the audit event of action on cert, with its subject, serial
+// and SHA-256.
 func (s *Service) event(actor device.Actor, action string, cert *x509.Certificate, detail string) device.AuditEvent {
 	id, _ := KeyID(cert)
 	sum := sha256.Sum256(cert.Raw)

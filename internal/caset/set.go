@@ -63,7 +63,8 @@ func (s *Set) Replace(version int64, issuers []Issuer) error {
 		}
 		if iss.State == Active {
 			if snap.active != nil {
-				return fault.Invalidf("the CA set has two active CAs (%s and %s)", snap.active.Certificate().SubjectKeyId, iss.ID)
+				first, _ := KeyID(snap.active.Certificate())
+				return fault.Invalidf("the CA set has two active CAs (%s and %s)", first, iss.ID)
 			}
 			snap.active = iss.Authority
 		}
