@@ -471,7 +471,8 @@ const MaxTTL = 10 * 366 * 24 * time.Hour
 // the account the token belongs to (the principal's Owner, for a token
 // made through the API or the web UI): the token then acts with at most
 // that account's current role and is deleted with it. An empty owner
-// makes a service token, as the local CLI does.
+// makes a service token, as the local CLI does. A token's role may not be
+// above its owner's (Invalid, field "role").
 func (s *Service) CreateToken(ctx context.Context, actor device.Actor, owner, name string, role Role, ttl time.Duration) (string, Token, error) {
 	if err := checkName("token", name); err != nil {
 		return "", Token{}, err
@@ -481,6 +482,18 @@ func (s *Service) CreateToken(ctx context.Context, actor device.Actor, owner, na
 	}
 	if ttl < 0 || ttl > MaxTTL {
 		return "", Token{}, fault.InvalidField("expires", "token lifetime %v: want 0 (never) up to 10 years", ttl)
+	}
+	if owner != "" {
+		// A token never starts with more than its owner may do; it is
+		// capped again at each use (EffectiveRole), should the owner be
+		// demoted later.
+		cred, err := s.store.GetCredentials(ctx, owner)
+		if err != nil {
+			return "", Token{}, fmt.Errorf("create token %s: owner %s: %w", name, truncate(owner), err)
+		}
+		if role == RoleAdmin && cred.Role != RoleAdmin {
+			return "", Token{}, fault.InvalidField("role", "token %s: role admin is above the %s role of its owner %s", name, cred.Role, cred.Name)
+		}
 	}
 	rnd, err := s.randomSecret()
 	if err != nil {

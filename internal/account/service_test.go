@@ -410,6 +410,9 @@ func TestTokens(t *testing.T) {
 func TestAccountChanges(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
+	if _, err := f.svc.AddAccount(ctx, cli, "vera", account.RoleViewer, "vera's long password"); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		err       error
@@ -426,6 +429,8 @@ func TestAccountChanges(t *testing.T) {
 		{"demote-last-admin", second(f.svc.SetRole(ctx, cli, "root", account.RoleViewer)), fault.Conflict, ""},
 		{"remove-unknown", f.svc.RemoveAccount(ctx, cli, "nobody"), fault.NotFound, ""},
 		{"token-bad-ttl", third(f.svc.CreateToken(ctx, cli, "", "t", account.RoleAdmin, -time.Hour)), fault.Invalid, "expires"},
+		{"token-above-owner", third(f.svc.CreateToken(ctx, cli, "vera", "t", account.RoleAdmin, time.Hour)), fault.Invalid, "role"},
+		{"token-of-unknown-owner", third(f.svc.CreateToken(ctx, cli, "nobody", "t", account.RoleViewer, time.Hour)), fault.NotFound, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

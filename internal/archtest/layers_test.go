@@ -55,6 +55,7 @@ var allowed = map[string][]string{
 	"capfd":                 {"device", "fault", "safetext"},
 	"phonesim":              {"wire"},
 	"trust":                 {"fault", "atomicfile", "certserial"},
+	"trustfile":             {"atomicfile", "config", "device", "fault", "trust"},
 	"cli":                   {"*"},
 	"apiclient":             {"device", "fault", "lsc", "system", "view"},
 	"e2e":                   {"*"},
@@ -65,7 +66,7 @@ var allowed = map[string][]string{
 	"system":                {"device", "fault", "config", "atomicfile"},
 	"admintls":              {"fault", "atomicfile", "certserial"},
 	"api":                   {"account", "ca", "device", "fault", "lsc", "report", "system", "view", "webauth"},
-	"webui":                 {"account", "ca", "device", "fault", "lsc", "report", "safetext", "system", "webauth"},
+	"webui":                 {"account", "ca", "device", "fault", "lsc", "report", "safetext", "system", "trustfile", "webauth"},
 }
 
 // backends are the packages of the database backends: only the seam,

@@ -22,6 +22,7 @@ import (
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
 )
 
 // caSetCommands are the rollover commands of `capf ca` (ADR 0015):
@@ -266,7 +267,7 @@ func (g *globals) servedTrustCAPFs(cfg config.Config) ([][]byte, string, error) 
 	if dir == "" {
 		return nil, "", nil
 	}
-	path := filepath.Join(dir, servedTrustFile)
+	path := filepath.Join(dir, trustfile.ServedName)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return [][]byte{}, path + " (missing)", nil

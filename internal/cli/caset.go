@@ -16,7 +16,6 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/config"
-	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/store"
@@ -55,9 +54,6 @@ const caSetPoll = time.Second
 // legacyKeyRef is the key reference of the CAPF certificate of before the
 // set.
 func (g *globals) legacyKeyRef() string { return keys.IDCAPF }
-
-// serveActor is who serve's own changes are audited as.
-var serveActor = device.Actor{Kind: device.ActorSystem, Name: "serve"}
 
 // caAuthority opens the key of rec: from ms (the cluster's keys) on a
 // cluster with a KEK, else from its files under DATA/ca, and checks that

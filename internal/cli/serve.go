@@ -220,7 +220,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		authority = active
 	}
 	verifier := newVerifier(caSet, plan.micCerts)
-	syncTrust, err := startTrustFile(ctx, g, cfg, caSet.Trusted, servedTrust{adds: plan.trustAdds, audit: st}, log)
+	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, caSet.Trusted(), servedTrust{adds: plan.trustAdds, audit: st, capfNow: caSet.Trusted}, log)
 	if err != nil {
 		return err
 	}
@@ -365,8 +365,12 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		} else {
 			adminAddr += " (browsers trust " + filepath.Join(admintls.Dir(g.dataDir), admintls.CAFile) + ")"
 		}
-		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log,
-			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st},
+		inUse, err := nodeInUse(nodeCfg, flagParams(f, changed), g.db, g.dbFrom)
+		if err != nil {
+			return err
+		}
+		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log, inUse: inUse,
+			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st}, trustFiles: trustFiles,
 			windows: func() webui.Windows {
 				if w := params.Current().Windows; w != nil {
 					return w

@@ -18,6 +18,7 @@ import (
 	"github.com/capf-server/capf/internal/schedule"
 	"github.com/capf-server/capf/internal/tcpbind"
 	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
 )
 
 // servePlan is what `capf serve` has checked before it binds a port or
@@ -72,7 +73,7 @@ func planServe(ctx context.Context, g *globals, set map[string]any) (*servePlan,
 		}
 		if cfg.TrustFileDir != "" {
 			var addProblems []string
-			p.trustAdds, addProblems = trustFileAdds(g.dataDir, cfg.TrustFileAdd)
+			p.trustAdds, addProblems = trustfile.ConfigAdds(g.dataDir, cfg.TrustFileAdd)
 			problems = append(problems, addProblems...)
 		}
 	}

@@ -13,9 +13,12 @@ import (
 	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/api"
 	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/lsc"
+	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/system"
+	"github.com/capf-server/capf/internal/trustfile"
 	"github.com/capf-server/capf/internal/webauth"
 	"github.com/capf-server/capf/internal/webui"
 )
@@ -36,6 +39,9 @@ var (
 	_ webui.System    = (*system.Service)(nil)
 )
 
+// The account service serves the UI's Accounts and API Tokens pages.
+var _ webui.AccountAdmin = (*account.Service)(nil)
+
 // adminServices are what the administration listener serves: the same
 // application services the CLI uses.
 type adminServices struct {
@@ -45,11 +51,16 @@ type adminServices struct {
 	system      *system.Service
 	certificate *x509.Certificate
 	backups     webui.Backups // nil: no backup download
-	log         *slog.Logger
+	// trustFiles is serve's trust-file service (Security > Trust File).
+	trustFiles *trustfile.Service
+	log        *slog.Logger
 	// windows are the maintenance windows in force; phones the host and
 	// port phones reach the service at (see webui.Options).
 	windows func() webui.Windows
 	phones  func() (host, port string)
+	// inUse are the node settings as this serve applied them (see
+	// nodeInUse).
+	inUse map[string]webui.InUse
 }
 
 // handler composes the REST API and the web UI behind the security headers
@@ -63,10 +74,10 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{
-		Devices: s.devices, Accounts: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
+		Devices: s.devices, Accounts: s.accounts, AccountAdmin: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
-		Sessions: s.accounts, Windows: s.windows, Phones: s.phones,
-		Certificates: uiCertsOrNil(s.certs),
+		Sessions: s.accounts, Windows: s.windows, Phones: s.phones, InUse: s.inUse,
+		Certificates: uiCertsOrNil(s.certs), TrustFiles: uiTrustOrNil(s.trustFiles),
 	})
 	auth := webauth.Middleware(s.accounts, s.log)
 	limit := webauth.LimitBodies(bodyLimit)
@@ -120,4 +131,46 @@ func uiCertsOrNil(c *lsc.Service) webui.Certificates {
 		return nil
 	}
 	return c
+}
+
+// uiTrustOrNil keeps a nil service a nil interface (Security > Trust File
+// then says it is not available).
+func uiTrustOrNil(t *trustfile.Service) webui.TrustFiles {
+	if t == nil {
+		return nil
+	}
+	return t
+}
+
+// nodeInUse returns the node settings a serve applied at start, by
+// capf.json key: nodeCfg is capf.json with the flags over it, flags the
+// keys the flags set (flagParams), db the database in use and dbFrom
+// where it was named (--db, CAPF_DB or capf.json). Each value set by a
+// flag or the environment names it as its source. Fleet parameters are
+// left out: the database's values are in force on every node.
+func nodeInUse(nodeCfg config.Config, flags map[string]any, db, dbFrom string) (map[string]webui.InUse, error) {
+	ps, err := system.ParametersOf(nodeCfg)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]webui.InUse{}
+	for _, p := range ps {
+		if !p.Restart {
+			continue
+		}
+		in := webui.InUse{Value: p.Value}
+		if _, ok := flags[p.Name]; ok {
+			in.Source = "the --" + strings.ReplaceAll(p.Name, "_", "-") + " flag"
+		}
+		if p.Name == "database" {
+			switch dbFrom {
+			case "--db":
+				in = webui.InUse{Value: config.RedactDatabase(db), Source: "the --db flag"}
+			case store.EnvDB:
+				in = webui.InUse{Value: config.RedactDatabase(db), Source: "the " + store.EnvDB + " environment variable"}
+			}
+		}
+		out[p.Name] = in
+	}
+	return out, nil
 }

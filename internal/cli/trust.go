@@ -3,10 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -25,6 +21,7 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
 )
 
 func init() { subcommands = append(subcommands, newTrustCmd) }
@@ -126,29 +123,6 @@ func (f *signerFlags) resolve(ks *trust.Keystore) (trust.Signing, trust.HashAlgo
 	return s, hash, ver, err
 }
 
-// nameOf returns the certificate's subject in the trust file's text form.
-func nameOf(c *x509.Certificate) string {
-	if s, err := trust.NameText(c.RawSubject); err == nil {
-		return s
-	}
-	return c.Subject.String()
-}
-
-// trustEntries is the list every file of this CAPF starts with: both SAST
-// identities, the primary again with the TFTP role (phones check .sgn files
-// against a TFTP certificate), and the CAPF certificate with the CAPF role.
-func trustEntries(ks *trust.Keystore, capfs ...*x509.Certificate) []trust.Entry {
-	out := []trust.Entry{
-		{Role: trust.RoleSAST, Cert: ks.Primary.Cert},
-		{Role: trust.RoleSAST, Cert: ks.Backup.Cert},
-		{Role: trust.RoleTFTP, Cert: ks.Primary.Cert},
-	}
-	for _, c := range capfs { // every CAPF certificate not retired (ADR 0015)
-		out = append(out, trust.Entry{Role: trust.RoleCAPF, Cert: c})
-	}
-	return out
-}
-
 // parseAdds reads the --add ROLE=CERT.pem flags.
 func parseAdds(adds []string) ([]trust.Entry, error) {
 	var out []trust.Entry
@@ -198,7 +172,7 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			capfs, err := g.trustedCAPFs(cmd.Context())
+			capfs, err := g.trustedCAPFs(cmd.Context()) // every CAPF certificate not retired (ADR 0015)
 			if err != nil {
 				return err
 			}
@@ -206,7 +180,7 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			entries := append(trustEntries(ks, capfs...), extra...)
+			entries := append(trustfile.Entries(ks, capfs), extra...)
 			b, err := trust.Build(trust.BuildOptions{
 				FileName: fileName, Hash: hash, SignerVersion: ver, Signer: signer,
 				Entries: entries,
@@ -220,9 +194,9 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err := atomicfile.Write(out, b, 0o644, false); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), len(entries), signerLabel(ks, signer), hash)
+			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), len(entries), trustfile.SignerLabel(ks, signer), hash)
 			return g.recordAudit(cmd.Context(), auditTrustBuild, fileName,
-				fmt.Sprintf("wrote %s: %d records, signed by the %s", out, len(entries), signerLabel(ks, signer)))
+				fmt.Sprintf("wrote %s: %d records, signed by the %s", out, len(entries), trustfile.SignerLabel(ks, signer)))
 		},
 	}
 	cmd.Flags().StringVar(&kind, "kind", "itl", "itl or ctl (sets the default file name)")
@@ -232,14 +206,6 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing --out file whose SAST certificates did not sign the new one (phones that installed it will reject the new file)")
 	sf.register(cmd, true)
 	return cmd
-}
-
-// signerLabel names the identity that signed: "primary SAST", "backup SAST".
-func signerLabel(ks *trust.Keystore, s trust.Signing) string {
-	if bytes.Equal(s.Cert.Raw, ks.Backup.Cert.Raw) {
-		return "backup SAST"
-	}
-	return "primary SAST"
 }
 
 // checkSuccessor refuses, unless forced, to replace a trust file with one
@@ -253,26 +219,16 @@ func checkSuccessor(g *globals, path string, s trust.Signing, force bool) error 
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}
-	f, err := trust.Parse(old)
-	if err != nil {
-		if force {
-			return nil
-		}
-		return fault.Conflictf("%s exists and is not a trust file (%v); use --force to replace it", path, err)
-	}
-	var sast []string
-	for _, r := range f.Records {
-		if r.Role != trust.RoleSAST {
-			continue
-		}
-		if bytes.Equal(r.Certificate, s.Cert.Raw) {
-			return nil
-		}
-		sast = append(sast, clean(r.SubjectName))
+	succ := trustfile.CheckSuccessor(old, s.Cert)
+	switch {
+	case succ.NotTrustFile != nil && force, succ.Accepted:
+		return nil
+	case succ.NotTrustFile != nil:
+		return fault.Conflictf("%s exists and is not a trust file (%v); use --force to replace it", path, succ.NotTrustFile)
 	}
 	fmt.Fprintf(g.stderr, "WARNING: phones that installed %s accept a new trust file only if it is signed by one of its SAST certificates:\n", path)
-	for _, n := range sast {
-		fmt.Fprintf(g.stderr, "WARNING:   %s\n", n)
+	for _, n := range succ.SAST {
+		fmt.Fprintf(g.stderr, "WARNING:   %s\n", clean(n))
 	}
 	fmt.Fprintf(g.stderr, "WARNING: the new file is signed by %s, which is not among them: those phones would reject it until they are factory reset (or their ITL is deleted).\n", nameOf(s.Cert))
 	if force {
@@ -315,6 +271,9 @@ func readBounded(path string, max int) ([]byte, error) {
 	return b, nil
 }
 
+// nameOf returns the certificate's subject in the trust file's text form.
+func nameOf(c *x509.Certificate) string { return trustfile.NameOf(c) }
+
 // clean makes text from a file safe to print on a terminal: control
 // characters and invalid UTF-8 are shown escaped.
 func clean(s string) string {
@@ -334,78 +293,6 @@ func clean(s string) string {
 	return b.String()
 }
 
-// recordView is one record as `trust show` prints it.
-type recordView struct {
-	Offset   int    `json:"offset"`
-	Role     string `json:"role"`
-	Subject  string `json:"subject"`
-	Issuer   string `json:"issuer"`
-	Serial   string `json:"serial"`
-	KeyType  string `json:"key_type"`
-	SHA1     string `json:"sha1"`
-	SHA256   string `json:"sha256"`
-	NotAfter string `json:"not_after,omitempty"`
-	Problem  string `json:"problem,omitempty"`
-}
-
-// fileView is a trust file as `trust show --json` prints it.
-type fileView struct {
-	Version       string       `json:"version"`
-	HeaderLength  int          `json:"header_length"`
-	FileName      string       `json:"filename"`
-	Timestamp     time.Time    `json:"timestamp"`
-	Signer        string       `json:"signer"`
-	SignerIssuer  string       `json:"signer_issuer"`
-	SignerSerial  string       `json:"signer_serial"`
-	Digest        string       `json:"digest"`
-	SignatureLen  int          `json:"signature_length"`
-	SignerVersion string       `json:"signer_version,omitempty"`
-	Records       []recordView `json:"records"`
-	Verified      bool         `json:"signature_verified"`
-	VerifyError   string       `json:"signature_error,omitempty"`
-}
-
-func keyType(c *x509.Certificate) string {
-	switch k := c.PublicKey.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA %d", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "EC " + k.Curve.Params().Name
-	}
-	return c.PublicKeyAlgorithm.String()
-}
-
-func viewOfFile(f *trust.File) fileView {
-	h := f.Header
-	v := fileView{
-		Version: fmt.Sprintf("%d.%d", h.Version[0], h.Version[1]), HeaderLength: h.Length,
-		FileName: h.FileName, Timestamp: h.Timestamp, Signer: h.SignerName, SignerIssuer: h.IssuerName,
-		SignerSerial: fmt.Sprintf("%X", h.SerialNumber), Digest: h.Hash.String(), SignatureLen: len(h.Signature),
-	}
-	if h.SignerVersion != (trust.SignerVersion{}) {
-		v.SignerVersion = h.SignerVersion.String()
-	}
-	for _, r := range f.Records {
-		s1, s256 := sha1.Sum(r.Certificate), sha256.Sum256(r.Certificate)
-		rv := recordView{
-			Offset: r.Offset, Role: r.Role.String(), Subject: r.SubjectName, Issuer: r.IssuerName,
-			Serial: fmt.Sprintf("%X", r.SerialNumber), SHA1: fmt.Sprintf("%X", s1), SHA256: fmt.Sprintf("%X", s256),
-		}
-		if c, err := x509.ParseCertificate(r.Certificate); err != nil {
-			rv.KeyType, rv.Problem = "unknown", "certificate does not parse: "+err.Error()
-		} else {
-			rv.KeyType, rv.NotAfter = keyType(c), c.NotAfter.UTC().Format(time.RFC3339)
-		}
-		v.Records = append(v.Records, rv)
-	}
-	if err := f.Verify(); err != nil {
-		v.VerifyError = err.Error()
-	} else {
-		v.Verified = true
-	}
-	return v
-}
-
 func newTrustShowCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -417,7 +304,7 @@ func newTrustShowCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := viewOfFile(f)
+			v := trustfile.ViewOf(f)
 			if asJSON {
 				if err := printJSON(g.stdout, v); err != nil {
 					return err
@@ -435,7 +322,7 @@ func newTrustShowCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printFileView(w io.Writer, v fileView) {
+func printFileView(w io.Writer, v trustfile.FileView) {
 	fmt.Fprintf(w, "File name:      %s\n", clean(v.FileName))
 	fmt.Fprintf(w, "Format version: %s\n", v.Version)
 	fmt.Fprintf(w, "Header length:  %d\n", v.HeaderLength)
@@ -492,21 +379,15 @@ func newTrustCheckCmd(g *globals) *cobra.Command {
 			} else {
 				fmt.Fprintf(g.stdout, "signature:        ok (signed by %s)\n", clean(f.Header.SignerName))
 			}
-			var roles []string
-			for _, r := range f.Records {
-				if bytes.Equal(r.Certificate, capf.Raw) {
-					roles = append(roles, r.Role.String())
-				}
-			}
+			l := trustfile.CheckCAPF(f, capf)
 			switch {
-			case containsString(roles, trust.RoleCAPF.String()):
+			case l.Listed:
 				fmt.Fprintf(g.stdout, "CAPF certificate: ok (%s is listed with the CAPF role)\n", nameOf(capf))
-			case len(roles) > 0:
-				fmt.Fprintf(g.stdout, "CAPF certificate: FAILED: %s is listed only with role %s, not CAPF\n", nameOf(capf), strings.Join(roles, ", "))
+			case len(l.Roles) > 0:
+				fmt.Fprintf(g.stdout, "CAPF certificate: FAILED: %s is listed only with role %s, not CAPF\n", nameOf(capf), strings.Join(l.Roles, ", "))
 				failed = append(failed, "the current CAPF certificate is not listed with the CAPF role")
 			default:
-				s := sha256.Sum256(capf.Raw)
-				fmt.Fprintf(g.stdout, "CAPF certificate: FAILED: the current CAPF certificate %s (SHA-256 %X) is not in the file\n", nameOf(capf), s)
+				fmt.Fprintf(g.stdout, "CAPF certificate: FAILED: the current CAPF certificate %s (SHA-256 %s) is not in the file\n", nameOf(capf), l.SHA256)
 				failed = append(failed, "the current CAPF certificate is not in the file")
 			}
 			if len(failed) > 0 {
@@ -515,15 +396,6 @@ func newTrustCheckCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func newTrustSignCmd(g *globals) *cobra.Command {
@@ -554,8 +426,8 @@ func newTrustSignCmd(g *globals) *cobra.Command {
 			if err := atomicfile.Write(out, b, 0o644, false); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "wrote %s (signed by the %s; phones check it against the TFTP-role certificate of their trust file)\n", out, signerLabel(ks, signer))
-			return g.recordAudit(cmd.Context(), auditTrustSign, filepath.Base(args[0]), fmt.Sprintf("wrote %s, signed by the %s", out, signerLabel(ks, signer)))
+			fmt.Fprintf(g.stdout, "wrote %s (signed by the %s; phones check it against the TFTP-role certificate of their trust file)\n", out, trustfile.SignerLabel(ks, signer))
+			return g.recordAudit(cmd.Context(), auditTrustSign, filepath.Base(args[0]), fmt.Sprintf("wrote %s, signed by the %s", out, trustfile.SignerLabel(ks, signer)))
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "output file (default FILE.sgn)")
@@ -573,31 +445,28 @@ func newTrustSignersCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			now := time.Now()
 			online := 0
-			for _, id := range ks.Identities() {
-				c := id.Cert
-				s1, s256 := sha1.Sum(c.Raw), sha256.Sum256(c.Raw)
-				key := "in the data directory (" + id.KeyPath + ")"
-				if id.Key == nil {
+			for _, si := range trustfile.Signers(ks, time.Now()) {
+				key := "in the data directory (" + si.KeyPath + ")"
+				if !si.Online {
 					key = "OFFLINE: not in the data directory (sign with --signer-key FILE)"
 				} else {
 					online++
 				}
-				fmt.Fprintf(g.stdout, "%s SAST\n", id.Name)
-				fmt.Fprintf(g.stdout, "  Subject:     %s\n", nameOf(c))
-				fmt.Fprintf(g.stdout, "  Serial:      %X\n", c.SerialNumber)
-				fmt.Fprintf(g.stdout, "  Valid from:  %s\n", c.NotBefore.UTC().Format(time.RFC3339))
-				fmt.Fprintf(g.stdout, "  Valid until: %s\n", c.NotAfter.UTC().Format(time.RFC3339))
-				fmt.Fprintf(g.stdout, "  SHA-1:       %X\n", s1)
-				fmt.Fprintf(g.stdout, "  SHA-256:     %X\n", s256)
-				fmt.Fprintf(g.stdout, "  Certificate: %s\n", id.CertPath)
+				fmt.Fprintf(g.stdout, "%s SAST\n", si.Name)
+				fmt.Fprintf(g.stdout, "  Subject:     %s\n", si.Subject)
+				fmt.Fprintf(g.stdout, "  Serial:      %s\n", si.Serial)
+				fmt.Fprintf(g.stdout, "  Valid from:  %s\n", si.NotBefore.UTC().Format(time.RFC3339))
+				fmt.Fprintf(g.stdout, "  Valid until: %s\n", si.NotAfter.UTC().Format(time.RFC3339))
+				fmt.Fprintf(g.stdout, "  SHA-1:       %s\n", si.SHA1)
+				fmt.Fprintf(g.stdout, "  SHA-256:     %s\n", si.SHA256)
+				fmt.Fprintf(g.stdout, "  Certificate: %s\n", si.CertPath)
 				fmt.Fprintf(g.stdout, "  Key:         %s\n", key)
 				switch {
-				case now.After(c.NotAfter):
-					fmt.Fprintf(g.stderr, "WARNING: the %s SAST certificate EXPIRED on %s: build and install a file signed by the other identity that lists a replacement\n", id.Name, c.NotAfter.UTC().Format(time.DateOnly))
-				case now.Add(365 * 24 * time.Hour).After(c.NotAfter):
-					fmt.Fprintf(g.stderr, "WARNING: the %s SAST certificate expires on %s (within a year): phones must get a file listing its replacement, signed while it is still valid\n", id.Name, c.NotAfter.UTC().Format(time.DateOnly))
+				case si.Expired:
+					fmt.Fprintf(g.stderr, "WARNING: the %s SAST certificate EXPIRED on %s: build and install a file signed by the other identity that lists a replacement\n", si.Name, si.NotAfter.UTC().Format(time.DateOnly))
+				case si.ExpiresSoon:
+					fmt.Fprintf(g.stderr, "WARNING: the %s SAST certificate expires on %s (within a year): phones must get a file listing its replacement, signed while it is still valid\n", si.Name, si.NotAfter.UTC().Format(time.DateOnly))
 				}
 			}
 			switch online {

@@ -26,6 +26,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
 )
 
 // newTrustData returns a data directory with a CAPF certificate, as after
@@ -370,14 +371,14 @@ func TestTrustFileDir(t *testing.T) {
 	cfg := config.Defaults()
 	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
 	cfg.TrustFileDir = "tftp"
-	if _, err := startTrustFile(context.Background(), g, cfg, fixedCAPF(capf), servedTrust{}, log); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	if _, _, err := startTrustFile(context.Background(), g, cfg, []*x509.Certificate{capf}, servedTrust{}, log); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Fatalf("missing dir: %v", err)
 	}
 	os.Mkdir(served, 0o755)
-	if _, err := startTrustFile(context.Background(), g, cfg, fixedCAPF(capf), servedTrust{}, log); err != nil {
+	if _, _, err := startTrustFile(context.Background(), g, cfg, []*x509.Certificate{capf}, servedTrust{}, log); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(served, servedTrustFile)
+	path := filepath.Join(served, trustfile.ServedName)
 	first, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -387,11 +388,11 @@ func TestTrustFileDir(t *testing.T) {
 		t.Fatalf("served file: %v", err)
 	}
 	later := time.Now().Add(time.Hour)
-	if written, err := syncTrustFile(context.Background(), g, path, fixedCAPF(capf), servedTrust{}, later); err != nil || written {
+	if written, err := syncTrustFile(context.Background(), g, path, capf, servedTrust{}, later); err != nil || written {
 		t.Fatalf("unchanged records rewritten: %v %v", written, err)
 	}
 	_, newCAPF := newTrustData(t)
-	if written, err := syncTrustFile(context.Background(), g, path, fixedCAPF(newCAPF), servedTrust{}, later); err != nil || !written {
+	if written, err := syncTrustFile(context.Background(), g, path, newCAPF, servedTrust{}, later); err != nil || !written {
 		t.Fatalf("new CAPF certificate not written: %v %v", written, err)
 	}
 	f, _ = trust.Parse(mustRead(t, path))
@@ -399,7 +400,7 @@ func TestTrustFileDir(t *testing.T) {
 		t.Fatal("rewritten file does not list the new CAPF certificate")
 	}
 	os.WriteFile(path, []byte("garbage"), 0o644)
-	if written, err := syncTrustFile(context.Background(), g, path, fixedCAPF(newCAPF), servedTrust{}, later); err != nil || !written {
+	if written, err := syncTrustFile(context.Background(), g, path, newCAPF, servedTrust{}, later); err != nil || !written {
 		t.Fatalf("garbage not replaced: %v %v", written, err)
 	}
 	entries, _ := os.ReadDir(served)

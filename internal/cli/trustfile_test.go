@@ -7,8 +7,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,8 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
 )
 
 // auditLog records audit events, or refuses them with err.
@@ -36,6 +41,15 @@ func (a *auditLog) AppendAudit(_ context.Context, ev device.AuditEvent) error {
 	}
 	a.evs = append(a.evs, ev)
 	return nil
+}
+
+// syncTrustFile runs one sync of serve's trust-file service for the file
+// at path at the time now.
+func syncTrustFile(ctx context.Context, g *globals, path string, capf *x509.Certificate, st servedTrust, now time.Time) (bool, error) {
+	svc := &trustfile.Service{Path: path, Keystore: g.openKeystore, CAPF: []*x509.Certificate{capf},
+		Adds: st.adds, Audit: st.audit, Now: func() time.Time { return now }}
+	rw, err := svc.Sync(ctx, serveActor, false)
+	return rw.Written, err
 }
 
 // TestTrustFileAdd: the trust_file_add certificates are read when serve
@@ -93,10 +107,10 @@ func TestTrustFileAdd(t *testing.T) {
 	}
 	audit := &auditLog{}
 	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
-	if _, err := startTrustFile(t.Context(), g, plan.cfg, fixedCAPF(capf), servedTrust{adds: plan.trustAdds, audit: audit}, log); err != nil {
+	if _, _, err := startTrustFile(t.Context(), g, plan.cfg, []*x509.Certificate{capf}, servedTrust{adds: plan.trustAdds, audit: audit}, log); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(data, "tftp", servedTrustFile)
+	path := filepath.Join(data, "tftp", trustfile.ServedName)
 	b := mustRead(t, path)
 	f, err := trust.Parse(b)
 	if err != nil || f.Verify() != nil {
@@ -107,32 +121,50 @@ func TestTrustFileAdd(t *testing.T) {
 		t.Fatalf("served file records: %d, want this CAPF's 4 then ccm and app-server", len(f.Records))
 	}
 	sum := sha256.Sum256(b)
-	if len(audit.evs) != 1 || audit.evs[0].Action != auditTrustServe || audit.evs[0].Target != servedTrustFile ||
+	if len(audit.evs) != 1 || audit.evs[0].Action != trustfile.AuditServe || audit.evs[0].Target != trustfile.ServedName ||
 		audit.evs[0].Actor.String() != "system:serve" || !strings.Contains(audit.evs[0].Detail, "sha256 "+hex.EncodeToString(sum[:])) {
-		t.Fatalf("audit of the rewrite: %+v, want one %s event with sha256 %x", audit.evs, auditTrustServe, sum)
+		t.Fatalf("audit of the rewrite: %+v, want one %s event with sha256 %x", audit.evs, trustfile.AuditServe, sum)
 	}
 
 	// Unchanged records: no rewrite, no event. A new CAPF certificate
 	// whose rewrite cannot be audited: the old file stays.
 	later := time.Now().Add(time.Hour)
 	st := servedTrust{adds: plan.trustAdds, audit: audit}
-	if written, err := syncTrustFile(t.Context(), g, path, fixedCAPF(capf), st, later); err != nil || written || len(audit.evs) != 1 {
+	if written, err := syncTrustFile(t.Context(), g, path, capf, st, later); err != nil || written || len(audit.evs) != 1 {
 		t.Fatalf("unchanged: written %v, %v, %d events", written, err, len(audit.evs))
 	}
 	_, newCAPF := newTrustData(t)
 	audit.err = errors.New("database is read-only")
-	if written, err := syncTrustFile(t.Context(), g, path, fixedCAPF(newCAPF), st, later); err == nil || written || !strings.Contains(err.Error(), "audit") {
+	if written, err := syncTrustFile(t.Context(), g, path, newCAPF, st, later); err == nil || written || !strings.Contains(err.Error(), "audit") {
 		t.Fatalf("unaudited rewrite: written %v, err %v; want refused", written, err)
 	}
 	if !bytes.Equal(mustRead(t, path), b) {
 		t.Fatal("the file changed although its rewrite could not be audited")
 	}
 	audit.err = nil
-	if written, err := syncTrustFile(t.Context(), g, path, fixedCAPF(newCAPF), st, later); err != nil || !written || len(audit.evs) != 2 {
+	if written, err := syncTrustFile(t.Context(), g, path, newCAPF, st, later); err != nil || !written || len(audit.evs) != 2 {
 		t.Fatalf("rewrite: written %v, %v, %d events", written, err, len(audit.evs))
 	}
 	sum = sha256.Sum256(mustRead(t, path))
 	if !strings.Contains(audit.evs[1].Detail, hex.EncodeToString(sum[:])) {
 		t.Errorf("second rewrite's event %q lacks the file's sha256 %x", audit.evs[1].Detail, sum)
+	}
+}
+
+// TestTrustFileServiceWithoutDir: without trust_file_dir, serve keeps no
+// file, and showing the signers (the web UI's page) does not create them.
+func TestTrustFileServiceWithoutDir(t *testing.T) {
+	data, capf := newTrustData(t)
+	g := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+	svc, job, err := startTrustFile(t.Context(), g, config.Defaults(), []*x509.Certificate{capf}, servedTrust{}, log)
+	if err != nil || job != nil || svc == nil || svc.Path != "" {
+		t.Fatalf("startTrustFile: %+v, job %v, %v", svc, job != nil, err)
+	}
+	if _, err := svc.Signers(t.Context()); fault.KindOf(err) != fault.NotFound {
+		t.Fatalf("signers before any exist: %v, want NotFound", err)
+	}
+	if _, err := os.Stat(g.dir().Trust()); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("showing the signers created %s: %v", g.dir().Trust(), err)
 	}
 }

@@ -109,6 +109,12 @@ type Store interface {
 	// counts, oldest first; minutes without any are left out. Remaining and
 	// RemainingKnown are left zero for the caller to estimate.
 	CampaignProgress(ctx context.Context, id int64, since time.Time) (CampaignProgress, error)
+	// CampaignStrings returns, from one consistent snapshot, the devices of
+	// campaign id that still exist at the Rev the campaign left them at
+	// and have an authentication string, with it, in name order; and how
+	// many of its devices no longer exist or moved on to another Rev.
+	// NotFound if there is no such campaign.
+	CampaignStrings(ctx context.Context, id int64) ([]CampaignString, int, error)
 	// Dashboard returns the fleet overview q asks for, from one consistent
 	// snapshot: the device count; the count of each Operation Status,
 	// largest first, then by status; the counts of LSCNone, LSCValid and

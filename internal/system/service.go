@@ -259,6 +259,7 @@ func list(cur config.Config) ([]Parameter, error) {
 			Type:    typ,
 			Help:    p.Help,
 			Restart: !config.IsFleet(p.Key),
+			Choices: ChoicesOf(p.Key),
 		})
 	}
 	return ps, nil

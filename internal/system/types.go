@@ -15,6 +15,9 @@ type Parameter struct {
 	// parameter, kept in the database, that every node's sessions follow
 	// within seconds.
 	Restart bool `json:"restart"`
+	// Choices are the values a parameter with a fixed set may take, with
+	// their labels; empty for a free value of its type.
+	Choices []Choice `json:"choices,omitempty"`
 }
 
 // The types of Parameter.Type.

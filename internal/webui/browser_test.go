@@ -39,7 +39,7 @@ func TestBrowserLiveStatus(t *testing.T) {
 		}
 		t.Skip("no Chromium installed")
 	}
-	e := newEnv(t)
+	e, trustFiles := trustEnv(t, 0)
 	e.add(device.Device{Name: "SEP000000000001", Operation: device.OpInstall}, device.Device{Name: "SEP000000000002"})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", csp)
@@ -128,6 +128,19 @@ func TestBrowserLiveStatus(t *testing.T) {
 		fail("live campaign", err)
 	}
 	shot("campaign")
+
+	// Security > Trust File lists the CAPF certificate with its role.
+	if _, err := trustFiles.Sync(context.Background(), device.Actor{Kind: device.ActorSystem, Name: "serve"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/security/trust-file"), chromedp.WaitVisible(chromedp.ID("trust-records"))); err != nil {
+		fail("trust file", err)
+	}
+	if listed, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`[...document.querySelectorAll("#trust-records td.role")].some(td => td.textContent === "CAPF") &&
+		document.getElementById("trust-capf").textContent.includes("listed with the CAPF role") && !document.getElementById("trust-problems")`)); err != nil || !listed {
+		fail("trust file lists the CAPF", err)
+	}
+	shot("trust-file")
 
 	// A phone-sized screen: nothing wider than the viewport.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.URL+"/phones/SEP000000000001"), chromedp.WaitVisible(chromedp.ID("status"))); err != nil {

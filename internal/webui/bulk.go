@@ -29,10 +29,13 @@ type bulkData struct {
 	Modes      []option
 	Keys       []option
 	OpLabel    string // the confirmation's operation, in CallManager's words
+	// Deadline is the confirmation's Operation Completes By as read, in
+	// the page's zone; "" for none.
+	Deadline string
 }
 
 func (u *ui) bulkData(s search, f bulkForm) bulkData {
-	bd := bulkData{Where: s.Where, SearchText: searchText(s), SearchHref: s.href("/phones"), Form: f, Errors: formErrors{}}
+	bd := bulkData{Where: s.Where, SearchText: searchText(s, u.loc), SearchHref: s.href("/phones"), Form: f, Errors: formErrors{}}
 	bd.Operations = optionsOf(operations, device.Operation.Label, f.Operation)
 	bd.Modes = append([]option{{Value: "", Label: "Keep each phone's mode", Selected: f.AuthMode == ""}},
 		optionsOf(authModes, device.AuthMode.Label, f.AuthMode)...)
@@ -129,6 +132,9 @@ func (u *ui) bulkSubmit(w http.ResponseWriter, r *http.Request, p account.Princi
 		return
 	}
 	bd.OpLabel = ch.Operation.Label()
+	if ch.Deadline != nil {
+		bd.Deadline = u.when(*ch.Deadline)
+	}
 	u.render(w, r, p, http.StatusOK, "bulk_confirm.html", "Confirm Bulk Certificate Operation", "phones", bd)
 }
 
@@ -180,11 +186,11 @@ func (u *ui) campaign(w http.ResponseWriter, r *http.Request, p account.Principa
 		u.fail(w, r, p, err)
 		return
 	}
-	u.render(w, r, p, http.StatusOK, "campaign.html", fmt.Sprintf("Campaign %d: %s", cp.ID, cp.Operation.Label()), "phones", campaignView(cp))
+	u.render(w, r, p, http.StatusOK, "campaign.html", fmt.Sprintf("Campaign %d: %s", cp.ID, cp.Operation.Label()), "phones", campaignView(cp, u.loc))
 }
 
 // campaignView lays out the progress bar and the chart.
-func campaignView(cp device.CampaignProgress) campaignData {
+func campaignView(cp device.CampaignProgress, loc *time.Location) campaignData {
 	cd := campaignData{CampaignProgress: cp, OpLabel: cp.Operation.Label(), Active: cp.Pending+cp.InProgress > 0}
 	total := cp.Done + cp.InProgress + cp.Pending + cp.Failed + cp.Other
 	if total > 0 {
@@ -221,7 +227,7 @@ func campaignView(cp device.CampaignProgress) campaignData {
 			}
 			cd.Bars = append(cd.Bars, bar{
 				X: float64(i) * bw, Width: max(bw*0.85, 0.5), Y: chartH - h, Height: h,
-				Title: fmt.Sprintf("%s: %d", m.Minute.UTC().Format("15:04"), m.Count),
+				Title: fmt.Sprintf("%s: %d", m.Minute.In(loc).Format("15:04"), m.Count),
 			})
 		}
 	}

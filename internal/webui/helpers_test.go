@@ -34,8 +34,8 @@ var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 // The principals the tests act as, by the X-Test-As header the test
 // middleware reads (standing in for webauth.Middleware).
 var principals = map[string]account.Principal{
-	"admin":  {Kind: device.ActorWeb, Name: "alice", Role: account.RoleAdmin, Remote: "192.0.2.1", SessionID: "sess-admin", CSRF: "csrf-admin"},
-	"viewer": {Kind: device.ActorWeb, Name: "victor", Role: account.RoleViewer, Remote: "192.0.2.2", SessionID: "sess-viewer", CSRF: "csrf-viewer"},
+	"admin":  {Kind: device.ActorWeb, Name: "alice", Role: account.RoleAdmin, Remote: "192.0.2.1", SessionID: "sess-admin", CSRF: "csrf-admin", Owner: "alice"},
+	"viewer": {Kind: device.ActorWeb, Name: "victor", Role: account.RoleViewer, Remote: "192.0.2.2", SessionID: "sess-viewer", CSRF: "csrf-viewer", Owner: "victor"},
 }
 
 // fakeAccounts is an account service with one account, alice/secret,

@@ -218,11 +218,15 @@ func condition(field, match, value string, now time.Time) (string, error) {
 	return string(f) + ":" + string(m) + ":" + value, nil
 }
 
-// parseWhen reads a date for LSC expires: a date, a date and time (UTC), an
-// RFC 3339 time, or a span from now such as 30d or 720h.
+// parseWhen reads a date for LSC expires: a date, or a date and time, in
+// now's zone (the page's), an RFC 3339 time, or a span from now such as
+// 30d or 720h.
 func parseWhen(v string, now time.Time) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.Parse(layout, v); err == nil {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, now.Location()); err == nil {
 			return t, nil
 		}
 	}
@@ -234,18 +238,23 @@ func parseWhen(v string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(v); err == nil {
 		return now.Add(d), nil
 	}
-	return time.Time{}, fault.InvalidField("value", "LSC expires %q: want a date (2027-03-31), a date and time in UTC, or a span from now such as 30d", v)
+	return time.Time{}, fault.InvalidField("value", "LSC expires %q: want a date (2027-03-31) or a date and time (2027-03-31 18:00) in %s, or a span from now such as 30d", v, now.Location())
 }
 
-// describeWhere is a Where string in words: "Device Name begins with SEP00".
-func describeWhere(w string) string {
+// describeWhere is a Where string in words: "Device Name begins with
+// SEP00"; a time (of LSC expires) is shown in loc, the page's zone.
+func describeWhere(w string, loc *time.Location) string {
 	parts := strings.SplitN(w, ":", 3)
 	if len(parts) < 2 {
 		return w
 	}
 	s := fieldLabel(device.Field(parts[0])) + " " + matchLabel(device.Match(parts[1]))
 	if len(parts) == 3 {
-		s += " " + strconv.Quote(parts[2])
+		if t, err := time.Parse(time.RFC3339, parts[2]); err == nil && device.Field(parts[0]) == device.FieldLSCExpires {
+			s += " " + t.In(loc).Format("2006-01-02 15:04 MST")
+		} else {
+			s += " " + strconv.Quote(parts[2])
+		}
 	}
 	return s
 }
@@ -308,7 +317,7 @@ func (u *ui) phoneList(w http.ResponseWriter, r *http.Request, p account.Princip
 	}
 	status := http.StatusOK
 	if q.Has("field") {
-		cond, err := condition(field, match, value, now)
+		cond, err := condition(field, match, value, now.In(u.loc))
 		if err == nil && q.Has("within") && cond != "" && len(s.Where) >= maxConditions {
 			err = fault.InvalidField("value", "a search has at most %d conditions", maxConditions)
 		}
@@ -342,7 +351,7 @@ func (u *ui) phoneList(w http.ResponseWriter, r *http.Request, p account.Princip
 		rest := s
 		rest.Where = append(append([]string(nil), s.Where[:i]...), s.Where[i+1:]...)
 		rest.Page = 1
-		d.Conditions = append(d.Conditions, conditionView{Text: describeWhere(w), RemoveHref: rest.href("/phones")})
+		d.Conditions = append(d.Conditions, conditionView{Text: describeWhere(w, u.loc), RemoveHref: rest.href("/phones")})
 	}
 	d.Columns = u.columns(s)
 	d.BulkHref = s.criteriaOnly().href("/bulk")
@@ -453,14 +462,14 @@ func (u *ui) countPhones(r *http.Request, p account.Principal, s search) (int, e
 	return u.o.Devices.Reader(p.SeesSecrets()).Count(r.Context(), q)
 }
 
-// searchText describes the conditions of a search in words.
-func searchText(s search) string {
+// searchText describes the conditions of a search in words, times in loc.
+func searchText(s search, loc *time.Location) string {
 	if len(s.Where) == 0 {
 		return "every phone"
 	}
 	parts := make([]string, len(s.Where))
 	for i, w := range s.Where {
-		parts[i] = describeWhere(w)
+		parts[i] = describeWhere(w, loc)
 	}
 	return fmt.Sprintf("phones where %s", strings.Join(parts, " and "))
 }

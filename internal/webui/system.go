@@ -27,6 +27,13 @@ type paramRow struct {
 	Multiline   bool
 	Boolean     bool
 	Error       string
+	// Options are the select's, for a parameter with a fixed set of
+	// values (Choices); nil otherwise.
+	Options []option
+	// InUse says what the running service uses when that is not the
+	// value shown (a flag or environment variable overrides the file, or
+	// the file changed since the start); "" when it is the value shown.
+	InUse string
 }
 
 // paramsData is the Service Parameters page's content.
@@ -69,11 +76,13 @@ func sameValue(a, b any) bool {
 	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }
 
-func rowsOf(ps []system.Parameter) []paramRow {
+func (u *ui) rowsOf(ps []system.Parameter) []paramRow {
 	rows := make([]paramRow, len(ps))
 	for i, p := range ps {
 		rows[i] = paramRow{Parameter: p, Text: paramText(p.Value), DefaultText: paramText(p.Default),
 			Multiline: p.Type == system.TypeList, Boolean: p.Type == system.TypeBoolean}
+		rows[i].Options = choiceOptions(p.Choices, rows[i].Text)
+		rows[i].InUse = u.inUseNote(p, rows[i].Text)
 	}
 	return rows
 }
@@ -89,7 +98,7 @@ func (u *ui) parameters(w http.ResponseWriter, r *http.Request, p account.Princi
 		return
 	}
 	q := r.URL.Query()
-	d := paramsData{Rows: rowsOf(ps), Saved: q.Get("saved") == "1", Restart: q.Get("restart") == "1", Nothing: q.Get("saved") == "0"}
+	d := paramsData{Rows: u.rowsOf(ps), Saved: q.Get("saved") == "1", Restart: q.Get("restart") == "1", Nothing: q.Get("saved") == "0"}
 	u.render(w, r, p, http.StatusOK, "parameters.html", "Service Parameter Configuration", "parameters", d)
 }
 
@@ -108,7 +117,7 @@ func (u *ui) parametersSave(w http.ResponseWriter, r *http.Request, p account.Pr
 	if parse == nil {
 		parse = system.ParseParamValue
 	}
-	rows := rowsOf(ps)
+	rows := u.rowsOf(ps)
 	set := map[string]any{}
 	restart, bad := false, false
 	for i := range rows {

@@ -41,6 +41,7 @@ func (u *ui) funcs() template.FuncMap {
 		"statusClass":  statusClass,
 		"contactLabel": contactLabel,
 		"contactClass": contactClass,
+		"upper":        strings.ToUpper,
 	}
 }
 

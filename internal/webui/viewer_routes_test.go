@@ -29,12 +29,16 @@ var viewerRoutes = []struct {
 	{"GET", "/bulk", "where"},
 	{"POST", "/bulk", "where sort form"}, // a write: refused to a viewer whatever it carries
 	{"GET", "/campaigns/7", ""},
+	{"GET", "/campaigns/7/strings", ""},     // refused to a viewer
+	{"GET", "/campaigns/7/strings.csv", ""}, // refused to a viewer
 	{"GET", "/import", ""},
 	{"GET", "/report.csv", "where sort"},
 	{"GET", "/system/parameters", ""},
 	{"GET", "/serviceability/activation", ""},
 	{"GET", "/serviceability/backup", ""},
 	{"GET", "/security/certificate", ""},
+	{"GET", "/security/trust-file", ""},
+	{"GET", "/security/trust-file/ITLFile.tlv", ""},
 	{"GET", "/audit", ""},
 }
 

@@ -66,6 +66,9 @@ type Devices interface {
 	Remove(ctx context.Context, actor device.Actor, name string) error
 	Import(ctx context.Context, actor device.Actor, rows []device.ImportRow) (device.ImportCounts, error)
 	RecordCAExport(ctx context.Context, actor device.Actor, detail string) error
+	// CampaignStrings gives a campaign's authentication strings, auditing
+	// each showing (administrators only: the UI checks).
+	CampaignStrings(ctx context.Context, actor device.Actor, id int64, how string) (device.CampaignStrings, error)
 }
 
 // Campaigns is what the UI needs for bulk operations and the dashboard.
@@ -100,6 +103,15 @@ type Options struct {
 	Accounts  Accounts
 	System    System
 	Campaigns Campaigns
+	// AccountAdmin serves System > Accounts and System > API Tokens
+	// (administrators only); nil: those pages say they are not available.
+	AccountAdmin AccountAdmin
+	// InUse are the node settings as the running capf serve applied them
+	// at start, by capf.json key: System > Service Parameters says so
+	// next to a setting whose value in force is not the one shown (a flag
+	// or environment variable overrides the file, or the file changed
+	// since). nil: nothing is said.
+	InUse map[string]InUse
 	// Backups makes backup archives for administrators; nil: the Backup
 	// page says it is not available.
 	Backups Backups
@@ -119,7 +131,9 @@ type Options struct {
 	// Certificate is the CAPF certificate Security > CAPF Certificate
 	// shows; nil shows that none is loaded.
 	Certificate *x509.Certificate
-	Logger      *slog.Logger
+	// TrustFiles shows Security > Trust File; nil: not available.
+	TrustFiles TrustFiles
+	Logger     *slog.Logger
 	// Location is the time zone of Operation Completes By in the forms and
 	// of the times shown; UTC when nil.
 	Location *time.Location
@@ -219,6 +233,8 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /bulk", u.read(u.bulkForm))
 	mux.HandleFunc("POST /bulk", u.write(u.bulkSubmit))
 	mux.HandleFunc("GET /campaigns/{id}", u.read(u.campaign))
+	mux.HandleFunc("GET /campaigns/{id}/strings", u.read(u.campaignStringsPage))
+	mux.HandleFunc("GET /campaigns/{id}/strings.csv", u.read(u.campaignStringsCSV))
 	mux.HandleFunc("GET /import", u.read(u.importForm))
 	mux.HandleFunc("POST /import", u.write(u.importSubmit))
 	mux.HandleFunc("GET /report.csv", u.read(u.reportCSV))
@@ -230,7 +246,11 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /serviceability/backup", u.write(u.backupDownload))
 	mux.HandleFunc("GET /security/certificate", u.read(u.certificate))
 	mux.HandleFunc("GET /security/certificate/file", u.read(u.certificateFile))
+	mux.HandleFunc("GET /security/trust-file", u.read(u.trustPage))
+	mux.HandleFunc("GET /security/trust-file/ITLFile.tlv", u.read(u.trustDownload))
+	mux.HandleFunc("POST /security/trust-file", u.write(u.trustRebuild))
 	mux.HandleFunc("GET /audit", u.read(u.audit))
+	u.accountRoutes(mux)
 	mux.HandleFunc("/", u.read(func(w http.ResponseWriter, r *http.Request, p account.Principal) {
 		u.fail(w, r, p, fault.NotFoundf("no page at %s", r.URL.Path))
 	}))
@@ -370,7 +390,7 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, p account.Principal,
 	}
 	_, loggedIn := webauth.PrincipalFrom(r.Context())
 	var buf bytes.Buffer
-	v := view{P: p, LoggedIn: loggedIn, Title: title, Nav: nav, Zone: u.loc.String(), Data: data}
+	v := view{P: p, LoggedIn: loggedIn, Title: title, Nav: nav, Zone: u.zoneName(), Data: data}
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
 		u.log.Error("webui: render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)

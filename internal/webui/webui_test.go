@@ -467,6 +467,7 @@ func TestViewerCannotWrite(t *testing.T) {
 		"/system/parameters":             {"listen": {":1"}},
 		"/serviceability/activation":     {"action": {"deactivate"}},
 		"/import":                        {},
+		"/security/trust-file":           {},
 	}
 	for path, f := range posts {
 		t.Run(path, func(t *testing.T) {

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) device.Store) {
 	t.Run("contacts", func(t *testing.T) { runContacts(t, o) })
 	t.Run("audit", func(t *testing.T) { runAudit(t, o) })
 	t.Run("campaigns", func(t *testing.T) { runCampaigns(t, o) })
+	t.Run("campaign-strings", func(t *testing.T) { runCampaignStrings(t, o) })
 	t.Run("dashboard", func(t *testing.T) { runDashboard(t, o) })
 	t.Run("concurrency", func(t *testing.T) {
 		runConcurrency(t, o)
