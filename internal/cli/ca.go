@@ -202,6 +202,9 @@ func (g *globals) loadAuthority() (*ca.Authority, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !g.caSetShared() {
+		return legacy, nil
+	}
 	st, err := g.openStore(ctx, readOnly)
 	if fault.KindOf(err) == fault.NotFound && !store.IsPostgres(g.db) {
 		return legacy, nil // a data directory without a database has no CA set

@@ -107,6 +107,9 @@ func caSetCommands(g *globals) []*cobra.Command {
 // caSetService is the CA set's service over st; while no node adopted the
 // CAPF certificate of before the set, it stands for the set.
 func (g *globals) caSetService(ctx context.Context, st caset.Store) (*caset.Service, error) {
+	if !g.caSetShared() {
+		return nil, errCASetNotShared
+	}
 	recs, err := g.caSetRecords(ctx, st)
 	if err != nil {
 		return nil, err
@@ -131,6 +134,9 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 		if alg, err = ca.ParseKeyAlgorithm(algFlag); err != nil {
 			return err
 		}
+	}
+	if !g.caSetShared() {
+		return errCASetNotShared
 	}
 	if cfg.TLSProfile == "legacy" && alg != ca.RSA2048 && alg != ca.RSA3072 && alg != ca.RSA4096 {
 		return usagef("tls_profile legacy needs an RSA CAPF key: --key-algorithm %s would not serve old phones", alg)

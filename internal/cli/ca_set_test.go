@@ -10,6 +10,7 @@ import (
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
@@ -112,5 +113,23 @@ func TestCASetCommands(t *testing.T) {
 	}
 	if out, _, _ := run(t, data, "ca", "export", "--all"); strings.Count(out, "BEGIN CERTIFICATE") != 1 {
 		t.Errorf("export --all lists a retired certificate:\n%s", out)
+	}
+}
+
+// TestCASetNeedsSharedKeys: a PostgreSQL node without the cluster's KEK
+// keeps its own key files, which other nodes on the database do not
+// have; the CA set's commands are refused there, naming the KEK, and
+// change nothing.
+func TestCASetNeedsSharedKeys(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	data := t.TempDir()
+	for _, args := range [][]string{{"ca", "regenerate"}, {"ca", "activate"}, {"ca", "status"}, {"ca", "retire", "00ff00ff00"}} {
+		out, errOut, code := run(t, data, append([]string{"--db", dsn}, args...)...)
+		if code != ExitUsage || !strings.Contains(errOut, "--kek-file") {
+			t.Errorf("%v on PostgreSQL without a KEK: exit %d: %s%s; want a usage error naming --kek-file", args, code, out, errOut)
+		}
+	}
+	if es, _ := os.ReadDir(filepath.Join(data, "ca")); len(es) != 0 {
+		t.Errorf("a refused command wrote %d entries into DATA/ca", len(es))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/kek"
 	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/store"
 )
@@ -167,9 +168,26 @@ func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Sto
 	return out, version, nil
 }
 
+// caSetShared reports whether this node's CA set is the database's: on
+// SQLite (one node) and on a cluster with a KEK (the keys are shared). A
+// PostgreSQL node without a KEK keeps its own CAPF key as a file (ADR
+// 0009), which other such nodes on the database do not have: it keeps
+// its one CAPF certificate, outside the set.
+func (g *globals) caSetShared() bool { return !store.IsPostgres(g.db) || g.keysInDB() }
+
+// errCASetNotShared refuses the CA set's commands where the set is not the
+// node's.
+var errCASetNotShared = fault.Invalidf("the CA set lives with the cluster's keys: on PostgreSQL give the cluster's --kek-file (or %s; capf cluster init makes one); a node that keeps its own key files keeps its one CAPF certificate", kek.EnvFile)
+
 // serveCASet adopts legacy (the CAPF certificate serve loaded or created)
-// as the first active CA when the set is empty, then opens the set.
+// as the first active CA when the set is empty, then opens the set. Where
+// the set is not shared (caSetShared), the set is legacy alone.
 func (g *globals) serveCASet(ctx context.Context, st store.Store, legacy *ca.Authority, cfg config.Config, log *slog.Logger) (*caset.Set, error) {
+	if !g.caSetShared() {
+		id := mustKeyID(legacy.Certificate())
+		return caset.NewSet(0, []caset.Issuer{{Record: caset.Record{ID: id, State: caset.Active, Chain: legacy.Certificate().Raw, KeyRef: keys.IDCAPF},
+			Cert: legacy.Certificate(), Authority: legacy}}, legacy.LSCIssuers()...)
+	}
 	adopted, err := caset.NewService(st, nil).Adopt(ctx, legacy.Certificate(), g.legacyKeyRef(), serveActor)
 	if err != nil {
 		return nil, err
@@ -195,6 +213,9 @@ func (g *globals) serveCASet(ctx context.Context, st store.Store, legacy *ca.Aut
 // change on the fleet channel. A set that does not open (a missing key
 // file, say) is logged and the one in force stays.
 func (g *globals) watchCASet(ctx context.Context, set *caset.Set, st store.Store, cfg config.Config, poll time.Duration, watcher fleetWatcher, log *slog.Logger) {
+	if !g.caSetShared() {
+		return
+	}
 	kick := make(chan struct{}, 1)
 	if watcher != nil {
 		watched := make(chan struct{})
@@ -286,8 +307,11 @@ func (g *globals) adoptLegacy(ctx context.Context, st caset.Store) error {
 // of the set that is not retired, oldest first.
 func (g *globals) trustedCAPFs(ctx context.Context) ([]*x509.Certificate, error) {
 	st, err := g.openStore(ctx, readOnly)
-	if fault.KindOf(err) == fault.NotFound && !store.IsPostgres(g.db) {
-		legacy, err := g.loadLegacyAuthority() // no database, no CA set
+	if !g.caSetShared() || (fault.KindOf(err) == fault.NotFound && !store.IsPostgres(g.db)) {
+		if err == nil {
+			st.Close()
+		}
+		legacy, err := g.loadLegacyAuthority() // no CA set here
 		if err != nil {
 			return nil, err
 		}
