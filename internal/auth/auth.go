@@ -50,6 +50,10 @@ type SUDI struct {
 type Options struct {
 	// LSCRoots holds the CAPF certificate(s) that issue LSCs.
 	LSCRoots *x509.CertPool
+	// LSCRootSource, when set, gives the LSC trust anchors in force at
+	// each authentication instead of LSCRoots: the CA set of a server
+	// whose CAPF certificates change while it runs.
+	LSCRootSource RootSource
 	// MICRoots is the manufacturer CA bundle; every certificate in it is
 	// trusted as a root. Nil means none is configured and MICs are refused.
 	MICRoots *x509.CertPool
@@ -76,6 +80,12 @@ type Options struct {
 	Now func() time.Time
 }
 
+// RootSource gives the LSC trust anchors in force now. The pool it returns
+// is not changed afterwards; it never waits.
+type RootSource interface {
+	LSCRoots() *x509.CertPool
+}
+
 // Verifier authenticates phones. It is safe for concurrent use.
 type Verifier struct {
 	o Options
@@ -96,6 +106,14 @@ func New(o Options) *Verifier {
 		o.SUDIRoots = o.MICRoots
 	}
 	return &Verifier{o: o}
+}
+
+// lscRoots returns the LSC trust anchors in force.
+func (v *Verifier) lscRoots() *x509.CertPool {
+	if v.o.LSCRootSource != nil {
+		return v.o.LSCRootSource.LSCRoots()
+	}
+	return v.o.LSCRoots
 }
 
 // Result says how a phone authenticated.

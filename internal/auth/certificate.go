@@ -70,11 +70,12 @@ func result(cert *x509.Certificate, kind CertKind, err *Error) (Result, *Error) 
 // certificate is an LSC of ours, whatever else failed).
 func (v *Verifier) checkLSC(cert *x509.Certificate, p Presented) (chained bool, err *Error) {
 	bad := func(format string, args ...any) *Error { return fail(device.ReasonInvalidLSC, format, args...) }
-	if v.o.LSCRoots == nil {
+	roots := v.lscRoots()
+	if roots == nil {
 		return false, bad("no LSC issuer configured")
 	}
 	now := v.o.Now()
-	verify := func(at time.Time) error { return verifyChain(cert, v.o.LSCRoots, at) }
+	verify := func(at time.Time) error { return verifyChain(cert, roots, at) }
 	if msg := validityProblem(cert, now); msg != "" {
 		return chainedAtSomeTime(cert, verify), bad("%s", msg)
 	}

@@ -138,7 +138,7 @@ func (v *Verifier) sudiChain(cert *x509.Certificate) (outcome, detail string) {
 	for _, roots := range []struct {
 		name string
 		pool *x509.CertPool
-	}{{"the manufacturer CA bundle", v.o.SUDIRoots}, {"the CAPF certificate", v.o.LSCRoots}} {
+	}{{"the manufacturer CA bundle", v.o.SUDIRoots}, {"the CAPF certificate", v.lscRoots()}} {
 		if roots.pool == nil {
 			continue
 		}

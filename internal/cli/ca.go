@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,14 +16,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keys"
+	"github.com/capf-server/capf/internal/store"
 )
 
 func init() { subcommands = append(subcommands, newCACmd) }
 
 func newCACmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "ca", Short: "View and export the CAPF certificate"}
+	cmd := &cobra.Command{Use: "ca", Short: "View, export and roll over the CAPF certificates"}
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Show the CAPF certificate",
@@ -37,8 +41,10 @@ func newCACmd(g *globals) *cobra.Command {
 				return err
 			}
 			w := g.stdout
-			if g.keysInDB() {
+			if id, _ := caset.KeyID(a.Certificate()); g.keysInDB() {
 				fmt.Fprintf(w, "File:          none: the cluster's, in the database\n")
+			} else if dir := filepath.Join(g.dir().CA(), id); fileExists(filepath.Join(dir, ca.CertFile)) {
+				fmt.Fprintf(w, "File:          %s\n", filepath.Join(dir, ca.CertFile))
 			} else {
 				fmt.Fprintf(w, "File:          %s\n", g.dir().CACert())
 			}
@@ -61,7 +67,7 @@ func newCACmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	var der bool
+	var der, all bool
 	var out, dir string
 	export := &cobra.Command{
 		Use:   "export",
@@ -70,6 +76,9 @@ func newCACmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkExportFlags(dir, out, der); err != nil {
 				return err
+			}
+			if all {
+				return g.exportAllCAs(cmd.Context(), dir, out, der)
 			}
 			a, err := g.loadAuthority()
 			if err != nil {
@@ -105,11 +114,60 @@ func newCACmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	export.Flags().BoolVar(&all, "all", false, "every CAPF certificate that is not retired (what trust files list), PEM, oldest first")
 	export.Flags().BoolVar(&der, "der", false, "DER instead of PEM")
 	export.Flags().StringVarP(&out, "output", "o", "", "write to this file")
 	export.Flags().StringVar(&dir, "dir", "", "write into this existing directory as HASH.0, PEM, for OpenSSL's -CApath (as distributed to cluster servers); not with -o or --der")
 	cmd.AddCommand(show, export)
+	cmd.AddCommand(caSetCommands(g)...)
 	return cmd
+}
+
+// exportAllCAs writes every CAPF certificate that is not retired: PEM to
+// standard output or out, or each under its hash name into dir.
+func (g *globals) exportAllCAs(ctx context.Context, dir, out string, der bool) error {
+	if der {
+		return usagef("--all and --der exclude each other: several certificates are exported as PEM")
+	}
+	certs, err := g.trustedCAPFs(ctx)
+	if err != nil {
+		return err
+	}
+	var all []byte
+	for _, c := range certs {
+		b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+		if dir == "" {
+			all = append(all, b...)
+			continue
+		}
+		name, err := ca.HashFileName(c)
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return fmt.Errorf("export: write %s: %w", p, err)
+		}
+		fmt.Fprintln(g.stderr, "wrote", p)
+		g.auditCAExport(ctx, c, "PEM to "+p)
+	}
+	switch {
+	case dir != "":
+		return nil
+	case out == "":
+		if _, err := g.stdout.Write(all); err != nil {
+			return err
+		}
+	default:
+		if err := os.WriteFile(out, all, 0o644); err != nil {
+			return fmt.Errorf("export: write %s: %w", out, err)
+		}
+		fmt.Fprintln(g.stderr, "wrote", out)
+	}
+	for _, c := range certs {
+		g.auditCAExport(ctx, c, "PEM (--all) to "+map[bool]string{true: "standard output", false: out}[out == ""])
+	}
+	return nil
 }
 
 // checkExportFlags refuses flag combinations that would write something
@@ -136,8 +194,54 @@ func checkExportFlags(dir, out string, der bool) error {
 	return nil
 }
 
-// loadAuthority loads the CAPF certificate without creating one.
+// loadAuthority loads the active CAPF certificate of the CA set (the one
+// of before the set while no serve adopted it yet) without creating one.
 func (g *globals) loadAuthority() (*ca.Authority, error) {
+	ctx := context.Background()
+	legacy, err := g.loadLegacyAuthority()
+	if err != nil {
+		return nil, err
+	}
+	if !g.caSetShared() {
+		return legacy, nil
+	}
+	st, err := g.openStore(ctx, readOnly)
+	if fault.KindOf(err) == fault.NotFound && !store.IsPostgres(g.db) {
+		return legacy, nil // a data directory without a database has no CA set
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	recs, err := st.ListCAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.State != caset.Active || r.KeyRef == g.legacyKeyRef() {
+			continue
+		}
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return nil, err
+		}
+		var ms map[string]keys.Material
+		if g.cluster != nil {
+			ms = g.cluster.materials
+		}
+		a, err := g.caAuthority(r, cfg, ms)
+		if err != nil {
+			return nil, err
+		}
+		a.TrustLSCIssuers(legacy.LSCIssuers()...)
+		return a, nil
+	}
+	return legacy, nil
+}
+
+// loadLegacyAuthority loads the CAPF certificate of before the CA set
+// (DATA/ca/capf.pem, or the cluster's capf key) without creating one.
+func (g *globals) loadLegacyAuthority() (*ca.Authority, error) {
 	if g.keysInDB() {
 		ck, err := g.clusterKeysOf(context.Background())
 		if err != nil {
@@ -165,4 +269,10 @@ func (g *globals) auditCAExport(ctx context.Context, cert *x509.Certificate, how
 	if err := g.recordAudit(ctx, device.AuditCAExport, device.CAExportTarget, detail); err != nil {
 		fmt.Fprintf(g.stderr, "warning: the export is not in the audit stream: %v\n", err)
 	}
+}
+
+// fileExists reports whether path names an existing file.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -160,6 +160,14 @@ func clusterMaterials(g *globals, cfg config.Config, f clusterInitFlags, importD
 			return nil, fmt.Errorf("import the CAPF key: %w", err)
 		}
 		add(keys.IDCAPF, keys.KindCAPF, certAndKey{a.Certificate(), a.Signer()}, "imported from "+g.dir().CA())
+		// The CA set's other keys (capf ca regenerate, ADR 0017).
+		staged, err := g.caSetKeyFiles(cfg)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range staged {
+			add(m.ID, keys.KindCAPF, certAndKey{m.Leaf(), m.Key}, "imported from "+g.dir().CA())
+		}
 	} else {
 		if a, err = ca.Generate(ca.Options{KeyAlgorithm: ca.KeyAlgorithm(cfg.CAKey), Now: func() time.Time { return now }}); err != nil {
 			return nil, err

@@ -25,6 +25,9 @@ type clusterKeys struct {
 	sast      *trust.Keystore   // nil when the database holds no SAST signers
 	adminCA   *x509.Certificate // nil when the database holds no admin CA
 	adminKey  crypto.Signer
+	// materials are every key the database held at load, by id: the
+	// CA set's keys among them (ADR 0017).
+	materials map[string]keys.Material
 }
 
 // where names the database for messages.
@@ -53,7 +56,7 @@ func loadClusterKeys(ctx context.Context, st keys.Store, k *kek.KEK, cfg config.
 	if err != nil {
 		return nil, err
 	}
-	ck := &clusterKeys{kek: k}
+	ck := &clusterKeys{kek: k, materials: ms}
 	capf, ok := ms[keys.IDCAPF]
 	if !ok {
 		return nil, fault.NotFoundf("the database's keys (%v) hold no CAPF key: run capf cluster init on a new database", keys.IDs(ms))

@@ -447,6 +447,13 @@ func materialFiles(ms map[string]keys.Material) (map[string][]byte, error) {
 	if err := put(datadir.CADir+"/"+ca.CertFile, datadir.CADir+"/"+ca.KeyFile, capf); err != nil {
 		return nil, err
 	}
+	for id, m := range ms { // the CA set's other keys (ADR 0017)
+		if dir, ok := caKeyDir(id); ok && id != keys.IDCAPF {
+			if err := put(datadir.CADir+"/"+dir+"/"+ca.CertFile, datadir.CADir+"/"+dir+"/"+ca.KeyFile, m); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for id, name := range map[string]string{keys.IDSASTPrimary: trust.Primary, keys.IDSASTBackup: trust.Backup} {
 		if m, ok := ms[id]; ok {
 			if err := put(datadir.TrustDir+"/sast-"+name+".pem", datadir.TrustDir+"/sast-"+name+".key", m); err != nil {

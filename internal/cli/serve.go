@@ -22,6 +22,7 @@ import (
 	"github.com/capf-server/capf/internal/admintls"
 	"github.com/capf-server/capf/internal/auth"
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/cluster"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/contact"
@@ -215,8 +216,20 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			return fmt.Errorf("CAPF certificate: %w", err)
 		}
 	}
-	verifier := newVerifier(authority, plan.micCerts)
-	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, []*x509.Certificate{authority.Certificate()}, servedTrust{adds: plan.trustAdds, audit: st, key: sastKey}, log)
+	// The CA set (ADR 0017): the certificate loaded above becomes its
+	// first active CA on the first start; from then on the set says which
+	// CA TLS presents and signs, and which are trusted and listed.
+	caSet, err := g.serveCASet(ctx, st, authority, cfg, log)
+	if err != nil {
+		return err
+	}
+	if active := caSet.Active(); !active.Certificate().Equal(authority.Certificate()) {
+		id, _ := caset.KeyID(active.Certificate())
+		capfSource, created = "the CA set (active "+id+"; capf ca status)", false
+		authority = active
+	}
+	verifier := newVerifier(caSet, plan.micCerts)
+	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, caSet.Trusted(), servedTrust{adds: plan.trustAdds, audit: st, key: sastKey, capfNow: caSet.Trusted}, log)
 	if err != nil {
 		return err
 	}
@@ -240,10 +253,13 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	paramsDone := make(chan struct{})
 	go func() { defer close(paramsDone); params.run(paramsCtx, poll, watcher) }()
 	defer func() { stopParams(); <-paramsDone }() // before the store closes
+	caSetDone := make(chan struct{})
+	go func() { defer close(caSetDone); g.watchCASet(paramsCtx, caSet, st, cfg, caSetPoll, watcher, log) }()
+	defer func() { stopParams(); <-caSetDone }()
 	strangers := contact.NewStrangers(contact.DefaultLatest, contact.DefaultEvery)
 	svc := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec(cfg.DefaultKey),
 		DefaultKeyNow: func() device.KeySpec { return params.Current().DefaultKey }, Strangers: strangers, Notifier: plan.notifier})
-	rev, err := newRevocation(g.dataDir, st, st, authority, log)
+	rev, err := newRevocation(g.dataDir, st, st, caSet, log)
 	if err != nil {
 		return err
 	}
@@ -255,7 +271,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	} else if n > 0 {
 		log.Warn("marked sessions cut off by a restart as failed", "count", n)
 	}
-	tlsCfg, err := server.TLSConfig(cfg.TLSProfile, authority.TLSCertificate())
+	tlsCfg, err := server.TLSConfigFunc(cfg.TLSProfile, caSet.GetCertificate)
 	if err != nil {
 		return err
 	}
@@ -292,7 +308,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	defer func() { stopContacts(); <-contactsDone }()
 	deps := &session.Deps{
 		Store:     kickingStore{Store: metrics.InstrumentStore(st), kick: rev.publisher.Kick},
-		Issuer:    authority,
+		Issuer:    caSet,
 		Auth:      verifier,
 		Tracer:    server.TraceDir{Dir: g.dir().Trace()},
 		Locks:     session.NewDeviceLocks(),
@@ -394,7 +410,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	// once-per-fleet jobs run under their leases from now on.
 	jobs := []lease.Job{sweepJob(svc, params.LongestSession, term, st, time.Now, log), rev.job(), renewalJob(st, params, metrics, log)}
 	if syncTrust != nil {
-		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: time.Minute, Run: syncTrust})
+		jobs = append(jobs, lease.Job{Name: leaseTrustFile, Every: trustFileCheck, Run: syncTrust})
 	}
 	fleet, err := joinCluster(ctx, st, cluster.Node{ID: node, Addresses: addrs, Version: buildVersion()}, term, limiter.Running, jobs, log)
 	if err != nil {
@@ -514,8 +530,8 @@ func fleetParameters(ctx context.Context, sys *system.Service, node config.Confi
 // and the manufacturer CA certificates. Its policy (sudi_verification,
 // allow_expired_mic) is a fleet parameter each session passes (see
 // sessionConfig), not the verifier's.
-func newVerifier(a *ca.Authority, certs []*x509.Certificate) *auth.Verifier {
-	opts := auth.Options{LSCRoots: a.Roots(), Now: time.Now}
+func newVerifier(roots auth.RootSource, certs []*x509.Certificate) *auth.Verifier {
+	opts := auth.Options{LSCRootSource: roots, Now: time.Now}
 	opts.MICBundle = certs // auth.New trusts every certificate of the bundle as a root
 	return auth.New(opts)
 }

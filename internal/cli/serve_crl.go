@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/adminhttp"
-	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/lease"
 	"github.com/capf-server/capf/internal/lsc"
@@ -47,16 +47,26 @@ type revocationParts struct {
 	certs     *lsc.Service
 }
 
-// newRevocation builds the revocation parts for the CA a over st, writing
-// CRLs to DATA/crl.
-func newRevocation(dataDir string, st revocation.Store, certStore lsc.Store, a *ca.Authority, log *slog.Logger) (*revocationParts, error) {
+// newRevocation builds the revocation parts for the CAs of set that are
+// not retired (the active one first, as they are at each use) over st,
+// writing CRLs to DATA/crl.
+func newRevocation(dataDir string, st revocation.Store, certStore lsc.Store, set *caset.Set, log *slog.Logger) (*revocationParts, error) {
 	dir := filepath.Join(dataDir, CRLDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("CRL directory: %w", err)
 	}
-	issuers := []revocation.Issuer{{Cert: a.Certificate(), Signer: a.Signer()}}
-	srv := revocation.NewServer(revocation.ServerOptions{Store: st, Issuers: issuers, Dir: dir, Logger: log})
-	pub := revocation.NewPublisher(revocation.PublisherOptions{Store: st, Issuers: issuers, Published: srv.Refresh, Logger: log})
+	issuers := func() []revocation.Issuer {
+		a := set.Active()
+		out := []revocation.Issuer{{Cert: a.Certificate(), Signer: a.Signer()}}
+		for _, iss := range set.Issuers() {
+			if iss.State.Trusted() && iss.State != caset.Active {
+				out = append(out, revocation.Issuer{Cert: iss.Cert, Signer: iss.Authority.Signer()})
+			}
+		}
+		return out
+	}
+	srv := revocation.NewServer(revocation.ServerOptions{Store: st, IssuersNow: issuers, Dir: dir, Logger: log})
+	pub := revocation.NewPublisher(revocation.PublisherOptions{Store: st, IssuersNow: issuers, Published: srv.Refresh, Logger: log})
 	certs := lsc.NewService(lsc.Options{Store: certStore, Revoked: pub.Kick})
 	return &revocationParts{publisher: pub, server: srv, certs: certs}, nil
 }

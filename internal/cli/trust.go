@@ -172,7 +172,7 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			a, err := g.loadAuthority()
+			capfs, err := g.trustedCAPFs(cmd.Context()) // every CAPF certificate not retired (ADR 0017)
 			if err != nil {
 				return err
 			}
@@ -180,9 +180,10 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			entries := append(trustfile.Entries(ks, capfs), extra...)
 			b, err := trust.Build(trust.BuildOptions{
 				FileName: fileName, Hash: hash, SignerVersion: ver, Signer: signer,
-				Entries: append(trustfile.Entries(ks, []*x509.Certificate{a.Certificate()}), extra...),
+				Entries: entries,
 			})
 			if err != nil {
 				return err
@@ -193,9 +194,9 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err := atomicfile.Write(out, b, 0o644, false); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), 4+len(extra), trustfile.SignerLabel(ks, signer), hash)
+			fmt.Fprintf(g.stdout, "wrote %s (%d bytes, %d records, signed by the %s over %s)\n", out, len(b), len(entries), trustfile.SignerLabel(ks, signer), hash)
 			return g.recordAudit(cmd.Context(), auditTrustBuild, fileName,
-				fmt.Sprintf("wrote %s: %d records, signed by the %s", out, 4+len(extra), trustfile.SignerLabel(ks, signer)))
+				fmt.Sprintf("wrote %s: %d records, signed by the %s", out, len(entries), trustfile.SignerLabel(ks, signer)))
 		},
 	}
 	cmd.Flags().StringVar(&kind, "kind", "itl", "itl or ctl (sets the default file name)")

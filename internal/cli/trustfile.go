@@ -22,6 +22,17 @@ type servedTrust struct {
 	adds  []trust.Entry // trust_file_add, read at start
 	audit trustfile.Auditor
 	key   *keyref.Key // --sast-key: signs instead of the keystore's primary
+	// capfNow, when set, gives the CAPF certificates to list at each
+	// check instead of those given at start: the CA set (ADR 0017).
+	capfNow func() []*x509.Certificate
+}
+
+// listed returns the CAPF certificates listed now.
+func (st servedTrust) listed(capfs []*x509.Certificate) []*x509.Certificate {
+	if st.capfNow != nil {
+		return st.capfNow()
+	}
+	return capfs
 }
 
 // serveActor is who rewrites the served trust file on its own.
@@ -31,7 +42,7 @@ var serveActor = device.Actor{Kind: device.ActorSystem, Name: "serve"}
 // UI shows) and, if trust_file_dir is set, writes trust_file_dir/
 // ITLFile.tlv when it is missing or different, before the server accepts
 // phones, and returns the check that keeps it current: serve runs it
-// every minute under the trust-file lease, so one node of a cluster at a
+// every trustFileCheck under the trust-file lease, so one node of a cluster at a
 // time rewrites a shared directory (ADR 0010). Each rewrite is audited
 // (trust.serve-rewrite, with the file's SHA-256) before the file is
 // replaced; at start, a rewrite that cannot be audited stops serve. The
@@ -39,7 +50,7 @@ var serveActor = device.Actor{Kind: device.ActorSystem, Name: "serve"}
 func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capfs []*x509.Certificate, st servedTrust, log *slog.Logger) (svc *trustfile.Service, job func(context.Context) error, err error) {
 	// Without a served file, the web UI only shows the signers: a page
 	// view must not create them.
-	svc = &trustfile.Service{Keystore: g.loadKeystore, CAPF: capfs, Adds: st.adds, Audit: st.audit}
+	svc = &trustfile.Service{Keystore: g.loadKeystore, CAPF: capfs, CAPFNow: st.capfNow, Adds: st.adds, Audit: st.audit}
 	if st.key != nil {
 		svc.Signer = func(ks *trust.Keystore) (trust.Signing, error) { return sastSigning(ks, st.key) }
 	}
@@ -61,7 +72,7 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capfs []
 	if err != nil {
 		return nil, nil, fmt.Errorf("trust_file_dir: %w", err)
 	}
-	log.Info("trust file", "path", svc.Path, "rewritten", rw.Written, "records", 3+len(capfs)+len(st.adds))
+	log.Info("trust file", "path", svc.Path, "rewritten", rw.Written, "records", 3+len(st.listed(capfs))+len(st.adds))
 	return svc, func(ctx context.Context) error {
 		rw, err := svc.Sync(ctx, serveActor, false)
 		if err != nil {

@@ -72,6 +72,8 @@ var Tables = []struct {
 	{"keys", Travel, "the cluster's keys, sealed under the KEK"},
 	{"fleet_parameters", Travel, "parameters set by administrators"},
 	{"fleet_parameters_state", Travel, "the parameters' change counter"},
+	{"ca_set", Travel, "the CAPF certificates and their states (keys: files or the keys table)"},
+	{"ca_set_state", Travel, "the CA set's change counter"},
 	{"crls", Travel, "each CA's latest CRL: its number must keep growing after a restore"},
 	{"account_sessions", NodeLocal, "browser sessions: administrators log in again after a restore"},
 	{"leases", NodeLocal, "held by nodes that are gone after a restore; taken again at start"},

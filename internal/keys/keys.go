@@ -150,6 +150,27 @@ func (s *Service) Init(ctx context.Context, ms []Material, actor device.Actor, d
 	return nil
 }
 
+// Record seals m under the service's KEK into the record a store keeps,
+// for a key added to the cluster's after Init (a staged CA, ADR 0017).
+func (s *Service) Record(m Material) (Record, error) {
+	if m.ID == "" || m.Kind == "" || len(m.Chain) == 0 || m.Key == nil {
+		return Record{}, fault.Invalidf("key %q: id, kind, certificate and key are all needed", m.ID)
+	}
+	sealed, err := s.seal(m)
+	if err != nil {
+		return Record{}, err
+	}
+	var chain []byte
+	for _, c := range m.Chain {
+		chain = append(chain, c.Raw...)
+	}
+	created := m.CreatedAt
+	if created.IsZero() {
+		created = s.now().UTC()
+	}
+	return Record{ID: m.ID, Kind: m.Kind, Chain: chain, Sealed: sealed, KEKID: s.kek.ID(), CreatedAt: created}, nil
+}
+
 // seal returns the sealed private key of m, or an empty one when m has no
 // private key (a SAST backup kept offline).
 func (s *Service) seal(m Material) ([]byte, error) {

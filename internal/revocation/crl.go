@@ -57,6 +57,9 @@ const (
 type PublisherOptions struct {
 	Store   Store
 	Issuers []Issuer // the CAs whose CRLs are published
+	// IssuersNow, when set, gives the CAs in force at each look instead
+	// of Issuers: a CA set that changes while the node runs.
+	IssuersNow func() []Issuer
 	// Validity is nextUpdate - thisUpdate of each CRL; DefaultValidity
 	// when zero. A CRL is regenerated once half of it has passed, so
 	// fetchers never hold one past its nextUpdate while a node runs.
@@ -161,7 +164,11 @@ func (p *Publisher) Publish(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
-	for _, iss := range p.o.Issuers {
+	issuers := p.o.Issuers
+	if p.o.IssuersNow != nil {
+		issuers = p.o.IssuersNow()
+	}
+	for _, iss := range issuers {
 		if err := p.publishOne(ctx, iss); err != nil {
 			errs = append(errs, fmt.Errorf("CA %s: %w", iss.KeyID(), err))
 		}

@@ -127,7 +127,7 @@ func (s *Server) issuerOf(req *ocsp.Request) (Issuer, bool) {
 	if !req.HashAlgorithm.Available() {
 		return Issuer{}, false
 	}
-	for _, iss := range s.o.Issuers {
+	for _, iss := range s.issuers() {
 		name, key, err := issuerHashes(iss, req.HashAlgorithm)
 		if err == nil && bytes.Equal(name, req.IssuerNameHash) && bytes.Equal(key, req.IssuerKeyHash) {
 			return iss, true

@@ -27,6 +27,10 @@ type ServerOptions struct {
 	// Issuers are the CAs served; the first is the active CA, whose CRL
 	// /crl serves.
 	Issuers []Issuer
+	// IssuersNow, when set, gives the CAs served (the active one first)
+	// at each use instead of Issuers: a CA set that changes while the
+	// node runs.
+	IssuersNow func() []Issuer
 	// Dir, when set, receives each CA's latest CRL as ID.crl (DER) and
 	// ID.pem, rewritten atomically when a newer one appears.
 	Dir string
@@ -91,11 +95,19 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
+// issuers returns the CAs served now, the active one first.
+func (s *Server) issuers() []Issuer {
+	if s.o.IssuersNow != nil {
+		return s.o.IssuersNow()
+	}
+	return s.o.Issuers
+}
+
 // Load fetches each CA's latest CRL from the database and, for one newer
 // than the server holds, serves it from now on and writes it to Dir.
 func (s *Server) Load(ctx context.Context) error {
 	var errs []error
-	for _, iss := range s.o.Issuers {
+	for _, iss := range s.issuers() {
 		kid := iss.KeyID()
 		c, err := s.o.Store.GetCRL(ctx, kid)
 		if fault.KindOf(err) == fault.NotFound {
@@ -176,11 +188,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveCRL(w http.ResponseWriter, r *http.Request) {
 	var kid string
 	if r.URL.Path == PathCRL {
-		if len(s.o.Issuers) == 0 {
+		issuers := s.issuers()
+		if len(issuers) == 0 {
 			http.NotFound(w, r)
 			return
 		}
-		kid = s.o.Issuers[0].KeyID()
+		kid = issuers[0].KeyID()
 	} else {
 		name := strings.TrimPrefix(r.URL.Path, PathCRL+"/")
 		id, ok := strings.CutSuffix(name, ".crl")

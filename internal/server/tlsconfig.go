@@ -40,18 +40,27 @@ var legacySuites = []uint16{
 // CBC are offered only to clients that can do nothing better. No client
 // certificate is asked for: phones authenticate inside the CAPF protocol.
 func TLSConfig(profile string, cert tls.Certificate) (*tls.Config, error) {
-	c := &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.NoClientCert,
-		// One message, one TLS record: a softphone reads each message with a
-		// single read, and dynamic sizing would split the first large ones.
-		DynamicRecordSizingDisabled: true,
-		// Classical ECDHE only. Phones do not offer the post-quantum hybrid
-		// (X25519MLKEM768), which costs a softphone handshake several times
-		// the CPU of X25519; what crosses a CAPF session is public keys and
-		// certificates plus a single-use authentication string.
-		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
-	}
+	return tlsConfig(profile, &tls.Config{Certificates: []tls.Certificate{cert}})
+}
+
+// TLSConfigFunc is TLSConfig with the certificate given at each handshake
+// by get (tls.Config.GetCertificate): a server whose CAPF certificate
+// changes while it runs presents the new one from the next handshake on.
+func TLSConfigFunc(profile string, get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) (*tls.Config, error) {
+	return tlsConfig(profile, &tls.Config{GetCertificate: get})
+}
+
+// tlsConfig completes c, which gives the certificate, for profile.
+func tlsConfig(profile string, c *tls.Config) (*tls.Config, error) {
+	c.ClientAuth = tls.NoClientCert
+	// One message, one TLS record: a softphone reads each message with a
+	// single read, and dynamic sizing would split the first large ones.
+	c.DynamicRecordSizingDisabled = true
+	// Classical ECDHE only. Phones do not offer the post-quantum hybrid
+	// (X25519MLKEM768), which costs a softphone handshake several times
+	// the CPU of X25519; what crosses a CAPF session is public keys and
+	// certificates plus a single-use authentication string.
+	c.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384}
 	switch profile {
 	case ProfileModern, "":
 		c.MinVersion = tls.VersionTLS12

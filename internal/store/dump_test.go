@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/dbdump"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/lsc"
@@ -121,6 +122,10 @@ func fill(t *testing.T, st Store) {
 			device.AuditEvent{At: at, Actor: actor, Action: "device.add", Target: name}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := st.AddCA(ctx, caset.Record{ID: "ab12", State: caset.Active, Chain: []byte{0x30, 0x03, 9, 8, 7}, KeyRef: "capf.key", CreatedAt: at, ChangedAt: at},
+		nil, device.AuditEvent{At: at, Actor: actor, Action: caset.AuditAdopt, Target: "ab12"}); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := st.SaveCRL(ctx, lsc.CRL{IssuerKeyID: "ab12", Number: 3, ThisUpdate: at, NextUpdate: at.Add(7 * 24 * time.Hour), DER: []byte{0x30, 0x03, 1, 2, 3}}); err != nil {
 		t.Fatal(err)

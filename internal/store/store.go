@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/cluster"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
@@ -49,6 +50,7 @@ type Store interface {
 	lease.Store
 	cluster.Store
 	lsc.Store
+	caset.Store
 }
 
 // The backends implement Store.

@@ -42,6 +42,9 @@ type Service struct {
 	Keystore func() (*trust.Keystore, error)
 	// CAPF are the CAPF certificates the file lists with the CAPF role.
 	CAPF []*x509.Certificate
+	// CAPFNow, when set, gives them at each use instead of CAPF: the CA
+	// set of a running server, whose certificates change (ADR 0017).
+	CAPFNow func() []*x509.Certificate
 	// Adds are the trust_file_add entries listed after this CAPF's own.
 	Adds []trust.Entry
 	// Audit records each rewrite before it happens; nil: not audited.
@@ -56,6 +59,14 @@ type Service struct {
 
 // ErrNoServedFile is returned when serve keeps no trust file.
 var ErrNoServedFile = fault.NotFoundf("serve keeps no trust file: trust_file_dir is not set")
+
+// capfs returns the CAPF certificates listed now.
+func (s *Service) capfs() []*x509.Certificate {
+	if s.CAPFNow != nil {
+		return s.CAPFNow()
+	}
+	return s.CAPF
+}
 
 func (s *Service) now() time.Time {
 	if s.Now != nil {
@@ -87,7 +98,7 @@ func (s *Service) Sync(ctx context.Context, actor device.Actor, force bool) (Rew
 	if err != nil {
 		return Rewrite{}, err
 	}
-	entries := append(Entries(ks, s.CAPF), s.Adds...)
+	entries := append(Entries(ks, s.capfs()), s.Adds...)
 	if old, err := os.ReadFile(s.Path); err == nil {
 		if f, err := trust.Parse(old); err == nil && f.Verify() == nil && SameRecords(f.Records, entries) && !force {
 			return Rewrite{}, nil
@@ -190,7 +201,7 @@ func (s *Service) Current(ctx context.Context) (Served, error) {
 	}
 	v := ViewOf(f)
 	out.View = &v
-	for _, c := range s.CAPF {
+	for _, c := range s.capfs() {
 		out.CAPF = append(out.CAPF, CheckCAPF(f, c))
 	}
 	return out, nil

@@ -215,7 +215,7 @@ func (s *Store) Restore(ctx context.Context, src dbdump.Source, o RestoreOptions
 		}
 		var full []string
 		for _, t := range tables {
-			if class, _ := dbdump.Classify(t.name); class == dbdump.NodeLocal || t.name == "fleet_parameters_state" {
+			if class, _ := dbdump.Classify(t.name); class == dbdump.NodeLocal || t.name == "fleet_parameters_state" || t.name == "ca_set_state" {
 				continue
 			}
 			var any bool

@@ -624,3 +624,10 @@ func TestLSCContract(t *testing.T) {
 		return s
 	})
 }
+
+func TestCASetContract(t *testing.T) {
+	storetest.RunCASet(t, func(t *testing.T) storetest.CASetStore {
+		s, _ := openTemp(t, Options{})
+		return s
+	})
+}

@@ -1,0 +1,113 @@
+package caset
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"sync/atomic"
+
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// Issuer is one CA of the set as a node uses it: its record, its
+// certificate and, for every CA that is not retired, an authority over
+// its key.
+type Issuer struct {
+	Record
+	Cert      *x509.Certificate
+	Authority *ca.Authority // nil when retired
+}
+
+// snapshot is the set at one version; it is never changed once built.
+type snapshot struct {
+	version int64
+	issuers []Issuer
+	active  *ca.Authority
+	tlsCert *tls.Certificate
+	roots   *x509.CertPool
+	trusted []*x509.Certificate
+}
+
+// Set is the live CA set of a node: the active CA presents itself on TLS
+// and signs new LSCs, every CA that is not retired (and the further LSC
+// issuers given to NewSet) is an LSC trust anchor, and Replace switches
+// all of that at once, without a restart. Its methods never wait.
+type Set struct {
+	extra []*x509.Certificate
+	cur   atomic.Pointer[snapshot]
+}
+
+// NewSet returns a set over issuers (at version), with extra as further
+// LSC trust anchors (another CAPF's issuing CA carried over by
+// migrate-from).
+func NewSet(version int64, issuers []Issuer, extra ...*x509.Certificate) (*Set, error) {
+	s := &Set{extra: extra}
+	if err := s.Replace(version, issuers); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Replace puts issuers (at version) in force. It refuses, and keeps the
+// set as it was, unless exactly one issuer is active and every issuer
+// that is not retired has its authority.
+func (s *Set) Replace(version int64, issuers []Issuer) error {
+	snap := &snapshot{version: version, issuers: issuers, roots: x509.NewCertPool()}
+	for _, iss := range issuers {
+		if !iss.State.Trusted() {
+			continue
+		}
+		if iss.Authority == nil {
+			return fault.Invalidf("CA %s (%s) has no key loaded", iss.ID, iss.State)
+		}
+		if iss.State == Active {
+			if snap.active != nil {
+				first, _ := KeyID(snap.active.Certificate())
+				return fault.Invalidf("the CA set has two active CAs (%s and %s)", first, iss.ID)
+			}
+			snap.active = iss.Authority
+		}
+		snap.roots.AddCert(iss.Cert)
+		snap.trusted = append(snap.trusted, iss.Cert)
+	}
+	if snap.active == nil {
+		return fault.Invalidf("the CA set has no active CA")
+	}
+	for _, c := range s.extra {
+		snap.roots.AddCert(c)
+	}
+	c := snap.active.TLSCertificate()
+	snap.tlsCert = &c
+	s.cur.Store(snap)
+	return nil
+}
+
+// Version returns the version of the set in force.
+func (s *Set) Version() int64 { return s.cur.Load().version }
+
+// Active returns the active CA.
+func (s *Set) Active() *ca.Authority { return s.cur.Load().active }
+
+// Issuers returns every CA of the set, oldest first.
+func (s *Set) Issuers() []Issuer { return append([]Issuer(nil), s.cur.Load().issuers...) }
+
+// Trusted returns the certificates of the CAs that are not retired, oldest
+// first: those trust files list with the CAPF role.
+func (s *Set) Trusted() []*x509.Certificate {
+	return append([]*x509.Certificate(nil), s.cur.Load().trusted...)
+}
+
+// LSCRoots returns the LSC trust anchors: every CA that is not retired and
+// the further LSC issuers. The pool must not be changed.
+func (s *Set) LSCRoots() *x509.CertPool { return s.cur.Load().roots }
+
+// GetCertificate presents the active CA on TLS (tls.Config.GetCertificate).
+func (s *Set) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.cur.Load().tlsCert, nil
+}
+
+// Issue signs an LSC with the active CA (session.Issuer).
+func (s *Set) Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error) {
+	return s.cur.Load().active.Issue(ctx, req)
+}

@@ -1,0 +1,294 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/keys"
+	"github.com/capf-server/capf/internal/trust"
+	"github.com/capf-server/capf/internal/trustfile"
+)
+
+// caSetCommands are the rollover commands of `capf ca` (ADR 0017):
+// regenerate, activate, status and retire.
+func caSetCommands(g *globals) []*cobra.Command {
+	var alg string
+	regenerate := &cobra.Command{
+		Use:   "regenerate",
+		Short: "Create a new CAPF key and certificate, staged: listed in trust files at once, presented to phones once activated",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.caRegenerate(cmd.Context(), alg)
+		},
+	}
+	regenerate.Flags().StringVar(&alg, "key-algorithm", "", "rsa2048, rsa3072, rsa4096, ec256 or ec384 (default: the capf_key parameter)")
+	activate := &cobra.Command{
+		Use:   "activate [ID]",
+		Short: "Make the staged CAPF certificate (or the one ID names) the active one; the active one becomes retiring",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref := ""
+			if len(args) == 1 {
+				ref = args[0]
+			}
+			st, err := g.openStore(cmd.Context(), readWrite)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			svc, err := g.caSetService(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			act, prev, err := svc.Activate(cmd.Context(), ref, g.actor())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "activated %s: every node presents it and signs new LSCs with it within seconds\n", act.ID)
+			if prev.ID != "" {
+				fmt.Fprintf(g.stdout, "%s is retiring: still listed in trust files and trusted for LSC authentication (capf ca retire %s once its phones have new LSCs)\n", prev.ID, prev.ID)
+			}
+			return nil
+		},
+	}
+	var force bool
+	retire := &cobra.Command{
+		Use:   "retire SERIAL|ID",
+		Short: "Retire a CAPF certificate: it leaves trust files and LSC authentication",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.openStore(cmd.Context(), readWrite)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			svc, err := g.caSetService(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			r, n, err := svc.Retire(cmd.Context(), args[0], force, g.actor())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "retired %s (%d phones held a valid LSC from it): no longer listed in trust files nor trusted\n", r.ID, n)
+			return nil
+		},
+	}
+	retire.Flags().BoolVar(&force, "force", false, "retire even while phones hold a valid LSC from it (they no longer authenticate with it)")
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show every CAPF certificate of the CA set: state, validity, phones holding its LSCs, listed in the trust file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.caStatus(cmd.Context(), asJSON)
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "JSON instead of a table")
+	return []*cobra.Command{regenerate, activate, retire, status}
+}
+
+// caSetService is the CA set's service over st; while no node adopted the
+// CAPF certificate of before the set, it stands for the set.
+func (g *globals) caSetService(ctx context.Context, st caset.Store) (*caset.Service, error) {
+	if !g.caSetShared() {
+		return nil, errCASetNotShared
+	}
+	recs, err := g.caSetRecords(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	svc := caset.NewService(st, nil)
+	if len(recs) == 1 {
+		svc.Assume(recs[0])
+	}
+	return svc, nil
+}
+
+// caRegenerate creates a staged CA: its key is written (a file under
+// DATA/ca/ID, or sealed in the keys table on a cluster with a KEK) and
+// then stored as staged with its audit event in one transaction.
+func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	alg := ca.KeyAlgorithm(cfg.CAKey)
+	if algFlag != "" {
+		if alg, err = ca.ParseKeyAlgorithm(algFlag); err != nil {
+			return err
+		}
+	}
+	if !g.caSetShared() {
+		return errCASetNotShared
+	}
+	if cfg.TLSProfile == "legacy" && alg != ca.RSA2048 && alg != ca.RSA3072 && alg != ca.RSA4096 {
+		return usagef("tls_profile legacy needs an RSA CAPF key: --key-algorithm %s would not serve old phones", alg)
+	}
+	st, err := g.openStore(ctx, readWrite)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := g.adoptLegacy(ctx, st); err != nil {
+		return err
+	}
+	a, err := ca.Generate(ca.Options{KeyAlgorithm: alg})
+	if err != nil {
+		return err
+	}
+	cert := a.Certificate()
+	id, err := caset.KeyID(cert)
+	if err != nil {
+		return err
+	}
+	svc := caset.NewService(st, nil)
+	var rec caset.Record
+	if g.keysInDB() {
+		ck, err := g.clusterKeysOf(ctx)
+		if err != nil {
+			return err
+		}
+		kr, err := keys.NewService(st, ck.kek, nil).Record(keys.Material{ID: caKeyPrefix + id, Kind: keys.KindCAPF, Chain: []*x509.Certificate{cert}, Key: a.Signer()})
+		if err != nil {
+			return err
+		}
+		if rec, err = svc.Stage(ctx, []*x509.Certificate{cert}, kr.ID, &kr, g.actor()); err != nil {
+			return err
+		}
+	} else {
+		dir := filepath.Join(g.dir().CA(), id)
+		if err := ca.Install(dir, cert, a.Signer()); err != nil {
+			return err
+		}
+		if rec, err = svc.Stage(ctx, []*x509.Certificate{cert}, caKeyPrefix+id, nil, g.actor()); err != nil {
+			_ = os.RemoveAll(dir) // never stored: nothing refers to it
+			return err
+		}
+	}
+	sum := sha256.Sum256(cert.Raw)
+	fmt.Fprintf(g.stdout, "staged %s (%s, %s)\n  SHA-256: %X\n", rec.ID, cert.Subject, alg, sum)
+	fmt.Fprintf(g.stdout, "trust files list it with the CAPF role from now on (serve rewrites its own within 10 s; rebuild others with capf trust build);\n")
+	fmt.Fprintf(g.stdout, "once the phones have them, capf ca activate %s makes it the certificate phones see\n", rec.ID)
+	return nil
+}
+
+// caStatusRow is one CA in `capf ca status --json`.
+type caStatusRow struct {
+	ID          string    `json:"id"`
+	State       string    `json:"state"`
+	Subject     string    `json:"subject"`
+	Serial      string    `json:"serial"`
+	SHA256      string    `json:"sha256"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	Phones      int       `json:"phones"`
+	InTrustFile *bool     `json:"in_trust_file"` // null: serve keeps no trust file
+	ChangedAt   time.Time `json:"changed_at,omitzero"`
+}
+
+func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	st, err := g.openStore(ctx, readOnly)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var rows []caStatusRow
+	listed, trustPath, err := g.servedTrustCAPFs(cfg)
+	if err != nil {
+		return err
+	}
+	svc, err := g.caSetService(ctx, st)
+	if err != nil {
+		return err
+	}
+	sts, err := svc.Status(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range sts {
+		sum := sha256.Sum256(s.Cert.Raw)
+		r := caStatusRow{ID: s.ID, State: string(s.State), Subject: s.Cert.Subject.String(), Serial: fmt.Sprintf("%X", s.Cert.SerialNumber.Bytes()),
+			SHA256: hex.EncodeToString(sum[:]), NotBefore: s.Cert.NotBefore.UTC(), NotAfter: s.Cert.NotAfter.UTC(), Phones: s.Holders, ChangedAt: s.ChangedAt.UTC()}
+		if listed != nil {
+			in := false
+			for _, c := range listed {
+				in = in || bytes.Equal(c, s.Cert.Raw)
+			}
+			r.InTrustFile = &in
+		}
+		rows = append(rows, r)
+	}
+	if asJSON {
+		enc := json.NewEncoder(g.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tSUBJECT\tSERIAL\tVALID FROM\tVALID UNTIL\tPHONES\tTRUST FILE\tSHA-256")
+	for _, r := range rows {
+		in := "-"
+		if r.InTrustFile != nil {
+			in = map[bool]string{true: "listed", false: "not listed"}[*r.InTrustFile]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.State, r.Subject, r.Serial,
+			r.NotBefore.Format(time.RFC3339), r.NotAfter.Format(time.RFC3339), r.Phones, in, r.SHA256)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if trustPath == "" {
+		fmt.Fprintln(g.stdout, "trust file: none (no trust_file_dir: serve keeps none)")
+	} else {
+		fmt.Fprintln(g.stdout, "trust file:", trustPath)
+	}
+	return nil
+}
+
+// servedTrustCAPFs returns the certificates the trust file serve keeps
+// lists with the CAPF role, and its path; nil (not empty) when there is
+// no trust_file_dir, and none when the file is missing or unreadable.
+func (g *globals) servedTrustCAPFs(cfg config.Config) ([][]byte, string, error) {
+	dir := config.Resolve(g.dataDir, cfg.TrustFileDir)
+	if dir == "" {
+		return nil, "", nil
+	}
+	path := filepath.Join(dir, trustfile.ServedName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return [][]byte{}, path + " (missing)", nil
+	} else if err != nil {
+		return nil, "", fmt.Errorf("read the trust file: %w", err)
+	}
+	f, err := trust.Parse(b)
+	if err != nil {
+		return [][]byte{}, path + " (does not parse)", nil
+	}
+	out := [][]byte{}
+	for _, r := range f.Records {
+		if r.Role == trust.RoleCAPF {
+			out = append(out, r.Certificate)
+		}
+	}
+	return out, path, nil
+}
