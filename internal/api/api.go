@@ -41,7 +41,10 @@ type Options struct {
 	// Certificates is the inventory of issued LSCs (lsc.Service).
 	Certificates Certificates
 	Certificate  *x509.Certificate // the CAPF certificate
-	Logger       *slog.Logger
+	// Phones gives the address and port the service really listens on for
+	// phones, for a phone's configuration snippet; nil: not known here.
+	Phones func() (host, port string)
+	Logger *slog.Logger
 }
 
 // access is what a route demands of the principal.
@@ -115,6 +118,7 @@ func newServer(o Options) *server {
 	s.registerAccounts()
 	s.registerAudit()
 	s.registerCertificates()
+	s.registerPhoneConfig()
 	s.mux.HandleFunc("GET "+OpenAPIPath, s.serveOpenAPI)
 	s.mux.HandleFunc(Prefix+"/", s.noRoute)
 	return s

@@ -70,7 +70,7 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 		Devices: s.devices, Campaigns: s.devices,
 		Accounts: s.accounts, ParseTTL: account.ParseTTL, RetryAfter: account.RetryAfter,
 		System: s.system, Certificate: s.certificate, Logger: s.log,
-		Certificates: certsOrNil(s.certs),
+		Certificates: certsOrNil(s.certs), Phones: s.phones,
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{
