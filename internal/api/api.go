@@ -44,7 +44,10 @@ type Options struct {
 	// Phones gives the address and port the service really listens on for
 	// phones, for a phone's configuration snippet; nil: not known here.
 	Phones func() (host, port string)
-	Logger *slog.Logger
+	// TrustFiles is the trust-file service (*trustfile.Service); nil:
+	// not available here.
+	TrustFiles TrustFiles
+	Logger     *slog.Logger
 }
 
 // access is what a route demands of the principal.
@@ -119,6 +122,7 @@ func newServer(o Options) *server {
 	s.registerAudit()
 	s.registerCertificates()
 	s.registerPhoneConfig()
+	s.registerTrustFile()
 	s.mux.HandleFunc("GET "+OpenAPIPath, s.serveOpenAPI)
 	s.mux.HandleFunc(Prefix+"/", s.noRoute)
 	return s

@@ -99,14 +99,14 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		"GET /service", "PUT /service", "GET /accounts", "POST /accounts", "PATCH /accounts/{name}",
 		"DELETE /accounts/{name}", "GET /tokens", "POST /tokens", "DELETE /tokens/{name}", "GET /audit", "GET /dashboard",
 		"GET /certificates", "GET /certificates/{serial}", "POST /certificates/{serial}/revoke",
-		"GET /devices/{name}/phone-config",
+		"GET /devices/{name}/phone-config", "GET /trust-file",
 	} {
 		if !registered[key] {
 			t.Errorf("route %s is missing", key)
 		}
 	}
-	if len(registered) != 33 {
-		t.Errorf("%d routes registered, want the design's 33", len(registered))
+	if len(registered) != 34 {
+		t.Errorf("%d routes registered, want the design's 34", len(registered))
 	}
 	// Something the API does not serve is a problem too.
 	for _, tt := range []struct {

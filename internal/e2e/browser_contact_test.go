@@ -70,6 +70,9 @@ func TestBrowserWhyNotEnrolled(t *testing.T) {
 		poll(`document.getElementById("last-contact-remote").textContent.startsWith("127.0.0.1:")`, 10*time.Second),
 		poll(`document.getElementById("phone-config").textContent.includes("<phonePort>`+port+`</phonePort>")`, 10*time.Second))
 	b.shot("phone-why")
+	// The API gives the same snippet, with the same port, to the session.
+	b.run("the API's snippet has the real port", chromedp.Navigate(base+"/api/v1/devices/"+phone+"/phone-config"),
+		poll(`(() => { try { const c = JSON.parse(document.body.innerText); return c.port === `+jsString(port)+` && c.config.includes("<phonePort>`+port+`</phonePort>") } catch (e) { return false } })()`, 10*time.Second))
 
 	// A phone whose page is open when it calls: the page follows without
 	// a reload.
@@ -140,6 +143,8 @@ func TestBrowserWhyNotEnrolled(t *testing.T) {
 		poll(`document.getElementById("trust-problems") === null`, 10*time.Second),
 		poll(`Array.from(document.querySelectorAll("#trust-records td.role")).some(td => td.textContent.trim() === "CAPF")`, 10*time.Second))
 	b.shot("trust-file")
+	b.run("the API's trust file lists the CAPF", chromedp.Navigate(base+"/api/v1/trust-file"),
+		poll(`(() => { try { const f = JSON.parse(document.body.innerText); return f.file.signature_verified && f.capf.length === 1 && f.capf[0].listed && f.problems.length === 0 } catch (e) { return false } })()`, 10*time.Second))
 
 	// Accounts (admin only): the first start's administrator is listed.
 	b.run("accounts", chromedp.Navigate(base+"/system/accounts"), chromedp.WaitVisible(chromedp.CSS("#account-admin")))
