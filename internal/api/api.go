@@ -41,7 +41,13 @@ type Options struct {
 	// Certificates is the inventory of issued LSCs (lsc.Service).
 	Certificates Certificates
 	Certificate  *x509.Certificate // the CAPF certificate
-	Logger       *slog.Logger
+	// Phones gives the address and port the service really listens on for
+	// phones, for a phone's configuration snippet; nil: not known here.
+	Phones func() (host, port string)
+	// TrustFiles is the trust-file service (*trustfile.Service); nil:
+	// not available here.
+	TrustFiles TrustFiles
+	Logger     *slog.Logger
 }
 
 // access is what a route demands of the principal.
@@ -116,6 +122,8 @@ func newServer(o Options) *server {
 	s.registerAudit()
 	s.registerCertificates()
 	s.registerResets()
+	s.registerPhoneConfig()
+	s.registerTrustFile()
 	s.mux.HandleFunc("GET "+OpenAPIPath, s.serveOpenAPI)
 	s.mux.HandleFunc(Prefix+"/", s.noRoute)
 	return s

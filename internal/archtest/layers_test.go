@@ -66,7 +66,7 @@ var allowed = map[string][]string{
 	"webauth":               {"account", "device", "fault", "ratelog", "safetext"},
 	"system":                {"device", "fault", "config", "atomicfile"},
 	"admintls":              {"fault", "atomicfile", "certserial", "keyref"},
-	"api":                   {"account", "ca", "device", "fault", "lsc", "report", "system", "view", "webauth"},
+	"api":                   {"account", "ca", "device", "fault", "lsc", "report", "system", "trustfile", "view", "webauth"},
 	"webui":                 {"account", "ca", "device", "fault", "lsc", "report", "safetext", "system", "trustfile", "webauth"},
 
 	// Key references: files and PKCS #11 tokens. Only tests import

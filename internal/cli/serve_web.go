@@ -70,7 +70,7 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 		Devices: s.devices, Campaigns: s.devices,
 		Accounts: s.accounts, ParseTTL: account.ParseTTL, RetryAfter: account.RetryAfter,
 		System: s.system, Certificate: s.certificate, Logger: s.log,
-		Certificates: certsOrNil(s.certs),
+		Certificates: certsOrNil(s.certs), Phones: s.phones, TrustFiles: apiTrustOrNil(s.trustFiles),
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{
@@ -136,6 +136,15 @@ func uiCertsOrNil(c *lsc.Service) webui.Certificates {
 // uiTrustOrNil keeps a nil service a nil interface (Security > Trust File
 // then says it is not available).
 func uiTrustOrNil(t *trustfile.Service) webui.TrustFiles {
+	if t == nil {
+		return nil
+	}
+	return t
+}
+
+// apiTrustOrNil keeps a nil service a nil interface (GET /trust-file
+// then says it is not available).
+func apiTrustOrNil(t *trustfile.Service) api.TrustFiles {
 	if t == nil {
 		return nil
 	}

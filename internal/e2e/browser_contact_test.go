@@ -21,11 +21,17 @@ import (
 // a phone that asked for a device that is not configured is counted on
 // the dashboard; the phone page gives the configuration snippet with the
 // port the service really listens on; a CSV in CallManager's words
-// imports, and a bad one names every bad row and imports nothing.
+// imports, and a bad one names every bad row and imports nothing;
+// Security > Trust File shows the ITL serve keeps, signed, listing the
+// current CAPF certificate with the CAPF role.
 func TestBrowserWhyNotEnrolled(t *testing.T) {
 	opens := time.Now().UTC().Add(12 * time.Hour).Truncate(time.Minute)
 	window := fmt.Sprintf("%s %s-%s", opens.Weekday().String()[:3], opens.Format("15:04"), opens.Add(time.Minute).Format("15:04"))
-	s := startServer(t, serverParams{"maintenance_windows": []string{window}, "maintenance_time_zone": "UTC"}, "")
+	tftp := filepath.Join(t.TempDir(), "tftp")
+	if err := os.Mkdir(tftp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, serverParams{"maintenance_windows": []string{window}, "maintenance_time_zone": "UTC", "trust_file_dir": tftp}, "")
 	base := adminURL(t, s)
 	pw, err := os.ReadFile(filepath.Join(s.data, "admin-initial-password"))
 	if err != nil {
@@ -64,6 +70,9 @@ func TestBrowserWhyNotEnrolled(t *testing.T) {
 		poll(`document.getElementById("last-contact-remote").textContent.startsWith("127.0.0.1:")`, 10*time.Second),
 		poll(`document.getElementById("phone-config").textContent.includes("<phonePort>`+port+`</phonePort>")`, 10*time.Second))
 	b.shot("phone-why")
+	// The API gives the same snippet, with the same port, to the session.
+	b.run("the API's snippet has the real port", chromedp.Navigate(base+"/api/v1/devices/"+phone+"/phone-config"),
+		poll(`(() => { try { const c = JSON.parse(document.body.innerText); return c.port === `+jsString(port)+` && c.config.includes("<phonePort>`+port+`</phonePort>") } catch (e) { return false } })()`, 10*time.Second))
 
 	// A phone whose page is open when it calls: the page follows without
 	// a reload.
@@ -121,6 +130,25 @@ func TestBrowserWhyNotEnrolled(t *testing.T) {
 	if _, _, code := s.capf("device", "show", "SEPC00000000013"); code == 0 {
 		t.Error("a rejected file imported its good row")
 	}
+	b.shot("import-problems")
+
+	// Security > Trust File: the ITL serve keeps in trust_file_dir, its
+	// signature verifying and the current CAPF certificate listed with the
+	// CAPF role (what a phone needs to trust this CAPF).
+	b.run("trust file lists the CAPF",
+		chromedp.Navigate(base+"/security/trust-file"), chromedp.WaitVisible(chromedp.CSS("#trust-file")),
+		poll(`document.getElementById("trust-path") !== null && document.getElementById("trust-path").textContent.includes(`+jsString(filepath.Join(tftp, "ITLFile.tlv"))+`)`, 10*time.Second),
+		poll(`document.getElementById("trust-signature").textContent.trim() === "verifies"`, 10*time.Second),
+		poll(`document.getElementById("trust-capf").textContent.includes("listed with the CAPF role") && !document.getElementById("trust-capf").textContent.includes("not listed")`, 10*time.Second),
+		poll(`document.getElementById("trust-problems") === null`, 10*time.Second),
+		poll(`Array.from(document.querySelectorAll("#trust-records td.role")).some(td => td.textContent.trim() === "CAPF")`, 10*time.Second))
+	b.shot("trust-file")
+	b.run("the API's trust file lists the CAPF", chromedp.Navigate(base+"/api/v1/trust-file"),
+		poll(`(() => { try { const f = JSON.parse(document.body.innerText); return f.file.signature_verified && f.capf.length === 1 && f.capf[0].listed && f.problems.length === 0 } catch (e) { return false } })()`, 10*time.Second))
+
+	// Accounts (admin only): the first start's administrator is listed.
+	b.run("accounts", chromedp.Navigate(base+"/system/accounts"), chromedp.WaitVisible(chromedp.CSS("#account-admin")))
+	b.shot("accounts")
 }
 
 // lastContact waits until the device's last contact (capf device show

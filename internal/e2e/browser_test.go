@@ -269,6 +269,9 @@ func TestBrowser(t *testing.T) {
 	if len(strs) != 3 {
 		t.Errorf("bulk gave %d distinct strings to 3 phones", len(strs))
 	}
+	b.run("campaigns list", chromedp.Navigate(base+"/campaigns"),
+		poll(`document.querySelectorAll("#campaigns tbody tr").length === 1 && document.querySelector("#campaigns tbody").textContent.includes("bulk")`, 10*time.Second))
+	b.shot("campaigns")
 
 	// Import a CSV whose third line is bad: the line is named (with its
 	// column) and nothing is imported.
