@@ -51,7 +51,7 @@ var allowed = map[string][]string{
 	"lease":                 {"fault"},
 	"lsc":                   {"device", "fault"},
 	"revocation":            {"fault", "lsc", "atomicfile"},
-	"cluster":               {"fault", "lease"},
+	"cluster":               {"device", "fault", "lease"},
 	"report":                {"device", "fault"},
 	"capfd":                 {"device", "fault", "safetext"},
 	"phonesim":              {"wire"},

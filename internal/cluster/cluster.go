@@ -4,7 +4,8 @@
 // the sessions it runs now). A node whose registration expires without a
 // heartbeat is dead: the node holding the sweeper lease then fails the
 // attempts it left open (device.StaleQuery.DeadAt). `capf cluster status`
-// reads the registry and the leases.
+// reads the registry and the leases; `capf cluster forget` removes a dead
+// node from it ([Forget]).
 //
 // On SQLite there is one node, and the registry holds it; the code is the
 // same.
@@ -17,6 +18,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lease"
 )
@@ -60,6 +62,15 @@ type Store interface {
 	HeartbeatNode(ctx context.Context, id string, at, expires time.Time, sessions int) error
 	// ListNodes returns every registered node, by id.
 	ListNodes(ctx context.Context) ([]Node, error)
+	// ForgetNode removes the registration of node id if it has expired
+	// at at (Expires <= at), and appends ev to the audit log in the same
+	// transaction. NotFound if no node has that id; Conflict, naming
+	// when it expires, if the node is alive at at (nothing changes).
+	// The node's attempts are left as they are: fail them first
+	// (device.Service.FailDeadNodeAttempts), since once the registration
+	// is gone the sweeper no longer counts them as a dead node's. A node
+	// that was only cut off registers again at its next heartbeat.
+	ForgetNode(ctx context.Context, id string, at time.Time, ev device.AuditEvent) error
 }
 
 // Member keeps one node's registration current.
@@ -180,4 +191,39 @@ func ReadStatus(ctx context.Context, nodes Store, leases lease.Store, now time.T
 		st.Nodes = append(st.Nodes, NodeStatus{Node: n, Alive: n.AliveAt(now), Leases: names})
 	}
 	return st, nil
+}
+
+const (
+	// ActionForget is the audit action of [Forget].
+	ActionForget = "node.forget"
+	// MaxNodeID bounds the id [Forget] accepts.
+	MaxNodeID = 256
+)
+
+// AttemptFailer fails the open attempts of a dead node, as the sweeper
+// does (device.Service.FailDeadNodeAttempts).
+type AttemptFailer interface {
+	FailDeadNodeAttempts(ctx context.Context, node string) (int, error)
+}
+
+// Forget removes the dead node id from the registry for actor, as of now:
+// first its attempts still open are failed as the sweeper fails a dead
+// node's, then its registration is removed with an audit event in the
+// same transaction. It returns how many attempts it failed. A node that
+// is unknown (NotFound) or whose registration has not expired (Conflict,
+// naming when it expires) is refused, and nothing changes.
+func Forget(ctx context.Context, nodes Store, attempts AttemptFailer, id string, actor device.Actor, now time.Time) (int, error) {
+	if id == "" || len(id) > MaxNodeID {
+		return 0, fault.Invalidf("forget node: a node id has 1 to %d characters (capf cluster status lists them)", MaxNodeID)
+	}
+	failed, err := attempts.FailDeadNodeAttempts(ctx, id)
+	if err != nil {
+		return 0, fmt.Errorf("forget node %s: %w", id, err)
+	}
+	ev := device.AuditEvent{At: now, Actor: actor, Action: ActionForget, Target: "node " + id,
+		Detail: fmt.Sprintf("registration expired; %d open attempts failed", failed)}
+	if err := nodes.ForgetNode(ctx, id, now, ev); err != nil {
+		return failed, err
+	}
+	return failed, nil
 }

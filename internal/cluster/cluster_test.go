@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lease"
 )
@@ -48,6 +49,10 @@ func (m *memRegistry) ListNodes(context.Context) ([]Node, error) {
 		}
 	}
 	return out, nil
+}
+
+func (m *memRegistry) ForgetNode(context.Context, string, time.Time, device.AuditEvent) error {
+	panic("not used: the contract is in store/storetest")
 }
 
 func (m *memRegistry) AcquireLease(context.Context, string, string, time.Time, time.Duration) (lease.Lease, bool, error) {

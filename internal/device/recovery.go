@@ -36,6 +36,18 @@ func (s *Service) SweepStale(ctx context.Context, longest time.Duration) (int, e
 	return n, nil
 }
 
+// FailDeadNodeAttempts fails the attempts of node if its registration in
+// the node registry has expired, as of the service's clock, as
+// SweepDeadNodes does for every dead node; a live or unknown node's
+// attempts are left alone. Used before the node is forgotten.
+func (s *Service) FailDeadNodeAttempts(ctx context.Context, node string) (int, error) {
+	n, err := s.store.FailStaleAttempts(ctx, StaleQuery{Node: node, DeadAt: s.now()}, ReasonServerRestart)
+	if err != nil {
+		return 0, fmt.Errorf("fail the attempts of dead node %s: %w", node, err)
+	}
+	return n, nil
+}
+
 // SweepDeadNodes fails the attempts held by nodes whose registration in
 // the node registry has expired, as of the service's clock: the node died
 // (or lost the database for a whole term) without closing them. Its

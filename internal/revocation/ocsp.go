@@ -78,9 +78,14 @@ func writeOCSP(w http.ResponseWriter, resp []byte) {
 }
 
 // answer returns the signed response to the DER request der, or an error
-// response (malformed, unauthorized, internal).
+// response (malformed, unauthorized, internal). A request's nonce is echoed
+// in the response; a nonce outside 1..[MaxOCSPNonce] octets is malformed.
 func (s *Server) answer(r *http.Request, der []byte) []byte {
 	req, err := ocsp.ParseRequest(der)
+	if err != nil {
+		return ocsp.MalformedRequestErrorResponse
+	}
+	nonce, hasNonce, err := requestNonce(der)
 	if err != nil {
 		return ocsp.MalformedRequestErrorResponse
 	}
@@ -118,6 +123,14 @@ func (s *Server) answer(r *http.Request, der []byte) []byte {
 	if err != nil {
 		s.o.Logger.Warn("OCSP: sign response", "err", err)
 		return ocsp.InternalErrorErrorResponse
+	}
+	if hasNonce {
+		// Echoed unchanged in responseExtensions (RFC 8954 2.1), so the
+		// client knows the answer is fresh, not a recorded one.
+		if resp, err = withResponseExtension(resp, nonce, iss.Signer); err != nil {
+			s.o.Logger.Warn("OCSP: echo nonce", "err", err)
+			return ocsp.InternalErrorErrorResponse
+		}
 	}
 	return resp
 }

@@ -180,8 +180,9 @@ func needOpenSSL(t *testing.T) {
 // LSC is superseded, deleted from its phone and revoked by hand, the CRL
 // the fleet publishes verifies with openssl under the CAPF certificate,
 // openssl verify -crl_check rejects each of the three and accepts a valid
-// LSC, and openssl ocsp gets revoked for the three, good for the valid one
-// and unknown for a serial never issued.
+// LSC, and openssl ocsp (with its default nonce, which must come back)
+// gets revoked for the three, good for the valid one and unknown for a
+// serial never issued.
 func TestOpenSSLRejectsRevokedLSCs(t *testing.T) {
 	needOpenSSL(t)
 	f := newFleet(t)
@@ -229,17 +230,24 @@ func TestOpenSSLRejectsRevokedLSCs(t *testing.T) {
 		t.Errorf("openssl verify -crl_check rejected the valid LSC:\n%s", out)
 	}
 
-	// OCSP, POST form, as openssl sends it.
+	// OCSP, POST form, as openssl sends it: with its default nonce, which
+	// must come back (openssl warns "no nonce in response" otherwise, and
+	// fails on a wrong one).
 	for pemFile, want := range map[string]string{supersededPEM: "revoked", deletedPEM: "revoked", revokedPEM: "revoked", validPEM: "good"} {
 		out, ok := openssl(t, "ocsp", "-issuer", f.caFile, "-cert", pemFile, "-url", f.http.URL+"/ocsp",
-			"-CAfile", f.caFile, "-no_nonce")
-		if !ok || !strings.Contains(out, pemFile+": "+want) || !strings.Contains(out, "Response verify OK") {
-			t.Errorf("openssl ocsp for %s: exit 0 %v, want %q verified:\n%s", filepath.Base(pemFile), ok, want, out)
+			"-CAfile", f.caFile)
+		if !ok || !strings.Contains(out, pemFile+": "+want) || !strings.Contains(out, "Response verify OK") || strings.Contains(strings.ToLower(out), "nonce") {
+			t.Errorf("openssl ocsp for %s: exit 0 %v, want %q verified, nonce echoed:\n%s", filepath.Base(pemFile), ok, want, out)
 		}
 	}
-	out, ok := openssl(t, "ocsp", "-issuer", f.caFile, "-serial", "0x7E57", "-url", f.http.URL+"/ocsp", "-CAfile", f.caFile, "-no_nonce")
-	if !ok || !strings.Contains(out, "0x7E57: unknown") {
+	out, ok := openssl(t, "ocsp", "-issuer", f.caFile, "-serial", "0x7E57", "-url", f.http.URL+"/ocsp", "-CAfile", f.caFile)
+	if !ok || !strings.Contains(out, "0x7E57: unknown") || strings.Contains(strings.ToLower(out), "nonce") {
 		t.Errorf("openssl ocsp for a serial never issued: %v\n%s", ok, out)
+	}
+	// A client that sends no nonce gets none and still verifies.
+	out, ok = openssl(t, "ocsp", "-issuer", f.caFile, "-cert", validPEM, "-url", f.http.URL+"/ocsp", "-CAfile", f.caFile, "-no_nonce")
+	if !ok || !strings.Contains(out, validPEM+": good") || !strings.Contains(out, "Response verify OK") {
+		t.Errorf("openssl ocsp -no_nonce: %v\n%s", ok, out)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capf-server/capf/internal/cluster"
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lease"
 )
@@ -212,4 +213,27 @@ func (s *Store) ListNodes(ctx context.Context) ([]cluster.Node, error) {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	return out, nil
+}
+
+// ForgetNode implements cluster.Store: the row is locked, checked and
+// deleted with the audit event in one transaction (a heartbeat waits).
+func (s *Store) ForgetNode(ctx context.Context, id string, at time.Time, ev device.AuditEvent) error {
+	what := fmt.Sprintf("forget node %s", id)
+	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+		var expires *int64
+		switch err := tx.QueryRow(ctx, `SELECT expires_at FROM nodes WHERE id = $1 FOR UPDATE`, id).Scan(&expires); {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fault.NotFoundf("%s: no node with this id is registered", what)
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if exp := fromMicros(expires); at.Before(exp) {
+			return fault.Conflictf("%s: the node is alive: its registration expires at %s unless it heartbeats first; forget it after that",
+				what, exp.UTC().Format(time.RFC3339))
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM nodes WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return insertAudit(ctx, tx, ev)
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/cluster"
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lease"
 )
@@ -207,4 +208,26 @@ func (s *Store) ListNodes(ctx context.Context) ([]cluster.Node, error) {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	return out, nil
+}
+
+// ForgetNode implements cluster.Store.
+func (s *Store) ForgetNode(ctx context.Context, id string, at time.Time, ev device.AuditEvent) error {
+	what := fmt.Sprintf("forget node %s", id)
+	return s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		var expires sql.NullInt64
+		switch err := tx.QueryRowContext(ctx, `SELECT expires_at FROM nodes WHERE id = ?`, id).Scan(&expires); {
+		case errors.Is(err, sql.ErrNoRows):
+			return fault.NotFoundf("%s: no node with this id is registered", what)
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if exp := fromMicros(expires); at.Before(exp) {
+			return fault.Conflictf("%s: the node is alive: its registration expires at %s unless it heartbeats first; forget it after that",
+				what, exp.UTC().Format(time.RFC3339))
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM nodes WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return insertAudit(ctx, tx, ev)
+	})
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -318,6 +319,76 @@ func RunCluster(t *testing.T, open func(t *testing.T) ClusterStore) {
 		if n != 0 {
 			t.Errorf("closed %d attempts of a node that registered anew, want 0", n)
 		}
+	})
+	t.Run("forget-node", func(t *testing.T) {
+		s := freshT(t, open)
+		ctx := t.Context()
+		dead := cluster.Node{ID: "node-dead", Started: at(0), LastSeen: at(0), Expires: at(30 * time.Second)}
+		alive := cluster.Node{ID: "node-alive", Started: at(0), LastSeen: at(50 * time.Second), Expires: at(80 * time.Second)}
+		must(t, s.RegisterNode(ctx, dead))
+		must(t, s.RegisterNode(ctx, alive))
+		ev := func(id string) device.AuditEvent {
+			return device.AuditEvent{At: at(60 * time.Second), Actor: device.CLIActor("alice"), Action: cluster.ActionForget, Target: "node " + id}
+		}
+		// Refused: unknown, and alive (naming its expiry); nothing changes.
+		if err := s.ForgetNode(ctx, "node-z", at(60*time.Second), ev("node-z")); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("ForgetNode of an unknown node: %v, want NotFound", err)
+		}
+		err := s.ForgetNode(ctx, alive.ID, at(60*time.Second), ev(alive.ID))
+		if fault.KindOf(err) != fault.Conflict || !strings.Contains(err.Error(), stored(alive.Expires).Format(time.RFC3339)) {
+			t.Errorf("ForgetNode of a live node: %v, want Conflict naming %s", err, stored(alive.Expires).Format(time.RFC3339))
+		}
+		if err := s.ForgetNode(ctx, dead.ID, at(30*time.Second-time.Microsecond), ev(dead.ID)); fault.KindOf(err) != fault.Conflict {
+			t.Errorf("ForgetNode a microsecond before expiry: %v, want Conflict", err)
+		}
+		checkNodes(t, s, alive, dead)
+		if evs, err := s.ListAudit(ctx, device.AuditQuery{}); err != nil || len(evs) != 0 {
+			t.Errorf("audit after refusals = %+v, %v; want none", evs, err)
+		}
+		// Forgotten once expired, with its audit event; a second time is NotFound.
+		must(t, s.ForgetNode(ctx, dead.ID, at(30*time.Second), ev(dead.ID)))
+		checkNodes(t, s, alive)
+		evs, err := s.ListAudit(ctx, device.AuditQuery{Target: "node " + dead.ID})
+		must(t, err)
+		if len(evs) != 1 || evs[0].Action != cluster.ActionForget || evs[0].Actor.Name != "alice" {
+			t.Errorf("audit = %+v, want alice's node.forget", evs)
+		}
+		if err := s.ForgetNode(ctx, dead.ID, at(60*time.Second), ev(dead.ID)); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("second ForgetNode: %v, want NotFound", err)
+		}
+		// A forgotten node that was only cut off comes back at its next heartbeat.
+		if err := s.HeartbeatNode(ctx, dead.ID, at(70*time.Second), at(100*time.Second), 0); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("heartbeat of a forgotten node: %v, want NotFound (the member then registers again)", err)
+		}
+	})
+	t.Run("forget-fails-attempts", func(t *testing.T) {
+		s := freshT(t, open)
+		ctx := t.Context()
+		dead := cluster.Node{ID: "node-dead", Started: at(0), LastSeen: at(0), Expires: at(30 * time.Second)}
+		other := cluster.Node{ID: "node-other", Started: at(0), LastSeen: at(0), Expires: at(30 * time.Second)}
+		must(t, s.RegisterNode(ctx, dead))
+		must(t, s.RegisterNode(ctx, other))
+		names := []string{"SEP00000000F001", "SEP00000000F002"}
+		for _, n := range names {
+			create(t, s, newDevice(n))
+		}
+		start(t, s, device.Attempt{Device: names[0], Operation: device.OpInstall, StartedAt: at(10 * time.Second), Node: dead.ID})
+		start(t, s, device.Attempt{Device: names[1], Operation: device.OpInstall, StartedAt: at(10 * time.Second), Node: other.ID})
+		svc := device.NewService(device.ServiceOptions{Store: s, Now: func() time.Time { return at(60 * time.Second) }})
+		n, err := cluster.Forget(ctx, s, svc, dead.ID, device.CLIActor("alice"), at(60*time.Second))
+		must(t, err)
+		if n != 1 {
+			t.Errorf("Forget failed %d attempts, want the node's one", n)
+		}
+		failed := device.FailedStatus(device.OpInstall, device.ReasonServerRestart)
+		if a := attempts(t, s, names[0], 0)[0]; a.FinishedAt.IsZero() || a.Result != failed {
+			t.Errorf("forgotten node's attempt = %+v, want closed with %q", a, failed)
+		}
+		// Only that node's: the other dead node's attempt is the sweeper's.
+		if a := attempts(t, s, names[1], 0)[0]; !a.FinishedAt.IsZero() {
+			t.Errorf("attempt of %s closed: %+v", other.ID, a)
+		}
+		checkNodes(t, s, other)
 	})
 }
 
