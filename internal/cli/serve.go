@@ -30,6 +30,7 @@ import (
 	"github.com/capf-server/capf/internal/kek"
 	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/lease"
+	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/sdnotify"
 	"github.com/capf-server/capf/internal/server"
 	"github.com/capf-server/capf/internal/session"
@@ -322,6 +323,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		Node:      node,
 		Params:    params,
 	}
+	// A phone's LSC is refused once revoked: one look-up by serial, only
+	// when a phone authenticates by its LSC.
+	deps.Revocations = lsc.Revocations{Store: st}
 	srv := server.New(server.Options{
 		TLS:                tlsCfg,
 		HandshakeTimeout:   time.Duration(cfg.HandshakeTimeout),

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"crypto"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -219,6 +220,21 @@ func (s *Session) authenticate(ctx context.Context, d device.Device, m *wire.Mes
 			reason, detail = ae.Reason, ae.Detail
 		}
 		return auth.Result{}, s.authFailed(ctx, d, reason, detail, now, counted), false
+	}
+	if res.CertKind == auth.CertLSC && res.Certificate != nil && s.deps.Revocations != nil {
+		// The chain, validity and name held; the revocation records
+		// decide too. A revoked LSC fails as any invalid LSC does: the
+		// same status and the same answer to the phone.
+		c := res.Certificate
+		why, revoked, err := s.deps.Revocations.LSCRevoked(ctx, fmt.Sprintf("%X", c.SerialNumber.Bytes()), hex.EncodeToString(c.AuthorityKeyId))
+		if err != nil {
+			s.logError("look up the LSC's revocation", err)
+			s.sum.Reason = "the revocation records could not be read"
+			return auth.Result{}, s.retryLater("store", 0), false
+		}
+		if revoked {
+			return auth.Result{}, s.authFailed(ctx, d, device.ReasonInvalidLSC, "LSC revoked: "+why, now, counted), false
+		}
 	}
 	if counted {
 		if err := s.deps.Guard.Refund(ctx, spent); err != nil {

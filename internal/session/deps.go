@@ -34,6 +34,18 @@ type Authenticator interface {
 	AuthenticateWith(pol auth.Policy, mode device.AuthMode, authString string, p auth.Presented) (auth.Result, error)
 }
 
+// Revocations tells whether an LSC a phone authenticates with is on the
+// revocation records (revoked by an administrator, superseded by a newer
+// LSC the phone stored, or deleted from the phone). It is asked only when
+// an LSC authenticated, once per session, and must be one indexed look-up.
+type Revocations interface {
+	// LSCRevoked reports whether the LSC of serial (upper-case hex of its
+	// bytes) issued by the CA of issuerKeyID (hex of its authority key
+	// identifier) is revoked, and why (reason, when, by whom) for the
+	// history. An error means the records could not be read.
+	LSCRevoked(ctx context.Context, serial, issuerKeyID string) (why string, revoked bool, err error)
+}
+
 // Tracer writes a certificate retrieved by Troubleshoot to its trace file
 // and returns the file's path.
 type Tracer interface {
@@ -127,6 +139,10 @@ type Deps struct {
 	Limiter  *Limiter // nil: no limit on concurrent operations
 	Guard    *Guard   // nil: no per-address failure budget
 	Observer Observer // nil: nothing observed
+
+	// Revocations refuses revoked LSCs; nil: the revocation records are
+	// not consulted (tests only: capf serve always sets it).
+	Revocations Revocations
 	// Contacts keeps the refusals before a session per device; nil: not
 	// kept.
 	Contacts Contacts
