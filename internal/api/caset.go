@@ -33,10 +33,13 @@ type CASetView struct {
 
 type caSetOutput struct{ Body CASetView }
 
+// caRegenerateBody is the optional body of POST /ca-set.
+type caRegenerateBody struct {
+	KeyAlgorithm string `json:"key_algorithm,omitempty" enum:"rsa2048,rsa3072,rsa4096,ec256,ec384" doc:"the new CA's key; default the capf_key parameter"`
+}
+
 type caRegenerateInput struct {
-	Body struct {
-		KeyAlgorithm string `json:"key_algorithm,omitempty" enum:"rsa2048,rsa3072,rsa4096,ec256,ec384" doc:"the new CA's key; default the capf_key parameter"`
-	}
+	Body *caRegenerateBody
 }
 
 type caActionInput struct {
@@ -45,9 +48,12 @@ type caActionInput struct {
 
 type caRetireInput struct {
 	ID   string `path:"id" maxLength:"128" doc:"the CA's id (or a unique prefix of 8 hex digits or more) or its serial, as capf ca status shows them"`
-	Body struct {
-		Force bool `json:"force,omitempty" doc:"retire it even while phones hold a valid LSC from it (they no longer authenticate with it)"`
-	}
+	Body *caRetireBody
+}
+
+// caRetireBody is the optional body of POST /ca-set/{id}/retire.
+type caRetireBody struct {
+	Force bool `json:"force,omitempty" doc:"retire it even while phones hold a valid LSC from it (they no longer authenticate with it)"`
 }
 
 func (s *server) registerCASet() {
@@ -104,7 +110,11 @@ func (s *server) caRegenerate(ctx context.Context, in *caRegenerateInput) (*caSe
 	if s.o.CASet == nil {
 		return nil, s.fail(ctx, unavailable("the CA set is"), "")
 	}
-	if _, _, err := s.o.CASet.Regenerate(ctx, in.Body.KeyAlgorithm, actor); err != nil {
+	alg := ""
+	if in.Body != nil {
+		alg = in.Body.KeyAlgorithm
+	}
+	if _, _, err := s.o.CASet.Regenerate(ctx, alg, actor); err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
 	return s.caSetView(ctx)
@@ -132,7 +142,8 @@ func (s *server) caRetire(ctx context.Context, in *caRetireInput) (*caSetOutput,
 	if s.o.CASet == nil {
 		return nil, s.fail(ctx, unavailable("the CA set is"), "")
 	}
-	if _, _, err := s.o.CASet.Retire(ctx, in.ID, in.Body.Force, actor); err != nil {
+	force := in.Body != nil && in.Body.Force
+	if _, _, err := s.o.CASet.Retire(ctx, in.ID, force, actor); err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
 	return s.caSetView(ctx)
