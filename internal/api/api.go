@@ -40,7 +40,10 @@ type Options struct {
 	System     System
 	// Certificates is the inventory of issued LSCs (lsc.Service).
 	Certificates Certificates
-	Certificate  *x509.Certificate // the CAPF certificate
+	Certificate  *x509.Certificate // the CAPF certificate; CASet's active one when CASet is set
+	// CASet is the live CA set (*caset.Admin): GET /ca-set, its actions,
+	// and the certificate GET /capf-certificate shows; nil: not here.
+	CASet CASet
 	// Phones gives the address and port the service really listens on for
 	// phones, for a phone's configuration snippet; nil: not known here.
 	Phones func() (host, port string)
@@ -124,6 +127,7 @@ func newServer(o Options) *server {
 	s.registerResets()
 	s.registerPhoneConfig()
 	s.registerTrustFile()
+	s.registerCASet()
 	s.mux.HandleFunc("GET "+OpenAPIPath, s.serveOpenAPI)
 	s.mux.HandleFunc(Prefix+"/", s.noRoute)
 	return s

@@ -54,6 +54,7 @@ type certificateOutput struct{ Body CAPFCertificate }
 
 type certificateFileInput struct {
 	Format string `query:"format" enum:"pem,der,hash" default:"pem" doc:"pem, der, or hash: the PEM named <subject hash>.0 for OpenSSL's -CApath"`
+	ID     string `query:"id" maxLength:"128" doc:"the CA of the CA set to download (its id or serial, as GET /ca-set lists them); the active one by default"`
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
@@ -73,7 +74,7 @@ func (s *server) registerFiles() {
 	}, s.report)
 	add(s, readAccess, huma.Operation{
 		OperationID: "capf-certificate", Method: http.MethodGet, Path: "/capf-certificate", Tags: []string{"security"},
-		Summary: "The CAPF certificate",
+		Summary: "The active CAPF certificate (GET /ca-set lists every one)",
 		Errors:  []int{http.StatusServiceUnavailable},
 	}, s.certificate)
 	add(s, readAccess, huma.Operation{
@@ -118,10 +119,11 @@ func (s *server) report(ctx context.Context, in *reportInput) (*fileOutput, erro
 }
 
 func (s *server) certificate(ctx context.Context, _ *struct{}) (*certificateOutput, error) {
-	if s.o.Certificate == nil {
-		return nil, s.fail(ctx, unavailable("the CAPF certificate is"), "")
+	c, err := s.capfCertificate(ctx, "")
+	if err != nil {
+		return nil, err
 	}
-	d, err := ca.Describe(s.o.Certificate)
+	d, err := ca.Describe(c)
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
@@ -129,9 +131,9 @@ func (s *server) certificate(ctx context.Context, _ *struct{}) (*certificateOutp
 }
 
 func (s *server) certificateFile(ctx context.Context, in *certificateFileInput) (*fileOutput, error) {
-	c := s.o.Certificate
-	if c == nil {
-		return nil, s.fail(ctx, unavailable("the CAPF certificate is"), "")
+	c, err := s.capfCertificate(ctx, in.ID)
+	if err != nil {
+		return nil, err
 	}
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	out := &fileOutput{ContentType: mediaPEM, ContentDisposition: attachment("capf.pem"), Body: pemBytes}
@@ -141,7 +143,6 @@ func (s *server) certificateFile(ctx context.Context, in *certificateFileInput) 
 		name = "capf.der"
 		out = &fileOutput{ContentType: mediaDER, ContentDisposition: attachment(name), Body: c.Raw}
 	case "hash":
-		var err error
 		if name, err = ca.HashFileName(c); err != nil {
 			return nil, s.fail(ctx, err, "")
 		}

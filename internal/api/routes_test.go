@@ -103,13 +103,14 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		"GET /certificates", "GET /certificates/{serial}", "POST /certificates/{serial}/revoke",
 		"POST /devices/{name}/reset", "POST /devices/reset",
 		"GET /devices/{name}/phone-config", "GET /trust-file",
+		"GET /ca-set", "POST /ca-set", "POST /ca-set/{id}/activate", "POST /ca-set/{id}/retire",
 	} {
 		if !registered[key] {
 			t.Errorf("route %s is missing", key)
 		}
 	}
-	if len(registered) != 36 {
-		t.Errorf("%d routes registered, want the design's 36", len(registered))
+	if len(registered) != 40 {
+		t.Errorf("%d routes registered, want the design's 40", len(registered))
 	}
 	// Something the API does not serve is a problem too.
 	for _, tt := range []struct {

@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/trust"
 	"github.com/capf-server/capf/internal/trustfile"
@@ -129,17 +128,13 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 	if err != nil {
 		return err
 	}
-	alg := ca.KeyAlgorithm(cfg.CAKey)
-	if algFlag != "" {
-		if alg, err = ca.ParseKeyAlgorithm(algFlag); err != nil {
-			return err
-		}
-	}
 	if !g.caSetShared() {
 		return errCASetNotShared
 	}
-	if cfg.TLSProfile == "legacy" && alg != ca.RSA2048 && alg != ca.RSA3072 && alg != ca.RSA4096 {
-		return usagef("tls_profile legacy needs an RSA CAPF key: --key-algorithm %s would not serve old phones", alg)
+	if algFlag != "" {
+		if _, err := ca.ParseKeyAlgorithm(algFlag); err != nil {
+			return err
+		}
 	}
 	st, err := g.openStore(ctx, readWrite)
 	if err != nil {
@@ -149,38 +144,17 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 	if err := g.adoptLegacy(ctx, st); err != nil {
 		return err
 	}
-	a, err := ca.Generate(ca.Options{KeyAlgorithm: alg})
+	adm := g.caAdmin(caset.NewService(st, nil), cfg)
+	rec, alg, err := adm.Regenerate(ctx, algFlag, g.actor())
 	if err != nil {
+		if fault.FieldOf(err) == "key_algorithm" {
+			return usagef("%s", fault.Message(err))
+		}
 		return err
 	}
-	cert := a.Certificate()
-	id, err := caset.KeyID(cert)
+	cert, err := rec.Certificate()
 	if err != nil {
 		return err
-	}
-	svc := caset.NewService(st, nil)
-	var rec caset.Record
-	if g.keysInDB() {
-		ck, err := g.clusterKeysOf(ctx)
-		if err != nil {
-			return err
-		}
-		kr, err := keys.NewService(st, ck.kek, nil).Record(keys.Material{ID: caKeyPrefix + id, Kind: keys.KindCAPF, Chain: []*x509.Certificate{cert}, Key: a.Signer()})
-		if err != nil {
-			return err
-		}
-		if rec, err = svc.Stage(ctx, []*x509.Certificate{cert}, kr.ID, &kr, g.actor()); err != nil {
-			return err
-		}
-	} else {
-		dir := filepath.Join(g.dir().CA(), id)
-		if err := ca.Install(dir, cert, a.Signer()); err != nil {
-			return err
-		}
-		if rec, err = svc.Stage(ctx, []*x509.Certificate{cert}, caKeyPrefix+id, nil, g.actor()); err != nil {
-			_ = os.RemoveAll(dir) // never stored: nothing refers to it
-			return err
-		}
 	}
 	sum := sha256.Sum256(cert.Raw)
 	fmt.Fprintf(g.stdout, "staged %s (%s, %s)\n  SHA-256: %X\n", rec.ID, cert.Subject, alg, sum)
@@ -189,18 +163,51 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 	return nil
 }
 
-// caStatusRow is one CA in `capf ca status --json`.
-type caStatusRow struct {
-	ID          string    `json:"id"`
-	State       string    `json:"state"`
-	Subject     string    `json:"subject"`
-	Serial      string    `json:"serial"`
-	SHA256      string    `json:"sha256"`
-	NotBefore   time.Time `json:"not_before"`
-	NotAfter    time.Time `json:"not_after"`
-	Phones      int       `json:"phones"`
-	InTrustFile *bool     `json:"in_trust_file"` // null: serve keeps no trust file
-	ChangedAt   time.Time `json:"changed_at,omitzero"`
+// caAdmin is the CA set's administration over svc, as the CLI, the API
+// and the web UI share it: keys where this node keeps them, the default
+// algorithm of cfg, and the trust file serve keeps.
+func (g *globals) caAdmin(svc *caset.Service, cfg config.Config) *caset.Admin {
+	return &caset.Admin{
+		Service:          svc,
+		Keys:             caKeyMaker{g: g},
+		DefaultAlgorithm: func() ca.KeyAlgorithm { return ca.KeyAlgorithm(cfg.CAKey) },
+		RSAOnly:          func() bool { return cfg.TLSProfile == "legacy" },
+		Listed:           func() ([][]byte, string, error) { return g.servedTrustCAPFs(cfg) },
+	}
+}
+
+// caKeyMaker makes the key of a new CA: a file under DATA/ca/ID, or a key
+// sealed under the cluster's KEK on a cluster with one.
+type caKeyMaker struct{ g *globals }
+
+// NewCAKey generates the key and self-signed certificate of a new CA.
+func (m caKeyMaker) NewCAKey(ctx context.Context, alg ca.KeyAlgorithm) (caset.NewKey, error) {
+	a, err := ca.Generate(ca.Options{KeyAlgorithm: alg})
+	if err != nil {
+		return caset.NewKey{}, err
+	}
+	cert := a.Certificate()
+	id, err := caset.KeyID(cert)
+	if err != nil {
+		return caset.NewKey{}, err
+	}
+	chain := []*x509.Certificate{cert}
+	if m.g.keysInDB() {
+		ck, err := m.g.clusterKeysOf(ctx)
+		if err != nil {
+			return caset.NewKey{}, err
+		}
+		kr, err := keys.NewService(nil, ck.kek, nil).Record(keys.Material{ID: caKeyPrefix + id, Kind: keys.KindCAPF, Chain: chain, Key: a.Signer()})
+		if err != nil {
+			return caset.NewKey{}, err
+		}
+		return caset.NewKey{Chain: chain, KeyRef: kr.ID, Key: &kr}, nil
+	}
+	dir := filepath.Join(m.g.dir().CA(), id)
+	if err := ca.Install(dir, cert, a.Signer()); err != nil {
+		return caset.NewKey{}, err
+	}
+	return caset.NewKey{Chain: chain, KeyRef: caKeyPrefix + id, Undo: func() { _ = os.RemoveAll(dir) }}, nil
 }
 
 func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
@@ -213,32 +220,15 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 		return err
 	}
 	defer st.Close()
-	var rows []caStatusRow
-	listed, trustPath, err := g.servedTrustCAPFs(cfg)
-	if err != nil {
-		return err
-	}
 	svc, err := g.caSetService(ctx, st)
 	if err != nil {
 		return err
 	}
-	sts, err := svc.Status(ctx)
+	ov, err := g.caAdmin(svc, cfg).Status(ctx)
 	if err != nil {
 		return err
 	}
-	for _, s := range sts {
-		sum := sha256.Sum256(s.Cert.Raw)
-		r := caStatusRow{ID: s.ID, State: string(s.State), Subject: s.Cert.Subject.String(), Serial: fmt.Sprintf("%X", s.Cert.SerialNumber.Bytes()),
-			SHA256: hex.EncodeToString(sum[:]), NotBefore: s.Cert.NotBefore.UTC(), NotAfter: s.Cert.NotAfter.UTC(), Phones: s.Holders, ChangedAt: s.ChangedAt.UTC()}
-		if listed != nil {
-			in := false
-			for _, c := range listed {
-				in = in || bytes.Equal(c, s.Cert.Raw)
-			}
-			r.InTrustFile = &in
-		}
-		rows = append(rows, r)
-	}
+	rows := ov.CAs
 	if asJSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
@@ -257,10 +247,10 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if trustPath == "" {
+	if ov.TrustFile == "" {
 		fmt.Fprintln(g.stdout, "trust file: none (no trust_file_dir: serve keeps none)")
 	} else {
-		fmt.Fprintln(g.stdout, "trust file:", trustPath)
+		fmt.Fprintln(g.stdout, "trust file:", ov.TrustFile)
 	}
 	return nil
 }

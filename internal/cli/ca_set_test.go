@@ -21,13 +21,13 @@ import (
 // stream, no key file left behind); each change is audited.
 func TestCASetCommands(t *testing.T) {
 	data := initData(t)
-	status := func() []caStatusRow {
+	status := func() []caset.Row {
 		t.Helper()
 		out, errOut, code := run(t, data, "ca", "status", "--json")
 		if code != ExitOK {
 			t.Fatalf("ca status: exit %d: %s%s", code, out, errOut)
 		}
-		var rows []caStatusRow
+		var rows []caset.Row
 		if err := json.Unmarshal([]byte(out), &rows); err != nil {
 			t.Fatal(err)
 		}

@@ -383,6 +383,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 			return err
 		}
 		web := adminServices{devices: svc, certs: rev.certs, accounts: accounts, system: sys, certificate: authority.Certificate(), log: log, inUse: inUse,
+			caSet:   g.serveCAAdmin(st, cfg),
 			backups: &webBackups{o: g.storeOptions(store.ReadOnly), audit: st}, trustFiles: trustFiles,
 			windows: func() webui.Windows {
 				if w := params.Current().Windows; w != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/api"
 	"github.com/capf-server/capf/internal/atomicfile"
+	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/lsc"
@@ -50,7 +51,10 @@ type adminServices struct {
 	accounts    *account.Service
 	system      *system.Service
 	certificate *x509.Certificate
-	backups     webui.Backups // nil: no backup download
+	// caSet is the live CA set's administration (Security > CAPF
+	// Certificate, /api/v1/ca-set); nil where the set is not the node's.
+	caSet   *caset.Admin
+	backups webui.Backups // nil: no backup download
 	// trustFiles is serve's trust-file service (Security > Trust File).
 	trustFiles *trustfile.Service
 	log        *slog.Logger
@@ -69,13 +73,13 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 	apiHandler, _ := api.New(api.Options{
 		Devices: s.devices, Campaigns: s.devices,
 		Accounts: s.accounts, ParseTTL: account.ParseTTL, RetryAfter: account.RetryAfter,
-		System: s.system, Certificate: s.certificate, Logger: s.log,
+		System: s.system, Certificate: s.certificate, CASet: apiCASetOrNil(s.caSet), Logger: s.log,
 		Certificates: certsOrNil(s.certs), Phones: s.phones, TrustFiles: apiTrustOrNil(s.trustFiles),
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{
 		Devices: s.devices, Accounts: s.accounts, AccountAdmin: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
-		ParseParam: system.ParseParamValue, Certificate: s.certificate, Logger: s.log, Location: time.Local,
+		ParseParam: system.ParseParamValue, Certificate: s.certificate, CASet: uiCASetOrNil(s.caSet), Logger: s.log, Location: time.Local,
 		Sessions: s.accounts, Windows: s.windows, Phones: s.phones, InUse: s.inUse,
 		Certificates: uiCertsOrNil(s.certs), TrustFiles: uiTrustOrNil(s.trustFiles),
 	})
@@ -182,4 +186,30 @@ func nodeInUse(nodeCfg config.Config, flags map[string]any, db, dbFrom string) (
 		out[p.Name] = in
 	}
 	return out, nil
+}
+
+// serveCAAdmin is the CA set's administration the admin listener offers,
+// over the store serve uses; nil where the set is not the node's
+// (caSetShared): the pages then show the CAPF certificate serve loaded.
+func (g *globals) serveCAAdmin(st caset.Store, cfg config.Config) *caset.Admin {
+	if !g.caSetShared() {
+		return nil
+	}
+	return g.caAdmin(caset.NewService(st, nil), cfg)
+}
+
+// apiCASetOrNil keeps a nil administration a nil interface.
+func apiCASetOrNil(a *caset.Admin) api.CASet {
+	if a == nil {
+		return nil
+	}
+	return a
+}
+
+// uiCASetOrNil keeps a nil administration a nil interface.
+func uiCASetOrNil(a *caset.Admin) webui.CASet {
+	if a == nil {
+		return nil
+	}
+	return a
 }

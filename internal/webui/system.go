@@ -213,26 +213,13 @@ func (u *ui) activationSave(w http.ResponseWriter, r *http.Request, p account.Pr
 	http.Redirect(w, r, "/serviceability/activation", http.StatusSeeOther)
 }
 
-func (u *ui) certificate(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	if u.o.Certificate == nil {
-		u.fail(w, r, p, notConfigured("the CAPF certificate"))
-		return
-	}
-	desc, err := ca.Describe(u.o.Certificate)
+// certificateFile downloads the CAPF certificate (the active one, or the
+// CA of the set ?id= names): PEM, DER, or the PEM named by its subject
+// hash (<hash>.0) for an OpenSSL certificate directory.
+func (u *ui) certificateFile(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	c, err := u.capfCert(r.Context(), r.URL.Query().Get("id"))
 	if err != nil {
 		u.fail(w, r, p, err)
-		return
-	}
-	u.render(w, r, p, http.StatusOK, "certificate.html", "CAPF Certificate", "certificate", desc)
-}
-
-// certificateFile downloads the CAPF certificate: PEM, DER, or the PEM
-// named by its subject hash (<hash>.0) for an OpenSSL certificate
-// directory.
-func (u *ui) certificateFile(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	c := u.o.Certificate
-	if c == nil {
-		u.fail(w, r, p, notConfigured("the CAPF certificate"))
 		return
 	}
 	format := r.URL.Query().Get("format")
@@ -242,7 +229,6 @@ func (u *ui) certificateFile(w http.ResponseWriter, r *http.Request, p account.P
 		name = "capf.pem"
 	case "der":
 	case "hash":
-		var err error
 		if name, err = ca.HashFileName(c); err != nil {
 			u.fail(w, r, p, err)
 			return

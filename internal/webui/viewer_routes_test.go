@@ -40,6 +40,10 @@ var viewerRoutes = []struct {
 	{"GET", "/serviceability/activation", ""},
 	{"GET", "/serviceability/backup", ""},
 	{"GET", "/security/certificate", ""},
+	{"GET", "/security/certificate/file", ""},
+	{"POST", "/security/certificate/regenerate", ""}, // a write: refused to a viewer
+	{"POST", "/security/certificate/activate", ""},
+	{"POST", "/security/certificate/retire", ""},
 	{"GET", "/security/trust-file", ""},
 	{"GET", "/security/trust-file/ITLFile.tlv", ""},
 	{"GET", "/audit", ""},

@@ -136,6 +136,10 @@ type Options struct {
 	// Certificate is the CAPF certificate Security > CAPF Certificate
 	// shows; nil shows that none is loaded.
 	Certificate *x509.Certificate
+	// CASet is the live CA set (*caset.Admin): Security > CAPF
+	// Certificate then shows its active CA and every CA, with regenerate,
+	// activate and retire for administrators; nil: Certificate alone.
+	CASet CASet
 	// TrustFiles shows Security > Trust File; nil: not available.
 	TrustFiles TrustFiles
 	Logger     *slog.Logger
@@ -255,6 +259,9 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /serviceability/backup", u.write(u.backupDownload))
 	mux.HandleFunc("GET /security/certificate", u.read(u.certificate))
 	mux.HandleFunc("GET /security/certificate/file", u.read(u.certificateFile))
+	mux.HandleFunc("POST /security/certificate/regenerate", u.write(u.caRegenerate))
+	mux.HandleFunc("POST /security/certificate/activate", u.write(u.caActivate))
+	mux.HandleFunc("POST /security/certificate/retire", u.write(u.caRetire))
 	mux.HandleFunc("GET /security/trust-file", u.read(u.trustPage))
 	mux.HandleFunc("GET /security/trust-file/ITLFile.tlv", u.read(u.trustDownload))
 	mux.HandleFunc("POST /security/trust-file", u.write(u.trustRebuild))

@@ -460,17 +460,20 @@ func TestViewerCannotWrite(t *testing.T) {
 		wantNoBody(t, w, `name="save"`, `id="deactivate"`, `id="import"`, `id="add-phone"`, `id="bulk-link"`)
 	}
 	posts := map[string]url.Values{
-		"/phones/SEP000000000001":        phoneForm(d),
-		"/phones/new":                    {"name": {"SEP000000000009"}},
-		"/phones/SEP000000000001/delete": {"confirm": {"yes"}},
-		"/phones/SEP000000000001/reset":  {"reset": {"1"}},
-		"/bulk/reset":                    {"where": {"name:begins-with:SEP"}},
-		"/bulk":                          {"operation": {"install"}, "confirm": {"yes"}},
-		"/campaigns/7/cancel":            {"confirm": {"yes"}},
-		"/system/parameters":             {"listen": {":1"}},
-		"/serviceability/activation":     {"action": {"deactivate"}},
-		"/import":                        {},
-		"/security/trust-file":           {},
+		"/phones/SEP000000000001":          phoneForm(d),
+		"/phones/new":                      {"name": {"SEP000000000009"}},
+		"/phones/SEP000000000001/delete":   {"confirm": {"yes"}},
+		"/phones/SEP000000000001/reset":    {"reset": {"1"}},
+		"/bulk/reset":                      {"where": {"name:begins-with:SEP"}},
+		"/bulk":                            {"operation": {"install"}, "confirm": {"yes"}},
+		"/campaigns/7/cancel":              {"confirm": {"yes"}},
+		"/system/parameters":               {"listen": {":1"}},
+		"/serviceability/activation":       {"action": {"deactivate"}},
+		"/import":                          {},
+		"/security/trust-file":             {},
+		"/security/certificate/regenerate": {"key_algorithm": {"ec256"}},
+		"/security/certificate/activate":   {"id": {"0123456789abcdef"}},
+		"/security/certificate/retire":     {"id": {"0123456789abcdef"}, "force": {"yes"}, "confirm": {"yes"}},
 	}
 	for path, f := range posts {
 		t.Run(path, func(t *testing.T) {

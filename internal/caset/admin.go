@@ -1,0 +1,203 @@
+package caset
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keys"
+)
+
+// KeyAlgorithms are the key algorithms a new CA may have, in the order a
+// form offers them.
+var KeyAlgorithms = []ca.KeyAlgorithm{ca.RSA2048, ca.RSA3072, ca.RSA4096, ca.ECP256, ca.ECP384}
+
+// NewKey is the key of a new CA as a [KeyMaker] made it.
+type NewKey struct {
+	// Chain is the new CA's certificate chain, leaf first.
+	Chain []*x509.Certificate
+	// KeyRef names the key (see Record.KeyRef).
+	KeyRef string
+	// Key is stored in the keys table with the CA when not nil (a cluster
+	// with a KEK); nil when the key is a file already written.
+	Key *keys.Record
+	// Undo removes a key written outside the database, when the CA could
+	// not be stored; nil when there is nothing to remove.
+	Undo func()
+}
+
+// KeyMaker creates the key and certificate of a new CA where the
+// deployment keeps CA keys (files under DATA/ca, or sealed under the
+// cluster's KEK).
+type KeyMaker interface {
+	NewCAKey(ctx context.Context, alg ca.KeyAlgorithm) (NewKey, error)
+}
+
+// Admin is what an administrator does with the CA set, the same for the
+// CLI, the REST API and the web UI: the status of every CA, and
+// regenerate, activate and retire with their rules. Every change is
+// audited in the transaction that makes it (see [Service]).
+type Admin struct {
+	// Service validates and audits the changes.
+	Service *Service
+	// Keys makes the key of a regenerated CA; nil refuses regenerate.
+	Keys KeyMaker
+	// DefaultAlgorithm is the key algorithm of a regenerated CA when none
+	// is given (the capf_key parameter); RSA 2048 when nil.
+	DefaultAlgorithm func() ca.KeyAlgorithm
+	// RSAOnly reports whether the active CA must have an RSA key
+	// (tls_profile legacy); nil: never.
+	RSAOnly func() bool
+	// Listed returns the certificates the trust file serve keeps lists
+	// with the CAPF role, and its path: nil (not empty) when serve keeps
+	// no trust file. nil: InTrustFile is left unknown.
+	Listed func() ([][]byte, string, error)
+}
+
+// Row is one CA as `capf ca status`, GET /api/v1/ca-set and Security >
+// CAPF Certificate show it.
+type Row struct {
+	ID        string    `json:"id" doc:"the hex of the certificate's subject key identifier"`
+	State     State     `json:"state" enum:"staged,active,retiring,retired"`
+	Subject   string    `json:"subject"`
+	Serial    string    `json:"serial" doc:"hex, upper case"`
+	SHA256    string    `json:"sha256" doc:"of the DER, hex, lower case"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	// Phones is how many devices hold a valid LSC the CA issued.
+	Phones int `json:"phones" doc:"devices holding a valid LSC this CA issued"`
+	// InTrustFile reports whether the trust file serve keeps lists it;
+	// nil when serve keeps none.
+	InTrustFile *bool     `json:"in_trust_file" doc:"whether the trust file serve keeps lists it; null when it keeps none"`
+	ChangedAt   time.Time `json:"changed_at,omitzero"`
+}
+
+// Overview is the CA set with the trust file it was compared with.
+type Overview struct {
+	CAs []Row
+	// TrustFile is the path of the trust file serve keeps ("" when none;
+	// it may say "(missing)" or "(does not parse)").
+	TrustFile string
+	// Cert holds the parsed certificate of every row, by id.
+	Cert map[string]*x509.Certificate
+}
+
+// Active returns the row of the active CA; false when there is none.
+func (o Overview) Active() (Row, bool) {
+	for _, r := range o.CAs {
+		if r.State == Active {
+			return r, true
+		}
+	}
+	return Row{}, false
+}
+
+// Status returns every CA, oldest first, with the phones holding its
+// LSCs and whether the served trust file lists it.
+func (a *Admin) Status(ctx context.Context) (Overview, error) {
+	var listed [][]byte
+	var path string
+	if a.Listed != nil {
+		var err error
+		if listed, path, err = a.Listed(); err != nil {
+			return Overview{}, err
+		}
+	}
+	sts, err := a.Service.Status(ctx)
+	if err != nil {
+		return Overview{}, err
+	}
+	out := Overview{TrustFile: path, Cert: make(map[string]*x509.Certificate, len(sts))}
+	for _, s := range sts {
+		sum := sha256.Sum256(s.Cert.Raw)
+		r := Row{ID: s.ID, State: s.State, Subject: s.Cert.Subject.String(), Serial: fmt.Sprintf("%X", s.Cert.SerialNumber.Bytes()),
+			SHA256: hex.EncodeToString(sum[:]), NotBefore: s.Cert.NotBefore.UTC(), NotAfter: s.Cert.NotAfter.UTC(), Phones: s.Holders, ChangedAt: s.ChangedAt.UTC()}
+		if listed != nil {
+			in := false
+			for _, c := range listed {
+				in = in || bytes.Equal(c, s.Cert.Raw)
+			}
+			r.InTrustFile = &in
+		}
+		out.CAs = append(out.CAs, r)
+		out.Cert[s.ID] = s.Cert
+	}
+	return out, nil
+}
+
+// Certificate returns the certificate of the CA ref names (its id, a
+// unique prefix of 8 hex digits or more, or its serial), or of the active
+// CA when ref is empty.
+func (a *Admin) Certificate(ctx context.Context, ref string) (*x509.Certificate, error) {
+	recs, err := a.Service.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rec Record
+	if ref == "" {
+		for _, r := range recs {
+			if r.State == Active {
+				rec = r
+			}
+		}
+		if rec.ID == "" {
+			return nil, fault.NotFoundf("the CA set has no active CA")
+		}
+	} else if rec, err = Find(recs, ref); err != nil {
+		return nil, err
+	}
+	return rec.Certificate()
+}
+
+// Regenerate creates a new CA with a key of algorithm alg (a name
+// ca.ParseKeyAlgorithm takes; "" for DefaultAlgorithm) and stages it:
+// listed in trust files at once, presented to phones once activated. It
+// refuses a key that tls_profile legacy could not present.
+func (a *Admin) Regenerate(ctx context.Context, alg string, actor device.Actor) (Record, ca.KeyAlgorithm, error) {
+	k := ca.RSA2048
+	if a.DefaultAlgorithm != nil {
+		k = a.DefaultAlgorithm()
+	}
+	if alg != "" {
+		var err error
+		if k, err = ca.ParseKeyAlgorithm(alg); err != nil {
+			return Record{}, "", fault.InvalidField("key_algorithm", "%s", fault.Message(err))
+		}
+	}
+	if a.RSAOnly != nil && a.RSAOnly() && k != ca.RSA2048 && k != ca.RSA3072 && k != ca.RSA4096 {
+		return Record{}, "", fault.InvalidField("key_algorithm", "tls_profile legacy needs an RSA CAPF key: a %s key would not serve old phones", k)
+	}
+	if a.Keys == nil {
+		return Record{}, "", fault.Invalidf("new CAPF keys cannot be made here")
+	}
+	nk, err := a.Keys.NewCAKey(ctx, k)
+	if err != nil {
+		return Record{}, "", err
+	}
+	rec, err := a.Service.Stage(ctx, nk.Chain, nk.KeyRef, nk.Key, actor)
+	if err != nil {
+		if nk.Undo != nil {
+			nk.Undo() // never stored: nothing refers to it
+		}
+		return Record{}, "", err
+	}
+	return rec, k, nil
+}
+
+// Activate makes the staged CA ref names (the only staged one when ref is
+// empty) the active CA (see Service.Activate).
+func (a *Admin) Activate(ctx context.Context, ref string, actor device.Actor) (activated, previous Record, err error) {
+	return a.Service.Activate(ctx, ref, actor)
+}
+
+// Retire retires the CA ref names (see Service.Retire).
+func (a *Admin) Retire(ctx context.Context, ref string, force bool, actor device.Actor) (Record, int, error) {
+	return a.Service.Retire(ctx, ref, force, actor)
+}
