@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/phonesim"
 	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
@@ -355,5 +357,24 @@ func TestCAOfflineRoundTrip(t *testing.T) {
 	// And not against another root: the check can fail.
 	if b, err := exec.Command("openssl", "verify", "-CAfile", writePEM(t, dir, "other-root.pem", nil, newOutsideRoot(t).cert), "-untrusted", untrusted, lscFile).CombinedOutput(); err == nil {
 		t.Errorf("openssl verify accepts the LSC against another root:\n%s", b)
+	}
+
+	// A phone that trusts only the outside root enrols against real serve,
+	// and its LSC verifies the same way.
+	const name = "SEP00AABBCCDDEE"
+	if out, errOut, code := run(t, data, "device", "add", name, "--auth-mode", "null", "--operation", "install", "--key", "ec256"); code != ExitOK {
+		t.Fatalf("device add: exit %d: %s%s", code, out, errOut)
+	}
+	sout, _ := startServe(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	m := regexp.MustCompile(`listening \(phones\): (\S+)`).FindStringSubmatch(sout.String())
+	if m == nil {
+		t.Fatalf("no phone address in:\n%s", sout.String())
+	}
+	state := filepath.Join(dir, "phone")
+	if out, errOut, code := run(t, data, "phone", name, "--server", m[1], "--ca", rootFile, "--state", state, "--retries", "0", "--auth-mode", "null"); code != ExitOK {
+		t.Fatalf("the phone trusting only the outside root: exit %d: %s%s", code, out, errOut)
+	}
+	if b, err := exec.Command("openssl", "verify", "-CAfile", rootFile, "-untrusted", untrusted, filepath.Join(state, phonesim.FileLSC)).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify of the phone's LSC: %v\n%s", err, b)
 	}
 }
