@@ -25,6 +25,7 @@ import (
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/phonesim"
+	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
@@ -376,5 +377,58 @@ func TestCAOfflineRoundTrip(t *testing.T) {
 	}
 	if b, err := exec.Command("openssl", "verify", "-CAfile", rootFile, "-untrusted", untrusted, filepath.Join(state, phonesim.FileLSC)).CombinedOutput(); err != nil {
 		t.Errorf("openssl verify of the phone's LSC: %v\n%s", err, b)
+	}
+}
+
+// TestCAImportOnKEKCluster: on PostgreSQL with the keys under a KEK, an
+// imported CA's key is sealed in the database with the set's row: a node
+// started with only the DSN and the KEK file opens it, and once it is
+// activated presents it on TLS with its chain. The offline CA is refused
+// there, naming ca import, and changes nothing.
+func TestCAImportOnKEKCluster(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	kekFile := filepath.Join(t.TempDir(), "kek")
+	data, dir := t.TempDir(), t.TempDir()
+	cl := func(args ...string) (string, string, int) {
+		return run(t, data, append([]string{"--db", dsn, "--kek-file", kekFile}, args...)...)
+	}
+	var initOut bytes.Buffer
+	if code := Run(t.Context(), []string{"--db", dsn, "--kek-file", kekFile, "cluster", "init", "--new-kek"}, &initOut, &initOut); code != ExitOK {
+		t.Fatalf("cluster init: exit %d: %s", code, initOut.String())
+	}
+	for _, args := range [][]string{{"ca", "csr"}, {"ca", "install-signed", filepath.Join(dir, "x.pem")}} {
+		if _, errOut, code := cl(args...); code != ExitUsage || !strings.Contains(errOut, "capf ca import") {
+			t.Errorf("%v on a KEK cluster: exit %d: %s, want it refused naming capf ca import", args, code, errOut)
+		}
+	}
+	if es, _ := os.ReadDir(filepath.Join(data, "ca")); len(es) != 0 {
+		t.Errorf("a refused command wrote %d entries into DATA/ca", len(es))
+	}
+	root := newOutsideRoot(t)
+	key := ecKey(t, elliptic.P256())
+	cert := sign(t, root, caTemplate("CAPF-imported"), key.Public(), nil)
+	if out, errOut, code := cl("ca", "import", writePEM(t, dir, "capf.pem", nil, cert, root.cert), writePEM(t, dir, "capf.key", key)); code != ExitOK {
+		t.Fatalf("import: exit %d: %s%s", code, out, errOut)
+	}
+	id, _ := caset.KeyID(cert)
+	if out, errOut, code := cl("ca", "activate", id); code != ExitOK {
+		t.Fatalf("activate: exit %d: %s%s", code, out, errOut)
+	}
+	if es, _ := os.ReadDir(filepath.Join(data, "ca")); len(es) != 0 {
+		t.Errorf("import on a KEK cluster wrote %d entries into DATA/ca, want the key in the database", len(es))
+	}
+	sout, _ := startServe(t, t.TempDir(), "--db", dsn, "--kek-file", kekFile, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	m := regexp.MustCompile(`listening \(phones\): (\S+)`).FindStringSubmatch(sout.String())
+	if m == nil {
+		t.Fatalf("no phone address in:\n%s", sout.String())
+	}
+	conn, err := tls.Dial("tcp", m[1], &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := conn.ConnectionState().PeerCertificates
+	conn.Close()
+	if len(peers) != 2 || !peers[0].Equal(cert) || !peers[1].Equal(root.cert) {
+		t.Errorf("the node presents %d certificates (first %s), want the imported CAPF certificate and its root", len(peers), peers[0].Subject)
 	}
 }
