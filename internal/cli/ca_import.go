@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -68,14 +69,35 @@ func caImportCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{imp, csr, install}
 }
 
+// maxCAFile bounds each certificate, chain or key file read: a chain up
+// to a root is a few KiB.
+const maxCAFile = 1 << 20
+
+// readPEMFile reads path, at most maxCAFile bytes.
+func readPEMFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fault.Invalidf("read %s: %v", path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
+	if err != nil {
+		return nil, fault.Invalidf("read %s: %v", path, err)
+	}
+	if len(b) > maxCAFile {
+		return nil, fault.Invalidf("%s is over %d KiB: not a certificate, chain or key file", path, maxCAFile>>10)
+	}
+	return b, nil
+}
+
 // readCertFiles returns the first certificate of the first file (the
 // CAPF certificate) and every other certificate of the files.
 func readCertFiles(paths ...string) (*x509.Certificate, []*x509.Certificate, error) {
 	var all []*x509.Certificate
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		b, err := readPEMFile(p)
 		if err != nil {
-			return nil, nil, fault.Invalidf("read %s: %v", p, err)
+			return nil, nil, err
 		}
 		cs, err := ca.ParseCertificatesPEM(b)
 		if err != nil {
@@ -116,9 +138,9 @@ func (g *globals) caImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	keyPEM, err := os.ReadFile(args[1])
+	keyPEM, err := readPEMFile(args[1])
 	if err != nil {
-		return fault.Invalidf("read %s: %v", args[1], err)
+		return err
 	}
 	key, err := keyref.ParsePEM(keyPEM)
 	if err != nil {

@@ -155,6 +155,10 @@ func TestCAImportRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	p521 := ecKey(t, elliptic.P521())
+	big := filepath.Join(dir, "big.pem")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("A"), maxCAFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	before := setSnapshot(t, data)
 	for _, c := range []struct {
 		name string
@@ -180,6 +184,7 @@ func TestCAImportRefusals(t *testing.T) {
 		{"garbage certificate", []string{garbage, keyFile}, ExitUsage, "garbage.pem"},
 		{"garbage key", []string{writePEM(t, dir, "good3.pem", nil, good(nil)), garbage}, ExitUsage, "garbage.pem"},
 		{"missing file", []string{filepath.Join(dir, "none.pem"), keyFile}, ExitUsage, "none.pem"},
+		{"oversized chain", []string{writePEM(t, dir, "good5.pem", nil, good(nil)), keyFile, big}, ExitUsage, "is over 1024 KiB"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, errOut, code := run(t, data, append([]string{"ca", "import"}, c.args...)...)
