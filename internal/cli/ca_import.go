@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -119,7 +120,7 @@ func (g *globals) caMadeElsewhereStore(ctx context.Context, pub crypto.PublicKey
 	if !g.caSetShared() {
 		return nil, cfg, errCASetNotShared
 	}
-	if _, isRSA := pub.(interface{ Size() int }); cfg.TLSProfile == "legacy" && pub != nil && !isRSA {
+	if _, isRSA := pub.(*rsa.PublicKey); cfg.TLSProfile == "legacy" && !isRSA {
 		return nil, cfg, usagef("tls_profile legacy needs an RSA CAPF key: an EC key would not serve old phones")
 	}
 	st, err := g.openStore(ctx, readWrite)
@@ -287,7 +288,7 @@ func createCACSR(name pkix.Name, key crypto.Signer) ([]byte, error) {
 		return nil, err
 	}
 	usage := x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
-	if _, ok := key.Public().(interface{ Size() int }); ok {
+	if _, ok := key.Public().(*rsa.PublicKey); ok {
 		usage |= x509.KeyUsageKeyEncipherment
 	}
 	ku, err := keyUsageExtension(usage)
