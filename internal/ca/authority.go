@@ -137,6 +137,7 @@ type Authority struct {
 	key         crypto.Signer
 	roots       *x509.CertPool
 	issuers     []*x509.Certificate // further LSC trust anchors (IssuersFile)
+	chain       [][]byte            // DER of the certificates above cert sent on TLS (SetChain)
 	sigAlg      x509.SignatureAlgorithm
 	now         func() time.Time
 	rand        io.Reader
@@ -517,7 +518,7 @@ func (a *Authority) Signer() crypto.Signer { return a.key }
 // with Leaf set.
 func (a *Authority) TLSCertificate() tls.Certificate {
 	return tls.Certificate{
-		Certificate: [][]byte{a.cert.Raw},
+		Certificate: append([][]byte{a.cert.Raw}, a.chain...),
 		PrivateKey:  a.key,
 		Leaf:        a.cert,
 	}

@@ -120,6 +120,7 @@ func newCACmd(g *globals) *cobra.Command {
 	export.Flags().StringVar(&dir, "dir", "", "write into this existing directory as HASH.0, PEM, for OpenSSL's -CApath (as distributed to cluster servers); not with -o or --der")
 	cmd.AddCommand(show, export)
 	cmd.AddCommand(caSetCommands(g)...)
+	cmd.AddCommand(caImportCommands(g)...)
 	return cmd
 }
 

@@ -60,6 +60,22 @@ func (g *globals) legacyKeyRef() string { return keys.IDCAPF }
 // cluster with a KEK, else from its files under DATA/ca, and checks that
 // it belongs to rec's certificate.
 func (g *globals) caAuthority(rec caset.Record, cfg config.Config, ms map[string]keys.Material) (*ca.Authority, error) {
+	a, err := g.caAuthorityKey(rec, cfg, ms)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := x509.ParseCertificates(rec.Chain)
+	if err != nil {
+		return nil, fault.Invalidf("CA %s: the certificate chain does not parse: %v", rec.ID, err)
+	}
+	if err := a.SetChain(chain[1:]); err != nil { // a chain from an outside CA: TLS sends it
+		return nil, fmt.Errorf("CA %s: %w", rec.ID, err)
+	}
+	return a, nil
+}
+
+// caAuthorityKey opens the key of rec and checks it against rec's leaf.
+func (g *globals) caAuthorityKey(rec caset.Record, cfg config.Config, ms map[string]keys.Material) (*ca.Authority, error) {
 	cert, err := rec.Certificate()
 	if err != nil {
 		return nil, err
