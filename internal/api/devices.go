@@ -83,58 +83,15 @@ type DeviceFields struct {
 	GenerateString  bool    `json:"generate_string,omitempty" doc:"generate a new random authentication string"`
 }
 
-// change turns the fields into a device change; a value that does not
-// parse is an Invalid error naming its field.
+// change turns the fields into a device change with the one parser of
+// device changes; a value that does not parse is an Invalid error naming
+// its field (the first, if several are wrong).
 func (f DeviceFields) change() (device.Change, error) {
-	c := device.Change{Description: f.Description, GenerateString: f.GenerateString}
-	if f.SecurityProfile != nil {
-		p, err := device.ParseSecurityProfile(*f.SecurityProfile)
-		if err != nil {
-			return c, err
-		}
-		c.SecurityProfile = &p
-	}
-	if f.AuthMode != nil {
-		m, err := device.ParseAuthMode(*f.AuthMode)
-		if err != nil {
-			return c, err
-		}
-		c.AuthMode = &m
-	}
-	if f.AuthString != nil {
-		if err := device.ValidateAuthString(*f.AuthString); err != nil {
-			return c, err
-		}
-		if f.GenerateString {
-			return c, fault.InvalidField("generate_string", "give auth_string or generate_string, not both")
-		}
-		c.AuthString = f.AuthString
-	}
-	if f.Operation != nil {
-		o, err := device.ParseOperation(*f.Operation)
-		if err != nil {
-			return c, err
-		}
-		c.Operation = &o
-	}
-	if f.Key != nil {
-		k, err := device.ParseKeySpec(*f.Key)
-		if err != nil {
-			return c, err
-		}
-		c.Key = &k
-	}
-	if f.Deadline != nil {
-		var t time.Time
-		if s := strings.TrimSpace(*f.Deadline); s != "" && !strings.EqualFold(s, "none") {
-			var err error
-			if t, err = time.Parse(time.RFC3339, s); err != nil {
-				return c, fault.InvalidField("deadline", "deadline %q: want an RFC 3339 time such as 2026-12-01T18:00:00Z", *f.Deadline)
-			}
-		}
-		c.Deadline = &t
-	}
-	return c, nil
+	return device.ChangeInput{
+		Description: f.Description, SecurityProfile: f.SecurityProfile, AuthMode: f.AuthMode,
+		AuthString: f.AuthString, Operation: f.Operation, Key: f.Key, Deadline: f.Deadline,
+		GenerateString: f.GenerateString,
+	}.Parse()
 }
 
 type listDevicesInput struct {

@@ -47,61 +47,31 @@ func (f *settingFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.asJSON, "json", false, "print the device as JSON")
 }
 
-// change turns the flags that were set into a device.Change.
+// change turns the flags that were set into a device.Change with the one
+// parser of device changes.
 func (f *settingFlags) change(changed func(string) bool) (device.Change, error) {
-	var c device.Change
-	if changed("description") {
-		c.Description = &f.description
-	}
-	if changed("security-profile") {
-		p, err := device.ParseSecurityProfile(f.profile)
-		if err != nil {
-			return c, err
-		}
-		c.SecurityProfile = &p
-	}
-	if changed("auth-mode") {
-		m, err := device.ParseAuthMode(f.mode)
-		if err != nil {
-			return c, err
-		}
-		c.AuthMode = &m
-	}
-	if changed("auth-string") {
-		if err := device.ValidateAuthString(f.authString); err != nil {
-			return c, err
-		}
-		c.AuthString = &f.authString
-	}
 	if changed("auth-string") && f.generate {
-		return c, usagef("--auth-string and --generate-string exclude each other")
+		return device.Change{}, usagef("--auth-string and --generate-string exclude each other")
 	}
-	c.GenerateString = f.generate
-	if changed("operation") {
-		o, err := device.ParseOperation(f.operation)
-		if err != nil {
-			return c, err
+	in := device.ChangeInput{GenerateString: f.generate}
+	for _, fl := range []struct {
+		name string
+		v    *string
+		to   **string
+	}{
+		{"description", &f.description, &in.Description},
+		{"security-profile", &f.profile, &in.SecurityProfile},
+		{"auth-mode", &f.mode, &in.AuthMode},
+		{"auth-string", &f.authString, &in.AuthString},
+		{"operation", &f.operation, &in.Operation},
+		{"key", &f.key, &in.Key},
+		{"deadline", &f.deadline, &in.Deadline},
+	} {
+		if changed(fl.name) {
+			*fl.to = fl.v
 		}
-		c.Operation = &o
 	}
-	if changed("key") {
-		k, err := device.ParseKeySpec(f.key)
-		if err != nil {
-			return c, err
-		}
-		c.Key = &k
-	}
-	if changed("deadline") {
-		var t time.Time
-		if s := strings.TrimSpace(f.deadline); s != "" && !strings.EqualFold(s, "none") {
-			var err error
-			if t, err = time.Parse(time.RFC3339, s); err != nil {
-				return c, usagef("--deadline %q: want an RFC 3339 time such as 2026-12-01T18:00:00Z", f.deadline)
-			}
-		}
-		c.Deadline = &t
-	}
-	return c, nil
+	return in.Parse()
 }
 
 func newDeviceAddCmd(g *globals, verb string) *cobra.Command {

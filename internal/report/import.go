@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/capf-server/capf/internal/device"
@@ -28,8 +28,6 @@ const (
 	// maxDescriptionLen mirrors the limit device.Device.Validate applies,
 	// so that the importer can report the line.
 	maxDescriptionLen = 128
-	// The years a deadline may fall in.
-	minDeadlineYear, maxDeadlineYear = 2000, 9999
 )
 
 // Fields says which optional values a row gave (non-empty, and not "NA" for
@@ -197,11 +195,14 @@ func parseHeader(rec []string, line int) ([]headerField, error) {
 	return cols, nil
 }
 
-// parseRow checks and converts the fields of one row; bad names every
-// value that is wrong.
+// parseRow checks and converts the fields of one row with the one parser
+// of device changes; bad names every value that is wrong, by the column
+// its field came from.
 func parseRow(cols []headerField, rec []string, line int) (row Row, bad []device.RowProblem) {
 	row = Row{Line: line}
 	d, given := &row.Device, &row.Given
+	var in device.ChangeInput
+	column := map[string]string{} // field (as device errors blame it) -> column name
 	for i, raw := range rec {
 		c := cols[i].col
 		if len(raw) > MaxFieldLen {
@@ -221,40 +222,73 @@ func parseRow(cols []headerField, rec []string, line int) (row Row, bad []device
 		if v == "" && c != colName {
 			continue
 		}
-		var err error
+		var to **string
+		var field string
 		switch c {
 		case colName:
-			d.Name, err = device.NormalizeName(v)
+			var err error
+			if d.Name, err = device.NormalizeName(v); err != nil {
+				bad = append(bad, device.RowProblem{Line: line, Column: cols[i].name, Reason: err.Error()})
+			}
+			continue
 		case colDescription:
-			err = checkDescription(v)
-			d.Description, given.Description = v, true
+			if err := checkDescription(v); err != nil {
+				bad = append(bad, device.RowProblem{Line: line, Column: cols[i].name, Reason: err.Error()})
+				continue
+			}
+			to, field = &in.Description, device.FieldNameDescription
 		case colSecurityProfile:
-			d.SecurityProfile, err = device.ParseSecurityProfile(v)
-			given.SecurityProfile = true
+			to, field = &in.SecurityProfile, device.FieldNameSecurityProfile
 		case colAuthMode:
-			d.AuthMode, err = device.ParseAuthMode(v)
-			given.AuthMode = true
+			to, field = &in.AuthMode, device.FieldNameAuthMode
 		case colAuthString:
-			err = device.ValidateAuthString(v)
-			d.AuthString, given.AuthString = v, true
+			to, field = &in.AuthString, device.FieldNameAuthString
 		case colOperation:
-			d.Operation, err = device.ParseOperation(v)
-			given.Operation = true
+			to, field = &in.Operation, device.FieldNameOperation
 		case colKey:
-			d.Key, err = device.ParseKeySpec(v)
-			given.Key = true
+			to, field = &in.Key, device.FieldNameKey
 		case colDeadline:
 			if isNA(v) {
 				continue
 			}
-			d.Deadline, err = parseDeadline(v)
-			given.Deadline = true
+			to, field = &in.Deadline, device.FieldNameDeadline
+		default:
+			continue
 		}
-		if err != nil {
-			bad = append(bad, device.RowProblem{Line: line, Column: cols[i].name, Reason: err.Error()})
+		*to = &v
+		column[field] = cols[i].name
+	}
+	ch, err := in.Parse()
+	var fe *device.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		for _, e := range fe.Errors {
+			bad = append(bad, device.RowProblem{Line: line, Column: column[fault.FieldOf(e)], Reason: fault.Message(e)})
 		}
+		slices.SortStableFunc(bad, func(a, b device.RowProblem) int { return colIndex(cols, a.Column) - colIndex(cols, b.Column) })
+		return row, bad
+	case err != nil:
+		return row, append(bad, device.RowProblem{Line: line, Reason: err.Error()})
+	}
+	name := d.Name
+	ch.Apply(d)
+	d.Name = name
+	*given = Fields{
+		Description: in.Description != nil, SecurityProfile: in.SecurityProfile != nil, AuthMode: in.AuthMode != nil,
+		AuthString: in.AuthString != nil, Operation: in.Operation != nil, Key: in.Key != nil, Deadline: in.Deadline != nil,
 	}
 	return row, bad
+}
+
+// colIndex is the position of the column named name in the header, so that
+// a row's problems are named in the file's order.
+func colIndex(cols []headerField, name string) int {
+	for i, c := range cols {
+		if c.name == name {
+			return i
+		}
+	}
+	return len(cols)
 }
 
 // checkDescription accepts UTF-8 text of at most maxDescriptionLen bytes
@@ -274,24 +308,6 @@ func checkDescription(v string) error {
 		}
 	}
 	return nil
-}
-
-// parseDeadline reads Operation Completes By: RFC 3339, or DeadlineLayout
-// in UTC. The result is in UTC.
-func parseDeadline(v string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		t, err = time.ParseInLocation(DeadlineLayout, v, time.UTC)
-	}
-	if err == nil {
-		// The range keeps the time writable as RFC 3339 (four-digit years)
-		// and clear of the zero time, which means "no deadline".
-		if y := t.UTC().Year(); y < minDeadlineYear || y > maxDeadlineYear {
-			return time.Time{}, fault.Invalidf("deadline %q: the year must be from %d to %d", v, minDeadlineYear, maxDeadlineYear)
-		}
-		return t.UTC(), nil
-	}
-	return time.Time{}, fault.Invalidf("deadline %q: want an RFC 3339 time such as 2026-01-31T17:00:00Z, a UTC time such as 2026-01-31 17:00, or empty or NA for none", v)
 }
 
 func isNA(v string) bool { return strings.EqualFold(v, NA) || strings.EqualFold(v, "N/A") }

@@ -58,39 +58,25 @@ func (u *ui) bulkForm(w http.ResponseWriter, r *http.Request, p account.Principa
 	u.render(w, r, p, http.StatusOK, "bulk.html", "Bulk Certificate Operation", "phones", bd)
 }
 
-// changeOfBulk is the bulk form as the change every phone gets.
+// changeOfBulk is the bulk form as the change every phone gets, parsed by
+// the one parser of device changes; an empty choice is not given.
 func (u *ui) changeOfBulk(f bulkForm) (device.Change, error) {
-	var c device.Change
 	if f.Operation == "" {
-		return c, fault.InvalidField("operation", "choose a Certificate Operation")
+		return device.Change{}, fault.InvalidField("operation", "choose a Certificate Operation")
 	}
-	op, err := device.ParseOperation(f.Operation)
+	given := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	c, err := device.ChangeInput{
+		Operation: &f.Operation, AuthMode: given(f.AuthMode), Key: given(f.Key), Deadline: given(f.Deadline),
+		GenerateString: f.GenerateString, Loc: u.loc,
+	}.Parse()
 	if err != nil {
 		return c, err
 	}
-	c.Operation = &op
-	if f.AuthMode != "" {
-		m, err := device.ParseAuthMode(f.AuthMode)
-		if err != nil {
-			return c, err
-		}
-		c.AuthMode = &m
-	}
-	if f.Key != "" {
-		k, err := device.ParseKeySpec(f.Key)
-		if err != nil {
-			return c, err
-		}
-		c.Key = &k
-	}
-	if f.Deadline != "" {
-		dl, err := u.parseDeadline(f.Deadline)
-		if err != nil {
-			return c, err
-		}
-		c.Deadline = &dl
-	}
-	c.GenerateString = f.GenerateString
 	return c, c.Validate()
 }
 

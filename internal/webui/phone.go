@@ -3,6 +3,7 @@ package webui
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -296,106 +297,58 @@ func (u *ui) phoneCreate(w http.ResponseWriter, r *http.Request, p account.Princ
 	http.Redirect(w, r, "/phones/"+url.PathEscape(nd.Name)+"?saved=1", http.StatusSeeOther)
 }
 
-// parseDeadline reads Operation Completes By in the UI's zone; "" is none.
-func (u *ui) parseDeadline(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{deadlineLayout, "2006-01-02T15:04:05"} {
-		if t, err := time.ParseInLocation(layout, s, u.loc); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.UTC(), nil
-	}
-	return time.Time{}, fault.InvalidField("deadline", "Operation Completes By %q: want a date and time such as 2027-03-31T18:00 (%s)", s, u.loc)
-}
-
-// changeOf is the form as a change of d: every field the administrator
-// set, the authentication string only if it was edited (so a string left
-// in the box does not block a change of mode), the deadline only if it
-// differs.
+// changeOf is the form as a change of d, parsed by the one parser of
+// device changes: every field the administrator set, the authentication
+// string only if it was edited (so a string left in the box does not block
+// a change of mode), the deadline only if it differs. Every field that is
+// wrong is named.
 func (u *ui) changeOf(f phoneForm, d device.Device) (device.Change, error) {
-	var c device.Change
-	c.Description = &f.Description
-	sp, err := device.ParseSecurityProfile(f.SecurityProfile)
-	if err != nil {
-		return c, err
+	in := device.ChangeInput{
+		Description: &f.Description, SecurityProfile: &f.SecurityProfile, AuthMode: &f.AuthMode,
+		Operation: &f.Operation, Key: &f.Key, Deadline: &f.Deadline, Loc: u.loc,
 	}
-	c.SecurityProfile = &sp
-	am, err := device.ParseAuthMode(f.AuthMode)
-	if err != nil {
-		return c, err
-	}
-	c.AuthMode = &am
 	if f.AuthString != d.AuthString {
-		if f.AuthString != "" {
-			if err := device.ValidateAuthString(f.AuthString); err != nil {
-				return c, err
-			}
-		}
-		s := f.AuthString
-		c.AuthString = &s
+		in.AuthString = &f.AuthString
 	}
-	op, err := device.ParseOperation(f.Operation)
+	c, err := in.Parse()
 	if err != nil {
 		return c, err
 	}
-	if f.Operation != f.LoadedOperation || (op != device.OpNone && d.Operation == op) {
-		c.Operation = &op
+	if op := *c.Operation; f.Operation == f.LoadedOperation && (op == device.OpNone || d.Operation != op) {
+		c.Operation = nil
 	}
-	k, err := device.ParseKeySpec(f.Key)
-	if err != nil {
-		return c, err
-	}
-	c.Key = &k
-	dl, err := u.parseDeadline(f.Deadline)
-	if err != nil {
-		return c, err
-	}
-	if !dl.Equal(d.Deadline) {
-		c.Deadline = &dl
+	if c.Deadline.Equal(d.Deadline) {
+		c.Deadline = nil
 	}
 	return c, nil
 }
 
-// deviceOf is the new-phone form as a device; empty choices take the
-// service's defaults.
+// deviceOf is the new-phone form as a device, parsed by the one parser of
+// device changes; empty choices take the service's defaults.
 func (u *ui) deviceOf(f phoneForm) (device.Device, error) {
-	name, err := device.NormalizeName(f.Name)
+	name, nameErr := device.NormalizeName(f.Name)
+	given := func(s *string) *string {
+		if *s == "" {
+			return nil
+		}
+		return s
+	}
+	c, err := device.ChangeInput{
+		Description: &f.Description, SecurityProfile: given(&f.SecurityProfile), AuthMode: given(&f.AuthMode),
+		AuthString: given(&f.AuthString), Operation: given(&f.Operation), Key: given(&f.Key),
+		Deadline: &f.Deadline, Loc: u.loc,
+	}.Parse()
+	if fe := (*device.FieldErrors)(nil); nameErr != nil && errors.As(err, &fe) {
+		return device.Device{}, &device.FieldErrors{Errors: append([]error{nameErr}, fe.Errors...)}
+	}
+	if nameErr != nil {
+		return device.Device{}, nameErr
+	}
 	if err != nil {
 		return device.Device{}, err
 	}
-	d := device.Device{Name: name, Description: f.Description, AuthString: f.AuthString}
-	if f.SecurityProfile != "" {
-		if d.SecurityProfile, err = device.ParseSecurityProfile(f.SecurityProfile); err != nil {
-			return d, err
-		}
-	}
-	if f.AuthMode != "" {
-		if d.AuthMode, err = device.ParseAuthMode(f.AuthMode); err != nil {
-			return d, err
-		}
-	}
-	if f.AuthString != "" {
-		if err := device.ValidateAuthString(f.AuthString); err != nil {
-			return d, err
-		}
-	}
-	if f.Operation != "" {
-		if d.Operation, err = device.ParseOperation(f.Operation); err != nil {
-			return d, err
-		}
-	}
-	if f.Key != "" {
-		if d.Key, err = device.ParseKeySpec(f.Key); err != nil {
-			return d, err
-		}
-	}
-	if d.Deadline, err = u.parseDeadline(f.Deadline); err != nil {
-		return d, err
-	}
+	d := device.Device{Name: name}
+	c.Apply(&d)
 	return d, nil
 }
 

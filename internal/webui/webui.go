@@ -455,6 +455,13 @@ type formErrors map[string]string
 func (u *ui) formError(fe formErrors, err error) int {
 	pr := u.problem("form action", err)
 	fe[pr.Field] = pr.Detail
+	if pr.Status == http.StatusUnprocessableEntity { // every field a parse blames, beside the first
+		for f, e := range device.ErrorsByField(err) {
+			if _, ok := fe[f]; !ok {
+				fe[f] = fault.Message(e)
+			}
+		}
+	}
 	return pr.Status
 }
 
