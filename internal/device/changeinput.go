@@ -172,10 +172,10 @@ func ParseDeadline(s string, loc *time.Location) (time.Time, error) {
 		t, err = time.ParseInLocation(layout, v, loc)
 	}
 	if err != nil {
-		return time.Time{}, fault.InvalidField(FieldNameDeadline, "deadline %q: want a date and time such as 2027-03-31T18:00 or 2027-03-31 18:00 (%s), an RFC 3339 time such as 2027-03-31T18:00:00Z, or empty or none for none", quoted, loc)
+		return time.Time{}, fault.InvalidField(FieldNameDeadline, "Operation Completes By %q: want a date and time such as 2027-03-31T18:00 (%s), or 2027-03-31 18:00, or an RFC 3339 time such as 2027-03-31T18:00:00Z; empty or none for no deadline", quoted, loc)
 	}
 	if y := t.UTC().Year(); y < MinDeadlineYear || y > MaxDeadlineYear {
-		return time.Time{}, fault.InvalidField(FieldNameDeadline, "deadline %q: the year must be from %d to %d", quoted, MinDeadlineYear, MaxDeadlineYear)
+		return time.Time{}, fault.InvalidField(FieldNameDeadline, "Operation Completes By %q: the year must be from %d to %d", quoted, MinDeadlineYear, MaxDeadlineYear)
 	}
 	return t.UTC(), nil
 }

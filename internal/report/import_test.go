@@ -170,9 +170,9 @@ func TestParseImportBadValues(t *testing.T) {
 		{"key/unknown-curve", "Key", "ec255", `key "ec255"`},
 		{"key/dsa", "Key", "dsa1024", `key "dsa1024"`},
 
-		{"deadline/words", "Operation Completes By", "tomorrow", `deadline "tomorrow"`},
-		{"deadline/bad-month", "Operation Completes By", "2026-13-01 10:00", `deadline "2026-13-01 10:00"`},
-		{"deadline/us-style", "Operation Completes By", "03/01/2026", `deadline "03/01/2026"`},
+		{"deadline/words", "Operation Completes By", "tomorrow", `Operation Completes By "tomorrow"`},
+		{"deadline/bad-month", "Operation Completes By", "2026-13-01 10:00", `Operation Completes By "2026-13-01 10:00"`},
+		{"deadline/us-style", "Operation Completes By", "03/01/2026", `Operation Completes By "03/01/2026"`},
 		{"deadline/seconds-in-short-form", "Operation Completes By", "2026-03-01 10:00:00", "RFC 3339"},
 		{"deadline/year-too-early", "Operation Completes By", "0001-01-01T00:00:00Z", "year must be from 2000"},
 		{"deadline/year-past-9999-in-utc", "Operation Completes By", "9999-12-31T23:00:00-02:00", "year must be from 2000 to 9999"},
