@@ -76,10 +76,10 @@ type DeviceFields struct {
 	Description     *string `json:"description,omitempty" maxLength:"1024" doc:"description (at most 128 characters)"`
 	SecurityProfile *string `json:"security_profile,omitempty" maxLength:"64" doc:"non-secure, authenticated or encrypted (or the CallManager label)"`
 	AuthMode        *string `json:"auth_mode,omitempty" maxLength:"64" doc:"string, null, lsc or mic (or the CallManager label)"`
-	AuthString      *string `json:"auth_string,omitempty" maxLength:"64" doc:"authentication string, 4 to 10 digits"`
+	AuthString      *string `json:"auth_string,omitempty" maxLength:"64" doc:"authentication string, 4 to 10 digits; empty clears it"`
 	Operation       *string `json:"operation,omitempty" maxLength:"64" doc:"none, install, delete or troubleshoot (or the CallManager label)"`
 	Key             *string `json:"key,omitempty" maxLength:"64" doc:"rsa512, rsa1024, rsa2048, rsa3072, rsa4096, ec256, ec384 or ec521"`
-	Deadline        *string `json:"deadline,omitempty" maxLength:"64" doc:"Operation Completes By, RFC 3339 (e.g. 2026-12-01T18:00:00Z); empty clears it"`
+	Deadline        *string `json:"deadline,omitempty" maxLength:"64" doc:"Operation Completes By, RFC 3339 (e.g. 2026-12-01T18:00:00Z) or 2026-12-01 18:00 in UTC; empty or none clears it"`
 	GenerateString  bool    `json:"generate_string,omitempty" doc:"generate a new random authentication string"`
 }
 

@@ -39,11 +39,11 @@ func (f *settingFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.description, "description", "", "description")
 	fl.StringVar(&f.profile, "security-profile", "", "non-secure, authenticated or encrypted")
 	fl.StringVar(&f.mode, "auth-mode", "", "string, null, lsc or mic")
-	fl.StringVar(&f.authString, "auth-string", "", "authentication string, 4 to 10 digits")
+	fl.StringVar(&f.authString, "auth-string", "", "authentication string, 4 to 10 digits; \"\" clears it")
 	fl.BoolVar(&f.generate, "generate-string", false, "generate a new random authentication string")
 	fl.StringVar(&f.operation, "operation", "", "none, install, delete or troubleshoot")
 	fl.StringVar(&f.key, "key", "", config.Choices(config.PhoneKeys))
-	fl.StringVar(&f.deadline, "deadline", "", "Operation Completes By, RFC 3339 (e.g. 2026-12-01T18:00:00Z); \"none\" clears it")
+	fl.StringVar(&f.deadline, "deadline", "", "Operation Completes By, RFC 3339 (e.g. 2026-12-01T18:00:00Z) or \"2026-12-01 18:00\" in UTC; \"none\" clears it")
 	fl.BoolVar(&f.asJSON, "json", false, "print the device as JSON")
 }
 
