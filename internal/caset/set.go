@@ -37,7 +37,7 @@ type snapshot struct {
 type Set struct {
 	extra   []*x509.Certificate
 	issuing atomic.Pointer[ca.Authority] // SetIssuing
-	cur   atomic.Pointer[snapshot]
+	cur     atomic.Pointer[snapshot]
 }
 
 // NewSet returns a set over issuers (at version), with extra as further

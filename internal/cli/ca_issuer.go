@@ -215,4 +215,3 @@ func issuingSigner(set *caset.Set) *ca.Authority {
 	}
 	return nil
 }
-
