@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/datadir"
@@ -154,6 +155,8 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 		t.Errorf("openssl verify accepts the LSC without its issuing CA:\n%s", b)
 	}
 
+	oldFile := writePEM(t, dir, "old-lsc.pem", nil, lsc)
+
 	// The phone re-keys, authenticated by that LSC (through the issuing CA).
 	if out, errOut, code := run(t, data, "device", "set", name, "--auth-mode", "lsc", "--operation", "install"); code != ExitOK {
 		t.Fatalf("device set: exit %d: %s%s", code, out, errOut)
@@ -164,6 +167,31 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 	renewed := readCert(t, lscFile)
 	if renewed.Equal(lsc) || renewed.CheckSignatureFrom(issuing) != nil {
 		t.Errorf("after the re-key the phone holds %s from %s, want a new LSC of the issuing CA", renewed.SerialNumber, renewed.Issuer)
+	}
+
+	// The superseded LSC goes on the issuing CA's CRL, signed by it.
+	crlDER := filepath.Join(data, "crl", issuingID+".crl")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(crlDER); err == nil {
+			if crl, err := x509.ParseRevocationList(b); err == nil && len(crl.RevokedCertificateEntries) == 1 && crl.RevokedCertificateEntries[0].SerialNumber.Cmp(lsc.SerialNumber) == 0 {
+				if err := crl.CheckSignatureFrom(issuing); err != nil {
+					t.Fatalf("the CRL of the issuing CA is not signed by it: %v", err)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no CRL of the issuing CA listing the superseded LSC %X in %s", lsc.SerialNumber, crlDER)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	crlPEM := filepath.Join(data, "crl", issuingID+".pem")
+	if b, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", capfFile, "-untrusted", issuingFile, "-CRLfile", crlPEM, oldFile).CombinedOutput(); err == nil || !strings.Contains(string(b), "revoked") {
+		t.Errorf("openssl verify -crl_check of the superseded LSC: %v\n%s", err, b)
+	}
+	if b, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", capfFile, "-untrusted", issuingFile, "-CRLfile", crlPEM, lscFile).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify -crl_check of the renewed LSC: %v\n%s", err, b)
 	}
 }
 
