@@ -2,8 +2,10 @@ package caset
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
+	"fmt"
 	"time"
 
 	"github.com/capf-server/capf/internal/ca"
@@ -93,4 +95,30 @@ func CheckIssuing(cert *x509.Certificate, pub crypto.PublicKey, keyName string, 
 		return nil, fault.Invalidf("the issuing CA %s does not verify under the CAPF certificate that signed it: %v", cert.Subject, why)
 	}
 	return nil, fault.Invalidf("the issuing CA %s (issued by %s) was not signed by a CAPF certificate of the set that is not retired (capf ca status lists them)", cert.Subject, cert.Issuer)
+}
+
+// WithIssuing tells s of the issuing CA in place (nil: none), so that
+// retiring the CAPF certificate that signed it counts the phones holding
+// its LSCs too: they authenticate through that CAPF certificate. It
+// returns s.
+func (s *Service) WithIssuing(c *x509.Certificate) *Service {
+	s.issuing = c
+	return s
+}
+
+// issuingHolders counts the devices holding a valid LSC of the issuing CA
+// when parent signed it; 0 otherwise.
+func (s *Service) issuingHolders(ctx context.Context, parent *x509.Certificate, now time.Time) (int, error) {
+	if s.issuing == nil || !issuedByTrusted(s.issuing, []*x509.Certificate{parent}) {
+		return 0, nil
+	}
+	id, err := KeyID(s.issuing)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.st.CountLSCHolders(ctx, id, s.issuing.Subject.String(), now)
+	if err != nil {
+		return 0, fmt.Errorf("count the LSCs of the issuing CA %s: %w", id, err)
+	}
+	return n, nil
 }

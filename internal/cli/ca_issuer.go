@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -214,4 +215,18 @@ func issuingSigner(set *caset.Set) *ca.Authority {
 		return s
 	}
 	return nil
+}
+
+// issuingCert returns the certificate of the issuing CA in place; nil
+// when there is none (or it does not load: serve then refuses to start,
+// naming why).
+func (g *globals) issuingCert() *x509.Certificate {
+	if store.IsPostgres(g.db) {
+		return nil
+	}
+	a, err := ca.Load(ca.Options{Dir: g.issuingDir()})
+	if err != nil {
+		return nil
+	}
+	return a.Certificate()
 }

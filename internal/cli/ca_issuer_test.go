@@ -193,6 +193,19 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 	if b, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", capfFile, "-untrusted", issuingFile, "-CRLfile", crlPEM, lscFile).CombinedOutput(); err != nil {
 		t.Errorf("openssl verify -crl_check of the renewed LSC: %v\n%s", err, b)
 	}
+
+	// After a rollover, retiring the CAPF certificate that signed the
+	// issuing CA counts the phone holding an LSC of the issuing CA: it
+	// authenticates through that CAPF certificate.
+	if out, errOut, code := run(t, data, "ca", "regenerate", "--key-algorithm", "ec256"); code != ExitOK {
+		t.Fatalf("ca regenerate: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, data, "ca", "activate"); code != ExitOK {
+		t.Fatalf("ca activate: exit %d: %s%s", code, out, errOut)
+	}
+	if _, errOut, code := run(t, data, "ca", "retire", rootID); code != ExitConflict || !strings.Contains(errOut, "1 phones hold a valid LSC") {
+		t.Errorf("retire the CAPF certificate above the issuing CA: exit %d: %s, want refused naming 1 phone", code, errOut)
+	}
 }
 
 // readCert reads the first PEM certificate of path.
