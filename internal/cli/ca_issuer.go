@@ -199,6 +199,10 @@ func (g *globals) serveIssuing(set *caset.Set, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("the issuing CA: %w", err)
 	}
+	if c, now := iss.Certificate(), time.Now(); now.Before(c.NotBefore) || now.After(c.NotAfter) {
+		return fault.Invalidf("the issuing CA %s in %s is valid from %s to %s, not now: move that directory away (the active CAPF certificate then signs) and create or import another", c.Subject, g.issuingDir(),
+			c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
+	}
 	signer := set.SetIssuing(iss)
 	if !signer.Equal(iss.Certificate()) {
 		log.Warn("the issuing CA was not signed by a CAPF certificate of the set that is not retired: the active CAPF certificate signs LSCs", "issuing", iss.Certificate().Subject.String(), "issuer", iss.Certificate().Issuer.String())
