@@ -27,6 +27,7 @@ type Service struct {
 	st       Store
 	now      func() time.Time
 	implicit []Record
+	issuing  *x509.Certificate // WithIssuing
 }
 
 // NewService returns the service over st; now nil means time.Now.
@@ -193,6 +194,11 @@ func (s *Service) Retire(ctx context.Context, ref string, force bool, actor devi
 	if err != nil {
 		return Record{}, 0, fmt.Errorf("count the LSCs of CA %s: %w", target.ID, err)
 	}
+	below, err := s.issuingHolders(ctx, cert, now)
+	if err != nil {
+		return Record{}, 0, err
+	}
+	n += below
 	if n > 0 && !force {
 		return Record{}, n, fault.Conflictf("%d phones hold a valid LSC from CA %s: they would no longer authenticate with it; let them renew under the active CA first, or retire it with --force", n, target.ID)
 	}

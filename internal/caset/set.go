@@ -24,6 +24,7 @@ type snapshot struct {
 	version int64
 	issuers []Issuer
 	active  *ca.Authority
+	signer  *ca.Authority // signs new LSCs: the issuing CA, else active
 	tlsCert *tls.Certificate
 	roots   *x509.CertPool
 	trusted []*x509.Certificate
@@ -34,8 +35,9 @@ type snapshot struct {
 // issuers given to NewSet) is an LSC trust anchor, and Replace switches
 // all of that at once, without a restart. Its methods never wait.
 type Set struct {
-	extra []*x509.Certificate
-	cur   atomic.Pointer[snapshot]
+	extra   []*x509.Certificate
+	issuing atomic.Pointer[ca.Authority] // SetIssuing
+	cur     atomic.Pointer[snapshot]
 }
 
 // NewSet returns a set over issuers (at version), with extra as further
@@ -77,6 +79,11 @@ func (s *Set) Replace(version int64, issuers []Issuer) error {
 	for _, c := range s.extra {
 		snap.roots.AddCert(c)
 	}
+	snap.signer = snap.active
+	if iss := s.issuing.Load(); iss != nil && issuedByTrusted(iss.Certificate(), snap.trusted) {
+		snap.signer = iss
+		snap.roots.AddCert(iss.Certificate())
+	}
 	c := snap.active.TLSCertificate()
 	snap.tlsCert = &c
 	s.cur.Store(snap)
@@ -107,7 +114,8 @@ func (s *Set) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return s.cur.Load().tlsCert, nil
 }
 
-// Issue signs an LSC with the active CA (session.Issuer).
+// Issue signs an LSC (session.Issuer) with the issuing CA when one is in
+// force (SetIssuing), else with the active CA.
 func (s *Set) Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error) {
-	return s.cur.Load().active.Issue(ctx, req)
+	return s.cur.Load().signer.Issue(ctx, req)
 }

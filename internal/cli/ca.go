@@ -121,6 +121,7 @@ func newCACmd(g *globals) *cobra.Command {
 	cmd.AddCommand(show, export)
 	cmd.AddCommand(caSetCommands(g)...)
 	cmd.AddCommand(caImportCommands(g)...)
+	cmd.AddCommand(caIssuerCommands(g))
 	return cmd
 }
 

@@ -113,7 +113,7 @@ func (g *globals) caSetService(ctx context.Context, st caset.Store) (*caset.Serv
 	if err != nil {
 		return nil, err
 	}
-	svc := caset.NewService(st, nil)
+	svc := caset.NewService(st, nil).WithIssuing(g.issuingCert())
 	if len(recs) == 1 {
 		svc.Assume(recs[0])
 	}

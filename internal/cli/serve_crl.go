@@ -58,6 +58,9 @@ func newRevocation(dataDir string, st revocation.Store, certStore lsc.Store, set
 	issuers := func() []revocation.Issuer {
 		a := set.Active()
 		out := []revocation.Issuer{{Cert: a.Certificate(), Signer: a.Signer()}}
+		if iss := issuingSigner(set); iss != nil { // the issuing CA signs its LSCs' CRL and OCSP
+			out = append(out, revocation.Issuer{Cert: iss.Certificate(), Signer: iss.Signer()})
+		}
 		for _, iss := range set.Issuers() {
 			if iss.State.Trusted() && iss.State != caset.Active {
 				out = append(out, revocation.Issuer{Cert: iss.Cert, Signer: iss.Authority.Signer()})

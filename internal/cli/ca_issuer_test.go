@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/elliptic"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/datadir"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/phonesim"
+	"github.com/capf-server/capf/internal/store/sqlite"
+)
+
+// TestCAIssuerEndToEnd: with an issuing CA below the active CAPF
+// certificate, a phone enrols against real serve and its LSC comes from
+// the issuing CA (issuer name and authority key id), verifies with
+// openssl under the CAPF certificate through the issuing CA, and
+// authenticates the phone's next session (the chain through the issuing
+// CA), while TLS keeps presenting the CAPF certificate. What the issuing
+// CA must not be is refused with its reason and changes nothing.
+func TestCAIssuerEndToEnd(t *testing.T) {
+	data := initData(t)
+	dir := t.TempDir()
+
+	// The CAPF certificate this server makes has path length 0: no CA
+	// below it.
+	before := setSnapshot(t, data)
+	if _, errOut, code := run(t, data, "ca", "issuer", "create"); code != ExitUsage || !strings.Contains(errOut, "path length constraint 0") {
+		t.Errorf("issuer create under a pathlen-0 CAPF certificate: exit %d: %s", code, errOut)
+	}
+	if after := setSnapshot(t, data); after != before {
+		t.Errorf("the refused create changed %s, was %s", after, before)
+	}
+
+	// A CAPF certificate that allows one CA below it, imported and activated.
+	rk := ecKey(t, elliptic.P256())
+	rootTmpl := caTemplate("CAPF-with-issuer")
+	rootTmpl.MaxPathLen = 1
+	root := &outsideCA{cert: sign(t, nil, rootTmpl, rk.Public(), rk), key: rk}
+	capfFile := writePEM(t, dir, "capf.pem", nil, root.cert)
+	if out, errOut, code := run(t, data, "ca", "import", capfFile, writePEM(t, dir, "capf.key", rk)); code != ExitOK {
+		t.Fatalf("ca import: exit %d: %s%s", code, out, errOut)
+	}
+	rootID, _ := caset.KeyID(root.cert)
+	if out, errOut, code := run(t, data, "ca", "activate", rootID); code != ExitOK {
+		t.Fatalf("ca activate: exit %d: %s%s", code, out, errOut)
+	}
+
+	// Refusals: a CA of another PKI, a certificate that is no CA, a key
+	// that is not the certificate's, the CAPF certificate itself.
+	other := newOutsideRoot(t)
+	ok := ecKey(t, elliptic.P256())
+	foreign := sign(t, other, caTemplate("Foreign Issuing"), ok.Public(), nil)
+	leafTmpl := caTemplate("Not a CA")
+	leafTmpl.IsCA, leafTmpl.KeyUsage = false, x509.KeyUsageDigitalSignature
+	notCA := sign(t, root, leafTmpl, ok.Public(), nil)
+	good := sign(t, root, caTemplate("Imported Issuing"), ok.Public(), nil)
+	stray := ecKey(t, elliptic.P256())
+	keyFile := writePEM(t, dir, "issuing.key", ok)
+	before = setSnapshot(t, data)
+	for _, tc := range []struct {
+		name, cert, key, want string
+	}{
+		{"another PKI", writePEM(t, dir, "foreign.pem", nil, foreign), keyFile, "not signed by a CAPF certificate of the set"},
+		{"not a CA", writePEM(t, dir, "notca.pem", nil, notCA), keyFile, "not a CA certificate"},
+		{"another key", writePEM(t, dir, "good.pem", nil, good), writePEM(t, dir, "stray.key", stray), caset.PublicKeyID(stray.Public())},
+		{"the CAPF itself", capfFile, writePEM(t, dir, "capf2.key", rk), "is a CAPF certificate of the set"},
+		{"two certificates", writePEM(t, dir, "two.pem", nil, good, root.cert), keyFile, "holds 2 certificates"},
+	} {
+		if _, errOut, code := run(t, data, "ca", "issuer", "import", tc.cert, tc.key); code != ExitUsage || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d: %s, want refused naming %q", tc.name, code, errOut, tc.want)
+		}
+	}
+	if after := setSnapshot(t, data); after != before {
+		t.Errorf("the refused imports changed %s, was %s", after, before)
+	}
+
+	// The issuing CA, made by the CAPF; a second one is refused.
+	out, errOut, code := run(t, data, "ca", "issuer", "create", "--key-algorithm", "ec256")
+	if code != ExitOK {
+		t.Fatalf("issuer create: exit %d: %s%s", code, out, errOut)
+	}
+	if _, errOut, code := run(t, data, "ca", "issuer", "import", filepath.Join(dir, "good.pem"), keyFile); code != ExitConflict || !strings.Contains(errOut, "in place already") {
+		t.Errorf("a second issuing CA: exit %d: %s", code, errOut)
+	}
+	issuingFile := filepath.Join(datadir.Dir(data).CA(), issuingCADir, "capf.pem")
+	b, err := os.ReadFile(issuingFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	issuing, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issuing.CheckSignatureFrom(root.cert) != nil || !issuing.IsCA || !issuing.MaxPathLenZero {
+		t.Fatalf("the issuing CA %s is not a pathlen-0 CA signed by the CAPF certificate", issuing.Subject)
+	}
+	issuingID, _ := caset.KeyID(issuing)
+	st, err := sqlite.OpenReadOnly(t.Context(), datadir.Dir(data).DB(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.ListAudit(t.Context(), device.AuditQuery{})
+	st.Close()
+	if err != nil || len(evs) == 0 || evs[0].Action != caset.AuditIssuer || evs[0].Target != issuingID {
+		t.Errorf("the newest audit event is not %s %s: %v %+v", caset.AuditIssuer, issuingID, err, evs[:min(1, len(evs))])
+	}
+
+	const name = "SEP00AABBCCDDEE"
+	if out, errOut, code := run(t, data, "device", "add", name, "--auth-mode", "null", "--operation", "install", "--key", "ec256"); code != ExitOK {
+		t.Fatalf("device add: exit %d: %s%s", code, out, errOut)
+	}
+	sout, _ := startServe(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	m := regexp.MustCompile(`listening \(phones\): (\S+)`).FindStringSubmatch(sout.String())
+	if m == nil {
+		t.Fatalf("no phone address in:\n%s", sout.String())
+	}
+
+	// TLS presents the CAPF certificate, not the issuing CA.
+	conn, err := tls.Dial("tcp", m[1], &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := conn.ConnectionState().PeerCertificates
+	conn.Close()
+	if len(peers) == 0 || !peers[0].Equal(root.cert) {
+		t.Errorf("TLS presents %v, want the CAPF certificate %s", peers[0].Subject, root.cert.Subject)
+	}
+
+	state := filepath.Join(dir, "phone")
+	if out, errOut, code := run(t, data, "phone", name, "--server", m[1], "--ca", capfFile, "--state", state, "--retries", "0", "--auth-mode", "null"); code != ExitOK {
+		t.Fatalf("enrol: exit %d: %s%s", code, out, errOut)
+	}
+	lscFile := filepath.Join(state, phonesim.FileLSC)
+	lsc := readCert(t, lscFile)
+	if !bytes.Equal(lsc.RawIssuer, issuing.RawSubject) || !bytes.Equal(lsc.AuthorityKeyId, issuing.SubjectKeyId) || lsc.CheckSignatureFrom(issuing) != nil {
+		t.Fatalf("the LSC is issued by %s (AKI %x), want the issuing CA %s (%x)", lsc.Issuer, lsc.AuthorityKeyId, issuing.Subject, issuing.SubjectKeyId)
+	}
+	if b, err := exec.Command("openssl", "verify", "-CAfile", capfFile, "-untrusted", issuingFile, lscFile).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify -CAfile capf.pem -untrusted issuing.pem: %v\n%s", err, b)
+	}
+	// Without the issuing CA it does not verify: the check can fail.
+	if b, err := exec.Command("openssl", "verify", "-CAfile", capfFile, lscFile).CombinedOutput(); err == nil {
+		t.Errorf("openssl verify accepts the LSC without its issuing CA:\n%s", b)
+	}
+
+	oldFile := writePEM(t, dir, "old-lsc.pem", nil, lsc)
+
+	// The phone re-keys, authenticated by that LSC (through the issuing CA).
+	if out, errOut, code := run(t, data, "device", "set", name, "--auth-mode", "lsc", "--operation", "install"); code != ExitOK {
+		t.Fatalf("device set: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, data, "phone", name, "--server", m[1], "--ca", capfFile, "--state", state, "--retries", "0", "--auth-mode", "lsc"); code != ExitOK {
+		t.Fatalf("re-key by the LSC of the issuing CA: exit %d: %s%s", code, out, errOut)
+	}
+	renewed := readCert(t, lscFile)
+	if renewed.Equal(lsc) || renewed.CheckSignatureFrom(issuing) != nil {
+		t.Errorf("after the re-key the phone holds %s from %s, want a new LSC of the issuing CA", renewed.SerialNumber, renewed.Issuer)
+	}
+
+	// The superseded LSC goes on the issuing CA's CRL, signed by it.
+	crlDER := filepath.Join(data, "crl", issuingID+".crl")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(crlDER); err == nil {
+			if crl, err := x509.ParseRevocationList(b); err == nil && len(crl.RevokedCertificateEntries) == 1 && crl.RevokedCertificateEntries[0].SerialNumber.Cmp(lsc.SerialNumber) == 0 {
+				if err := crl.CheckSignatureFrom(issuing); err != nil {
+					t.Fatalf("the CRL of the issuing CA is not signed by it: %v", err)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no CRL of the issuing CA listing the superseded LSC %X in %s", lsc.SerialNumber, crlDER)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	crlPEM := filepath.Join(data, "crl", issuingID+".pem")
+	if b, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", capfFile, "-untrusted", issuingFile, "-CRLfile", crlPEM, oldFile).CombinedOutput(); err == nil || !strings.Contains(string(b), "revoked") {
+		t.Errorf("openssl verify -crl_check of the superseded LSC: %v\n%s", err, b)
+	}
+	if b, err := exec.Command("openssl", "verify", "-crl_check", "-CAfile", capfFile, "-untrusted", issuingFile, "-CRLfile", crlPEM, lscFile).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify -crl_check of the renewed LSC: %v\n%s", err, b)
+	}
+
+	// After a rollover, retiring the CAPF certificate that signed the
+	// issuing CA counts the phone holding an LSC of the issuing CA: it
+	// authenticates through that CAPF certificate.
+	if out, errOut, code := run(t, data, "ca", "regenerate", "--key-algorithm", "ec256"); code != ExitOK {
+		t.Fatalf("ca regenerate: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, data, "ca", "activate"); code != ExitOK {
+		t.Fatalf("ca activate: exit %d: %s%s", code, out, errOut)
+	}
+	if _, errOut, code := run(t, data, "ca", "retire", rootID); code != ExitConflict || !strings.Contains(errOut, "1 phones hold a valid LSC") {
+		t.Errorf("retire the CAPF certificate above the issuing CA: exit %d: %s, want refused naming 1 phone", code, errOut)
+	}
+}
+
+// readCert reads the first PEM certificate of path.
+func readCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s holds no PEM", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
