@@ -230,7 +230,7 @@ func (g *globals) loadAuthority() (*ca.Authority, error) {
 		if g.cluster != nil {
 			ms = g.cluster.materials
 		}
-		a, err := g.caAuthority(r, cfg, ms)
+		a, err := g.caAuthority(ctx, r, cfg, ms)
 		if err != nil {
 			return nil, err
 		}

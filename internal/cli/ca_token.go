@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/keyref"
+)
+
+// A CA whose key stays in a PKCS #11 token (ADR 0017, "CA keys in a
+// token") has the key's pkcs11: reference as its record's KeyRef, in its
+// canonical form: the reference, never key material, on either backend.
+// A node opens it through keyref with its own --pkcs11-module and
+// --pin-file, so every node of a cluster needs the module and the PIN of
+// a token holding that key (a network HSM, or tokens cloned by the HSM's
+// own tools).
+
+// isTokenKeyRef reports whether the CA key reference ref names a key in a
+// PKCS #11 token, rather than a key file or a row of the keys table.
+func isTokenKeyRef(ref string) bool {
+	scheme, _, ok := strings.Cut(ref, ":")
+	return ok && strings.EqualFold(scheme, keyref.Scheme)
+}
+
+// tokenKeys are the token keys a process opened for its CAs: each holds a
+// session with the token until Close.
+type tokenKeys struct {
+	mu   sync.Mutex
+	keys []*keyref.Key
+}
+
+// add keeps k until closeAll; on a nil t (a globals made by a test) k
+// stays open until the process ends.
+func (t *tokenKeys) add(k *keyref.Key) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.keys = append(t.keys, k)
+}
+
+// closeAll closes every key kept; the authorities over them sign no more.
+func (t *tokenKeys) closeAll() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range t.keys {
+		_ = k.Close()
+	}
+	t.keys = nil
+}
+
+// tokenAuthority opens the token key of rec (with g.p11) and returns the
+// authority of rec's certificate over it. Every error names the CA and
+// the reference.
+func (g *globals) tokenAuthority(ctx context.Context, rec caset.Record, cert *x509.Certificate, opts ca.Options) (*ca.Authority, error) {
+	k, err := keyref.LoadString(ctx, rec.KeyRef, g.p11)
+	if err != nil {
+		return nil, fmt.Errorf("CA %s: its key %s: %w", rec.ID, rec.KeyRef, err)
+	}
+	a, err := ca.New(cert, k.Signer(), opts)
+	if err != nil {
+		_ = k.Close()
+		return nil, fmt.Errorf("CA %s: its key %s: %w", rec.ID, rec.KeyRef, err)
+	}
+	g.tokenKeys.add(k)
+	return a, nil
+}
+
+// caImportToken stages cert (and the chain of chainFiles) as a CA whose
+// key is ref's key in a PKCS #11 token: the key is opened to check that
+// the certificate is its own, and the set stores only the reference.
+func (g *globals) caImportToken(ctx context.Context, ref keyref.Ref, certFiles []string) error {
+	leaf, more, err := readCertFiles(certFiles...)
+	if err != nil {
+		return err
+	}
+	k, err := keyref.Load(ctx, ref, g.p11)
+	if err != nil {
+		return fmt.Errorf("the CA key: %w", err)
+	}
+	defer k.Close()
+	chain, err := caset.CheckImport(leaf, more, k.Public(), "the key "+ref.String(), time.Now())
+	if err != nil {
+		return err
+	}
+	st, _, err := g.caMadeElsewhereStore(ctx, k.Public())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rec, err := caset.NewService(st, nil).StageMadeElsewhere(ctx, chain, ref.String(), nil, caset.AuditImport, g.actor())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "its key stays in the token: %s (serve needs --pkcs11-module and --pin-file for it)\n", ref)
+	g.printStaged(rec, chain)
+	return nil
+}
