@@ -10,6 +10,7 @@ import (
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/keyref"
 )
 
@@ -65,12 +66,12 @@ func (t *tokenKeys) closeAll() {
 func (g *globals) tokenAuthority(ctx context.Context, rec caset.Record, cert *x509.Certificate, opts ca.Options) (*ca.Authority, error) {
 	k, err := keyref.LoadString(ctx, rec.KeyRef, g.p11)
 	if err != nil {
-		return nil, fmt.Errorf("CA %s: its key %s: %w", rec.ID, rec.KeyRef, err)
+		return nil, nameTokenKey(rec, err)
 	}
 	a, err := ca.New(cert, k.Signer(), opts)
 	if err != nil {
 		_ = k.Close()
-		return nil, fmt.Errorf("CA %s: its key %s: %w", rec.ID, rec.KeyRef, err)
+		return nil, nameTokenKey(rec, err)
 	}
 	g.tokenKeys.add(k)
 	return a, nil
@@ -105,4 +106,25 @@ func (g *globals) caImportToken(ctx context.Context, ref keyref.Ref, certFiles [
 	fmt.Fprintf(g.stdout, "its key stays in the token: %s (serve needs --pkcs11-module and --pin-file for it)\n", ref)
 	g.printStaged(rec, chain)
 	return nil
+}
+
+// tokenKeyError is the refusal of a CA's token key with the CA and the
+// reference in its message, which is what the CLI prints and the log
+// says: keyref's own message names the token, not the CA.
+type tokenKeyError struct {
+	fe    *fault.Error
+	cause error
+}
+
+func (e *tokenKeyError) Error() string { return e.fe.Msg }
+
+// Unwrap gives errors.As the named fault first, and errors.Is keyref's
+// sentinels.
+func (e *tokenKeyError) Unwrap() []error { return []error{e.fe, e.cause} }
+
+// nameTokenKey returns err (of the kind it has) with a message naming
+// rec's CA and its key reference.
+func nameTokenKey(rec caset.Record, err error) error {
+	return &tokenKeyError{cause: err, fe: &fault.Error{Kind: fault.KindOf(err),
+		Msg: fmt.Sprintf("CA %s (%s): its key %s: %s", rec.ID, rec.State, rec.KeyRef, fault.Message(err))}}
 }

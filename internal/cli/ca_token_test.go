@@ -1,0 +1,253 @@
+//go:build cgo
+
+package cli
+
+import (
+	"bytes"
+	"crypto/elliptic"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ThalesGroup/crypto11"
+
+	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/datadir"
+	"github.com/capf-server/capf/internal/keyref"
+	"github.com/capf-server/capf/internal/keyref/keyreftest"
+	"github.com/capf-server/capf/internal/phonesim"
+)
+
+// tokenCA makes a CA certificate for an RSA key generated in the SoftHSM2
+// token, self-signed in the token, imports it into data's CA set (staged)
+// and activates it. It returns the reference, the certificate and its
+// PEM file.
+func tokenCA(t *testing.T, h *keyreftest.HSM, data, object string) (string, *x509.Certificate, string) {
+	t.Helper()
+	ref := h.GenerateRSA(t, object, 2048)
+	k, err := keyref.LoadString(t.Context(), ref, keyref.Options{Module: h.Module, PINFile: h.PINFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	tmpl := caTemplate("CAPF-token")
+	tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment // the legacy profile's RSA key exchange
+	cert := sign(t, nil, tmpl, k.Public(), k.Signer())
+	certFile := writePEM(t, t.TempDir(), "capf-token.pem", nil, cert)
+	p11 := []string{"--pkcs11-module", h.Module, "--pin-file", h.PINFile}
+	if out, errOut, code := run(t, data, append([]string{"ca", "import", certFile, ref}, p11...)...); code != ExitOK {
+		t.Fatalf("ca import: exit %d: %s%s", code, out, errOut)
+	}
+	id, _ := caset.KeyID(cert)
+	if out, errOut, code := run(t, data, "ca", "activate", id); code != ExitOK {
+		t.Fatalf("ca activate: exit %d: %s%s", code, out, errOut)
+	}
+	return ref, cert, certFile
+}
+
+// TestCATokenEnrolment: a CAPF CA whose key is in a PKCS #11 token is
+// imported by reference (nothing of the key stored), activated, and real
+// serve with --pkcs11-module and --pin-file presents it on TLS and signs
+// with it: a phone that trusts only that certificate enrols, and its LSC
+// verifies against it (openssl too). The legacy profile's RSA key
+// exchange decrypts in the token.
+func TestCATokenEnrolment(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	data := initData(t)
+	dir := t.TempDir()
+
+	// Without the module or with a bad reference: refused, nothing stored.
+	ref0 := h.GenerateRSA(t, "capf-ca-refused", 2048)
+	before := setSnapshot(t, data)
+	certFile0 := writePEM(t, dir, "c0.pem", nil, caCertForTokenKey(t, h, ref0))
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no-module", []string{certFile0, ref0, "--pin-file", h.PINFile}, "--pkcs11-module"},
+		{"missing-object", []string{certFile0, h.Ref("nope"), "--pkcs11-module", h.Module, "--pin-file", h.PINFile}, "holds no key pair"},
+		{"other-key", []string{certFile0, h.GenerateRSA(t, "capf-ca-other", 2048), "--pkcs11-module", h.Module, "--pin-file", h.PINFile}, "is for key"},
+		{"module-with-file-key", []string{certFile0, writePEM(t, dir, "k.pem", ecKey(t, elliptic.P256())), "--pkcs11-module", h.Module}, "go with a pkcs11: key reference"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := run(t, data, append([]string{"ca", "import"}, tt.args...)...)
+			if code == ExitOK || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d: stderr lacks %q:\n%s", code, tt.want, errOut)
+			}
+		})
+	}
+	if after := setSnapshot(t, data); after != before {
+		t.Fatalf("a refused import changed the set: %s, was %s", after, before)
+	}
+
+	ref, cert, certFile := tokenCA(t, h, data, "capf-ca")
+	id, _ := caset.KeyID(cert)
+	// The set holds the reference, never key material.
+	if _, err := os.Stat(filepath.Join(datadir.Dir(data).CA(), id)); !os.IsNotExist(err) {
+		t.Errorf("DATA/ca/%s exists (%v): a token CA has no key files", id, err)
+	}
+	g := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	st, err := g.openStore(t.Context(), readOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ListCAs(t.Context())
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	var rec caset.Record
+	for _, r := range recs {
+		if r.ID == id {
+			rec = r
+		}
+	}
+	if rec.KeyRef != ref || rec.State != caset.Active {
+		t.Fatalf("stored CA %s: key %q, %s; want key %q, active", id, rec.KeyRef, rec.State, ref)
+	}
+
+	// The legacy profile's RSA key exchange: the token decrypts.
+	cfg, err := g.loadConfig()
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	g.p11 = keyref.Options{Module: h.Module, PINFile: h.PINFile}
+	g.tokenKeys = &tokenKeys{}
+	defer g.tokenKeys.closeAll()
+	issuers, version, err := g.openCAIssuers(t.Context(), st, st, cfg, nil)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := caset.NewSet(version, issuers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, cc := net.Pipe()
+	suite := tls.TLS_RSA_WITH_AES_128_GCM_SHA256
+	srv := tls.Server(sc, &tls.Config{GetCertificate: set.GetCertificate, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}})
+	go func() { _ = srv.HandshakeContext(t.Context()); srv.Close() }()
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	cli := tls.Client(cc, &tls.Config{RootCAs: roots, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite},
+		InsecureSkipVerify: true, VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			c, err := x509.ParseCertificate(raw[0])
+			if err != nil {
+				return err
+			}
+			_, err = c.Verify(x509.VerifyOptions{Roots: roots})
+			return err
+		}})
+	if err := cli.HandshakeContext(t.Context()); err != nil {
+		t.Fatalf("TLS with RSA key exchange: %v", err)
+	}
+	cs := cli.ConnectionState()
+	cli.Close()
+	if cs.CipherSuite != suite || !cs.PeerCertificates[0].Equal(cert) {
+		t.Fatalf("suite %s, peer %s: want RSA key exchange with the token CA", tls.CipherSuiteName(cs.CipherSuite), cs.PeerCertificates[0].Subject)
+	}
+
+	// A phone that trusts only the token CA enrols against real serve.
+	const name = "SEP00AABBCC0011"
+	if out, errOut, code := run(t, data, "device", "add", name, "--auth-mode", "null", "--operation", "install", "--key", "ec256"); code != ExitOK {
+		t.Fatalf("device add: exit %d: %s%s", code, out, errOut)
+	}
+	sout, stop := startServe(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "", "--pkcs11-module", h.Module, "--pin-file", h.PINFile)
+	m := regexp.MustCompile(`listening \(phones\): (\S+)`).FindStringSubmatch(sout.String())
+	if m == nil {
+		t.Fatalf("no phone address in:\n%s", sout.String())
+	}
+	state := filepath.Join(dir, "phone")
+	if out, errOut, code := run(t, data, "phone", name, "--server", m[1], "--ca", certFile, "--state", state, "--retries", "0", "--auth-mode", "null"); code != ExitOK {
+		t.Fatalf("the phone trusting only the token CA: exit %d: %s%s", code, out, errOut)
+	}
+	if code := stop(); code != ExitOK {
+		t.Fatalf("serve exited %d", code)
+	}
+	lscFile := filepath.Join(state, phonesim.FileLSC)
+	if b, err := exec.Command("openssl", "verify", "-CAfile", certFile, lscFile).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify of the phone's LSC: %v\n%s", err, b)
+	}
+	// The check can fail: not against another CA.
+	if b, err := exec.Command("openssl", "verify", "-CAfile", writePEM(t, dir, "other.pem", nil, newOutsideRoot(t).cert), lscFile).CombinedOutput(); err == nil {
+		t.Errorf("openssl verify accepts the LSC against another CA:\n%s", b)
+	}
+}
+
+// caCertForTokenKey returns a self-signed CA certificate for the token
+// key ref, signed in the token.
+func caCertForTokenKey(t *testing.T, h *keyreftest.HSM, ref string) *x509.Certificate {
+	t.Helper()
+	k, err := keyref.LoadString(t.Context(), ref, keyref.Options{Module: h.Module, PINFile: h.PINFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	return sign(t, nil, caTemplate("CAPF-token"), k.Public(), k.Signer())
+}
+
+// TestServeCATokenRefused: serve refuses to start when the active CA's
+// token key does not open, with an error that names the CA's reference
+// and the cause.
+func TestServeCATokenRefused(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	data := initData(t)
+	ref, _, _ := tokenCA(t, h, data, "capf-ca-serve")
+	wrongPIN := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(wrongPIN, []byte("999999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wrong-pin", []string{"--pkcs11-module", h.Module, "--pin-file", wrongPIN}, "refused the PIN"},
+		{"no-module", []string{"--pin-file", h.PINFile}, "--pkcs11-module"},
+		{"no-pin-file", []string{"--pkcs11-module", h.Module}, "--pin-file"},
+		{"missing-object", []string{"--pkcs11-module", h.Module, "--pin-file", h.PINFile}, "holds no key pair"},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "missing-object" {
+				deleteTokenKey(t, h, ref)
+			}
+			out, errOut, code := run(t, data, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", ""}, tt.args...)...)
+			if code == ExitOK || !strings.Contains(errOut, tt.want) || !strings.Contains(errOut, ref) {
+				t.Fatalf("exit %d: stderr lacks %q or %s:\n%s", code, tt.want, ref, errOut)
+			}
+			if strings.Contains(out, "listening (phones)") {
+				t.Fatalf("serve listened:\n%s", out)
+			}
+		})
+	}
+}
+
+// deleteTokenKey deletes the key pair ref names from the token.
+func deleteTokenKey(t *testing.T, h *keyreftest.HSM, ref string) {
+	t.Helper()
+	r, err := keyref.Parse(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := crypto11.Configure(&crypto11.Config{Path: h.Module, TokenLabel: h.Token, Pin: keyreftest.PIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	kp, err := c.FindKeyPair(nil, []byte(r.Object))
+	if err != nil || kp == nil {
+		t.Fatalf("find %s: %v", ref, err)
+	}
+	if err := kp.Delete(); err != nil {
+		t.Fatal(err)
+	}
+}
