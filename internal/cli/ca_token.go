@@ -128,3 +128,40 @@ func nameTokenKey(rec caset.Record, err error) error {
 	return &tokenKeyError{cause: err, fe: &fault.Error{Kind: fault.KindOf(err),
 		Msg: fmt.Sprintf("CA %s (%s): its key %s: %s", rec.ID, rec.State, rec.KeyRef, fault.Message(err))}}
 }
+
+// caRegenerateToken stages a new CA for the key pair ref names in a PKCS
+// #11 token: the key signs its own CAPF certificate in the token, and
+// the set stores only the reference.
+func (g *globals) caRegenerateToken(ctx context.Context, keyArg string) error {
+	ref, err := keyref.Parse(keyArg)
+	if err != nil {
+		return fmt.Errorf("--key: %w", err)
+	}
+	if !ref.IsPKCS11() {
+		return usagef("--key %s: want a key in a PKCS #11 token, pkcs11:token=LABEL;object=NAME (capf ca import takes a key file with its certificate)", ref)
+	}
+	k, err := keyref.Load(ctx, ref, g.p11)
+	if err != nil {
+		return fmt.Errorf("--key: %w", err)
+	}
+	defer k.Close()
+	if err := caset.CheckPhoneKey(k.Public()); err != nil {
+		return fmt.Errorf("--key %s is %w", ref, err)
+	}
+	st, cfg, err := g.caMadeElsewhereStore(ctx, k.Public())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cert, err := ca.SelfSign(k.Signer(), g.caOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("--key %s: %w", ref, err)
+	}
+	rec, err := caset.NewService(st, nil).Stage(ctx, []*x509.Certificate{cert}, ref.String(), nil, g.actor())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "its key stays in the token: %s (serve needs --pkcs11-module and --pin-file for it)\n", ref)
+	g.printStaged(rec, []*x509.Certificate{cert})
+	return nil
+}

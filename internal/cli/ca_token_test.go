@@ -17,6 +17,7 @@ import (
 
 	"github.com/ThalesGroup/crypto11"
 
+	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/keyref"
@@ -249,5 +250,94 @@ func deleteTokenKey(t *testing.T, h *keyreftest.HSM, ref string) {
 	}
 	if err := kp.Delete(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCARegenerateInToken: ca regenerate --key makes the CAPF certificate
+// of a key pair already in the token, signed there, staged with only the
+// reference stored; activated, the set opens it and its LSCs verify
+// against that certificate (openssl too). Wrong uses are refused and
+// change nothing.
+func TestCARegenerateInToken(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	data := initData(t)
+	dir := t.TempDir()
+	ref := h.GenerateECDSA(t, "capf-regen", elliptic.P256())
+	p11 := []string{"--pkcs11-module", h.Module, "--pin-file", h.PINFile}
+	before := setSnapshot(t, data)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"file-key", append([]string{"--key", filepath.Join(dir, "k.pem")}, p11...), "want a key in a PKCS #11 token"},
+		{"with-algorithm", append([]string{"--key", ref, "--key-algorithm", "ec256"}, p11...), "uses the token's"},
+		{"module-without-key", p11, "go with --key"},
+		{"wrong-curve", append([]string{"--key", h.GenerateECDSA(t, "capf-regen-p521", elliptic.P521())}, p11...), "phones accept"},
+		{"no-module", []string{"--key", ref, "--pin-file", h.PINFile}, "--pkcs11-module"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := run(t, data, append([]string{"ca", "regenerate"}, tt.args...)...)
+			if code == ExitOK || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d: stderr lacks %q:\n%s", code, tt.want, errOut)
+			}
+		})
+	}
+	if after := setSnapshot(t, data); after != before {
+		t.Fatalf("a refused regenerate changed the set: %s, was %s", after, before)
+	}
+	out, errOut, code := run(t, data, append([]string{"ca", "regenerate", "--key", ref}, p11...)...)
+	if code != ExitOK {
+		t.Fatalf("ca regenerate --key: exit %d: %s%s", code, out, errOut)
+	}
+	m := regexp.MustCompile(`staged ([0-9a-f]+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no staged id in %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(datadir.Dir(data).CA(), m[1])); !os.IsNotExist(err) {
+		t.Errorf("DATA/ca/%s exists (%v): a token CA has no key files", m[1], err)
+	}
+	if out, errOut, code := run(t, data, "ca", "activate", m[1]); code != ExitOK {
+		t.Fatalf("ca activate: exit %d: %s%s", code, out, errOut)
+	}
+	g := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, p11: keyref.Options{Module: h.Module, PINFile: h.PINFile}, tokenKeys: &tokenKeys{}}
+	defer g.tokenKeys.closeAll()
+	cfg, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := g.openStore(t.Context(), readOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuers, version, err := g.openCAIssuers(t.Context(), st, st, cfg, nil)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := caset.NewSet(version, issuers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capf := set.Active().Certificate()
+	if got := mustKeyID(capf); got != m[1] {
+		t.Fatalf("active CA %s, want %s", got, m[1])
+	}
+	for _, iss := range set.Issuers() {
+		if iss.ID == m[1] && iss.KeyRef != ref {
+			t.Errorf("stored key %q, want %q", iss.KeyRef, ref)
+		}
+	}
+	if err := capf.CheckSignatureFrom(capf); err != nil {
+		t.Fatalf("the CAPF certificate is not self-signed: %v", err)
+	}
+	phone := ecKey(t, elliptic.P256())
+	lsc, err := set.Issue(t.Context(), ca.IssueRequest{DeviceName: "SEP001122334466", PublicKey: phone.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capfFile := writePEM(t, dir, "capf.pem", nil, capf)
+	if b, err := exec.Command("openssl", "verify", "-CAfile", capfFile, writePEM(t, dir, "lsc.pem", nil, lsc.Certificate)).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify of the LSC: %v\n%s", err, b)
 	}
 }
