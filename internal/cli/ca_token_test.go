@@ -23,6 +23,8 @@ import (
 	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/keyref/keyreftest"
 	"github.com/capf-server/capf/internal/phonesim"
+	"github.com/capf-server/capf/internal/store/postgres"
+	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 )
 
 // tokenCA makes a CA certificate for an RSA key generated in the SoftHSM2
@@ -339,5 +341,68 @@ func TestCARegenerateInToken(t *testing.T) {
 	capfFile := writePEM(t, dir, "capf.pem", nil, capf)
 	if b, err := exec.Command("openssl", "verify", "-CAfile", capfFile, writePEM(t, dir, "lsc.pem", nil, lsc.Certificate)).CombinedOutput(); err != nil {
 		t.Errorf("openssl verify of the LSC: %v\n%s", err, b)
+	}
+}
+
+// TestCATokenOnKEKCluster: on PostgreSQL with the keys under a KEK, a CA
+// whose key is in the token is stored as its reference alone (no row in
+// the keys table, nothing in DATA/ca), and a node started with the DSN,
+// the KEK file and the token's module and PIN presents it on TLS once it
+// is activated.
+func TestCATokenOnKEKCluster(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	dsn := pgtest.DSN(t)
+	kekFile := filepath.Join(t.TempDir(), "kek")
+	data := t.TempDir()
+	cl := func(args ...string) (string, string, int) {
+		return run(t, data, append([]string{"--db", dsn, "--kek-file", kekFile}, args...)...)
+	}
+	var initOut bytes.Buffer
+	if code := Run(t.Context(), []string{"--db", dsn, "--kek-file", kekFile, "cluster", "init", "--new-kek"}, &initOut, &initOut); code != ExitOK {
+		t.Fatalf("cluster init: exit %d: %s", code, initOut.String())
+	}
+	ref := h.GenerateRSA(t, "capf-cluster", 2048)
+	p11 := []string{"--pkcs11-module", h.Module, "--pin-file", h.PINFile}
+	out, errOut, code := cl(append([]string{"ca", "regenerate", "--key", ref}, p11...)...)
+	if code != ExitOK {
+		t.Fatalf("ca regenerate --key on a KEK cluster: exit %d: %s%s", code, out, errOut)
+	}
+	m := regexp.MustCompile(`staged ([0-9a-f]+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no staged id in %q", out)
+	}
+	if out, errOut, code := cl("ca", "activate", m[1]); code != ExitOK {
+		t.Fatalf("activate: exit %d: %s%s", code, out, errOut)
+	}
+	if es, _ := os.ReadDir(filepath.Join(data, "ca")); len(es) != 0 {
+		t.Errorf("a token CA on a KEK cluster wrote %d entries into DATA/ca", len(es))
+	}
+	st, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := st.ListKeys(t.Context())
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		if strings.Contains(k.ID, m[1]) {
+			t.Errorf("the keys table holds %s for the token CA", k.ID)
+		}
+	}
+	sout, _ := startServe(t, t.TempDir(), append([]string{"--db", dsn, "--kek-file", kekFile, "--listen", "127.0.0.1:0", "--admin-listen", ""}, p11...)...)
+	a := regexp.MustCompile(`listening \(phones\): (\S+)`).FindStringSubmatch(sout.String())
+	if a == nil {
+		t.Fatalf("no phone address in:\n%s", sout.String())
+	}
+	conn, err := tls.Dial("tcp", a[1], &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := conn.ConnectionState().PeerCertificates
+	conn.Close()
+	if got := mustKeyID(peers[0]); got != m[1] {
+		t.Errorf("the node presents CA %s (%s), want the token CA %s", got, peers[0].Subject, m[1])
 	}
 }
