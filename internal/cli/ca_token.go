@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -125,8 +127,12 @@ func (e *tokenKeyError) Unwrap() []error { return []error{e.fe, e.cause} }
 // nameTokenKey returns err (of the kind it has) with a message naming
 // rec's CA and its key reference.
 func nameTokenKey(rec caset.Record, err error) error {
+	msg := fault.Message(err)
+	if !strings.Contains(msg, rec.KeyRef) {
+		msg = "its key " + rec.KeyRef + ": " + msg
+	}
 	return &tokenKeyError{cause: err, fe: &fault.Error{Kind: fault.KindOf(err),
-		Msg: fmt.Sprintf("CA %s (%s): its key %s: %s", rec.ID, rec.State, rec.KeyRef, fault.Message(err))}}
+		Msg: fmt.Sprintf("CA %s (%s): %s", rec.ID, rec.State, msg)}}
 }
 
 // caRegenerateToken stages a new CA for the key pair ref names in a PKCS
@@ -164,4 +170,39 @@ func (g *globals) caRegenerateToken(ctx context.Context, keyArg string) error {
 	fmt.Fprintf(g.stdout, "its key stays in the token: %s (serve needs --pkcs11-module and --pin-file for it)\n", ref)
 	g.printStaged(rec, []*x509.Certificate{cert})
 	return nil
+}
+
+// tokenOnly stands for a token CA's key in a command that has no token
+// (no --pkcs11-module): it has the public key, and refuses to sign.
+type tokenOnly struct {
+	ref string
+	pub crypto.PublicKey
+}
+
+// Public returns the key's public key.
+func (t tokenOnly) Public() crypto.PublicKey { return t.pub }
+
+// Sign refuses: only serve, with the token's module and PIN, signs.
+func (t tokenOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, fault.Invalidf("the CA key %s is in a PKCS #11 token: only capf serve, given --pkcs11-module and --pin-file, signs with it", t.ref)
+}
+
+// tokenCertAuthority returns the authority of rec's certificate over a
+// key that refuses to sign (tokenOnly), with legacy's further LSC
+// issuers: for the commands that show, export or compare the active
+// certificate without opening the token.
+func (g *globals) tokenCertAuthority(rec caset.Record, legacy *ca.Authority) (*ca.Authority, error) {
+	chain, err := x509.ParseCertificates(rec.Chain)
+	if err != nil || len(chain) == 0 {
+		return nil, fault.Invalidf("CA %s: the certificate chain does not parse: %v", rec.ID, err)
+	}
+	a, err := ca.New(chain[0], tokenOnly{ref: rec.KeyRef, pub: chain[0].PublicKey}, ca.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("CA %s: %w", rec.ID, err)
+	}
+	if err := a.SetChain(chain[1:]); err != nil {
+		return nil, fmt.Errorf("CA %s: %w", rec.ID, err)
+	}
+	a.TrustLSCIssuers(legacy.LSCIssuers()...)
+	return a, nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"os"
 	"os/exec"
@@ -302,6 +303,14 @@ func TestCARegenerateInToken(t *testing.T) {
 	if out, errOut, code := run(t, data, "ca", "activate", m[1]); code != ExitOK {
 		t.Fatalf("ca activate: exit %d: %s%s", code, out, errOut)
 	}
+	// Commands that only read the active certificate need no token.
+	if out, errOut, code := run(t, data, "ca", "show"); code != ExitOK || !strings.Contains(out, "PKCS #11 token, "+ref) {
+		t.Errorf("ca show: exit %d: %s%s, want the token reference as its key's place", code, out, errOut)
+	}
+	exported, errOut, code := run(t, data, "ca", "export")
+	if code != ExitOK {
+		t.Fatalf("ca export: exit %d: %s", code, errOut)
+	}
 	g := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, p11: keyref.Options{Module: h.Module, PINFile: h.PINFile}, tokenKeys: &tokenKeys{}}
 	defer g.tokenKeys.closeAll()
 	cfg, err := g.loadConfig()
@@ -329,6 +338,9 @@ func TestCARegenerateInToken(t *testing.T) {
 		if iss.ID == m[1] && iss.KeyRef != ref {
 			t.Errorf("stored key %q, want %q", iss.KeyRef, ref)
 		}
+	}
+	if c, err := x509.ParseCertificate(pemBlock(t, exported)); err != nil || !c.Equal(capf) {
+		t.Errorf("ca export printed another certificate than the active one (%v)", err)
 	}
 	if err := capf.CheckSignatureFrom(capf); err != nil {
 		t.Fatalf("the CAPF certificate is not self-signed: %v", err)
@@ -405,4 +417,14 @@ func TestCATokenOnKEKCluster(t *testing.T) {
 	if got := mustKeyID(peers[0]); got != m[1] {
 		t.Errorf("the node presents CA %s (%s), want the token CA %s", got, peers[0].Subject, m[1])
 	}
+}
+
+// pemBlock returns the DER of the first PEM block of s.
+func pemBlock(t *testing.T, s string) []byte {
+	t.Helper()
+	b, _ := pem.Decode([]byte(s))
+	if b == nil {
+		t.Fatalf("no PEM in %q", s)
+	}
+	return b.Bytes
 }
