@@ -372,21 +372,43 @@ func generate(opts Options) (*x509.Certificate, crypto.Signer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("ca: generate CAPF key: %w", err)
 	}
-	sigAlg, err := signatureAlgorithm(key.Public())
+	cert, err := selfSign(opts, key)
 	if err != nil {
 		return nil, nil, err
+	}
+	return cert, key, nil
+}
+
+// SelfSign makes a self-signed CAPF certificate for key, a key kept
+// elsewhere (a PKCS #11 token) that signs it: the same certificate a
+// generated key gets (opts.Subject, opts.Validity; KeyAlgorithm and Dir
+// are not used).
+func SelfSign(key crypto.Signer, opts Options) (*x509.Certificate, error) {
+	opts.Dir = "-"
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return selfSign(opts, key)
+}
+
+// selfSign makes the self-signed CAPF certificate of key.
+func selfSign(opts Options, key crypto.Signer) (*x509.Certificate, error) {
+	sigAlg, err := signatureAlgorithm(key.Public())
+	if err != nil {
+		return nil, err
 	}
 	subject, err := caSubject(opts.Subject, opts.Rand)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	serial, err := certserial.New(opts.Rand)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ski, err := subjectKeyID(key.Public())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	now := opts.Now()
 	notAfter := now.AddDate(5, 0, 0)
@@ -394,7 +416,7 @@ func generate(opts Options) (*x509.Certificate, crypto.Signer, error) {
 		notAfter = now.Add(opts.Validity)
 	}
 	usage := x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign
-	if _, isRSA := key.(*rsa.PrivateKey); isRSA {
+	if _, isRSA := key.Public().(*rsa.PublicKey); isRSA {
 		// Old phones only do TLS with RSA key exchange, which encrypts the
 		// premaster secret to this certificate's key.
 		usage |= x509.KeyUsageKeyEncipherment
@@ -420,13 +442,13 @@ func generate(opts Options) (*x509.Certificate, crypto.Signer, error) {
 	}
 	der, err := x509.CreateCertificate(opts.Rand, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ca: sign CAPF certificate: %w", err)
+		return nil, fmt.Errorf("ca: sign CAPF certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ca: parse new CAPF certificate: %w", err)
+		return nil, fmt.Errorf("ca: parse new CAPF certificate: %w", err)
 	}
-	return cert, key, nil
+	return cert, nil
 }
 
 // caSubject fills in the default CAPF subject.

@@ -41,7 +41,9 @@ func newCACmd(g *globals) *cobra.Command {
 				return err
 			}
 			w := g.stdout
-			if id, _ := caset.KeyID(a.Certificate()); g.keysInDB() {
+			if ref, ok := a.Signer().(tokenOnly); ok {
+				fmt.Fprintf(w, "File:          none: the key is in a PKCS #11 token, %s\n", ref.ref)
+			} else if id, _ := caset.KeyID(a.Certificate()); g.keysInDB() {
 				fmt.Fprintf(w, "File:          none: the cluster's, in the database\n")
 			} else if dir := filepath.Join(g.dir().CA(), id); fileExists(filepath.Join(dir, ca.CertFile)) {
 				fmt.Fprintf(w, "File:          %s\n", filepath.Join(dir, ca.CertFile))
@@ -231,7 +233,11 @@ func (g *globals) loadAuthority() (*ca.Authority, error) {
 		if g.cluster != nil {
 			ms = g.cluster.materials
 		}
-		a, err := g.caAuthority(r, cfg, ms)
+		if isTokenKeyRef(r.KeyRef) && g.p11.Module == "" {
+			// Commands that only read the certificate need no token.
+			return g.tokenCertAuthority(r, legacy)
+		}
+		a, err := g.caAuthority(ctx, r, cfg, ms)
 		if err != nil {
 			return nil, err
 		}

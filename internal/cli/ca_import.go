@@ -41,13 +41,21 @@ const pendingCADir = "pending"
 // made elsewhere (ADR 0017): import, csr and install-signed.
 func caImportCommands(g *globals) []*cobra.Command {
 	imp := &cobra.Command{
-		Use:   "import CERT.pem KEY.pem [CHAIN.pem]",
+		Use:   "import CERT.pem KEY.pem|pkcs11:token=LABEL;object=NAME [CHAIN.pem]",
 		Short: "Stage a CAPF certificate and key made elsewhere (with its chain up to a root): listed in trust files at once, presented once activated",
-		Args:  cobra.RangeArgs(2, 3),
+		Long: `Stage a CAPF certificate and key made elsewhere (with its chain up to a root): listed in trust files at once, presented once activated.
+
+The key is a PEM file (stored as every CA key is), or a key in a PKCS #11
+token named pkcs11:token=LABEL;object=NAME with --pkcs11-module and
+--pin-file: then only that reference is stored, the key never leaves the
+token, and serve needs the same --pkcs11-module and --pin-file.`,
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.caImport(cmd.Context(), args)
 		},
 	}
+	imp.Flags().StringVar(&g.p11.Module, "pkcs11-module", "", "the HSM vendor's PKCS #11 module (shared library) for a pkcs11: key reference")
+	imp.Flags().StringVar(&g.p11.PINFile, "pin-file", "", "file holding the token's user PIN (mode 0600) for a pkcs11: key reference")
 	var subject, alg string
 	csr := &cobra.Command{
 		Use:   "csr",
@@ -135,6 +143,14 @@ func (g *globals) caMadeElsewhereStore(ctx context.Context, pub crypto.PublicKey
 }
 
 func (g *globals) caImport(ctx context.Context, args []string) error {
+	if ref, err := keyref.Parse(args[1]); err != nil {
+		return fmt.Errorf("the CA key: %w", err)
+	} else if ref.IsPKCS11() {
+		return g.caImportToken(ctx, ref, append(args[:1:1], args[2:]...))
+	}
+	if g.p11.Module != "" || g.p11.PINFile != "" {
+		return usagef("--pkcs11-module and --pin-file go with a pkcs11: key reference, and %s is a file", args[1])
+	}
 	leaf, more, err := readCertFiles(append(args[:1:1], args[2:]...)...)
 	if err != nil {
 		return err

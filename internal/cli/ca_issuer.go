@@ -111,7 +111,7 @@ func (g *globals) caIssuerCreate(ctx context.Context, algFlag string, validDays 
 	if active.ID == "" {
 		return fault.Invalidf("the CA set has no active CAPF certificate")
 	}
-	parent, err := g.caAuthority(active, cfg, nil)
+	parent, err := g.caAuthority(ctx, active, cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -27,16 +27,33 @@ import (
 // caSetCommands are the rollover commands of `capf ca` (ADR 0017):
 // regenerate, activate, status and retire.
 func caSetCommands(g *globals) []*cobra.Command {
-	var alg string
+	var alg, tokenKey string
 	regenerate := &cobra.Command{
 		Use:   "regenerate",
 		Short: "Create a new CAPF key and certificate, staged: listed in trust files at once, presented to phones once activated",
-		Args:  cobra.NoArgs,
+		Long: `Create a new CAPF key and certificate, staged: listed in trust files at once, presented to phones once activated.
+
+With --key pkcs11:token=LABEL;object=NAME (and --pkcs11-module, --pin-file)
+no key is made: the key pair already in the token signs its own CAPF
+certificate there, and the CA set stores only the reference.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tokenKey != "" {
+				if alg != "" {
+					return usagef("--key-algorithm makes a new key; --key %s uses the token's", tokenKey)
+				}
+				return g.caRegenerateToken(cmd.Context(), tokenKey)
+			}
+			if g.p11.Module != "" || g.p11.PINFile != "" {
+				return usagef("--pkcs11-module and --pin-file go with --key pkcs11:token=LABEL;object=NAME")
+			}
 			return g.caRegenerate(cmd.Context(), alg)
 		},
 	}
 	regenerate.Flags().StringVar(&alg, "key-algorithm", "", "rsa2048, rsa3072, rsa4096, ec256 or ec384 (default: the capf_key parameter)")
+	regenerate.Flags().StringVar(&tokenKey, "key", "", "a key pair already in a PKCS #11 token, pkcs11:token=LABEL;object=NAME: it self-signs the new CAPF certificate there and never leaves it")
+	regenerate.Flags().StringVar(&g.p11.Module, "pkcs11-module", "", "the HSM vendor's PKCS #11 module (shared library) for --key")
+	regenerate.Flags().StringVar(&g.p11.PINFile, "pin-file", "", "file holding the token's user PIN (mode 0600) for --key")
 	activate := &cobra.Command{
 		Use:   "activate [ID]",
 		Short: "Make the staged CAPF certificate (or the one ID names) the active one; the active one becomes retiring",

@@ -59,8 +59,8 @@ func (g *globals) legacyKeyRef() string { return keys.IDCAPF }
 // caAuthority opens the key of rec: from ms (the cluster's keys) on a
 // cluster with a KEK, else from its files under DATA/ca, and checks that
 // it belongs to rec's certificate.
-func (g *globals) caAuthority(rec caset.Record, cfg config.Config, ms map[string]keys.Material) (*ca.Authority, error) {
-	a, err := g.caAuthorityKey(rec, cfg, ms)
+func (g *globals) caAuthority(ctx context.Context, rec caset.Record, cfg config.Config, ms map[string]keys.Material) (*ca.Authority, error) {
+	a, err := g.caAuthorityKey(ctx, rec, cfg, ms)
 	if err != nil {
 		return nil, err
 	}
@@ -75,12 +75,15 @@ func (g *globals) caAuthority(rec caset.Record, cfg config.Config, ms map[string
 }
 
 // caAuthorityKey opens the key of rec and checks it against rec's leaf.
-func (g *globals) caAuthorityKey(rec caset.Record, cfg config.Config, ms map[string]keys.Material) (*ca.Authority, error) {
+func (g *globals) caAuthorityKey(ctx context.Context, rec caset.Record, cfg config.Config, ms map[string]keys.Material) (*ca.Authority, error) {
 	cert, err := rec.Certificate()
 	if err != nil {
 		return nil, err
 	}
 	opts := ca.Options{KeyAlgorithm: ca.KeyAlgorithm(cfg.CAKey), LSCValidity: days(cfg.CertificateValidityDays)}
+	if isTokenKeyRef(rec.KeyRef) {
+		return g.tokenAuthority(ctx, rec, cert, opts)
+	}
 	if g.keysInDB() {
 		m, ok := ms[rec.KeyRef]
 		if !ok || m.Key == nil {
@@ -166,12 +169,12 @@ func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Sto
 			if a := open[r.ID]; a != nil && a.Certificate().Equal(cert) {
 				iss.Authority = a
 			} else {
-				if g.cluster != nil && ms == nil {
+				if g.cluster != nil && ms == nil && !isTokenKeyRef(r.KeyRef) {
 					if ms, err = keys.NewService(ks, g.cluster.kek, nil).Load(ctx); err != nil {
 						return nil, 0, err
 					}
 				}
-				if iss.Authority, err = g.caAuthority(r, cfg, ms); err != nil {
+				if iss.Authority, err = g.caAuthority(ctx, r, cfg, ms); err != nil {
 					return nil, 0, err
 				}
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/kek"
+	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/store"
 )
 
@@ -51,6 +52,10 @@ type globals struct {
 	kekFile string
 	// cluster holds the keys loaded from the database, once loaded.
 	cluster *clusterKeys
+	// p11 opens the CA keys kept in a PKCS #11 token (--pkcs11-module,
+	// --pin-file); tokenKeys are those opened, closed by closeTokenKeys.
+	p11       keyref.Options
+	tokenKeys *tokenKeys
 }
 
 // Run executes the capf command line args and returns the process exit code.
@@ -61,7 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // RunWithInput is Run with stdin as the commands' standard input (read by
 // --password-stdin).
 func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, tokenKeys: &tokenKeys{}}
 	root := &cobra.Command{
 		Use:           "capf",
 		Short:         "Certificate Authority Proxy Function for Cisco IP phones",

@@ -28,6 +28,7 @@ import (
 	"github.com/capf-server/capf/internal/contact"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/kek"
+	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/lease"
 	"github.com/capf-server/capf/internal/lsc"
@@ -141,6 +142,9 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
+	// The CA keys kept in a token open with the same module and PIN.
+	g.p11 = keyref.Options{Module: f.sastKey.module, PINFile: f.sastKey.pinFile}
+	defer g.tokenKeys.closeAll()
 	if sastKey != nil {
 		defer sastKey.Close()
 	}

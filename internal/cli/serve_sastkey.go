@@ -27,21 +27,16 @@ func (f *sastKeyFlags) register(cmd *cobra.Command, usage string) {
 }
 
 // load opens the key of --sast-key, or returns nil when none is given.
-// It refuses --pkcs11-module or --pin-file without a key. (startTrustFile
+// --pkcs11-module and --pin-file without a token key are left alone: serve
+// also opens with them the CA keys kept in a token. (startTrustFile
 // refuses a key when serve keeps no trust file.)
 func (f *sastKeyFlags) load(ctx context.Context) (*keyref.Key, error) {
 	if f.ref == "" {
-		if f.module != "" || f.pinFile != "" {
-			return nil, usagef("--pkcs11-module and --pin-file go with a pkcs11: key reference: give --sast-key")
-		}
 		return nil, nil
 	}
 	ref, err := keyref.Parse(f.ref)
 	if err != nil {
 		return nil, fmt.Errorf("--sast-key: %w", err)
-	}
-	if !ref.IsPKCS11() && (f.module != "" || f.pinFile != "") {
-		return nil, usagef("--pkcs11-module and --pin-file go with a pkcs11: key reference, and --sast-key %s is a file", ref)
 	}
 	k, err := keyref.Load(ctx, ref, keyref.Options{Module: f.module, PINFile: f.pinFile})
 	if err != nil {

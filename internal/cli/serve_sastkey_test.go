@@ -104,7 +104,6 @@ func TestServeSASTKeyRefused(t *testing.T) {
 		{"wrong-pin", data, append(append([]string{"--sast-key", ref}, mod...), "--pin-file", wrongPIN), ExitFailure, "refused the PIN"},
 		{"no-module", data, append([]string{"--sast-key", ref}, pin...), ExitUsage, "--pkcs11-module"},
 		{"bad-reference", data, []string{"--sast-key", "pkcs11:token=x;object=y;pin-value=1"}, ExitUsage, "pin-value is refused"},
-		{"module-without-key", data, mod, ExitUsage, "give --sast-key"},
 		{"no-trust-file-dir", noTrustDir, append(append([]string{"--sast-key", ref}, mod...), pin...), ExitUsage, "trust_file_dir, which is not set"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
