@@ -101,6 +101,43 @@ type Store interface {
 	// expired nor revoked. Issuances recorded before key ids were are
 	// matched by the issuer's subject.
 	CountLSCHolders(ctx context.Context, id, subject string, now time.Time) (int, error)
+	// IssuingCA returns the issuing CA in place; false when there is
+	// none.
+	IssuingCA(ctx context.Context) (IssuingRecord, bool, error)
+	// PutIssuingCA stores r as the issuing CA, and key (when not nil) in
+	// the keys table, with ev, and moves the set's change counter (and
+	// notifies) so that every node takes it. Conflict when an issuing CA
+	// is in place already, or key's id is stored already.
+	PutIssuingCA(ctx context.Context, r IssuingRecord, key *keys.Record, ev device.AuditEvent) error
+}
+
+// IssuingRecord is the issuing CA as stored (ADR 0017, "A separate
+// issuing CA"): beside the set, not a row of it.
+type IssuingRecord struct {
+	// ID is the hex of its subject key identifier.
+	ID string
+	// ParentID is the id of the CAPF certificate of the set that signed it.
+	ParentID string
+	// Chain is its certificate, DER.
+	Chain []byte
+	// KeyRef names its key as Record.KeyRef does: "issuing-ID", a row of
+	// the keys table on a cluster with a KEK, DATA/ca/issuing on a node
+	// that keeps its keys as files.
+	KeyRef    string
+	CreatedAt time.Time
+}
+
+// IssuingKeyPrefix, followed by the issuing CA's id, is its key
+// reference (IssuingRecord.KeyRef).
+const IssuingKeyPrefix = "issuing-"
+
+// Certificate parses r's certificate.
+func (r IssuingRecord) Certificate() (*x509.Certificate, error) {
+	c, err := x509.ParseCertificate(r.Chain)
+	if err != nil {
+		return nil, fault.Invalidf("issuing CA %s: the certificate does not parse: %v", r.ID, err)
+	}
+	return c, nil
 }
 
 // KeyID returns the id of a CA certificate: the hex of its subject key

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keys"
 )
 
 // AuditIssuer is the audit action of an issuing CA put in place (ADR
@@ -97,26 +99,54 @@ func CheckIssuing(cert *x509.Certificate, pub crypto.PublicKey, keyName string, 
 	return nil, fault.Invalidf("the issuing CA %s (issued by %s) was not signed by a CAPF certificate of the set that is not retired (capf ca status lists them)", cert.Subject, cert.Issuer)
 }
 
-// WithIssuing tells s of the issuing CA in place (nil: none), so that
-// retiring the CAPF certificate that signed it counts the phones holding
-// its LSCs too: they authenticate through that CAPF certificate. It
-// returns s.
-func (s *Service) WithIssuing(c *x509.Certificate) *Service {
-	s.issuing = c
-	return s
+// Issuing returns the issuing CA the set's store has in place and its
+// certificate; false when there is none.
+func (s *Service) Issuing(ctx context.Context) (IssuingRecord, *x509.Certificate, bool, error) {
+	r, ok, err := s.st.IssuingCA(ctx)
+	if err != nil {
+		return IssuingRecord{}, nil, false, fmt.Errorf("read the issuing CA: %w", err)
+	}
+	if !ok {
+		return IssuingRecord{}, nil, false, nil
+	}
+	c, err := r.Certificate()
+	if err != nil {
+		return IssuingRecord{}, nil, false, err
+	}
+	return r, c, true, nil
+}
+
+// PutIssuing stores cert (checked by CheckIssuing; parent the CAPF
+// certificate that signed it, its key at keyRef and stored as key when
+// not nil) as the issuing CA, audited as AuditIssuer with detail in the
+// same transaction: every node signs new LSCs with it within seconds.
+// Conflict when one is in place already.
+func (s *Service) PutIssuing(ctx context.Context, cert, parent *x509.Certificate, keyRef string, key *keys.Record, actor device.Actor, detail string) (IssuingRecord, error) {
+	id, err := KeyID(cert)
+	if err != nil {
+		return IssuingRecord{}, err
+	}
+	pid, err := KeyID(parent)
+	if err != nil {
+		return IssuingRecord{}, err
+	}
+	r := IssuingRecord{ID: id, ParentID: pid, Chain: cert.Raw, KeyRef: keyRef, CreatedAt: s.now().UTC()}
+	ev := s.event(actor, AuditIssuer, cert, detail+"; every node signs new LSCs with it within seconds")
+	if err := s.st.PutIssuingCA(ctx, r, key, ev); err != nil {
+		return IssuingRecord{}, fmt.Errorf("put the issuing CA %s in place: %w", id, err)
+	}
+	return r, nil
 }
 
 // issuingHolders counts the devices holding a valid LSC of the issuing CA
 // when parent signed it; 0 otherwise.
 func (s *Service) issuingHolders(ctx context.Context, parent *x509.Certificate, now time.Time) (int, error) {
-	if s.issuing == nil || !issuedByTrusted(s.issuing, []*x509.Certificate{parent}) {
-		return 0, nil
-	}
-	id, err := KeyID(s.issuing)
-	if err != nil {
+	r, c, ok, err := s.Issuing(ctx)
+	if err != nil || !ok || !issuedByTrusted(c, []*x509.Certificate{parent}) {
 		return 0, err
 	}
-	n, err := s.st.CountLSCHolders(ctx, id, s.issuing.Subject.String(), now)
+	id := r.ID
+	n, err := s.st.CountLSCHolders(ctx, id, c.Subject.String(), now)
 	if err != nil {
 		return 0, fmt.Errorf("count the LSCs of the issuing CA %s: %w", id, err)
 	}

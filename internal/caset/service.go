@@ -27,7 +27,6 @@ type Service struct {
 	st       Store
 	now      func() time.Time
 	implicit []Record
-	issuing  *x509.Certificate // WithIssuing
 }
 
 // NewService returns the service over st; now nil means time.Now.

@@ -55,6 +55,23 @@ func NewSet(version int64, issuers []Issuer, extra ...*x509.Certificate) (*Set, 
 // set as it was, unless exactly one issuer is active and every issuer
 // that is not retired has its authority.
 func (s *Set) Replace(version int64, issuers []Issuer) error {
+	return s.replace(version, issuers, s.issuing.Load())
+}
+
+// Update puts issuers (at version) and the issuing CA iss (nil: none) in
+// force at once, as a node does when the set changed in the database.
+// It refuses, and keeps the set and issuing CA as they were, as Replace
+// does.
+func (s *Set) Update(version int64, issuers []Issuer, iss *ca.Authority) error {
+	if err := s.replace(version, issuers, iss); err != nil {
+		return err
+	}
+	s.issuing.Store(iss)
+	return nil
+}
+
+// replace builds the snapshot of issuers with iss and stores it.
+func (s *Set) replace(version int64, issuers []Issuer, iss *ca.Authority) error {
 	snap := &snapshot{version: version, issuers: issuers, roots: x509.NewCertPool()}
 	for _, iss := range issuers {
 		if !iss.State.Trusted() {
@@ -80,7 +97,7 @@ func (s *Set) Replace(version int64, issuers []Issuer) error {
 		snap.roots.AddCert(c)
 	}
 	snap.signer = snap.active
-	if iss := s.issuing.Load(); iss != nil && issuedByTrusted(iss.Certificate(), snap.trusted) {
+	if iss != nil && issuedByTrusted(iss.Certificate(), snap.trusted) {
 		snap.signer = iss
 		snap.roots.AddCert(iss.Certificate())
 	}

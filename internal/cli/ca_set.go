@@ -130,7 +130,7 @@ func (g *globals) caSetService(ctx context.Context, st caset.Store) (*caset.Serv
 	if err != nil {
 		return nil, err
 	}
-	svc := caset.NewService(st, nil).WithIssuing(g.issuingCert())
+	svc := caset.NewService(st, nil)
 	if len(recs) == 1 {
 		svc.Assume(recs[0])
 	}

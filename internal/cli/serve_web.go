@@ -195,7 +195,7 @@ func (g *globals) serveCAAdmin(st caset.Store, cfg config.Config) *caset.Admin {
 	if !g.caSetShared() {
 		return nil
 	}
-	return g.caAdmin(caset.NewService(st, nil).WithIssuing(g.issuingCert()), cfg)
+	return g.caAdmin(caset.NewService(st, nil), cfg)
 }
 
 // apiCASetOrNil keeps a nil administration a nil interface.

@@ -127,6 +127,10 @@ func fill(t *testing.T, st Store) {
 		nil, device.AuditEvent{At: at, Actor: actor, Action: caset.AuditAdopt, Target: "ab12"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.PutIssuingCA(ctx, caset.IssuingRecord{ID: "cd34", ParentID: "ab12", Chain: []byte{0x30, 0x03, 6, 5, 4}, KeyRef: "issuing-cd34", CreatedAt: at},
+		nil, device.AuditEvent{At: at, Actor: actor, Action: caset.AuditIssuer, Target: "cd34"}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := st.SaveCRL(ctx, lsc.CRL{IssuerKeyID: "ab12", Number: 3, ThisUpdate: at, NextUpdate: at.Add(7 * 24 * time.Hour), DER: []byte{0x30, 0x03, 1, 2, 3}}); err != nil {
 		t.Fatal(err)
 	}

@@ -143,3 +143,54 @@ func (s *Store) CountLSCHolders(ctx context.Context, id, subject string, now tim
 	}
 	return n, nil
 }
+
+// IssuingCA implements caset.Store.
+func (s *Store) IssuingCA(ctx context.Context) (caset.IssuingRecord, bool, error) {
+	var (
+		r       caset.IssuingRecord
+		created *int64
+	)
+	err := s.pool.QueryRow(ctx, `SELECT id, parent_id, chain, key_ref, created_at FROM ca_issuing WHERE slot = 1`).
+		Scan(&r.ID, &r.ParentID, &r.Chain, &r.KeyRef, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return caset.IssuingRecord{}, false, nil
+	}
+	if err != nil {
+		return caset.IssuingRecord{}, false, fmt.Errorf("read the issuing CA: %w", err)
+	}
+	r.CreatedAt = fromMicros(created)
+	return r, true, nil
+}
+
+// PutIssuingCA implements caset.Store.
+func (s *Store) PutIssuingCA(ctx context.Context, r caset.IssuingRecord, key *keys.Record, ev device.AuditEvent) error {
+	if r.ID == "" || r.ParentID == "" || len(r.Chain) == 0 || r.KeyRef == "" {
+		return fault.Invalidf("issuing CA %q: id, parent, certificate and key reference are all needed", r.ID)
+	}
+	return s.write(ctx, "put the issuing CA", func(ctx context.Context, tx pgx.Tx) error {
+		var have string
+		switch err := tx.QueryRow(ctx, `SELECT id FROM ca_issuing WHERE slot = 1`).Scan(&have); {
+		case err == nil:
+			return fault.Conflictf("an issuing CA is in place already (%s)", have)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("read the issuing CA: %w", err)
+		}
+		if key != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO keys (id, kind, chain, sealed, kek_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				key.ID, string(key.Kind), key.Chain, key.Sealed, key.KEKID, key.CreatedAt.UnixMicro()); err != nil {
+				if isUnique(err) {
+					return fault.Conflictf("key %s is stored already", key.ID)
+				}
+				return fmt.Errorf("store key %s: %w", key.ID, err)
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO ca_issuing (slot, id, parent_id, chain, key_ref, created_at) VALUES (1, $1, $2, $3, $4, $5)`,
+			r.ID, r.ParentID, r.Chain, r.KeyRef, r.CreatedAt.UnixMicro()); err != nil {
+			if isUnique(err) {
+				return fault.Conflictf("an issuing CA is in place already")
+			}
+			return fmt.Errorf("store the issuing CA %s: %w", r.ID, err)
+		}
+		return bumpCASet(ctx, tx, ev)
+	})
+}

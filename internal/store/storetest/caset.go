@@ -244,4 +244,6 @@ func RunCASet(t *testing.T, open func(t *testing.T) CASetStore) {
 			t.Errorf("after retire: %q", got)
 		}
 	})
+
+	runCAIssuing(t, open)
 }
