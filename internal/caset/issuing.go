@@ -46,6 +46,10 @@ func (s *Set) SetIssuing(iss *ca.Authority) *x509.Certificate {
 	}
 }
 
+// Issuing returns the issuing CA put in place by SetIssuing or Update
+// (nil: none), whether or not it signs now (see Signer).
+func (s *Set) Issuing() *ca.Authority { return s.issuing.Load() }
+
 // Signer returns the CA that signs new LSCs now: the issuing CA in force,
 // else the active CA.
 func (s *Set) Signer() *ca.Authority { return s.cur.Load().signer }

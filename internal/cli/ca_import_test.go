@@ -125,6 +125,11 @@ func setSnapshot(t *testing.T, data string) string {
 	for _, r := range recs {
 		b.WriteString(r.ID + " " + string(r.State) + ";")
 	}
+	if r, ok, err := st.IssuingCA(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if ok {
+		b.WriteString(" issuing " + r.ID + ";")
+	}
 	b.WriteString(" audit " + big.NewInt(int64(len(evs))).String() + "; ca/")
 	es, _ := os.ReadDir(datadir.Dir(data).CA())
 	for _, e := range es {

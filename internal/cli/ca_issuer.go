@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -16,23 +17,22 @@ import (
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
-	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/keyref"
+	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/store"
 )
 
-// issuingCADir is the directory under DATA/ca of the issuing CA (ADR
-// 0017, "A separate issuing CA"): its key and certificate, stored as every
-// CA key is. serve reads it at start.
+// issuingCADir is the directory under DATA/ca of the issuing CA's key on
+// a node that keeps its keys as files (ADR 0017, "A separate issuing
+// CA"): its key and certificate, stored as every CA key is. The database
+// holds its certificate (ca_issuing); a cluster with a KEK holds its key
+// sealed in the keys table as issuing-ID instead.
 const issuingCADir = "issuing"
 
 // issuingDir is the directory of the issuing CA.
 func (g *globals) issuingDir() string { return filepath.Join(g.dir().CA(), issuingCADir) }
-
-// errIssuerNeedsFiles refuses the issuing CA where the CA set's keys are
-// not this node's files (not done yet: see ADR 0017).
-var errIssuerNeedsFiles = fault.Invalidf("the issuing CA is kept as DATA/ca/issuing of a single node for now: on PostgreSQL it is not available yet (ADR 0017)")
 
 // caIssuerCommands is `capf ca issuer`: a separate issuing CA below the
 // CAPF certificate that signs the LSCs while TLS presents the CAPF
@@ -40,7 +40,7 @@ var errIssuerNeedsFiles = fault.Invalidf("the issuing CA is kept as DATA/ca/issu
 func caIssuerCommands(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "issuer",
-		Short: "A separate issuing CA, below the CAPF certificate, that signs LSCs (serve takes it at its next start)",
+		Short: "A separate issuing CA, below the CAPF certificate, that signs LSCs (every node takes it within seconds)",
 	}
 	var alg string
 	var validDays int
@@ -67,16 +67,28 @@ func caIssuerCommands(g *globals) *cobra.Command {
 }
 
 // issuerStore opens the store for an issuing CA command, after the checks
-// they share: SQLite (the CA set's keys are this node's files), and no
-// issuing CA in place yet.
+// they share: the CA set is the node's (SQLite, or a cluster with a KEK),
+// and no issuing CA is in place yet.
 func (g *globals) issuerStore(ctx context.Context) (store.Store, error) {
-	if store.IsPostgres(g.db) || !g.caSetShared() {
-		return nil, errIssuerNeedsFiles
+	if !g.caSetShared() {
+		return nil, errCASetNotShared
 	}
-	if _, err := os.Stat(g.issuingDir()); !errors.Is(err, fs.ErrNotExist) {
-		return nil, fault.Conflictf("an issuing CA is in place already (%s): nothing was changed; to replace it, stop serve and move that directory away", g.issuingDir())
+	st, err := g.openStore(ctx, readWrite)
+	if err != nil {
+		return nil, err
 	}
-	return g.openStore(ctx, readWrite)
+	if err := g.adoptIssuingDir(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if r, ok, err := st.IssuingCA(ctx); err != nil || ok {
+		st.Close()
+		if err == nil {
+			err = fault.Conflictf("an issuing CA is in place already (%s, below the CAPF certificate %s): nothing was changed; it cannot be replaced yet", r.ID, r.ParentID)
+		}
+		return nil, err
+	}
+	return st, nil
 }
 
 func (g *globals) caIssuerCreate(ctx context.Context, algFlag string, validDays int) error {
@@ -111,7 +123,17 @@ func (g *globals) caIssuerCreate(ctx context.Context, algFlag string, validDays 
 	if active.ID == "" {
 		return fault.Invalidf("the CA set has no active CAPF certificate")
 	}
-	parent, err := g.caAuthority(ctx, active, cfg, nil)
+	var ms map[string]keys.Material
+	if g.keysInDB() && !isTokenKeyRef(active.KeyRef) {
+		ck, err := g.clusterKeysOf(ctx)
+		if err != nil {
+			return err
+		}
+		if ms, err = keys.NewService(st, ck.kek, nil).Load(ctx); err != nil {
+			return err
+		}
+	}
+	parent, err := g.caAuthority(ctx, active, cfg, ms)
 	if err != nil {
 		return err
 	}
@@ -119,7 +141,7 @@ func (g *globals) caIssuerCreate(ctx context.Context, algFlag string, validDays 
 	if err != nil {
 		return err
 	}
-	return g.installIssuer(ctx, st, iss, fmt.Sprintf("issuing CA (%s) made and signed by the active CAPF certificate %s", alg, active.ID))
+	return g.installIssuer(ctx, st, iss, parent.Certificate(), fmt.Sprintf("issuing CA (%s) made and signed by the active CAPF certificate %s", alg, active.ID))
 }
 
 func (g *globals) caIssuerImport(ctx context.Context, certFile, keyFile string) error {
@@ -156,60 +178,158 @@ func (g *globals) caIssuerImport(ctx context.Context, certFile, keyFile string) 
 		return err
 	}
 	pid, _ := caset.KeyID(parent)
-	return g.installIssuer(ctx, st, iss, "issuing CA made elsewhere, signed by the CAPF certificate "+pid)
+	return g.installIssuer(ctx, st, iss, parent, "issuing CA made elsewhere, signed by the CAPF certificate "+pid)
 }
 
-// installIssuer writes iss to DATA/ca/issuing and audits it; a write that
-// is not audited is removed.
-func (g *globals) installIssuer(ctx context.Context, st store.Store, iss *ca.Authority, detail string) error {
+// installIssuer stores iss (signed by parent) as the issuing CA with its
+// audit line: its key sealed in the keys table in the same transaction on
+// a cluster with a KEK, else written to DATA/ca/issuing first and removed
+// when the row is refused. Every running node takes it within seconds.
+func (g *globals) installIssuer(ctx context.Context, st store.Store, iss *ca.Authority, parent *x509.Certificate, detail string) error {
 	cert := iss.Certificate()
 	id, err := caset.KeyID(cert)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(cert.Raw)
-	ev := device.AuditEvent{At: time.Now().UTC(), Actor: g.actor(), Action: caset.AuditIssuer, Target: id,
-		Detail: fmt.Sprintf("%s: %s, serial %X, sha256 %X; serve signs new LSCs with it from its next start", detail, cert.Subject, cert.SerialNumber, sum)}
 	if err := g.adoptLegacy(ctx, st); err != nil { // as every change of the set does, once all checks passed
 		return err
 	}
-	if err := ca.Install(g.issuingDir(), cert, iss.Signer()); err != nil {
-		return err
+	svc := caset.NewService(st, nil)
+	ref := caset.IssuingKeyPrefix + id
+	where := ""
+	if g.keysInDB() {
+		ck, err := g.clusterKeysOf(ctx)
+		if err != nil {
+			return err
+		}
+		kr, err := keys.NewService(st, ck.kek, nil).Record(keys.Material{ID: ref, Kind: keys.KindCAPF, Chain: []*x509.Certificate{cert}, Key: iss.Signer()})
+		if err != nil {
+			return err
+		}
+		if _, err := svc.PutIssuing(ctx, cert, parent, ref, &kr, g.actor(), detail); err != nil {
+			return err
+		}
+		where = fmt.Sprintf("key: sealed in the database as %s (KEK %s)", ref, ck.kek.ID())
+	} else {
+		if err := ca.Install(g.issuingDir(), cert, iss.Signer()); err != nil {
+			return err
+		}
+		if _, err := svc.PutIssuing(ctx, cert, parent, ref, nil, g.actor(), detail); err != nil {
+			_ = os.RemoveAll(g.issuingDir()) // not stored: not kept
+			return err
+		}
+		where = "certificate: " + filepath.Join(g.issuingDir(), ca.CertFile)
 	}
-	if err := st.AppendAudit(ctx, ev); err != nil {
-		_ = os.RemoveAll(g.issuingDir()) // not audited: not kept
-		return fmt.Errorf("audit: %w", err)
-	}
-	fmt.Fprintf(g.stdout, "issuing CA %s (%s, issued by %s)\n  SHA-256: %X\n  certificate: %s\n", id, cert.Subject, cert.Issuer, sum, filepath.Join(g.issuingDir(), ca.CertFile))
-	fmt.Fprintf(g.stdout, "restart serve: it signs new LSCs with it while TLS keeps presenting the CAPF certificate\n")
+	sum := sha256.Sum256(cert.Raw)
+	fmt.Fprintf(g.stdout, "issuing CA %s (%s, issued by %s)\n  SHA-256: %X\n  %s\n", id, cert.Subject, cert.Issuer, sum, where)
+	fmt.Fprintf(g.stdout, "every running node signs new LSCs with it within seconds, while TLS keeps presenting the CAPF certificate\n")
 	return nil
 }
 
-// serveIssuing puts the issuing CA of DATA/ca/issuing, when there is one,
-// in force in set. One whose signer is not a CAPF certificate of the set
-// that is not retired is logged and not used: the active CA signs.
-func (g *globals) serveIssuing(set *caset.Set, log *slog.Logger) error {
-	if _, err := os.Stat(g.issuingDir()); errors.Is(err, fs.ErrNotExist) {
+// adoptIssuingDir stores the issuing CA of DATA/ca/issuing as the
+// database's when the database has none: the way an issuing CA put in
+// place before it was data (serve read the directory at start) joins the
+// database on the first start or issuer command after the upgrade.
+// Nothing happens on a cluster with a KEK (its keys are not files) or
+// without that directory.
+func (g *globals) adoptIssuingDir(ctx context.Context, st store.Store) error {
+	if g.keysInDB() {
 		return nil
 	}
-	if store.IsPostgres(g.db) || !g.caSetShared() {
-		return errIssuerNeedsFiles
+	if _, err := os.Stat(filepath.Join(g.issuingDir(), ca.CertFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	iss, err := ca.Load(ca.Options{Dir: g.issuingDir(), LSCValidity: set.Active().LSCValidity()})
+	if _, ok, err := st.IssuingCA(ctx); err != nil || ok {
+		return err
+	}
+	iss, err := ca.Load(ca.Options{Dir: g.issuingDir()})
 	if err != nil {
-		return fmt.Errorf("the issuing CA: %w", err)
+		return fmt.Errorf("the issuing CA in %s: %w", g.issuingDir(), err)
 	}
-	if c, now := iss.Certificate(), time.Now(); now.Before(c.NotBefore) || now.After(c.NotAfter) {
-		return fault.Invalidf("the issuing CA %s in %s is valid from %s to %s, not now: move that directory away (the active CAPF certificate then signs) and create or import another", c.Subject, g.issuingDir(),
-			c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
+	if err := g.adoptLegacy(ctx, st); err != nil {
+		return err
 	}
-	signer := set.SetIssuing(iss)
-	if !signer.Equal(iss.Certificate()) {
-		log.Warn("the issuing CA was not signed by a CAPF certificate of the set that is not retired: the active CAPF certificate signs LSCs", "issuing", iss.Certificate().Subject.String(), "issuer", iss.Certificate().Issuer.String())
+	recs, err := st.ListCAs(ctx)
+	if err != nil {
+		return err
+	}
+	cert := iss.Certificate()
+	for _, r := range recs {
+		p, err := r.Certificate()
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(cert.RawIssuer, p.RawSubject) && cert.CheckSignatureFrom(p) == nil {
+			id, err := caset.KeyID(cert)
+			if err != nil {
+				return err
+			}
+			_, err = caset.NewService(st, nil).PutIssuing(ctx, cert, p, caset.IssuingKeyPrefix+id, nil, g.actor(), "the issuing CA of "+g.issuingDir()+" became the database's")
+			if fault.KindOf(err) == fault.Conflict {
+				return nil // another process took it first
+			}
+			return err
+		}
+	}
+	return fault.Invalidf("the issuing CA %s in %s was not signed by a CAPF certificate of the set (issued by %s): move that directory away", cert.Subject, g.issuingDir(), cert.Issuer)
+}
+
+// openIssuing opens the issuing CA st has in place (nil when none): its
+// key from ms on a cluster with a KEK, else from DATA/ca/issuing, checked
+// against the database's certificate. have (the issuing CA in force, or
+// nil) is reused when it is the same certificate. lscValidity is the
+// validity of the LSCs it signs.
+func (g *globals) openIssuing(ctx context.Context, st caset.Store, ms func() (map[string]keys.Material, error), cfg config.Config, have *ca.Authority) (*ca.Authority, error) {
+	r, ok, err := st.IssuingCA(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	cert, err := r.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	if have != nil && have.Certificate().Equal(cert) {
+		return have, nil
+	}
+	var m map[string]keys.Material
+	if g.keysInDB() {
+		if m, err = ms(); err != nil {
+			return nil, err
+		}
+	}
+	a, err := g.caAuthorityKey(ctx, caset.Record{ID: r.ID, Chain: r.Chain, KeyRef: r.KeyRef}, cfg, m)
+	if err != nil {
+		return nil, fmt.Errorf("the issuing %w", err)
+	}
+	return a, nil
+}
+
+// issuingInForce returns iss when it may sign now (valid at now), else
+// nil with a warning: the active CAPF certificate then signs.
+func issuingInForce(iss *ca.Authority, now time.Time, log *slog.Logger) *ca.Authority {
+	if iss == nil {
 		return nil
 	}
-	log.Info("LSCs are signed by the issuing CA; TLS presents the CAPF certificate", "issuing", iss.Certificate().Subject.String(), "issuer", iss.Certificate().Issuer.String())
-	return nil
+	if c := iss.Certificate(); now.Before(c.NotBefore) || now.After(c.NotAfter) {
+		log.Warn("the issuing CA is not valid now: the active CAPF certificate signs new LSCs", "issuing", c.Subject.String(),
+			"not_before", c.NotBefore.UTC().Format(time.RFC3339), "not_after", c.NotAfter.UTC().Format(time.RFC3339))
+		return nil
+	}
+	return iss
+}
+
+// logIssuing says who signs new LSCs once the issuing CA iss (nil: none)
+// was put in force in set.
+func logIssuing(set *caset.Set, iss *ca.Authority, log *slog.Logger) {
+	if iss == nil {
+		return
+	}
+	c := iss.Certificate()
+	if set.Signer() != iss {
+		log.Warn("the issuing CA was not signed by a CAPF certificate of the set that is not retired: the active CAPF certificate signs LSCs", "issuing", c.Subject.String(), "issuer", c.Issuer.String())
+		return
+	}
+	log.Info("LSCs are signed by the issuing CA; TLS presents the CAPF certificate", "issuing", c.Subject.String(), "issuer", c.Issuer.String())
 }
 
 // issuingSigner returns the issuing CA in force in set, for the
@@ -219,18 +339,4 @@ func issuingSigner(set *caset.Set) *ca.Authority {
 		return s
 	}
 	return nil
-}
-
-// issuingCert returns the certificate of the issuing CA in place; nil
-// when there is none (or it does not load: serve then refuses to start,
-// naming why).
-func (g *globals) issuingCert() *x509.Certificate {
-	if store.IsPostgres(g.db) {
-		return nil
-	}
-	a, err := ca.Load(ca.Options{Dir: g.issuingDir()})
-	if err != nil {
-		return nil
-	}
-	return a.Certificate()
 }

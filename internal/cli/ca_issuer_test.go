@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
@@ -85,11 +86,27 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 		t.Errorf("the refused imports changed %s, was %s", after, before)
 	}
 
+	// serve runs before the issuing CA exists: it takes it without a
+	// restart.
+	sout, serveLog, _ := startServeLogs(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	m := regexp.MustCompile(`listening \(phones\): (\S+)`).FindStringSubmatch(sout.String())
+	if m == nil {
+		t.Fatalf("no phone address in:\n%s", sout.String())
+	}
+
 	// The issuing CA, made by the CAPF; a second one is refused.
 	out, errOut, code := run(t, data, "ca", "issuer", "create", "--key-algorithm", "ec256")
 	if code != ExitOK {
 		t.Fatalf("issuer create: exit %d: %s%s", code, out, errOut)
 	}
+	created := time.Now()
+	for !strings.Contains(serveLog.String(), "LSCs are signed by the issuing CA") {
+		if time.Since(created) > 10*time.Second {
+			t.Fatalf("the running serve did not take the issuing CA 10 s after it was created:\n%s", serveLog.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the running serve signs with the issuing CA %v after it was created", time.Since(created).Round(10*time.Millisecond))
 	if _, errOut, code := run(t, data, "ca", "issuer", "import", filepath.Join(dir, "good.pem"), keyFile); code != ExitConflict || !strings.Contains(errOut, "in place already") {
 		t.Errorf("a second issuing CA: exit %d: %s", code, errOut)
 	}
@@ -120,11 +137,6 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 	const name = "SEP00AABBCCDDEE"
 	if out, errOut, code := run(t, data, "device", "add", name, "--auth-mode", "null", "--operation", "install", "--key", "ec256"); code != ExitOK {
 		t.Fatalf("device add: exit %d: %s%s", code, out, errOut)
-	}
-	sout, _ := startServe(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "")
-	m := regexp.MustCompile(`listening \(phones\): (\S+)`).FindStringSubmatch(sout.String())
-	if m == nil {
-		t.Fatalf("no phone address in:\n%s", sout.String())
 	}
 
 	// TLS presents the CAPF certificate, not the issuing CA.
@@ -224,4 +236,47 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestCAIssuerDirAdopted: an issuing CA put in place before it was data
+// (DATA/ca/issuing, no database row) becomes the database's on serve's
+// next start, and signs; an issuer command then finds it in place.
+func TestCAIssuerDirAdopted(t *testing.T) {
+	data := initData(t)
+	dir := t.TempDir()
+	rk := ecKey(t, elliptic.P256())
+	rootTmpl := caTemplate("CAPF-upgrade")
+	rootTmpl.MaxPathLen = 1
+	root := &outsideCA{cert: sign(t, nil, rootTmpl, rk.Public(), rk), key: rk}
+	if out, errOut, code := run(t, data, "ca", "import", writePEM(t, dir, "capf.pem", nil, root.cert), writePEM(t, dir, "capf.key", rk)); code != ExitOK {
+		t.Fatalf("ca import: exit %d: %s%s", code, out, errOut)
+	}
+	rootID, _ := caset.KeyID(root.cert)
+	if out, errOut, code := run(t, data, "ca", "activate", rootID); code != ExitOK {
+		t.Fatalf("ca activate: exit %d: %s%s", code, out, errOut)
+	}
+	// The layout of before: the directory alone.
+	ik := ecKey(t, elliptic.P256())
+	issuing := sign(t, root, caTemplate("Upgrade Issuing"), ik.Public(), nil)
+	if err := ca.Install(filepath.Join(datadir.Dir(data).CA(), issuingCADir), issuing, ik); err != nil {
+		t.Fatal(err)
+	}
+	_, serveLog, stop := startServeLogs(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	if !strings.Contains(serveLog.String(), "LSCs are signed by the issuing CA") {
+		t.Errorf("serve did not put the issuing CA of the directory in force:\n%s", serveLog.String())
+	}
+	stop()
+	st, err := sqlite.OpenReadOnly(t.Context(), datadir.Dir(data).DB(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := st.IssuingCA(t.Context())
+	st.Close()
+	id, _ := caset.KeyID(issuing)
+	if err != nil || !ok || r.ID != id || r.ParentID != rootID || r.KeyRef != caset.IssuingKeyPrefix+id {
+		t.Fatalf("the database's issuing CA after serve = %+v %v %v, want %s below %s", r, ok, err, id, rootID)
+	}
+	if _, errOut, code := run(t, data, "ca", "issuer", "create"); code != ExitConflict || !strings.Contains(errOut, "in place already") {
+		t.Errorf("issuer create with one in place: exit %d: %s", code, errOut)
+	}
 }

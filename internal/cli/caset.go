@@ -35,6 +35,9 @@ func caKeyDir(ref string) (string, bool) {
 	if ref == keys.IDCAPF {
 		return ".", true
 	}
+	if id, ok := strings.CutPrefix(ref, caset.IssuingKeyPrefix); ok { // the issuing CA: one at a time
+		return issuingCADir, id != "" && strings.Trim(id, "0123456789abcdef") == ""
+	}
 	id, ok := strings.CutPrefix(ref, caKeyPrefix)
 	if !ok || id == "" || strings.Trim(id, "0123456789abcdef") != "" {
 		return "", false
@@ -133,6 +136,18 @@ func (g *globals) caSetKeyFiles(cfg config.Config) ([]keys.Material, error) {
 		}
 		out = append(out, keys.Material{ID: caKeyPrefix + e.Name(), Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
 	}
+	// The issuing CA's key (DATA/ca/issuing), as issuing-ID.
+	opts := g.caOptions(cfg)
+	opts.Dir = g.issuingDir()
+	if a, err := ca.Load(opts); err == nil {
+		id, err := caset.KeyID(a.Certificate())
+		if err != nil {
+			return nil, fmt.Errorf("the issuing CA in %s: %w", opts.Dir, err)
+		}
+		out = append(out, keys.Material{ID: caset.IssuingKeyPrefix + id, Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
+	} else if fault.KindOf(err) != fault.NotFound {
+		return nil, fmt.Errorf("the issuing CA in %s: %w", opts.Dir, err)
+	}
 	return out, nil
 }
 
@@ -187,6 +202,27 @@ func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Sto
 	return out, version, nil
 }
 
+// openCASet reads the CA set and the issuing CA from st and opens their
+// keys, reusing those of have and haveIssuing (in force), as
+// openCAIssuers does.
+func (g *globals) openCASet(ctx context.Context, st caset.Store, ks keys.Store, cfg config.Config, have []caset.Issuer, haveIssuing *ca.Authority) ([]caset.Issuer, *ca.Authority, int64, error) {
+	issuers, version, err := g.openCAIssuers(ctx, st, ks, cfg, have)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	ms := func() (map[string]keys.Material, error) {
+		if g.cluster == nil {
+			return nil, fault.Invalidf("the issuing CA's key is in the database, but this node has no cluster keys")
+		}
+		return keys.NewService(ks, g.cluster.kek, nil).Load(ctx)
+	}
+	iss, err := g.openIssuing(ctx, st, ms, cfg, haveIssuing)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return issuers, iss, version, nil
+}
+
 // caSetShared reports whether this node's CA set is the database's: on
 // SQLite (one node) and on a cluster with a KEK (the keys are shared). A
 // PostgreSQL node without a KEK keeps its own CAPF key as a file (ADR
@@ -216,14 +252,25 @@ func (g *globals) serveCASet(ctx context.Context, st store.Store, legacy *ca.Aut
 	}
 	// The CAPF certificate loaded already needs no second load.
 	have := []caset.Issuer{{Record: caset.Record{ID: mustKeyID(legacy.Certificate())}, Authority: legacy}}
-	issuers, version, err := g.openCAIssuers(ctx, st, st, cfg, have)
+	if err := g.adoptIssuingDir(ctx, st); err != nil {
+		return nil, err
+	}
+	issuers, issuing, version, err := g.openCASet(ctx, st, st, cfg, have, nil)
 	if err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
+	}
+	if c := issuing; c != nil && time.Now().After(c.Certificate().NotAfter) || c != nil && time.Now().Before(c.Certificate().NotBefore) {
+		return nil, fault.Invalidf("the issuing CA %s is valid from %s to %s, not now: the active CAPF certificate would sign instead; put another in place (capf ca issuer) once it can be replaced, or restore one that is valid", c.Certificate().Subject,
+			c.Certificate().NotBefore.UTC().Format(time.RFC3339), c.Certificate().NotAfter.UTC().Format(time.RFC3339))
 	}
 	set, err := caset.NewSet(version, issuers, legacy.LSCIssuers()...)
 	if err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
 	}
+	if err := set.Update(version, issuers, issuing); err != nil {
+		return nil, fmt.Errorf("CA set: %w", err)
+	}
+	logIssuing(set, issuing, log)
 	return set, nil
 }
 
@@ -263,9 +310,10 @@ func (g *globals) watchCASet(ctx context.Context, set *caset.Set, st store.Store
 		if err != nil || v == set.Version() || v == failed {
 			continue
 		}
-		issuers, version, err := g.openCAIssuers(ctx, st, st, cfg, set.Issuers())
+		before := issuingSigner(set)
+		issuers, issuing, version, err := g.openCASet(ctx, st, st, cfg, set.Issuers(), set.Issuing())
 		if err == nil {
-			err = set.Replace(version, issuers)
+			err = set.Update(version, issuers, issuingInForce(issuing, time.Now(), log))
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -276,8 +324,11 @@ func (g *globals) watchCASet(ctx context.Context, set *caset.Set, st store.Store
 		}
 		active := set.Active().Certificate()
 		id, _ := caset.KeyID(active)
-		log.Info("CA set changed: TLS presents and new LSCs come from the active CA", "version", version, "active", id,
+		log.Info("CA set changed: TLS presents the active CA", "version", version, "active", id,
 			"subject", active.Subject.String(), "trusted", len(set.Trusted()))
+		if after := issuingSigner(set); after != before || (issuing != nil && after == nil) {
+			logIssuing(set, issuing, log)
+		}
 	}
 }
 

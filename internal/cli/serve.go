@@ -233,9 +233,6 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		capfSource, created = "the CA set (active "+id+"; capf ca status)", false
 		authority = active
 	}
-	if err := g.serveIssuing(caSet, log); err != nil {
-		return err
-	}
 	verifier := newVerifier(caSet, plan.micCerts)
 	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, caSet.Trusted(), servedTrust{adds: plan.trustAdds, audit: st, key: sastKey, capfNow: caSet.Trusted}, log)
 	if err != nil {

@@ -197,6 +197,13 @@ func TestServiceCommandNeedsData(t *testing.T) {
 // stop function that returns the exit code.
 func startServe(t *testing.T, data string, args ...string) (*lockedBuf, func() int) {
 	t.Helper()
+	out, _, stop := startServeLogs(t, data, args...)
+	return out, stop
+}
+
+// startServeLogs is startServe that also returns serve's log (stderr).
+func startServeLogs(t *testing.T, data string, args ...string) (*lockedBuf, *lockedBuf, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut lockedBuf
 	done := make(chan int, 1)
@@ -224,7 +231,7 @@ func startServe(t *testing.T, data string, args ...string) (*lockedBuf, func() i
 		return <-done
 	}
 	t.Cleanup(func() { stop() })
-	return &out, stop
+	return &out, &errOut, stop
 }
 
 func TestServeFollowsActivation(t *testing.T) {
