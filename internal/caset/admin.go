@@ -87,6 +87,8 @@ type Overview struct {
 	TrustFile string
 	// Cert holds the parsed certificate of every row, by id.
 	Cert map[string]*x509.Certificate
+	// Issuing is the issuing CA in place; nil when there is none.
+	Issuing *IssuingRow
 }
 
 // Active returns the row of the active CA; false when there is none.
@@ -128,6 +130,9 @@ func (a *Admin) Status(ctx context.Context) (Overview, error) {
 		}
 		out.CAs = append(out.CAs, r)
 		out.Cert[s.ID] = s.Cert
+	}
+	if out.Issuing, err = a.Service.IssuingStatus(ctx); err != nil {
+		return Overview{}, err
 	}
 	return out, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -155,4 +157,56 @@ func (s *Service) issuingHolders(ctx context.Context, parent *x509.Certificate, 
 		return 0, fmt.Errorf("count the LSCs of the issuing CA %s: %w", id, err)
 	}
 	return n, nil
+}
+
+// IssuingRow is the issuing CA as `capf ca status`, GET /api/v1/ca-set
+// and Security > CAPF Certificate show it.
+type IssuingRow struct {
+	ID        string    `json:"id" doc:"the hex of the issuing CA's subject key identifier"`
+	Subject   string    `json:"subject"`
+	Serial    string    `json:"serial" doc:"hex, upper case"`
+	SHA256    string    `json:"sha256" doc:"of the DER, hex, lower case"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	// ParentID is the id of the CAPF certificate that signed it.
+	ParentID string `json:"parent_id" doc:"the id of the CAPF certificate of the set that signed it"`
+	// Phones is how many devices hold a valid LSC it issued.
+	Phones int `json:"phones" doc:"devices holding a valid LSC the issuing CA issued"`
+	// Signing reports whether it signs new LSCs: its CAPF certificate is
+	// not retired and it is valid now. Otherwise the active CAPF
+	// certificate signs, and its LSCs no longer authenticate once its
+	// CAPF certificate is retired.
+	Signing   bool      `json:"signing" doc:"whether it signs new LSCs: valid now, below a CAPF certificate that is not retired"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// IssuingStatus returns the issuing CA in place with the devices that
+// hold its LSCs; nil when there is none.
+func (s *Service) IssuingStatus(ctx context.Context) (*IssuingRow, error) {
+	r, c, ok, err := s.Issuing(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	now := s.now().UTC()
+	n, err := s.st.CountLSCHolders(ctx, r.ID, c.Subject.String(), now)
+	if err != nil {
+		return nil, fmt.Errorf("count the LSCs of the issuing CA %s: %w", r.ID, err)
+	}
+	recs, err := s.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var trusted []*x509.Certificate
+	for _, rec := range recs {
+		if !rec.State.Trusted() {
+			continue
+		}
+		if pc, err := rec.Certificate(); err == nil {
+			trusted = append(trusted, pc)
+		}
+	}
+	sum := sha256.Sum256(c.Raw)
+	return &IssuingRow{ID: r.ID, Subject: c.Subject.String(), Serial: fmt.Sprintf("%X", c.SerialNumber.Bytes()), SHA256: hex.EncodeToString(sum[:]),
+		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), ParentID: r.ParentID, Phones: n,
+		Signing: issuedByTrusted(c, trusted) && !now.Before(c.NotBefore) && !now.After(c.NotAfter), CreatedAt: r.CreatedAt.UTC()}, nil
 }

@@ -168,6 +168,9 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 	}
 
 	oldFile := writePEM(t, dir, "old-lsc.pem", nil, lsc)
+	if out, errOut, code := run(t, data, "ca", "status"); code != ExitOK || !strings.Contains(out, "issuing CA: "+issuingID) || !strings.Contains(out, "below the CAPF certificate "+rootID+", 1 phones, signing") {
+		t.Errorf("ca status: exit %d: %s%s, want the issuing CA %s below %s with 1 phone", code, out, errOut, issuingID, rootID)
+	}
 
 	// The phone re-keys, authenticated by that LSC (through the issuing CA).
 	if out, errOut, code := run(t, data, "device", "set", name, "--auth-mode", "lsc", "--operation", "install"); code != ExitOK {

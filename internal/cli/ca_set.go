@@ -249,7 +249,7 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return enc.Encode(caStatusJSON(ov))
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tSUBJECT\tSERIAL\tVALID FROM\tVALID UNTIL\tPHONES\tTRUST FILE\tSHA-256")
@@ -263,6 +263,12 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if is := ov.Issuing; is != nil {
+		fmt.Fprintf(g.stdout, "issuing CA: %s (%s), serial %s, valid %s to %s, below the CAPF certificate %s, %d phones, %s\n  SHA-256: %s\n",
+			is.ID, is.Subject, is.Serial, is.NotBefore.Format(time.RFC3339), is.NotAfter.Format(time.RFC3339), is.ParentID, is.Phones, issuingState(is), is.SHA256)
+	} else {
+		fmt.Fprintln(g.stdout, "issuing CA: none (the active CAPF certificate signs LSCs; capf ca issuer makes one)")
 	}
 	if ov.TrustFile == "" {
 		fmt.Fprintln(g.stdout, "trust file: none (no trust_file_dir: serve keeps none)")
@@ -298,4 +304,38 @@ func (g *globals) servedTrustCAPFs(cfg config.Config) ([][]byte, string, error) 
 		}
 	}
 	return out, path, nil
+}
+
+// caStatusRow is one row of `capf ca status --json`: a CAPF certificate
+// of the set (role "capf"), or the issuing CA (role "issuing", state
+// "signing" or "not signing", parent_id the CAPF certificate above it).
+type caStatusRow struct {
+	caset.Row
+	Role     string `json:"role"`
+	ParentID string `json:"parent_id,omitempty"`
+}
+
+// caStatusJSON lists the set's CAPF certificates, oldest first, then the
+// issuing CA.
+func caStatusJSON(ov caset.Overview) []caStatusRow {
+	out := make([]caStatusRow, 0, len(ov.CAs)+1)
+	for _, r := range ov.CAs {
+		out = append(out, caStatusRow{Row: r, Role: "capf"})
+	}
+	if is := ov.Issuing; is != nil {
+		out = append(out, caStatusRow{Role: "issuing", ParentID: is.ParentID, Row: caset.Row{ID: is.ID, State: caset.State(issuingState(is)),
+			Subject: is.Subject, Serial: is.Serial, SHA256: is.SHA256, NotBefore: is.NotBefore, NotAfter: is.NotAfter, Phones: is.Phones, ChangedAt: is.CreatedAt}})
+		if ov.TrustFile != "" { // trust files list CAPF certificates only
+			out[len(out)-1].InTrustFile = new(bool)
+		}
+	}
+	return out
+}
+
+// issuingState says whether the issuing CA signs new LSCs.
+func issuingState(is *caset.IssuingRow) string {
+	if is.Signing {
+		return "signing"
+	}
+	return "not signing"
 }

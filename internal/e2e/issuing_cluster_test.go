@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"os/exec"
@@ -135,6 +136,22 @@ func TestClusterIssuingCA(t *testing.T) {
 	}
 	if !tlsLeaf(t, b.phones).Equal(capf) {
 		t.Error("node b no longer presents the CAPF certificate on TLS")
+	}
+	var status []struct {
+		caRow
+		Role   string `json:"role"`
+		Parent string `json:"parent_id"`
+	}
+	if err := json.Unmarshal([]byte(cl("ca", "status", "--json")), &status); err != nil {
+		t.Fatal(err)
+	}
+	capfID, issuingID := fmt.Sprintf("%x", capf.SubjectKeyId), fmt.Sprintf("%x", issuing.SubjectKeyId)
+	if n := len(status); n < 2 || status[n-1].Role != "issuing" || status[n-1].ID != issuingID || status[n-1].Parent != capfID ||
+		status[n-1].State != "signing" || status[n-1].Phones != 1 || status[n-2].Role != "capf" || status[n-2].ID != capfID {
+		t.Errorf("ca status --json after the enrolment: %+v, want the issuing CA %s below %s, signing, 1 phone, last", status, issuingID, capfID)
+	}
+	if out := cl("ca", "status"); !strings.Contains(out, "issuing CA: "+issuingID) || !strings.Contains(out, "below the CAPF certificate "+capfID+", 1 phones, signing") {
+		t.Errorf("ca status does not show the issuing CA:\n%s", out)
 	}
 	lscPEM := write("lsc.pem", "CERTIFICATE", res.Installed.Raw)
 	if out, err := exec.Command("openssl", "verify", "-CAfile", capfPEM, "-untrusted", issuingPEM, lscPEM).CombinedOutput(); err != nil {
