@@ -29,6 +29,8 @@ type CASetView struct {
 	CAs []caset.Row `json:"cas" doc:"every CAPF certificate, oldest first"`
 	// TrustFile is the trust file serve keeps; "" when it keeps none.
 	TrustFile string `json:"trust_file" doc:"the trust file serve keeps (empty when none); in_trust_file says whether it lists each CA"`
+	// Issuing is the issuing CA below a CAPF certificate; nil when none.
+	Issuing *caset.IssuingRow `json:"issuing" doc:"the issuing CA that signs LSCs below a CAPF certificate of the set; null when the active CAPF certificate signs them"`
 }
 
 type caSetOutput struct{ Body CASetView }
@@ -92,7 +94,7 @@ func (s *server) caSetView(ctx context.Context) (*caSetOutput, error) {
 	if ov.CAs == nil {
 		ov.CAs = []caset.Row{}
 	}
-	return &caSetOutput{Body: CASetView{CAs: ov.CAs, TrustFile: ov.TrustFile}}, nil
+	return &caSetOutput{Body: CASetView{CAs: ov.CAs, TrustFile: ov.TrustFile, Issuing: ov.Issuing}}, nil
 }
 
 func (s *server) caSetStatus(ctx context.Context, _ *struct{}) (*caSetOutput, error) {

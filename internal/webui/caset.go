@@ -38,6 +38,8 @@ type certificatePage struct {
 	Set        []caRow
 	TrustPath  string
 	Algorithms []ca.KeyAlgorithm
+	// Issuing is the issuing CA below a CAPF certificate; nil when none.
+	Issuing *caset.IssuingRow
 }
 
 // capfCert returns the CAPF certificate ref names (the active one when
@@ -74,7 +76,7 @@ func (u *ui) certificate(w http.ResponseWriter, r *http.Request, p account.Princ
 			u.fail(w, r, p, err)
 			return
 		}
-		d.HasSet, d.TrustPath, d.Algorithms = true, ov.TrustFile, caset.KeyAlgorithms
+		d.HasSet, d.TrustPath, d.Algorithms, d.Issuing = true, ov.TrustFile, caset.KeyAlgorithms, ov.Issuing
 		for _, row := range ov.CAs {
 			in := "-"
 			if row.InTrustFile != nil {
