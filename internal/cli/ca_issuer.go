@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -62,8 +63,36 @@ func caIssuerCommands(g *globals) *cobra.Command {
 			return g.caIssuerImport(cmd.Context(), args[0], args[1])
 		},
 	}
-	cmd.AddCommand(create, imp)
+	export := &cobra.Command{
+		Use:   "export",
+		Short: "Print the issuing CA's certificate (PEM): the intermediate that verifiers of LSCs need with the CAPF certificate",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.caIssuerExport(cmd.Context())
+		},
+	}
+	cmd.AddCommand(create, imp, export)
 	return cmd
+}
+
+// caIssuerExport prints the certificate of the issuing CA in place.
+func (g *globals) caIssuerExport(ctx context.Context) error {
+	if !g.caSetShared() {
+		return errCASetNotShared
+	}
+	st, err := g.openStore(ctx, readOnly)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, c, ok, err := caset.NewService(st, nil).Issuing(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fault.NotFoundf("no issuing CA is in place: the active CAPF certificate signs LSCs (capf ca export)")
+	}
+	return pem.Encode(g.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
 // issuerStore opens the store for an issuing CA command, after the checks

@@ -33,6 +33,9 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 	data := initData(t)
 	dir := t.TempDir()
 
+	if _, errOut, code := run(t, data, "ca", "issuer", "export"); code != ExitNotFound || !strings.Contains(errOut, "no issuing CA") {
+		t.Errorf("issuer export with none: exit %d: %s", code, errOut)
+	}
 	// The CAPF certificate this server makes has path length 0: no CA
 	// below it.
 	before := setSnapshot(t, data)
@@ -114,6 +117,9 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 	b, err := os.ReadFile(issuingFile)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, data, "ca", "issuer", "export"); code != ExitOK || out != string(b) {
+		t.Errorf("issuer export: exit %d: %s%s, want %s", code, out, errOut, b)
 	}
 	blk, _ := pem.Decode(b)
 	issuing, err := x509.ParseCertificate(blk.Bytes)

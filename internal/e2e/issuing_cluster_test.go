@@ -150,6 +150,9 @@ func TestClusterIssuingCA(t *testing.T) {
 		status[n-1].State != "signing" || status[n-1].Phones != 1 || status[n-2].Role != "capf" || status[n-2].ID != capfID {
 		t.Errorf("ca status --json after the enrolment: %+v, want the issuing CA %s below %s, signing, 1 phone, last", status, issuingID, capfID)
 	}
+	if out := cl("ca", "issuer", "export"); out != string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: issuing.Raw})) {
+		t.Errorf("ca issuer export = %q, want the issuing CA's PEM", out)
+	}
 	if out := cl("ca", "status"); !strings.Contains(out, "issuing CA: "+issuingID) || !strings.Contains(out, "below the CAPF certificate "+capfID+", 1 phones, signing") {
 		t.Errorf("ca status does not show the issuing CA:\n%s", out)
 	}
