@@ -133,3 +133,42 @@ func TestCheckIssuing(t *testing.T) {
 		}
 	}
 }
+
+// TestSetUpdate: Update puts the set and the issuing CA in force in one
+// step, as a node does when either changed in the database; an update the
+// set refuses keeps both as they were; nil takes the issuing CA away.
+func TestSetUpdate(t *testing.T) {
+	root := rootAllowingCA(t)
+	iss, err := root.NewIssuing(ca.ECP256, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := NewSet(1, []Issuer{issuer(t, root, Active)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		version    int64
+		issuers    []Issuer
+		issuing    *ca.Authority
+		wantErr    bool
+		wantSigner *ca.Authority
+		wantVer    int64
+	}{
+		{"issuing CA arrives", 2, []Issuer{issuer(t, root, Active)}, iss, false, iss, 2},
+		{"refused: no active CA", 3, []Issuer{issuer(t, root, Staged)}, nil, true, iss, 2},
+		{"issuing CA goes", 4, []Issuer{issuer(t, root, Active)}, nil, false, root, 4},
+	} {
+		err := set.Update(tc.version, tc.issuers, tc.issuing)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%s: Update = %v, want error %v", tc.name, err, tc.wantErr)
+		}
+		if set.Signer() != tc.wantSigner || set.Version() != tc.wantVer {
+			t.Errorf("%s: signer %s at version %d, want %s at %d", tc.name, set.Signer().Certificate().Subject, set.Version(), tc.wantSigner.Certificate().Subject, tc.wantVer)
+		}
+		if tc.wantErr && set.Issuing() != iss {
+			t.Errorf("%s: a refused update changed the issuing CA", tc.name)
+		}
+	}
+}
