@@ -109,7 +109,20 @@ type Store interface {
 	// notifies) so that every node takes it. Conflict when an issuing CA
 	// is in place already, or key's id is stored already.
 	PutIssuingCA(ctx context.Context, r IssuingRecord, key *keys.Record, ev device.AuditEvent) error
+	// AddPendingKey stores key, the pending key of an offline CA (id
+	// PendingKeyID), in the keys table with ev. Conflict when a key with
+	// its id is stored already (one pending key at a time).
+	AddPendingKey(ctx context.Context, key keys.Record, ev device.AuditEvent) error
+	// StagePending stores r (staged) and key as AddCA does and removes
+	// the pending key pendingID, in one transaction. NotFound when no key
+	// pendingID is stored (another command installed it first).
+	StagePending(ctx context.Context, r Record, key *keys.Record, pendingID string, ev device.AuditEvent) error
 }
+
+// PendingKeyID is the id in the keys table of the offline CA's pending
+// key on a cluster with a KEK (ADR 0017): a node that keeps its keys as
+// files keeps it in DATA/ca/pending.
+const PendingKeyID = "ca-pending"
 
 // IssuingRecord is the issuing CA as stored (ADR 0017, "A separate
 // issuing CA"): beside the set, not a row of it.

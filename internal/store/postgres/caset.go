@@ -59,28 +59,78 @@ func (s *Store) AddCA(ctx context.Context, r caset.Record, key *keys.Record, ev 
 		return fault.Invalidf("CA %q: id, state and certificate are all needed", r.ID)
 	}
 	return s.write(ctx, "add CA", func(ctx context.Context, tx pgx.Tx) error {
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM ca_set`).Scan(&n); err != nil {
-			return fmt.Errorf("count CAs: %w", err)
+		if err := addCA(ctx, tx, r, key); err != nil {
+			return err
 		}
-		if r.State == caset.Active && n > 0 {
-			return fault.Conflictf("the CA set holds %d CAs already: only its first CA starts active", n)
+		return bumpCASet(ctx, tx, ev)
+	})
+}
+
+// addCA inserts r, and key when not nil, in tx.
+func addCA(ctx context.Context, tx pgx.Tx, r caset.Record, key *keys.Record) error {
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM ca_set`).Scan(&n); err != nil {
+		return fmt.Errorf("count CAs: %w", err)
+	}
+	if r.State == caset.Active && n > 0 {
+		return fault.Conflictf("the CA set holds %d CAs already: only its first CA starts active", n)
+	}
+	if key != nil {
+		if err := insertKey(ctx, tx, *key); err != nil {
+			return err
 		}
-		if key != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO keys (id, kind, chain, sealed, kek_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-				key.ID, string(key.Kind), key.Chain, key.Sealed, key.KEKID, key.CreatedAt.UnixMicro()); err != nil {
-				if isUnique(err) {
-					return fault.Conflictf("key %s is stored already", key.ID)
-				}
-				return fmt.Errorf("store key %s: %w", key.ID, err)
-			}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO ca_set (id, state, chain, key_ref, created_at, changed_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		r.ID, string(r.State), r.Chain, r.KeyRef, r.CreatedAt.UnixMicro(), r.ChangedAt.UnixMicro()); err != nil {
+		if isUnique(err) {
+			return fault.Conflictf("CA %s is in the set already", r.ID)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO ca_set (id, state, chain, key_ref, created_at, changed_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			r.ID, string(r.State), r.Chain, r.KeyRef, r.CreatedAt.UnixMicro(), r.ChangedAt.UnixMicro()); err != nil {
-			if isUnique(err) {
-				return fault.Conflictf("CA %s is in the set already", r.ID)
-			}
-			return fmt.Errorf("store CA %s: %w", r.ID, err)
+		return fmt.Errorf("store CA %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// insertKey inserts key into the keys table in tx; Conflict when its id
+// is stored already.
+func insertKey(ctx context.Context, tx pgx.Tx, key keys.Record) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO keys (id, kind, chain, sealed, kek_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		key.ID, string(key.Kind), key.Chain, key.Sealed, key.KEKID, key.CreatedAt.UnixMicro()); err != nil {
+		if isUnique(err) {
+			return fault.Conflictf("key %s is stored already", key.ID)
+		}
+		return fmt.Errorf("store key %s: %w", key.ID, err)
+	}
+	return nil
+}
+
+// AddPendingKey implements caset.Store.
+func (s *Store) AddPendingKey(ctx context.Context, key keys.Record, ev device.AuditEvent) error {
+	if key.ID == "" || len(key.Chain) == 0 || len(key.Sealed) == 0 {
+		return fault.Invalidf("pending key %q: id, certificate and sealed key are all needed", key.ID)
+	}
+	return s.write(ctx, "add the pending key", func(ctx context.Context, tx pgx.Tx) error {
+		if err := insertKey(ctx, tx, key); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, ev)
+	})
+}
+
+// StagePending implements caset.Store.
+func (s *Store) StagePending(ctx context.Context, r caset.Record, key *keys.Record, pendingID string, ev device.AuditEvent) error {
+	if r.ID == "" || r.State != caset.Staged || len(r.Chain) == 0 || pendingID == "" {
+		return fault.Invalidf("CA %q: id, certificate, the staged state and the pending key are all needed", r.ID)
+	}
+	return s.write(ctx, "stage the pending CA", func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM keys WHERE id = $1`, pendingID)
+		if err != nil {
+			return fmt.Errorf("remove the pending key: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return fault.NotFoundf("no pending key %s (capf ca csr makes one)", pendingID)
+		}
+		if err := addCA(ctx, tx, r, key); err != nil {
+			return err
 		}
 		return bumpCASet(ctx, tx, ev)
 	})
@@ -176,12 +226,8 @@ func (s *Store) PutIssuingCA(ctx context.Context, r caset.IssuingRecord, key *ke
 			return fmt.Errorf("read the issuing CA: %w", err)
 		}
 		if key != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO keys (id, kind, chain, sealed, kek_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-				key.ID, string(key.Kind), key.Chain, key.Sealed, key.KEKID, key.CreatedAt.UnixMicro()); err != nil {
-				if isUnique(err) {
-					return fault.Conflictf("key %s is stored already", key.ID)
-				}
-				return fmt.Errorf("store key %s: %w", key.ID, err)
+			if err := insertKey(ctx, tx, *key); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO ca_issuing (slot, id, parent_id, chain, key_ref, created_at) VALUES (1, $1, $2, $3, $4, $5)`,

@@ -246,4 +246,5 @@ func RunCASet(t *testing.T, open func(t *testing.T) CASetStore) {
 	})
 
 	runCAIssuing(t, open)
+	runCAPending(t, open)
 }
