@@ -227,10 +227,10 @@ func inspectClusterKeys(ctx context.Context, st keys.Store, tgt *migrationTarget
 		if err != nil || len(chain) == 0 {
 			return fault.Invalidf("key %s: the certificate does not parse: %v", r.ID, err)
 		}
-		switch r.Kind {
-		case keys.KindCAPF:
+		switch {
+		case r.ID == keys.IDCAPF: // not the CA set's other keys (ca-ID, issuing-ID, ca-pending), also of kind capf
 			tgt.caCert = chain[0]
-		case keys.KindLSCIssuer:
+		case r.Kind == keys.KindLSCIssuer:
 			tgt.issuers = append(tgt.issuers, chain[0])
 		}
 	}
