@@ -134,6 +134,21 @@ func CheckImport(leaf *x509.Certificate, more []*x509.Certificate, pub crypto.Pu
 // as action (AuditImport or AuditInstallSigned). A CA already in the set
 // is a Conflict that names it.
 func (s *Service) StageMadeElsewhere(ctx context.Context, chain []*x509.Certificate, keyRef string, key *keys.Record, action string, actor device.Actor) (Record, error) {
+	return s.stageMadeElsewhere(ctx, chain, keyRef, key, action, actor, "")
+}
+
+// StagePending stages chain (checked by CheckImport against the pending
+// key pendingID of the keys table) with key, its key sealed again under
+// its CA id, audited as AuditInstallSigned, and removes the pending key,
+// in one transaction. NotFound when the pending key is gone.
+func (s *Service) StagePending(ctx context.Context, chain []*x509.Certificate, key *keys.Record, pendingID string, actor device.Actor) (Record, error) {
+	if key == nil || pendingID == "" {
+		return Record{}, fault.Invalidf("the pending key and the staged CA's key are both needed")
+	}
+	return s.stageMadeElsewhere(ctx, chain, key.ID, key, AuditInstallSigned, actor, pendingID)
+}
+
+func (s *Service) stageMadeElsewhere(ctx context.Context, chain []*x509.Certificate, keyRef string, key *keys.Record, action string, actor device.Actor, pendingID string) (Record, error) {
 	if len(chain) == 0 {
 		return Record{}, fault.Invalidf("no certificate given")
 	}
@@ -153,7 +168,13 @@ func (s *Service) StageMadeElsewhere(ctx context.Context, chain []*x509.Certific
 	now := s.now().UTC()
 	r := Record{ID: id, State: Staged, Chain: ChainDER(chain...), KeyRef: keyRef, CreatedAt: now, ChangedAt: now}
 	detail := fmt.Sprintf("staged with a chain of %d certificates made elsewhere: listed in trust files from now on; capf ca activate %s makes it the one phones see", len(chain), id)
-	if err := s.st.AddCA(ctx, r, key, s.event(actor, action, chain[0], detail)); err != nil {
+	ev := s.event(actor, action, chain[0], detail)
+	if pendingID != "" {
+		err = s.st.StagePending(ctx, r, key, pendingID, ev)
+	} else {
+		err = s.st.AddCA(ctx, r, key, ev)
+	}
+	if err != nil {
 		return Record{}, fmt.Errorf("stage CA %s: %w", id, err)
 	}
 	return r, nil

@@ -231,10 +231,6 @@ func (g *globals) printStaged(rec caset.Record, chain []*x509.Certificate) {
 // pendingDir is the directory of the pending key of an offline CA.
 func (g *globals) pendingDir() string { return filepath.Join(g.dir().CA(), pendingCADir) }
 
-// errPendingNeedsFiles refuses the offline CA on a cluster with a KEK,
-// where keys live in the keys table (not done yet: see ADR 0017).
-var errPendingNeedsFiles = fault.Invalidf("an offline CA's pending key is kept as DATA/ca/pending for now: on a cluster with a KEK, make the key and its certificate elsewhere and use capf ca import")
-
 func (g *globals) caCSR(ctx context.Context, subject, algFlag string) error {
 	cfg, err := g.loadConfig()
 	if err != nil {
@@ -253,11 +249,11 @@ func (g *globals) caCSR(ctx context.Context, subject, algFlag string) error {
 	if !g.caSetShared() {
 		return errCASetNotShared
 	}
-	if g.keysInDB() {
-		return errPendingNeedsFiles
-	}
 	if cfg.TLSProfile == "legacy" && alg != ca.RSA2048 && alg != ca.RSA3072 && alg != ca.RSA4096 {
 		return usagef("tls_profile legacy needs an RSA CAPF key: --key-algorithm %s would not serve old phones", alg)
+	}
+	if g.keysInDB() {
+		return g.caCSRSealed(ctx, name, alg)
 	}
 	if a, err := ca.Load(ca.Options{Dir: g.pendingDir()}); err == nil {
 		return fault.Conflictf("a pending key %s is waiting for its certificate (capf ca install-signed); to start over, remove %s", caset.PublicKeyID(a.Signer().Public()), g.pendingDir())
@@ -378,7 +374,7 @@ func (g *globals) caInstallSigned(ctx context.Context, args []string) error {
 		return errCASetNotShared
 	}
 	if g.keysInDB() {
-		return errPendingNeedsFiles
+		return g.caInstallSignedSealed(ctx, args)
 	}
 	pending, err := ca.Load(ca.Options{Dir: g.pendingDir()})
 	if err != nil {

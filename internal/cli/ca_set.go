@@ -246,10 +246,14 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 		return err
 	}
 	rows := ov.CAs
+	pending, err := g.pendingStatus(ctx, st)
+	if err != nil {
+		return err
+	}
 	if asJSON {
 		enc := json.NewEncoder(g.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(caStatusJSON(ov))
+		return enc.Encode(caStatusJSON(ov, pending))
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tSUBJECT\tSERIAL\tVALID FROM\tVALID UNTIL\tPHONES\tTRUST FILE\tSHA-256")
@@ -269,6 +273,9 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 			is.ID, is.Subject, is.Serial, is.NotBefore.Format(time.RFC3339), is.NotAfter.Format(time.RFC3339), is.ParentID, is.Phones, issuingState(is), is.SHA256)
 	} else {
 		fmt.Fprintln(g.stdout, "issuing CA: none (the active CAPF certificate signs LSCs; capf ca issuer makes one)")
+	}
+	if pending != nil {
+		fmt.Fprintf(g.stdout, "pending key: %s for %s, %s: waiting for capf ca install-signed\n", pending.ID, pending.Subject, pending.Where)
 	}
 	if ov.TrustFile == "" {
 		fmt.Fprintln(g.stdout, "trust file: none (no trust_file_dir: serve keeps none)")
@@ -307,8 +314,9 @@ func (g *globals) servedTrustCAPFs(cfg config.Config) ([][]byte, string, error) 
 }
 
 // caStatusRow is one row of `capf ca status --json`: a CAPF certificate
-// of the set (role "capf"), or the issuing CA (role "issuing", state
-// "signing" or "not signing", parent_id the CAPF certificate above it).
+// of the set (role "capf"), the issuing CA (role "issuing", state
+// "signing" or "not signing", parent_id the CAPF certificate above it),
+// or the offline CA's pending key (role "pending").
 type caStatusRow struct {
 	caset.Row
 	Role     string `json:"role"`
@@ -316,8 +324,9 @@ type caStatusRow struct {
 }
 
 // caStatusJSON lists the set's CAPF certificates, oldest first, then the
-// issuing CA.
-func caStatusJSON(ov caset.Overview) []caStatusRow {
+// issuing CA, then the offline CA's pending key (role "pending", state
+// "pending", id its key id, subject the one its request asks for).
+func caStatusJSON(ov caset.Overview, pending *pendingKey) []caStatusRow {
 	out := make([]caStatusRow, 0, len(ov.CAs)+1)
 	for _, r := range ov.CAs {
 		out = append(out, caStatusRow{Row: r, Role: "capf"})
@@ -328,6 +337,9 @@ func caStatusJSON(ov caset.Overview) []caStatusRow {
 		if ov.TrustFile != "" { // trust files list CAPF certificates only
 			out[len(out)-1].InTrustFile = new(bool)
 		}
+	}
+	if pending != nil {
+		out = append(out, caStatusRow{Role: "pending", Row: caset.Row{ID: pending.ID, State: "pending", Subject: pending.Subject}})
 	}
 	return out
 }

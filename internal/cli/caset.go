@@ -35,6 +35,9 @@ func caKeyDir(ref string) (string, bool) {
 	if ref == keys.IDCAPF {
 		return ".", true
 	}
+	if ref == caset.PendingKeyID { // the offline CA's pending key
+		return pendingCADir, true
+	}
 	if id, ok := strings.CutPrefix(ref, caset.IssuingKeyPrefix); ok { // the issuing CA: one at a time
 		return issuingCADir, id != "" && strings.Trim(id, "0123456789abcdef") == ""
 	}
@@ -136,8 +139,16 @@ func (g *globals) caSetKeyFiles(cfg config.Config) ([]keys.Material, error) {
 		}
 		out = append(out, keys.Material{ID: caKeyPrefix + e.Name(), Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
 	}
-	// The issuing CA's key (DATA/ca/issuing), as issuing-ID.
+	// The offline CA's pending key (DATA/ca/pending), as ca-pending.
 	opts := g.caOptions(cfg)
+	opts.Dir = g.pendingDir()
+	if a, err := ca.Load(opts); err == nil {
+		out = append(out, keys.Material{ID: caset.PendingKeyID, Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
+	} else if fault.KindOf(err) != fault.NotFound {
+		return nil, fmt.Errorf("the pending key in %s: %w", opts.Dir, err)
+	}
+	// The issuing CA's key (DATA/ca/issuing), as issuing-ID.
+	opts = g.caOptions(cfg)
 	opts.Dir = g.issuingDir()
 	if a, err := ca.Load(opts); err == nil {
 		id, err := caset.KeyID(a.Certificate())
