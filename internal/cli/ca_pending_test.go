@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/kek"
 	"github.com/capf-server/capf/internal/store/postgres"
 	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 )
@@ -132,5 +133,89 @@ func TestCAOfflineOnKEKCluster(t *testing.T) {
 	conn.Close()
 	if len(peers) != 2 || !peers[0].Equal(capf) || !peers[1].Equal(root.cert) {
 		t.Errorf("the node presents %d certificates (first %s), want the offline CA's certificate and its root", len(peers), peers[0].Subject)
+	}
+}
+
+// TestCAKeysBesideTheSetRestoreAcrossBackends: the issuing CA and the
+// offline CA's pending key travel in a backup from SQLite into a
+// PostgreSQL cluster (sealed under its KEK as issuing-ID and ca-pending)
+// and back into SQLite (as DATA/ca/issuing and DATA/ca/pending): each
+// side's ca status names both, and a node on the cluster signs with the
+// issuing CA.
+func TestCAKeysBesideTheSetRestoreAcrossBackends(t *testing.T) {
+	data, dir := initData(t), t.TempDir()
+	rk := ecKey(t, elliptic.P256())
+	rootTmpl := caTemplate("CAPF-restore")
+	rootTmpl.MaxPathLen = 1
+	root := &outsideCA{cert: sign(t, nil, rootTmpl, rk.Public(), rk), key: rk}
+	rootID, _ := caset.KeyID(root.cert)
+	for _, args := range [][]string{
+		{"ca", "import", writePEM(t, dir, "capf.pem", nil, root.cert), writePEM(t, dir, "capf.key", rk)},
+		{"ca", "activate", rootID},
+		{"ca", "issuer", "create", "--key-algorithm", "ec256"},
+		{"ca", "csr", "--key-algorithm", "ec256"},
+	} {
+		if out, errOut, code := run(t, data, args...); code != ExitOK {
+			t.Fatalf("%v: exit %d: %s%s", args, code, out, errOut)
+		}
+	}
+	status := func(args ...string) (issuing, pending string) {
+		t.Helper()
+		out, errOut, code := run(t, args[0], append(args[1:], "ca", "status", "--json")...)
+		var rows []caStatusRow
+		if code != ExitOK || json.Unmarshal([]byte(out), &rows) != nil {
+			t.Fatalf("ca status: exit %d: %s%s", code, out, errOut)
+		}
+		for _, r := range rows {
+			switch r.Role {
+			case "issuing":
+				issuing = r.ID + " " + r.ParentID + " " + string(r.State)
+			case "pending":
+				pending = r.ID
+			}
+		}
+		return issuing, pending
+	}
+	wantIssuing, wantPending := status(data)
+	if !strings.HasSuffix(wantIssuing, rootID+" signing") || wantPending == "" {
+		t.Fatalf("before the backup: issuing %q, pending %q", wantIssuing, wantPending)
+	}
+	archive := filepath.Join(dir, "backup.tar")
+	if out, errOut, code := run(t, data, "backup", "--out", archive); code != ExitOK {
+		t.Fatalf("backup: exit %d: %s%s", code, out, errOut)
+	}
+
+	dsn := pgtest.DSN(t)
+	kekFile := filepath.Join(dir, "kek")
+	if _, err := kek.Generate(kekFile, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, t.TempDir(), "--db", dsn, "--kek-file", kekFile, "restore", archive); code != ExitOK {
+		t.Fatalf("restore into PostgreSQL: exit %d: %s%s", code, out, errOut)
+	}
+	if is, p := status(t.TempDir(), "--db", dsn, "--kek-file", kekFile); is != wantIssuing || p != wantPending {
+		t.Errorf("on the cluster: issuing %q, pending %q; want %q, %q", is, p, wantIssuing, wantPending)
+	}
+	_, serveLog, stop := startServeLogs(t, t.TempDir(), "--db", dsn, "--kek-file", kekFile, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	if !strings.Contains(serveLog.String(), "LSCs are signed by the issuing CA") {
+		t.Errorf("the cluster node does not sign with the restored issuing CA:\n%s", serveLog.String())
+	}
+	stop()
+
+	pgArchive := filepath.Join(dir, "pg.tar")
+	if out, errOut, code := run(t, t.TempDir(), "--db", dsn, "--kek-file", kekFile, "backup", "--out", pgArchive); code != ExitOK {
+		t.Fatalf("backup of PostgreSQL: exit %d: %s%s", code, out, errOut)
+	}
+	back := filepath.Join(t.TempDir(), "back")
+	if out, errOut, code := run(t, back, "--kek-file", kekFile, "restore", pgArchive); code != ExitOK {
+		t.Fatalf("restore into SQLite: exit %d: %s%s", code, out, errOut)
+	}
+	for _, sub := range []string{issuingCADir, pendingCADir} {
+		if _, err := os.Stat(filepath.Join(back, "ca", sub, "capf.key")); err != nil {
+			t.Errorf("the restore into SQLite wrote no DATA/ca/%s key: %v", sub, err)
+		}
+	}
+	if is, p := status(back); is != wantIssuing || p != wantPending {
+		t.Errorf("back on SQLite: issuing %q, pending %q; want %q, %q", is, p, wantIssuing, wantPending)
 	}
 }

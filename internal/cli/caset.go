@@ -30,7 +30,8 @@ import (
 // from one backend into the other.
 const caKeyPrefix = "ca-"
 
-// caKeyDir returns the directory under DATA/ca of the key named ref.
+// caKeyDir returns the directory under DATA/ca of the key named ref: "."
+// for capf, ID for ca-ID, pending for ca-pending, issuing for issuing-ID.
 func caKeyDir(ref string) (string, bool) {
 	if ref == keys.IDCAPF {
 		return ".", true
@@ -117,7 +118,9 @@ func (g *globals) caAuthorityKey(ctx context.Context, rec caset.Record, cfg conf
 }
 
 // caSetKeyFiles returns the keys of DATA/ca/ID/ (the CA set's keys other
-// than the first), for cluster init --data and a restore into PostgreSQL.
+// than the first), DATA/ca/pending (the offline CA's pending key, as
+// ca-pending) and DATA/ca/issuing (the issuing CA, as issuing-ID), for
+// cluster init --data and a restore into PostgreSQL.
 func (g *globals) caSetKeyFiles(cfg config.Config) ([]keys.Material, error) {
 	es, err := os.ReadDir(g.dir().CA())
 	if err != nil {
@@ -139,16 +142,9 @@ func (g *globals) caSetKeyFiles(cfg config.Config) ([]keys.Material, error) {
 		}
 		out = append(out, keys.Material{ID: caKeyPrefix + e.Name(), Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
 	}
-	// The offline CA's pending key (DATA/ca/pending), as ca-pending.
+	// The issuing CA's key (DATA/ca/issuing), as issuing-ID. (The loop
+	// above took DATA/ca/pending as ca-pending: see caKeyDir.)
 	opts := g.caOptions(cfg)
-	opts.Dir = g.pendingDir()
-	if a, err := ca.Load(opts); err == nil {
-		out = append(out, keys.Material{ID: caset.PendingKeyID, Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
-	} else if fault.KindOf(err) != fault.NotFound {
-		return nil, fmt.Errorf("the pending key in %s: %w", opts.Dir, err)
-	}
-	// The issuing CA's key (DATA/ca/issuing), as issuing-ID.
-	opts = g.caOptions(cfg)
 	opts.Dir = g.issuingDir()
 	if a, err := ca.Load(opts); err == nil {
 		id, err := caset.KeyID(a.Certificate())
