@@ -306,8 +306,8 @@ func (g *globals) adoptIssuingDir(ctx context.Context, st store.Store) error {
 // openIssuing opens the issuing CA st has in place (nil when none): its
 // key from ms on a cluster with a KEK, else from DATA/ca/issuing, checked
 // against the database's certificate. have (the issuing CA in force, or
-// nil) is reused when it is the same certificate. lscValidity is the
-// validity of the LSCs it signs.
+// nil) is reused when it is the same certificate; the LSCs it signs get
+// the validity of cfg.
 func (g *globals) openIssuing(ctx context.Context, st caset.Store, ms func() (map[string]keys.Material, error), cfg config.Config, have *ca.Authority) (*ca.Authority, error) {
 	r, ok, err := st.IssuingCA(ctx)
 	if err != nil || !ok {

@@ -266,10 +266,7 @@ func (g *globals) serveCASet(ctx context.Context, st store.Store, legacy *ca.Aut
 	if err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
 	}
-	if c := issuing; c != nil && time.Now().After(c.Certificate().NotAfter) || c != nil && time.Now().Before(c.Certificate().NotBefore) {
-		return nil, fault.Invalidf("the issuing CA %s is valid from %s to %s, not now: the active CAPF certificate would sign instead; put another in place (capf ca issuer) once it can be replaced, or restore one that is valid", c.Certificate().Subject,
-			c.Certificate().NotBefore.UTC().Format(time.RFC3339), c.Certificate().NotAfter.UTC().Format(time.RFC3339))
-	}
+	issuing = issuingInForce(issuing, time.Now(), log) // one not valid now does not sign: the active CA does
 	set, err := caset.NewSet(version, issuers, legacy.LSCIssuers()...)
 	if err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
