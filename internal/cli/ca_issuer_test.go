@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -287,5 +288,40 @@ func TestCAIssuerDirAdopted(t *testing.T) {
 	}
 	if _, errOut, code := run(t, data, "ca", "issuer", "create"); code != ExitConflict || !strings.Contains(errOut, "in place already") {
 		t.Errorf("issuer create with one in place: exit %d: %s", code, errOut)
+	}
+}
+
+// TestIssuingInForce: an issuing CA signs only while valid; before or
+// after, the active CAPF certificate signs (nil) and a warning says so.
+func TestIssuingInForce(t *testing.T) {
+	rk := ecKey(t, elliptic.P256())
+	rootTmpl := caTemplate("CAPF-validity")
+	rootTmpl.MaxPathLen = 1
+	root := &outsideCA{cert: sign(t, nil, rootTmpl, rk.Public(), rk), key: rk}
+	ik := ecKey(t, elliptic.P256())
+	c := sign(t, root, caTemplate("Issuing validity"), ik.Public(), nil)
+	iss, err := ca.New(c, ik, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want *ca.Authority
+	}{
+		{"valid", c.NotBefore.Add(time.Minute), iss},
+		{"not yet", c.NotBefore.Add(-time.Minute), nil},
+		{"expired", c.NotAfter.Add(time.Minute), nil},
+	} {
+		var logs bytes.Buffer
+		if got := issuingInForce(iss, tc.at, slog.New(slog.NewTextHandler(&logs, nil))); got != tc.want {
+			t.Errorf("%s: issuingInForce = %v, want %v", tc.name, got, tc.want)
+		}
+		if warned := strings.Contains(logs.String(), "not valid now"); warned != (tc.want == nil) {
+			t.Errorf("%s: warning %v, want %v: %s", tc.name, warned, tc.want == nil, logs.String())
+		}
+	}
+	if issuingInForce(nil, time.Now(), slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))) != nil {
+		t.Error("no issuing CA gave one")
 	}
 }

@@ -128,6 +128,19 @@ func runCAIssuing(t *testing.T, open func(t *testing.T) CASetStore) {
 		if !ok || !c.Equal(issuing) {
 			t.Fatalf("Issuing = %v, %v", ok, c)
 		}
+		// It signs while valid below a trusted CAPF certificate; not once
+		// it has expired.
+		for _, tc := range []struct {
+			at   time.Time
+			want bool
+		}{{now, true}, {issuing.NotAfter.Add(time.Minute), false}} {
+			clock := tc.at
+			st, err := caset.NewService(s, func() time.Time { return clock }).IssuingStatus(t.Context())
+			must(t, err)
+			if st == nil || st.ID != iid || st.ParentID != pid || st.Signing != tc.want {
+				t.Errorf("IssuingStatus at %v = %+v, want %s below %s, signing %v", tc.at, st, iid, pid, tc.want)
+			}
+		}
 		// A phone holding an LSC of the issuing CA counts for the CAPF
 		// certificate above it: retiring that one is refused.
 		name := "SEP0000000001AA"
