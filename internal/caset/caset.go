@@ -109,6 +109,11 @@ type Store interface {
 	// notifies) so that every node takes it. Conflict when an issuing CA
 	// is in place already, or key's id is stored already.
 	PutIssuingCA(ctx context.Context, r IssuingRecord, key *keys.Record, ev device.AuditEvent) error
+	// RemoveIssuingCA removes the issuing CA id, and its key from the keys
+	// table when it is there, with ev, and moves the set's change counter
+	// (and notifies) so that every node stops signing with it. NotFound
+	// when the issuing CA in place is not id (or there is none).
+	RemoveIssuingCA(ctx context.Context, id string, ev device.AuditEvent) error
 	// AddPendingKey stores key, the pending key of an offline CA (id
 	// PendingKeyID), in the keys table with ev. Conflict when a key with
 	// its id is stored already (one pending key at a time).

@@ -16,9 +16,12 @@ import (
 	"github.com/capf-server/capf/internal/keys"
 )
 
-// AuditIssuer is the audit action of an issuing CA put in place (ADR
-// 0017, "A separate issuing CA"); target is the issuing CA's key id.
-const AuditIssuer = "ca.issuer"
+// The audit actions of the issuing CA (ADR 0017, "A separate issuing
+// CA"); target is the issuing CA's key id.
+const (
+	AuditIssuer       = "ca.issuer"        // an issuing CA put in place
+	AuditIssuerRemove = "ca.issuer.remove" // the issuing CA removed: the active CAPF certificate signs
+)
 
 // SetIssuing makes iss (nil: none) the issuing CA: while a CA of the set
 // that is not retired signed its certificate, it signs new LSCs (TLS
@@ -209,4 +212,31 @@ func (s *Service) IssuingStatus(ctx context.Context) (*IssuingRow, error) {
 	return &IssuingRow{ID: r.ID, Subject: c.Subject.String(), Serial: fmt.Sprintf("%X", c.SerialNumber.Bytes()), SHA256: hex.EncodeToString(sum[:]),
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), ParentID: r.ParentID, Phones: n,
 		Signing: issuedByTrusted(c, trusted) && !now.Before(c.NotBefore) && !now.After(c.NotAfter), CreatedAt: r.CreatedAt.UTC()}, nil
+}
+
+// RemoveIssuing removes the issuing CA in place: every node signs new LSCs
+// with the active CAPF certificate within seconds, and the LSCs it issued
+// no longer authenticate nor get its CRL. Unless force, it refuses
+// (Conflict, naming the count) while devices hold a valid LSC of it. It
+// returns the record removed and that count; NotFound when there is none.
+func (s *Service) RemoveIssuing(ctx context.Context, force bool, actor device.Actor) (IssuingRecord, int, error) {
+	r, c, ok, err := s.Issuing(ctx)
+	if err != nil {
+		return IssuingRecord{}, 0, err
+	}
+	if !ok {
+		return IssuingRecord{}, 0, fault.NotFoundf("no issuing CA is in place: the active CAPF certificate signs LSCs")
+	}
+	n, err := s.st.CountLSCHolders(ctx, r.ID, c.Subject.String(), s.now().UTC())
+	if err != nil {
+		return IssuingRecord{}, 0, fmt.Errorf("count the LSCs of the issuing CA %s: %w", r.ID, err)
+	}
+	if n > 0 && !force {
+		return IssuingRecord{}, n, fault.Conflictf("%d phones hold a valid LSC from the issuing CA %s: they would no longer authenticate with it; let them renew first, or remove it with --force", n, r.ID)
+	}
+	detail := fmt.Sprintf("removed: the active CAPF certificate signs new LSCs; %d phones held a valid LSC from it", n)
+	if err := s.st.RemoveIssuingCA(ctx, r.ID, s.event(actor, AuditIssuerRemove, c, detail)); err != nil {
+		return IssuingRecord{}, n, fmt.Errorf("remove the issuing CA %s: %w", r.ID, err)
+	}
+	return r, n, nil
 }

@@ -71,8 +71,46 @@ func caIssuerCommands(g *globals) *cobra.Command {
 			return g.caIssuerExport(cmd.Context())
 		},
 	}
-	cmd.AddCommand(create, imp, export)
+	var force bool
+	remove := &cobra.Command{
+		Use:   "remove",
+		Short: "Remove the issuing CA: every node signs new LSCs with the active CAPF certificate within seconds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return g.caIssuerRemove(cmd.Context(), force)
+		},
+	}
+	remove.Flags().BoolVar(&force, "force", false, "remove it even while phones hold a valid LSC from it (they no longer authenticate with it)")
+	cmd.AddCommand(create, imp, export, remove)
 	return cmd
+}
+
+// caIssuerRemove removes the issuing CA in place (refused while phones
+// hold its LSCs, unless force), then its key files on a node that keeps
+// its keys as files.
+func (g *globals) caIssuerRemove(ctx context.Context, force bool) error {
+	if !g.caSetShared() {
+		return errCASetNotShared
+	}
+	st, err := g.openStore(ctx, readWrite)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := g.adoptIssuingDir(ctx, st); err != nil {
+		return err
+	}
+	r, n, err := caset.NewService(st, nil).RemoveIssuing(ctx, force, g.actor())
+	if err != nil {
+		return err
+	}
+	if !g.keysInDB() {
+		if err := os.RemoveAll(g.issuingDir()); err != nil {
+			return fmt.Errorf("removed the issuing CA %s, but not its key files: remove %s before serve starts again (it would take them back): %w", r.ID, g.issuingDir(), err)
+		}
+	}
+	fmt.Fprintf(g.stdout, "removed the issuing CA %s (%d phones held a valid LSC from it): every running node signs new LSCs with the active CAPF certificate within seconds\n", r.ID, n)
+	return nil
 }
 
 // caIssuerExport prints the certificate of the issuing CA in place.
@@ -113,7 +151,7 @@ func (g *globals) issuerStore(ctx context.Context) (store.Store, error) {
 	if r, ok, err := st.IssuingCA(ctx); err != nil || ok {
 		st.Close()
 		if err == nil {
-			err = fault.Conflictf("an issuing CA is in place already (%s, below the CAPF certificate %s): nothing was changed; it cannot be replaced yet", r.ID, r.ParentID)
+			err = fault.Conflictf("an issuing CA is in place already (%s, below the CAPF certificate %s): nothing was changed; capf ca issuer remove takes it away first", r.ID, r.ParentID)
 		}
 		return nil, err
 	}
@@ -351,6 +389,9 @@ func issuingInForce(iss *ca.Authority, now time.Time, log *slog.Logger) *ca.Auth
 // was put in force in set.
 func logIssuing(set *caset.Set, iss *ca.Authority, log *slog.Logger) {
 	if iss == nil {
+		if a := set.Active(); set.Signer() == a {
+			log.Info("no issuing CA: the active CAPF certificate signs LSCs", "active", a.Certificate().Subject.String())
+		}
 		return
 	}
 	c := iss.Certificate()

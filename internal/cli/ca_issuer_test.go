@@ -228,6 +228,28 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 	if _, errOut, code := run(t, data, "ca", "retire", rootID); code != ExitConflict || !strings.Contains(errOut, "1 phones hold a valid LSC") {
 		t.Errorf("retire the CAPF certificate above the issuing CA: exit %d: %s, want refused naming 1 phone", code, errOut)
 	}
+
+	// Removed by command: refused while the phone holds its LSC, then
+	// forced; the running serve drops it and its files are gone.
+	if _, errOut, code := run(t, data, "ca", "issuer", "remove"); code != ExitConflict || !strings.Contains(errOut, "1 phones hold a valid LSC") {
+		t.Errorf("issuer remove with a phone on it: exit %d: %s", code, errOut)
+	}
+	if out, errOut, code := run(t, data, "ca", "issuer", "remove", "--force"); code != ExitOK {
+		t.Fatalf("issuer remove --force: exit %d: %s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(datadir.Dir(data).CA(), issuingCADir)); !os.IsNotExist(err) {
+		t.Errorf("DATA/ca/issuing after the removal: %v", err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(serveLog.String(), "no issuing CA: the active CAPF certificate signs LSCs") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the running serve did not drop the issuing CA:\n%s", serveLog.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out, _, _ := run(t, data, "ca", "status"); !strings.Contains(out, "issuing CA: none") {
+		t.Errorf("ca status after the removal:\n%s", out)
+	}
 }
 
 // readCert reads the first PEM certificate of path.

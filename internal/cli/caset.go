@@ -274,7 +274,9 @@ func (g *globals) serveCASet(ctx context.Context, st store.Store, legacy *ca.Aut
 	if err := set.Update(version, issuers, issuing); err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
 	}
-	logIssuing(set, issuing, log)
+	if issuing != nil {
+		logIssuing(set, issuing, log)
+	}
 	return set, nil
 }
 
@@ -317,7 +319,8 @@ func (g *globals) watchCASet(ctx context.Context, set *caset.Set, st store.Store
 		before := issuingSigner(set)
 		issuers, issuing, version, err := g.openCASet(ctx, st, st, cfg, set.Issuers(), set.Issuing())
 		if err == nil {
-			err = set.Update(version, issuers, issuingInForce(issuing, time.Now(), log))
+			issuing = issuingInForce(issuing, time.Now(), log)
+			err = set.Update(version, issuers, issuing)
 		}
 		if err != nil {
 			if ctx.Err() == nil {

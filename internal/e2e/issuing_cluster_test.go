@@ -32,6 +32,8 @@ import (
 // issuing CA that openssl verifies under the CAPF certificate through the
 // issuing CA, while TLS keeps presenting the CAPF certificate. An issuing
 // CA of another PKI, and a second one, are refused and change nothing.
+// Removed (refused while a phone holds its LSC, unless forced), both nodes
+// sign with the CAPF certificate again.
 func TestClusterIssuingCA(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	dir := t.TempDir()
@@ -150,6 +152,11 @@ func TestClusterIssuingCA(t *testing.T) {
 		status[n-1].State != "signing" || status[n-1].Phones != 1 || status[n-2].Role != "capf" || status[n-2].ID != capfID {
 		t.Errorf("ca status --json after the enrolment: %+v, want the issuing CA %s below %s, signing, 1 phone, last", status, issuingID, capfID)
 	}
+	// Removed: refused while the phone holds its LSC, then forced; both
+	// nodes sign with the CAPF certificate again, without a restart.
+	if _, errOut, code := run("ca", "issuer", "remove"); code != cli.ExitConflict || !strings.Contains(errOut, "1 phones hold a valid LSC") {
+		t.Errorf("issuer remove with a phone on it: exit %d: %s", code, errOut)
+	}
 	if out := cl("ca", "issuer", "export"); out != string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: issuing.Raw})) {
 		t.Errorf("ca issuer export = %q, want the issuing CA's PEM", out)
 	}
@@ -162,6 +169,26 @@ func TestClusterIssuingCA(t *testing.T) {
 	}
 	if out, err := exec.Command("openssl", "verify", "-CAfile", capfPEM, lscPEM).CombinedOutput(); err == nil {
 		t.Errorf("openssl verifies the LSC without its issuing CA:\n%s", out)
+	}
+
+	cl("ca", "issuer", "remove", "--force")
+	removed := time.Now()
+	const gone = "no issuing CA: the active CAPF certificate signs LSCs"
+	for !strings.Contains(a.errOut.String(), gone) || !strings.Contains(b.errOut.String(), gone) {
+		if time.Since(removed) > 10*time.Second {
+			t.Fatalf("the nodes did not drop the issuing CA 10 s after its removal:\n%s\n%s", a.errOut, b.errOut)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fresh := newPhoneName()
+	cl("device", "add", fresh, "--operation", "install", "--key", "ec256")
+	res, err = phonesim.Run(ctx, phonesim.Options{Server: a.phones, Trust: []*x509.Certificate{capf}, DeviceName: fresh, StateDir: t.TempDir(),
+		RetryInterval: 50 * time.Millisecond, MessageTimeout: 15 * time.Second})
+	if err != nil || res.EndReason != wire.ReasonSuccess || !issuedBy(res.Installed, capf) {
+		t.Fatalf("a phone on node a after the removal: %+v %v, want an LSC from the CAPF certificate", res, err)
+	}
+	if _, errOut, code := run("ca", "issuer", "export"); code != cli.ExitNotFound {
+		t.Errorf("issuer export after the removal: exit %d: %s", code, errOut)
 	}
 }
 

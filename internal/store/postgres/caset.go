@@ -240,3 +240,23 @@ func (s *Store) PutIssuingCA(ctx context.Context, r caset.IssuingRecord, key *ke
 		return bumpCASet(ctx, tx, ev)
 	})
 }
+
+// RemoveIssuingCA implements caset.Store.
+func (s *Store) RemoveIssuingCA(ctx context.Context, id string, ev device.AuditEvent) error {
+	return s.write(ctx, "remove the issuing CA", func(ctx context.Context, tx pgx.Tx) error {
+		var ref string
+		switch err := tx.QueryRow(ctx, `SELECT key_ref FROM ca_issuing WHERE slot = 1 AND id = $1`, id).Scan(&ref); {
+		case errors.Is(err, pgx.ErrNoRows):
+			return fault.NotFoundf("no issuing CA %s in place", id)
+		case err != nil:
+			return fmt.Errorf("read the issuing CA: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM ca_issuing WHERE slot = 1`); err != nil {
+			return fmt.Errorf("remove the issuing CA %s: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM keys WHERE id = $1`, ref); err != nil {
+			return fmt.Errorf("remove the issuing CA's key %s: %w", ref, err)
+		}
+		return bumpCASet(ctx, tx, ev)
+	})
+}

@@ -234,3 +234,23 @@ func (s *Store) PutIssuingCA(ctx context.Context, r caset.IssuingRecord, key *ke
 		return bumpCASet(ctx, tx, ev)
 	})
 }
+
+// RemoveIssuingCA implements caset.Store.
+func (s *Store) RemoveIssuingCA(ctx context.Context, id string, ev device.AuditEvent) error {
+	return s.submit(ctx, "remove the issuing CA", func(ctx context.Context, tx *sql.Tx) error {
+		var ref string
+		switch err := tx.QueryRowContext(ctx, `SELECT key_ref FROM ca_issuing WHERE slot = 1 AND id = ?`, id).Scan(&ref); {
+		case err == sql.ErrNoRows:
+			return fault.NotFoundf("no issuing CA %s in place", id)
+		case err != nil:
+			return fmt.Errorf("read the issuing CA: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ca_issuing WHERE slot = 1`); err != nil {
+			return fmt.Errorf("remove the issuing CA %s: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE id = ?`, ref); err != nil {
+			return fmt.Errorf("remove the issuing CA's key %s: %w", ref, err)
+		}
+		return bumpCASet(ctx, tx, ev)
+	})
+}

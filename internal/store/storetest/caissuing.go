@@ -91,6 +91,27 @@ func runCAIssuing(t *testing.T, open func(t *testing.T) CASetStore) {
 		if v, _ := s.CASetVersion(t.Context()); v != v0+1 {
 			t.Errorf("after the refused second: version %d, want %d", v, v0+1)
 		}
+		// Removed by its id only, with its key; then another can come.
+		if err := s.RemoveIssuingCA(t.Context(), oid, ev); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("RemoveIssuingCA of another id = %v, want NotFound", err)
+		}
+		if got, ok, _ := s.IssuingCA(t.Context()); !ok || got.ID != iid {
+			t.Errorf("after a refused removal: %+v %v, want %s in place", got, ok, iid)
+		}
+		must(t, s.RemoveIssuingCA(t.Context(), iid, ev))
+		if _, ok, err := s.IssuingCA(t.Context()); err != nil || ok {
+			t.Errorf("after the removal: %v %v, want none", ok, err)
+		}
+		if ks, _ := s.ListKeys(t.Context()); len(ks) != 1 || ks[0].ID != "capf" {
+			t.Errorf("keys after the removal = %+v, want capf alone", ks)
+		}
+		if v, _ := s.CASetVersion(t.Context()); v != v0+2 {
+			t.Errorf("version after the removal = %d, want %d: the nodes must see it", v, v0+2)
+		}
+		if err := s.RemoveIssuingCA(t.Context(), iid, ev); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("a second removal = %v, want NotFound", err)
+		}
+		must(t, s.PutIssuingCA(t.Context(), second, key2, ev))
 		evs, err := s.ListAudit(t.Context(), device.AuditQuery{})
 		must(t, err)
 		n := 0
@@ -99,8 +120,8 @@ func runCAIssuing(t *testing.T, open func(t *testing.T) CASetStore) {
 				n++
 			}
 		}
-		if n != 2 { // the AddCA above used the same event, and the put
-			t.Errorf("%d %s events, want 2 (one per change made)", n, caset.AuditIssuer)
+		if n != 4 { // the AddCA above used the same event, the put, the removal, the second put
+			t.Errorf("%d %s events, want 4 (one per change made)", n, caset.AuditIssuer)
 		}
 	})
 
@@ -157,6 +178,28 @@ func runCAIssuing(t *testing.T, open func(t *testing.T) CASetStore) {
 		}
 		if _, n, err := svc.Retire(t.Context(), pid, false, actor); fault.KindOf(err) != fault.Conflict || n != 1 {
 			t.Errorf("retire the CAPF certificate above the issuing CA = %d, %v, want Conflict naming 1 phone", n, err)
+		}
+		// Removing it is refused while that phone holds its LSC, unless forced.
+		v, _ := s.CASetVersion(t.Context())
+		if _, n, err := svc.RemoveIssuing(t.Context(), false, actor); fault.KindOf(err) != fault.Conflict || n != 1 {
+			t.Errorf("RemoveIssuing with a phone on it = %d, %v, want Conflict naming 1 phone", n, err)
+		}
+		if _, ok, _ := s.IssuingCA(t.Context()); !ok {
+			t.Fatal("a refused removal removed the issuing CA")
+		}
+		if r, n, err := svc.RemoveIssuing(t.Context(), true, actor); err != nil || r.ID != iid || n != 1 {
+			t.Errorf("forced RemoveIssuing = %+v, %d, %v", r, n, err)
+		}
+		if v2, _ := s.CASetVersion(t.Context()); v2 != v+1 {
+			t.Errorf("version after the removal = %d, want %d", v2, v+1)
+		}
+		if _, _, err := svc.RemoveIssuing(t.Context(), true, actor); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("RemoveIssuing with none = %v, want NotFound", err)
+		}
+		evs, err := s.ListAudit(t.Context(), device.AuditQuery{})
+		must(t, err)
+		if evs[0].Action != caset.AuditIssuerRemove || evs[0].Target != iid {
+			t.Errorf("the newest audit event = %+v, want %s %s", evs[0], caset.AuditIssuerRemove, iid)
 		}
 	})
 }
