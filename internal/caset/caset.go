@@ -118,6 +118,9 @@ type Store interface {
 	// PendingKeyID), in the keys table with ev. Conflict when a key with
 	// its id is stored already (one pending key at a time).
 	AddPendingKey(ctx context.Context, key keys.Record, ev device.AuditEvent) error
+	// DiscardPendingKey removes the pending key pendingID from the keys
+	// table with ev. NotFound when it is not there.
+	DiscardPendingKey(ctx context.Context, pendingID string, ev device.AuditEvent) error
 	// StagePending stores r (staged) and key as AddCA does and removes
 	// the pending key pendingID, in one transaction. NotFound when no key
 	// pendingID is stored (another command installed it first).

@@ -26,6 +26,7 @@ import (
 const (
 	AuditImport        = "ca.import"         // a certificate and key made elsewhere, staged
 	AuditCSR           = "ca.csr"            // a pending key made for an outside CA to certify
+	AuditCSRDiscard    = "ca.csr.discard"    // the pending key discarded before it was certified
 	AuditInstallSigned = "ca.install-signed" // the outside CA's certificate for the pending key, staged
 )
 

@@ -57,14 +57,22 @@ token, and serve needs the same --pkcs11-module and --pin-file.`,
 	imp.Flags().StringVar(&g.p11.Module, "pkcs11-module", "", "the HSM vendor's PKCS #11 module (shared library) for a pkcs11: key reference")
 	imp.Flags().StringVar(&g.p11.PINFile, "pin-file", "", "file holding the token's user PIN (mode 0600) for a pkcs11: key reference")
 	var subject, alg string
+	var discard bool
 	csr := &cobra.Command{
 		Use:   "csr",
 		Short: "Make a pending CAPF key and print its certificate signing request (PEM) for an outside CA; capf ca install-signed takes the answer",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if discard {
+				if subject != "" || alg != "" {
+					return usagef("--discard makes no request: leave --subject and --key-algorithm out")
+				}
+				return g.caCSRDiscard(cmd.Context())
+			}
 			return g.caCSR(cmd.Context(), subject, alg)
 		},
 	}
+	csr.Flags().BoolVar(&discard, "discard", false, "discard the pending key instead (its request is never to be answered), so that another csr can start over")
 	csr.Flags().StringVar(&subject, "subject", "", `the subject requested, e.g. "CN=CAPF-cluster1,O=Example,OU=VOICE" (default: a generated CN, O=CAPF, OU=VOICE)`)
 	csr.Flags().StringVar(&alg, "key-algorithm", "", "rsa2048, rsa3072, rsa4096, ec256 or ec384 (default: the capf_key parameter)")
 	install := &cobra.Command{

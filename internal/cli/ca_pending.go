@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/capf-server/capf/internal/ca"
@@ -175,4 +176,41 @@ func (g *globals) pendingStatus(ctx context.Context, st store.Store) (*pendingKe
 		return nil, fmt.Errorf("the pending key in %s: %w", g.pendingDir(), err)
 	}
 	return &pendingKey{ID: caset.PublicKeyID(a.Signer().Public()), Subject: a.Certificate().Subject.String(), Where: "in " + g.pendingDir()}, nil
+}
+
+// caCSRDiscard discards the offline CA's pending key, audited as
+// caset.AuditCSRDiscard: sealed in the keys table on a cluster with a
+// KEK, DATA/ca/pending otherwise.
+func (g *globals) caCSRDiscard(ctx context.Context) error {
+	if !g.caSetShared() {
+		return errCASetNotShared
+	}
+	st, err := g.openStore(ctx, readWrite)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	p, err := g.pendingStatus(ctx, st)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return fault.NotFoundf("no pending key: capf ca csr makes one and its certificate request")
+	}
+	ev := device.AuditEvent{At: time.Now().UTC(), Actor: g.actor(), Action: caset.AuditCSRDiscard, Target: p.ID,
+		Detail: fmt.Sprintf("pending key for %s discarded before it was certified (%s)", p.Subject, p.Where)}
+	if g.keysInDB() {
+		if err := st.DiscardPendingKey(ctx, caset.PendingKeyID, ev); err != nil {
+			return err
+		}
+	} else {
+		if err := st.AppendAudit(ctx, ev); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		if err := os.RemoveAll(g.pendingDir()); err != nil {
+			return fmt.Errorf("discard the pending key in %s: %w", g.pendingDir(), err)
+		}
+	}
+	fmt.Fprintf(g.stdout, "discarded the pending key %s: capf ca csr makes another\n", p.ID)
+	return nil
 }

@@ -117,6 +117,19 @@ func TestCAOfflineOnKEKCluster(t *testing.T) {
 	if _, errOut, code := cl("ca", "install-signed", filepath.Join(dir, "capf.pem"), filepath.Join(dir, "chain.pem")); code != ExitNotFound || !strings.Contains(errOut, "no pending key") {
 		t.Errorf("install-signed again: exit %d: %s", code, errOut)
 	}
+	// A pending key can be discarded, to start over.
+	if out, errOut, code := cl("ca", "csr"); code != ExitOK {
+		t.Fatalf("a new csr: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code := cl("ca", "csr", "--discard"); code != ExitOK || !strings.Contains(out, "discarded the pending key") {
+		t.Fatalf("csr --discard: exit %d: %s%s", code, out, errOut)
+	}
+	if got := keyIDs(); strings.Contains(got, caset.PendingKeyID) {
+		t.Errorf("keys after the discard = %s", got)
+	}
+	if _, errOut, code := cl("ca", "csr", "--discard"); code != ExitNotFound || !strings.Contains(errOut, "no pending key") {
+		t.Errorf("a second discard: exit %d: %s", code, errOut)
+	}
 	if out, errOut, code := cl("ca", "activate", id); code != ExitOK {
 		t.Fatalf("activate: exit %d: %s%s", code, out, errOut)
 	}
@@ -217,5 +230,31 @@ func TestCAKeysBesideTheSetRestoreAcrossBackends(t *testing.T) {
 	}
 	if is, p := status(back); is != wantIssuing || p != wantPending {
 		t.Errorf("back on SQLite: issuing %q, pending %q; want %q, %q", is, p, wantIssuing, wantPending)
+	}
+}
+
+// TestCACSRDiscard: on SQLite, csr --discard removes DATA/ca/pending with
+// its audit line, refuses when there is none, and another csr can follow.
+func TestCACSRDiscard(t *testing.T) {
+	data := initData(t)
+	if out, errOut, code := run(t, data, "ca", "csr", "--discard"); code != ExitNotFound {
+		t.Errorf("discard with none: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, data, "ca", "csr", "--discard", "--subject", "CN=x"); code != ExitUsage {
+		t.Errorf("discard with a subject: exit %d: %s%s", code, out, errOut)
+	}
+	for i := 0; i < 2; i++ {
+		if out, errOut, code := run(t, data, "ca", "csr", "--key-algorithm", "ec256"); code != ExitOK {
+			t.Fatalf("csr %d: exit %d: %s%s", i, code, out, errOut)
+		}
+		if out, errOut, code := run(t, data, "ca", "csr", "--discard"); code != ExitOK {
+			t.Fatalf("discard %d: exit %d: %s%s", i, code, out, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(data, "ca", pendingCADir)); !os.IsNotExist(err) {
+			t.Errorf("DATA/ca/pending after the discard: %v", err)
+		}
+	}
+	if out, _, _ := run(t, data, "audit", "--limit", "1"); !strings.Contains(out, caset.AuditCSRDiscard) {
+		t.Errorf("the newest audit line is not %s:\n%s", caset.AuditCSRDiscard, out)
 	}
 }

@@ -260,3 +260,17 @@ func (s *Store) RemoveIssuingCA(ctx context.Context, id string, ev device.AuditE
 		return bumpCASet(ctx, tx, ev)
 	})
 }
+
+// DiscardPendingKey implements caset.Store.
+func (s *Store) DiscardPendingKey(ctx context.Context, pendingID string, ev device.AuditEvent) error {
+	return s.write(ctx, "discard the pending key", func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM keys WHERE id = $1`, pendingID)
+		if err != nil {
+			return fmt.Errorf("discard the pending key: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return fault.NotFoundf("no pending key %s (capf ca csr makes one)", pendingID)
+		}
+		return insertAudit(ctx, tx, ev)
+	})
+}

@@ -254,3 +254,19 @@ func (s *Store) RemoveIssuingCA(ctx context.Context, id string, ev device.AuditE
 		return bumpCASet(ctx, tx, ev)
 	})
 }
+
+// DiscardPendingKey implements caset.Store.
+func (s *Store) DiscardPendingKey(ctx context.Context, pendingID string, ev device.AuditEvent) error {
+	return s.submit(ctx, "discard the pending key", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE id = ?`, pendingID)
+		if err != nil {
+			return fmt.Errorf("discard the pending key: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("discard the pending key: %w", err)
+		} else if n != 1 {
+			return fault.NotFoundf("no pending key %s (capf ca csr makes one)", pendingID)
+		}
+		return insertAudit(ctx, tx, ev)
+	})
+}

@@ -81,10 +81,19 @@ func runCAPending(t *testing.T, open func(t *testing.T) CASetStore) {
 		if err := s.StagePending(t.Context(), rec, key, caset.PendingKeyID, ev); fault.KindOf(err) != fault.NotFound {
 			t.Errorf("a second stage of the pending key = %v, want NotFound", err)
 		}
+		// Discarded: only when there is one.
+		if err := s.DiscardPendingKey(t.Context(), caset.PendingKeyID, ev); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("discard with no pending key = %v, want NotFound", err)
+		}
+		must(t, s.AddPendingKey(t.Context(), pending, ev))
+		must(t, s.DiscardPendingKey(t.Context(), caset.PendingKeyID, ev))
+		if got := keyIDs(); got != "ca-"+sid+" " {
+			t.Errorf("after the discard the keys are %q, want the staged CA's alone", got)
+		}
 		evs, err := s.ListAudit(t.Context(), device.AuditQuery{})
 		must(t, err)
-		if len(evs) != 3 { // the AddCA, the pending key, the stage
-			t.Errorf("%d audit events, want 3 (one per change made)", len(evs))
+		if len(evs) != 5 { // the AddCA, the pending key, the stage, the second pending key, the discard
+			t.Errorf("%d audit events, want 5 (one per change made)", len(evs))
 		}
 	})
 }
