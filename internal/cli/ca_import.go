@@ -264,7 +264,7 @@ func (g *globals) caCSR(ctx context.Context, subject, algFlag string) error {
 		return g.caCSRSealed(ctx, name, alg)
 	}
 	if a, err := ca.Load(ca.Options{Dir: g.pendingDir()}); err == nil {
-		return fault.Conflictf("a pending key %s is waiting for its certificate (capf ca install-signed); to start over, remove %s", caset.PublicKeyID(a.Signer().Public()), g.pendingDir())
+		return fault.Conflictf("a pending key %s is waiting for its certificate in %s (capf ca install-signed); to start over: capf ca csr --discard", caset.PublicKeyID(a.Signer().Public()), g.pendingDir())
 	} else if _, serr := os.Stat(g.pendingDir()); !errors.Is(serr, fs.ErrNotExist) {
 		return fmt.Errorf("the pending key in %s: %w", g.pendingDir(), err)
 	}

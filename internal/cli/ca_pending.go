@@ -57,7 +57,7 @@ func (g *globals) caCSRSealed(ctx context.Context, name pkix.Name, alg ca.KeyAlg
 		if c, err := x509.ParseCertificate(r.Chain); err == nil {
 			id = caset.PublicKeyID(c.PublicKey)
 		}
-		return fault.Conflictf("a pending key %s is waiting for its certificate (capf ca install-signed): one at a time", id)
+		return fault.Conflictf("a pending key %s is waiting for its certificate (capf ca install-signed); to start over: capf ca csr --discard", id)
 	}
 	a, err := ca.Generate(ca.Options{KeyAlgorithm: alg, Subject: name})
 	if err != nil {
