@@ -2,6 +2,7 @@ package overview
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -147,17 +148,17 @@ func (c *Composer) DetailOf(ctx context.Context, d device.Device, history int) (
 	v := Detail{Device: d, At: now, LSCState: d.LSCState(now)}
 	var err error
 	if v.History, err = c.o.Records.History(ctx, d.Name, history); err != nil {
-		return Detail{}, err
+		return Detail{}, fmt.Errorf("detail of %s: history: %w", d.Name, err)
 	}
 	if v.Fetched, err = c.o.Records.Fetched(ctx, d.Name); err != nil {
-		return Detail{}, err
+		return Detail{}, fmt.Errorf("detail of %s: Troubleshoot certificates: %w", d.Name, err)
 	}
 	if v.LastReset, err = c.o.Records.LastReset(ctx, d.Name); err != nil {
-		return Detail{}, err
+		return Detail{}, fmt.Errorf("detail of %s: latest reset: %w", d.Name, err)
 	}
 	if c.o.Issued != nil {
 		if v.Issued, err = c.o.Issued.List(ctx, lsc.Query{Device: d.Name, Limit: IssuedListed}); err != nil {
-			return Detail{}, err
+			return Detail{}, fmt.Errorf("detail of %s: issued LSCs: %w", d.Name, err)
 		}
 		v.Inventory = true
 	}

@@ -148,8 +148,8 @@ func TestDetail(t *testing.T) {
 			}
 			d, err := overview.New(o).Detail(context.Background(), a, phone, 7)
 			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v; want %v", err, tc.wantErr)
+				if !errors.Is(err, tc.wantErr) || !strings.HasPrefix(err.Error(), "detail of "+phone+": ") {
+					t.Fatalf("err = %v; want %v, in the detail of %s", err, tc.wantErr, phone)
 				}
 				return
 			}
@@ -206,7 +206,7 @@ func TestReport(t *testing.T) {
 		wantString string
 		wantKind   fault.Kind
 	}{
-		{name: "evaluated at the composer's clock", q: device.Query{Limit: 0}, wantAt: now, wantString: "135790"},
+		{name: "evaluated at the composer's clock", q: device.Query{}, wantAt: now, wantString: "135790"},
 		{name: "a query's own clock reading is kept", q: device.Query{Now: earlier}, wantAt: earlier, wantString: "135790"},
 		{name: "viewer gets the strings blanked", hide: true, wantAt: now},
 		{name: "a refused search is the audience's error", hide: true, listErr: fault.New(fault.Forbidden, "no"), wantKind: fault.Forbidden},
