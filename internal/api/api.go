@@ -16,6 +16,7 @@ import (
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/overview"
 	"github.com/capf-server/capf/internal/webauth"
 )
 
@@ -50,7 +51,10 @@ type Options struct {
 	// TrustFiles is the trust-file service (*trustfile.Service); nil:
 	// not available here.
 	TrustFiles TrustFiles
-	Logger     *slog.Logger
+	// Windows are the maintenance windows in force, for the dashboard's
+	// notices; nil: always open.
+	Windows func() Windows
+	Logger  *slog.Logger
 }
 
 // access is what a route demands of the principal.
@@ -82,6 +86,8 @@ type server struct {
 	api    huma.API
 	mux    *http.ServeMux
 	routes []route
+	// compose composes a device's detail, the report and the dashboard.
+	compose *overview.Composer
 }
 
 // New returns the API's handler, which serves Prefix and everything below
@@ -97,6 +103,7 @@ func newServer(o Options) *server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.compose = composer(o, s)
 	cfg := huma.DefaultConfig("CAPF server administration API", "1")
 	cfg.Info.Description = "Devices (phones and their CAPF settings), bulk operations, import and report, " +
 		"the CAPF certificate, service parameters and activation, accounts, tokens and the audit stream. " +

@@ -52,6 +52,13 @@ type System interface {
 	SetActive(ctx context.Context, actor device.Actor, active bool) (system.Activation, error)
 }
 
+// Windows says when the maintenance windows are open, as the phone
+// sessions see them now.
+type Windows interface {
+	Open(t time.Time) bool
+	NextOpen(t time.Time) time.Time
+}
+
 // Campaigns is what the API needs of device.Service's bulk operations and
 // fleet overview.
 type Campaigns interface {

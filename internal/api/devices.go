@@ -257,29 +257,15 @@ func (s *server) createDevice(ctx context.Context, in *newDeviceInput) (*newDevi
 }
 
 func (s *server) getDevice(ctx context.Context, in *getDeviceInput) (*deviceDetailOutput, error) {
-	svc := s.o.Devices
 	name, err := in.normalized()
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
-	d, err := s.reader(ctx).Get(ctx, name)
+	d, err := s.compose.Detail(ctx, s.reader(ctx), name, in.History)
 	if err != nil {
 		return nil, s.fail(ctx, err, "path")
 	}
-	attempts, err := svc.History(ctx, d.Name, in.History)
-	if err != nil {
-		return nil, s.fail(ctx, err, "path")
-	}
-	fetched, err := svc.Fetched(ctx, d.Name)
-	if err != nil {
-		return nil, s.fail(ctx, err, "path")
-	}
-	reset, err := svc.LastReset(ctx, d.Name)
-	if err != nil {
-		return nil, s.fail(ctx, err, "path")
-	}
-	return &deviceDetailOutput{Body: view.DeviceDetail{Device: view.DeviceOf(d, svc.Now()), History: view.Attempts(attempts), Fetched: view.FetchedList(fetched),
-		LastReset: view.ResetOf(reset)}}, nil
+	return &deviceDetailOutput{Body: view.DetailOf(d.Device, d.At, d.History, d.Fetched, d.LastReset)}, nil
 }
 
 func (s *server) updateDevice(ctx context.Context, in *patchDeviceInput) (*deviceOutput, error) {

@@ -107,12 +107,12 @@ func (s *server) report(ctx context.Context, in *reportInput) (*fileOutput, erro
 	if err != nil {
 		return nil, s.fail(ctx, err, "query")
 	}
-	page, err := s.reader(ctx).List(ctx, q)
+	rep, err := s.compose.Report(ctx, s.reader(ctx), q)
 	if err != nil {
 		return nil, s.fail(ctx, err, "query")
 	}
 	var b bytes.Buffer
-	if err := report.WriteReport(&b, page.Devices, now); err != nil {
+	if err := report.WriteReport(&b, rep.Devices, rep.At); err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
 	return &fileOutput{ContentType: mediaCSV, ContentDisposition: attachment("capf-report.csv"), Body: b.Bytes()}, nil

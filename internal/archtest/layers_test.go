@@ -62,12 +62,13 @@ var allowed = map[string][]string{
 	"e2e":                   {"*"},
 	"archtest":              {},
 	"view":                  {"device", "lsc"},
+	"overview":              {"device", "fault", "lsc", "system"},
 	"account":               {"device", "fault", "ratelog"},
 	"webauth":               {"account", "device", "fault", "ratelog", "safetext"},
 	"system":                {"device", "fault", "config", "atomicfile"},
 	"admintls":              {"fault", "atomicfile", "certserial", "keyref"},
-	"api":                   {"account", "ca", "caset", "device", "fault", "lsc", "report", "system", "trustfile", "view", "webauth"},
-	"webui":                 {"account", "ca", "caset", "device", "fault", "lsc", "report", "safetext", "system", "trustfile", "webauth"},
+	"api":                   {"account", "ca", "caset", "device", "fault", "lsc", "overview", "report", "system", "trustfile", "view", "webauth"},
+	"webui":                 {"account", "ca", "caset", "device", "fault", "lsc", "overview", "report", "safetext", "system", "trustfile", "webauth"},
 
 	// Key references: files and PKCS #11 tokens. Only tests import
 	// keyreftest (a SoftHSM2 token for them).

@@ -9,6 +9,7 @@ import (
 	"github.com/capf-server/capf/internal/apiclient"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/overview"
 	"github.com/capf-server/capf/internal/report"
 	"github.com/capf-server/capf/internal/view"
 )
@@ -95,24 +96,18 @@ func (l *localAdmin) ShowDevice(ctx context.Context, name string, history int) (
 		return view.DeviceDetail{}, err
 	}
 	defer done()
-	d, err := svc.Get(ctx, name)
+	d, err := localComposer(svc).Detail(ctx, svc.Reader(true), name, history)
 	if err != nil {
 		return view.DeviceDetail{}, err
 	}
-	attempts, err := svc.History(ctx, d.Name, history)
-	if err != nil {
-		return view.DeviceDetail{}, err
-	}
-	fetched, err := svc.Fetched(ctx, d.Name)
-	if err != nil {
-		return view.DeviceDetail{}, err
-	}
-	reset, err := svc.LastReset(ctx, d.Name)
-	if err != nil {
-		return view.DeviceDetail{}, err
-	}
-	return view.DeviceDetail{Device: view.DeviceOf(d, svc.Now()), History: view.Attempts(attempts), Fetched: view.FetchedList(fetched),
-		LastReset: view.ResetOf(reset)}, nil
+	return view.DetailOf(d.Device, d.At, d.History, d.Fetched, d.LastReset), nil
+}
+
+// localComposer is the composition of details and reports over svc, as
+// the server's API composes them: the data directory's administrator sees
+// every string.
+func localComposer(svc *device.Service) *overview.Composer {
+	return overview.New(overview.Options{Clock: svc.Now, Records: svc})
 }
 
 func (l *localAdmin) RemoveDevice(ctx context.Context, name string) error {
@@ -186,11 +181,15 @@ func (l *localAdmin) Report(ctx context.Context, w io.Writer, c device.Criteria)
 		return err
 	}
 	defer done()
-	page, err := find(ctx, svc, c)
+	q, err := c.Query(svc.Now())
 	if err != nil {
 		return err
 	}
-	return report.WriteReport(w, page.Devices, svc.Now())
+	rep, err := localComposer(svc).Report(ctx, svc.Reader(true), q)
+	if err != nil {
+		return err
+	}
+	return report.WriteReport(w, rep.Devices, rep.At)
 }
 
 func (l *localAdmin) Audit(ctx context.Context, q device.AuditQuery) ([]view.AuditEvent, error) {

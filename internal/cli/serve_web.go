@@ -70,11 +70,16 @@ type adminServices struct {
 // handler composes the REST API and the web UI behind the security headers
 // and the authentication middleware, with /metrics and /healthz beside them.
 func (s adminServices) handler(base adminhttp.Options) http.Handler {
+	var apiWindows func() api.Windows
+	if s.windows != nil {
+		apiWindows = func() api.Windows { return s.windows() }
+	}
 	apiHandler, _ := api.New(api.Options{
 		Devices: s.devices, Campaigns: s.devices,
 		Accounts: s.accounts, ParseTTL: account.ParseTTL, RetryAfter: account.RetryAfter,
 		System: s.system, Certificate: s.certificate, CASet: apiCASetOrNil(s.caSet), Logger: s.log,
 		Certificates: certsOrNil(s.certs), Phones: s.phones, TrustFiles: apiTrustOrNil(s.trustFiles),
+		Windows: apiWindows,
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{

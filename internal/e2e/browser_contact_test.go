@@ -62,6 +62,9 @@ func TestBrowserWhyNotEnrolled(t *testing.T) {
 		poll(`document.getElementById("dash-unconfigured-names").textContent.includes(`+jsString(stranger)+`)`, 10*time.Second))
 	b.run("phone list banner", chromedp.Navigate(base+"/phones"),
 		poll(`document.getElementById("banner-window") !== null && document.getElementById("result-count") !== null`, 10*time.Second))
+	// The API's dashboard says the same, for scripts.
+	b.run("the API's dashboard has the notice", chromedp.Navigate(base+"/api/v1/dashboard"),
+		poll(`(() => { try { const d = JSON.parse(document.body.innerText); return d.notices.some(n => n.kind === "window-closed" && n.next_open === `+jsString(opens.Format(time.RFC3339))+`) } catch (e) { return false } })()`, 10*time.Second))
 
 	b.run("phone page says why", chromedp.Navigate(base+"/phones/"+phone),
 		chromedp.WaitVisible(chromedp.CSS("#last-contact")),

@@ -24,6 +24,19 @@ type Dashboard struct {
 	// Unconfigured are the phones that asked for a device that is not
 	// configured (this node's count since it started).
 	Unconfigured Unconfigured `json:"unconfigured"`
+	// Notices say what stops phones from enrolling right now, as the web
+	// UI's banners do: the service deactivated, no maintenance window
+	// open.
+	Notices []Notice `json:"notices"`
+}
+
+// Notice is the JSON form of something about the whole service that stops
+// phones from enrolling right now.
+type Notice struct {
+	Kind    string `json:"kind" enum:"deactivated,window-closed"`
+	Message string `json:"message"`
+	// NextOpen is, for window-closed, when the next window opens.
+	NextOpen *time.Time `json:"next_open,omitempty"`
 }
 
 // Unconfigured is the JSON form of the phones that asked for a device that
@@ -56,6 +69,7 @@ func DashboardOf(d device.Dashboard, now time.Time) Dashboard {
 		ExpiringWeek: d.ExpiringWeek, RenewalsWaiting: d.RenewalsWaiting,
 		Expiring: Devices(d.Expiring, now), InProgress: Devices(d.InProgress, now),
 		RecentFailures: make([]DeviceAttempt, 0, len(d.RecentFailures)),
+		Notices:        []Notice{},
 	}
 	if v.ByStatus == nil {
 		v.ByStatus = []device.Count{}

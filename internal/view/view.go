@@ -87,6 +87,13 @@ type DeviceDetail struct {
 	LastReset *Reset `json:"last_reset,omitempty"`
 }
 
+// DetailOf is the view of a device's detail: d with its LSC status
+// evaluated at now, its history (newest first), the certificates
+// Troubleshoot fetched and its latest reset (zero: none).
+func DetailOf(d device.Device, now time.Time, history []device.Attempt, fetched []device.FetchedCertificate, reset device.Reset) DeviceDetail {
+	return DeviceDetail{Device: DeviceOf(d, now), History: Attempts(history), Fetched: FetchedList(fetched), LastReset: ResetOf(reset)}
+}
+
 // Attempt is the JSON form of one attempt in a device's history.
 type Attempt struct {
 	StartedAt  time.Time  `json:"started_at"`

@@ -2,7 +2,8 @@ package webui
 
 import (
 	"context"
-	"time"
+
+	"github.com/capf-server/capf/internal/overview"
 )
 
 // banner is a notice about the whole service shown above a page's content.
@@ -11,31 +12,24 @@ type banner struct {
 	Text string
 }
 
-// banners says what stops phones from enrolling right now: the service
-// deactivated, or no maintenance window open (with when the next opens).
-// A failure to read the activation is logged and shows no banner.
+// banners says what stops phones from enrolling right now (the notices
+// of the composition), times in the UI's zone.
 func (u *ui) banners(ctx context.Context) []banner {
+	if u.compose == nil {
+		return nil
+	}
+	return u.bannersOf(u.compose.Notices(ctx))
+}
+
+// bannersOf renders notices as banners.
+func (u *ui) bannersOf(ns []overview.Notice) []banner {
 	var bs []banner
-	if u.o.System != nil {
-		a, err := u.o.System.Activation(ctx)
-		if err != nil {
-			u.log.Warn("webui: read the service activation for the banner", "err", err)
-		} else if !a.Active {
-			bs = append(bs, banner{ID: "banner-deactivated",
-				Text: "The CAPF service is deactivated: phones are refused until it is activated (Serviceability > Service Activation)."})
+	for _, n := range ns {
+		id := "banner-" + string(n.Kind)
+		if n.Kind == overview.NoticeWindowClosed {
+			id = "banner-window"
 		}
+		bs = append(bs, banner{ID: id, Text: n.Text(u.loc)})
 	}
-	if u.o.Windows == nil {
-		return bs
-	}
-	w := u.o.Windows()
-	now := u.o.Devices.Now()
-	if w == nil || w.Open(now) {
-		return bs
-	}
-	text := "No maintenance window is open: phones with a pending operation are told to retry later."
-	if next := w.NextOpen(now); next.After(now) {
-		text += " The next window opens " + next.In(u.loc).Format("Mon 2006-01-02 15:04 MST") + " (in " + next.Sub(now).Round(time.Minute).String() + ")."
-	}
-	return append(bs, banner{ID: "banner-window", Text: text})
+	return bs
 }

@@ -88,7 +88,7 @@ func (u *ui) reportCSV(w http.ResponseWriter, r *http.Request, p account.Princip
 		u.fail(w, r, p, err)
 		return
 	}
-	page, err := u.o.Devices.Reader(p.SeesSecrets()).List(r.Context(), q)
+	rep, err := u.compose.Report(r.Context(), u.audience(p), q)
 	if err != nil {
 		u.fail(w, r, p, err)
 		return
@@ -96,7 +96,7 @@ func (u *ui) reportCSV(w http.ResponseWriter, r *http.Request, p account.Princip
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="capf-report.csv"`)
 	bw := bufio.NewWriter(w)
-	if err := report.WriteReport(bw, page.Devices, now); err != nil {
+	if err := report.WriteReport(bw, rep.Devices, rep.At); err != nil {
 		u.log.Error("webui: report", "err", err)
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lsc"
+	"github.com/capf-server/capf/internal/overview"
 )
 
 // deadlineLayout is the value format of <input type="datetime-local">.
@@ -136,40 +137,33 @@ type issuedView struct {
 	RevokedBy string
 }
 
-// maxIssuedShown bounds the page's list of issued LSCs.
-const maxIssuedShown = 20
+// phoneHistory is how many attempts the phone page lists.
+const phoneHistory = 20
 
-// loadPhone fills the read-only parts of the page: history, the LSCs
-// issued to the phone and Troubleshoot certificates.
+// loadPhone fills the read-only parts of the page from the phone's
+// composed detail: history, the LSCs issued to the phone, Troubleshoot
+// certificates, the latest reset and the configuration snippet.
 func (u *ui) loadPhone(r *http.Request, pd *phoneData) error {
-	if u.o.Certificates != nil {
-		rs, err := u.o.Certificates.List(r.Context(), lsc.Query{Device: pd.Device.Name, Limit: maxIssuedShown})
-		if err != nil {
-			return err
-		}
-		now := u.o.Devices.Now()
-		pd.Inventory = true
-		for _, rec := range rs {
-			v := issuedView{Serial: rec.Serial, Status: string(rec.Status(now)), IssuedAt: rec.IssuedAt, NotAfter: rec.NotAfter}
-			if rec.Revoked() {
-				v.RevokedAt, v.Reason, v.RevokedBy = rec.RevokedAt, rec.Reason.String(), rec.RevokedBy
-			}
-			pd.Issued = append(pd.Issued, v)
-		}
-	}
-	if err := u.loadReset(r, pd); err != nil {
-		return err
-	}
-	h, err := u.o.Devices.History(r.Context(), pd.Device.Name, 20)
+	dt, err := u.compose.DetailOf(r.Context(), pd.Device, phoneHistory)
 	if err != nil {
 		return err
 	}
-	pd.History = h
-	fs, err := u.o.Devices.Fetched(r.Context(), pd.Device.Name)
-	if err != nil {
-		return err
+	u.showDetail(r, pd, dt)
+	return nil
+}
+
+// showDetail puts the read-only parts of dt on the page.
+func (u *ui) showDetail(r *http.Request, pd *phoneData, dt overview.Detail) {
+	pd.LSCState, pd.Inventory, pd.History = dt.LSCState, dt.Inventory, dt.History
+	for _, rec := range dt.Issued {
+		v := issuedView{Serial: rec.Serial, Status: string(rec.Status(dt.At)), IssuedAt: rec.IssuedAt, NotAfter: rec.NotAfter}
+		if rec.Revoked() {
+			v.RevokedAt, v.Reason, v.RevokedBy = rec.RevokedAt, rec.Reason.String(), rec.RevokedBy
+		}
+		pd.Issued = append(pd.Issued, v)
 	}
-	for i, fc := range fs {
+	u.showReset(r, pd, dt.LastReset)
+	for i, fc := range dt.Fetched {
 		fv := fetchedView{Index: i, Type: fc.Type, FetchedAt: fc.FetchedAt}
 		if c, err := x509.ParseCertificate(fc.DER); err == nil {
 			fv.Subject, fv.Serial, fv.NotAfter = c.Subject.String(), fmt.Sprintf("%X", c.SerialNumber), c.NotAfter
@@ -178,15 +172,10 @@ func (u *ui) loadPhone(r *http.Request, pd *phoneData) error {
 		}
 		pd.Fetched = append(pd.Fetched, fv)
 	}
-	if u.o.Phones != nil {
-		host, port := u.o.Phones()
-		if snippet, err := device.PhoneConfig(pd.Device, host, port); err != nil {
-			pd.SnippetError = fault.ProblemOf(err).Detail
-		} else {
-			pd.Snippet = snippet
-		}
+	pd.Snippet = dt.Snippet
+	if dt.SnippetError != nil {
+		pd.SnippetError = fault.ProblemOf(dt.SnippetError).Detail
 	}
-	return nil
 }
 
 func (u *ui) renderPhone(w http.ResponseWriter, r *http.Request, p account.Principal, status int, pd phoneData) {
@@ -201,14 +190,15 @@ func (u *ui) renderPhone(w http.ResponseWriter, r *http.Request, p account.Princ
 }
 
 func (u *ui) phoneShow(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	d, err := u.o.Devices.Reader(p.SeesSecrets()).Get(r.Context(), r.PathValue("name"))
+	dt, err := u.compose.Detail(r.Context(), u.audience(p), r.PathValue("name"), phoneHistory)
 	if err != nil {
 		u.fail(w, r, p, err)
 		return
 	}
-	pd := u.phoneData(u.formOf(d), &d)
+	pd := u.phoneData(u.formOf(dt.Device), &dt.Device)
 	pd.Saved = r.URL.Query().Get("saved") == "1"
-	u.renderPhone(w, r, p, http.StatusOK, pd)
+	u.showDetail(r, &pd, dt)
+	u.render(w, r, p, http.StatusOK, "phone.html", "Phone Configuration: "+dt.Device.Name, "phones", pd)
 }
 
 func (u *ui) phoneNew(w http.ResponseWriter, r *http.Request, p account.Principal) {

@@ -9,19 +9,14 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 )
 
-// loadReset fills in the phone's latest reset, and whether the page
-// follows one just asked for.
-func (u *ui) loadReset(r *http.Request, pd *phoneData) error {
-	rs, err := u.o.Devices.LastReset(r.Context(), pd.Device.Name)
-	if err != nil {
-		return err
-	}
+// showReset puts the phone's latest reset on the page, and whether the
+// page follows one just asked for.
+func (u *ui) showReset(r *http.Request, pd *phoneData, rs device.Reset) {
 	pd.LastReset = rs
 	switch r.URL.Query().Get("reset") {
 	case "ok", "failed":
 		pd.ResetDone = r.URL.Query().Get("reset")
 	}
-	return nil
 }
 
 // phoneReset asks the PBX to restart the phone (Save, then Reset) and

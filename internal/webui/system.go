@@ -294,16 +294,14 @@ func (u *ui) dashboard(w http.ResponseWriter, r *http.Request, p account.Princip
 	d.ExpiringWeekHref = search{Where: []string{"lsc-status:equals:valid", "lsc-expires:before:" + week}, Rows: defaultRows, Page: 1}.href("/phones")
 	if u.o.Campaigns == nil {
 		d.Error = notConfigured("the dashboard").Error()
+		d.Banners = u.banners(r.Context())
 	} else {
-		db, err := u.o.Campaigns.Dashboard(r.Context())
+		db, err := u.compose.Dashboard(r.Context(), u.audience(p))
 		if err != nil {
 			u.fail(w, r, p, err)
 			return
 		}
-		rd := u.o.Devices.Reader(p.SeesSecrets())
-		rd.Redact(db.Expiring)
-		rd.Redact(db.InProgress)
-		d.Dashboard = db
+		d.Dashboard, d.Banners = db.Dashboard, u.bannersOf(db.Notices)
 		cs, err := u.o.Campaigns.Campaigns(r.Context(), 10)
 		if err != nil {
 			u.fail(w, r, p, err)
@@ -311,6 +309,5 @@ func (u *ui) dashboard(w http.ResponseWriter, r *http.Request, p account.Princip
 		}
 		d.Campaigns = cs
 	}
-	d.Banners = u.banners(r.Context())
 	u.render(w, r, p, http.StatusOK, "dashboard.html", "Dashboard", "dashboard", d)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lsc"
+	"github.com/capf-server/capf/internal/overview"
 	"github.com/capf-server/capf/internal/system"
 	"github.com/capf-server/capf/internal/webauth"
 )
@@ -186,6 +187,8 @@ type ui struct {
 	pages map[string]*template.Template
 	// streams counts the open live status streams.
 	streams streamSlots
+	// compose composes the phone page, the report and the dashboard.
+	compose *overview.Composer
 }
 
 // New returns the UI's handler. It must run behind webauth.Middleware (and
@@ -218,6 +221,7 @@ func New(o Options) http.Handler {
 	}
 	u.streams.perSession, u.streams.total = u.o.StreamsPerSession, u.o.MaxStreams
 	u.pages = parsePages(u.funcs())
+	u.compose = composer(u.o, u)
 
 	mux := http.NewServeMux()
 	static, err := fs.Sub(staticFS, "static")
