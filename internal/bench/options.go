@@ -63,6 +63,13 @@ type Options struct {
 	// Server, it is the external server's database, where the devices are
 	// provisioned (DataDir is then needed only for the CAPF certificate).
 	DB string
+	// Nodes is the number of server nodes a spawned run starts (default
+	// 1). More than one needs DB: the run stores one cluster's keys in its
+	// schema with "capf cluster init" under a KEK file of its temporary
+	// directory, starts that many "capf serve" nodes on distinct loopback
+	// addresses (127.0.0.1, 127.0.0.2, …), and gives phone i the capfList
+	// node i mod Nodes first, then the others in order.
+	Nodes int
 	// NoProvision skips provisioning: the devices must exist with the
 	// operation wanted and null-string authentication.
 	NoProvision bool
@@ -135,6 +142,9 @@ const (
 	MaxSourceAddrs = 256 * 250
 	// MaxErrors is how many distinct error messages a report keeps.
 	MaxErrors = 10
+	// MaxNodes is the most nodes a run starts: a phone's capfList holds
+	// up to five servers.
+	MaxNodes = phonesim.MaxServers
 )
 
 // mode returns the server mode the options select.
@@ -215,6 +225,17 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if err := store.Check(o.DB); err != nil {
 		bad("%v", err)
+	}
+	switch {
+	case o.Nodes < 0 || o.Nodes > MaxNodes:
+		bad("nodes %d: want 1 to %d", o.Nodes, MaxNodes)
+	case o.Nodes > 1 && o.mode() != ModeSpawned:
+		bad("%d nodes: only a server the run spawns can have several nodes (not --server, not --in-process)", o.Nodes)
+	case o.Nodes > 1 && !store.IsPostgres(o.DB):
+		bad("%d nodes: several nodes share a PostgreSQL database: give --db postgres://…", o.Nodes)
+	}
+	if o.Nodes == 0 {
+		o.Nodes = 1
 	}
 	if o.Waiting > 0 && o.Operation != string(device.OpInstall) {
 		bad("waiting phones need operation install (they wait in key generation)")
