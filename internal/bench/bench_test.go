@@ -270,6 +270,7 @@ func TestOptionsErrors(t *testing.T) {
 		{"nodes-in-process", Options{Phones: 1, Nodes: 2, DB: "postgres://db/capf", StartServer: func(context.Context, string, string) (string, func(), error) { return "", nil, nil }}, []string{"only a server the run spawns"}},
 		{"too-many-nodes", Options{Phones: 1, Nodes: MaxNodes + 1, DB: "postgres://db/capf"}, []string{"nodes 6: want 1 to 5"}},
 		{"negative-nodes", Options{Phones: 1, Nodes: -1}, []string{"nodes -1"}},
+		{"profile-external", Options{Phones: 1, CPUProfile: "cpu.pprof", Server: "127.0.0.1:3804", NoProvision: true, CAFile: "x"}, []string{"CPU profile is written by a server the run spawns"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

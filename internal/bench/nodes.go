@@ -75,12 +75,13 @@ func initCluster(ctx context.Context, exe, dir, db, capfKey string) (kekFile, ca
 // spawnNodes starts one "exe serve" node on each data directory of dirs
 // (which holds its capf.json), on the database db, the first on
 // 127.0.0.1, the next on 127.0.0.2, …, with the cluster's KEK file when
-// kekFile is set, and returns them; on an error it stops the ones it
+// kekFile is set, each writing its CPU profile when profile is set (see
+// nodeProfile), and returns them; on an error it stops the ones it
 // started.
-func spawnNodes(ctx context.Context, exe, dir string, dirs []string, db, kekFile string) ([]*server, error) {
+func spawnNodes(ctx context.Context, exe string, dirs []string, db, kekFile, profile string) ([]*server, error) {
 	var nodes []*server
 	for i, nd := range dirs {
-		s, err := spawn(ctx, exe, nd, db, nodeListen(i), kekFile)
+		s, err := spawn(ctx, exe, nd, db, nodeListen(i), kekFile, nodeProfile(profile, i, len(dirs)))
 		if err != nil {
 			for _, s := range nodes {
 				_ = s.stop()
@@ -93,6 +94,15 @@ func spawnNodes(ctx context.Context, exe, dir string, dirs []string, db, kekFile
 		nodes = append(nodes, s)
 	}
 	return nodes, nil
+}
+
+// nodeProfile returns the CPU profile file of node i (0-based) of n:
+// profile itself for one node, profile.nodeN for several; "" for none.
+func nodeProfile(profile string, i, n int) string {
+	if profile == "" || n == 1 {
+		return profile
+	}
+	return fmt.Sprintf("%s.node%d", profile, i+1)
 }
 
 // nodeParams returns the capf.json of node i (0-based): all of params for

@@ -44,3 +44,22 @@ func TestNodeParams(t *testing.T) {
 		t.Errorf("nodeParams changed its argument: %v", params)
 	}
 }
+
+func TestNodeProfile(t *testing.T) {
+	tests := []struct {
+		profile string
+		i, n    int
+		want    string
+	}{
+		{"", 0, 1, ""},
+		{"", 1, 2, ""},
+		{"cpu.pprof", 0, 1, "cpu.pprof"},
+		{"cpu.pprof", 0, 2, "cpu.pprof.node1"},
+		{"cpu.pprof", 1, 2, "cpu.pprof.node2"},
+	}
+	for _, tc := range tests {
+		if got := nodeProfile(tc.profile, tc.i, tc.n); got != tc.want {
+			t.Errorf("nodeProfile(%q, %d, %d) = %q, want %q", tc.profile, tc.i, tc.n, got, tc.want)
+		}
+	}
+}

@@ -113,6 +113,11 @@ type Options struct {
 	// Executable is the program to spawn as the server (default: this
 	// program, os.Executable).
 	Executable string
+	// CPUProfile, when set, has each server the run spawns write its CPU
+	// profile, from its start to its stop, to a new file: CPUProfile
+	// itself, or CPUProfile.nodeN for node N of several. The timed phase
+	// is most of that span; start-up and drain are short.
+	CPUProfile string
 	// KeepDataDir keeps the temporary data directory of a server the run
 	// started (its database and server.log), and names it in the report.
 	KeepDataDir bool
@@ -236,6 +241,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Nodes == 0 {
 		o.Nodes = 1
+	}
+	if o.CPUProfile != "" && o.mode() != ModeSpawned {
+		bad("a CPU profile is written by a server the run spawns (not --server, not --in-process)")
 	}
 	if o.Waiting > 0 && o.Operation != string(device.OpInstall) {
 		bad("waiting phones need operation install (they wait in key generation)")

@@ -202,7 +202,7 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 		b.srv = &server{mode: ModeInProcess, addr: addr, dataDir: dir, stop: func() error { stop(); return nil }}
 		b.rep.Notes = append(b.rep.Notes, "server CPU time and memory are not measured for an in-process server")
 	} else {
-		if b.nodes, err = spawnNodes(ctx, exe, dir, nodeDirs, b.db, kekFile); err != nil {
+		if b.nodes, err = spawnNodes(ctx, exe, nodeDirs, b.db, kekFile, o.CPUProfile); err != nil {
 			return err
 		}
 		b.srv = b.nodes[0]

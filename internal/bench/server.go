@@ -130,8 +130,8 @@ func provision(ctx context.Context, dataDir, db string, o Options) error {
 // "" for the SQLite database of dir) as a child process listening for
 // phones on listen, with the cluster's KEK file when kekFile is set, its
 // standard error going to dir/server.log, and waits for its listening
-// line.
-func spawn(ctx context.Context, exe, dir, db, listen, kekFile string) (*server, error) {
+// line. With profile set, the server writes its CPU profile there.
+func spawn(ctx context.Context, exe, dir, db, listen, kekFile, profile string) (*server, error) {
 	logPath := filepath.Join(dir, serverLog)
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -143,6 +143,9 @@ func spawn(ctx context.Context, exe, dir, db, listen, kekFile string) (*server, 
 	args := []string{"serve", "--data", dir, "--db", db, "--listen", listen, "--admin-listen", ""}
 	if kekFile != "" {
 		args = append(args, "--kek-file", kekFile)
+	}
+	if profile != "" {
+		args = append(args, "--cpu-profile", profile)
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = logFile

@@ -83,6 +83,7 @@ The JSON report gives durations in milliseconds (keys ending in _ms).`,
 	fl.BoolVar(&f.o.TLS13, "tls13", false, "let phones negotiate TLS 1.3 (by default they stop at TLS 1.2, as phone firmware does)")
 	fl.StringArrayVar(&f.params, "param", nil, "KEY=JSON service parameter for a server it starts, e.g. max_concurrent_operations=256 (repeatable)")
 	fl.IntVar(&f.o.Nodes, "nodes", 1, "serve nodes to start on the PostgreSQL --db, one cluster (at most 5)")
+	fl.StringVar(&f.o.CPUProfile, "cpu-profile", "", "have the server it starts write its CPU profile to this new file (FILE.nodeN with --nodes); read it with go tool pprof")
 	fl.BoolVar(&f.o.KeepDataDir, "keep", false, "keep the temporary data directory of a server it starts (database, server.log)")
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the server in this process (no CPU or memory figures)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
