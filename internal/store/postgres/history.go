@@ -311,13 +311,16 @@ const (
 // their CAs' CRLs ($16, or $11 for lscClear: the revoked_by text; $10
 // and these only for lscSet and lscClear). It
 // returns how many attempts it closed (0 or 1); with 0 it changed nothing,
-// since the device and issuance updates join the closed attempt.
+// since the device and issuance updates join the closed attempt. An
+// outcome that did not complete the operation also prunes the device's
+// history to its newest N attempts (pruneAttemptsSQL's rule; $nargs+1 is
+// N-1), a no-op while the history is within its limit.
 //
 // The LSC is the session's fact and is always applied; the status, and
 // for a completed operation the clearing of operation and string, only
 // when no administrator changed the device's configuration since the
 // claim (the attempt's config_rev).
-func finishSQL(completed bool, lsc lscChange) string {
+func finishSQL(completed bool, lsc lscChange, nargs int) string {
 	const same = `devices.config_rev = a.rev`
 	sets := []string{"status = CASE WHEN " + same + " THEN $1 ELSE status END", "updated_at = $2",
 		"last_contact_at = $2", "last_contact_remote = a.remote", "last_contact_outcome = $4", "last_contact_reason = $5"}
@@ -337,10 +340,19 @@ func finishSQL(completed bool, lsc lscChange) string {
 		revoke = `, deleted AS (UPDATE issuances SET revoked_at = $2, revocation_reason = 5, revoked_by = $11
 			WHERE device = $10 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fin))`
 	}
+	prune := ""
+	if !completed {
+		// The statement's snapshot still sees the attempt it closes as
+		// open; pruneAttemptsSQL's cut counts open and closed attempts
+		// alike, so the rows it keeps are the same.
+		prune = fmt.Sprintf(`, pruned AS (DELETE FROM attempts
+			WHERE device = (SELECT device FROM fin) AND finished_at IS NOT NULL
+			AND id < (SELECT id FROM attempts WHERE device = (SELECT device FROM fin) ORDER BY id DESC LIMIT 1 OFFSET $%d))`, nargs+1)
+	}
 	return `WITH fin AS (UPDATE attempts SET finished_at = $2, auth_mode = $6, result = $1, reason = $7, sudi = $8
 		WHERE id = $3 AND finished_at IS NULL AND node = $9
 		RETURNING device, config_rev AS rev, remote),
-	dev AS (UPDATE devices SET ` + strings.Join(sets, ", ") + ` FROM fin AS a WHERE devices.name = a.device)` + revoke + `
+	dev AS (UPDATE devices SET ` + strings.Join(sets, ", ") + ` FROM fin AS a WHERE devices.name = a.device)` + revoke + prune + `
 	SELECT count(*) FROM fin`
 }
 
@@ -367,10 +379,8 @@ func (s *Store) RecordContacts(ctx context.Context, cs []device.Contact) error {
 // FinishAttempt closes an open attempt held by o.Node and applies its
 // outcome to the device in one statement (finishSQL: one implicit
 // transaction, one round trip); NotFound if the attempt is unknown,
-// Conflict if it is closed or held by another node. An outcome that did
-// not complete the operation also prunes the device's history, in a second
-// statement of the same batch and so of the same transaction (a no-op
-// while the history is within its limit).
+// Conflict if it is closed or held by another node, and then nothing
+// changed.
 func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	what := fmt.Sprintf("finish attempt %d of device %q", o.AttemptID, o.Device)
 	change := lscKeep
@@ -387,17 +397,16 @@ func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 		change = lscClear
 		args = append(args, o.Device, lsc.DeletedBy(o.AttemptID))
 	}
-	query := finishSQL(o.Completed, change)
+	query := finishSQL(o.Completed, change, len(args))
+	if !o.Completed {
+		// A phone failing again and again adds a row each time: keep
+		// its history bounded.
+		args = append(args, s.historyLimit-1)
+	}
 	var closed int64
 	err := s.retryStatement(ctx, func(ctx context.Context) error {
 		closed = 0
-		if o.Completed {
-			return s.pool.QueryRow(ctx, query, args...).Scan(&closed)
-		}
-		b := &pgx.Batch{}
-		b.Queue(query, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&closed) })
-		b.Queue(pruneAttemptsSQL, o.Device, s.historyLimit-1)
-		return s.pool.SendBatch(ctx, b).Close()
+		return s.pool.QueryRow(ctx, query, args...).Scan(&closed)
 	})
 	switch {
 	case err != nil:
