@@ -265,6 +265,12 @@ func TestOptionsErrors(t *testing.T) {
 		{"waiting-without-install", Options{Phones: 1, Waiting: 1, Operation: "none"}, []string{"operation install"}},
 		{"bad-prefix", Options{Phones: 1, NamePrefix: "PHONE"}, []string{"name prefix"}},
 		{"db-not-postgres", Options{Phones: 1, DB: "mysql://db.example/capf"}, []string{"want a postgres:// URL"}},
+		{"nodes-without-postgres", Options{Phones: 1, Nodes: 2}, []string{"2 nodes", "--db postgres://"}},
+		{"nodes-external", Options{Phones: 1, Nodes: 2, DB: "postgres://db/capf", Server: "127.0.0.1:3804", NoProvision: true, CAFile: "x"}, []string{"only a server the run spawns"}},
+		{"nodes-in-process", Options{Phones: 1, Nodes: 2, DB: "postgres://db/capf", StartServer: func(context.Context, string, string) (string, func(), error) { return "", nil, nil }}, []string{"only a server the run spawns"}},
+		{"too-many-nodes", Options{Phones: 1, Nodes: MaxNodes + 1, DB: "postgres://db/capf"}, []string{"nodes 6: want 1 to 5"}},
+		{"negative-nodes", Options{Phones: 1, Nodes: -1}, []string{"nodes -1"}},
+		{"profile-external", Options{Phones: 1, CPUProfile: "cpu.pprof", Server: "127.0.0.1:3804", NoProvision: true, CAFile: "x"}, []string{"CPU profile is written by a server the run spawns"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -63,6 +63,13 @@ type Options struct {
 	// Server, it is the external server's database, where the devices are
 	// provisioned (DataDir is then needed only for the CAPF certificate).
 	DB string
+	// Nodes is the number of server nodes a spawned run starts (default
+	// 1). More than one needs DB: the run stores one cluster's keys in its
+	// schema with "capf cluster init" under a KEK file of its temporary
+	// directory, starts that many "capf serve" nodes on distinct loopback
+	// addresses (127.0.0.1, 127.0.0.2, …), and gives phone i the capfList
+	// node i mod Nodes first, then the others in order.
+	Nodes int
 	// NoProvision skips provisioning: the devices must exist with the
 	// operation wanted and null-string authentication.
 	NoProvision bool
@@ -106,6 +113,11 @@ type Options struct {
 	// Executable is the program to spawn as the server (default: this
 	// program, os.Executable).
 	Executable string
+	// CPUProfile, when set, has each server the run spawns write its CPU
+	// profile, from its start to its stop, to a new file: CPUProfile
+	// itself, or CPUProfile.nodeN for node N of several. The timed phase
+	// is most of that span; start-up and drain are short.
+	CPUProfile string
 	// KeepDataDir keeps the temporary data directory of a server the run
 	// started (its database and server.log), and names it in the report.
 	KeepDataDir bool
@@ -135,6 +147,9 @@ const (
 	MaxSourceAddrs = 256 * 250
 	// MaxErrors is how many distinct error messages a report keeps.
 	MaxErrors = 10
+	// MaxNodes is the most nodes a run starts: a phone's capfList holds
+	// up to five servers.
+	MaxNodes = phonesim.MaxServers
 )
 
 // mode returns the server mode the options select.
@@ -215,6 +230,20 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if err := store.Check(o.DB); err != nil {
 		bad("%v", err)
+	}
+	switch {
+	case o.Nodes < 0 || o.Nodes > MaxNodes:
+		bad("nodes %d: want 1 to %d", o.Nodes, MaxNodes)
+	case o.Nodes > 1 && o.mode() != ModeSpawned:
+		bad("%d nodes: only a server the run spawns can have several nodes (not --server, not --in-process)", o.Nodes)
+	case o.Nodes > 1 && !store.IsPostgres(o.DB):
+		bad("%d nodes: several nodes share a PostgreSQL database: give --db postgres://…", o.Nodes)
+	}
+	if o.Nodes == 0 {
+		o.Nodes = 1
+	}
+	if o.CPUProfile != "" && o.mode() != ModeSpawned {
+		bad("a CPU profile is written by a server the run spawns (not --server, not --in-process)")
 	}
 	if o.Waiting > 0 && o.Operation != string(device.OpInstall) {
 		bad("waiting phones need operation install (they wait in key generation)")

@@ -30,7 +30,10 @@ type Params struct {
 	// DB is the database backend, sqlite or postgres (for an external
 	// server: where the devices were provisioned); DBURL the PostgreSQL
 	// URL without its password, DBSchema the schema the run created.
-	DB       string `json:"db"`
+	DB string `json:"db"`
+	// Nodes is the number of server nodes the run started, when more
+	// than one (Server then lists their addresses, comma-separated).
+	Nodes    int    `json:"nodes,omitempty"`
 	DBURL    string `json:"db_url,omitempty"`
 	DBSchema string `json:"db_schema,omitempty"`
 }
@@ -81,6 +84,10 @@ type Report struct {
 	// few of them.
 	ServerWarnings int      `json:"server_warnings"`
 	ServerLog      []string `json:"server_log,omitempty"`
+	// Nodes, when the run started several, gives each node's share; the
+	// fields above are their sums (the CPU time), the largest (peak RSS)
+	// or the whole run's (rate, latencies).
+	Nodes []NodeReport `json:"nodes,omitempty"`
 
 	// Waiting is the number of phones to hold in key generation,
 	// WaitingReached how many got there before the timed phase, and
@@ -219,6 +226,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("server warnings", "%d", r.ServerWarnings)
 	} else {
 		row("server CPU, RSS", "not measured")
+	}
+	for i, n := range r.Nodes {
+		row(fmt.Sprintf("node %d", i+1), "%s: %d enrollments, %.1f/s, CPU %.0f ms (%.3f ms per enrollment), peak RSS %.1f MiB",
+			n.Addr, n.Succeeded, n.PerSecond, n.ServerCPUMS, n.CPUPerEnrollmentMS, float64(n.PeakRSSBytes)/(1<<20))
 	}
 	row("client CPU", "%s", r.ClientCPU.Round(time.Millisecond))
 	if r.Waiting > 0 {

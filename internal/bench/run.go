@@ -62,6 +62,14 @@ func Run(ctx context.Context, o Options, logf Logf) (rep *Report, err error) {
 		}
 	}()
 	rep.Params.Server = b.srv.addr
+	if len(b.nodes) > 1 {
+		addrs := make([]string, len(b.nodes))
+		for i, n := range b.nodes {
+			addrs[i] = n.addr
+		}
+		rep.Params.Server = strings.Join(addrs, ",")
+		rep.Params.Nodes = len(b.nodes)
+	}
 	if o.SourceAddrs > 1 && isIPv4Loopback(b.srv.addr) {
 		rep.Params.SourceAddrs = o.SourceAddrs
 	}
@@ -83,7 +91,7 @@ func Run(ctx context.Context, o Options, logf Logf) (rep *Report, err error) {
 
 	timedErr := b.timed(tctx)
 	rep.WaitingHeld = w.held()
-	if b.srv.pid != 0 {
+	if len(b.nodes) > 0 {
 		b.measureEnd()
 	}
 	w.release()
@@ -99,14 +107,13 @@ type bench struct {
 	o     Options
 	logf  Logf
 	rep   *Report
-	srv   *server
+	srv   *server   // the server, or the first node of several
+	nodes []*server // the spawned nodes (one, or o.Nodes); none for other modes
 	trust []*x509.Certificate
 	pool  *keyPool
 	tmp   string // temporary data directory to remove
 	db    string // the database of the server: "" (SQLite) or a DSN
 	pgRun *runSchema
-
-	cpuStart, cpuEnd time.Duration // spawned server's CPU time; -1 when unreadable
 }
 
 // startServer reaches or starts the server, provisions the devices and
@@ -154,11 +161,37 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 	}
 	params := serverParams(o)
 	b.rep.Params.ServerParams = maps.Clone(params)
-	if err := writeParams(dir, params); err != nil {
-		return err
+	exe := o.Executable
+	if exe == "" && o.mode() == ModeSpawned {
+		if exe, err = os.Executable(); err != nil {
+			return fmt.Errorf("find this program to spawn the server: %w", err)
+		}
 	}
-	b.logf("provisioning %d devices in %s", o.Phones+o.Waiting, store.Describe(store.Options{DB: b.db, DataDir: dir}))
-	if err := provision(ctx, dir, b.db, o); err != nil {
+	nodeDirs := []string{dir}
+	kekFile, caFile := "", datadir.Dir(dir).CACert()
+	if o.Nodes > 1 {
+		// One cluster: its keys in the run's schema, one CAPF
+		// certificate every node presents.
+		b.logf("cluster init: %d nodes, CAPF key %s", o.Nodes, o.CAPFKey)
+		if kekFile, caFile, err = initCluster(ctx, exe, dir, b.db, o.CAPFKey); err != nil {
+			return err
+		}
+		nodeDirs = nil
+		for i := range o.Nodes {
+			nd := nodeDir(dir, i)
+			if err := os.Mkdir(nd, 0o700); err != nil {
+				return err
+			}
+			nodeDirs = append(nodeDirs, nd)
+		}
+	}
+	for i, nd := range nodeDirs {
+		if err := writeParams(nd, nodeParams(params, i)); err != nil {
+			return err
+		}
+	}
+	b.logf("provisioning %d devices in %s", o.Phones+o.Waiting, store.Describe(store.Options{DB: b.db, DataDir: nodeDirs[0]}))
+	if err := provision(ctx, nodeDirs[0], b.db, o); err != nil {
 		return err
 	}
 	if o.mode() == ModeInProcess {
@@ -169,18 +202,31 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 		b.srv = &server{mode: ModeInProcess, addr: addr, dataDir: dir, stop: func() error { stop(); return nil }}
 		b.rep.Notes = append(b.rep.Notes, "server CPU time and memory are not measured for an in-process server")
 	} else {
-		exe := o.Executable
-		if exe == "" {
-			if exe, err = os.Executable(); err != nil {
-				return fmt.Errorf("find this program to spawn the server: %w", err)
-			}
-		}
-		if b.srv, err = spawn(ctx, exe, dir, b.db); err != nil {
+		if b.nodes, err = spawnNodes(ctx, exe, nodeDirs, b.db, kekFile, o.CPUProfile); err != nil {
 			return err
 		}
+		b.srv = b.nodes[0]
+		if len(b.nodes) > 1 {
+			nodes := b.nodes
+			b.srv = &server{mode: ModeSpawned, addr: nodes[0].addr, dataDir: dir, pid: nodes[0].pid,
+				stop: func() error {
+					var errs []error
+					for i, n := range nodes {
+						if err := n.stop(); err != nil {
+							errs = append(errs, fmt.Errorf("node %d: %w", i+1, err))
+						}
+					}
+					return errors.Join(errs...)
+				}}
+		}
 	}
-	b.logf("server (%s) listening on %s", b.srv.mode, b.srv.addr)
-	if b.trust, err = phonesim.LoadTrust(datadir.Dir(dir).CACert()); err != nil {
+	for i, n := range b.nodes {
+		b.logf("node %d (%s) listening on %s", i+1, n.mode, n.addr)
+	}
+	if b.nodes == nil {
+		b.logf("server (%s) listening on %s", b.srv.mode, b.srv.addr)
+	}
+	if b.trust, err = phonesim.LoadTrust(caFile); err != nil {
 		_ = b.srv.stop()
 		return fmt.Errorf("CAPF certificate: %w", err)
 	}
@@ -222,36 +268,60 @@ func (b *bench) removeTmp() {
 	}
 }
 
-// measureEnd computes the spawned server's CPU time in the timed phase and
-// reads its peak RSS and warnings so far; it runs before the waiting phones
-// are released, whose ends the server would log and record.
+// measureEnd computes the spawned nodes' CPU time in the timed phase
+// (their sum; per node in Report.Nodes when there are several) and reads
+// their peak RSS (the largest) and warnings so far; it runs before the
+// waiting phones are released, whose ends the server would log and
+// record.
 func (b *bench) measureEnd() {
 	r := b.rep
-	rss, err := procPeakRSS(b.srv.pid)
-	if err != nil || b.cpuStart < 0 || b.cpuEnd < 0 {
-		r.Notes = append(r.Notes, fmt.Sprintf("server CPU time and memory not measured (%v)", err))
-		return
+	var cpu time.Duration
+	for _, n := range b.nodes {
+		rss, err := procPeakRSS(n.pid)
+		if err != nil || n.cpuStart < 0 || n.cpuEnd < 0 {
+			r.Notes = append(r.Notes, fmt.Sprintf("server CPU time and memory not measured (%v)", err))
+			r.Nodes = nil
+			return
+		}
+		r.PeakRSSBytes = max(r.PeakRSSBytes, rss)
+		ncpu := n.cpuEnd - n.cpuStart
+		cpu += ncpu
+		warnings, first := n.warnings(5)
+		r.ServerWarnings += warnings
+		r.ServerLog = append(r.ServerLog, first[:min(len(first), 5-len(r.ServerLog))]...)
+		if len(b.nodes) > 1 {
+			nr := NodeReport{Addr: n.addr, Succeeded: n.succeeded, ServerCPUMS: ms(ncpu), PeakRSSBytes: rss}
+			if r.Duration > 0 {
+				nr.PerSecond = float64(n.succeeded) / r.Duration.Seconds()
+			}
+			if n.succeeded > 0 {
+				nr.CPUPerEnrollmentMS = ms(ncpu / time.Duration(n.succeeded))
+			}
+			r.Nodes = append(r.Nodes, nr)
+		}
 	}
 	r.ServerMeasured = true
-	r.PeakRSSBytes = rss
-	r.ServerCPU = b.cpuEnd - b.cpuStart
+	r.ServerCPU = cpu
 	if r.Succeeded > 0 {
 		r.CPUPerEnrollment = r.ServerCPU / time.Duration(r.Succeeded)
 	}
-	r.ServerWarnings, r.ServerLog = b.srv.warnings(5)
 }
 
 // phoneOptions returns the simulator options of phone number i (timed
 // phones first, then the waiting ones).
 func (b *bench) phoneOptions(i int) phonesim.Options {
 	o := phonesim.Options{
-		Server:         b.srv.addr,
 		Trust:          b.trust,
 		DeviceName:     deviceName(b.o.NamePrefix, b.o.Offset+uint64(i)),
 		AuthMode:       phonesim.AuthModeNull,
 		KeyGen:         b.pool.KeyGen,
 		Retries:        -1,
 		MessageTimeout: b.o.MessageTimeout,
+	}
+	if len(b.nodes) > 1 {
+		o.Servers = b.capfList(i)
+	} else {
+		o.Server = b.srv.addr
 	}
 	if !b.o.TLS13 {
 		o.MaxVersion = tls.VersionTLS12
@@ -295,7 +365,7 @@ func (b *bench) timed(ctx context.Context) error {
 		done, fail atomic.Int64
 		wg         sync.WaitGroup
 	)
-	b.cpuStart = b.serverCPU()
+	b.markCPU(true)
 	clientStart, clientErr := procCPU(os.Getpid())
 	b.logf("timed phase: %d phones on %d workers", o.Phones, o.Concurrency)
 	start := time.Now()
@@ -314,6 +384,15 @@ func (b *bench) timed(ctx context.Context) error {
 				ok, retry, msg := b.outcome(po.DeviceName, res, err)
 				okFlags[i] = ok
 				done.Add(1)
+				if ok && len(b.nodes) > 1 {
+					mu.Lock()
+					for _, n := range b.nodes {
+						if n.addr == res.Server {
+							n.succeeded++
+						}
+					}
+					mu.Unlock()
+				}
 				if !ok {
 					fail.Add(1)
 					mu.Lock()
@@ -328,7 +407,7 @@ func (b *bench) timed(ctx context.Context) error {
 	}
 	wg.Wait()
 	r.Duration = time.Since(start)
-	b.cpuEnd = b.serverCPU()
+	b.markCPU(false)
 	if clientEnd, err := procCPU(os.Getpid()); err == nil && clientErr == nil {
 		r.ClientCPU = clientEnd - clientStart
 	}
@@ -354,17 +433,20 @@ func (b *bench) timed(ctx context.Context) error {
 	return nil
 }
 
-// serverCPU returns the spawned server's CPU time so far, -1 when it cannot
-// be read, 0 for other servers.
-func (b *bench) serverCPU() time.Duration {
-	if b.srv.pid == 0 {
-		return 0
+// markCPU reads each spawned node's CPU time so far, at the start or the
+// end of the timed phase (-1 when it cannot be read).
+func (b *bench) markCPU(start bool) {
+	for _, n := range b.nodes {
+		cpu, err := procCPU(n.pid)
+		if err != nil {
+			cpu = -1
+		}
+		if start {
+			n.cpuStart = cpu
+		} else {
+			n.cpuEnd = cpu
+		}
 	}
-	cpu, err := procCPU(b.srv.pid)
-	if err != nil {
-		return -1
-	}
-	return cpu
 }
 
 // progress logs the count of finished phones every 5 s until stopped.

@@ -41,7 +41,10 @@ type server struct {
 	dataDir string
 	pid     int    // of a spawned server; 0 otherwise
 	logPath string // a spawned server's standard error
-	stop    func() error
+
+	cpuStart, cpuEnd time.Duration // a spawned server's CPU time; -1 when unreadable
+	succeeded        int           // timed phones that ended their session here with success
+	stop             func() error
 }
 
 // serverParams returns the capf.json a started server gets: the CAPF key,
@@ -124,9 +127,11 @@ func provision(ctx context.Context, dataDir, db string, o Options) error {
 }
 
 // spawn starts exe serve on dir and the database db (a postgres:// URL, or
-// "" for the SQLite database of dir) as a child process, its standard
-// error going to dir/server.log, and waits for its listening line.
-func spawn(ctx context.Context, exe, dir, db string) (*server, error) {
+// "" for the SQLite database of dir) as a child process listening for
+// phones on listen, with the cluster's KEK file when kekFile is set, its
+// standard error going to dir/server.log, and waits for its listening
+// line. With profile set, the server writes its CPU profile there.
+func spawn(ctx context.Context, exe, dir, db, listen, kekFile, profile string) (*server, error) {
 	logPath := filepath.Join(dir, serverLog)
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -135,7 +140,14 @@ func spawn(ctx context.Context, exe, dir, db string) (*server, error) {
 	defer logFile.Close() // the child has its own descriptor
 	// --db always, so that a CAPF_DB of this environment never points the
 	// child elsewhere than the run's database.
-	cmd := exec.Command(exe, "serve", "--data", dir, "--db", db, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	args := []string{"serve", "--data", dir, "--db", db, "--listen", listen, "--admin-listen", ""}
+	if kekFile != "" {
+		args = append(args, "--kek-file", kekFile)
+	}
+	if profile != "" {
+		args = append(args, "--cpu-profile", profile)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

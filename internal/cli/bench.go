@@ -25,6 +25,7 @@ type benchFlags struct {
 	params    []string
 	json      bool
 	inProcess bool
+	bare      bool
 	quiet     bool
 }
 
@@ -45,7 +46,12 @@ limits, provisions the devices (SEP…, null-string authentication, the operatio
 --in-process runs the server inside this process instead (no CPU or memory
 figures). With --db postgres://… (or $CAPF_DB) the server it starts runs on that
 PostgreSQL database, in a schema created for the run and dropped afterwards
-(kept with --keep); the devices are provisioned there. --server targets a running server: give its CAPF certificate with --ca
+(kept with --keep); the devices are provisioned there. --bare measures the
+reference instead: a bare TLS-plus-signing loop in this process (capf's TLS
+configuration and CA; each phone sends a public key and gets its certificate). --nodes N (with --db) runs
+"cluster init" there under a KEK file of the temporary directory and starts N serve
+nodes on 127.0.0.1, 127.0.0.2, …; phone i lists node i mod N first, the others next
+(its capfList), and the report gives each node's share. --server targets a running server: give its CAPF certificate with --ca
 and its data directory with --data to provision the devices (or --no-provision
 when they exist).
 
@@ -79,7 +85,10 @@ The JSON report gives durations in milliseconds (keys ending in _ms).`,
 	fl.DurationVar(&f.o.MessageTimeout, "message-timeout", bench.DefaultMessageTimeout, "each phone's timeout per server message")
 	fl.BoolVar(&f.o.TLS13, "tls13", false, "let phones negotiate TLS 1.3 (by default they stop at TLS 1.2, as phone firmware does)")
 	fl.StringArrayVar(&f.params, "param", nil, "KEY=JSON service parameter for a server it starts, e.g. max_concurrent_operations=256 (repeatable)")
+	fl.IntVar(&f.o.Nodes, "nodes", 1, "serve nodes to start on the PostgreSQL --db, one cluster (at most 5)")
+	fl.StringVar(&f.o.CPUProfile, "cpu-profile", "", "have the server it starts write its CPU profile to this new file (FILE.nodeN with --nodes); read it with go tool pprof")
 	fl.BoolVar(&f.o.KeepDataDir, "keep", false, "keep the temporary data directory of a server it starts (database, server.log)")
+	fl.BoolVar(&f.bare, "bare", false, "measure the reference instead of a CAPF server: a bare TLS-plus-signing loop in this process (capf's TLS configuration and CA, no protocol or database)")
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the server in this process (no CPU or memory figures)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress lines on standard error")
@@ -136,7 +145,14 @@ func runBench(cmd *cobra.Command, g *globals, f *benchFlags) error {
 			fmt.Fprintf(g.stderr, "bench: "+format+"\n", args...)
 		}
 	}
-	rep, err := bench.Run(cmd.Context(), o, logf)
+	run := bench.Run
+	if f.bare {
+		if f.inProcess || len(f.params) > 0 {
+			return usagef("bench: --bare runs its own loop: no --in-process or --param")
+		}
+		run = bench.RunBare
+	}
+	rep, err := run(cmd.Context(), o, logf)
 	if rep == nil {
 		return err
 	}

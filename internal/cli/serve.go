@@ -55,6 +55,7 @@ type serveFlags struct {
 	adminKey      string
 	drain         time.Duration
 	leaseTerm     time.Duration
+	cpuProfile    string
 	sastKey       sastKeyFlags
 }
 
@@ -78,6 +79,8 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd.Flags().DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running sessions may take to finish")
 	cmd.Flags().DurationVar(&f.leaseTerm, "lease-term", 0, "how long a node's registration and its job leases last unless renewed (default $"+envLeaseTerm+", else 30s); for tests")
 	_ = cmd.Flags().MarkHidden("lease-term")
+	cmd.Flags().StringVar(&f.cpuProfile, "cpu-profile", "", "write the CPU profile of this run to a new FILE (capf bench --cpu-profile)")
+	_ = cmd.Flags().MarkHidden("cpu-profile")
 	f.sastKey.register(cmd, "sign the trust file kept in trust_file_dir with this key: pkcs11:token=LABEL;object=NAME (or a PEM file); it must match the primary or backup SAST certificate")
 	return cmd
 }
@@ -125,6 +128,17 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	term, err := leaseTerm(f.leaseTerm, os.Getenv)
 	if err != nil {
 		return err
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintln(g.stderr, "capf serve:", err)
+			}
+		}()
 	}
 	plan, err := planServe(ctx, g, flagParams(f, changed))
 	if err != nil {

@@ -14,24 +14,12 @@ import (
 	"github.com/capf-server/capf/internal/lsc"
 )
 
-// insertAttemptSQL inserts an attempt: open (finished_at NULL) for a claim,
-// closed for a failed authentication. Its foreign key fails if the device
-// does not exist, and the partial unique index attempts_one_open refuses a
-// second open attempt.
+// insertAttemptSQL inserts the closed attempt of a failed authentication
+// (claimSQL opens the attempts of claims). Its foreign key fails if the
+// device does not exist.
 const insertAttemptSQL = `INSERT INTO attempts
 	(device, operation, auth_mode, remote, started_at, finished_at, result, reason, node, sudi, config_rev)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`
-
-// claimDeviceSQL applies a claim to its device, if its configuration is
-// still at the revision the session read.
-const claimDeviceSQL = `UPDATE devices SET
-	status = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN $1 ELSE status END,
-	updated_at = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN $2 ELSE updated_at END,
-	auth_failures = 0,
-	attempts_total = attempts_total + 1,
-	last_contact_at = $2, last_contact_remote = $5,
-	last_contact_outcome = '` + device.ContactInProgress + `', last_contact_reason = ''
-	WHERE name = $3 AND config_rev = $4`
 
 // pruneAttemptsSQL deletes a device's closed attempts older than its
 // newest N (the OFFSET argument is N-1).
@@ -63,68 +51,93 @@ const recordContactSQL = `UPDATE devices SET
 	last_contact_at = $1, last_contact_remote = $2, last_contact_outcome = $3, last_contact_reason = $4
 	WHERE name = $5 AND (last_contact_at IS NULL OR last_contact_at <= $1)`
 
-// StartAttempt claims the device for an authenticated session, in one
-// READ COMMITTED transaction (see writeRowCAS): it applies the claim to
-// the device if its revision is still a.Rev, which locks the device's row,
-// and inserts the open attempt held by a.Node (the partial unique index
-// refuses a second one: Conflict, and the transaction undoes the claim).
+// claimSQL applies a claim to its device, if its configuration is still at
+// the revision the session read and, when $12 > 0, fewer than $12 attempts
+// are open across the fleet, and inserts the open attempt held by $8 for
+// the device it claimed: one statement, so one implicit transaction and one
+// round trip. The claim's UPDATE locks the device row first: a concurrent
+// claim of the same device waits there until this one commits or rolls
+// back, then fails on the partial unique index attempts_one_open, and the
+// failed statement undoes its own claim. No row back: the device is
+// missing, at another revision, or the limit is reached (notClaimable says
+// which).
+const claimSQL = `WITH claimed AS (UPDATE devices SET
+	status = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN $1 ELSE status END,
+	updated_at = CASE WHEN operation NOT IN ('', '` + string(device.OpNone) + `') THEN $2 ELSE updated_at END,
+	auth_failures = 0,
+	attempts_total = attempts_total + 1,
+	last_contact_at = $2, last_contact_remote = $5,
+	last_contact_outcome = '` + device.ContactInProgress + `', last_contact_reason = ''
+	WHERE name = $3 AND config_rev = $4
+	AND ($12::bigint <= 0 OR (SELECT count(*) FROM attempts WHERE finished_at IS NULL) < $12::bigint)
+	RETURNING name)
+	INSERT INTO attempts (device, operation, auth_mode, remote, started_at, result, reason, node, sudi, config_rev)
+	SELECT name, $6::text, $7::text, $5::text, $2::bigint, $9::text, $10::text, $8::text, $11::text, $4::bigint FROM claimed
+	RETURNING id`
+
+// claimLimitSQL takes the transaction-scoped lock that serialises the
+// claims made under max_concurrent_operations.
+const claimLimitSQL = `SELECT pg_advisory_xact_lock($1)`
+
+// StartAttempt claims the device for an authenticated session in one round
+// trip: claimSQL alone, or, when a.MaxOpen > 0, claimLimitSQL then claimSQL
+// in one batch, which PostgreSQL runs as one implicit transaction. The
+// lock, taken before the device row in the same order by every claim, is
+// held until that transaction ends, and claimSQL, a later statement at READ
+// COMMITTED, counts the open attempts in a snapshot taken after the lock:
+// it sees every claim committed before this one and none commits between
+// the count and this claim's commit. A deadlock runs the batch again (see
+// retryStatement).
 func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Claim, error) {
 	what := fmt.Sprintf("start attempt for device %q", a.Device)
-	started := micros(a.StartedAt)
+	args := []any{device.StatusInProgress, micros(a.StartedAt), a.Device, a.Rev, a.Remote,
+		string(a.Operation), a.AuthMode, a.Node, a.Result, a.Reason, a.SUDI, int64(max(a.MaxOpen, 0))}
 	var claim device.Claim
-	err := s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
-		claim = device.Claim{}
+	claimed := false
+	err := s.retryStatement(ctx, func(ctx context.Context) error {
+		claim, claimed = device.Claim{}, false
+		var err error
 		if a.MaxOpen > 0 {
-			// Claims under a limit take one transaction-scoped lock, so
-			// the count below sees every claim committed before this one
-			// (READ COMMITTED: each statement its own snapshot) and none
-			// commits between the count and this claim's commit. It is
-			// taken before the device row, in the same order by everyone.
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, claimLimitLock); err != nil {
-				return fmt.Errorf("%s: lock the claims: %w", what, err)
-			}
-			var open int
-			if err := tx.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE finished_at IS NULL`).Scan(&open); err != nil {
-				return fmt.Errorf("%s: count open attempts: %w", what, err)
-			}
-			if open >= a.MaxOpen {
-				return fault.New(fault.Throttled, "max_concurrent_operations (%d) reached across the fleet", a.MaxOpen)
-			}
+			b := &pgx.Batch{}
+			b.Queue(claimLimitSQL, claimLimitLock)
+			b.Queue(claimSQL, args...).QueryRow(func(row pgx.Row) error {
+				return row.Scan(&claim.AttemptID)
+			})
+			err = s.pool.SendBatch(ctx, b).Close()
+		} else {
+			err = s.pool.QueryRow(ctx, claimSQL, args...).Scan(&claim.AttemptID)
 		}
-		// The claim's UPDATE locks the device row first: a concurrent
-		// claim of the same device waits here until this one commits or
-		// rolls back, then finds its open attempt below.
-		tag, err := tx.Exec(ctx, claimDeviceSQL, device.StatusInProgress, started, a.Device, a.Rev, a.Remote)
-		if err != nil {
-			return fmt.Errorf("%s: claim device: %w", what, err)
-		}
-		if tag.RowsAffected() == 0 {
-			return notClaimable(ctx, tx, a)
-		}
-		var id int64
-		var node string
-		err = tx.QueryRow(ctx, `SELECT id, node FROM attempts WHERE device = $1 AND finished_at IS NULL`, a.Device).Scan(&id, &node)
 		switch {
 		case err == nil:
-			return fault.Conflictf("device %q has a session in progress (attempt %d, node %s)", a.Device, id, orUnknown(node))
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		err = tx.QueryRow(ctx, insertAttemptSQL,
-			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			started, nil, a.Result, a.Reason, a.Node, a.SUDI, a.Rev).Scan(&claim.AttemptID)
-		switch {
-		case isUnique(err):
-			return fault.Conflictf("device %q has a session in progress", a.Device)
-		case err != nil:
-			return fmt.Errorf("%s: %w", what, err)
+			claimed = true
+		case errors.Is(err, pgx.ErrNoRows):
+		default:
+			return err
 		}
 		return nil
 	})
-	if err != nil {
-		return device.Claim{}, err
+	switch {
+	case isUnique(err):
+		return device.Claim{}, s.sessionInProgress(ctx, a.Device)
+	case err != nil:
+		return device.Claim{}, fmt.Errorf("%s: %w", what, err)
+	case !claimed:
+		return device.Claim{}, s.notClaimable(ctx, a)
 	}
 	return claim, nil
+}
+
+// sessionInProgress is the Conflict of a claim refused because the device
+// has an open attempt, naming the attempt and its node when it is still
+// open.
+func (s *Store) sessionInProgress(ctx context.Context, name string) error {
+	var id int64
+	var node string
+	err := s.pool.QueryRow(ctx, `SELECT id, node FROM attempts WHERE device = $1 AND finished_at IS NULL`, name).Scan(&id, &node)
+	if err != nil {
+		return fault.Conflictf("device %q has a session in progress", name)
+	}
+	return fault.Conflictf("device %q has a session in progress (attempt %d, node %s)", name, id, orUnknown(node))
 }
 
 // claimLimitLock is the key of the transaction-scoped advisory lock that
@@ -141,17 +154,23 @@ func (s *Store) CountOpenAttempts(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// notClaimable says why the claim of a found no device at its revision.
-func notClaimable(ctx context.Context, tx pgx.Tx, a device.Attempt) error {
+// notClaimable says why the claim of a found no device to claim: the
+// device is missing, was changed since the session read it, or (the only
+// reason left) the fleet's limit of open attempts was reached. It reads
+// after the claim's statement, so a change in between may name the later
+// state; every answer tells the phone to come back.
+func (s *Store) notClaimable(ctx context.Context, a device.Attempt) error {
 	var rev int64
-	err := tx.QueryRow(ctx, `SELECT config_rev FROM devices WHERE name = $1`, a.Device).Scan(&rev)
+	err := s.pool.QueryRow(ctx, `SELECT config_rev FROM devices WHERE name = $1`, a.Device).Scan(&rev)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fault.NotFoundf("device %q not found", a.Device)
 	case err != nil:
 		return fmt.Errorf("claim device %q: %w", a.Device, err)
+	case rev != a.Rev:
+		return fault.Conflictf("device %q was changed by an administrator since the session read it (revision %d, now %d)", a.Device, a.Rev, rev)
 	}
-	return fault.Conflictf("device %q was changed by an administrator since the session read it (revision %d, now %d)", a.Device, a.Rev, rev)
+	return fault.New(fault.Throttled, "max_concurrent_operations (%d) reached across the fleet", a.MaxOpen)
 }
 
 func orUnknown(s string) string {
@@ -254,21 +273,24 @@ func (s *Store) RecordIssuance(ctx context.Context, is device.Issuance) error {
 		der = []byte{}
 	}
 	what := fmt.Sprintf("record issuance %s for device %q", is.Serial, is.Device)
-	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO issuances
+	// One INSERT is atomic on its own: no transaction around it, one
+	// round trip.
+	err := s.retryStatement(ctx, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO issuances
 			(serial, device, attempt_id, issuer, issued_at, not_before, not_after, der, issuer_key_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			is.Serial, is.Device, is.AttemptID, is.Issuer,
 			micros(is.IssuedAt), micros(is.NotBefore), micros(is.NotAfter), der, is.IssuerKeyID)
-		if isUnique(err) {
-			return fmt.Errorf("record issuance for device %q: %w", is.Device,
-				fault.Conflictf("certificate serial %s was issued before", is.Serial))
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		return nil
+		return err
 	})
+	switch {
+	case isUnique(err):
+		return fmt.Errorf("record issuance for device %q: %w", is.Device,
+			fault.Conflictf("certificate serial %s was issued before", is.Serial))
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // lscChange is what FinishAttempt does to the device's LSC.
@@ -280,14 +302,25 @@ const (
 	lscClear                  // remove it
 )
 
-// finishDeviceSQL returns the UPDATE that FinishAttempt applies to the
-// attempt's device: $1 status, $2 updated_at (and the time of the phone's
-// last contact), $3 the attempt's id, $4 and $5 the contact's outcome and
-// reason, and for lscSet $6–$10 the five lsc_* values. The LSC is the session's fact and is
-// always applied; the status, and for a completed operation the clearing
-// of operation and string, only when no administrator changed the device's
-// configuration since the claim.
-func finishDeviceSQL(completed bool, lsc lscChange) string {
+// finishSQL returns the one statement of FinishAttempt: it closes attempt
+// $3 if it is open and held by node $9 ($2 the finish time, $1 the result,
+// which is also the device's status, $6 the authentication mode, $7 the
+// reason, $8 the SUDI outcome), applies the outcome to the attempt's
+// device ($4 and $5 the contact's outcome and reason; for lscSet $11–$15
+// the five lsc_* values) and puts the LSCs device $10 no longer holds on
+// their CAs' CRLs ($16, or $11 for lscClear: the revoked_by text; $10
+// and these only for lscSet and lscClear). It
+// returns how many attempts it closed (0 or 1); with 0 it changed nothing,
+// since the device and issuance updates join the closed attempt. An
+// outcome that did not complete the operation also prunes the device's
+// history to its newest N attempts (pruneAttemptsSQL's rule; $nargs+1 is
+// N-1), a no-op while the history is within its limit.
+//
+// The LSC is the session's fact and is always applied; the status, and
+// for a completed operation the clearing of operation and string, only
+// when no administrator changed the device's configuration since the
+// claim (the attempt's config_rev).
+func finishSQL(completed bool, lsc lscChange, nargs int) string {
 	const same = `devices.config_rev = a.rev`
 	sets := []string{"status = CASE WHEN " + same + " THEN $1 ELSE status END", "updated_at = $2",
 		"last_contact_at = $2", "last_contact_remote = a.remote", "last_contact_outcome = $4", "last_contact_reason = $5"}
@@ -296,14 +329,31 @@ func finishDeviceSQL(completed bool, lsc lscChange) string {
 			"operation = CASE WHEN "+same+" THEN '"+string(device.OpNone)+"' ELSE operation END",
 			"auth_string = CASE WHEN "+same+" THEN '' ELSE auth_string END")
 	}
+	revoke := ""
 	switch lsc {
 	case lscSet:
-		sets = append(sets, "lsc_serial = $6", "lsc_issuer = $7", "lsc_not_before = $8", "lsc_not_after = $9", "lsc_der = $10")
+		sets = append(sets, "lsc_serial = $11", "lsc_issuer = $12", "lsc_not_before = $13", "lsc_not_after = $14", "lsc_der = $15")
+		revoke = `, superseded AS (UPDATE issuances SET revoked_at = $2, revocation_reason = 4, revoked_by = $16
+			WHERE device = $10 AND serial <> $11 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fin))`
 	case lscClear:
 		sets = append(sets, "lsc_serial = NULL", "lsc_issuer = NULL", "lsc_not_before = NULL", "lsc_not_after = NULL", "lsc_der = NULL")
+		revoke = `, deleted AS (UPDATE issuances SET revoked_at = $2, revocation_reason = 5, revoked_by = $11
+			WHERE device = $10 AND revoked_at IS NULL AND EXISTS (SELECT 1 FROM fin))`
 	}
-	return `UPDATE devices SET ` + strings.Join(sets, ", ") +
-		` FROM (SELECT device, config_rev AS rev, remote FROM attempts WHERE id = $3) AS a WHERE devices.name = a.device`
+	prune := ""
+	if !completed {
+		// The statement's snapshot still sees the attempt it closes as
+		// open; pruneAttemptsSQL's cut counts open and closed attempts
+		// alike, so the rows it keeps are the same.
+		prune = fmt.Sprintf(`, pruned AS (DELETE FROM attempts
+			WHERE device = (SELECT device FROM fin) AND finished_at IS NOT NULL
+			AND id < (SELECT id FROM attempts WHERE device = (SELECT device FROM fin) ORDER BY id DESC LIMIT 1 OFFSET $%d))`, nargs+1)
+	}
+	return `WITH fin AS (UPDATE attempts SET finished_at = $2, auth_mode = $6, result = $1, reason = $7, sudi = $8
+		WHERE id = $3 AND finished_at IS NULL AND node = $9
+		RETURNING device, config_rev AS rev, remote),
+	dev AS (UPDATE devices SET ` + strings.Join(sets, ", ") + ` FROM fin AS a WHERE devices.name = a.device)` + revoke + prune + `
+	SELECT count(*) FROM fin`
 }
 
 // RecordContacts records the latest contacts that ended before a session,
@@ -327,66 +377,51 @@ func (s *Store) RecordContacts(ctx context.Context, cs []device.Contact) error {
 }
 
 // FinishAttempt closes an open attempt held by o.Node and applies its
-// outcome to the device in one transaction; NotFound if the attempt is
-// unknown, Conflict if it is closed or held by another node.
+// outcome to the device in one statement (finishSQL: one implicit
+// transaction, one round trip); NotFound if the attempt is unknown,
+// Conflict if it is closed or held by another node, and then nothing
+// changed.
 func (s *Store) FinishAttempt(ctx context.Context, o device.Outcome) error {
 	what := fmt.Sprintf("finish attempt %d of device %q", o.AttemptID, o.Device)
-	finished := micros(o.FinishedAt)
 	change := lscKeep
 	outcome, reason := device.ResultContact(o.Result, o.Reason)
-	args := []any{o.Result, finished, o.AttemptID, outcome, reason}
+	args := []any{o.Result, micros(o.FinishedAt), o.AttemptID, outcome, reason,
+		o.AuthMode, o.Reason, o.SUDI, o.Node}
 	switch {
 	case o.SetLSC != nil:
 		change = lscSet
+		args = append(args, o.Device)
 		args = append(args, lscArgs(o.SetLSC)...)
+		args = append(args, lsc.SupersededBy(o.SetLSC.Serial, o.AttemptID))
 	case o.ClearLSC:
 		change = lscClear
+		args = append(args, o.Device, lsc.DeletedBy(o.AttemptID))
 	}
-	update := finishDeviceSQL(o.Completed, change)
-	return s.writeRowCAS(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE attempts
-			SET finished_at = $1, auth_mode = $2, result = $3, reason = $4, sudi = $5
-			WHERE id = $6 AND finished_at IS NULL AND node = $7`,
-			finished, o.AuthMode, o.Result, o.Reason, o.SUDI, o.AttemptID, o.Node)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if tag.RowsAffected() == 0 {
-			return notFinishable(ctx, tx, o)
-		}
-		if _, err := tx.Exec(ctx, update, args...); err != nil {
-			return fmt.Errorf("%s: update device: %w", what, err)
-		}
-		// The LSCs the phone no longer holds go on their CAs' CRLs, in
-		// this same transaction (lsc.Store).
-		switch change {
-		case lscSet:
-			if _, err := tx.Exec(ctx, `UPDATE issuances SET revoked_at = $1, revocation_reason = 4, revoked_by = $2
-				WHERE device = $3 AND serial <> $4 AND revoked_at IS NULL`,
-				finished, lsc.SupersededBy(o.SetLSC.Serial, o.AttemptID), o.Device, o.SetLSC.Serial); err != nil {
-				return fmt.Errorf("%s: supersede older LSCs: %w", what, err)
-			}
-		case lscClear:
-			if _, err := tx.Exec(ctx, `UPDATE issuances SET revoked_at = $1, revocation_reason = 5, revoked_by = $2
-				WHERE device = $3 AND revoked_at IS NULL`,
-				finished, lsc.DeletedBy(o.AttemptID), o.Device); err != nil {
-				return fmt.Errorf("%s: revoke the deleted LSC: %w", what, err)
-			}
-		}
-		if !o.Completed {
-			// A phone failing again and again adds a row each time: keep
-			// its history bounded (a no-op below the limit).
-			return s.prune(ctx, tx, o.Device)
-		}
-		return nil
+	query := finishSQL(o.Completed, change, len(args))
+	if !o.Completed {
+		// A phone failing again and again adds a row each time: keep
+		// its history bounded.
+		args = append(args, s.historyLimit-1)
+	}
+	var closed int64
+	err := s.retryStatement(ctx, func(ctx context.Context) error {
+		closed = 0
+		return s.pool.QueryRow(ctx, query, args...).Scan(&closed)
 	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	case closed == 0:
+		return s.notFinishable(ctx, o)
+	}
+	return nil
 }
 
 // notFinishable says why attempt o.AttemptID cannot be finished by o.Node.
-func notFinishable(ctx context.Context, tx pgx.Tx, o device.Outcome) error {
+func (s *Store) notFinishable(ctx context.Context, o device.Outcome) error {
 	var finished *int64
 	var node string
-	err := tx.QueryRow(ctx, `SELECT finished_at, node FROM attempts WHERE id = $1`, o.AttemptID).Scan(&finished, &node)
+	err := s.pool.QueryRow(ctx, `SELECT finished_at, node FROM attempts WHERE id = $1`, o.AttemptID).Scan(&finished, &node)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fault.NotFoundf("attempt %d of device %q not found", o.AttemptID, o.Device)

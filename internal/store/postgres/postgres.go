@@ -49,6 +49,10 @@ type Options struct {
 	// (max(4, GOMAXPROCS)) when zero or negative, or the DSN's
 	// pool_max_conns.
 	MaxConns int32
+
+	// tracer, when set, sees every statement, batch and preparation the
+	// pool's connections send: the tests count round trips with it.
+	tracer pgx.QueryTracer
 }
 
 // Store is a [device.Store], [account.Store] and [system.Store] on one
@@ -85,7 +89,16 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
+	if opts.tracer != nil {
+		cfg.ConnConfig.Tracer = opts.tracer
+	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	// The phone path's single statements and batches run in implicit
+	// transactions, at the default level: it must be READ COMMITTED
+	// (StartAttempt's count relies on a snapshot per statement), whatever
+	// the server's or the role's default says. Every explicit transaction
+	// names its level.
+	cfg.ConnConfig.RuntimeParams["default_transaction_isolation"] = "read committed"
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "capf"
 	}
@@ -268,6 +281,32 @@ func (s *Store) writeAt(ctx context.Context, iso pgx.TxIsoLevel, what string, fn
 		return fmt.Errorf("%s: %w", what, unavailablef("gave up after %d serialization retries: %v", maxRetries, err))
 	}
 	return err
+}
+
+// retryStatement runs fn, which sends one statement or one batch on the
+// pool: PostgreSQL runs it as one implicit transaction, atomic on its own,
+// so no BEGIN and COMMIT round trips surround it. As writeAt does, it runs
+// fn again after a serialization failure or a deadlock, up to maxRetries
+// times; fn must reset whatever it reports back at its start. Any other
+// error is returned as it is, for the caller to map.
+func (s *Store) retryStatement(ctx context.Context, fn func(ctx context.Context) error) error {
+	var err error
+	for try := 0; try <= maxRetries; try++ {
+		if try > 0 {
+			s.retries.Add(1)
+			t := time.NewTimer(time.Duration(try) * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("wait to run again after %v: %w", err, ctx.Err())
+			case <-t.C:
+			}
+		}
+		if err = fn(ctx); err == nil || !retryable(err) {
+			return err
+		}
+	}
+	return unavailablef("gave up after %d serialization retries: %v", maxRetries, err)
 }
 
 // unavailablef returns an Unavailable error: try again later.
