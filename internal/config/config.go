@@ -203,11 +203,19 @@ var FleetKeys = []string{
 
 // HostOnlyKeys are node settings only the host's administrator may set
 // (capf.json, or `capf config set` on the host), never through the API or
-// the web UI: they name a program the server runs and a file it reads and
-// sends to an address they also name, so setting them remotely would turn
-// an administrator account into code execution on the host or a way to
-// read its files (the KEK is one line of hex).
-var HostOnlyKeys = []string{"reset_ami_address", "reset_ami_user", "reset_ami_secret_file", "reset_command"}
+// the web UI. The reset notifier's name a program the server runs and a
+// file it reads and sends to an address they also name: set remotely they
+// would turn an administrator account into code execution on the host or
+// a way to read its files (the KEK is one line of hex). The others name
+// where the node keeps or reads its data: the database it opens at start
+// (set remotely, the next start would hand the fleet to a server of the
+// caller's choosing), the directory serve writes the ITL into, and the
+// certificate files it reads (a way to write anywhere the service user
+// may, or to probe the host's files).
+var HostOnlyKeys = []string{
+	"reset_ami_address", "reset_ami_user", "reset_ami_secret_file", "reset_command",
+	"database", "trust_file_dir", "trust_file_add", "manufacturer_ca_bundle",
+}
 
 // IsHostOnly reports whether key is one of HostOnlyKeys.
 func IsHostOnly(key string) bool { return slices.Contains(HostOnlyKeys, key) }

@@ -233,7 +233,7 @@ func (s *Service) UpdateParameters(ctx context.Context, actor device.Actor, set 
 			return nil, fault.InvalidField(name, "unknown service parameter %q", name)
 		}
 		if config.IsHostOnly(name) && actor.Kind != device.ActorCLI {
-			return nil, fault.New(fault.Forbidden, "%s names a program or file of the host: set it in capf.json on the host (capf config set %s …), not through the API or the web UI", name, name)
+			return nil, fault.New(fault.Forbidden, "%s names a program, file or database of the host: set it in capf.json on the host (capf config set %s …), not through the API or the web UI", name, name)
 		}
 		if config.IsFleet(name) {
 			fleet[name] = set[name]

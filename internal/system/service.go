@@ -253,13 +253,14 @@ func list(cur config.Config) ([]Parameter, error) {
 	for _, p := range config.Params {
 		typ := paramTypes[p.Key]
 		ps = append(ps, Parameter{
-			Name:    p.Key,
-			Value:   native(typ, vals[p.Key]),
-			Default: native(typ, defs[p.Key]),
-			Type:    typ,
-			Help:    p.Help,
-			Restart: !config.IsFleet(p.Key),
-			Choices: ChoicesOf(p.Key),
+			Name:     p.Key,
+			Value:    native(typ, vals[p.Key]),
+			Default:  native(typ, defs[p.Key]),
+			Type:     typ,
+			Help:     p.Help,
+			Restart:  !config.IsFleet(p.Key),
+			HostOnly: config.IsHostOnly(p.Key),
+			Choices:  ChoicesOf(p.Key),
 		})
 	}
 	return ps, nil

@@ -321,9 +321,10 @@ func TestDatabaseSettingRedacted(t *testing.T) {
 }
 
 // TestHostOnlySettingsRefusedRemotely: the reset notifier's settings name
-// a program and a secret file of the host; an administrator of the API or
-// the web UI may not set them (that would be code execution on the host),
-// the host's CLI may.
+// a program and a secret file of the host, the others the database, a
+// directory written and files read; an administrator of the API or the web
+// UI may not set them (code execution on the host, the fleet handed to
+// another database, files written or probed), the host's CLI may.
 func TestHostOnlySettingsRefusedRemotely(t *testing.T) {
 	for _, key := range config.HostOnlyKeys {
 		for _, kind := range []string{device.ActorAPI, device.ActorWeb} {
@@ -332,8 +333,15 @@ func TestHostOnlySettingsRefusedRemotely(t *testing.T) {
 				const before = `{"certificate_validity_days": 365}`
 				writeFile(t, dir, before)
 				v := any("x")
-				if key == "reset_command" {
+				switch key {
+				case "reset_command":
 					v = []string{"/bin/sh", "-c", "id"}
+				case "trust_file_add":
+					v = []string{"capf=/etc/passwd"}
+				case "database":
+					v = "postgres://mallory@evil.example/capf"
+				case "trust_file_dir":
+					v = "/etc/cron.d"
 				}
 				_, err := svc.UpdateParameters(t.Context(), device.Actor{Kind: kind, Name: "mallory"}, map[string]any{key: v})
 				if fault.KindOf(err) != fault.Forbidden || !strings.Contains(err.Error(), "capf.json on the host") {

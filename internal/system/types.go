@@ -15,6 +15,10 @@ type Parameter struct {
 	// parameter, kept in the database, that every node's sessions follow
 	// within seconds.
 	Restart bool `json:"restart"`
+	// HostOnly is true for a node setting only the host's administrator
+	// may set (config.HostOnlyKeys): the API and the web UI show it and
+	// refuse to change it.
+	HostOnly bool `json:"host_only,omitempty"`
 	// Choices are the values a parameter with a fixed set may take, with
 	// their labels; empty for a free value of its type.
 	Choices []Choice `json:"choices,omitempty"`

@@ -48,3 +48,22 @@ func TestParameterSelectsAndValuesInUse(t *testing.T) {
 	e2 := newEnv(t, func(o *webui.Options) { o.InUse = map[string]webui.InUse{"listen": {Value: ":3804"}} })
 	wantNoBody(t, e2.get("/system/parameters", "admin"), "In use on this node")
 }
+
+// TestHostOnlyParameterReadOnly: a node setting only the host may set
+// (the database, the trust-file directory, the reset notifier …) is shown
+// read-only and without a form name, so the page never sends it; a save
+// of the other fields leaves it out.
+func TestHostOnlyParameterReadOnly(t *testing.T) {
+	e := newEnv(t)
+	e.system.params = append(e.system.params,
+		system.Parameter{Name: "trust_file_dir", Value: "tftp", Default: "", Type: system.TypeString, Restart: true, HostOnly: true},
+	)
+	w := e.get("/system/parameters", "admin")
+	wantStatus(t, w, http.StatusOK)
+	wantBody(t, w, `<input id="p-trust_file_dir" type="text" value="tftp" readonly`, "A node setting only the host's administrator sets")
+	wantNoBody(t, w, `name="trust_file_dir"`)
+	wantRedirect(t, e.post("/system/parameters", "admin", url.Values{"listen": {":3805"}}), "/system/parameters?saved=1&restart=1")
+	if got := e.system.updates[0]; len(got) != 1 || got["trust_file_dir"] != nil {
+		t.Errorf("update %v, want listen alone", got)
+	}
+}
