@@ -15,7 +15,7 @@ import (
 type Description struct {
 	Subject   string    `json:"subject"`
 	Issuer    string    `json:"issuer"`
-	Serial    string    `json:"serial"` // upper-case hex
+	Serial    string    `json:"serial"` // upper-case hex of its bytes, as openssl x509 -serial prints it
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
 	Key       string    `json:"key"`
@@ -33,7 +33,7 @@ func Describe(c *x509.Certificate) (Description, error) {
 	}
 	s1, s256 := sha1.Sum(c.Raw), sha256.Sum256(c.Raw)
 	return Description{
-		Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: fmt.Sprintf("%X", c.SerialNumber),
+		Subject: c.Subject.String(), Issuer: c.Issuer.String(), Serial: fmt.Sprintf("%X", c.SerialNumber.Bytes()),
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Key: c.PublicKeyAlgorithm.String(),
 		SHA1: strings.ToUpper(hex.EncodeToString(s1[:])), SHA256: strings.ToUpper(hex.EncodeToString(s256[:])),
 		HashName: hashName,

@@ -213,4 +213,11 @@ func TestDescribe(t *testing.T) {
 	if d.SHA256 != strings.ToUpper(d.SHA256) {
 		t.Errorf("fingerprint %q not upper-case", d.SHA256)
 	}
+	// The serial as openssl x509 -serial prints it and the inventory keys
+	// it: every byte in two digits, a leading zero kept.
+	lead := *c
+	lead.SerialNumber = big.NewInt(0x0abcde)
+	if d, err := Describe(&lead); err != nil || d.Serial != "0ABCDE" {
+		t.Errorf("serial %q, %v; want 0ABCDE", d.Serial, err)
+	}
 }

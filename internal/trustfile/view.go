@@ -117,7 +117,7 @@ func Signers(ks *trust.Keystore, now time.Time) []Signer {
 		c := id.Cert
 		s1, s256 := sha1.Sum(c.Raw), sha256.Sum256(c.Raw)
 		s := Signer{
-			Name: id.Name, Subject: NameOf(c), Serial: fmt.Sprintf("%X", c.SerialNumber),
+			Name: id.Name, Subject: NameOf(c), Serial: fmt.Sprintf("%X", c.SerialNumber.Bytes()),
 			NotBefore: c.NotBefore, NotAfter: c.NotAfter, SHA1: fmt.Sprintf("%X", s1), SHA256: fmt.Sprintf("%X", s256),
 			CertPath: id.CertPath, KeyPath: id.KeyPath, Online: id.Key != nil,
 		}

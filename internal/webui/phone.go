@@ -166,7 +166,7 @@ func (u *ui) showDetail(r *http.Request, pd *phoneData, dt overview.Detail) {
 	for i, fc := range dt.Fetched {
 		fv := fetchedView{Index: i, Type: fc.Type, FetchedAt: fc.FetchedAt}
 		if c, err := x509.ParseCertificate(fc.DER); err == nil {
-			fv.Subject, fv.Serial, fv.NotAfter = c.Subject.String(), fmt.Sprintf("%X", c.SerialNumber), c.NotAfter
+			fv.Subject, fv.Serial, fv.NotAfter = c.Subject.String(), fmt.Sprintf("%X", c.SerialNumber.Bytes()), c.NotAfter
 		} else {
 			fv.Subject = "(not a parsable certificate)"
 		}
