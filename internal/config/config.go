@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/capf-server/capf/internal/capflist"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/schedule"
 )
@@ -52,6 +53,40 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("%q is not a duration: want a number with a unit, such as \"90s\" or \"30m\"", s)
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// Servers is the capf_servers parameter: host[:port] entries, in the
+// order phones try them (see capflist). It reads a JSON list of strings,
+// or a string of entries separated by commas, as `capf config set` takes
+// a bare value; it is written as a list.
+type Servers []string
+
+// UnmarshalJSON reads a list of strings, or one string of comma-separated
+// entries (spaces around each are dropped; an empty string is no entry).
+func (s *Servers) UnmarshalJSON(b []byte) error {
+	var l []string
+	if err := json.Unmarshal(b, &l); err == nil {
+		*s = Servers(l)
+		if l == nil {
+			*s = Servers{}
+		}
+		return nil
+	}
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+		return fmt.Errorf("want a list of host[:port] strings, got a list with an entry that is not a string")
+	}
+	var text string
+	if len(b) == 0 || b[0] != '"' || json.Unmarshal(b, &text) != nil {
+		return fmt.Errorf("want a list of host[:port] strings, or one string of them separated by commas, got %s", jsonKind(b))
+	}
+	out := Servers{}
+	if strings.TrimSpace(text) != "" {
+		for _, e := range strings.Split(text, ",") {
+			out = append(out, strings.TrimSpace(e))
+		}
+	}
+	*s = out
 	return nil
 }
 
@@ -87,6 +122,7 @@ type Config struct {
 	Database                string   `json:"database"`
 	CRLListen               string   `json:"crl_listen"`
 	CRLURL                  string   `json:"crl_url"`
+	CAPFServers             Servers  `json:"capf_servers"`
 	LSCRenewBefore          Duration `json:"lsc_renew_before"`
 	ResetAMIAddress         string   `json:"reset_ami_address"`
 	ResetAMIUser            string   `json:"reset_ami_user"`
@@ -158,6 +194,7 @@ var Params = []Param{
 	{"admin_listen", "Address of the HTTPS administration listener (web UI, REST API, /metrics, /healthz); its certificate is --admin-cert/--admin-key or one from the admin CA in admin-tls/ of the data directory. Empty: off."},
 	{"crl_listen", "Address of the plain-HTTP listener of the revocation status of the LSCs: /crl (the active CA's CRL, DER), /crl/ID.crl (each CA's) and an OCSP responder at /ocsp, for 802.1X servers such as FreeRADIUS. Empty: off."},
 	{"crl_url", "URL of the CRL that LSCs issued from now on name as their CRL distribution point (http://, e.g. http://capf.example.com/crl, where crl_listen or a web server serving DATA/crl answers). Empty: LSCs name none."},
+	{"capf_servers", "The capfList of every phone's configuration snippet (capf phone-config, the phone page, the API): up to 5 CAPF servers host[:port] that phones try in order, moving to the next when one does not answer, e.g. [\"capf1.example.com:3804\", \"capf2.example.com\"] or capf1.example.com,capf2.example.com; an entry without a port takes the port this node listens on for phones. Empty: this node alone (its host name and phone port)."},
 	{"lsc_renew_before", "Renew LSCs automatically this long before they expire (e.g. 720h): every minute one node arms Install/Upgrade, authenticated by the existing LSC with the same key type, for each phone whose valid LSC expires within it and that has no pending operation, once per LSC; the maintenance windows and max_concurrent_operations apply as for any operation. At least 1h and shorter than certificate_validity_days. 0s: off."},
 	{"reset_ami_address", "Reset after Save through Asterisk: host:port of its manager interface (manager.conf, usually 127.0.0.1:5038); each reset logs in, sends PJSIPNotify with the phone's endpoint and Event=check-sync, and logs off. Needs reset_ami_user and reset_ami_secret_file. Empty: off. Applied at start."},
 	{"reset_ami_user", "The manager.conf user that reset_ami_address logs in as (it needs the originate write permission PJSIPNotify requires)."},
@@ -199,6 +236,7 @@ var FleetKeys = []string{
 	"auth_failures_per_address",
 	"crl_url",
 	"lsc_renew_before",
+	"capf_servers",
 }
 
 // HostOnlyKeys are node settings only the host's administrator may set
@@ -253,6 +291,7 @@ func Defaults() Config {
 		SUDIVerification:        "when-trusted",
 		TrustFileDir:            "",
 		TrustFileAdd:            []string{},
+		CAPFServers:             Servers{},
 		AdminListen:             ":8443",
 		ResetCommand:            []string{},
 		ResetEndpoint:           "{device}",
@@ -313,6 +352,9 @@ func (c Config) Problems() []string {
 		if err := CheckCRLURL(c.CRLURL); err != nil {
 			add("crl_url %q: %v", c.CRLURL, err)
 		}
+	}
+	if _, err := capflist.Parse(c.CAPFServers); err != nil {
+		add("capf_servers: %s", fault.Message(err))
 	}
 	errs = append(errs, c.resetProblems()...)
 	if !slices.Contains(TLSProfiles, c.TLSProfile) {
