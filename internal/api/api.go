@@ -48,6 +48,10 @@ type Options struct {
 	// Phones gives the address and port the service really listens on for
 	// phones, for a phone's configuration snippet; nil: not known here.
 	Phones func() (host, port string)
+	// Servers is the fleet parameter capf_servers in force: when it lists
+	// servers, a phone's configuration snippet names them; nil or empty:
+	// Phones alone.
+	Servers func() []string
 	// TrustFiles is the trust-file service (*trustfile.Service); nil:
 	// not available here.
 	TrustFiles TrustFiles

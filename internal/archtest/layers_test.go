@@ -68,7 +68,7 @@ var allowed = map[string][]string{
 	"webauth":               {"account", "device", "fault", "ratelog", "safetext"},
 	"system":                {"device", "fault", "config", "atomicfile"},
 	"admintls":              {"fault", "atomicfile", "certserial", "keyref"},
-	"api":                   {"account", "capflist", "ca", "caset", "device", "fault", "lsc", "overview", "report", "system", "trustfile", "view", "webauth"},
+	"api":                   {"account", "ca", "caset", "device", "fault", "lsc", "overview", "report", "system", "trustfile", "view", "webauth"},
 	"webui":                 {"account", "ca", "caset", "device", "fault", "lsc", "overview", "report", "safetext", "system", "trustfile", "webauth"},
 
 	// Key references: files and PKCS #11 tokens. Only tests import

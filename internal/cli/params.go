@@ -79,6 +79,7 @@ type liveParams struct {
 
 	mu      sync.Mutex
 	cur     session.Config
+	servers []string // capf_servers in force, for the phones' snippet
 	version int64 // of cur, or of the last version tried
 	bound   sessionBound
 }
@@ -90,7 +91,7 @@ func newLiveParams(sys *system.Service, node, cfg config.Config, version int64, 
 	if err != nil {
 		return nil, err
 	}
-	p := &liveParams{sys: sys, node: node, log: log, now: time.Now, cur: sc, version: version}
+	p := &liveParams{sys: sys, node: node, log: log, now: time.Now, cur: sc, version: version, servers: cfg.CAPFServers}
 	p.bound.cur = p.longest(sc)
 	return p, nil
 }
@@ -159,6 +160,14 @@ func (p *liveParams) Current() session.Config {
 	return p.cur
 }
 
+// CAPFServers returns the fleet parameter capf_servers in force: the
+// capfList of the phones' configuration snippet (empty: this node alone).
+func (p *liveParams) CAPFServers() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.servers)
+}
+
 // refresh reads the change counter and, when it moved, the parameters;
 // it reports whether new parameters are in force.
 func (p *liveParams) refresh(ctx context.Context) bool {
@@ -181,7 +190,7 @@ func (p *liveParams) refresh(ctx context.Context) bool {
 		if sc, err = sessionConfig(cfg); err == nil {
 			now := p.now()
 			p.mu.Lock()
-			p.cur, p.version = sc, version
+			p.cur, p.version, p.servers = sc, version, cfg.CAPFServers
 			p.bound.set(p.longest(sc), now)
 			p.mu.Unlock()
 			p.log.Info("fleet parameters changed; they apply to new sessions", "version", version)

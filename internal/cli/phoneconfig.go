@@ -10,53 +10,81 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/capf-server/capf/internal/capflist"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/overview"
+	"github.com/capf-server/capf/internal/system"
 )
 
 func init() { subcommands = append(subcommands, newPhoneConfigCmd) }
 
 func newPhoneConfigCmd(g *globals) *cobra.Command {
-	var host, port string
+	var host, port, servers string
 	cmd := &cobra.Command{
 		Use:   "phone-config NAME",
 		Short: "Print the CAPF part of the phone's SEP<MAC>.cnf.xml (capfAuthMode, capfList, deviceSecurityMode) to paste",
 		Long: `Print the CAPF part of the phone's SEP<MAC>.cnf.xml: capfAuthMode, the capfList
-with the host and port phones reach this CAPF at, and deviceSecurityMode.
+with the CAPF servers phones try in order, and deviceSecurityMode.
 
-The port is the one the running capf serve listens on for phones (a --listen
-flag of serve included); with no serve running, the listen parameter of
-capf.json; --port overrides both.`,
+The capfList is --server when given (up to five HOST[:PORT] separated by
+commas), else --host alone when given, else the fleet parameter capf_servers
+when set, else this machine's host name alone. An entry without a port takes
+the port the running capf serve listens on for phones (a --listen flag of
+serve included); with no serve running, the listen parameter of capf.json;
+--port overrides both.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfig()
+			if servers != "" && host != "" {
+				return usagef("give --server (the whole capfList) or --host (one server), not both")
+			}
+			node, err := g.loadConfig()
 			if err != nil {
 				return err
 			}
 			if port == "" {
-				if port, err = phonePort(g, cfg); err != nil {
+				if port, err = phonePort(g, node); err != nil {
 					return err
 				}
 			}
-			if host == "" {
+			st, err := g.openStore(cmd.Context(), readOnly)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			// capf_servers is a fleet parameter: the database's is in force.
+			cfg, _, err := system.NewService(system.Options{DataDir: g.dataDir, Store: st}).Effective(cmd.Context(), node)
+			if err != nil {
+				return err
+			}
+			entries, from := []string(cfg.CAPFServers), "capf_servers"
+			switch {
+			case servers != "":
+				entries, from = strings.Split(servers, ","), "--server"
+				for i := range entries {
+					entries[i] = strings.TrimSpace(entries[i])
+				}
+			case host != "":
+				entries = nil
+			}
+			if len(entries) == 0 && host == "" {
 				if host, err = os.Hostname(); err != nil {
-					return fmt.Errorf("host name: %w (give --host)", err)
+					return fmt.Errorf("host name: %w (give --host or --server)", err)
 				}
 			}
-			if err := validHost(host); err != nil {
-				return err
+			if len(entries) == 0 {
+				if err := capflist.CheckHost(host); err != nil {
+					return usagef("--host: %s", fault.Message(err))
+				}
+			} else if _, err := capflist.Parse(entries); err != nil {
+				return usagef("%s: %s", from, fault.Message(err))
 			}
-			svc, done, err := g.openService(cmd.Context(), readOnly)
+			d, err := device.NewService(device.ServiceOptions{Store: st}).Get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer done()
-			d, err := svc.Get(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			snippet, err := device.PhoneConfig(d, host, port)
+			_, snippet, err := overview.PhoneSnippet(d, entries, host, port)
 			if err != nil {
 				return err
 			}
@@ -64,8 +92,9 @@ capf.json; --port overrides both.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&host, "host", "", "host name or address phones reach this CAPF at (default: this machine's host name)")
-	cmd.Flags().StringVar(&port, "port", "", "port phones reach this CAPF at (default: where the running serve listens, else capf.json's listen)")
+	cmd.Flags().StringVar(&servers, "server", "", "the capfList: up to 5 CAPF servers HOST[:PORT] separated by commas, in the order phones try them (default: capf_servers, else this machine alone)")
+	cmd.Flags().StringVar(&host, "host", "", "one server: the host name or address phones reach this CAPF at (default: capf_servers, else this machine's host name)")
+	cmd.Flags().StringVar(&port, "port", "", "port phones reach this CAPF at, for servers without one (default: where the running serve listens, else capf.json's listen)")
 	return cmd
 }
 
@@ -89,26 +118,4 @@ func phonePort(g *globals, cfg config.Config) (string, error) {
 		return "", fault.Invalidf("listen %q: %v", cfg.Listen, err)
 	}
 	return p, nil
-}
-
-// validHost accepts a DNS name or an IP address, as phones resolve
-// processNodeName.
-func validHost(h string) error {
-	if net.ParseIP(h) != nil {
-		return nil
-	}
-	if len(h) == 0 || len(h) > 253 {
-		return usagef("--host %q: want a host name or IP address", h)
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return usagef("--host %q: want a host name or IP address", h)
-		}
-		for _, c := range []byte(label) {
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-				return usagef("--host %q: want a host name or IP address", h)
-			}
-		}
-	}
-	return nil
 }

@@ -409,7 +409,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 				}
 				return nil
 			},
-			phones: func() (string, string) { return phoneHostPort(cfg.Listen, phoneListen.Load()) },
+			phones:  func() (string, string) { return phoneHostPort(cfg.Listen, phoneListen.Load()) },
+			servers: params.CAPFServers,
 		}
 		hs := serveAdmin(aln, web.handler(adminhttp.Options{Gatherer: reg, Health: health}), cert, conns.limit, reg, log)
 		defer hs.Close()

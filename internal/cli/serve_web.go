@@ -62,6 +62,8 @@ type adminServices struct {
 	// port phones reach the service at (see webui.Options).
 	windows func() webui.Windows
 	phones  func() (host, port string)
+	// servers is capf_servers in force, the capfList of the snippet.
+	servers func() []string
 	// inUse are the node settings as this serve applied them (see
 	// nodeInUse).
 	inUse map[string]webui.InUse
@@ -78,14 +80,14 @@ func (s adminServices) handler(base adminhttp.Options) http.Handler {
 		Devices: s.devices, Campaigns: s.devices,
 		Accounts: s.accounts, ParseTTL: account.ParseTTL, RetryAfter: account.RetryAfter,
 		System: s.system, Certificate: s.certificate, CASet: apiCASetOrNil(s.caSet), Logger: s.log,
-		Certificates: certsOrNil(s.certs), Phones: s.phones, TrustFiles: apiTrustOrNil(s.trustFiles),
+		Certificates: certsOrNil(s.certs), Phones: s.phones, Servers: s.servers, TrustFiles: apiTrustOrNil(s.trustFiles),
 		Windows: apiWindows,
 	})
 	base.API = apiHandler
 	base.UI = webui.New(webui.Options{
 		Devices: s.devices, Accounts: s.accounts, AccountAdmin: s.accounts, System: s.system, Campaigns: s.devices, Backups: s.backups,
 		ParseParam: system.ParseParamValue, Certificate: s.certificate, CASet: uiCASetOrNil(s.caSet), Logger: s.log, Location: time.Local,
-		Sessions: s.accounts, Windows: s.windows, Phones: s.phones, InUse: s.inUse,
+		Sessions: s.accounts, Windows: s.windows, Phones: s.phones, Servers: s.servers, InUse: s.inUse,
 		Certificates: uiCertsOrNil(s.certs), TrustFiles: uiTrustOrNil(s.trustFiles),
 	})
 	auth := webauth.Middleware(s.accounts, s.log)

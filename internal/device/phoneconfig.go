@@ -3,9 +3,9 @@ package device
 import (
 	"encoding/xml"
 	"fmt"
-	"strconv"
 	"strings"
 
+	"github.com/capf-server/capf/internal/capflist"
 	"github.com/capf-server/capf/internal/fault"
 )
 
@@ -16,10 +16,13 @@ var capfAuthModes = map[AuthMode]int{AuthString: 1, AuthNull: 2, AuthLSC: 3, Aut
 var deviceSecurityModes = map[SecurityProfile]int{NonSecure: 1, Authenticated: 2, Encrypted: 3}
 
 // PhoneConfig returns the CAPF part of the phone's SEP<MAC>.cnf.xml, to
-// paste inside <device>: capfAuthMode, the capfList naming host and port
-// (where the service listens for phones), and deviceSecurityMode. The
-// host is XML-escaped; a port that is not 1–65535 is Invalid.
-func PhoneConfig(d Device, host, port string) (string, error) {
+// paste inside <device>: capfAuthMode, the capfList with one <capf> per
+// server in the order phones try them (host and port where the service
+// listens for phones; capflist.Resolve gives them), and
+// deviceSecurityMode. Hosts are XML-escaped. A list that capflist.Check
+// refuses (none, more than five, a bad host, a port that is not 1–65535,
+// a server twice) is Invalid.
+func PhoneConfig(d Device, servers []capflist.Server) (string, error) {
 	mode, ok := capfAuthModes[d.AuthMode]
 	if !ok {
 		return "", fault.Invalidf("%s: authentication mode %q has no capfAuthMode", d.Name, d.AuthMode)
@@ -28,15 +31,24 @@ func PhoneConfig(d Device, host, port string) (string, error) {
 	if !ok {
 		return "", fault.Invalidf("%s: security profile %q has no deviceSecurityMode", d.Name, d.SecurityProfile)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", fault.InvalidField("port", "phone port %q: want a port number from 1 to 65535 (the service listens on an ephemeral port?)", port)
+	if err := capflist.Check(servers); err != nil {
+		return "", fault.Invalidf("capfList: %s", fault.Message(err))
 	}
-	var esc strings.Builder
-	_ = xml.EscapeText(&esc, []byte(host))
 	var b strings.Builder
 	fmt.Fprintf(&b, "<!-- CAPF settings of %s: paste into its SEP<MAC>.cnf.xml, inside <device> -->\n", d.Name)
 	fmt.Fprintf(&b, "<capfAuthMode>%d</capfAuthMode>\n", mode)
-	fmt.Fprintf(&b, "<capfList>\n  <capf>\n    <phonePort>%s</phonePort>\n    <processNodeName>%s</processNodeName>\n  </capf>\n</capfList>\n", port, esc.String())
+	b.WriteString("<capfList>\n")
+	for _, s := range servers {
+		fmt.Fprintf(&b, "  <capf>\n    <phonePort>%s</phonePort>\n    <processNodeName>%s</processNodeName>\n  </capf>\n", escape(s.Port), escape(s.Host))
+	}
+	b.WriteString("</capfList>\n")
 	fmt.Fprintf(&b, "<deviceSecurityMode>%d</deviceSecurityMode>\n", sec)
 	return b.String(), nil
+}
+
+// escape returns s as XML character data.
+func escape(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
 }

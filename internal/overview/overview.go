@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/capf-server/capf/internal/capflist"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lsc"
@@ -69,6 +70,10 @@ type Options struct {
 	// Phones is the address phones reach the service at, for the
 	// configuration snippet; nil: no snippet.
 	Phones func() (host, port string)
+	// Servers is the fleet parameter capf_servers in force: the capfList
+	// of the snippet when it lists any (capflist.Resolve); nil or empty:
+	// Phones alone.
+	Servers func() []string
 	// Fleet gives the dashboard; nil: Dashboard is Unavailable.
 	Fleet Fleet
 	// Activation and Windows give the notices; nil: the service counts as
@@ -128,6 +133,9 @@ type Detail struct {
 	// SnippetError says why there is none when it could not be made.
 	Snippet      string
 	SnippetError error
+	// Servers are the CAPF servers the snippet's capfList names, in the
+	// order phones try them.
+	Servers []capflist.Server
 }
 
 // Detail composes the detail of the phone called name, read through a
@@ -163,10 +171,40 @@ func (c *Composer) DetailOf(ctx context.Context, d device.Device, history int) (
 		v.Inventory = true
 	}
 	if c.o.Phones != nil {
-		host, port := c.o.Phones()
-		v.Snippet, v.SnippetError = device.PhoneConfig(d, host, port)
+		v.Servers, v.Snippet, v.SnippetError = c.snippet(d)
 	}
 	return v, nil
+}
+
+// snippet returns the servers of d's configuration snippet and the
+// snippet (see PhoneSnippet).
+func (c *Composer) snippet(d device.Device) ([]capflist.Server, string, error) {
+	var entries []string
+	if c.o.Servers != nil {
+		entries = c.o.Servers()
+	}
+	host, port := c.o.Phones()
+	return PhoneSnippet(d, entries, host, port)
+}
+
+// PhoneSnippet returns d's configuration snippet (device.PhoneConfig) and
+// the servers its capfList names: the entries of capf_servers when there
+// are any, else host and port, where this node listens for phones (the
+// rule is capflist.Resolve's). A list that does not resolve is Invalid,
+// naming capf_servers or this node's address.
+func PhoneSnippet(d device.Device, capfServers []string, host, port string) ([]capflist.Server, string, error) {
+	servers, err := capflist.Resolve(capfServers, host, port)
+	if err != nil && len(capfServers) > 0 {
+		return nil, "", fault.Invalidf("capf_servers: %s", fault.Message(err))
+	}
+	if err != nil {
+		return nil, "", fault.Invalidf("the address phones reach this node at: %s", fault.Message(err))
+	}
+	snippet, err := device.PhoneConfig(d, servers)
+	if err != nil {
+		return nil, "", err
+	}
+	return servers, snippet, nil
 }
 
 // Report is the CAPF report's content: the devices a search matched, in

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/capf-server/capf/internal/capflist"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/webui"
 )
@@ -99,7 +100,7 @@ func TestPhonePageSnippet(t *testing.T) {
 	e := newEnv(t, func(o *webui.Options) { o.Phones = func() (string, string) { return "capf.example.net", "13804" } })
 	e.add(device.Device{Name: "SEP001122334455", SecurityProfile: device.Authenticated, AuthMode: device.AuthLSC})
 	body := e.get("/phones/SEP001122334455", "viewer").Body.String()
-	want, err := device.PhoneConfig(device.Device{Name: "SEP001122334455", SecurityProfile: device.Authenticated, AuthMode: device.AuthLSC}, "capf.example.net", "13804")
+	want, err := device.PhoneConfig(device.Device{Name: "SEP001122334455", SecurityProfile: device.Authenticated, AuthMode: device.AuthLSC}, []capflist.Server{{Host: "capf.example.net", Port: "13804"}})
 	if err != nil {
 		t.Fatal(err)
 	}

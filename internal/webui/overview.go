@@ -12,7 +12,7 @@ func composer(o Options, u *ui) *overview.Composer {
 	if o.Devices == nil {
 		return nil
 	}
-	oo := overview.Options{Clock: o.Devices.Now, Records: o.Devices, Phones: o.Phones, Logger: u.log}
+	oo := overview.Options{Clock: o.Devices.Now, Records: o.Devices, Phones: o.Phones, Servers: o.Servers, Logger: u.log}
 	// A nil interface converts to a nil interface: a source the UI does
 	// not have stays out of the composition.
 	oo.Issued, oo.Fleet, oo.Activation = o.Certificates, o.Campaigns, o.System

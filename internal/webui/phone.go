@@ -95,6 +95,9 @@ type phoneData struct {
 	// Snippet is the phone's configuration snippet, as capf phone-config
 	// prints it; SnippetError says why there is none.
 	Snippet, SnippetError string
+	// Servers are the snippet's capfList, host:port in the order phones
+	// try them.
+	Servers []string
 	// LastReset is the phone's latest reset (zero: none); ResetDone says
 	// the page follows a reset just asked for ("ok" or "failed").
 	LastReset device.Reset
@@ -173,6 +176,9 @@ func (u *ui) showDetail(r *http.Request, pd *phoneData, dt overview.Detail) {
 		pd.Fetched = append(pd.Fetched, fv)
 	}
 	pd.Snippet = dt.Snippet
+	for _, s := range dt.Servers {
+		pd.Servers = append(pd.Servers, s.String())
+	}
 	if dt.SnippetError != nil {
 		pd.SnippetError = fault.ProblemOf(dt.SnippetError).Detail
 	}

@@ -134,6 +134,9 @@ type Options struct {
 	// phone page's configuration snippet gives it: host and port.
 	// nil: the snippet is not shown.
 	Phones func() (host, port string)
+	// Servers is the fleet parameter capf_servers in force: when it lists
+	// servers, the snippet's capfList names them (see overview.Options).
+	Servers func() []string
 	// Certificate is the CAPF certificate Security > CAPF Certificate
 	// shows; nil shows that none is loaded.
 	Certificate *x509.Certificate
