@@ -80,7 +80,7 @@ type liveParams struct {
 	mu      sync.Mutex
 	cur     session.Config
 	servers []string // capf_servers in force, for the phones' snippet
-	version int64 // of cur, or of the last version tried
+	version int64    // of cur, or of the last version tried
 	bound   sessionBound
 }
 
