@@ -70,7 +70,8 @@ func TestResolve(t *testing.T) {
 		{"ok/default-port", []string{"capf1.example:13804", "capf2.example", "192.0.2.3"}, "ignored", "5061",
 			[]Server{{"capf1.example", "13804"}, {"capf2.example", "5061"}, {"192.0.2.3", "5061"}}, ""},
 		{"fail/same-after-default-port", []string{"a:3804", "a"}, "h", "3804", nil, `entry 2 "a:3804": the same server as entry 1`},
-		{"fail/this-node-bad-host", nil, "<x>", "3804", nil, `server 1: host "<x>"`},
+		{"ok/this-node-taken-as-it-is", nil, "capf<x>", "3804", []Server{{"capf<x>", "3804"}}, ""},
+		{"fail/this-node-no-host", nil, "", "3804", nil, "server 1: no host"},
 		{"fail/ephemeral-port", []string{"a"}, "h", "0", nil, "the service listens on an ephemeral port?"},
 		{"fail/bad-entry", []string{"a", "b:x"}, "h", "3804", nil, `entry 2 "b:x"`},
 	}

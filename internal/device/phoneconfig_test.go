@@ -52,7 +52,7 @@ func TestPhoneConfigServers(t *testing.T) {
 		{"fail/none", phone, nil, "capfList: no CAPF server"},
 		{"fail/duplicate", phone, []capflist.Server{servers[0], servers[1], servers[0]}, `entry 3 "capf1.example.net:3804": the same server as entry 1`},
 		{"fail/ephemeral-port", phone, []capflist.Server{{Host: "h", Port: "0"}}, "1 to 65535 (the service listens on an ephemeral port?)"},
-		{"fail/markup-host", phone, []capflist.Server{{Host: "</processNodeName>", Port: "3804"}}, "want a host name or IP address"},
+		{"ok/escaped-host", phone, []capflist.Server{{Host: "capf<x>&", Port: "3804"}}, ""},
 		{"fail/no-auth-mode", device.Device{Name: "SEP001122334455", SecurityProfile: device.Authenticated}, servers[:1], "has no capfAuthMode"},
 	}
 	for _, tt := range tests {
