@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"log/slog"
 	"reflect"
 	"testing"
 
@@ -28,7 +29,7 @@ func TestParameterRestartMatchesSessions(t *testing.T) {
 		"crl_listen": ":8080", "crl_url": "http://capf.example.com/crl", "lsc_renew_before": "720h",
 		"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "ami-secret",
 		"reset_command": []string{"/usr/local/bin/capf-reset"}, "reset_endpoint": "cisco-{device}", "reset_timeout": "5s",
-		"reset_per_second": 2,
+		"reset_per_second": 2, "capf_servers": []string{"capf1.example", "capf2.example:3805"},
 	}
 	base := []byte(`{"maintenance_windows": ["Mon 00:00-06:00"], "maintenance_time_zone": "UTC"}`)
 	baseCfg, problems := config.DecodeOver(base, nil)
@@ -59,6 +60,18 @@ func TestParameterRestartMatchesSessions(t *testing.T) {
 			cfg, problems := config.DecodeOver(base, set)
 			if len(problems) > 0 {
 				t.Fatal(problems)
+			}
+			if p.Name == "capf_servers" {
+				// Not the sessions' but the snippet's: the admin listener
+				// reads it live from the same source.
+				lp, err := newLiveParams(nil, baseCfg, cfg, 1, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := lp.CAPFServers(); p.Restart || !reflect.DeepEqual(got, v) {
+					t.Fatalf("capf_servers: Restart %v, live %q; want %q read live", p.Restart, got, v)
+				}
+				return
 			}
 			got, err := sessionConfig(cfg)
 			if err != nil {
