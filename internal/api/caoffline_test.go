@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +122,7 @@ func (v *memVault) refs() string {
 	for r := range v.keys {
 		out = append(out, r)
 	}
+	slices.Sort(out)
 	if v.pending != nil {
 		out = append(out, "pending")
 	}
@@ -224,12 +226,12 @@ func (v *memVault) snapshot(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
+	var rows []string
 	for _, r := range recs {
-		b.WriteString(r.ID + " " + string(r.State) + ";")
+		rows = append(rows, r.ID+" "+string(r.State))
 	}
-	b.WriteString(strings.Join(caAudit(t, v.e), ";") + "|" + v.refs())
-	return b.String()
+	slices.Sort(rows)
+	return strings.Join(rows, ";") + "|" + strings.Join(caAudit(t, v.e), ";") + "|" + v.refs()
 }
 
 // TestCAImportAPI: POST /ca-set/import stages a certificate and key made
