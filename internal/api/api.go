@@ -139,6 +139,7 @@ func newServer(o Options) *server {
 	s.registerPhoneConfig()
 	s.registerTrustFile()
 	s.registerCASet()
+	s.registerCAOffline()
 	s.mux.HandleFunc("GET "+OpenAPIPath, s.serveOpenAPI)
 	s.mux.HandleFunc(Prefix+"/", s.noRoute)
 	return s

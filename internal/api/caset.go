@@ -20,6 +20,7 @@ type CASet interface {
 	Regenerate(ctx context.Context, alg string, actor device.Actor) (caset.Record, ca.KeyAlgorithm, error)
 	Activate(ctx context.Context, ref string, actor device.Actor) (activated, previous caset.Record, err error)
 	Retire(ctx context.Context, ref string, force bool, actor device.Actor) (caset.Record, int, error)
+	CAOffline
 }
 
 // CASetView is the CA set as GET /ca-set returns it: every CAPF
@@ -31,6 +32,8 @@ type CASetView struct {
 	TrustFile string `json:"trust_file" doc:"the trust file serve keeps (empty when none); in_trust_file says whether it lists each CA"`
 	// Issuing is the issuing CA below a CAPF certificate; nil when none.
 	Issuing *caset.IssuingRow `json:"issuing" doc:"the issuing CA that signs LSCs below a CAPF certificate of the set; null when the active CAPF certificate signs them"`
+	// Pending is the offline CA's pending key; nil when none waits.
+	Pending *caset.Pending `json:"pending" doc:"the offline CA's pending key, waiting for the outside CA's certificate (POST /ca-set/install-signed); null when none"`
 }
 
 type caSetOutput struct{ Body CASetView }
@@ -94,7 +97,11 @@ func (s *server) caSetView(ctx context.Context) (*caSetOutput, error) {
 	if ov.CAs == nil {
 		ov.CAs = []caset.Row{}
 	}
-	return &caSetOutput{Body: CASetView{CAs: ov.CAs, TrustFile: ov.TrustFile, Issuing: ov.Issuing}}, nil
+	p, err := s.o.CASet.Pending(ctx)
+	if err != nil {
+		return nil, s.fail(ctx, err, "")
+	}
+	return &caSetOutput{Body: CASetView{CAs: ov.CAs, TrustFile: ov.TrustFile, Issuing: ov.Issuing, Pending: p}}, nil
 }
 
 func (s *server) caSetStatus(ctx context.Context, _ *struct{}) (*caSetOutput, error) {

@@ -435,10 +435,12 @@ func selfSign(opts Options, key crypto.Signer) (*x509.Certificate, error) {
 		ExtKeyUsage:           lscExtKeyUsage,
 		BasicConstraintsValid: true, // Go marks basic constraints critical
 		IsCA:                  true,
-		MaxPathLen:            0,
-		MaxPathLenZero:        true,
-		SubjectKeyId:          ski,
-		SignatureAlgorithm:    sigAlg,
+		// Path length 1: room for one issuing CA below it (capf ca issuer
+		// create; ADR 0017), none below that. CAPF certificates made
+		// before had 0 and stay valid: they only cannot sign an issuing CA.
+		MaxPathLen:         1,
+		SubjectKeyId:       ski,
+		SignatureAlgorithm: sigAlg,
 	}
 	der, err := x509.CreateCertificate(opts.Rand, tmpl, tmpl, key.Public(), key)
 	if err != nil {

@@ -194,8 +194,8 @@ func TestCACertificate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := testAuthority(t, tc.alg)
 			c := a.Certificate()
-			if !c.IsCA || !c.BasicConstraintsValid || c.MaxPathLen != 0 || !c.MaxPathLenZero {
-				t.Errorf("basic constraints: IsCA %v valid %v MaxPathLen %d zero %v; want CA with path length 0",
+			if !c.IsCA || !c.BasicConstraintsValid || c.MaxPathLen != 1 || c.MaxPathLenZero {
+				t.Errorf("basic constraints: IsCA %v valid %v MaxPathLen %d zero %v; want CA with path length 1 (room for one issuing CA)",
 					c.IsCA, c.BasicConstraintsValid, c.MaxPathLen, c.MaxPathLenZero)
 			}
 			for _, e := range c.Extensions {

@@ -49,6 +49,11 @@ func ParsePEMPair(data []byte) (*x509.Certificate, crypto.Signer, error) {
 	return cert, key, nil
 }
 
+// ParseKeyPEM returns the first private key in data (PKCS #8, PKCS #1 or
+// SEC 1; RSA or ECDSA), skipping blocks of other types. Its errors never
+// quote data.
+func ParseKeyPEM(data []byte) (crypto.Signer, error) { return parseKeyPEM(data) }
+
 // ParseCertificatesPEM returns every certificate in data, in order;
 // Invalid when there is none or one does not parse.
 func ParseCertificatesPEM(data []byte) ([]*x509.Certificate, error) {

@@ -20,8 +20,9 @@ const IssuingValidity = 2 * 365 * 24 * time.Hour
 // its subject the CAPF's with CN "ISSUING-" and 8 random hex digits, valid
 // for validity (IssuingValidity when 0) and never beyond a's certificate.
 // It writes nothing. It refuses when a's certificate may not sign a CA
-// (path length constraint 0, as the CAPF certificates this server makes
-// have): give the CAPF a certificate that allows one (ADR 0017).
+// (path length constraint 0, as the CAPF certificates this server made
+// before path length 1 have): give the CAPF a certificate that allows one
+// (capf ca regenerate makes one; ADR 0017).
 func (a *Authority) NewIssuing(alg KeyAlgorithm, validity time.Duration) (*Authority, error) {
 	if err := CanSignCA(a.cert); err != nil {
 		return nil, err
@@ -91,7 +92,7 @@ func CanSignCA(c *x509.Certificate) error {
 		return fault.Invalidf("the certificate %s is not a CA certificate", c.Subject)
 	}
 	if c.MaxPathLenZero {
-		return fault.Invalidf("the CAPF certificate %s has path length constraint 0: it may not sign an issuing CA (verifiers would refuse the LSCs below it); import a CAPF certificate that allows one (pathlen 1 or none), activate it, then create the issuing CA", c.Subject)
+		return fault.Invalidf("the CAPF certificate %s has path length constraint 0: it may not sign an issuing CA (verifiers would refuse the LSCs below it); make a CAPF certificate that allows one (capf ca regenerate makes pathlen 1; or import one with pathlen 1 or none), activate it, then create the issuing CA", c.Subject)
 	}
 	if c.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return fault.Invalidf("the CAPF certificate %s lacks keyCertSign", c.Subject)

@@ -26,7 +26,7 @@ func DescribeCAPF(cert *x509.Certificate, now time.Time) []string {
 		out = append(out, "it has no extended key usage; ours lists serverAuth (its TLS role) and the LSCs' clientAuth and ipsecEndSystem")
 	}
 	if !cert.MaxPathLenZero && cert.MaxPathLen <= 0 {
-		out = append(out, "it has no path-length constraint, so the certificates it signs could be CAs too; ours sets pathlen 0")
+		out = append(out, "it has no path-length constraint, so the certificates it signs could be CAs too; ours sets pathlen 1 (room for one issuing CA, none below it)")
 	}
 	if len(cert.SubjectKeyId) == 0 {
 		out = append(out, "it has no subject key identifier; ours has one, which the LSCs' authority key identifier points to")

@@ -49,6 +49,14 @@ type Admin struct {
 	Service *Service
 	// Keys makes the key of a regenerated CA; nil refuses regenerate.
 	Keys KeyMaker
+	// Vault stores the keys of CAs made elsewhere, the offline CA's
+	// pending key and the issuing CA's; nil refuses those actions.
+	Vault KeyVault
+	// BeforeChange, when not nil, runs once every check of an action that
+	// adds to the set or the issuing CA passed, right before its key is
+	// written: the CLI adopts the CAPF certificate of before the set there
+	// (serve did at start), so that a refusal leaves the store as it was.
+	BeforeChange func(ctx context.Context) error
 	// DefaultAlgorithm is the key algorithm of a regenerated CA when none
 	// is given (the capf_key parameter); RSA 2048 when nil.
 	DefaultAlgorithm func() ca.KeyAlgorithm

@@ -19,13 +19,20 @@ import (
 // below it (pathlen 1), as an imported one may.
 func rootAllowingCA(t *testing.T) *ca.Authority {
 	t.Helper()
+	return rootWithPathLen(t, 1)
+}
+
+// rootWithPathLen returns a CAPF authority whose certificate has path
+// length constraint pathLen (0: as this server made them before 1).
+func rootWithPathLen(t *testing.T, pathLen int) *ca.Authority {
+	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CAPF-root", Organization: []string{"Test"}},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		MaxPathLen: 1, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
+		MaxPathLen: pathLen, MaxPathLenZero: pathLen == 0, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
 	if err != nil {
 		t.Fatal(err)
@@ -46,8 +53,12 @@ func rootAllowingCA(t *testing.T) *ca.Authority {
 // active CA signs again and the issuing CA's LSCs no longer verify.
 func TestSetIssuing(t *testing.T) {
 	root, next := rootAllowingCA(t), newCA(t)
-	if _, err := newCA(t).NewIssuing(ca.ECP256, 0); err == nil || !strings.Contains(err.Error(), "path length constraint 0") {
+	if _, err := rootWithPathLen(t, 0).NewIssuing(ca.ECP256, 0); err == nil || !strings.Contains(err.Error(), "path length constraint 0") {
 		t.Fatalf("an issuing CA under a pathlen-0 CAPF certificate: %v", err)
+	}
+	// The CAPF certificates this server makes allow one (pathlen 1).
+	if _, err := newCA(t).NewIssuing(ca.ECP256, 0); err != nil {
+		t.Fatalf("an issuing CA under a CAPF certificate this server made: %v", err)
 	}
 	iss, err := root.NewIssuing(ca.ECP256, 0)
 	if err != nil {

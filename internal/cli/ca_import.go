@@ -3,20 +3,13 @@ package cli
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,10 +17,8 @@ import (
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/config"
-	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/keyref"
-	"github.com/capf-server/capf/internal/keys"
 	"github.com/capf-server/capf/internal/store"
 )
 
@@ -171,16 +162,16 @@ func (g *globals) caImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return fault.Invalidf("%s: %v", args[1], err)
 	}
-	chain, err := caset.CheckImport(leaf, more, key.Public(), "the key "+args[1], time.Now())
-	if err != nil {
+	// Checked before the store is opened: a refusal changes nothing.
+	if _, err := caset.CheckImport(leaf, more, key.Public(), "the key "+args[1], time.Now()); err != nil {
 		return err
 	}
-	st, _, err := g.caMadeElsewhereStore(ctx, key.Public())
+	adm, st, err := g.caSetAdmin(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	rec, err := g.stageMadeElsewhere(ctx, st, chain, key, caset.AuditImport)
+	rec, chain, err := adm.Import(ctx, leaf, more, key, "the key "+args[1], g.actor())
 	if err != nil {
 		return err
 	}
@@ -188,45 +179,31 @@ func (g *globals) caImport(ctx context.Context, args []string) error {
 	return nil
 }
 
-// stageMadeElsewhere stores key as the key of chain's CA (sealed in the
-// keys table on a cluster with a KEK, else DATA/ca/ID) and stages chain,
-// both or neither.
-func (g *globals) stageMadeElsewhere(ctx context.Context, st store.Store, chain []*x509.Certificate, key crypto.Signer, action string) (caset.Record, error) {
-	id, err := caset.KeyID(chain[0])
+// caSetAdmin opens the store for a change of the CA set, after the check
+// every such command shares (the set is this node's), and returns the
+// administration over it: while the set is empty it stands for the CAPF
+// certificate of before the set, which it adopts as serve does once an
+// action that adds to the set passed its checks.
+func (g *globals) caSetAdmin(ctx context.Context) (*caset.Admin, store.Store, error) {
+	cfg, err := g.loadConfig()
 	if err != nil {
-		return caset.Record{}, err
+		return nil, nil, err
 	}
-	recs, err := st.ListCAs(ctx)
+	if !g.caSetShared() {
+		return nil, nil, errCASetNotShared
+	}
+	st, err := g.openStore(ctx, readWrite)
 	if err != nil {
-		return caset.Record{}, err
+		return nil, nil, err
 	}
-	for _, r := range recs {
-		if r.ID == id {
-			return caset.Record{}, fault.Conflictf("CA %s is in the CA set already (%s): nothing was stored", id, r.State)
-		}
-	}
-	svc := caset.NewService(st, nil)
-	if g.keysInDB() {
-		ck, err := g.clusterKeysOf(ctx)
-		if err != nil {
-			return caset.Record{}, err
-		}
-		kr, err := keys.NewService(st, ck.kek, nil).Record(keys.Material{ID: caKeyPrefix + id, Kind: keys.KindCAPF, Chain: chain, Key: key})
-		if err != nil {
-			return caset.Record{}, err
-		}
-		return svc.StageMadeElsewhere(ctx, chain, kr.ID, &kr, action, g.actor())
-	}
-	dir := filepath.Join(g.dir().CA(), id)
-	if err := ca.Install(dir, chain[0], key); err != nil {
-		return caset.Record{}, err
-	}
-	rec, err := svc.StageMadeElsewhere(ctx, chain, caKeyPrefix+id, nil, action, g.actor())
+	svc, err := g.caSetService(ctx, st)
 	if err != nil {
-		_ = os.RemoveAll(dir) // never stored: nothing refers to it
-		return caset.Record{}, err
+		st.Close()
+		return nil, nil, err
 	}
-	return rec, nil
+	adm := g.caAdmin(st, svc, cfg)
+	adm.BeforeChange = func(ctx context.Context) error { return g.adoptLegacy(ctx, st) }
+	return adm, st, nil
 }
 
 func (g *globals) printStaged(rec caset.Record, chain []*x509.Certificate) {
@@ -240,177 +217,44 @@ func (g *globals) printStaged(rec caset.Record, chain []*x509.Certificate) {
 func (g *globals) pendingDir() string { return filepath.Join(g.dir().CA(), pendingCADir) }
 
 func (g *globals) caCSR(ctx context.Context, subject, algFlag string) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
+	if _, err := caset.ParseSubject(subject); err != nil {
+		return usagef("--subject: %s", fault.Message(err))
 	}
-	alg := ca.KeyAlgorithm(cfg.CAKey)
-	if algFlag != "" {
-		if alg, err = ca.ParseKeyAlgorithm(algFlag); err != nil {
-			return err
-		}
-	}
-	name, err := parseSubject(subject)
-	if err != nil {
-		return err
-	}
-	if !g.caSetShared() {
-		return errCASetNotShared
-	}
-	if cfg.TLSProfile == "legacy" && alg != ca.RSA2048 && alg != ca.RSA3072 && alg != ca.RSA4096 {
-		return usagef("tls_profile legacy needs an RSA CAPF key: --key-algorithm %s would not serve old phones", alg)
-	}
-	if g.keysInDB() {
-		return g.caCSRSealed(ctx, name, alg)
-	}
-	if a, err := ca.Load(ca.Options{Dir: g.pendingDir()}); err == nil {
-		return fault.Conflictf("a pending key %s is waiting for its certificate in %s (capf ca install-signed); to start over: capf ca csr --discard", caset.PublicKeyID(a.Signer().Public()), g.pendingDir())
-	} else if _, serr := os.Stat(g.pendingDir()); !errors.Is(serr, fs.ErrNotExist) {
-		return fmt.Errorf("the pending key in %s: %w", g.pendingDir(), err)
-	}
-	st, err := g.openStore(ctx, readWrite)
+	adm, st, err := g.caSetAdmin(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	// The placeholder certificate only lets the key be stored as every CA
-	// key is; the CA set never holds it.
-	a, err := ca.Generate(ca.Options{KeyAlgorithm: alg, Subject: name})
+	der, p, err := adm.CSR(ctx, subject, algFlag, g.actor())
 	if err != nil {
+		if fault.FieldOf(err) == "key_algorithm" {
+			return usagef("--key-algorithm: %s", fault.Message(err))
+		}
 		return err
 	}
-	name = a.Certificate().Subject // with the generated CN when none was given
-	der, err := createCACSR(name, a.Signer())
-	if err != nil {
-		return err
-	}
-	id := caset.PublicKeyID(a.Signer().Public())
-	ev := device.AuditEvent{At: time.Now().UTC(), Actor: g.actor(), Action: caset.AuditCSR, Target: id,
-		Detail: fmt.Sprintf("pending %s key for %s made for an outside CA to certify (capf ca install-signed)", alg, name)}
-	if err := ca.Install(g.pendingDir(), a.Certificate(), a.Signer()); err != nil {
-		return err
-	}
-	if err := st.AppendAudit(ctx, ev); err != nil {
-		_ = os.RemoveAll(g.pendingDir()) // not audited: not kept
-		return fmt.Errorf("audit: %w", err)
-	}
-	fmt.Fprintf(g.stderr, "pending key %s (%s) in %s; have the outside CA sign this request as a CA (basic constraints CA:TRUE, keyCertSign), then: capf ca install-signed CERT.pem [CHAIN.pem]\n", id, alg, g.pendingDir())
-	return pem.Encode(g.stdout, &pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-}
-
-// createCACSR returns a PKCS #10 request for a CA certificate for key:
-// basic constraints CA:TRUE (critical) and key usage keyCertSign, cRLSign
-// and digitalSignature (keyEncipherment too for RSA, which the legacy TLS
-// profile's key exchange needs), as the CAPF's own certificates have.
-func createCACSR(name pkix.Name, key crypto.Signer) ([]byte, error) {
-	bc, err := asn1.Marshal(struct{ IsCA bool }{true})
-	if err != nil {
-		return nil, err
-	}
-	usage := x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
-	if _, ok := key.Public().(*rsa.PublicKey); ok {
-		usage |= x509.KeyUsageKeyEncipherment
-	}
-	ku, err := keyUsageExtension(usage)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.CertificateRequest{Subject: name, ExtraExtensions: []pkix.Extension{
-		{Id: asn1.ObjectIdentifier{2, 5, 29, 19}, Critical: true, Value: bc},
-		ku,
-	}}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		return nil, fmt.Errorf("make the certificate request: %w", err)
-	}
-	return der, nil
-}
-
-// keyUsageExtension encodes usage as the key usage extension (critical).
-func keyUsageExtension(usage x509.KeyUsage) (pkix.Extension, error) {
-	var bits [2]byte
-	n := 0
-	for i := range 9 {
-		if usage&(1<<i) != 0 {
-			bits[i/8] |= 0x80 >> (i % 8)
-			n = i + 1
-		}
-	}
-	b := asn1.BitString{Bytes: bits[:(n+7)/8], BitLength: n}
-	v, err := asn1.Marshal(b)
-	if err != nil {
-		return pkix.Extension{}, err
-	}
-	return pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 15}, Critical: true, Value: v}, nil
-}
-
-// parseSubject reads "CN=…,O=…,OU=…,L=…,ST=…,C=…" (no escaped commas);
-// empty is the zero name.
-func parseSubject(s string) (pkix.Name, error) {
-	var n pkix.Name
-	if strings.TrimSpace(s) == "" {
-		return n, nil
-	}
-	for part := range strings.SplitSeq(s, ",") {
-		k, v, ok := strings.Cut(part, "=")
-		k, v = strings.ToUpper(strings.TrimSpace(k)), strings.TrimSpace(v)
-		if !ok || v == "" {
-			return n, usagef("--subject %q: want attributes like CN=name,O=organisation", s)
-		}
-		switch k {
-		case "CN":
-			n.CommonName = v
-		case "O":
-			n.Organization = append(n.Organization, v)
-		case "OU":
-			n.OrganizationalUnit = append(n.OrganizationalUnit, v)
-		case "L":
-			n.Locality = append(n.Locality, v)
-		case "ST":
-			n.Province = append(n.Province, v)
-		case "C":
-			n.Country = append(n.Country, v)
-		default:
-			return n, usagef("--subject: unknown attribute %q (CN, O, OU, L, ST or C)", k)
-		}
-	}
-	return n, nil
+	fmt.Fprintf(g.stderr, "pending key %s (%s) %s; have the outside CA sign this request as a CA (basic constraints CA:TRUE, keyCertSign), then: capf ca install-signed CERT.pem [CHAIN.pem]\n", p.ID, p.Algorithm, p.Where)
+	_, err = g.stdout.Write(caset.CSRPEM(der))
+	return err
 }
 
 func (g *globals) caInstallSigned(ctx context.Context, args []string) error {
-	if !g.caSetShared() {
-		return errCASetNotShared
-	}
-	if g.keysInDB() {
-		return g.caInstallSignedSealed(ctx, args)
-	}
-	pending, err := ca.Load(ca.Options{Dir: g.pendingDir()})
+	adm, st, err := g.caSetAdmin(ctx)
 	if err != nil {
-		if _, serr := os.Stat(filepath.Join(g.pendingDir(), ca.KeyFile)); errors.Is(serr, fs.ErrNotExist) {
-			return fault.NotFoundf("no pending key: capf ca csr makes one and its certificate request")
-		}
-		return fmt.Errorf("the pending key in %s: %w", g.pendingDir(), err)
+		return err
 	}
-	key := pending.Signer()
+	defer st.Close()
+	if p, err := adm.Pending(ctx); err != nil {
+		return err
+	} else if p == nil {
+		return errNoPendingKey
+	}
 	leaf, more, err := readCertFiles(args...)
 	if err != nil {
 		return err
 	}
-	chain, err := caset.CheckImport(leaf, more, key.Public(), "the pending key", time.Now())
+	rec, chain, err := adm.InstallSigned(ctx, leaf, more, g.actor())
 	if err != nil {
 		return err
-	}
-	st, _, err := g.caMadeElsewhereStore(ctx, key.Public())
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rec, err := g.stageMadeElsewhere(ctx, st, chain, key, caset.AuditInstallSigned)
-	if err != nil {
-		return err
-	}
-	if err := os.RemoveAll(g.pendingDir()); err != nil { // its key is the staged CA's now
-		return fmt.Errorf("staged %s, but remove the pending key: %w", rec.ID, err)
 	}
 	g.printStaged(rec, chain)
 	return nil

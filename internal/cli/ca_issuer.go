@@ -89,25 +89,14 @@ func caIssuerCommands(g *globals) *cobra.Command {
 // hold its LSCs, unless force), then its key files on a node that keeps
 // its keys as files.
 func (g *globals) caIssuerRemove(ctx context.Context, force bool) error {
-	if !g.caSetShared() {
-		return errCASetNotShared
-	}
-	st, err := g.openStore(ctx, readWrite)
+	adm, st, err := g.issuerAdmin(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := g.adoptIssuingDir(ctx, st); err != nil {
-		return err
-	}
-	r, n, err := caset.NewService(st, nil).RemoveIssuing(ctx, force, g.actor())
+	r, n, err := adm.IssuerRemove(ctx, force, g.actor())
 	if err != nil {
 		return err
-	}
-	if !g.keysInDB() {
-		if err := os.RemoveAll(g.issuingDir()); err != nil {
-			return fmt.Errorf("removed the issuing CA %s, but not its key files: remove %s before serve starts again (it would take them back): %w", r.ID, g.issuingDir(), err)
-		}
 	}
 	fmt.Fprintf(g.stdout, "removed the issuing CA %s (%d phones held a valid LSC from it): every running node signs new LSCs with the active CAPF certificate within seconds\n", r.ID, n)
 	return nil
@@ -133,82 +122,41 @@ func (g *globals) caIssuerExport(ctx context.Context) error {
 	return pem.Encode(g.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
-// issuerStore opens the store for an issuing CA command, after the checks
-// they share: the CA set is the node's (SQLite, or a cluster with a KEK),
-// and no issuing CA is in place yet.
-func (g *globals) issuerStore(ctx context.Context) (store.Store, error) {
-	if !g.caSetShared() {
-		return nil, errCASetNotShared
-	}
-	st, err := g.openStore(ctx, readWrite)
+// issuerAdmin opens the CA set's administration for an issuing CA
+// command, once an issuing CA of DATA/ca/issuing from before it was data
+// joined the database.
+func (g *globals) issuerAdmin(ctx context.Context) (*caset.Admin, store.Store, error) {
+	adm, st, err := g.caSetAdmin(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := g.adoptIssuingDir(ctx, st); err != nil {
 		st.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	if r, ok, err := st.IssuingCA(ctx); err != nil || ok {
-		st.Close()
-		if err == nil {
-			err = fault.Conflictf("an issuing CA is in place already (%s, below the CAPF certificate %s): nothing was changed; capf ca issuer remove takes it away first", r.ID, r.ParentID)
-		}
-		return nil, err
-	}
-	return st, nil
+	return adm, st, nil
 }
 
 func (g *globals) caIssuerCreate(ctx context.Context, algFlag string, validDays int) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	alg := ca.KeyAlgorithm(cfg.CAKey)
 	if algFlag != "" {
-		if alg, err = ca.ParseKeyAlgorithm(algFlag); err != nil {
+		if _, err := ca.ParseKeyAlgorithm(algFlag); err != nil {
 			return err
 		}
 	}
 	if validDays < 0 {
 		return usagef("--validity-days must be positive")
 	}
-	st, err := g.issuerStore(ctx)
+	adm, st, err := g.issuerAdmin(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	recs, err := g.caSetRecords(ctx, st)
+	r, cert, err := adm.IssuerCreate(ctx, algFlag, days(validDays), g.actor())
 	if err != nil {
 		return err
 	}
-	var active caset.Record
-	for _, r := range recs {
-		if r.State == caset.Active {
-			active = r
-		}
-	}
-	if active.ID == "" {
-		return fault.Invalidf("the CA set has no active CAPF certificate")
-	}
-	var ms map[string]keys.Material
-	if g.keysInDB() && !isTokenKeyRef(active.KeyRef) {
-		ck, err := g.clusterKeysOf(ctx)
-		if err != nil {
-			return err
-		}
-		if ms, err = keys.NewService(st, ck.kek, nil).Load(ctx); err != nil {
-			return err
-		}
-	}
-	parent, err := g.caAuthority(ctx, active, cfg, ms)
-	if err != nil {
-		return err
-	}
-	iss, err := parent.NewIssuing(alg, days(validDays))
-	if err != nil {
-		return err
-	}
-	return g.installIssuer(ctx, st, iss, parent.Certificate(), fmt.Sprintf("issuing CA (%s) made and signed by the active CAPF certificate %s", alg, active.ID))
+	g.printIssuer(r, cert)
+	return nil
 }
 
 func (g *globals) caIssuerImport(ctx context.Context, certFile, keyFile string) error {
@@ -227,70 +175,31 @@ func (g *globals) caIssuerImport(ctx context.Context, certFile, keyFile string) 
 	if err != nil {
 		return fault.Invalidf("%s: %v", keyFile, err)
 	}
-	capfs, err := g.trustedCAPFs(ctx)
-	if err != nil {
-		return err
-	}
-	parent, err := caset.CheckIssuing(leaf, key.Public(), "the key "+keyFile, capfs, time.Now())
-	if err != nil {
-		return err
-	}
-	st, err := g.issuerStore(ctx)
+	adm, st, err := g.issuerAdmin(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	iss, err := ca.New(leaf, key, ca.Options{})
+	r, cert, err := adm.IssuerImport(ctx, []*x509.Certificate{leaf}, key, "the key "+keyFile, g.actor())
 	if err != nil {
 		return err
 	}
-	pid, _ := caset.KeyID(parent)
-	return g.installIssuer(ctx, st, iss, parent, "issuing CA made elsewhere, signed by the CAPF certificate "+pid)
+	g.printIssuer(r, cert)
+	return nil
 }
 
-// installIssuer stores iss (signed by parent) as the issuing CA with its
-// audit line: its key sealed in the keys table in the same transaction on
-// a cluster with a KEK, else written to DATA/ca/issuing first and removed
-// when the row is refused. Every running node takes it within seconds.
-func (g *globals) installIssuer(ctx context.Context, st store.Store, iss *ca.Authority, parent *x509.Certificate, detail string) error {
-	cert := iss.Certificate()
-	id, err := caset.KeyID(cert)
-	if err != nil {
-		return err
-	}
-	if err := g.adoptLegacy(ctx, st); err != nil { // as every change of the set does, once all checks passed
-		return err
-	}
-	svc := caset.NewService(st, nil)
-	ref := caset.IssuingKeyPrefix + id
-	where := ""
+// printIssuer says which issuing CA is in place now, and where its key is.
+func (g *globals) printIssuer(r caset.IssuingRecord, cert *x509.Certificate) {
+	where := "certificate: " + filepath.Join(g.issuingDir(), ca.CertFile)
 	if g.keysInDB() {
-		ck, err := g.clusterKeysOf(ctx)
-		if err != nil {
-			return err
+		where = "key: sealed in the database as " + r.KeyRef
+		if g.cluster != nil {
+			where += " (KEK " + g.cluster.kek.ID() + ")"
 		}
-		kr, err := keys.NewService(st, ck.kek, nil).Record(keys.Material{ID: ref, Kind: keys.KindCAPF, Chain: []*x509.Certificate{cert}, Key: iss.Signer()})
-		if err != nil {
-			return err
-		}
-		if _, err := svc.PutIssuing(ctx, cert, parent, ref, &kr, g.actor(), detail); err != nil {
-			return err
-		}
-		where = fmt.Sprintf("key: sealed in the database as %s (KEK %s)", ref, ck.kek.ID())
-	} else {
-		if err := ca.Install(g.issuingDir(), cert, iss.Signer()); err != nil {
-			return err
-		}
-		if _, err := svc.PutIssuing(ctx, cert, parent, ref, nil, g.actor(), detail); err != nil {
-			_ = os.RemoveAll(g.issuingDir()) // not stored: not kept
-			return err
-		}
-		where = "certificate: " + filepath.Join(g.issuingDir(), ca.CertFile)
 	}
 	sum := sha256.Sum256(cert.Raw)
-	fmt.Fprintf(g.stdout, "issuing CA %s (%s, issued by %s)\n  SHA-256: %X\n  %s\n", id, cert.Subject, cert.Issuer, sum, where)
+	fmt.Fprintf(g.stdout, "issuing CA %s (%s, issued by %s)\n  SHA-256: %X\n  %s\n", r.ID, cert.Subject, cert.Issuer, sum, where)
 	fmt.Fprintf(g.stdout, "every running node signs new LSCs with it within seconds, while TLS keeps presenting the CAPF certificate\n")
-	return nil
 }
 
 // adoptIssuingDir stores the issuing CA of DATA/ca/issuing as the

@@ -37,8 +37,19 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 	if _, errOut, code := run(t, data, "ca", "issuer", "export"); code != ExitNotFound || !strings.Contains(errOut, "no issuing CA") {
 		t.Errorf("issuer export with none: exit %d: %s", code, errOut)
 	}
-	// The CAPF certificate this server makes has path length 0: no CA
-	// below it.
+	// A CAPF certificate with path length 0 (as this server made them
+	// before pathlen 1) allows no CA below it.
+	zk := ecKey(t, elliptic.P256())
+	zeroTmpl := caTemplate("CAPF-pathlen-0")
+	zeroTmpl.MaxPathLenZero = true
+	zero := sign(t, nil, zeroTmpl, zk.Public(), zk)
+	if out, errOut, code := run(t, data, "ca", "import", writePEM(t, dir, "zero.pem", nil, zero), writePEM(t, dir, "zero.key", zk)); code != ExitOK {
+		t.Fatalf("ca import: exit %d: %s%s", code, out, errOut)
+	}
+	zeroID, _ := caset.KeyID(zero)
+	if out, errOut, code := run(t, data, "ca", "activate", zeroID); code != ExitOK {
+		t.Fatalf("ca activate: exit %d: %s%s", code, out, errOut)
+	}
 	before := setSnapshot(t, data)
 	if _, errOut, code := run(t, data, "ca", "issuer", "create"); code != ExitUsage || !strings.Contains(errOut, "path length constraint 0") {
 		t.Errorf("issuer create under a pathlen-0 CAPF certificate: exit %d: %s", code, errOut)
@@ -345,5 +356,50 @@ func TestIssuingInForce(t *testing.T) {
 	}
 	if issuingInForce(nil, time.Now(), slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))) != nil {
 		t.Error("no issuing CA gave one")
+	}
+}
+
+// TestRegeneratedCAPFHoldsIssuingCA: the CAPF certificate capf ca
+// regenerate makes allows an issuing CA below it (path length 1), so
+// regenerate, activate and issuer create give LSCs that openssl verifies
+// with the CAPF certificate as the root and the issuing CA as the
+// intermediate (with pathlen 0 the create was refused).
+func TestRegeneratedCAPFHoldsIssuingCA(t *testing.T) {
+	data := initData(t)
+	dir := t.TempDir()
+	out, errOut, code := run(t, data, "ca", "regenerate", "--key-algorithm", "ec256")
+	if code != ExitOK {
+		t.Fatalf("regenerate: exit %d: %s%s", code, out, errOut)
+	}
+	m := regexp.MustCompile(`staged ([0-9a-f]+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no id in %q", out)
+	}
+	if out, errOut, code := run(t, data, "ca", "activate", m[1]); code != ExitOK {
+		t.Fatalf("activate: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, data, "ca", "issuer", "create", "--key-algorithm", "ec256"); code != ExitOK {
+		t.Fatalf("issuer create under the regenerated CAPF certificate: exit %d: %s%s", code, out, errOut)
+	}
+	capfPEM, errOut, code := run(t, data, "ca", "export")
+	if code != ExitOK {
+		t.Fatalf("ca export: exit %d: %s", code, errOut)
+	}
+	capfFile := filepath.Join(dir, "capf.pem")
+	if err := os.WriteFile(capfFile, []byte(capfPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	issuing, err := ca.Load(ca.Options{Dir: filepath.Join(datadir.Dir(data).CA(), issuingCADir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsc, err := issuing.Issue(t.Context(), ca.IssueRequest{DeviceName: "SEP001122334455", PublicKey: ecKey(t, elliptic.P256()).Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuingFile := writePEM(t, dir, "issuing.pem", nil, issuing.Certificate())
+	lscFile := writePEM(t, dir, "lsc.pem", nil, lsc.Certificate)
+	if b, err := exec.Command("openssl", "verify", "-CAfile", capfFile, "-untrusted", issuingFile, lscFile).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify -CAfile capf.pem -untrusted issuing.pem lsc.pem: %v\n%s", err, b)
 	}
 }

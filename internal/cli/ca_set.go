@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +18,7 @@ import (
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
-	"github.com/capf-server/capf/internal/keys"
+	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/trust"
 	"github.com/capf-server/capf/internal/trustfile"
 )
@@ -161,7 +160,7 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 	if err := g.adoptLegacy(ctx, st); err != nil {
 		return err
 	}
-	adm := g.caAdmin(caset.NewService(st, nil), cfg)
+	adm := g.caAdmin(st, caset.NewService(st, nil), cfg)
 	rec, alg, err := adm.Regenerate(ctx, algFlag, g.actor())
 	if err != nil {
 		if fault.FieldOf(err) == "key_algorithm" {
@@ -180,51 +179,19 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 	return nil
 }
 
-// caAdmin is the CA set's administration over svc, as the CLI, the API
-// and the web UI share it: keys where this node keeps them, the default
-// algorithm of cfg, and the trust file serve keeps.
-func (g *globals) caAdmin(svc *caset.Service, cfg config.Config) *caset.Admin {
+// caAdmin is the CA set's administration over svc (its store st), as
+// the CLI, the API and the web UI share it: keys where this node keeps
+// them, the default algorithm of cfg, and the trust file serve keeps.
+func (g *globals) caAdmin(st store.Store, svc *caset.Service, cfg config.Config) *caset.Admin {
+	v := caVault{g: g, st: st, cfg: cfg}
 	return &caset.Admin{
 		Service:          svc,
-		Keys:             caKeyMaker{g: g},
+		Keys:             v,
+		Vault:            v,
 		DefaultAlgorithm: func() ca.KeyAlgorithm { return ca.KeyAlgorithm(cfg.CAKey) },
 		RSAOnly:          func() bool { return cfg.TLSProfile == "legacy" },
 		Listed:           func() ([][]byte, string, error) { return g.servedTrustCAPFs(cfg) },
 	}
-}
-
-// caKeyMaker makes the key of a new CA: a file under DATA/ca/ID, or a key
-// sealed under the cluster's KEK on a cluster with one.
-type caKeyMaker struct{ g *globals }
-
-// NewCAKey generates the key and self-signed certificate of a new CA.
-func (m caKeyMaker) NewCAKey(ctx context.Context, alg ca.KeyAlgorithm) (caset.NewKey, error) {
-	a, err := ca.Generate(ca.Options{KeyAlgorithm: alg})
-	if err != nil {
-		return caset.NewKey{}, err
-	}
-	cert := a.Certificate()
-	id, err := caset.KeyID(cert)
-	if err != nil {
-		return caset.NewKey{}, err
-	}
-	chain := []*x509.Certificate{cert}
-	if m.g.keysInDB() {
-		ck, err := m.g.clusterKeysOf(ctx)
-		if err != nil {
-			return caset.NewKey{}, err
-		}
-		kr, err := keys.NewService(nil, ck.kek, nil).Record(keys.Material{ID: caKeyPrefix + id, Kind: keys.KindCAPF, Chain: chain, Key: a.Signer()})
-		if err != nil {
-			return caset.NewKey{}, err
-		}
-		return caset.NewKey{Chain: chain, KeyRef: kr.ID, Key: &kr}, nil
-	}
-	dir := filepath.Join(m.g.dir().CA(), id)
-	if err := ca.Install(dir, cert, a.Signer()); err != nil {
-		return caset.NewKey{}, err
-	}
-	return caset.NewKey{Chain: chain, KeyRef: caKeyPrefix + id, Undo: func() { _ = os.RemoveAll(dir) }}, nil
 }
 
 func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
@@ -241,7 +208,7 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	ov, err := g.caAdmin(svc, cfg).Status(ctx)
+	ov, err := g.caAdmin(st, svc, cfg).Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -326,7 +293,7 @@ type caStatusRow struct {
 // caStatusJSON lists the set's CAPF certificates, oldest first, then the
 // issuing CA, then the offline CA's pending key (role "pending", state
 // "pending", id its key id, subject the one its request asks for).
-func caStatusJSON(ov caset.Overview, pending *pendingKey) []caStatusRow {
+func caStatusJSON(ov caset.Overview, pending *caset.Pending) []caStatusRow {
 	out := make([]caStatusRow, 0, len(ov.CAs)+1)
 	for _, r := range ov.CAs {
 		out = append(out, caStatusRow{Row: r, Role: "capf"})

@@ -28,7 +28,7 @@ import (
 // finds them at DATA/ca/capf.key and DATA/ca/ID/capf.key (caKeyDir), a
 // cluster with a KEK in the keys table; so the set survives a restore
 // from one backend into the other.
-const caKeyPrefix = "ca-"
+const caKeyPrefix = caset.CAKeyPrefix
 
 // caKeyDir returns the directory under DATA/ca of the key named ref: "."
 // for capf, ID for ca-ID, pending for ca-pending, issuing for issuing-ID.

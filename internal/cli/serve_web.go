@@ -198,11 +198,11 @@ func nodeInUse(nodeCfg config.Config, flags map[string]any, db, dbFrom string) (
 // serveCAAdmin is the CA set's administration the admin listener offers,
 // over the store serve uses; nil where the set is not the node's
 // (caSetShared): the pages then show the CAPF certificate serve loaded.
-func (g *globals) serveCAAdmin(st caset.Store, cfg config.Config) *caset.Admin {
+func (g *globals) serveCAAdmin(st store.Store, cfg config.Config) *caset.Admin {
 	if !g.caSetShared() {
 		return nil
 	}
-	return g.caAdmin(caset.NewService(st, nil), cfg)
+	return g.caAdmin(st, caset.NewService(st, nil), cfg)
 }
 
 // apiCASetOrNil keeps a nil administration a nil interface.

@@ -20,6 +20,7 @@ type CASet interface {
 	Regenerate(ctx context.Context, alg string, actor device.Actor) (caset.Record, ca.KeyAlgorithm, error)
 	Activate(ctx context.Context, ref string, actor device.Actor) (activated, previous caset.Record, err error)
 	Retire(ctx context.Context, ref string, force bool, actor device.Actor) (caset.Record, int, error)
+	CAOffline
 }
 
 // caRow is one CA of the set as the page shows it.
@@ -40,6 +41,8 @@ type certificatePage struct {
 	Algorithms []ca.KeyAlgorithm
 	// Issuing is the issuing CA below a CAPF certificate; nil when none.
 	Issuing *caset.IssuingRow
+	// Pending is the offline CA's pending key; nil when none waits.
+	Pending *caset.Pending
 }
 
 // capfCert returns the CAPF certificate ref names (the active one when
@@ -77,6 +80,10 @@ func (u *ui) certificate(w http.ResponseWriter, r *http.Request, p account.Princ
 			return
 		}
 		d.HasSet, d.TrustPath, d.Algorithms, d.Issuing = true, ov.TrustFile, caset.KeyAlgorithms, ov.Issuing
+		if d.Pending, err = u.o.CASet.Pending(r.Context()); err != nil {
+			u.fail(w, r, p, err)
+			return
+		}
 		for _, row := range ov.CAs {
 			in := "-"
 			if row.InTrustFile != nil {

@@ -44,6 +44,14 @@ var viewerRoutes = []struct {
 	{"POST", "/security/certificate/regenerate", ""}, // a write: refused to a viewer
 	{"POST", "/security/certificate/activate", ""},
 	{"POST", "/security/certificate/retire", ""},
+	{"POST", "/security/certificate/import", ""}, // a write: refused to a viewer
+	{"POST", "/security/certificate/csr", ""},
+	{"GET", "/security/certificate/pending.csr", ""}, // refused to a viewer
+	{"POST", "/security/certificate/install-signed", ""},
+	{"POST", "/security/certificate/pending/discard", ""},
+	{"POST", "/security/certificate/issuer", ""},
+	{"POST", "/security/certificate/issuer/import", ""},
+	{"POST", "/security/certificate/issuer/remove", ""},
 	{"GET", "/security/trust-file", ""},
 	{"GET", "/security/trust-file/ITLFile.tlv", ""},
 	{"GET", "/audit", ""},

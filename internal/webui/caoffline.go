@@ -1,0 +1,196 @@
+package webui
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
+)
+
+// CAOffline (part of CASet) is what Security > CAPF Certificate needs of
+// the CA set's administration (*caset.Admin) for CAPF certificates made
+// elsewhere, the offline CA and the issuing CA: the same actions as capf
+// ca import, csr, install-signed, csr --discard and ca issuer.
+type CAOffline interface {
+	Import(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (caset.Record, []*x509.Certificate, error)
+	CSR(ctx context.Context, subject, alg string, actor device.Actor) ([]byte, caset.Pending, error)
+	Pending(ctx context.Context) (*caset.Pending, error)
+	PendingRequest(ctx context.Context) ([]byte, error)
+	InstallSigned(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, actor device.Actor) (caset.Record, []*x509.Certificate, error)
+	DiscardPending(ctx context.Context, actor device.Actor) (caset.Pending, error)
+	IssuerCreate(ctx context.Context, alg string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
+	IssuerImport(ctx context.Context, certs []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
+	IssuerRemove(ctx context.Context, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
+}
+
+// csrPage is the page that shows a new certificate signing request.
+type csrPage struct {
+	Pending caset.Pending
+	CSR     string
+}
+
+// formChain reads the certificate (required) and chain (optional) fields
+// of the form: the leaf, and every other certificate.
+func formChain(r *http.Request) (*x509.Certificate, []*x509.Certificate, error) {
+	cs, err := caset.ParseCertificatesField("certificate", []byte(r.PostFormValue("certificate")), true)
+	if err != nil {
+		return nil, nil, err
+	}
+	more, err := caset.ParseCertificatesField("chain", []byte(r.PostFormValue("chain")), false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cs[0], append(cs[1:], more...), nil
+}
+
+// backToCertificate ends a successful action: the page shows the set as
+// it is now.
+func backToCertificate(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, "/security/certificate", http.StatusSeeOther)
+}
+
+// caImport stages the certificate and key of the form. The key is never
+// shown back, logged nor audited.
+func (u *ui) caImport(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if !u.caSetOr(w, r, p) {
+		return
+	}
+	leaf, more, err := formChain(r)
+	if err == nil {
+		var key crypto.Signer
+		if key, err = caset.ParseKeyField("key", []byte(r.PostFormValue("key"))); err == nil {
+			_, _, err = u.o.CASet.Import(r.Context(), leaf, more, key, "the key given", p.Actor())
+		}
+	}
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	backToCertificate(w, r)
+}
+
+// caCSR makes the offline CA's pending key and shows its request to copy
+// or download.
+func (u *ui) caCSR(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if !u.caSetOr(w, r, p) {
+		return
+	}
+	der, pending, err := u.o.CASet.CSR(r.Context(), r.PostFormValue("subject"), r.PostFormValue("key_algorithm"), p.Actor())
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	u.render(w, r, p, http.StatusOK, "ca_csr.html", "Certificate Signing Request", "certificate", csrPage{Pending: pending, CSR: string(caset.CSRPEM(der))})
+}
+
+// caPendingCSR downloads the pending key's request again. Only for those
+// who may write: it signs with the pending key.
+func (u *ui) caPendingCSR(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if err := p.RequireWrite(); err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	if !u.caSetOr(w, r, p) {
+		return
+	}
+	der, err := u.o.CASet.PendingRequest(r.Context())
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkcs10")
+	w.Header().Set("Content-Disposition", `attachment; filename="capf.csr"`)
+	_, _ = w.Write(caset.CSRPEM(der))
+}
+
+// caInstallSigned stages the outside CA's certificate of the form for the
+// pending key.
+func (u *ui) caInstallSigned(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if !u.caSetOr(w, r, p) {
+		return
+	}
+	leaf, more, err := formChain(r)
+	if err == nil {
+		_, _, err = u.o.CASet.InstallSigned(r.Context(), leaf, more, p.Actor())
+	}
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	backToCertificate(w, r)
+}
+
+// caDiscardPending discards the pending key.
+func (u *ui) caDiscardPending(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if !u.caSetOr(w, r, p) {
+		return
+	}
+	if _, err := u.o.CASet.DiscardPending(r.Context(), p.Actor()); err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	backToCertificate(w, r)
+}
+
+// maxValidityDays bounds the issuing CA's lifetime a form asks for.
+const maxValidityDays = 36500
+
+// caIssuerCreate makes an issuing CA below the active CAPF certificate.
+func (u *ui) caIssuerCreate(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if !u.caSetOr(w, r, p) {
+		return
+	}
+	days := 0
+	if s := r.PostFormValue("validity_days"); s != "" {
+		var err error
+		if days, err = strconv.Atoi(s); err != nil || days < 0 || days > maxValidityDays {
+			u.fail(w, r, p, fault.InvalidField("validity_days", "the validity is a number of days from 0 (the default, 730) to %d", maxValidityDays))
+			return
+		}
+	}
+	if _, _, err := u.o.CASet.IssuerCreate(r.Context(), r.PostFormValue("key_algorithm"), time.Duration(days)*24*time.Hour, p.Actor()); err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	backToCertificate(w, r)
+}
+
+// caIssuerImport puts the issuing CA of the form in place. The key is
+// never shown back, logged nor audited.
+func (u *ui) caIssuerImport(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if !u.caSetOr(w, r, p) {
+		return
+	}
+	certs, err := caset.ParseCertificatesField("certificate", []byte(r.PostFormValue("certificate")), true)
+	if err == nil {
+		var key crypto.Signer
+		if key, err = caset.ParseKeyField("key", []byte(r.PostFormValue("key"))); err == nil {
+			_, _, err = u.o.CASet.IssuerImport(r.Context(), certs, key, "the key given", p.Actor())
+		}
+	}
+	if err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	backToCertificate(w, r)
+}
+
+// caIssuerRemove removes the issuing CA (force: even while phones hold
+// its LSCs).
+func (u *ui) caIssuerRemove(w http.ResponseWriter, r *http.Request, p account.Principal) {
+	if !u.caSetOr(w, r, p) {
+		return
+	}
+	if _, _, err := u.o.CASet.IssuerRemove(r.Context(), r.PostFormValue("force") == "yes", p.Actor()); err != nil {
+		u.fail(w, r, p, err)
+		return
+	}
+	backToCertificate(w, r)
+}
