@@ -383,6 +383,10 @@ func (s *memKeys) ResealKeys(context.Context, string, []keys.Record, device.Audi
 	return fault.Invalidf("not supported")
 }
 
+func (s *memKeys) RemovePrivateKey(context.Context, string, []byte, device.AuditEvent) error {
+	return fault.Invalidf("not supported")
+}
+
 // sealFileKeys reads the archive's key files as `cluster init --data`
 // would read a data directory, and seals them under k.
 func sealFileKeys(ctx context.Context, g *globals, a *backup.Archive, k *kek.KEK) ([]keys.Record, error) {

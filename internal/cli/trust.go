@@ -487,14 +487,11 @@ func newTrustExportBackupCmd(g *globals) *cobra.Command {
 	var remove bool
 	cmd := &cobra.Command{
 		Use:   "export-backup",
-		Short: "Write the backup SAST key and certificate (PEM, 0600) to move offline; --remove deletes the key from the data directory",
+		Short: "Write the backup SAST key and certificate (PEM, 0600) to move offline; --remove deletes the key from the data directory or the cluster's database",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if remove && out == "" {
 				return usagef("--remove needs -o FILE: the key must be written and read back before it is removed")
-			}
-			if remove && g.keysInDB() {
-				return usagef("--remove works on a data directory's keystore: the cluster's SAST keys are in the database, where removing one is not supported yet")
 			}
 			ks, err := g.openKeystore()
 			if err != nil {
@@ -508,7 +505,7 @@ func newTrustExportBackupCmd(g *globals) *cobra.Command {
 					dest = out
 				}
 				if remove {
-					detail = "; removed from the data directory"
+					detail = "; removed from " + ks.Dir
 				}
 				if err := g.recordAudit(cmd.Context(), auditTrustExportBackup, "backup SAST key", "to "+dest+detail); err != nil {
 					return err
@@ -531,12 +528,20 @@ func newTrustExportBackupCmd(g *globals) *cobra.Command {
 				_, err = g.stdout.Write(b)
 				return err
 			}
-			if err := ks.ExportBackup(out, remove); err != nil {
+			if remove && g.keysInDB() {
+				if err := g.exportClusterBackup(cmd.Context(), ks, out); err != nil {
+					return err
+				}
+			} else if err := ks.ExportBackup(out, remove); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "wrote %s (backup SAST key and certificate, mode 0600)\n", out)
 			if remove {
-				fmt.Fprintf(g.stderr, "WARNING: the backup SAST key is no longer on this machine; %s is now its only copy.\n", out)
+				if g.keysInDB() {
+					fmt.Fprintf(g.stderr, "WARNING: the backup SAST key is no longer in the database; %s is now its only copy (nodes serving now drop theirs when they restart).\n", out)
+				} else {
+					fmt.Fprintf(g.stderr, "WARNING: the backup SAST key is no longer on this machine; %s is now its only copy.\n", out)
+				}
 				fmt.Fprintf(g.stderr, "WARNING: keep it offline and safe: if the primary key is lost, it is the only key phones will accept a new trust file from.\n")
 				fmt.Fprintf(g.stderr, "WARNING: to sign with it: capf trust build --signer-key %s\n", out)
 			}
@@ -544,6 +549,6 @@ func newTrustExportBackupCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (refuses to overwrite); default: standard output")
-	cmd.Flags().BoolVar(&remove, "remove", false, "after writing and reading back FILE, delete the backup key from the data directory")
+	cmd.Flags().BoolVar(&remove, "remove", false, "after writing and reading back FILE, delete the backup key from the data directory (or, on a cluster, the database)")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -67,8 +68,16 @@ type Store interface {
 	// ResealKeys replaces the sealed key and KEK id of every stored key by
 	// those of recs (matched by id) and appends ev, in one transaction.
 	// recs must name exactly the stored keys, each stored under the KEK id
-	// from; otherwise it returns a Conflict error and changes nothing.
+	// from; otherwise it returns a Conflict error and changes nothing. A
+	// record whose Sealed is empty (nil included) holds no private key.
 	ResealKeys(ctx context.Context, from string, recs []Record, ev device.AuditEvent) error
+	// RemovePrivateKey empties the sealed private key of the key id whose
+	// chain is chain, keeping its certificate (a key that now lives
+	// offline, as an exported SAST backup), and appends ev, in one
+	// transaction. No key id is a NotFound error; a key with another chain
+	// (it changed since the caller read it) or without a private key
+	// already is a Conflict error; then nothing changes.
+	RemovePrivateKey(ctx context.Context, id string, chain []byte, ev device.AuditEvent) error
 }
 
 // Material is a key in the clear: its certificate chain (leaf first) and
@@ -105,6 +114,9 @@ func NewService(st Store, k *kek.KEK, now func() time.Time) *Service {
 const (
 	ActionInit   = "cluster.init"
 	ActionRotate = "kek.rotate"
+	// ActionRemovePrivate is a private key removed from the database
+	// after its export (RemovePrivateKey).
+	ActionRemovePrivate = "keys.remove-private"
 )
 
 // Init seals ms and stores them, if the store holds no key yet; a store
@@ -305,6 +317,20 @@ func matches(key crypto.Signer, cert *x509.Certificate) error {
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	if pub, ok := key.Public().(equaler); !ok || !pub.Equal(cert.PublicKey) {
 		return fault.Invalidf("the private key does not match the certificate %s", cert.Subject)
+	}
+	return nil
+}
+
+// CheckRemovable is the rule of Store.RemovePrivateKey for the key id as
+// stored (its chain have and sealed key): its chain must be chain, and it
+// must still hold a private key. The backends call it inside their
+// transaction.
+func CheckRemovable(id string, have, sealed, chain []byte) error {
+	if !bytes.Equal(have, chain) {
+		return fault.Conflictf("key %s changed since it was read: export it again", id)
+	}
+	if len(sealed) == 0 {
+		return fault.Conflictf("key %s holds no private key in the database: it was removed already", id)
 	}
 	return nil
 }

@@ -41,6 +41,19 @@ func (m *memStore) ResealKeys(_ context.Context, from string, recs []keys.Record
 	return nil
 }
 
+func (m *memStore) RemovePrivateKey(_ context.Context, id string, chain []byte, _ device.AuditEvent) error {
+	for i, r := range m.recs {
+		if r.ID == id {
+			if err := keys.CheckRemovable(id, r.Chain, r.Sealed, chain); err != nil {
+				return err
+			}
+			m.recs[i].Sealed = nil
+			return nil
+		}
+	}
+	return fault.NotFoundf("no key %s", id)
+}
+
 func material(t *testing.T, id string) keys.Material {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

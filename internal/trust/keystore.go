@@ -62,7 +62,11 @@ type Identity struct {
 // key is offline.
 func (id Identity) Signing() (Signing, error) {
 	if id.Key == nil {
-		return Signing{}, fault.NotFoundf("the %s SAST key is not in %s (exported and removed?): sign with --signer-key FILE", id.Name, filepath.Dir(id.KeyPath))
+		where := "the database"
+		if id.KeyPath != "" {
+			where = filepath.Dir(id.KeyPath)
+		}
+		return Signing{}, fault.NotFoundf("the %s SAST key is not in %s (exported and removed?): sign with --signer-key FILE", id.Name, where)
 	}
 	return Signing{Cert: id.Cert, Key: id.Key}, nil
 }

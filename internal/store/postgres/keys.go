@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -75,13 +76,34 @@ func (s *Store) ResealKeys(ctx context.Context, from string, recs []keys.Record,
 			return fault.Conflictf("the database holds %d keys, %d given: re-seal all of them", n, len(recs))
 		}
 		for _, r := range recs {
-			tag, err := tx.Exec(ctx, `UPDATE keys SET sealed = $1, kek_id = $2 WHERE id = $3 AND kek_id = $4`, r.Sealed, r.KEKID, r.ID, from)
+			tag, err := tx.Exec(ctx, `UPDATE keys SET sealed = $1, kek_id = $2 WHERE id = $3 AND kek_id = $4`, append([]byte{}, r.Sealed...), r.KEKID, r.ID, from)
 			if err != nil {
 				return fmt.Errorf("re-seal key %s: %w", r.ID, err)
 			}
 			if tag.RowsAffected() != 1 {
 				return fault.Conflictf("key %s is not stored under the KEK %s", r.ID, from)
 			}
+		}
+		return insertAudit(ctx, tx, ev)
+	})
+}
+
+// RemovePrivateKey implements keys.Store.
+func (s *Store) RemovePrivateKey(ctx context.Context, id string, chain []byte, ev device.AuditEvent) error {
+	return s.write(ctx, "remove private key", func(ctx context.Context, tx pgx.Tx) error {
+		var have, sealed []byte
+		err := tx.QueryRow(ctx, `SELECT chain, sealed FROM keys WHERE id = $1 FOR UPDATE`, id).Scan(&have, &sealed)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.NotFoundf("no key %s is stored", id)
+		}
+		if err != nil {
+			return fmt.Errorf("read key %s: %w", id, err)
+		}
+		if err := keys.CheckRemovable(id, have, sealed, chain); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE keys SET sealed = $2 WHERE id = $1`, id, []byte{}); err != nil {
+			return fmt.Errorf("remove the private key of %s: %w", id, err)
 		}
 		return insertAudit(ctx, tx, ev)
 	})

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/capf-server/capf/internal/device"
@@ -72,7 +73,7 @@ func (s *Store) ResealKeys(ctx context.Context, from string, recs []keys.Record,
 			return fault.Conflictf("the database holds %d keys, %d given: re-seal all of them", n, len(recs))
 		}
 		for _, r := range recs {
-			res, err := tx.ExecContext(ctx, `UPDATE keys SET sealed = ?, kek_id = ? WHERE id = ? AND kek_id = ?`, r.Sealed, r.KEKID, r.ID, from)
+			res, err := tx.ExecContext(ctx, `UPDATE keys SET sealed = ?, kek_id = ? WHERE id = ? AND kek_id = ?`, append([]byte{}, r.Sealed...), r.KEKID, r.ID, from)
 			if err != nil {
 				return fmt.Errorf("re-seal key %s: %w", r.ID, err)
 			}
@@ -81,6 +82,27 @@ func (s *Store) ResealKeys(ctx context.Context, from string, recs []keys.Record,
 			} else if k != 1 {
 				return fault.Conflictf("key %s is not stored under the KEK %s", r.ID, from)
 			}
+		}
+		return insertAudit(ctx, tx, ev)
+	})
+}
+
+// RemovePrivateKey implements keys.Store.
+func (s *Store) RemovePrivateKey(ctx context.Context, id string, chain []byte, ev device.AuditEvent) error {
+	return s.submit(ctx, "remove private key", func(ctx context.Context, tx *sql.Tx) error {
+		var have, sealed []byte
+		err := tx.QueryRowContext(ctx, `SELECT chain, sealed FROM keys WHERE id = ?`, id).Scan(&have, &sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fault.NotFoundf("no key %s is stored", id)
+		}
+		if err != nil {
+			return fmt.Errorf("read key %s: %w", id, err)
+		}
+		if err := keys.CheckRemovable(id, have, sealed, chain); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET sealed = ? WHERE id = ?`, []byte{}, id); err != nil {
+			return fmt.Errorf("remove the private key of %s: %w", id, err)
 		}
 		return insertAudit(ctx, tx, ev)
 	})

@@ -170,6 +170,50 @@ func RunKeys(t *testing.T, open func(t *testing.T) KeysStore) {
 			t.Errorf("audit after ResealKeys: %+v, want the rotation over the init", evs)
 		}
 	})
+	t.Run("remove-private-key", func(t *testing.T) {
+		s := fresh(t)
+		old := recs("kek-1")
+		if err := s.CreateKeys(t.Context(), old, ev); err != nil {
+			t.Fatal(err)
+		}
+		rm := device.AuditEvent{At: at(time.Hour), Actor: device.CLIActor("root"), Action: keys.ActionRemovePrivate, Target: "keys", Detail: "sast-primary"}
+		for _, b := range []struct {
+			name, id string
+			chain    []byte
+			want     fault.Kind
+		}{
+			{"unknown-id", "sast-backup", old[0].Chain, fault.NotFound},
+			{"another-chain", "sast-primary", []byte("chain of another key"), fault.Conflict},
+		} {
+			if err := s.RemovePrivateKey(t.Context(), b.id, b.chain, rm); fault.KindOf(err) != b.want {
+				t.Errorf("RemovePrivateKey %s: %v, want %v", b.name, err, b.want)
+			}
+		}
+		got, _ := s.ListKeys(t.Context())
+		checkKeys(t, got, []keys.Record{old[2], old[1], old[0]})
+		if evs, _ := s.ListAudit(t.Context(), device.AuditQuery{Target: "keys"}); len(evs) != 1 {
+			t.Errorf("audit after refused removals: %+v, want the init alone", evs)
+		}
+		if err := s.RemovePrivateKey(t.Context(), "sast-primary", old[0].Chain, rm); err != nil {
+			t.Fatal(err)
+		}
+		gone := old[0]
+		gone.Sealed = nil
+		got, _ = s.ListKeys(t.Context())
+		checkKeys(t, got, []keys.Record{old[2], old[1], gone})
+		if evs, _ := s.ListAudit(t.Context(), device.AuditQuery{Target: "keys"}); len(evs) != 2 || evs[0].Action != keys.ActionRemovePrivate {
+			t.Errorf("audit after RemovePrivateKey: %+v, want the removal over the init", evs)
+		}
+		if err := s.RemovePrivateKey(t.Context(), "sast-primary", old[0].Chain, rm); fault.KindOf(err) != fault.Conflict {
+			t.Errorf("RemovePrivateKey twice: %v, want a Conflict", err)
+		}
+		// A key without its private key is re-sealed with the others.
+		next := recs("kek-2")
+		next[0].Sealed = nil
+		if err := s.ResealKeys(t.Context(), "kek-1", next, device.AuditEvent{At: at(2 * time.Hour), Actor: device.CLIActor("root"), Action: keys.ActionRotate, Target: "keys"}); err != nil {
+			t.Fatalf("ResealKeys after a removal: %v", err)
+		}
+	})
 	t.Run("service", func(t *testing.T) { runKeyService(t, fresh(t)) })
 }
 
