@@ -52,7 +52,11 @@ func (m caVault) PutKey(ctx context.Context, ref string, chain []*x509.Certifica
 		if err != nil {
 			return caset.NewKey{}, err
 		}
-		kr, err := keys.NewService(nil, ck.kek, nil).Record(keys.Material{ID: ref, Kind: keys.KindCAPF, Chain: chain, Key: key})
+		k, err := ck.currentKEK(ctx, m.st)
+		if err != nil {
+			return caset.NewKey{}, err
+		}
+		kr, err := keys.NewService(nil, k, nil).Record(keys.Material{ID: ref, Kind: keys.KindCAPF, Chain: chain, Key: key})
 		if err != nil {
 			return caset.NewKey{}, err
 		}
@@ -77,7 +81,11 @@ func (m caVault) OpenKey(ctx context.Context, r caset.Record) (*ca.Authority, er
 		if err != nil {
 			return nil, err
 		}
-		if ms, err = keys.NewService(m.st, ck.kek, nil).Load(ctx); err != nil {
+		k, err := ck.currentKEK(ctx, m.st)
+		if err != nil {
+			return nil, err
+		}
+		if ms, err = keys.NewService(m.st, k, nil).Load(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -102,7 +110,11 @@ func (m caVault) OpenPending(ctx context.Context) (crypto.Signer, *x509.Certific
 		if err != nil {
 			return nil, nil, err
 		}
-		ms, err := keys.NewService(m.st, ck.kek, nil).Load(ctx)
+		k, err := ck.currentKEK(ctx, m.st)
+		if err != nil {
+			return nil, nil, err
+		}
+		ms, err := keys.NewService(m.st, k, nil).Load(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -131,11 +143,15 @@ func (m caVault) AddPending(ctx context.Context, placeholder *x509.Certificate, 
 		if err != nil {
 			return err
 		}
-		kr, err := keys.NewService(nil, ck.kek, nil).Record(keys.Material{ID: caset.PendingKeyID, Kind: keys.KindCAPF, Chain: []*x509.Certificate{placeholder}, Key: key})
+		k, err := ck.currentKEK(ctx, m.st)
 		if err != nil {
 			return err
 		}
-		ev.Detail += ", sealed in the database under KEK " + ck.kek.ID()
+		kr, err := keys.NewService(nil, k, nil).Record(keys.Material{ID: caset.PendingKeyID, Kind: keys.KindCAPF, Chain: []*x509.Certificate{placeholder}, Key: key})
+		if err != nil {
+			return err
+		}
+		ev.Detail += ", sealed in the database under KEK " + k.ID()
 		return m.st.AddPendingKey(ctx, kr, ev)
 	}
 	if err := ca.Install(m.g.pendingDir(), placeholder, key); err != nil {

@@ -192,7 +192,11 @@ func (g *globals) openCAIssuers(ctx context.Context, st caset.Store, ks keys.Sto
 				iss.Authority = a
 			} else {
 				if g.cluster != nil && ms == nil && !isTokenKeyRef(r.KeyRef) {
-					if ms, err = keys.NewService(ks, g.cluster.kek, nil).Load(ctx); err != nil {
+					k, err := g.cluster.currentKEK(ctx, ks)
+					if err != nil {
+						return nil, 0, err
+					}
+					if ms, err = keys.NewService(ks, k, nil).Load(ctx); err != nil {
 						return nil, 0, err
 					}
 				}
@@ -221,7 +225,11 @@ func (g *globals) openCASet(ctx context.Context, st caset.Store, ks keys.Store, 
 		if g.cluster == nil {
 			return nil, fault.Invalidf("the issuing CA's key is in the database, but this node has no cluster keys")
 		}
-		return keys.NewService(ks, g.cluster.kek, nil).Load(ctx)
+		k, err := g.cluster.currentKEK(ctx, ks)
+		if err != nil {
+			return nil, err
+		}
+		return keys.NewService(ks, k, nil).Load(ctx)
 	}
 	iss, err := g.openIssuing(ctx, st, ms, cfg, haveIssuing)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/capf-server/capf/internal/admintls"
@@ -20,6 +21,8 @@ import (
 
 // clusterKeys are a node's keys loaded from the database (ADR 0009).
 type clusterKeys struct {
+	// mu guards kek, which currentKEK replaces after a rotation.
+	mu        sync.Mutex
 	kek       *kek.KEK
 	authority *ca.Authority
 	sast      *trust.Keystore   // nil when the database holds no SAST signers
@@ -28,6 +31,34 @@ type clusterKeys struct {
 	// materials are every key the database held at load, by id: the
 	// CA set's keys among them (ADR 0017).
 	materials map[string]keys.Material
+}
+
+// currentKEK returns the KEK the database's keys are sealed under, for a
+// key opened or sealed after the start (a CA staged, imported or made
+// pending while the node serves): the one loaded at start, or, after
+// `capf kek rotate`, this node's KEK file read again once the
+// administrator has put the rotated KEK there. A file that does not hold
+// it is an error naming both KEKs; the caller keeps what it has open.
+func (ck *clusterKeys) currentKEK(ctx context.Context, st keys.Store) (*kek.KEK, error) {
+	ck.mu.Lock()
+	defer ck.mu.Unlock()
+	recs, err := st.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read keys: %w", err)
+	}
+	if len(recs) == 0 || recs[0].KEKID == ck.kek.ID() {
+		return ck.kek, nil
+	}
+	want := recs[0].KEKID
+	k, err := kek.Load(ck.kek.Path())
+	if err != nil {
+		return nil, fmt.Errorf("the database's keys are sealed under KEK %s since a rotation, and this node's KEK file cannot be read again: %w", want, err)
+	}
+	if k.ID() != want {
+		return nil, fault.Invalidf("the database's keys are sealed under KEK %s since a rotation, but this node's KEK file %s holds %s: copy the rotated KEK file to this node at the same path (or restart it with --kek-file NEW)", want, k.Path(), k.ID())
+	}
+	ck.kek = k
+	return k, nil
 }
 
 // where names the database for messages.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -103,6 +104,7 @@ func TestClusterCAPFRollover(t *testing.T) {
 	if out, errOut, code := capfRun("--db", dsn, "--kek-file", kekFile, "kek", "rotate", "--new-kek-file", newKEK, "--generate"); code != 0 {
 		t.Fatalf("kek rotate: exit %d: %s%s", code, out, errOut)
 	}
+	nodeKEK := kekFile
 	kekFile = newKEK
 	logs := func() string { return a.errOut.String() + b.errOut.String() }
 	followed := strings.Count(logs(), "CA set changed")
@@ -122,5 +124,68 @@ func TestClusterCAPFRollover(t *testing.T) {
 	}
 	if out := cl("ca", "status"); !strings.Contains(out, "retired") {
 		t.Fatalf("ca status with the new KEK:\n%s", out)
+	}
+
+	// A CA made after the rotation is sealed under the new KEK. Nodes whose
+	// KEK file still holds the old one say so, naming both KEKs, and keep
+	// what they have open; once the rotated KEK file is at their path they
+	// read it again at the next change, without a restart, and present
+	// the activated certificate.
+	cl("ca", "regenerate", "--key-algorithm", "ec256")
+	deadline = time.Now().Add(10 * time.Second)
+	for strings.Count(a.errOut.String(), "copy the rotated KEK file") == 0 || strings.Count(b.errOut.String(), "copy the rotated KEK file") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not name the rotated KEK:\n%s\n%s", a.errOut, b.errOut)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !tlsLeaf(t, a.phones).Equal(ca2) || !tlsLeaf(t, b.phones).Equal(ca2) {
+		t.Fatal("a node stopped presenting the active certificate when it could not open a new one")
+	}
+	rotated, err := os.ReadFile(newKEK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := nodeKEK + ".new"
+	if err := os.WriteFile(tmp, rotated, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, nodeKEK); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(cl("ca", "status", "--json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	var staged string
+	for _, r := range rows {
+		if r.State == "staged" {
+			staged = r.ID
+		}
+	}
+	if staged == "" {
+		t.Fatalf("no staged CA after regenerate: %+v", rows)
+	}
+	_, rest = pem.Decode([]byte(cl("ca", "export", "--all")))
+	var ca3 *x509.Certificate
+	for blk, rest := pem.Decode(rest); blk != nil; blk, rest = pem.Decode(rest) {
+		if c, err := x509.ParseCertificate(blk.Bytes); err == nil && !c.Equal(ca2) {
+			ca3 = c
+		}
+	}
+	if ca3 == nil {
+		t.Fatal("ca export --all does not hold the staged certificate")
+	}
+	cl("ca", "activate", staged)
+	deadline = time.Now().Add(10 * time.Second)
+	for !tlsLeaf(t, a.phones).Equal(ca3) || !tlsLeaf(t, b.phones).Equal(ca3) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes do not present the certificate made after the KEK rotation 10 s after its activation:\n%s\n%s", a.errOut, b.errOut)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fresh = newPhoneName()
+	cl("device", "add", fresh, "--operation", "install", "--key", "ec256")
+	if res := phone(b.phones, fresh, t.TempDir(), ca3); !issuedBy(res.Installed, ca3) {
+		t.Fatal("a new phone's LSC is not from the certificate made after the KEK rotation")
 	}
 }
