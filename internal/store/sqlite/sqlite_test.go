@@ -216,6 +216,7 @@ func TestPragmas(t *testing.T) {
 		{"write", "synchronous", "2"},
 		{"write", "foreign_keys", "1"},
 		{"write", "busy_timeout", "10000"},
+		{"write", "temp_store", "2"}, // MEMORY: the savepoints' sub-journal never spills to a file
 		{"read", "journal_mode", "wal"},
 		{"read", "query_only", "1"},
 		{"read", "busy_timeout", "10000"},
