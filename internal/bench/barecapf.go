@@ -218,8 +218,12 @@ func (b *bench) startBareCAPF(ctx context.Context, dir string) error {
 			return fmt.Errorf("find this program to spawn the bare CAPF server: %w", err)
 		}
 	}
-	s, err := spawnCmd(ctx, exe, dir, []string{BareServerCommand, "--dir", dir, "--listen", nodeListen(0),
-		"--capf-key", b.o.CAPFKey, "--phone-key", b.o.PhoneKey})
+	args := []string{BareServerCommand, "--dir", dir, "--listen", nodeListen(0),
+		"--capf-key", b.o.CAPFKey, "--phone-key", b.o.PhoneKey}
+	if b.o.CPUProfile != "" {
+		args = append(args, "--cpu-profile", b.o.CPUProfile)
+	}
+	s, err := spawnCmd(ctx, exe, dir, args)
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,6 @@ func TestBareCAPFOptions(t *testing.T) {
 		{Phones: 1, BareCAPF: true, DB: "postgres://db/capf"},
 		{Phones: 1, BareCAPF: true, Waiting: 1},
 		{Phones: 1, BareCAPF: true, Operation: "none"},
-		{Phones: 1, BareCAPF: true, CPUProfile: "p"},
 		{Phones: 1, BareCAPF: true, ServerParams: map[string]any{"max_concurrent_operations": 1}},
 		{Phones: 1, BareCAPF: true, Server: "127.0.0.1:3804", NoProvision: true, CAFile: "ca.pem"},
 	} {

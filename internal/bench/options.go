@@ -124,8 +124,8 @@ type Options struct {
 	// BareCAPF measures the reference instead of capf, driven by the same
 	// simulated phones: Executable's hidden "bench-bare-server" command
 	// ([ServeBareCAPF]) spawned as the server, measured as capf's would
-	// be. It takes no server, database, nodes, waiting phones, service
-	// parameters or CPU profile, and operation install only.
+	// be (CPUProfile too). It takes no server, database, nodes, waiting
+	// phones or service parameters, and operation install only.
 	BareCAPF bool
 }
 
@@ -252,8 +252,8 @@ func (o Options) withDefaults() (Options, error) {
 		bad("a CPU profile is written by a server the run spawns (not --server, not --in-process)")
 	}
 	if o.BareCAPF && (o.mode() != ModeSpawned || o.DB != "" || o.Nodes > 1 || o.Waiting > 0 ||
-		len(o.ServerParams) > 0 || o.CPUProfile != "" || o.Operation != string(device.OpInstall)) {
-		bad("the bare CAPF server takes no server, database, nodes, waiting phones, parameters or CPU profile, and operation install only")
+		len(o.ServerParams) > 0 || o.Operation != string(device.OpInstall)) {
+		bad("the bare CAPF server takes no server, database, nodes, waiting phones or parameters, and operation install only")
 	}
 	if o.Waiting > 0 && o.Operation != string(device.OpInstall) {
 		bad("waiting phones need operation install (they wait in key generation)")

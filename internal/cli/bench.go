@@ -238,6 +238,7 @@ func (l *lockedBuffer) String() string {
 // spawns: the bare CAPF server (bench.ServeBareCAPF), until interrupted.
 func newBenchBareServerCmd(g *globals) *cobra.Command {
 	var o bench.BareServerOptions
+	var profile string
 	cmd := &cobra.Command{
 		Use:    bench.BareServerCommand,
 		Short:  "The reference server of capf bench --bare-capf (for measurement only: it authenticates no one)",
@@ -247,6 +248,17 @@ func newBenchBareServerCmd(g *globals) *cobra.Command {
 			if o.Dir == "" {
 				return usagef("%s: --dir is required", bench.BareServerCommand)
 			}
+			if profile != "" {
+				stop, err := startCPUProfile(profile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := stop(); err != nil {
+						fmt.Fprintln(g.stderr, "capf "+bench.BareServerCommand+":", err)
+					}
+				}()
+			}
 			return bench.ServeBareCAPF(cmd.Context(), o, g.stdout)
 		},
 	}
@@ -255,5 +267,6 @@ func newBenchBareServerCmd(g *globals) *cobra.Command {
 	fl.StringVar(&o.Listen, "listen", "127.0.0.1:0", "phone address")
 	fl.StringVar(&o.CAPFKey, "capf-key", bench.DefaultCAPFKey, "CAPF key: rsa2048 or ec256")
 	fl.StringVar(&o.PhoneKey, "phone-key", bench.DefaultPhoneKey, "key to ask the phones for")
+	fl.StringVar(&profile, "cpu-profile", "", "write the CPU profile of this run to a new FILE")
 	return cmd
 }
