@@ -198,9 +198,9 @@ func createFile(path string) error {
 // transaction tries to upgrade its read lock. The writer keeps its
 // temporary files in memory (temp_store=MEMORY): above all the
 // sub-journal of the committer's per-write savepoints, which SQLite
-// otherwise spills to a temporary file once a transaction's savepoints
-// have copied 64 KiB of pages, so a batch paid a file's creation and
-// writes on top of its WAL's. Durability is the WAL's alone and unchanged.
+// otherwise spills to a temporary file once it holds more than 64 KiB of
+// pages, so a batch paid a file's creation and writes on top of its
+// WAL's. Durability is the WAL's alone and unchanged.
 // Readers are query_only.
 func dsn(path string, busy time.Duration, writer bool) string {
 	abs, err := filepath.Abs(path)
