@@ -121,6 +121,12 @@ type Options struct {
 	// KeepDataDir keeps the temporary data directory of a server the run
 	// started (its database and server.log), and names it in the report.
 	KeepDataDir bool
+	// BareCAPF measures the reference instead of capf, driven by the same
+	// simulated phones: Executable's hidden "bench-bare-server" command
+	// ([ServeBareCAPF]) spawned as the server, measured as capf's would
+	// be (CPUProfile too). It takes no server, database, nodes, waiting
+	// phones or service parameters, and operation install only.
+	BareCAPF bool
 }
 
 // Server modes, as reported.
@@ -244,6 +250,10 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CPUProfile != "" && o.mode() != ModeSpawned {
 		bad("a CPU profile is written by a server the run spawns (not --server, not --in-process)")
+	}
+	if o.BareCAPF && (o.mode() != ModeSpawned || o.DB != "" || o.Nodes > 1 || o.Waiting > 0 ||
+		len(o.ServerParams) > 0 || o.Operation != string(device.OpInstall)) {
+		bad("the bare CAPF server takes no server, database, nodes, waiting phones or parameters, and operation install only")
 	}
 	if o.Waiting > 0 && o.Operation != string(device.OpInstall) {
 		bad("waiting phones need operation install (they wait in key generation)")

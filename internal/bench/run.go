@@ -51,6 +51,9 @@ func Run(ctx context.Context, o Options, logf Logf) (rep *Report, err error) {
 		rep.Params.WaitingDelay = o.WaitingDelay
 	}
 	rep.Params.DB, rep.Params.DBURL = describeDB(o.DB)
+	if o.BareCAPF {
+		rep.Params.Mode, rep.Params.DB = ModeBareCAPF, ""
+	}
 	b.rep = rep
 
 	if err := b.startServer(ctx); err != nil {
@@ -151,6 +154,9 @@ func (b *bench) startServer(ctx context.Context) (err error) {
 			b.dropSchema()
 		}
 	}()
+	if o.BareCAPF {
+		return b.startBareCAPF(ctx, dir)
+	}
 	if o.DB != "" {
 		if b.pgRun, err = createSchema(ctx, o.DB); err != nil {
 			return err

@@ -132,12 +132,6 @@ func provision(ctx context.Context, dataDir, db string, o Options) error {
 // standard error going to dir/server.log, and waits for its listening
 // line. With profile set, the server writes its CPU profile there.
 func spawn(ctx context.Context, exe, dir, db, listen, kekFile, profile string) (*server, error) {
-	logPath := filepath.Join(dir, serverLog)
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close() // the child has its own descriptor
 	// --db always, so that a CAPF_DB of this environment never points the
 	// child elsewhere than the run's database.
 	args := []string{"serve", "--data", dir, "--db", db, "--listen", listen, "--admin-listen", ""}
@@ -147,6 +141,19 @@ func spawn(ctx context.Context, exe, dir, db, listen, kekFile, profile string) (
 	if profile != "" {
 		args = append(args, "--cpu-profile", profile)
 	}
+	return spawnCmd(ctx, exe, dir, args)
+}
+
+// spawnCmd starts exe with args as a child process, its standard error
+// going to dir/server.log, and waits for the phone address it prints on
+// its standard output ("listening (phones): ADDR").
+func spawnCmd(ctx context.Context, exe, dir string, args []string) (*server, error) {
+	logPath := filepath.Join(dir, serverLog)
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()

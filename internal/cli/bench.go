@@ -17,7 +17,7 @@ import (
 	"github.com/capf-server/capf/internal/store"
 )
 
-func init() { subcommands = append(subcommands, newBenchCmd) }
+func init() { subcommands = append(subcommands, newBenchCmd, newBenchBareServerCmd) }
 
 // benchFlags are the flags of capf bench.
 type benchFlags struct {
@@ -48,7 +48,11 @@ figures). With --db postgres://… (or $CAPF_DB) the server it starts runs on th
 PostgreSQL database, in a schema created for the run and dropped afterwards
 (kept with --keep); the devices are provisioned there. --bare measures the
 reference instead: a bare TLS-plus-signing loop in this process (capf's TLS
-configuration and CA; each phone sends a public key and gets its certificate). --nodes N (with --db) runs
+configuration and CA; each phone sends a public key and gets its certificate);
+--bare-capf measures the reference the same simulated phones drive: a bare CAPF
+server started as a child process and measured as capf's would be (capf's TLS
+configuration, the messages of an install session, capf's CA; no database,
+session state, checks or logging). --nodes N (with --db) runs
 "cluster init" there under a KEK file of the temporary directory and starts N serve
 nodes on 127.0.0.1, 127.0.0.2, …; phone i lists node i mod N first, the others next
 (its capfList), and the report gives each node's share. --server targets a running server: give its CAPF certificate with --ca
@@ -89,6 +93,7 @@ The JSON report gives durations in milliseconds (keys ending in _ms).`,
 	fl.StringVar(&f.o.CPUProfile, "cpu-profile", "", "have the server it starts write its CPU profile to this new file (FILE.nodeN with --nodes); read it with go tool pprof")
 	fl.BoolVar(&f.o.KeepDataDir, "keep", false, "keep the temporary data directory of a server it starts (database, server.log)")
 	fl.BoolVar(&f.bare, "bare", false, "measure the reference instead of a CAPF server: a bare TLS-plus-signing loop in this process (capf's TLS configuration and CA, no protocol or database)")
+	fl.BoolVar(&f.o.BareCAPF, "bare-capf", false, "measure the reference instead of capf, driven by the same simulated phones: a bare CAPF server as a child process (capf's TLS configuration, messages and CA; no database, session state, checks or logging)")
 	fl.BoolVar(&f.inProcess, "in-process", false, "run the server in this process (no CPU or memory figures)")
 	fl.BoolVar(&f.json, "json", false, "print the report as JSON")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress lines on standard error")
@@ -146,6 +151,9 @@ func runBench(cmd *cobra.Command, g *globals, f *benchFlags) error {
 		}
 	}
 	run := bench.Run
+	if o.BareCAPF && (f.bare || f.inProcess) {
+		return usagef("bench: --bare-capf spawns its own server: no --bare or --in-process")
+	}
 	if f.bare {
 		if f.inProcess || len(f.params) > 0 {
 			return usagef("bench: --bare runs its own loop: no --in-process or --param")
@@ -224,4 +232,41 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// newBenchBareServerCmd is the hidden command that bench --bare-capf
+// spawns: the bare CAPF server (bench.ServeBareCAPF), until interrupted.
+func newBenchBareServerCmd(g *globals) *cobra.Command {
+	var o bench.BareServerOptions
+	var profile string
+	cmd := &cobra.Command{
+		Use:    bench.BareServerCommand,
+		Short:  "The reference server of capf bench --bare-capf (for measurement only: it authenticates no one)",
+		Args:   cobra.NoArgs,
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Dir == "" {
+				return usagef("%s: --dir is required", bench.BareServerCommand)
+			}
+			if profile != "" {
+				stop, err := startCPUProfile(profile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := stop(); err != nil {
+						fmt.Fprintln(g.stderr, "capf "+bench.BareServerCommand+":", err)
+					}
+				}()
+			}
+			return bench.ServeBareCAPF(cmd.Context(), o, g.stdout)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Dir, "dir", "", "directory for the CAPF certificate ("+bench.BareCAFile+")")
+	fl.StringVar(&o.Listen, "listen", "127.0.0.1:0", "phone address")
+	fl.StringVar(&o.CAPFKey, "capf-key", bench.DefaultCAPFKey, "CAPF key: rsa2048 or ec256")
+	fl.StringVar(&o.PhoneKey, "phone-key", bench.DefaultPhoneKey, "key to ask the phones for")
+	fl.StringVar(&profile, "cpu-profile", "", "write the CPU profile of this run to a new FILE")
+	return cmd
 }

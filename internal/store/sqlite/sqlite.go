@@ -195,7 +195,13 @@ func createFile(path string) error {
 // which is persistent in the file, before any reader connects. The writer's transactions
 // begin IMMEDIATE so that they take the write lock up front, where the busy
 // timeout applies, rather than failing with SQLITE_BUSY when a deferred
-// transaction tries to upgrade its read lock. Readers are query_only.
+// transaction tries to upgrade its read lock. The writer keeps its
+// temporary files in memory (temp_store=MEMORY): above all the
+// sub-journal of the committer's per-write savepoints, which SQLite
+// otherwise spills to a temporary file once it holds more than 64 KiB of
+// pages, so a batch paid a file's creation and writes on top of its
+// WAL's. Durability is the WAL's alone and unchanged.
+// Readers are query_only.
 func dsn(path string, busy time.Duration, writer bool) string {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -209,7 +215,7 @@ func dsn(path string, busy time.Duration, writer bool) string {
 		"_pragma=synchronous(FULL)",
 	}
 	if writer {
-		params = append(params, "_pragma=journal_mode(WAL)", "_txlock=immediate")
+		params = append(params, "_pragma=journal_mode(WAL)", "_pragma=temp_store(MEMORY)", "_txlock=immediate")
 	} else {
 		params = append(params, "_pragma=query_only(1)")
 	}

@@ -216,6 +216,7 @@ func TestPragmas(t *testing.T) {
 		{"write", "synchronous", "2"},
 		{"write", "foreign_keys", "1"},
 		{"write", "busy_timeout", "10000"},
+		{"write", "temp_store", "2"}, // MEMORY: the savepoints' sub-journal never spills to a file
 		{"read", "journal_mode", "wal"},
 		{"read", "query_only", "1"},
 		{"read", "busy_timeout", "10000"},
@@ -592,4 +593,47 @@ func TestCASetContract(t *testing.T) {
 		s, _ := openTemp(t)
 		return s
 	})
+}
+
+// TestOpenAttemptQueriesUseIndex: every query of the open attempts reads
+// the partial index of open attempts, never the whole history, so the
+// enrolment path can keep a single index of them (migration
+// one_open_index).
+func TestOpenAttemptQueriesUseIndex(t *testing.T) {
+	s, _ := openTemp(t)
+	defer s.Close()
+	for _, tc := range []struct{ name, query string }{
+		{"count", `SELECT count(*) FROM attempts WHERE finished_at IS NULL`},
+		{"stale", `SELECT id, device, operation FROM attempts WHERE finished_at IS NULL AND (started_at IS NULL OR started_at < 1) AND node = 'n' ORDER BY started_at, id`},
+		{"stale-dead", `SELECT id, device, operation FROM attempts WHERE finished_at IS NULL AND node IN (SELECT id FROM nodes WHERE expires_at <= 1) ORDER BY started_at, id`},
+		{"device", `SELECT id, node FROM attempts WHERE device = 'SEP1' AND finished_at IS NULL`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := s.read.QueryContext(t.Context(), `EXPLAIN QUERY PLAN `+tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			joined := strings.Join(plan, "; ")
+			if !strings.Contains(joined, "attempts USING") || !strings.Contains(joined, "attempts_one_open") {
+				t.Errorf("plan %q: want the attempts read through attempts_one_open", joined)
+			}
+		})
+	}
+	var n int
+	if err := s.read.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'attempts_open'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("attempts_open: %d (%v), want dropped", n, err)
+	}
 }
