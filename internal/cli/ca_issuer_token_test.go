@@ -19,6 +19,8 @@ import (
 	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/keyref/keyreftest"
 	"github.com/capf-server/capf/internal/phonesim"
+	"github.com/capf-server/capf/internal/store/postgres"
+	"github.com/capf-server/capf/internal/store/postgres/pgtest"
 	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
@@ -214,5 +216,88 @@ func TestCAIssuerInToken(t *testing.T) {
 	madeID, _ := caset.KeyID(made)
 	if r, ok := storedIssuing(t, data); !ok || r.ID != madeID || r.KeyRef != other {
 		t.Fatalf("stored issuing CA %+v (%v): want %s with the key reference %s", r, ok, madeID, other)
+	}
+}
+
+// TestCAIssuerTokenOnKEKCluster: on PostgreSQL with the keys under a KEK,
+// an issuing CA whose key is in the token is stored as its reference
+// alone (no row in the keys table, nothing in DATA/ca), and a node started
+// with the DSN, the KEK file and the token's module and PIN signs LSCs
+// with it.
+func TestCAIssuerTokenOnKEKCluster(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	dsn := pgtest.DSN(t)
+	kekFile := filepath.Join(t.TempDir(), "kek")
+	data := t.TempDir()
+	cl := func(args ...string) (string, string, int) {
+		return run(t, data, append([]string{"--db", dsn, "--kek-file", kekFile}, args...)...)
+	}
+	var initOut bytes.Buffer
+	if code := Run(t.Context(), []string{"--db", dsn, "--kek-file", kekFile, "cluster", "init", "--new-kek"}, &initOut, &initOut); code != ExitOK {
+		t.Fatalf("cluster init: exit %d: %s", code, initOut.String())
+	}
+	ref := h.GenerateECDSA(t, "issuing-cluster", elliptic.P256())
+	p11 := []string{"--pkcs11-module", h.Module, "--pin-file", h.PINFile}
+	out, errOut, code := cl(append([]string{"ca", "issuer", "create", "--key", ref}, p11...)...)
+	if code != ExitOK || !strings.Contains(out, "in a PKCS #11 token, "+ref) {
+		t.Fatalf("ca issuer create --key on a KEK cluster: exit %d: %s%s", code, out, errOut)
+	}
+	if es, _ := os.ReadDir(filepath.Join(data, "ca")); len(es) != 0 {
+		t.Errorf("a token issuing CA on a KEK cluster wrote %d entries into DATA/ca", len(es))
+	}
+	st, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := st.IssuingCA(t.Context())
+	if err != nil || !ok || r.KeyRef != ref {
+		st.Close()
+		t.Fatalf("stored issuing CA %+v (%v, %v): want the key reference %s", r, ok, err, ref)
+	}
+	ks, err := st.ListKeys(t.Context())
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		if strings.HasPrefix(k.ID, caset.IssuingKeyPrefix) {
+			t.Errorf("the keys table holds %s for the token issuing CA", k.ID)
+		}
+	}
+	issuing, err := r.Certificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	capf, errOut, code := cl("ca", "export")
+	if code != ExitOK {
+		t.Fatalf("ca export: exit %d: %s", code, errOut)
+	}
+	dir := t.TempDir()
+	capfFile := filepath.Join(dir, "capf.pem")
+	if err := os.WriteFile(capfFile, []byte(capf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const name = "SEP00AABBCC0033"
+	if out, errOut, code := cl("device", "add", name, "--auth-mode", "null", "--operation", "install", "--key", "ec256"); code != ExitOK {
+		t.Fatalf("device add: exit %d: %s%s", code, out, errOut)
+	}
+	sout, stop := startServe(t, t.TempDir(), append([]string{"--db", dsn, "--kek-file", kekFile, "--listen", "127.0.0.1:0", "--admin-listen", ""}, p11...)...)
+	a := regexp.MustCompile(`listening \(phones\): (\S+)`).FindStringSubmatch(sout.String())
+	if a == nil {
+		t.Fatalf("no phone address in:\n%s", sout.String())
+	}
+	state := filepath.Join(dir, "phone")
+	if out, errOut, code := run(t, t.TempDir(), "phone", name, "--server", a[1], "--ca", capfFile, "--state", state, "--retries", "0", "--auth-mode", "null"); code != ExitOK {
+		t.Fatalf("enrol: exit %d: %s%s", code, out, errOut)
+	}
+	if code := stop(); code != ExitOK {
+		t.Fatalf("serve exited %d", code)
+	}
+	lscFile := filepath.Join(state, phonesim.FileLSC)
+	if lsc := readCert(t, lscFile); lsc.CheckSignatureFrom(issuing) != nil {
+		t.Fatalf("the LSC is issued by %s, want the token issuing CA %s", lsc.Issuer, issuing.Subject)
+	}
+	if b, err := exec.Command("openssl", "verify", "-CAfile", capfFile, "-untrusted", writePEM(t, dir, "issuing.pem", nil, issuing), lscFile).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify -CAfile capf.pem -untrusted issuing.pem: %v\n%s", err, b)
 	}
 }
