@@ -205,7 +205,7 @@ func TestNewIssuingFor(t *testing.T) {
 	if !key.PublicKey.Equal(c.PublicKey) || c.CheckSignatureFrom(root.Certificate()) != nil || !c.IsCA || !c.MaxPathLenZero {
 		t.Fatalf("issuing CA %s: want a pathlen-0 CA for the key given, signed by the CAPF certificate", c.Subject)
 	}
-	if d := c.NotAfter.Sub(time.Now()); d > time.Hour+time.Minute || d < 50*time.Minute {
+	if d := time.Until(c.NotAfter); d > time.Hour+time.Minute || d < 50*time.Minute {
 		t.Errorf("valid for %s more, want about the hour asked", d)
 	}
 	lk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -7,6 +7,7 @@ import (
 	"crypto"
 	"crypto/elliptic"
 	"crypto/x509"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -299,5 +300,47 @@ func TestCAIssuerTokenOnKEKCluster(t *testing.T) {
 	}
 	if b, err := exec.Command("openssl", "verify", "-CAfile", capfFile, "-untrusted", writePEM(t, dir, "issuing.pem", nil, issuing), lscFile).CombinedOutput(); err != nil {
 		t.Errorf("openssl verify -CAfile capf.pem -untrusted issuing.pem: %v\n%s", err, b)
+	}
+}
+
+// TestCAIssuerUnderTokenCAPF: with the active CAPF certificate's key in
+// the token, ca issuer create signs the issuing CA there when given the
+// module and PIN, and without them is refused, changing nothing.
+func TestCAIssuerUnderTokenCAPF(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	data := initData(t)
+	ref, capf, _ := tokenCA(t, h, data, "capf-ca-issuer")
+	before := setSnapshot(t, data)
+	if _, errOut, code := run(t, data, "ca", "issuer", "create", "--key-algorithm", "ec256"); code == ExitOK || !strings.Contains(errOut, ref) || !strings.Contains(errOut, "--pkcs11-module") {
+		t.Fatalf("issuer create without the token: exit %d: %s", code, errOut)
+	}
+	if after := setSnapshot(t, data); after != before {
+		t.Fatalf("a refused create changed %s, was %s", after, before)
+	}
+	if out, errOut, code := run(t, data, "ca", "issuer", "create", "--key-algorithm", "ec256", "--pkcs11-module", h.Module, "--pin-file", h.PINFile); code != ExitOK {
+		t.Fatalf("issuer create: exit %d: %s%s", code, out, errOut)
+	}
+	exported, errOut, code := run(t, data, "ca", "issuer", "export")
+	if code != ExitOK {
+		t.Fatalf("issuer export: exit %d: %s", code, errOut)
+	}
+	made, err := x509.ParseCertificate(pemBlock(t, exported))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := made.CheckSignatureFrom(capf); err != nil {
+		t.Fatalf("the issuing CA %s is not signed by the token CAPF certificate: %v", made.Subject, err)
+	}
+	// The command closed the CAPF key it opened: a token still logged in
+	// by a key left open would take any PIN in this process.
+	wrongPIN := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(wrongPIN, []byte("999999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := keyref.LoadString(t.Context(), ref, keyref.Options{Module: h.Module, PINFile: wrongPIN}); !errors.Is(err, keyref.ErrWrongPIN) {
+		if k != nil {
+			k.Close()
+		}
+		t.Fatalf("a wrong PIN after ca issuer create: %v, want %v (the command left the token logged in)", err, keyref.ErrWrongPIN)
 	}
 }
