@@ -27,12 +27,22 @@ func (a *Authority) NewIssuing(alg KeyAlgorithm, validity time.Duration) (*Autho
 	if err := CanSignCA(a.cert); err != nil {
 		return nil, err
 	}
-	if validity <= 0 {
-		validity = IssuingValidity
-	}
 	key, err := alg.generate(a.rand)
 	if err != nil {
 		return nil, fmt.Errorf("ca: generate the issuing CA key: %w", err)
+	}
+	return a.NewIssuingFor(key, validity)
+}
+
+// NewIssuingFor is NewIssuing for a key that exists already, such as one
+// kept in a PKCS #11 token: the certificate is for key's public half, and
+// the authority returned signs with key.
+func (a *Authority) NewIssuingFor(key crypto.Signer, validity time.Duration) (*Authority, error) {
+	if err := CanSignCA(a.cert); err != nil {
+		return nil, err
+	}
+	if validity <= 0 {
+		validity = IssuingValidity
 	}
 	serial, err := certserial.New(a.rand)
 	if err != nil {

@@ -183,3 +183,37 @@ func TestSetUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestNewIssuingFor: an issuing CA certificate for a key that exists
+// already (as one in a token) is for that key, signed by the CAPF
+// certificate, a CA with path length 0, and the authority signs with that
+// key; a CAPF certificate that allows no CA below it refuses.
+func TestNewIssuingFor(t *testing.T) {
+	root := rootAllowingCA(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rootWithPathLen(t, 0).NewIssuingFor(key, 0); err == nil || !strings.Contains(err.Error(), "path length constraint 0") {
+		t.Fatalf("under a pathlen-0 CAPF certificate: %v", err)
+	}
+	iss, err := root.NewIssuingFor(key, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := iss.Certificate()
+	if !key.PublicKey.Equal(c.PublicKey) || c.CheckSignatureFrom(root.Certificate()) != nil || !c.IsCA || !c.MaxPathLenZero {
+		t.Fatalf("issuing CA %s: want a pathlen-0 CA for the key given, signed by the CAPF certificate", c.Subject)
+	}
+	if d := time.Until(c.NotAfter); d > time.Hour+time.Minute || d < 50*time.Minute {
+		t.Errorf("valid for %s more, want about the hour asked", d)
+	}
+	lk, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	lsc, err := iss.Issue(t.Context(), ca.IssueRequest{DeviceName: "SEP001122334455", PublicKey: lk.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lsc.Certificate.CheckSignatureFrom(c); err != nil {
+		t.Fatalf("the LSC does not verify under the issuing CA: %v", err)
+	}
+}

@@ -388,29 +388,7 @@ func (a *Admin) IssuerCreate(ctx context.Context, alg string, validity time.Dura
 	if err != nil {
 		return IssuingRecord{}, nil, err
 	}
-	if validity < 0 {
-		return IssuingRecord{}, nil, fault.InvalidField("validity_days", "the validity must be positive")
-	}
-	if a.Vault == nil {
-		return IssuingRecord{}, nil, errNoVault
-	}
-	if err := a.noIssuing(ctx); err != nil {
-		return IssuingRecord{}, nil, err
-	}
-	recs, err := a.Service.list(ctx)
-	if err != nil {
-		return IssuingRecord{}, nil, err
-	}
-	var active Record
-	for _, r := range recs {
-		if r.State == Active {
-			active = r
-		}
-	}
-	if active.ID == "" {
-		return IssuingRecord{}, nil, fault.Invalidf("the CA set has no active CAPF certificate")
-	}
-	parent, err := a.Vault.OpenKey(ctx, active)
+	parent, active, err := a.issuerParent(ctx, validity)
 	if err != nil {
 		return IssuingRecord{}, nil, err
 	}
@@ -421,34 +399,66 @@ func (a *Admin) IssuerCreate(ctx context.Context, alg string, validity time.Dura
 	return a.putIssuing(ctx, iss.Certificate(), iss.Signer(), parent.Certificate(), fmt.Sprintf("issuing CA (%s) made and signed by the active CAPF certificate %s", k, active.ID), actor)
 }
 
+// IssuerCreateRef is IssuerCreate for a key that exists already outside
+// the vault, such as a key pair in a PKCS #11 token: the certificate is
+// for key (keyName names it in errors), signed by the active CAPF
+// certificate, and the issuing CA's record stores keyRef alone, never key
+// material.
+func (a *Admin) IssuerCreateRef(ctx context.Context, key crypto.Signer, keyRef, keyName string, validity time.Duration, actor device.Actor) (IssuingRecord, *x509.Certificate, error) {
+	if err := CheckPhoneKey(key.Public()); err != nil {
+		return IssuingRecord{}, nil, inField("key", fmt.Errorf("%s is %w", keyName, err))
+	}
+	parent, active, err := a.issuerParent(ctx, validity)
+	if err != nil {
+		return IssuingRecord{}, nil, err
+	}
+	iss, err := parent.NewIssuingFor(key, validity)
+	if err != nil {
+		return IssuingRecord{}, nil, err
+	}
+	return a.putIssuingRef(ctx, iss.Certificate(), keyRef, parent.Certificate(), fmt.Sprintf("issuing CA for %s, made and signed by the active CAPF certificate %s", keyRef, active.ID), actor)
+}
+
+// issuerParent checks that an issuing CA may be made now (validity not
+// negative, a vault to open the parent's key, none in place) and opens
+// the active CAPF certificate that signs it.
+func (a *Admin) issuerParent(ctx context.Context, validity time.Duration) (*ca.Authority, Record, error) {
+	if validity < 0 {
+		return nil, Record{}, fault.InvalidField("validity_days", "the validity must be positive")
+	}
+	if a.Vault == nil {
+		return nil, Record{}, errNoVault
+	}
+	if err := a.noIssuing(ctx); err != nil {
+		return nil, Record{}, err
+	}
+	recs, err := a.Service.list(ctx)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	var active Record
+	for _, r := range recs {
+		if r.State == Active {
+			active = r
+		}
+	}
+	if active.ID == "" {
+		return nil, Record{}, fault.Invalidf("the CA set has no active CAPF certificate")
+	}
+	parent, err := a.Vault.OpenKey(ctx, active)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	return parent, active, nil
+}
+
 // IssuerImport puts an issuing CA made elsewhere in place (certs: its
 // certificate alone; key: its key, keyName naming it in errors), audited
 // as AuditIssuer: checked by CheckIssuing before anything is written.
 func (a *Admin) IssuerImport(ctx context.Context, certs []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (IssuingRecord, *x509.Certificate, error) {
-	if len(certs) != 1 {
-		return IssuingRecord{}, nil, fault.InvalidField("certificate", "the certificate given holds %d certificates: give the issuing CA certificate alone (the CAPF certificate above it is in the set)", len(certs))
-	}
-	recs, err := a.Service.list(ctx)
+	parent, err := a.checkIssuerImport(ctx, certs, key.Public(), keyName)
 	if err != nil {
 		return IssuingRecord{}, nil, err
-	}
-	var capfs []*x509.Certificate
-	for _, r := range recs {
-		if !r.State.Trusted() {
-			continue
-		}
-		c, err := r.Certificate()
-		if err != nil {
-			return IssuingRecord{}, nil, err
-		}
-		capfs = append(capfs, c)
-	}
-	parent, err := CheckIssuing(certs[0], key.Public(), keyName, capfs, a.Service.now())
-	if err != nil {
-		if strings.Contains(err.Error(), " is for key ") {
-			return IssuingRecord{}, nil, inField("key", err)
-		}
-		return IssuingRecord{}, nil, inField("certificate", err)
 	}
 	if a.Vault == nil {
 		return IssuingRecord{}, nil, errNoVault
@@ -458,6 +468,53 @@ func (a *Admin) IssuerImport(ctx context.Context, certs []*x509.Certificate, key
 	}
 	pid, _ := KeyID(parent)
 	return a.putIssuing(ctx, certs[0], key, parent, "issuing CA made elsewhere, signed by the CAPF certificate "+pid, actor)
+}
+
+// IssuerImportRef is IssuerImport for a key kept outside the vault, such
+// as a key pair in a PKCS #11 token: pub is its public key, and the
+// issuing CA's record stores keyRef alone, never key material.
+func (a *Admin) IssuerImportRef(ctx context.Context, certs []*x509.Certificate, pub crypto.PublicKey, keyRef, keyName string, actor device.Actor) (IssuingRecord, *x509.Certificate, error) {
+	parent, err := a.checkIssuerImport(ctx, certs, pub, keyName)
+	if err != nil {
+		return IssuingRecord{}, nil, err
+	}
+	if err := a.noIssuing(ctx); err != nil {
+		return IssuingRecord{}, nil, err
+	}
+	pid, _ := KeyID(parent)
+	return a.putIssuingRef(ctx, certs[0], keyRef, parent, "issuing CA made elsewhere for "+keyRef+", signed by the CAPF certificate "+pid, actor)
+}
+
+// checkIssuerImport checks certs (the issuing CA certificate alone) for
+// the key pub with CheckIssuing against the CAPF certificates of the set
+// that are not retired, and returns the one that signed it.
+func (a *Admin) checkIssuerImport(ctx context.Context, certs []*x509.Certificate, pub crypto.PublicKey, keyName string) (*x509.Certificate, error) {
+	if len(certs) != 1 {
+		return nil, fault.InvalidField("certificate", "the certificate given holds %d certificates: give the issuing CA certificate alone (the CAPF certificate above it is in the set)", len(certs))
+	}
+	recs, err := a.Service.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var capfs []*x509.Certificate
+	for _, r := range recs {
+		if !r.State.Trusted() {
+			continue
+		}
+		c, err := r.Certificate()
+		if err != nil {
+			return nil, err
+		}
+		capfs = append(capfs, c)
+	}
+	parent, err := CheckIssuing(certs[0], pub, keyName, capfs, a.Service.now())
+	if err != nil {
+		if strings.Contains(err.Error(), " is for key ") {
+			return nil, inField("key", err)
+		}
+		return nil, inField("certificate", err)
+	}
+	return parent, nil
 }
 
 // putIssuing stores cert and key as the issuing CA below parent, with
@@ -480,6 +537,20 @@ func (a *Admin) putIssuing(ctx context.Context, cert *x509.Certificate, key cryp
 		if nk.Undo != nil {
 			nk.Undo() // not stored: not kept
 		}
+		return IssuingRecord{}, nil, err
+	}
+	return r, cert, nil
+}
+
+// putIssuingRef stores cert as the issuing CA below parent with its key
+// named by keyRef (kept outside the vault: nothing is written there), with
+// its audit line.
+func (a *Admin) putIssuingRef(ctx context.Context, cert *x509.Certificate, keyRef string, parent *x509.Certificate, detail string, actor device.Actor) (IssuingRecord, *x509.Certificate, error) {
+	if err := a.beforeChange(ctx); err != nil {
+		return IssuingRecord{}, nil, err
+	}
+	r, err := a.Service.PutIssuing(ctx, cert, parent, keyRef, nil, actor, detail)
+	if err != nil {
 		return IssuingRecord{}, nil, err
 	}
 	return r, cert, nil

@@ -43,26 +43,38 @@ func caIssuerCommands(g *globals) *cobra.Command {
 		Use:   "issuer",
 		Short: "A separate issuing CA, below the CAPF certificate, that signs LSCs (every node takes it within seconds)",
 	}
-	var alg string
+	var alg, keyArg string
 	var validDays int
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Make an issuing CA key and certificate signed by the active CAPF certificate",
+		Short: "Make an issuing CA key (or use --key pkcs11:… in a token) and certificate signed by the active CAPF certificate",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if keyArg != "" {
+				return g.caIssuerCreateToken(cmd.Context(), keyArg, alg, validDays)
+			}
 			return g.caIssuerCreate(cmd.Context(), alg, validDays)
 		},
 	}
 	create.Flags().StringVar(&alg, "key-algorithm", "", "rsa2048, rsa3072, rsa4096, ec256 or ec384 (default: the capf_key parameter)")
 	create.Flags().IntVar(&validDays, "validity-days", 0, "lifetime in days (default 730, never beyond the CAPF certificate)")
+	create.Flags().StringVar(&keyArg, "key", "", "use this key pair kept in a PKCS #11 token, pkcs11:token=LABEL;object=NAME, instead of making a key (it never leaves the token)")
+	p11Flags(create, &g.p11)
 	imp := &cobra.Command{
-		Use:   "import CERT.pem KEY.pem",
-		Short: "Take an issuing CA certificate and key made elsewhere, signed by a CAPF certificate of the set",
+		Use:   "import CERT.pem KEY.pem|pkcs11:token=LABEL;object=NAME",
+		Short: "Take an issuing CA certificate and key (a PEM file, or a key pair in a PKCS #11 token) made elsewhere, signed by a CAPF certificate of the set",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isTokenKeyRef(args[1]) {
+				return g.caIssuerImportToken(cmd.Context(), args[0], args[1])
+			}
+			if g.p11.Module != "" || g.p11.PINFile != "" {
+				return usagef("--pkcs11-module and --pin-file go with a pkcs11: key reference, and %s is a file", args[1])
+			}
 			return g.caIssuerImport(cmd.Context(), args[0], args[1])
 		},
 	}
+	p11Flags(imp, &g.p11)
 	export := &cobra.Command{
 		Use:   "export",
 		Short: "Print the issuing CA's certificate (PEM): the intermediate that verifiers of LSCs need with the CAPF certificate",
@@ -83,6 +95,13 @@ func caIssuerCommands(g *globals) *cobra.Command {
 	remove.Flags().BoolVar(&force, "force", false, "remove it even while phones hold a valid LSC from it (they no longer authenticate with it)")
 	cmd.AddCommand(create, imp, export, remove)
 	return cmd
+}
+
+// p11Flags adds --pkcs11-module and --pin-file, which open a key in a
+// PKCS #11 token, to cmd, into o.
+func p11Flags(cmd *cobra.Command, o *keyref.Options) {
+	cmd.Flags().StringVar(&o.Module, "pkcs11-module", "", "the HSM vendor's PKCS #11 module (shared library) for a key in a token (the issuing CA's, or the active CAPF certificate's that signs it)")
+	cmd.Flags().StringVar(&o.PINFile, "pin-file", "", "file holding the token's user PIN (mode 0600) for a key in a token")
 }
 
 // caIssuerRemove removes the issuing CA in place (refused while phones
@@ -188,10 +207,81 @@ func (g *globals) caIssuerImport(ctx context.Context, certFile, keyFile string) 
 	return nil
 }
 
+// caIssuerImportToken puts in place the issuing CA of certFile whose key
+// is ref's key pair in a PKCS #11 token: the key is opened (with
+// --pkcs11-module and --pin-file) to check that the certificate is its
+// own, and the issuing CA's record stores only the reference.
+func (g *globals) caIssuerImportToken(ctx context.Context, certFile, keyArg string) error {
+	ref, err := keyref.Parse(keyArg)
+	if err != nil {
+		return fmt.Errorf("the issuing CA key: %w", err)
+	}
+	leaf, more, err := readCertFiles(certFile)
+	if err != nil {
+		return err
+	}
+	if len(more) > 0 {
+		return fault.Invalidf("%s holds %d certificates: give the issuing CA certificate alone (the CAPF certificate above it is in the set)", certFile, len(more)+1)
+	}
+	k, err := keyref.Load(ctx, ref, g.p11)
+	if err != nil {
+		return fmt.Errorf("the issuing CA key: %w", err)
+	}
+	defer k.Close()
+	adm, st, err := g.issuerAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, cert, err := adm.IssuerImportRef(ctx, []*x509.Certificate{leaf}, k.Public(), ref.String(), "the key "+ref.String(), g.actor())
+	if err != nil {
+		return err
+	}
+	g.printIssuer(r, cert)
+	return nil
+}
+
+// caIssuerCreateToken makes the issuing CA certificate of ref's key pair
+// in a PKCS #11 token, signed by the active CAPF certificate, and puts it
+// in place storing only the reference.
+func (g *globals) caIssuerCreateToken(ctx context.Context, keyArg, algFlag string, validDays int) error {
+	if algFlag != "" {
+		return usagef("--key-algorithm makes a new key; --key uses the token's key pair as it is")
+	}
+	if validDays < 0 {
+		return usagef("--validity-days must be positive")
+	}
+	ref, err := keyref.Parse(keyArg)
+	if err != nil {
+		return fmt.Errorf("--key: %w", err)
+	}
+	if !ref.IsPKCS11() {
+		return usagef("--key %s: want a key in a PKCS #11 token, pkcs11:token=LABEL;object=NAME (capf ca issuer import takes a key file with its certificate)", ref)
+	}
+	k, err := keyref.Load(ctx, ref, g.p11)
+	if err != nil {
+		return fmt.Errorf("--key: %w", err)
+	}
+	defer k.Close()
+	adm, st, err := g.issuerAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, cert, err := adm.IssuerCreateRef(ctx, k.Signer(), ref.String(), "--key "+ref.String(), days(validDays), g.actor())
+	if err != nil {
+		return err
+	}
+	g.printIssuer(r, cert)
+	return nil
+}
+
 // printIssuer says which issuing CA is in place now, and where its key is.
 func (g *globals) printIssuer(r caset.IssuingRecord, cert *x509.Certificate) {
 	where := "certificate: " + filepath.Join(g.issuingDir(), ca.CertFile)
-	if g.keysInDB() {
+	if isTokenKeyRef(r.KeyRef) {
+		where = "key: in a PKCS #11 token, " + r.KeyRef + " (serve needs --pkcs11-module and --pin-file for it)"
+	} else if g.keysInDB() {
 		where = "key: sealed in the database as " + r.KeyRef
 		if g.cluster != nil {
 			where += " (KEK " + g.cluster.kek.ID() + ")"
@@ -268,7 +358,7 @@ func (g *globals) openIssuing(ctx context.Context, st caset.Store, ms func() (ma
 		return have, nil
 	}
 	var m map[string]keys.Material
-	if g.keysInDB() {
+	if g.keysInDB() && !isTokenKeyRef(r.KeyRef) {
 		if m, err = ms(); err != nil {
 			return nil, err
 		}

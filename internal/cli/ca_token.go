@@ -131,8 +131,12 @@ func nameTokenKey(rec caset.Record, err error) error {
 	if !strings.Contains(msg, rec.KeyRef) {
 		msg = "its key " + rec.KeyRef + ": " + msg
 	}
+	name := "CA " + rec.ID
+	if rec.State != "" { // the issuing CA's record has no state
+		name += " (" + string(rec.State) + ")"
+	}
 	return &tokenKeyError{cause: err, fe: &fault.Error{Kind: fault.KindOf(err),
-		Msg: fmt.Sprintf("CA %s (%s): %s", rec.ID, rec.State, msg)}}
+		Msg: fmt.Sprintf("%s: %s", name, msg)}}
 }
 
 // caRegenerateToken stages a new CA for the key pair ref names in a PKCS

@@ -67,6 +67,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // --password-stdin).
 func RunWithInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, tokenKeys: &tokenKeys{}}
+	// A command other than serve may open a token CA's key too (ca issuer
+	// create signs with the active CA's): its token session ends with the
+	// command, not with the process, which for a test is every test's.
+	defer g.tokenKeys.closeAll()
 	root := &cobra.Command{
 		Use:           "capf",
 		Short:         "Certificate Authority Proxy Function for Cisco IP phones",

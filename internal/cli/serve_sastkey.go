@@ -46,13 +46,14 @@ func (f *sastKeyFlags) load(ctx context.Context) (*keyref.Key, error) {
 }
 
 // sastSigning returns the identity of ks whose certificate key is the
-// public half of key, signing with key.
-func sastSigning(ks *trust.Keystore, key *keyref.Key) (trust.Signing, error) {
+// public half of key, signing with key; flag names where key came from in
+// the refusal (--sast-key, --signer-key).
+func sastSigning(ks *trust.Keystore, key *keyref.Key, flag string) (trust.Signing, error) {
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	for _, id := range ks.Identities() {
 		if pub, ok := id.Cert.PublicKey.(equaler); ok && pub.Equal(key.Public()) {
 			return trust.Signing{Cert: id.Cert, Key: key.Signer()}, nil
 		}
 	}
-	return trust.Signing{}, fault.Invalidf("--sast-key %s matches neither SAST certificate of %s (primary %q, backup %q): its certificate must be one of them, or phones reject the file", key.Ref(), ks.Dir, ks.Primary.Cert.Subject.CommonName, ks.Backup.Cert.Subject.CommonName)
+	return trust.Signing{}, fault.Invalidf("%s %s matches neither SAST certificate of %s (primary %q, backup %q): its certificate must be one of them, or phones reject the file", flag, key.Ref(), ks.Dir, ks.Primary.Cert.Subject.CommonName, ks.Backup.Cert.Subject.CommonName)
 }

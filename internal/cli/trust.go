@@ -19,6 +19,7 @@ import (
 	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/trust"
 	"github.com/capf-server/capf/internal/trustfile"
@@ -65,13 +66,20 @@ func (g *globals) openKeystore() (*trust.Keystore, error) {
 // signerFlags choose the identity that signs a file.
 type signerFlags struct {
 	signer, signerKey, digest, signerVersion string
+	// module and pinFile open a --signer-key in a PKCS #11 token.
+	module, pinFile string
+	// key is the token key opened for --signer-key pkcs11:…, closed by
+	// close.
+	key *keyref.Key
 }
 
 // register adds the signing flags to cmd; --signer-version only where
 // the file has a SIGNER_VERSION (trust files, not .sgn files).
 func (f *signerFlags) register(cmd *cobra.Command, signerVersion bool) {
 	cmd.Flags().StringVar(&f.signer, "signer", "primary", "SAST identity that signs: primary or backup")
-	cmd.Flags().StringVar(&f.signerKey, "signer-key", "", "sign with this PEM file (key + certificate, as written by export-backup) instead")
+	cmd.Flags().StringVar(&f.signerKey, "signer-key", "", "sign with this PEM file (key + certificate, as written by export-backup), or with the key of a SAST certificate of the keystore kept in a PKCS #11 token (pkcs11:token=LABEL;object=NAME), instead")
+	cmd.Flags().StringVar(&f.module, "pkcs11-module", "", "the HSM vendor's PKCS #11 module (shared library) for a --signer-key pkcs11: reference")
+	cmd.Flags().StringVar(&f.pinFile, "pin-file", "", "file holding the token's user PIN (mode 0600) for a --signer-key pkcs11: reference")
 	cmd.Flags().StringVar(&f.digest, "digest", "sha1", "signature digest: sha1 (every phone) or sha512")
 	f.signerVersion = "1.0"
 	if signerVersion {
@@ -79,19 +87,27 @@ func (f *signerFlags) register(cmd *cobra.Command, signerVersion bool) {
 	}
 }
 
-// resolve returns the signing identity, digest and signer version.
 // open opens the keystore and resolves the flags' signing identity, digest
-// and signer version against it.
-func (f *signerFlags) open(g *globals) (*trust.Keystore, trust.Signing, trust.HashAlgorithm, trust.SignerVersion, error) {
+// and signer version against it. The caller calls close once it signed.
+func (f *signerFlags) open(ctx context.Context, g *globals) (*trust.Keystore, trust.Signing, trust.HashAlgorithm, trust.SignerVersion, error) {
 	ks, err := g.openKeystore()
 	if err != nil {
 		return nil, trust.Signing{}, 0, trust.SignerVersion{}, err
 	}
-	signer, hash, ver, err := f.resolve(ks)
+	signer, hash, ver, err := f.resolve(ctx, ks)
 	return ks, signer, hash, ver, err
 }
 
-func (f *signerFlags) resolve(ks *trust.Keystore) (trust.Signing, trust.HashAlgorithm, trust.SignerVersion, error) {
+// close releases the token key of --signer-key, if one was opened.
+func (f *signerFlags) close() {
+	if f.key != nil {
+		_ = f.key.Close()
+		f.key = nil
+	}
+}
+
+// resolve returns the signing identity, digest and signer version.
+func (f *signerFlags) resolve(ctx context.Context, ks *trust.Keystore) (trust.Signing, trust.HashAlgorithm, trust.SignerVersion, error) {
 	hash, err := trust.ParseHashAlgorithm(f.digest)
 	if err != nil {
 		return trust.Signing{}, 0, trust.SignerVersion{}, err
@@ -101,14 +117,14 @@ func (f *signerFlags) resolve(ks *trust.Keystore) (trust.Signing, trust.HashAlgo
 		return trust.Signing{}, 0, trust.SignerVersion{}, err
 	}
 	if f.signerKey != "" {
-		s, err := trust.ReadSigning(f.signerKey)
+		s, err := f.keySigning(ctx, ks)
 		if err != nil {
 			return s, 0, ver, err
 		}
-		if !bytes.Equal(s.Cert.Raw, ks.Primary.Cert.Raw) && !bytes.Equal(s.Cert.Raw, ks.Backup.Cert.Raw) {
-			return s, 0, ver, fault.Invalidf("%s: %s is not one of this CAPF's SAST certificates (see capf trust signers): phones would not accept a file it signs", f.signerKey, nameOf(s.Cert))
-		}
 		return s, hash, ver, nil
+	}
+	if f.module != "" || f.pinFile != "" {
+		return trust.Signing{}, 0, ver, usagef("--pkcs11-module and --pin-file go with --signer-key pkcs11:token=LABEL;object=NAME")
 	}
 	var id trust.Identity
 	switch strings.ToLower(f.signer) {
@@ -121,6 +137,38 @@ func (f *signerFlags) resolve(ks *trust.Keystore) (trust.Signing, trust.HashAlgo
 	}
 	s, err := id.Signing()
 	return s, hash, ver, err
+}
+
+// keySigning returns the identity of --signer-key: a PEM file holding a
+// SAST key and its certificate, or a key in a PKCS #11 token whose
+// certificate is the keystore's primary or backup SAST certificate (as
+// serve --sast-key finds it). Either must be one of ks's SAST
+// certificates, or phones would reject the file it signs.
+func (f *signerFlags) keySigning(ctx context.Context, ks *trust.Keystore) (trust.Signing, error) {
+	if isTokenKeyRef(f.signerKey) {
+		k, err := keyref.LoadString(ctx, f.signerKey, keyref.Options{Module: f.module, PINFile: f.pinFile})
+		if err != nil {
+			return trust.Signing{}, fmt.Errorf("--signer-key: %w", err)
+		}
+		s, err := sastSigning(ks, k, "--signer-key")
+		if err != nil {
+			_ = k.Close()
+			return trust.Signing{}, err
+		}
+		f.key = k
+		return s, nil
+	}
+	if f.module != "" || f.pinFile != "" {
+		return trust.Signing{}, usagef("--pkcs11-module and --pin-file go with a --signer-key pkcs11: reference, and %s is a file", f.signerKey)
+	}
+	s, err := trust.ReadSigning(f.signerKey)
+	if err != nil {
+		return s, err
+	}
+	if !bytes.Equal(s.Cert.Raw, ks.Primary.Cert.Raw) && !bytes.Equal(s.Cert.Raw, ks.Backup.Cert.Raw) {
+		return s, fault.Invalidf("%s: %s is not one of this CAPF's SAST certificates (see capf trust signers): phones would not accept a file it signs", f.signerKey, nameOf(s.Cert))
+	}
+	return s, nil
 }
 
 // parseAdds reads the --add ROLE=CERT.pem flags.
@@ -176,7 +224,8 @@ func newTrustBuildCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ks, signer, hash, ver, err := sf.open(g)
+			ks, signer, hash, ver, err := sf.open(cmd.Context(), g)
+			defer sf.close()
 			if err != nil {
 				return err
 			}
@@ -413,7 +462,8 @@ func newTrustSignCmd(g *globals) *cobra.Command {
 			if out == "" {
 				out = args[0] + ".sgn"
 			}
-			ks, signer, hash, _, err := sf.open(g)
+			ks, signer, hash, _, err := sf.open(cmd.Context(), g)
+			defer sf.close()
 			if err != nil {
 				return err
 			}

@@ -52,7 +52,7 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capfs []
 	// view must not create them.
 	svc = &trustfile.Service{Keystore: g.loadKeystore, CAPF: capfs, CAPFNow: st.capfNow, Adds: st.adds, Audit: st.audit}
 	if st.key != nil {
-		svc.Signer = func(ks *trust.Keystore) (trust.Signing, error) { return sastSigning(ks, st.key) }
+		svc.Signer = func(ks *trust.Keystore) (trust.Signing, error) { return sastSigning(ks, st.key, "--sast-key") }
 	}
 	dir := config.Resolve(g.dataDir, cfg.TrustFileDir)
 	if dir == "" && st.key != nil {
