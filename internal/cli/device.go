@@ -155,6 +155,9 @@ func printDevice(w io.Writer, d view.Device, asJSON bool) error {
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 	}
+	if d.Warning != "" {
+		fmt.Fprintf(tw, "Warning:\t%s\n", d.Warning)
+	}
 	return tw.Flush()
 }
 

@@ -234,6 +234,24 @@ const (
 	LSCRevoked = "revoked"
 )
 
+// AuthWarning says, at time now, why the operation armed on d will fail
+// to authenticate as configured, or "" when nothing stands in its way
+// that the record shows. Authentication by existing certificate with LSC
+// precedence makes a phone that holds an LSC present it (it falls back to
+// its MIC only without one), and a revoked or expired LSC is refused.
+func (d *Device) AuthWarning(now time.Time) string {
+	if d.Operation == OpNone || d.Operation == "" || d.AuthMode != AuthLSC {
+		return ""
+	}
+	switch d.LSCState(now) {
+	case LSCRevoked:
+		return "its LSC is revoked: with " + AuthLSC.Label() + " the phone presents it and is refused; authenticate by string, null string or " + AuthMIC.Label() + " instead"
+	case LSCExpired:
+		return "its LSC has expired: with " + AuthLSC.Label() + " the phone presents it and is refused; authenticate by string, null string or " + AuthMIC.Label() + " instead"
+	}
+	return ""
+}
+
 // LSCState returns LSCNone, LSCRevoked, LSCExpired or LSCValid at time
 // now, the first that applies.
 func (d *Device) LSCState(now time.Time) string {

@@ -29,6 +29,9 @@ type Device struct {
 	// LastContact is the phone's latest contact, whatever became of it;
 	// absent when none is on record.
 	LastContact *Contact `json:"last_contact,omitempty"`
+	// Warning says why the armed operation will fail to authenticate as
+	// configured (device.Device.AuthWarning); absent when nothing does.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Contact is the JSON form of a phone's latest contact.
@@ -46,7 +49,7 @@ func DeviceOf(d device.Device, now time.Time) Device {
 		Name: d.Name, Description: d.Description, SecurityProfile: string(d.SecurityProfile),
 		AuthMode: string(d.AuthMode), AuthString: d.AuthString, Operation: string(d.Operation),
 		Key: string(d.Key), Status: d.Status, LSCStatus: d.LSCState(now),
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, Warning: d.AuthWarning(now),
 	}
 	if !d.Deadline.IsZero() {
 		t := d.Deadline

@@ -75,13 +75,16 @@ type fetchedView struct {
 
 // phoneData is the Phone Configuration page's content.
 type phoneData struct {
-	New        bool
-	Form       phoneForm
-	Errors     formErrors
-	Notice     string
-	Saved      bool
-	Device     device.Device
-	LSCState   string
+	New      bool
+	Form     phoneForm
+	Errors   formErrors
+	Notice   string
+	Saved    bool
+	Device   device.Device
+	LSCState string
+	// Warning says why the armed operation will fail to authenticate as
+	// configured (device.Device.AuthWarning); "" when nothing does.
+	Warning    string
 	Profiles   []option
 	Modes      []option
 	Operations []option
@@ -124,6 +127,7 @@ func (u *ui) phoneData(f phoneForm, d *device.Device) phoneData {
 	if d != nil {
 		pd.Device = *d
 		pd.LSCState = d.LSCState(u.o.Devices.Now())
+		pd.Warning = d.AuthWarning(u.o.Devices.Now())
 		pd.Events = "/phones/" + url.PathEscape(d.Name) + "/events"
 	}
 	return pd
