@@ -40,9 +40,29 @@ go test -race -count=1 -timeout 30m ./...
 
 echo "== fuzz (short)"
 fuzztime=${FUZZTIME:-15s}
-go test -run='^$' -fuzz='^FuzzDecode$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/wire/
-go test -run='^$' -fuzz='^FuzzParseImport$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/report/
-go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/trust/
-go test -run='^$' -fuzz='^FuzzParse$' -fuzztime="$fuzztime" -fuzzminimizetime=2s ./internal/keyref/
+# fuzz PKG TARGET runs one fuzz target for $fuzztime. Go 1.26's fuzz
+# coordinator can report "context deadline exceeded" at the end of the
+# -fuzztime window on a loaded machine although nothing failed
+# (golang/go#75804, fixed in Go 1.27): such a run, with no failing input
+# written, is run once more; any other failure fails the suite.
+fuzz() {
+  local out try
+  for try in 1 2; do
+    if out=$(go test -run='^$' -fuzz="^$2\$" -fuzztime="$fuzztime" -fuzzminimizetime=2s "$1" 2>&1); then
+      echo "$out"
+      return 0
+    fi
+    echo "$out"
+    if grep -q "Failing input written" <<<"$out" || ! grep -q "context deadline exceeded" <<<"$out"; then
+      return 1
+    fi
+    echo "== $2: the fuzz coordinator's deadline race (golang/go#75804), no failing input: once more"
+  done
+  return 1
+}
+fuzz ./internal/wire/ FuzzDecode
+fuzz ./internal/report/ FuzzParseImport
+fuzz ./internal/trust/ FuzzParse
+fuzz ./internal/keyref/ FuzzParse
 
 echo "== all tests passed"
