@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -33,8 +34,17 @@ func buildNotifier(cfg config.Config, dir datadir.Dir) (device.Notifier, error) 
 		if err != nil {
 			return nil, err
 		}
+		var tlsConf *tls.Config
+		if ca := cfg.ResetAMICAFile; ca != "" {
+			if !filepath.IsAbs(ca) {
+				ca = dir.Path(ca)
+			}
+			if tlsConf, err = notify.AMITLS(ca, cfg.ResetAMIAddress); err != nil {
+				return nil, err
+			}
+		}
 		a, err := notify.NewAMI(notify.AMIOptions{Address: cfg.ResetAMIAddress, Username: cfg.ResetAMIUser, Secret: secret,
-			Endpoint: endpoint, Timeout: timeout})
+			Endpoint: endpoint, Timeout: timeout, TLS: tlsConf})
 		if err != nil {
 			return nil, err
 		}

@@ -127,6 +127,7 @@ type Config struct {
 	ResetAMIAddress         string   `json:"reset_ami_address"`
 	ResetAMIUser            string   `json:"reset_ami_user"`
 	ResetAMISecretFile      string   `json:"reset_ami_secret_file"`
+	ResetAMICAFile          string   `json:"reset_ami_ca_file"`
 	ResetCommand            []string `json:"reset_command"`
 	ResetEndpoint           string   `json:"reset_endpoint"`
 	ResetTimeout            Duration `json:"reset_timeout"`
@@ -199,6 +200,7 @@ var Params = []Param{
 	{"reset_ami_address", "Reset after Save through Asterisk: host:port of its manager interface (manager.conf, usually 127.0.0.1:5038); each reset logs in, sends PJSIPNotify with the phone's endpoint and Event=check-sync, and logs off. Needs reset_ami_user and reset_ami_secret_file. Empty: off. Applied at start."},
 	{"reset_ami_user", "The manager.conf user that reset_ami_address logs in as (it needs the originate write permission PJSIPNotify requires)."},
 	{"reset_ami_secret_file", "File holding that user's secret, one line, mode 0600 (refused when group or others may read it); relative to the data directory, or absolute. The secret itself never goes in capf.json."},
+	{"reset_ami_ca_file", "Talk to reset_ami_address over TLS (Asterisk's manager.conf tlsenable and tlsbindaddr, usually port 5039), verifying the manager's certificate, for the host name or address of reset_ami_address, against the CA certificates in this PEM file (relative to the data directory, or absolute); the login secret then never crosses the network in clear. Empty: plain TCP, for a manager on this host."},
 	{"reset_command", "Reset after Save through a program instead: [\"/absolute/path\", \"arg\", ...]; an argument that is exactly {device} becomes the phone's endpoint name, else it is appended. Run without a shell, with only PATH in its environment, killed at reset_timeout; exit status 0 is success. Excludes reset_ami_address. Empty: off."},
 	{"reset_endpoint", "The PBX endpoint of a phone, from its device name: a template where {device} stands for the name, e.g. {device} (the default: the pjsip endpoint is called SEP001122334455) or cisco-{device}."},
 	{"reset_timeout", "Time-out of one reset notification (connection, login and answer, or the command's run), 1s to 20s."},
@@ -251,7 +253,7 @@ var FleetKeys = []string{
 // certificate files it reads (a way to write anywhere the service user
 // may, or to probe the host's files).
 var HostOnlyKeys = []string{
-	"reset_ami_address", "reset_ami_user", "reset_ami_secret_file", "reset_command",
+	"reset_ami_address", "reset_ami_user", "reset_ami_secret_file", "reset_ami_ca_file", "reset_command",
 	"database", "trust_file_dir", "trust_file_add", "manufacturer_ca_bundle",
 }
 
@@ -804,6 +806,11 @@ func (c Config) resetProblems() []string {
 		if len(c.ResetCommand) > 0 {
 			add("reset_command: give reset_ami_address or reset_command, not both")
 		}
+		if ctl(c.ResetAMICAFile) {
+			add("reset_ami_ca_file %q: a control character in the path", c.ResetAMICAFile)
+		}
+	} else if c.ResetAMICAFile != "" {
+		add("reset_ami_ca_file %q: only with reset_ami_address (the manager it verifies)", c.ResetAMICAFile)
 	}
 	if len(c.ResetCommand) > 0 {
 		switch {

@@ -93,6 +93,8 @@ func TestLoad(t *testing.T) {
 		{"ok/reset-ami", `{"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "ami-secret"}`, nil},
 		{"ok/reset-command", `{"reset_command": ["/usr/local/bin/capf-reset", "--event", "{device}"], "reset_endpoint": "cisco-{device}"}`, nil},
 		{"fail/reset-ami-incomplete", `{"reset_ami_address": "127.0.0.1:5038"}`, []string{`reset_ami_user "": reset_ami_address needs`, `reset_ami_secret_file "": reset_ami_address needs`}},
+		{"ok/reset-ami-tls", `{"reset_ami_address": "pbx.example:5039", "reset_ami_user": "capf", "reset_ami_secret_file": "ami-secret", "reset_ami_ca_file": "pbx-ca.pem"}`, nil},
+		{"fail/reset-ami-ca-without-address", `{"reset_ami_ca_file": "pbx-ca.pem"}`, []string{`reset_ami_ca_file "pbx-ca.pem": only with reset_ami_address`}},
 		{"fail/reset-both", `{"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "s", "reset_command": ["/bin/true"]}`, []string{`reset_command: give reset_ami_address or reset_command, not both`}},
 		{"fail/reset-command-relative", `{"reset_command": ["capf-reset"]}`, []string{`reset_command "capf-reset": the program must be an absolute path`}},
 		{"fail/reset-endpoint", `{"reset_endpoint": "phone"}`, []string{`reset_endpoint "phone": want a template with {device} in it`}},

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -41,7 +43,11 @@ type AMIOptions struct {
 	Secret   string        // its secret (read it with LoadSecret)
 	Endpoint Endpoint      // the PJSIP endpoint of a device; DefaultEndpoint when empty
 	Timeout  time.Duration // for one notification; DefaultTimeout when zero
-	// Dial opens the connection; a net.Dialer's DialContext when nil.
+	// TLS, when set, makes the connection TLS with this configuration
+	// (the manager's tlsbindaddr; see AMITLS); nil: plain TCP.
+	TLS *tls.Config
+	// Dial opens the connection; a net.Dialer's DialContext (a
+	// tls.Dialer's with TLS) when nil.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
@@ -77,8 +83,31 @@ func NewAMI(o AMIOptions) (*AMI, error) {
 	}
 	if o.Dial == nil {
 		o.Dial = (&net.Dialer{}).DialContext
+		if o.TLS != nil {
+			o.Dial = (&tls.Dialer{Config: o.TLS}).DialContext
+		}
 	}
 	return &AMI{o: o}, nil
+}
+
+// AMITLS returns the TLS configuration of a manager at address whose
+// certificate a CA of the PEM file caFile issued for address's host name
+// (or IP address): TLS 1.2 or later, verified. A file without a
+// certificate is an error naming it.
+func AMITLS(caFile, address string) (*tls.Config, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fault.Invalidf("AMI address %q: want host:port", address)
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fault.Invalidf("AMI CA file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fault.Invalidf("AMI CA file %s: no PEM certificate in it", caFile)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12}, nil
 }
 
 func isControl(r rune) bool { return r < ' ' || r == 0x7f }
