@@ -27,7 +27,7 @@ func TestParameterRestartMatchesSessions(t *testing.T) {
 		"auth_string_backoff": "1s", "auth_failures_per_address": 5, "trust_file_dir": "trust-out",
 		"trust_file_add": []string{"ccm=sip.pem"}, "database": "postgres://capf@db.example/capf",
 		"crl_listen": ":8080", "crl_url": "http://capf.example.com/crl", "lsc_renew_before": "720h",
-		"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "ami-secret",
+		"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "ami-secret", "reset_ami_ca_file": "pbx-ca.pem",
 		"reset_command": []string{"/usr/local/bin/capf-reset"}, "reset_endpoint": "cisco-{device}", "reset_timeout": "5s",
 		"reset_per_second": 2, "capf_servers": []string{"capf1.example", "capf2.example:3805"},
 	}
@@ -54,8 +54,8 @@ func TestParameterRestartMatchesSessions(t *testing.T) {
 				t.Fatalf("the other value of %s is its default", p.Name)
 			}
 			set := map[string]any{p.Name: v}
-			if p.Name == "reset_ami_address" { // valid only with its user and secret file
-				set["reset_ami_user"], set["reset_ami_secret_file"] = "capf", "ami-secret"
+			if p.Name == "reset_ami_address" || p.Name == "reset_ami_ca_file" { // valid only with the address, its user and secret file
+				set["reset_ami_address"], set["reset_ami_user"], set["reset_ami_secret_file"] = "127.0.0.1:5038", "capf", "ami-secret"
 			}
 			cfg, problems := config.DecodeOver(base, set)
 			if len(problems) > 0 {
