@@ -145,26 +145,12 @@ func (s *server) caOffline(ctx context.Context) (device.Actor, CAOffline, error)
 	return actor, s.o.CASet, nil
 }
 
-// parseChain reads the certificate of field cert (required) and the
-// chain of field chain (optional): the leaf, and every other certificate.
-func parseChain(cert, chain string) (*x509.Certificate, []*x509.Certificate, error) {
-	cs, err := caset.ParseCertificatesField("certificate", []byte(cert), true)
-	if err != nil {
-		return nil, nil, err
-	}
-	more, err := caset.ParseCertificatesField("chain", []byte(chain), false)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cs[0], append(cs[1:], more...), nil
-}
-
 func (s *server) caImport(ctx context.Context, in *caImportInput) (*caSetOutput, error) {
 	actor, a, err := s.caOffline(ctx)
 	if err != nil {
 		return nil, err
 	}
-	leaf, more, err := parseChain(in.Body.Certificate, in.Body.Chain)
+	leaf, more, err := caset.ParseChainFields([]byte(in.Body.Certificate), []byte(in.Body.Chain))
 	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
@@ -199,7 +185,7 @@ func (s *server) caInstallSigned(ctx context.Context, in *caInstallInput) (*caSe
 	if err != nil {
 		return nil, err
 	}
-	leaf, more, err := parseChain(in.Body.Certificate, in.Body.Chain)
+	leaf, more, err := caset.ParseChainFields([]byte(in.Body.Certificate), []byte(in.Body.Chain))
 	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}

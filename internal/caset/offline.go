@@ -111,6 +111,22 @@ func ParseCertificatesField(field string, data []byte, required bool) ([]*x509.C
 	return cs, nil
 }
 
+// ParseChainFields reads the certificate of the input field
+// "certificate" (required) and the chain of the field "chain" (optional),
+// as an edge's form or body gives them: the leaf, and every other
+// certificate (those after the leaf in the first field, then the chain's).
+func ParseChainFields(cert, chain []byte) (*x509.Certificate, []*x509.Certificate, error) {
+	cs, err := ParseCertificatesField("certificate", cert, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	more, err := ParseCertificatesField("chain", chain, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cs[0], append(cs[1:], more...), nil
+}
+
 // ParseKeyField reads the PEM private key of the input field (at most
 // MaxPEM bytes). Its error never quotes the input.
 func ParseKeyField(field string, data []byte) (crypto.Signer, error) {

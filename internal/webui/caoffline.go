@@ -36,20 +36,6 @@ type csrPage struct {
 	CSR     string
 }
 
-// formChain reads the certificate (required) and chain (optional) fields
-// of the form: the leaf, and every other certificate.
-func formChain(r *http.Request) (*x509.Certificate, []*x509.Certificate, error) {
-	cs, err := caset.ParseCertificatesField("certificate", []byte(r.PostFormValue("certificate")), true)
-	if err != nil {
-		return nil, nil, err
-	}
-	more, err := caset.ParseCertificatesField("chain", []byte(r.PostFormValue("chain")), false)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cs[0], append(cs[1:], more...), nil
-}
-
 // backToCertificate ends a successful action: the page shows the set as
 // it is now.
 func backToCertificate(w http.ResponseWriter, r *http.Request) {
@@ -62,7 +48,7 @@ func (u *ui) caImport(w http.ResponseWriter, r *http.Request, p account.Principa
 	if !u.caSetOr(w, r, p) {
 		return
 	}
-	leaf, more, err := formChain(r)
+	leaf, more, err := caset.ParseChainFields([]byte(r.PostFormValue("certificate")), []byte(r.PostFormValue("chain")))
 	if err == nil {
 		var key crypto.Signer
 		if key, err = caset.ParseKeyField("key", []byte(r.PostFormValue("key"))); err == nil {
@@ -116,7 +102,7 @@ func (u *ui) caInstallSigned(w http.ResponseWriter, r *http.Request, p account.P
 	if !u.caSetOr(w, r, p) {
 		return
 	}
-	leaf, more, err := formChain(r)
+	leaf, more, err := caset.ParseChainFields([]byte(r.PostFormValue("certificate")), []byte(r.PostFormValue("chain")))
 	if err == nil {
 		_, _, err = u.o.CASet.InstallSigned(r.Context(), leaf, more, p.Actor())
 	}
