@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -82,7 +83,7 @@ func CheckImport(leaf *x509.Certificate, more []*x509.Certificate, pub crypto.Pu
 		return nil, fault.Invalidf("no certificate given")
 	}
 	if p, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !p.Equal(pub) {
-		return nil, fault.Invalidf("the certificate %s is for key %s, not for %s (key %s): nothing was stored", leaf.Subject, PublicKeyID(leaf.PublicKey), keyName, PublicKeyID(pub))
+		return nil, keyMismatch{fault.Invalidf("the certificate %s is for key %s, not for %s (key %s): nothing was stored", leaf.Subject, PublicKeyID(leaf.PublicKey), keyName, PublicKeyID(pub))}
 	}
 	if !leaf.BasicConstraintsValid || !leaf.IsCA {
 		return nil, fault.Invalidf("the certificate %s is not a CA certificate (no basic constraints CA:TRUE): it cannot sign LSCs", leaf.Subject)
@@ -179,4 +180,18 @@ func (s *Service) stageMadeElsewhere(ctx context.Context, chain []*x509.Certific
 		return Record{}, fmt.Errorf("stage CA %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// keyMismatch marks CheckImport's refusal of a certificate for another
+// key, so that a caller can blame the key rather than the certificate
+// without reading the message.
+type keyMismatch struct{ error }
+
+func (e keyMismatch) Unwrap() error { return e.error }
+
+// isKeyMismatch reports whether err is CheckImport's refusal of a
+// certificate for another key.
+func isKeyMismatch(err error) bool {
+	var km keyMismatch
+	return errors.As(err, &km)
 }

@@ -174,7 +174,7 @@ func (a *Admin) notInSet(ctx context.Context, id string) error {
 func (a *Admin) Import(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (Record, []*x509.Certificate, error) {
 	chain, err := CheckImport(leaf, more, key.Public(), keyName, a.Service.now())
 	if err != nil {
-		if strings.Contains(err.Error(), " is for key ") {
+		if isKeyMismatch(err) {
 			return Record{}, nil, inField("key", err)
 		}
 		return Record{}, nil, inField("certificate", err)
@@ -525,7 +525,7 @@ func (a *Admin) checkIssuerImport(ctx context.Context, certs []*x509.Certificate
 	}
 	parent, err := CheckIssuing(certs[0], pub, keyName, capfs, a.Service.now())
 	if err != nil {
-		if strings.Contains(err.Error(), " is for key ") {
+		if isKeyMismatch(err) {
 			return nil, inField("key", err)
 		}
 		return nil, inField("certificate", err)
