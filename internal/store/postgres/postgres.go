@@ -259,15 +259,8 @@ func (s *Store) writeAt(ctx context.Context, iso pgx.TxIsoLevel, what string, fn
 	var err error
 	for try := 0; try <= maxRetries; try++ {
 		if try > 0 {
-			s.retries.Add(1)
-			// A short, growing pause lets the transaction it collided with
-			// finish; ctx bounds it.
-			t := time.NewTimer(time.Duration(try) * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("%s: %w", what, ctx.Err())
-			case <-t.C:
+			if perr := s.pause(ctx, try); perr != nil {
+				return fmt.Errorf("%s: %w", what, perr)
 			}
 		}
 		err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: iso}, func(tx pgx.Tx) error {
@@ -293,13 +286,8 @@ func (s *Store) retryStatement(ctx context.Context, fn func(ctx context.Context)
 	var err error
 	for try := 0; try <= maxRetries; try++ {
 		if try > 0 {
-			s.retries.Add(1)
-			t := time.NewTimer(time.Duration(try) * time.Millisecond)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return fmt.Errorf("wait to run again after %v: %w", err, ctx.Err())
-			case <-t.C:
+			if perr := s.pause(ctx, try); perr != nil {
+				return fmt.Errorf("wait to run again after %v: %w", err, perr)
 			}
 		}
 		if err = fn(ctx); err == nil || !retryable(err) {
@@ -307,6 +295,21 @@ func (s *Store) retryStatement(ctx context.Context, fn func(ctx context.Context)
 		}
 	}
 	return unavailablef("gave up after %d serialization retries: %v", maxRetries, err)
+}
+
+// pause counts the retry and waits before try number try: a short,
+// growing pause lets the transaction it collided with finish. It returns
+// ctx's error when ctx ends first.
+func (s *Store) pause(ctx context.Context, try int) error {
+	s.retries.Add(1)
+	t := time.NewTimer(time.Duration(try) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // unavailablef returns an Unavailable error: try again later.
