@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/capf-server/capf/internal/fault"
 )
@@ -13,6 +14,22 @@ import (
 // defaultMaxBatch is how many writes at most share one transaction when
 // [Options.MaxBatch] is zero.
 const defaultMaxBatch = 256
+
+// DefaultCommitPace is the least time between the starts of two
+// transactions while writers crowd the committer, when [Options.CommitPace]
+// is zero; see [Options.CommitPace].
+const DefaultCommitPace = 10 * time.Millisecond
+
+// crowdSpan is how many paces after a batch of more than one write began
+// the committer still paces: the writes of sessions that wait on a commit
+// arrive in waves, and a batch of one between two waves is no sign that
+// the crowd has gone.
+const crowdSpan = 20
+
+// paceEnough is how many queued writes end a pace early: their fsync is
+// shared enough, and a crowd of writers that all wait on the committer (so
+// that no more will come) is not held up for the rest of the pace.
+const paceEnough = 32
 
 // txFunc is one write: it runs inside the batch's transaction, within its
 // own savepoint. ctx is the committer's context, never the caller's: a
@@ -45,6 +62,9 @@ type writeOp struct {
 type committer struct {
 	db  *sql.DB
 	max int
+	// pace is the least time from the start of a batch of more than one
+	// write to the start of the next; 0 for none.
+	pace time.Duration
 
 	// The savepoint statements, prepared on db.
 	savepoint, rollbackTo, release *sql.Stmt
@@ -65,13 +85,17 @@ type committer struct {
 	// held.
 	batches atomic.Int64
 	ops     atomic.Int64
+	// For tests: how many times the committer paced, and a function it
+	// calls as each batch begins, with the batch's size.
+	paced atomic.Int64
+	began atomic.Pointer[func(at time.Time, n int)]
 }
 
 // newCommitter starts the committer of db, which must have exactly one
 // connection, used by no one else from now on. It prepares its statements
 // on p, which closes them.
-func newCommitter(ctx context.Context, db *sql.DB, p *preparer, max int) (*committer, error) {
-	c := &committer{db: db, max: max, wake: make(chan struct{}, 1), exited: make(chan struct{}),
+func newCommitter(ctx context.Context, db *sql.DB, p *preparer, max int, pace time.Duration) (*committer, error) {
+	c := &committer{db: db, max: max, pace: pace, wake: make(chan struct{}, 1), exited: make(chan struct{}),
 		bound: make(map[*sql.Stmt]*sql.Stmt)}
 	c.savepoint = p.prepare(ctx, `SAVEPOINT op`)
 	c.rollbackTo = p.prepare(ctx, `ROLLBACK TO op`)
@@ -120,8 +144,12 @@ func (c *committer) submit(ctx context.Context, what string, fn txFunc) error {
 		return fmt.Errorf("%s: %w", what, errClosed)
 	}
 	c.queue = append(c.queue, op)
+	n := len(c.queue)
 	c.mu.Unlock()
-	c.signal()
+	if n == 1 || n == paceEnough {
+		// take waits for the first; pause, for the paceEnough-th.
+		c.signal()
+	}
 
 	select {
 	case err := <-op.done:
@@ -161,13 +189,34 @@ func (c *committer) pending() int {
 }
 
 // run commits batches until the committer is closed and its queue empty.
-// No timer: while one batch commits, the next one gathers in the queue.
+// While one batch commits, the next one gathers in the queue. While writers
+// crowd the committer (a batch of more than one write began within the last
+// crowdSpan paces), a transaction does not begin until c.pace after the
+// previous one began: the writes arriving meanwhile share its fsync instead
+// of a few of them paying for one each. A lone writer's batches hold one
+// write each, and it never waits.
 func (c *committer) run() {
 	defer close(c.exited)
+	var last, crowded time.Time // when the last batch began; until when writers crowd
 	for {
+		if c.pace > 0 && !last.IsZero() {
+			if now := time.Now(); now.Before(crowded) {
+				if d := last.Add(c.pace).Sub(now); d > 0 {
+					c.paced.Add(1)
+					c.pause(d)
+				}
+			}
+		}
 		batch, done := c.take()
 		if done {
 			return
+		}
+		last = time.Now()
+		if len(batch) > 1 {
+			crowded = last.Add(crowdSpan * c.pace)
+		}
+		if f := c.began.Load(); f != nil && len(batch) > 0 {
+			(*f)(last, len(batch))
 		}
 		if len(batch) > 0 {
 			c.commit(batch)
@@ -176,6 +225,26 @@ func (c *committer) run() {
 		c.mu.Lock()
 		c.spare = batch[:0]
 		c.mu.Unlock()
+	}
+}
+
+// pause waits d, or less: until the queue holds paceEnough writes (their
+// fsync is shared enough) or the committer is closed.
+func (c *committer) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		n, closed := len(c.queue), c.closed
+		c.mu.Unlock()
+		if n >= paceEnough || closed {
+			return
+		}
+		select {
+		case <-t.C:
+			return
+		case <-c.wake: // a write queued first, or the paceEnough-th, or closed
+		}
 	}
 }
 

@@ -316,6 +316,152 @@ func TestGroupCommitMaxBatch(t *testing.T) {
 	}
 }
 
+// TestGroupCommitPace checks Options.CommitPace: a lone writer never
+// waits; after a batch of more than one write, the next batch begins no
+// sooner than a pace after it; once the crowd has gone, a lone write does
+// not wait again.
+func TestGroupCommitPace(t *testing.T) {
+	const pace = 20 * time.Millisecond
+	s, _ := openTempWith(t, Options{CommitPace: pace})
+	ctx := t.Context()
+	const name = "SEP001122334455"
+	if err := s.CreateDevice(ctx, device.Device{Name: name}, device.AuditEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	type batch struct {
+		at time.Time
+		n  int
+	}
+	var mu sync.Mutex
+	var batches []batch
+	began := func(at time.Time, n int) {
+		mu.Lock()
+		batches = append(batches, batch{at, n})
+		mu.Unlock()
+	}
+	s.c.began.Store(&began)
+	serial := 0
+	record := func() {
+		serial++
+		if err := s.RecordIssuance(ctx, device.Issuance{Serial: fmt.Sprintf("%04X", serial), Device: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for range 10 {
+		record()
+	}
+	if got := s.c.paced.Load(); got != 0 {
+		t.Fatalf("a lone writer's 10 writes waited %d times for the pace", got)
+	}
+
+	// A crowd: ten writes queued behind a held one commit as one batch.
+	release := holdCommitter(t, s)
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			if err := s.RecordIssuance(ctx, device.Issuance{Serial: fmt.Sprintf("B%04X", i), Device: name}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitPending(t, s, 10)
+	release()
+	wg.Wait()
+	record() // right after the crowd's batch: paced
+	record() // after a batch of one, within the crowd's span: paced
+	if got := s.c.paced.Load(); got < 2 {
+		t.Errorf("the two writes right after a crowd waited %d times for the pace, want 2 or more", got)
+	}
+	mu.Lock()
+	last := batches[len(batches)-3:]
+	mu.Unlock()
+	if last[0].n != 10 || last[1].n != 1 || last[2].n != 1 {
+		t.Fatalf("the last batches held %d, %d, %d writes, want 10, 1, 1", last[0].n, last[1].n, last[2].n)
+	}
+	for i := 1; i < len(last); i++ {
+		if gap := last[i].at.Sub(last[i-1].at); gap < pace {
+			t.Errorf("batch %d began %v after the one before it, less than the pace %v", i, gap, pace)
+		}
+	}
+
+	// The crowd has gone: a lone write does not wait.
+	time.Sleep((crowdSpan + 1) * pace)
+	paced := s.c.paced.Load()
+	record()
+	if got := s.c.paced.Load(); got != paced {
+		t.Errorf("a lone write after the crowd had gone waited for the pace")
+	}
+}
+
+// TestGroupCommitPaceEndsEarly checks that a pace ends as soon as
+// paceEnough writes are queued: writers that all wait on the committer are
+// not held up for the rest of it.
+func TestGroupCommitPaceEndsEarly(t *testing.T) {
+	s, _ := openTempWith(t, Options{CommitPace: time.Minute})
+	ctx := t.Context()
+	const name = "SEP001122334455"
+	if err := s.CreateDevice(ctx, device.Device{Name: name}, device.AuditEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	sizes := make(chan int, 8)
+	began := func(_ time.Time, n int) { sizes <- n }
+	write := func(serial string) {
+		if err := s.RecordIssuance(ctx, device.Issuance{Serial: serial, Device: name}); err != nil {
+			t.Error(err)
+		}
+	}
+	// A batch of two starts the pace.
+	release := holdCommitter(t, s)
+	var wg sync.WaitGroup
+	wg.Go(func() { write("A1") })
+	wg.Go(func() { write("A2") })
+	waitPending(t, s, 2)
+	s.c.began.Store(&began)
+	release()
+	wg.Wait()
+	if n := <-sizes; n != 2 {
+		t.Fatalf("the crowd's batch held %d writes, want 2", n)
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for i := range paceEnough {
+			wg.Go(func() { write(fmt.Sprintf("B%02d", i)) })
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // the pace is a minute
+		t.Fatalf("%d queued writes waited for the rest of the pace", paceEnough)
+	}
+	if n := <-sizes; n != paceEnough {
+		t.Errorf("the batch after the pace held %d writes, want %d", n, paceEnough)
+	}
+	if got := s.c.paced.Load(); got < 1 {
+		t.Errorf("the committer never paced")
+	}
+}
+
+// TestCommitPaceOption checks how Open reads Options.CommitPace.
+func TestCommitPaceOption(t *testing.T) {
+	for _, tc := range []struct {
+		opt, want time.Duration
+	}{
+		{0, DefaultCommitPace},
+		{-1, 0},
+		{time.Millisecond, time.Millisecond},
+	} {
+		s, _ := openTempWith(t, Options{CommitPace: tc.opt})
+		if s.c.pace != tc.want {
+			t.Errorf("CommitPace %v: the committer paces %v, want %v", tc.opt, s.c.pace, tc.want)
+		}
+	}
+}
+
 func TestGroupCommitContext(t *testing.T) {
 	const name = "SEP001122334455"
 	open := func(t *testing.T) *Store {
