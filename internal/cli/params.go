@@ -106,7 +106,9 @@ func (p *liveParams) longest(sc session.Config) time.Duration {
 // running now: the longest one under the parameters in force, or longer
 // while a session started under earlier, longer limits (before an
 // administrator lowered key_generation_max_time, say) may still run. The
-// stale-attempt sweeper fails only attempts open longer than this.
+// stale-attempt sweeper fails the attempts that record no deadline (stored
+// before the claims recorded one) only once open longer than this; the
+// others, after their own deadline (device.Service.SweepStale).
 func (p *liveParams) LongestSession() time.Duration {
 	now := p.now()
 	p.mu.Lock()

@@ -107,6 +107,72 @@ func TestSweeperFollowsLiveParameters(t *testing.T) {
 	}
 }
 
+// TestSweeperStartedAfterALowering: a sweeper node that starts after an
+// administrator lowered key_generation_max_time knows only the new value,
+// but a session another node started under the old, longer one recorded
+// its deadline with its claim: the sweeper leaves it open until that
+// deadline (and DeadlineGrace) has passed, not the new bound.
+func TestSweeperStartedAfterALowering(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "capf.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t0 := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	clock := &testClock{now: t0}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	sys := system.NewService(system.Options{DataDir: dir, Store: st, Now: clock.Now})
+	svc := device.NewService(device.ServiceOptions{Store: st, Now: clock.Now})
+	admin := device.CLIActor("alice")
+	d, err := svc.Add(ctx, admin, device.Device{Name: "SEP001122334455", AuthMode: device.AuthNull, Operation: device.OpInstall}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Node B's session, started under 2h of key generation and 60s messages.
+	deadline := device.AttemptDeadline(t0, 2*time.Hour, time.Minute)
+	if _, err := st.StartAttempt(ctx, device.Attempt{Device: d.Name, Operation: d.Operation, Remote: "192.0.2.10:5000",
+		StartedAt: t0, Node: "node-b", Rev: d.Rev, Deadline: deadline}); err != nil {
+		t.Fatal(err)
+	}
+	// Lowered to 10m; then this sweeper node starts.
+	if _, err := sys.UpdateParameters(ctx, admin, map[string]any{"key_generation_max_time": "10m"}); err != nil {
+		t.Fatal(err)
+	}
+	node := config.Defaults()
+	cfg, version, err := sys.Effective(ctx, node) // as serve starts
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newLiveParams(sys, node, cfg, version, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.now = clock.Now
+	if got, want := p.LongestSession(), 13*time.Minute+30*time.Second; got != want {
+		t.Fatalf("the new node's bound is %s, want %s: the test needs a node that never saw the longer value", got, want)
+	}
+	job := sweepJob(svc, p.LongestSession, 30*time.Second, st, clock.Now, log)
+	sweepAt := func(at time.Time, wantOpen bool) {
+		t.Helper()
+		clock.set(at)
+		if err := job.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.GetDevice(ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if open := got.Status == device.StatusInProgress; open != wantOpen {
+			t.Fatalf("at t0+%s (deadline t0+%s): status %q; want the session open: %v", at.Sub(t0), deadline.Sub(t0), got.Status, wantOpen)
+		}
+	}
+	sweepAt(t0.Add(time.Hour), true)                               // far past the new bound
+	sweepAt(deadline.Add(device.DeadlineGrace), true)              // at its deadline and grace
+	sweepAt(deadline.Add(device.DeadlineGrace+time.Second), false) // past them
+}
+
 // TestSessionBound: raising takes effect at once; lowering keeps the
 // earlier bound until a session started under it must have ended.
 func TestSessionBound(t *testing.T) {

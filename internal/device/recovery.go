@@ -25,11 +25,27 @@ func LongestSession(keyGen, message, handshake time.Duration) time.Duration {
 	return keyGen + 3*message + handshake
 }
 
-// SweepStale fails the attempts of any node that have been open longer
-// than longest, as of the service's clock: their node died (or lost its
-// database) without closing them.
+// AttemptDeadline is the latest a session that claims its device at
+// started, under the given limits, may still be running: the claim comes
+// after the handshake, so [LongestSession] without it.
+func AttemptDeadline(started time.Time, keyGen, message time.Duration) time.Time {
+	return started.Add(LongestSession(keyGen, message, 0))
+}
+
+// DeadlineGrace is how long after an attempt's recorded deadline the
+// sweeper still leaves it open: the deadline is the claiming node's clock,
+// the sweeper reads its own, and the session's last write comes after its
+// last message.
+const DeadlineGrace = time.Minute
+
+// SweepStale fails the attempts of any node whose session cannot still be
+// running, as of the service's clock: their node died (or lost its
+// database) without closing them. An attempt that records its deadline is
+// stale DeadlineGrace after it; one that does not (stored before
+// deadlines were), once it has been open longer than longest.
 func (s *Service) SweepStale(ctx context.Context, longest time.Duration) (int, error) {
-	n, err := s.store.FailStaleAttempts(ctx, StaleQuery{StartedBefore: s.now().Add(-longest)}, ReasonCommFailure)
+	now := s.now()
+	n, err := s.store.FailStaleAttempts(ctx, StaleQuery{StartedBefore: now.Add(-longest), OverdueAt: now.Add(-DeadlineGrace)}, ReasonCommFailure)
 	if err != nil {
 		return 0, fmt.Errorf("sweep stale attempts: %w", err)
 	}

@@ -192,8 +192,10 @@ type Store interface {
 	// result FailedStatus(op, reason), and sets that status on devices
 	// still marked StatusInProgress. It returns how many attempts it
 	// closed. Used at start-up (this node's attempts) and by the sweeper
-	// (any node's attempts older than any session can last; the attempts
-	// of nodes whose registration expired, StaleQuery.DeadAt).
+	// (any node's attempts past the Deadline their claim recorded, or,
+	// without one, older than any session can last; the attempts of nodes
+	// whose registration expired, StaleQuery.DeadAt). StartAttempt stores
+	// a claim's Deadline for this.
 	FailStaleAttempts(ctx context.Context, q StaleQuery, reason string) (int, error)
 
 	// CountAuthGuess reserves the evaluation of one authentication-string

@@ -279,6 +279,12 @@ type Attempt struct {
 	Reason     string    // detail for the log and the administrator
 	Node       string    // the node whose session holds (or held) the attempt
 	Rev        int64     // for a claim: the device's Rev the session read
+	// Deadline, for a claim, is the latest its session may still be
+	// running ([AttemptDeadline] of the limits the session read): the
+	// stale-attempt sweeper fails the attempt only after it, whatever the
+	// limits in force by then. Zero: not recorded (an attempt stored
+	// before it was, or one closed as it is stored).
+	Deadline time.Time
 	// SUDI is what became of the SUDI_DATA the phone sent, e.g. "verified"
 	// or "not verified: unknown issuer"; "" when it sent none (or the
 	// session ended before it was examined).
@@ -309,6 +315,10 @@ type AuthFailure struct {
 type StaleQuery struct {
 	Node          string    // only this node's attempts; "" for every node
 	StartedBefore time.Time // only attempts that started before; zero: any
+	// OverdueAt selects, among the attempts that record a Deadline, only
+	// those whose deadline is before it; StartedBefore then applies only
+	// to the attempts without one. Zero: StartedBefore applies to all.
+	OverdueAt time.Time
 	// DeadAt selects only the attempts of nodes that are dead at DeadAt:
 	// registered in the node registry (cluster.Store) with a registration
 	// that expired at or before DeadAt. The store evaluates it in the

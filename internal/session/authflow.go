@@ -284,7 +284,8 @@ func (s *Session) authFailed(ctx context.Context, d device.Device, reason, detai
 // new one has authenticated) and the claim tried again.
 func (s *Session) claim(ctx context.Context, d device.Device, res auth.Result, now time.Time) (Step, bool) {
 	a := device.Attempt{Device: d.Name, Operation: d.Operation, Remote: s.sum.Remote, StartedAt: now.UTC(),
-		Node: s.deps.Node, AuthMode: string(res.Method), Rev: d.Rev, MaxOpen: s.cfg.MaxConcurrentOps}
+		Node: s.deps.Node, AuthMode: string(res.Method), Rev: d.Rev, MaxOpen: s.cfg.MaxConcurrentOps,
+		Deadline: device.AttemptDeadline(now.UTC(), s.cfg.KeyGenMaxTime, s.cfg.MessageTimeout)}
 	c, err := s.deps.Store.StartAttempt(ctx, a)
 	if fault.KindOf(err) == fault.Conflict && s.deps.Locks.Supersede(ctx, d.Name, remoteIP(s.sum.Remote)) {
 		c, err = s.deps.Store.StartAttempt(ctx, a)

@@ -92,6 +92,24 @@ func TestFleetParametersOfTheSession(t *testing.T) {
 			t.Errorf("issued with validity %v, want the 720h in force when the session started", f.issuer.validity)
 		}
 	})
+	// The claim records the session's deadline from the limits it read,
+	// so that the stale-attempt sweeper of any node bounds it by them.
+	t.Run("attempt-deadline", func(t *testing.T) {
+		f := newFixture(t, pending(device.OpInstall, device.EC256))
+		p := &switchParams{cur: f.deps.Config}
+		f.deps.Params = p
+		for _, keyGen := range []time.Duration{30 * time.Minute, 5 * time.Minute} {
+			p.set(func(c *Config) { c.KeyGenMaxTime, c.MessageTimeout = keyGen, 2*time.Minute })
+			s := New(f.deps, sid, "192.0.2.10:5000")
+			expectReply(t, s.Handle(ctx, authResponse(phone)), wire.CmdKeyGenerateRequest)
+			a := f.store.lastAttempt()
+			if want := a.StartedAt.Add(keyGen + 6*time.Minute); a.StartedAt.IsZero() || !a.Deadline.Equal(want) {
+				t.Errorf("key_generation_max_time %v: the claim started %v with deadline %v, want %v", keyGen, a.StartedAt, a.Deadline, want)
+			}
+			s.Abort(ctx, context.Canceled)
+			s.Close()
+		}
+	})
 	t.Run("auth-policy", func(t *testing.T) {
 		f := newFixture(t, pending(device.OpInstall, device.EC256))
 		p := &switchParams{cur: f.deps.Config}
@@ -108,6 +126,13 @@ func TestFleetParametersOfTheSession(t *testing.T) {
 			t.Errorf("authenticated under %+v, want %+v", f.auth.policies, want)
 		}
 	})
+}
+
+// lastAttempt returns the newest attempt as the session claimed it.
+func (s *fakeStore) lastAttempt() device.Attempt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts[int64(len(s.attempts))]
 }
 
 // lastMaxOpen returns the MaxOpen of the newest claim.

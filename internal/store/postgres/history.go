@@ -71,8 +71,8 @@ const claimSQL = `WITH claimed AS (UPDATE devices SET
 	WHERE name = $3 AND config_rev = $4
 	AND ($12::bigint <= 0 OR (SELECT count(*) FROM attempts WHERE finished_at IS NULL) < $12::bigint)
 	RETURNING name)
-	INSERT INTO attempts (device, operation, auth_mode, remote, started_at, result, reason, node, sudi, config_rev)
-	SELECT name, $6::text, $7::text, $5::text, $2::bigint, $9::text, $10::text, $8::text, $11::text, $4::bigint FROM claimed
+	INSERT INTO attempts (device, operation, auth_mode, remote, started_at, result, reason, node, sudi, config_rev, deadline)
+	SELECT name, $6::text, $7::text, $5::text, $2::bigint, $9::text, $10::text, $8::text, $11::text, $4::bigint, $13::bigint FROM claimed
 	RETURNING id`
 
 // claimLimitSQL takes the transaction-scoped lock that serialises the
@@ -91,7 +91,7 @@ const claimLimitSQL = `SELECT pg_advisory_xact_lock($1)`
 func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Claim, error) {
 	what := fmt.Sprintf("start attempt for device %q", a.Device)
 	args := []any{device.StatusInProgress, micros(a.StartedAt), a.Device, a.Rev, a.Remote,
-		string(a.Operation), a.AuthMode, a.Node, a.Result, a.Reason, a.SUDI, int64(max(a.MaxOpen, 0))}
+		string(a.Operation), a.AuthMode, a.Node, a.Result, a.Reason, a.SUDI, int64(max(a.MaxOpen, 0)), micros(a.Deadline)}
 	var claim device.Claim
 	claimed := false
 	err := s.retryStatement(ctx, func(ctx context.Context) error {
@@ -472,7 +472,14 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 		}
 		query := `SELECT id, device, operation FROM attempts WHERE finished_at IS NULL`
 		var args []any
-		if !q.StartedBefore.IsZero() {
+		switch overdue, before := !q.OverdueAt.IsZero(), !q.StartedBefore.IsZero(); {
+		case overdue && before:
+			args = append(args, q.OverdueAt.UnixMicro(), q.StartedBefore.UnixMicro())
+			query += fmt.Sprintf(` AND (deadline < $%d OR (deadline IS NULL AND (started_at IS NULL OR started_at < $%d)))`, len(args)-1, len(args))
+		case overdue:
+			args = append(args, q.OverdueAt.UnixMicro())
+			query += fmt.Sprintf(` AND deadline < $%d`, len(args))
+		case before:
 			args = append(args, q.StartedBefore.UnixMicro())
 			query += fmt.Sprintf(` AND (started_at IS NULL OR started_at < $%d)`, len(args))
 		}

@@ -43,7 +43,7 @@ func (s *Store) StartAttempt(ctx context.Context, a device.Attempt) (device.Clai
 		}
 		res, err = s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
 			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			started, nil, a.Result, a.Reason, a.Node, a.SUDI, a.Rev)
+			started, nil, a.Result, a.Reason, a.Node, a.SUDI, a.Rev, micros(a.Deadline))
 		switch {
 		case isUnique(err):
 			return busyErr(ctx, tx, a.Device)
@@ -142,7 +142,7 @@ func (s *Store) RecordAuthFailure(ctx context.Context, f device.AuthFailure) (bo
 	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := s.c.stmt(ctx, tx, s.ws.insertAttempt).ExecContext(ctx,
 			a.Device, string(a.Operation), a.AuthMode, a.Remote,
-			micros(a.StartedAt), micros(a.FinishedAt), a.Result, a.Reason, a.Node, a.SUDI, a.Rev)
+			micros(a.StartedAt), micros(a.FinishedAt), a.Result, a.Reason, a.Node, a.SUDI, a.Rev, micros(a.Deadline))
 		if isForeignKey(err) {
 			return fault.NotFoundf("device %q not found", a.Device)
 		}
@@ -344,7 +344,14 @@ func (s *Store) FailStaleAttempts(ctx context.Context, q device.StaleQuery, reas
 		}
 		query := `SELECT id, device, operation FROM attempts WHERE finished_at IS NULL`
 		var args []any
-		if !q.StartedBefore.IsZero() {
+		switch overdue, before := !q.OverdueAt.IsZero(), !q.StartedBefore.IsZero(); {
+		case overdue && before:
+			query += ` AND (deadline < ? OR (deadline IS NULL AND (started_at IS NULL OR started_at < ?)))`
+			args = append(args, q.OverdueAt.UnixMicro(), q.StartedBefore.UnixMicro())
+		case overdue:
+			query += ` AND deadline < ?`
+			args = append(args, q.OverdueAt.UnixMicro())
+		case before:
 			query += ` AND (started_at IS NULL OR started_at < ?)`
 			args = append(args, q.StartedBefore.UnixMicro())
 		}

@@ -30,8 +30,8 @@ const getDeviceSQL = `SELECT ` + deviceColumns + ` FROM devices WHERE name = ?`
 // its foreign key fails if the device does not exist, and the partial
 // unique index attempts_one_open refuses a second open attempt.
 const insertAttemptSQL = `INSERT INTO attempts
-	(device, operation, auth_mode, remote, started_at, finished_at, result, reason, node, sudi, config_rev)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	(device, operation, auth_mode, remote, started_at, finished_at, result, reason, node, sudi, config_rev, deadline)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // claimDeviceSQL applies a claim to its device, if its configuration is
 // still at the revision the session read: StatusInProgress when an

@@ -433,6 +433,49 @@ func runStale(t *testing.T, open opener) {
 		}
 	})
 
+	// A claim's recorded deadline bounds its attempt, not StartedBefore:
+	// a session started under a longer key_generation_max_time than the
+	// sweeper's stays open until its own deadline.
+	t.Run("deadline-bounds-its-attempt", func(t *testing.T) {
+		s := open.fresh(t)
+		const reason = device.ReasonCommFailure
+		overdue := newDevice("SEP000000000011")    // deadline before OverdueAt
+		long := newDevice("SEP000000000012")       // started long ago, deadline after OverdueAt
+		noDeadline := newDevice("SEP000000000013") // started before StartedBefore, no deadline
+		young := newDevice("SEP000000000014")      // no deadline, started after StartedBefore
+		create(t, s, overdue, long, noDeadline, young)
+		start(t, s, device.Attempt{Device: overdue.Name, Operation: device.OpInstall, StartedAt: at(9 * time.Hour), Deadline: at(9*time.Hour + 30*time.Minute)})
+		start(t, s, device.Attempt{Device: long.Name, Operation: device.OpInstall, StartedAt: at(time.Hour), Deadline: at(12 * time.Hour)})
+		start(t, s, device.Attempt{Device: noDeadline.Name, Operation: device.OpInstall, StartedAt: at(time.Hour)})
+		start(t, s, device.Attempt{Device: young.Name, Operation: device.OpInstall, StartedAt: at(9 * time.Hour)})
+
+		// Only the deadline: the attempts without one are left alone.
+		n, err := s.FailStaleAttempts(t.Context(), device.StaleQuery{OverdueAt: at(10 * time.Hour)}, reason)
+		must(t, err)
+		if n != 1 {
+			t.Errorf("OverdueAt alone closed %d attempts, want 1", n)
+		}
+		// Both: the deadline where recorded, StartedBefore elsewhere.
+		n, err = s.FailStaleAttempts(t.Context(), device.StaleQuery{StartedBefore: at(5 * time.Hour), OverdueAt: at(10 * time.Hour)}, reason)
+		must(t, err)
+		if n != 1 {
+			t.Errorf("OverdueAt and StartedBefore closed %d attempts, want 1", n)
+		}
+		want := map[string]bool{overdue.Name: true, long.Name: false, noDeadline.Name: true, young.Name: false}
+		for name, closed := range want {
+			a := attempts(t, s, name, 0)[0]
+			if got := !a.FinishedAt.IsZero(); got != closed {
+				t.Errorf("attempt of %s closed = %v, want %v (%+v)", name, got, closed, a)
+			}
+		}
+		// Past its own deadline, the long session's attempt goes too.
+		n, err = s.FailStaleAttempts(t.Context(), device.StaleQuery{StartedBefore: at(5 * time.Hour), OverdueAt: at(13 * time.Hour)}, reason)
+		must(t, err)
+		if n != 1 {
+			t.Errorf("after the long deadline: closed %d attempts, want 1", n)
+		}
+	})
+
 	t.Run("nothing-open", func(t *testing.T) {
 		s := open.fresh(t)
 		n, err := s.FailStaleAttempts(t.Context(), device.StaleQuery{StartedBefore: time.Now()}, device.ReasonServerRestart)
