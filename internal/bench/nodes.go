@@ -122,10 +122,38 @@ func nodeParams(params map[string]any, i int) map[string]any {
 // capfList returns the capfList of phone i: its node (i mod the number of
 // nodes) first, then the others in order.
 func (b *bench) capfList(i int) []string {
-	n := len(b.nodes)
+	nodes := b.several()
+	n := len(nodes)
 	list := make([]string, n)
 	for j := range list {
-		list[j] = b.nodes[(i+j)%n].addr
+		list[j] = nodes[(i+j)%n].addr
 	}
 	return list
+}
+
+// several returns the nodes the phones' capfLists name: the spawned ones
+// when the run started several, the external ones when Options.Server
+// lists several; nil for one server.
+func (b *bench) several() []*server {
+	switch {
+	case len(b.nodes) > 1:
+		return b.nodes
+	case len(b.external) > 1:
+		return b.external
+	}
+	return nil
+}
+
+// externalShares reports each external node's share of the timed phones:
+// enrolments and rate (their CPU and memory are not this run's to
+// measure).
+func (b *bench) externalShares() {
+	r := b.rep
+	for _, n := range b.external {
+		nr := NodeReport{Addr: n.addr, Succeeded: n.succeeded}
+		if r.Duration > 0 {
+			nr.PerSecond = float64(n.succeeded) / r.Duration.Seconds()
+		}
+		r.Nodes = append(r.Nodes, nr)
+	}
 }

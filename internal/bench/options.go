@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,10 @@ type Options struct {
 	// only, the session ends with no-action).
 	Operation string
 
-	// Server is the address (host:port) of an external server.
+	// Server is the address (host:port) of an external server, or of
+	// several nodes of one cluster, comma-separated (at most MaxNodes):
+	// each phone then lists them all as its capfList, phone i starting
+	// at node i mod N, and the report gives each node's share.
 	Server string
 	// DataDir is the external server's data directory, to provision the
 	// devices through its SQLite database (capf.db) and, when CAFile is
@@ -221,8 +225,8 @@ func (o Options) withDefaults() (Options, error) {
 		bad("source addresses %d: want 0 to %d", o.SourceAddrs, MaxSourceAddrs)
 	}
 	if o.Server != "" {
-		if _, _, err := net.SplitHostPort(o.Server); err != nil {
-			bad("server %q: %v", o.Server, err)
+		if _, err := serverList(o.Server); err != nil {
+			bad("%v", err)
 		}
 		if o.DataDir == "" && o.DB == "" && !o.NoProvision {
 			bad("an external server needs its data directory to provision the devices, or no provisioning")
@@ -308,3 +312,24 @@ func isIPv4Loopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.To4() != nil && ip.IsLoopback()
 }
+
+// serverList splits an external Server into its addresses: one to
+// MaxNodes host:port entries, comma-separated, none twice.
+func serverList(s string) ([]string, error) {
+	var list []string
+	for _, a := range strings.Split(s, ",") {
+		a = strings.TrimSpace(a)
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, fmt.Errorf("server %q: %v", a, err)
+		}
+		if slices.Contains(list, a) {
+			return nil, fmt.Errorf("server %q listed twice", a)
+		}
+		list = append(list, a)
+	}
+	if len(list) > MaxNodes {
+		return nil, fmt.Errorf("servers %q: %d listed, a phone's capfList holds at most %d", s, len(list), MaxNodes)
+	}
+	return list, nil
+}
+

@@ -228,6 +228,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("server CPU, RSS", "not measured")
 	}
 	for i, n := range r.Nodes {
+		if !r.ServerMeasured {
+			row(fmt.Sprintf("node %d", i+1), "%s: %d enrollments, %.1f/s", n.Addr, n.Succeeded, n.PerSecond)
+			continue
+		}
 		row(fmt.Sprintf("node %d", i+1), "%s: %d enrollments, %.1f/s, CPU %.0f ms (%.3f ms per enrollment), peak RSS %.1f MiB",
 			n.Addr, n.Succeeded, n.PerSecond, n.ServerCPUMS, n.CPUPerEnrollmentMS, float64(n.PeakRSSBytes)/(1<<20))
 	}

@@ -65,13 +65,13 @@ func Run(ctx context.Context, o Options, logf Logf) (rep *Report, err error) {
 		}
 	}()
 	rep.Params.Server = b.srv.addr
-	if len(b.nodes) > 1 {
-		addrs := make([]string, len(b.nodes))
-		for i, n := range b.nodes {
+	if several := b.several(); several != nil {
+		addrs := make([]string, len(several))
+		for i, n := range several {
 			addrs[i] = n.addr
 		}
 		rep.Params.Server = strings.Join(addrs, ",")
-		rep.Params.Nodes = len(b.nodes)
+		rep.Params.Nodes = len(several)
 	}
 	if o.SourceAddrs > 1 && isIPv4Loopback(b.srv.addr) {
 		rep.Params.SourceAddrs = o.SourceAddrs
@@ -97,6 +97,9 @@ func Run(ctx context.Context, o Options, logf Logf) (rep *Report, err error) {
 	if len(b.nodes) > 0 {
 		b.measureEnd()
 	}
+	if b.external != nil {
+		b.externalShares()
+	}
 	w.release()
 	rep.WaitingErrors = w.errors()
 	if timedErr != nil {
@@ -112,6 +115,9 @@ type bench struct {
 	rep   *Report
 	srv   *server   // the server, or the first node of several
 	nodes []*server // the spawned nodes (one, or o.Nodes); none for other modes
+	// external lists the nodes of an external cluster (Options.Server
+	// with several addresses); nil for one.
+	external []*server
 	trust []*x509.Certificate
 	pool  *keyPool
 	tmp   string // temporary data directory to remove
@@ -124,7 +130,17 @@ type bench struct {
 func (b *bench) startServer(ctx context.Context) (err error) {
 	o := b.o
 	if o.mode() == ModeExternal {
-		b.srv = &server{mode: ModeExternal, addr: o.Server, dataDir: o.DataDir, stop: func() error { return nil }}
+		addrs, err := serverList(o.Server)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			b.external = append(b.external, &server{mode: ModeExternal, addr: a, dataDir: o.DataDir, stop: func() error { return nil }})
+		}
+		b.srv = b.external[0]
+		if len(b.external) == 1 {
+			b.external = nil
+		}
 		if !o.NoProvision {
 			b.logf("provisioning %d devices in %s", o.Phones+o.Waiting, o.DataDir)
 			if err := provision(ctx, o.DataDir, o.DB, o); err != nil {
@@ -324,7 +340,7 @@ func (b *bench) phoneOptions(i int) phonesim.Options {
 		Retries:        -1,
 		MessageTimeout: b.o.MessageTimeout,
 	}
-	if len(b.nodes) > 1 {
+	if b.several() != nil {
 		o.Servers = b.capfList(i)
 	} else {
 		o.Server = b.srv.addr
@@ -390,9 +406,9 @@ func (b *bench) timed(ctx context.Context) error {
 				ok, retry, msg := b.outcome(po.DeviceName, res, err)
 				okFlags[i] = ok
 				done.Add(1)
-				if ok && len(b.nodes) > 1 {
+				if several := b.several(); ok && several != nil {
 					mu.Lock()
-					for _, n := range b.nodes {
+					for _, n := range several {
 						if n.addr == res.Server {
 							n.succeeded++
 						}

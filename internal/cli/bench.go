@@ -55,7 +55,8 @@ configuration, the messages of an install session, capf's CA; no database,
 session state, checks or logging). --nodes N (with --db) runs
 "cluster init" there under a KEK file of the temporary directory and starts N serve
 nodes on 127.0.0.1, 127.0.0.2, …; phone i lists node i mod N first, the others next
-(its capfList), and the report gives each node's share. --server targets a running server: give its CAPF certificate with --ca
+(its capfList), and the report gives each node's share. --server targets a running server (or several nodes, comma-separated: each phone
+walks them as its capfList and the report gives each node's share): give its CAPF certificate with --ca
 and its data directory with --data to provision the devices (or --no-provision
 when they exist).
 
@@ -75,7 +76,7 @@ The JSON report gives durations in milliseconds (keys ending in _ms).`,
 	fl.StringVar(&f.o.PhoneKey, "phone-key", bench.DefaultPhoneKey, "key the phones generate: rsa1024, rsa2048, …, ec256, ec384, ec521")
 	fl.StringVar(&f.o.CAPFKey, "capf-key", bench.DefaultCAPFKey, "CAPF key of a server it starts: rsa2048 or ec256")
 	fl.StringVar(&f.o.Operation, "operation", bench.DefaultOperation, "operation of the devices: install or none")
-	fl.StringVar(&f.o.Server, "server", "", "address HOST:PORT of a running server (default: start one)")
+	fl.StringVar(&f.o.Server, "server", "", "address HOST:PORT of a running server, or of up to five nodes, comma-separated: every phone's capfList, phone i starting at node i mod N (default: start one)")
 	fl.StringVar(&f.o.CAFile, "ca", "", "with --server: PEM file of its CAPF certificate (default <data>/ca/capf.pem)")
 	fl.BoolVar(&f.o.NoProvision, "no-provision", false, "with --server: do not provision the devices, they exist")
 	fl.StringVar(&f.o.NamePrefix, "name-prefix", bench.DefaultNamePrefix, "device name prefix; the rest is a hex number")

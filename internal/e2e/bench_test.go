@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -135,5 +136,49 @@ func TestBenchExternal(t *testing.T) {
 		"--phones", "3", "--name-prefix", "SEPBE", "--quiet"}, &stdout, &stderr)
 	if code != cli.ExitOK || !strings.Contains(stdout.String(), "failed           3") || !strings.Contains(stdout.String(), "END_SESSION no-action (0), want success") {
 		t.Errorf("second run: exit %d\n%s", code, stdout.String())
+	}
+}
+
+// TestBenchExternalCapfList: --server with several addresses gives every
+// phone the list as its capfList, each starting at another entry; a
+// phone whose first server does not answer moves to the next, as a phone
+// walks its capfList, and the report gives each server's share.
+func TestBenchExternalCapfList(t *testing.T) {
+	s := startServer(t, serverParams{"capf_key": "ec256"}, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing answers there now
+	var stdout, stderr bytes.Buffer
+	code := cli.Run(context.Background(), []string{"--data", s.data, "bench", "--server", dead + "," + s.addr, "--json", "--quiet",
+		"--phones", "10", "--concurrency", "4", "--name-prefix", "SEPBF"}, &stdout, &stderr)
+	if code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, stdout.String())
+	}
+	checkBenchCounts(t, &rep, 10)
+	if rep.Params.Server != dead+","+s.addr || rep.Params.Nodes != 2 {
+		t.Errorf("params: server %q, nodes %d; want both servers", rep.Params.Server, rep.Params.Nodes)
+	}
+	if len(rep.Nodes) != 2 || rep.Nodes[0].Addr != dead || rep.Nodes[0].Succeeded != 0 ||
+		rep.Nodes[1].Addr != s.addr || rep.Nodes[1].Succeeded != 10 {
+		t.Errorf("shares %+v; want none on the dead server, all ten on %s", rep.Nodes, s.addr)
+	}
+
+	// Refused before anything is provisioned: a bad entry, a repeat, six.
+	for _, list := range []string{s.addr + ",nowhere", s.addr + "," + s.addr, strings.Repeat(s.addr+",", 5) + dead} {
+		stdout.Reset()
+		stderr.Reset()
+		if code := cli.Run(context.Background(), []string{"--data", s.data, "bench", "--server", list, "--phones", "1", "--name-prefix", "SEPBD"}, &stdout, &stderr); code != cli.ExitUsage {
+			t.Errorf("--server %s: exit %d, want %d\n%s", list, code, cli.ExitUsage, stderr.String())
+		}
+	}
+	if _, _, code := s.capf("device", "show", "SEPBD0000000000"); code == cli.ExitOK {
+		t.Errorf("a refused run provisioned a device")
 	}
 }
