@@ -332,4 +332,3 @@ func serverList(s string) ([]string, error) {
 	}
 	return list, nil
 }
-

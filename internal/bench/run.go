@@ -118,11 +118,11 @@ type bench struct {
 	// external lists the nodes of an external cluster (Options.Server
 	// with several addresses); nil for one.
 	external []*server
-	trust []*x509.Certificate
-	pool  *keyPool
-	tmp   string // temporary data directory to remove
-	db    string // the database of the server: "" (SQLite) or a DSN
-	pgRun *runSchema
+	trust    []*x509.Certificate
+	pool     *keyPool
+	tmp      string // temporary data directory to remove
+	db       string // the database of the server: "" (SQLite) or a DSN
+	pgRun    *runSchema
 }
 
 // startServer reaches or starts the server, provisions the devices and
