@@ -8,11 +8,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/miekg/pkcs11"
@@ -20,8 +22,62 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 )
 
+// logins are the tokens this process is logged in to, through the keys it
+// holds open. PKCS #11 login belongs to the application, not to a session:
+// while one key of a token is open, logging in again for another key of
+// it succeeds whatever the PIN (crypto11 takes CKR_USER_ALREADY_LOGGED_IN
+// as success). So the PIN of the first login is remembered (its SHA-256)
+// and a later load of the same token with another PIN is refused as the
+// token would refuse it: a token has one user PIN.
+var logins = struct {
+	mu sync.Mutex // held across a login, so that two loads cannot both pass the check
+	m  map[tokenLogin]*login
+}{m: map[tokenLogin]*login{}}
+
+// tokenLogin names a token of a module.
+type tokenLogin struct{ module, token string }
+
+// login is one token's login: its PIN's SHA-256 and how many keys hold it.
+type login struct {
+	pin  [sha256.Size]byte
+	keys int
+}
+
 // loadPKCS11 logs into the token ref names and finds its key pair.
 func loadPKCS11(ctx context.Context, ref Ref, opts Options, pin string) (*Key, error) {
+	at := tokenLogin{module: opts.Module, token: ref.Token}
+	sum := sha256.Sum256([]byte(pin))
+	logins.mu.Lock()
+	defer logins.mu.Unlock()
+	if l := logins.m[at]; l != nil && subtle.ConstantTimeCompare(l.pin[:], sum[:]) != 1 {
+		return nil, fail(ErrWrongPIN, fault.Unauthorized,
+			"token %q refused the PIN in %s: this process is logged in to it with another PIN, and a token has one", ref.Token, opts.PINFile)
+	}
+	k, err := openPKCS11(ctx, ref, opts, pin)
+	if err != nil {
+		return nil, err
+	}
+	l := logins.m[at]
+	if l == nil {
+		l = &login{pin: sum}
+		logins.m[at] = l
+	}
+	l.keys++
+	closeToken := k.close
+	k.close = func() error {
+		err := closeToken()
+		logins.mu.Lock()
+		defer logins.mu.Unlock()
+		if l.keys--; l.keys == 0 && logins.m[at] == l {
+			delete(logins.m, at)
+		}
+		return err
+	}
+	return k, nil
+}
+
+// openPKCS11 logs into the token ref names and finds its key pair.
+func openPKCS11(ctx context.Context, ref Ref, opts Options, pin string) (*Key, error) {
 	c, err := crypto11.Configure(&crypto11.Config{
 		Path:            opts.Module,
 		TokenLabel:      ref.Token,

@@ -315,3 +315,47 @@ func TestTokenErrors(t *testing.T) {
 	// After all of that the token still works.
 	loadToken(t, h, p256)
 }
+
+// TestWrongPINWhileTokenOpen: PKCS #11 login belongs to the process, so
+// the token itself takes any PIN while a key of it is open here; the
+// loader still refuses a PIN other than the one it logged in with, and,
+// once every key of the token is closed, the token judges the PIN again.
+func TestWrongPINWhileTokenOpen(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	first := h.GenerateECDSA(t, "open-first", elliptic.P256())
+	second := h.GenerateECDSA(t, "open-second", elliptic.P256())
+	wrongPIN := filepath.Join(t.TempDir(), "wrong-pin")
+	if err := os.WriteFile(wrongPIN, []byte("000000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := keyref.Options{Module: h.Module, PINFile: h.PINFile}
+	wrong := keyref.Options{Module: h.Module, PINFile: wrongPIN}
+	refused := func(ref string) {
+		t.Helper()
+		k, err := keyref.LoadString(context.Background(), ref, wrong)
+		if err == nil {
+			_ = k.Close()
+			t.Fatalf("%s loaded with a wrong PIN", ref)
+		}
+		if !errors.Is(err, keyref.ErrWrongPIN) || !errors.Is(err, fault.ErrUnauthorized) || !strings.Contains(err.Error(), "refused the PIN") {
+			t.Fatalf("err = %v; want a wrong PIN", err)
+		}
+	}
+
+	k1, err := keyref.LoadString(context.Background(), first, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused(second)               // another key of the open token
+	refused(first)                // the open key itself
+	k2 := loadToken(t, h, second) // the right PIN still opens another key
+	if err := k1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	refused(first) // k2 still holds the login
+	if err := k2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	refused(second) // nothing open: the token itself refuses it
+	loadToken(t, h, first)
+}
