@@ -29,6 +29,8 @@ const (
 	AuditAccountPassword = "account.password"
 	AuditAccountRole     = "account.role"
 	AuditAccountDelete   = "account.delete"
+	AuditAccountDisable  = "account.disable"
+	AuditAccountEnable   = "account.enable"
 	AuditTokenCreate     = "token.create"
 	AuditTokenRevoke     = "token.revoke"
 )
@@ -236,6 +238,12 @@ func (s *Service) Login(ctx context.Context, username, password, remote string) 
 		return Session{}, fault.New(fault.Unauthorized, msgWrongLogin)
 	}
 	s.addrs.release(key)
+	if cred.Disabled() {
+		// Said only to whoever knows the password: no name is confirmed
+		// to a guesser.
+		s.log.Info("login refused: account disabled", "account", cred.Name, "remote", key)
+		return Session{}, fault.New(fault.Forbidden, "account %s is disabled: an administrator can enable it", cred.Name)
+	}
 	id, err := s.randomSecret()
 	if err != nil {
 		return Session{}, err
@@ -352,7 +360,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Token, error
 		return Token{}, fmt.Errorf("authenticate: %w", err)
 	}
 	if t.EffectiveRole() == "" {
-		return Token{}, fault.New(fault.Unauthorized, "API token %s: its account is gone", t.Name)
+		return Token{}, fault.New(fault.Unauthorized, "API token %s: its account is gone or disabled", t.Name)
 	}
 	now := s.now().UTC()
 	if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
@@ -452,6 +460,49 @@ func (s *Service) RemoveAccount(ctx context.Context, actor device.Actor, name st
 		return fmt.Errorf("remove account %s: %w", truncate(name), err)
 	}
 	return nil
+}
+
+// DisableAccount disables the account: it can no longer log in, its
+// sessions end at once and the API tokens it owns stop working, while its
+// name stays in the audit trail and its tokens come back with it
+// (EnableAccount). Conflict if it is the last enabled admin. Disabling a
+// disabled account changes nothing.
+func (s *Service) DisableAccount(ctx context.Context, actor device.Actor, name string) (Account, error) {
+	return s.setDisabled(ctx, actor, name, true)
+}
+
+// EnableAccount lets a disabled account log in again. Enabling an enabled
+// account changes nothing.
+func (s *Service) EnableAccount(ctx context.Context, actor device.Actor, name string) (Account, error) {
+	return s.setDisabled(ctx, actor, name, false)
+}
+
+// setDisabled disables or enables the account, audited.
+func (s *Service) setDisabled(ctx context.Context, actor device.Actor, name string, disable bool) (Account, error) {
+	verb := "enable"
+	if disable {
+		verb = "disable"
+	}
+	cur, err := s.store.GetCredentials(ctx, name)
+	if err != nil {
+		return Account{}, fmt.Errorf("%s account %s: %w", verb, truncate(name), err)
+	}
+	if cur.Disabled() == disable {
+		return cur.Account, nil
+	}
+	now := s.now().UTC()
+	var at time.Time
+	ev := device.AuditEvent{At: now, Actor: actor, Action: AuditAccountEnable, Target: cur.Name,
+		Detail: "enabled: it may log in again, and the API tokens it owns work again"}
+	if disable {
+		at = now
+		ev.Action, ev.Detail = AuditAccountDisable, "disabled: its sessions ended, the API tokens it owns stop working"
+	}
+	a, err := s.store.SetDisabled(ctx, cur.Name, at, now, ev)
+	if err != nil {
+		return Account{}, fmt.Errorf("%s account %s: %w", verb, cur.Name, err)
+	}
+	return a, nil
 }
 
 // Tokens lists the API tokens by name.

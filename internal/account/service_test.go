@@ -568,3 +568,70 @@ func TestRetryAfterOfOtherErrors(t *testing.T) {
 		t.Errorf("RetryAfter(nil) = %v", d)
 	}
 }
+
+// TestDisableAccount: a disabled account cannot log in (told so only
+// after the right password), its session ends and its own token stops at
+// once; the last enabled admin cannot be disabled; enabling gives the
+// login and the token back; disabling twice audits once.
+func TestDisableAccount(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	const pw = "alice's long password"
+	if _, err := f.svc.AddAccount(ctx, cli, "alice", account.RoleAdmin, pw); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := f.svc.Login(ctx, "alice", pw, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := f.svc.CreateToken(ctx, cli, "alice", "alice-ci", account.RoleAdmin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.svc.DisableAccount(ctx, cli, "Alice")
+	if err != nil || !a.Disabled() || a.Name != "alice" {
+		t.Fatalf("DisableAccount = %+v, %v", a, err)
+	}
+	if _, err := f.svc.Session(ctx, sess.ID); err == nil {
+		t.Error("the disabled account's session still works")
+	}
+	_, err = f.svc.Authenticate(ctx, secret)
+	wantKind(t, err, fault.Unauthorized)
+	_, err = f.svc.Login(ctx, "alice", "not her password at all", remote)
+	wantKind(t, err, fault.Unauthorized) // a guesser learns nothing
+	f.clock.Advance(time.Hour)           // past the failure's delay
+	_, err = f.svc.Login(ctx, "alice", pw, remote)
+	wantKind(t, err, fault.Forbidden)
+	if !strings.Contains(err.Error(), "disabled") {
+		t.Errorf("login with the right password: %v, want it to say the account is disabled", err)
+	}
+	if _, err := f.svc.DisableAccount(ctx, cli, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.svc.DisableAccount(ctx, cli, "root")
+	wantKind(t, err, fault.Conflict)
+	_, err = f.svc.DisableAccount(ctx, cli, "nobody")
+	wantKind(t, err, fault.NotFound)
+
+	if a, err := f.svc.EnableAccount(ctx, cli, "alice"); err != nil || a.Disabled() {
+		t.Fatalf("EnableAccount = %+v, %v", a, err)
+	}
+	f.clock.Advance(time.Hour)
+	if _, err := f.svc.Login(ctx, "alice", pw, remote); err != nil {
+		t.Errorf("login after enabling: %v", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, secret); err != nil {
+		t.Errorf("the token after enabling: %v", err)
+	}
+	evs, err := f.store.ListAudit(ctx, device.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, ev := range evs {
+		n[ev.Action]++
+	}
+	if n[account.AuditAccountDisable] != 1 || n[account.AuditAccountEnable] != 1 {
+		t.Errorf("audit: %d disable, %d enable; want one each", n[account.AuditAccountDisable], n[account.AuditAccountEnable])
+	}
+}

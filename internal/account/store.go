@@ -51,6 +51,15 @@ type Store interface {
 	// sorted and comma-separated. Conflict if it is the last account with
 	// the admin role; NotFound if absent.
 	DeleteAccount(ctx context.Context, name string, ev device.AuditEvent) error
+	// SetDisabled disables the account (DisabledAt = at, and its sessions
+	// deleted) or, with at zero, enables it again; it sets UpdatedAt to
+	// now and returns the account as stored. Conflict if disabling would
+	// leave no enabled account with the admin role; NotFound if absent.
+	// While an account is disabled, GetSession finds none of its sessions
+	// and TokenByHash and ListTokens give the tokens it owns no OwnerRole.
+	// "The admin role" in the Conflict rules of SetRole and DeleteAccount
+	// counts only enabled accounts.
+	SetDisabled(ctx context.Context, name string, at, now time.Time, ev device.AuditEvent) (Account, error)
 
 	// ReserveLogin reserves the evaluation of one password for the account
 	// at time at, in one transaction: if the account's delay has not

@@ -73,7 +73,14 @@ type Account struct {
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	LastLogin time.Time `json:"last_login"` // zero: never
+	// DisabledAt is when an administrator disabled the account; zero while
+	// it is enabled. A disabled account cannot log in, has no sessions,
+	// and the API tokens it owns act with no role until it is enabled.
+	DisabledAt time.Time `json:"disabled_at,omitzero"`
 }
+
+// Disabled reports whether the account is disabled.
+func (a Account) Disabled() bool { return !a.DisabledAt.IsZero() }
 
 // Token is an API token as listed; its secret is shown only once, when it
 // is created, and stored only as a hash.

@@ -34,6 +34,7 @@ type patchAccountInput struct {
 	Body struct {
 		Password *string `json:"password,omitempty" minLength:"1" maxLength:"1024" doc:"a new password; also ends the account's sessions"`
 		Role     *string `json:"role,omitempty" maxLength:"16" doc:"admin or viewer"`
+		Disabled *bool   `json:"disabled,omitempty" doc:"true disables the account (no login, its sessions end, the API tokens it owns stop working; the last enabled admin cannot be disabled); false enables it again"`
 	}
 }
 
@@ -73,7 +74,7 @@ func (s *server) registerAccounts() {
 	}, s.createAccount)
 	add(s, adminAccess, huma.Operation{
 		OperationID: "update-account", Method: http.MethodPatch, Path: "/accounts/{name}", Tags: tags,
-		Summary: "Change an account's password or role",
+		Summary: "Change an account's password or role, or disable or enable it",
 	}, s.updateAccount)
 	add(s, adminAccess, huma.Operation{
 		OperationID: "delete-account", Method: http.MethodDelete, Path: "/accounts/{name}", Tags: tags, DefaultStatus: http.StatusNoContent,
@@ -144,8 +145,8 @@ func (s *server) updateAccount(ctx context.Context, in *patchAccountInput) (*acc
 		return nil, s.fail(ctx, err, "")
 	}
 	b := in.Body
-	if b.Password == nil && b.Role == nil {
-		return nil, s.fail(ctx, fault.Invalidf("give a new password, a new role, or both"), "body")
+	if b.Password == nil && b.Role == nil && b.Disabled == nil {
+		return nil, s.fail(ctx, fault.Invalidf("give a new password, a new role or disabled (true or false)"), "body")
 	}
 	var role account.Role
 	if b.Role != nil { // parse before changing anything
@@ -162,6 +163,19 @@ func (s *server) updateAccount(ctx context.Context, in *patchAccountInput) (*acc
 		a, err := as.SetRole(ctx, actor, in.Name, role)
 		if err != nil {
 			return nil, s.fail(ctx, blame("role", err), "body")
+		}
+		if b.Disabled == nil {
+			return &accountOutput{Body: a}, nil
+		}
+	}
+	if b.Disabled != nil {
+		change := as.EnableAccount
+		if *b.Disabled {
+			change = as.DisableAccount
+		}
+		a, err := change(ctx, actor, in.Name)
+		if err != nil {
+			return nil, s.fail(ctx, blame("disabled", err), "body")
 		}
 		return &accountOutput{Body: a}, nil
 	}

@@ -38,6 +38,8 @@ type Accounts interface {
 	SetPassword(ctx context.Context, actor device.Actor, name, password string) error
 	SetRole(ctx context.Context, actor device.Actor, name string, role account.Role) (account.Account, error)
 	RemoveAccount(ctx context.Context, actor device.Actor, name string) error
+	DisableAccount(ctx context.Context, actor device.Actor, name string) (account.Account, error)
+	EnableAccount(ctx context.Context, actor device.Actor, name string) (account.Account, error)
 	Tokens(ctx context.Context) ([]account.Token, error)
 	CreateToken(ctx context.Context, actor device.Actor, owner, name string, role account.Role, ttl time.Duration) (secret string, t account.Token, err error)
 	RevokeToken(ctx context.Context, actor device.Actor, name string) error

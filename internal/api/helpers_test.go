@@ -311,6 +311,38 @@ func (f *fakeAccounts) RemoveAccount(_ context.Context, actor device.Actor, name
 	return nil
 }
 
+func (f *fakeAccounts) DisableAccount(ctx context.Context, actor device.Actor, name string) (account.Account, error) {
+	return f.setDisabled(actor, name, true)
+}
+
+func (f *fakeAccounts) EnableAccount(ctx context.Context, actor device.Actor, name string) (account.Account, error) {
+	return f.setDisabled(actor, name, false)
+}
+
+func (f *fakeAccounts) setDisabled(actor device.Actor, name string, disable bool) (account.Account, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	verb := "enable"
+	if disable {
+		verb = "disable"
+	}
+	if err := f.record(verb, actor, name); err != nil {
+		return account.Account{}, err
+	}
+	i := f.find(name)
+	if i < 0 {
+		return account.Account{}, fault.NotFoundf("account %s not found", name)
+	}
+	if disable && name == "admin" {
+		return account.Account{}, fault.Conflictf("account admin is the last enabled admin")
+	}
+	f.accounts[i].DisabledAt = time.Time{}
+	if disable {
+		f.accounts[i].DisabledAt = testNow
+	}
+	return f.accounts[i], nil
+}
+
 func (f *fakeAccounts) Tokens(context.Context) ([]account.Token, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

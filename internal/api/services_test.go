@@ -160,6 +160,15 @@ func TestAccountsAndTokens(t *testing.T) {
 	if acc.Name != "eve" {
 		t.Errorf("password change returned %+v", acc)
 	}
+	w := e.do(asAdmin, http.MethodPatch, Prefix+"/accounts/eve", map[string]any{"disabled": true})
+	acc = decode[account.Account](t, w, http.StatusOK)
+	if !acc.Disabled() || !strings.Contains(w.Body.String(), `"disabled_at"`) {
+		t.Errorf("disabled: %s", w.Body.String())
+	}
+	acc = decode[account.Account](t, e.do(asAdmin, http.MethodPatch, Prefix+"/accounts/eve", map[string]any{"disabled": false}), http.StatusOK)
+	if w := e.do(asAdmin, http.MethodGet, Prefix+"/accounts", nil); acc.Disabled() || strings.Contains(w.Body.String(), "disabled_at") {
+		t.Errorf("enabled: %+v; listing %s", acc, w.Body.String())
+	}
 
 	tests := []struct {
 		name, method, path string
@@ -175,6 +184,9 @@ func TestAccountsAndTokens(t *testing.T) {
 		{"patch-short-password", "PATCH", "/accounts/eve", map[string]any{"password": "short"}, 422, "body.password"},
 		{"patch-absent", "PATCH", "/accounts/bob", map[string]any{"role": "admin"}, 404, ""},
 		{"last-admin", "DELETE", "/accounts/admin", nil, 409, ""},
+		{"disable-last-admin", "PATCH", "/accounts/admin", map[string]any{"disabled": true}, 409, ""},
+		{"disable-absent", "PATCH", "/accounts/bob", map[string]any{"disabled": true}, 404, ""},
+		{"disable-not-bool", "PATCH", "/accounts/eve", map[string]any{"disabled": "yes"}, 422, "body.disabled"},
 		{"delete-absent", "DELETE", "/accounts/bob", nil, 404, ""},
 		{"token-bad-expiry", "POST", "/tokens", map[string]any{"name": "ci", "role": "admin", "expires": "soon"}, 422, "body.expires"},
 		{"token-bad-role", "POST", "/tokens", map[string]any{"name": "ci", "role": "god", "expires": "0"}, 422, "body.role"},
@@ -201,7 +213,7 @@ func TestAccountsAndTokens(t *testing.T) {
 		t.Errorf("%d password changes, want 3: %v", passwd, e.accounts.calls)
 	}
 
-	w := e.do(asAdmin, http.MethodPost, Prefix+"/tokens", map[string]any{"name": "ci", "role": "viewer", "expires": "90d"})
+	w = e.do(asAdmin, http.MethodPost, Prefix+"/tokens", map[string]any{"name": "ci", "role": "viewer", "expires": "90d"})
 	tok := decode[NewToken](t, w, http.StatusCreated)
 	if tok.Token != "capf_secret_ci" || tok.Name != "ci" || tok.Role != "viewer" || tok.ExpiresAt == nil || !tok.ExpiresAt.Equal(testNow.Add(90*24*time.Hour)) {
 		t.Errorf("token %+v", tok)

@@ -22,7 +22,8 @@ func newAdminCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Manage the administrator accounts and API tokens of the web UI and the REST API"}
 	token := &cobra.Command{Use: "token", Short: "Create, list and revoke API tokens"}
 	token.AddCommand(newTokenCreateCmd(g), newTokenListCmd(g), newTokenRevokeCmd(g))
-	cmd.AddCommand(newAdminAddCmd(g), newAdminPasswdCmd(g), newAdminRoleCmd(g), newAdminRmCmd(g), newAdminListCmd(g), token)
+	cmd.AddCommand(newAdminAddCmd(g), newAdminPasswdCmd(g), newAdminRoleCmd(g), newAdminRmCmd(g),
+		newAdminDisableCmd(g, true), newAdminDisableCmd(g, false), newAdminListCmd(g), token)
 	return cmd
 }
 
@@ -184,6 +185,37 @@ func newAdminRmCmd(g *globals) *cobra.Command {
 	}
 }
 
+// newAdminDisableCmd is "admin disable NAME" (disable true) or "admin
+// enable NAME".
+func newAdminDisableCmd(g *globals, disable bool) *cobra.Command {
+	use, short := "enable NAME", "Let a disabled account log in again (the API tokens it owns work again)"
+	if disable {
+		use, short = "disable NAME", "Disable an account without removing it: no login, its sessions end, the API tokens it owns stop working (the last enabled admin cannot be disabled)"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			svc, done, err := g.openAccounts(cmd.Context(), readWrite)
+			if err != nil {
+				return err
+			}
+			defer done()
+			change, state := svc.EnableAccount, "enabled"
+			if disable {
+				change, state = svc.DisableAccount, "disabled"
+			}
+			a, err := change(cmd.Context(), g.actor(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: %s\n", a.Name, state)
+			return nil
+		},
+	}
+}
+
 // when formats an optional time for a table.
 func when(t time.Time, zero string) string {
 	if t.IsZero() {
@@ -212,9 +244,9 @@ func newAdminListCmd(g *globals) *cobra.Command {
 				return printJSON(g.stdout, as)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tLAST LOGIN")
+			fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tLAST LOGIN\tDISABLED")
 			for _, a := range as {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Role, when(a.CreatedAt, "-"), when(a.LastLogin, "never"))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Role, when(a.CreatedAt, "-"), when(a.LastLogin, "never"), when(a.DisabledAt, "-"))
 			}
 			return tw.Flush()
 		},

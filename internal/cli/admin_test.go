@@ -51,6 +51,11 @@ func TestAdminCommands(t *testing.T) {
 		{"ok/role", "", []string{"admin", "role", "viewer1", "admin"}, ExitOK, "viewer1: role admin"},
 		{"fail/role-bad", "", []string{"admin", "role", "viewer1", "god"}, ExitUsage, "want admin or viewer"},
 		{"fail/role-unknown", "", []string{"admin", "role", "nobody", "admin"}, ExitNotFound, "not found"},
+		{"ok/disable", "", []string{"admin", "disable", "VIEWER1"}, ExitOK, "viewer1: disabled"},
+		{"ok/list-disabled", "", []string{"admin", "list"}, ExitOK, "DISABLED"},
+		{"fail/disable-last-enabled-admin", "", []string{"admin", "disable", "alice"}, ExitConflict, "last enabled admin"},
+		{"fail/disable-unknown", "", []string{"admin", "disable", "nobody"}, ExitNotFound, "not found"},
+		{"ok/enable", "", []string{"admin", "enable", "viewer1"}, ExitOK, "viewer1: enabled"},
 		{"ok/rm", "", []string{"admin", "rm", "viewer1"}, ExitOK, "removed account viewer1"},
 		{"fail/rm-last-admin", "", []string{"admin", "rm", "alice"}, ExitConflict, "last admin"},
 		{"fail/demote-last-admin", "", []string{"admin", "role", "alice", "viewer"}, ExitConflict, "last admin"},
@@ -76,6 +81,13 @@ func TestAdminCommands(t *testing.T) {
 			}
 			outputs[tt.name] = out
 		})
+	}
+
+	// The listing while viewer1 was disabled gave when.
+	for _, line := range strings.Split(outputs["ok/list-disabled"], "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "viewer1" && !strings.HasPrefix(f[len(f)-1], "20") {
+			t.Errorf("admin list while viewer1 is disabled: %q, want the time it was disabled last", line)
+		}
 	}
 
 	// The passwords work through the server's store.
@@ -133,7 +145,8 @@ func TestAdminCommands(t *testing.T) {
 			}
 		}
 	}
-	for a, n := range map[string]int{"account.create": 3, "account.role": 1, "account.delete": 1, "account.password": 1, "token.create": 2, "token.revoke": 1} {
+	for a, n := range map[string]int{"account.create": 3, "account.role": 1, "account.delete": 1, "account.password": 1, "token.create": 2, "token.revoke": 1,
+		"account.disable": 1, "account.enable": 1} {
 		if actions[a] != n {
 			t.Errorf("%d %s events, want %d (all: %v)", actions[a], a, n, actions)
 		}

@@ -23,6 +23,8 @@ type AccountAdmin interface {
 	SetPassword(ctx context.Context, actor device.Actor, name, password string) error
 	SetRole(ctx context.Context, actor device.Actor, name string, role account.Role) (account.Account, error)
 	RemoveAccount(ctx context.Context, actor device.Actor, name string) error
+	DisableAccount(ctx context.Context, actor device.Actor, name string) (account.Account, error)
+	EnableAccount(ctx context.Context, actor device.Actor, name string) (account.Account, error)
 	Tokens(ctx context.Context) ([]account.Token, error)
 	CreateToken(ctx context.Context, actor device.Actor, owner, name string, role account.Role, ttl time.Duration) (string, account.Token, error)
 	RevokeToken(ctx context.Context, actor device.Actor, name string) error
@@ -36,6 +38,8 @@ func (u *ui) accountRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /system/accounts/{name}/role", u.write(u.accountRole))
 	mux.HandleFunc("POST /system/accounts/{name}/password", u.write(u.accountPassword))
 	mux.HandleFunc("POST /system/accounts/{name}/delete", u.write(u.accountDelete))
+	mux.HandleFunc("POST /system/accounts/{name}/disable", u.write(u.accountDisable(true)))
+	mux.HandleFunc("POST /system/accounts/{name}/enable", u.write(u.accountDisable(false)))
 	mux.HandleFunc("GET /system/tokens", u.adminOnly(u.tokensPage))
 	mux.HandleFunc("POST /system/tokens", u.write(u.tokenCreate))
 	mux.HandleFunc("POST /system/tokens/{name}/revoke", u.write(u.tokenRevoke))
@@ -80,6 +84,8 @@ var doneText = map[string]string{
 	"role":     "Role changed; the account's sessions have the new role at once.",
 	"password": "Password set; the account's sessions are ended.",
 	"removed":  "Account removed, with its sessions and API tokens.",
+	"disabled": "Account disabled: it cannot log in, its sessions have ended and the API tokens it owns stop working until it is enabled.",
+	"enabled":  "Account enabled: it may log in again, and the API tokens it owns work again.",
 	"created":  "Token created.",
 	"revoked":  "Token revoked: it stops working at once.",
 }
@@ -196,6 +202,32 @@ func (u *ui) accountPassword(w http.ResponseWriter, r *http.Request, p account.P
 	}
 	u.showAccounts(w, r, p, http.StatusOK, accountsData{Role: string(account.RoleViewer), Done: doneText["password"],
 		Shown: &shownSecret{What: "New password of " + name, Secret: pw}})
+}
+
+// accountDisable disables (disable true) or enables the account the path
+// names. An administrator who disables their own account is logged out
+// by it.
+func (u *ui) accountDisable(disable bool) handler {
+	return func(w http.ResponseWriter, r *http.Request, p account.Principal) {
+		if u.o.AccountAdmin == nil {
+			u.fail(w, r, p, notConfigured("Accounts"))
+			return
+		}
+		name := r.PathValue("name")
+		change, done := u.o.AccountAdmin.EnableAccount, "enabled"
+		if disable {
+			change, done = u.o.AccountAdmin.DisableAccount, "disabled"
+		}
+		if _, err := change(r.Context(), p.Actor(), name); err != nil {
+			u.accountActionFailed(w, r, p, err)
+			return
+		}
+		if disable && strings.EqualFold(name, p.Owner) && p.SessionID != "" {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, "/system/accounts?done="+done, http.StatusSeeOther)
+	}
 }
 
 // confirmData is the content of a page that asks before a removal.

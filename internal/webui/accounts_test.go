@@ -181,12 +181,13 @@ func TestLastAdminRefused(t *testing.T) {
 	}{
 		{"/system/accounts/alice/role", url.Values{"role": {"viewer"}}},
 		{"/system/accounts/alice/delete", url.Values{"confirm": {"yes"}}},
+		{"/system/accounts/alice/disable", url.Values{}},
 	} {
 		w := e.post(tt.path, "admin", tt.form)
 		wantStatus(t, w, http.StatusConflict)
-		wantBody(t, w, "last admin", `id="form-error"`)
+		wantBody(t, w, "is the last", `id="form-error"`)
 	}
-	if a, ok := e.account("alice"); !ok || a.Role != account.RoleAdmin {
+	if a, ok := e.account("alice"); !ok || a.Role != account.RoleAdmin || a.Disabled() {
 		t.Errorf("alice = %+v, %v", a, ok)
 	}
 	if n := len(e.audits("alice")); n != before {
@@ -274,6 +275,7 @@ func TestAccountPagesRefusedToViewers(t *testing.T) {
 		"/system/accounts/victor/role":    {"role": {"admin"}},
 		"/system/accounts/alice/password": {"password": {"mallory's password"}},
 		"/system/accounts/alice/delete":   {"confirm": {"yes"}},
+		"/system/accounts/alice/disable":  {},
 		"/system/tokens":                  {"name": {"m"}, "role": {"viewer"}, "expires": {"1d"}},
 		"/system/tokens/x/revoke":         {"confirm": {"yes"}},
 	}
@@ -300,10 +302,11 @@ func TestAccountPagesRefusedToViewers(t *testing.T) {
 func TestAccountFormsNeedCSRFToken(t *testing.T) {
 	e := newAccountsEnv(t)
 	posts := map[string]url.Values{
-		"/system/accounts":               {"name": {"mallory"}, "role": {"admin"}, "password": {"mallory's password"}},
-		"/system/accounts/victor/role":   {"role": {"admin"}},
-		"/system/accounts/victor/delete": {"confirm": {"yes"}},
-		"/system/tokens":                 {"name": {"m"}, "role": {"admin"}, "expires": {"1d"}},
+		"/system/accounts":                {"name": {"mallory"}, "role": {"admin"}, "password": {"mallory's password"}},
+		"/system/accounts/victor/role":    {"role": {"admin"}},
+		"/system/accounts/victor/delete":  {"confirm": {"yes"}},
+		"/system/accounts/victor/disable": {},
+		"/system/tokens":                  {"name": {"m"}, "role": {"admin"}, "expires": {"1d"}},
 	}
 	for path, f := range posts {
 		f.Set(webauth.CSRFField, "forged")
@@ -316,8 +319,8 @@ func TestAccountFormsNeedCSRFToken(t *testing.T) {
 	if len(as) != 2 || len(ts) != 0 {
 		t.Errorf("a forged form changed accounts or tokens: %+v %+v", as, ts)
 	}
-	if a, _ := e.account("victor"); a.Role != account.RoleViewer {
-		t.Error("victor promoted by a forged form")
+	if a, _ := e.account("victor"); a.Role != account.RoleViewer || a.Disabled() {
+		t.Error("victor promoted or disabled by a forged form")
 	}
 }
 
@@ -341,4 +344,48 @@ func TestOwnPasswordResetLogsOut(t *testing.T) {
 	w := e.post("/system/accounts/nobody/role", "admin", url.Values{"role": {"admin"}})
 	wantStatus(t, w, http.StatusNotFound)
 	wantBody(t, w, `id="form-error"`, `id="account-alice"`)
+}
+
+// TestDisableAccountPage: an administrator disables victor from the
+// Accounts page (his session ends, the page says so and offers Enable),
+// then enables him again; disabling oneself logs one out.
+func TestDisableAccountPage(t *testing.T) {
+	e := newAccountsEnv(t)
+	ctx := context.Background()
+	sess, err := e.svc.Login(ctx, "victor", "a long enough password", "192.0.2.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRedirect(t, e.post("/system/accounts/victor/disable", "admin", url.Values{}), "/system/accounts?done=disabled")
+	if a, _ := e.account("victor"); !a.Disabled() {
+		t.Fatalf("victor = %+v, want disabled", a)
+	}
+	if _, err := e.svc.Session(ctx, sess.ID); err == nil {
+		t.Error("victor's session survived his account's disabling")
+	}
+	w := e.get("/system/accounts?done=disabled", "admin")
+	wantStatus(t, w, http.StatusOK)
+	wantBody(t, w, "Account disabled", `id="disabled-victor"`, `action="/system/accounts/victor/enable"`, `action="/system/accounts/alice/disable"`)
+	wantRedirect(t, e.post("/system/accounts/victor/enable", "admin", url.Values{}), "/system/accounts?done=enabled")
+	if a, _ := e.account("victor"); a.Disabled() {
+		t.Fatalf("victor = %+v, want enabled", a)
+	}
+	if _, err := e.svc.Login(ctx, "victor", "a long enough password", "192.0.2.9"); err != nil {
+		t.Errorf("victor after enabling: %v", err)
+	}
+	n := map[string]int{}
+	for _, ev := range e.audits("victor") {
+		n[ev.Action]++
+	}
+	if n[account.AuditAccountDisable] != 1 || n[account.AuditAccountEnable] != 1 {
+		t.Errorf("audit of victor: %v", n)
+	}
+	w = e.post("/system/accounts/nobody/disable", "admin", url.Values{})
+	wantStatus(t, w, http.StatusNotFound)
+
+	// With victor an admin too, alice may disable herself, and is logged out.
+	if _, err := e.svc.SetRole(ctx, device.CLIActor("test"), "victor", account.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	wantRedirect(t, e.post("/system/accounts/alice/disable", "admin", url.Values{}), "/login")
 }

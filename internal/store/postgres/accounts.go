@@ -19,7 +19,7 @@ import (
 // key is key, generated as lower(name), and every lookup is by
 // key = lower($n).
 
-const accountColumns = `name, role, created_at, updated_at, last_login`
+const accountColumns = `name, role, created_at, updated_at, last_login, disabled_at`
 
 // scanAccount reads one row of accountColumns, then extra.
 func scanAccount(row pgx.Row, extra ...any) (account.Account, error) {
@@ -27,12 +27,14 @@ func scanAccount(row pgx.Row, extra ...any) (account.Account, error) {
 		a                      account.Account
 		role                   string
 		created, updated, last *int64
+		disabled               *int64
 	)
-	if err := row.Scan(append([]any{&a.Name, &role, &created, &updated, &last}, extra...)...); err != nil {
+	if err := row.Scan(append([]any{&a.Name, &role, &created, &updated, &last, &disabled}, extra...)...); err != nil {
 		return account.Account{}, err
 	}
 	a.Role = account.Role(role)
 	a.CreatedAt, a.UpdatedAt, a.LastLogin = fromMicros(created), fromMicros(updated), fromMicros(last)
+	a.DisabledAt = fromMicros(disabled)
 	return a, nil
 }
 
@@ -114,21 +116,72 @@ func (s *Store) SetPassword(ctx context.Context, name, passwordHash string, at t
 	})
 }
 
-// adminCount returns how many accounts have the admin role.
+// adminCount returns how many enabled accounts have the admin role.
 func adminCount(ctx context.Context, tx pgx.Tx) (int, error) {
 	var n int
-	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM accounts WHERE role = 'admin'`).Scan(&n)
+	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND disabled_at IS NULL`).Scan(&n)
 	return n, err
 }
 
-// roleTx returns the stored name and role of the account, or NotFound.
+// roleTx returns the stored name and role of the account, the role as
+// the last-admin rules count it (none while the account is disabled), or
+// NotFound.
 func roleTx(ctx context.Context, tx pgx.Tx, name string) (string, account.Role, error) {
 	var stored, role string
-	err := tx.QueryRow(ctx, `SELECT name, role FROM accounts WHERE key = lower($1)`, name).Scan(&stored, &role)
+	var disabled *int64
+	err := tx.QueryRow(ctx, `SELECT name, role, disabled_at FROM accounts WHERE key = lower($1)`, name).Scan(&stored, &role, &disabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", "", fault.NotFoundf("account %q not found", name)
 	}
+	if disabled != nil {
+		role = ""
+	}
 	return stored, account.Role(role), err
+}
+
+// SetDisabled disables the account (ending its sessions) or enables it,
+// keeping at least one enabled admin: the count and the change are one
+// SERIALIZABLE transaction, as in SetRole.
+func (s *Store) SetDisabled(ctx context.Context, name string, at, now time.Time, ev device.AuditEvent) (account.Account, error) {
+	what := fmt.Sprintf("disable account %q", name)
+	if at.IsZero() {
+		what = fmt.Sprintf("enable account %q", name)
+	}
+	var a account.Account
+	err := s.write(ctx, what, func(ctx context.Context, tx pgx.Tx) error {
+		ev := ev
+		stored, role, err := roleTx(ctx, tx, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !at.IsZero() && role == account.RoleAdmin {
+			n, err := adminCount(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			if n <= 1 {
+				return fault.Conflictf("account %q is the last enabled admin: give another account the admin role first", stored)
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET disabled_at = $1, updated_at = $2 WHERE key = lower($3)`, micros(at), micros(now), name); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !at.IsZero() {
+			if _, err := tx.Exec(ctx, `DELETE FROM account_sessions WHERE account_key = lower($1)`, name); err != nil {
+				return fmt.Errorf("%s: end sessions: %w", what, err)
+			}
+		}
+		a, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE key = lower($1)`, name))
+		if err != nil {
+			return fmt.Errorf("%s: read back: %w", what, err)
+		}
+		ev.Target = stored
+		return insertAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return account.Account{}, err
+	}
+	return a, nil
 }
 
 // SetRole changes the role, keeping at least one admin: the count of
@@ -294,7 +347,7 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (account.StoredSe
 		created, seen, expires *int64
 	)
 	err := s.pool.QueryRow(ctx, `SELECT s.id_hash, a.name, a.role, s.csrf, s.created_at, s.last_seen, s.expires_at
-		FROM account_sessions s JOIN accounts a ON a.key = s.account_key WHERE s.id_hash = $1`, idHash).
+		FROM account_sessions s JOIN accounts a ON a.key = s.account_key AND a.disabled_at IS NULL WHERE s.id_hash = $1`, idHash).
 		Scan(&ss.IDHash, &ss.Account, &role, &ss.CSRF, &created, &seen, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return account.StoredSession{}, fault.NotFoundf("session not found")
@@ -332,7 +385,9 @@ func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 
 // tokenColumns are read from api_tokens t LEFT JOIN accounts a ON the
 // owner: the owner's role is current at every lookup.
-const tokenColumns = `t.name, t.role, t.created_at, t.expires_at, t.last_used, t.created_by, t.owner_key, a.name, a.role`
+// A disabled owner gives no role (CASE), so its tokens act with none.
+const tokenColumns = `t.name, t.role, t.created_at, t.expires_at, t.last_used, t.created_by, t.owner_key, a.name,
+	CASE WHEN a.disabled_at IS NULL THEN a.role ELSE '' END`
 
 // tokenFrom is the FROM clause of tokenColumns.
 const tokenFrom = ` FROM api_tokens t LEFT JOIN accounts a ON a.key = t.owner_key`

@@ -20,7 +20,7 @@ var _ account.Store = (*Store)(nil)
 // minute, an administrator's change): their statements are not prepared
 // ahead like the phone path's, and every write goes through the committer.
 
-const accountColumns = `name, role, created_at, updated_at, last_login`
+const accountColumns = `name, role, created_at, updated_at, last_login, disabled_at`
 
 // scanAccount reads one row of accountColumns, then extra.
 func scanAccount(sc scanner, extra ...any) (account.Account, error) {
@@ -28,12 +28,14 @@ func scanAccount(sc scanner, extra ...any) (account.Account, error) {
 		a                      account.Account
 		role                   string
 		created, updated, last sql.NullInt64
+		disabled               sql.NullInt64
 	)
-	if err := sc.Scan(append([]any{&a.Name, &role, &created, &updated, &last}, extra...)...); err != nil {
+	if err := sc.Scan(append([]any{&a.Name, &role, &created, &updated, &last, &disabled}, extra...)...); err != nil {
 		return account.Account{}, err
 	}
 	a.Role = account.Role(role)
 	a.CreatedAt, a.UpdatedAt, a.LastLogin = fromMicros(created), fromMicros(updated), fromMicros(last)
+	a.DisabledAt = fromMicros(disabled)
 	return a, nil
 }
 
@@ -114,21 +116,70 @@ func (s *Store) SetPassword(ctx context.Context, name, passwordHash string, at t
 	})
 }
 
-// adminCount returns how many accounts have the admin role.
+// adminCount returns how many enabled accounts have the admin role.
 func adminCount(ctx context.Context, tx execer) (int, error) {
 	var n int
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE role = 'admin'`).Scan(&n)
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND disabled_at IS NULL`).Scan(&n)
 	return n, err
 }
 
-// roleTx returns the stored name and role of the account, or NotFound.
+// roleTx returns the stored name and role of the account, the role as
+// the last-admin rules count it (none while the account is disabled), or
+// NotFound.
 func roleTx(ctx context.Context, tx execer, name string) (string, account.Role, error) {
 	var stored, role string
-	err := tx.QueryRowContext(ctx, `SELECT name, role FROM accounts WHERE name = ?`, name).Scan(&stored, &role)
+	var disabled sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT name, role, disabled_at FROM accounts WHERE name = ?`, name).Scan(&stored, &role, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", fault.NotFoundf("account %q not found", name)
 	}
+	if disabled.Valid {
+		role = ""
+	}
 	return stored, account.Role(role), err
+}
+
+// SetDisabled disables the account (ending its sessions) or enables it,
+// keeping at least one enabled admin.
+func (s *Store) SetDisabled(ctx context.Context, name string, at, now time.Time, ev device.AuditEvent) (account.Account, error) {
+	what := fmt.Sprintf("disable account %q", name)
+	if at.IsZero() {
+		what = fmt.Sprintf("enable account %q", name)
+	}
+	var a account.Account
+	err := s.submit(ctx, what, func(ctx context.Context, tx *sql.Tx) error {
+		stored, role, err := roleTx(ctx, tx, name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !at.IsZero() && role == account.RoleAdmin {
+			n, err := adminCount(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			if n <= 1 {
+				return fault.Conflictf("account %q is the last enabled admin: give another account the admin role first", stored)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET disabled_at = ?, updated_at = ? WHERE name = ?`, micros(at), micros(now), name); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if !at.IsZero() {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM account_sessions WHERE account = ?`, name); err != nil {
+				return fmt.Errorf("%s: end sessions: %w", what, err)
+			}
+		}
+		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name))
+		if err != nil {
+			return fmt.Errorf("%s: read back: %w", what, err)
+		}
+		ev.Target = stored
+		return insertAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return account.Account{}, err
+	}
+	return a, nil
 }
 
 // SetRole changes the role, keeping at least one admin.
@@ -296,7 +347,7 @@ func (s *Store) GetSession(ctx context.Context, idHash string) (account.StoredSe
 		created, seen, expires sql.NullInt64
 	)
 	err := s.read.QueryRowContext(ctx, `SELECT s.id_hash, a.name, a.role, s.csrf, s.created_at, s.last_seen, s.expires_at
-		FROM account_sessions s JOIN accounts a ON a.name = s.account WHERE s.id_hash = ?`, idHash).
+		FROM account_sessions s JOIN accounts a ON a.name = s.account AND a.disabled_at IS NULL WHERE s.id_hash = ?`, idHash).
 		Scan(&ss.IDHash, &ss.Account, &role, &ss.CSRF, &created, &seen, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return account.StoredSession{}, fault.NotFoundf("session not found")
@@ -334,7 +385,9 @@ func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
 
 // tokenColumns are read from api_tokens t LEFT JOIN accounts a ON the
 // owner: the owner's role is current at every lookup.
-const tokenColumns = `t.name, t.role, t.created_at, t.expires_at, t.last_used, t.created_by, t.owner, a.role`
+// A disabled owner gives no role (CASE), so its tokens act with none.
+const tokenColumns = `t.name, t.role, t.created_at, t.expires_at, t.last_used, t.created_by, t.owner,
+	CASE WHEN a.disabled_at IS NULL THEN a.role END`
 
 // tokenFrom is the FROM clause of tokenColumns.
 const tokenFrom = ` FROM api_tokens t LEFT JOIN accounts a ON a.name = t.owner`

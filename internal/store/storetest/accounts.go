@@ -39,6 +39,7 @@ func RunAccounts(t *testing.T, open func(t *testing.T) account.Store) {
 	t.Run("tokens", func(t *testing.T) { runTokens(t, o) })
 	t.Run("token-owner", func(t *testing.T) { runTokenOwner(t, o) })
 	t.Run("audit", func(t *testing.T) { runAccountAudit(t, o) })
+	t.Run("disable", func(t *testing.T) { runDisable(t, o) })
 }
 
 // fresh opens a store for t, closes it when t ends, and returns it with its
@@ -492,3 +493,88 @@ func runAccountAudit(t *testing.T, o accountOpener) {
 		t.Errorf("audit stream:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 }
+
+// runDisable covers SetDisabled: a disabled account keeps its name and
+// tokens but has no sessions and its tokens no role; disabled admins do
+// not count for the last-admin rules; enabling gives everything back.
+func runDisable(t *testing.T, o accountOpener) {
+	s, al := o.fresh(t)
+	ctx := t.Context()
+	addAccount(t, s, "root", account.RoleAdmin)
+	addAccount(t, s, "alice", account.RoleAdmin)
+	must(t, s.CreateToken(ctx, account.Token{Name: "alice-ci", Role: account.RoleAdmin, CreatedAt: t0, Owner: "alice"}, "hash-alice", device.AuditEvent{}))
+	must(t, s.CreateSession(ctx, session("sess-alice", "alice", t0), t0.Add(-time.Hour)))
+	must(t, s.CreateSession(ctx, session("sess-root", "root", t0), t0.Add(-time.Hour)))
+
+	off := t0.Add(time.Hour).Truncate(time.Microsecond)
+	a, err := s.SetDisabled(ctx, "ALICE", off, off, auditEv(account.AuditAccountDisable, "ALICE"))
+	must(t, err)
+	if a.Name != "alice" || !a.DisabledAt.Equal(off) || !a.UpdatedAt.Equal(off) || a.Role != account.RoleAdmin {
+		t.Errorf("disabled account = %+v, want alice, admin, disabled and updated at %v", a, off)
+	}
+	if _, err := s.GetSession(ctx, "sess-alice"); !errors.Is(err, fault.ErrNotFound) {
+		t.Errorf("the disabled account's session: err = %v, want NotFound", err)
+	}
+	if _, err := s.GetSession(ctx, "sess-root"); err != nil {
+		t.Errorf("another account's session: %v", err)
+	}
+	if _, err := s.TokenByHash(ctx, "hash-alice"); !errors.Is(err, fault.ErrNotFound) {
+		t.Errorf("a disabled owner's token: err = %v, want NotFound", err)
+	}
+	ts, err := s.ListTokens(ctx)
+	must(t, err)
+	if len(ts) != 1 || ts[0].Owner != "alice" || ts[0].OwnerRole != "" || ts[0].Service || ts[0].EffectiveRole() != "" {
+		t.Errorf("ListTokens with the owner disabled = %+v, want alice's token with no role", ts)
+	}
+	c, err := s.GetCredentials(ctx, "alice")
+	must(t, err)
+	if !c.Disabled() {
+		t.Errorf("GetCredentials of a disabled account: %+v, want it disabled", c.Account)
+	}
+	as, err := s.ListAccounts(ctx)
+	must(t, err)
+	if len(as) != 2 || !as[0].Disabled() || as[1].Disabled() {
+		t.Errorf("ListAccounts = %+v, want alice disabled, root not", as)
+	}
+
+	// root is the last enabled admin: not disabled, demoted nor removed.
+	_, err = s.SetDisabled(ctx, "root", off, off, device.AuditEvent{})
+	wantKind(t, err, fault.ErrConflict, "root")
+	_, err = s.SetRole(ctx, "root", account.RoleViewer, off, device.AuditEvent{})
+	wantKind(t, err, fault.ErrConflict, "root")
+	wantKind(t, s.DeleteAccount(ctx, "root", device.AuditEvent{}), fault.ErrConflict, "root")
+	if _, err := s.GetSession(ctx, "sess-root"); err != nil {
+		t.Errorf("refused disable ended root's session: %v", err)
+	}
+	_, err = s.SetDisabled(ctx, "nobody", off, off, device.AuditEvent{})
+	wantKind(t, err, fault.ErrNotFound, "nobody")
+
+	on := off.Add(time.Hour)
+	a, err = s.SetDisabled(ctx, "alice", time.Time{}, on, auditEv(account.AuditAccountEnable, "alice"))
+	must(t, err)
+	if a.Disabled() || !a.UpdatedAt.Equal(on) {
+		t.Errorf("enabled account = %+v", a)
+	}
+	got, err := s.TokenByHash(ctx, "hash-alice")
+	must(t, err)
+	if got.OwnerRole != account.RoleAdmin {
+		t.Errorf("enabled owner's token: owner role %q, want admin", got.OwnerRole)
+	}
+	// With alice enabled, root may go.
+	_, err = s.SetDisabled(ctx, "root", on, on, device.AuditEvent{})
+	must(t, err)
+
+	evs, err := al.ListAudit(ctx, device.AuditQuery{})
+	must(t, err)
+	var actions []string
+	for _, ev := range evs {
+		if ev.Action == account.AuditAccountDisable || ev.Action == account.AuditAccountEnable {
+			actions = append(actions, ev.Action+" "+ev.Target)
+		}
+	}
+	if fmt.Sprint(actions) != fmt.Sprint([]string{"account.disable alice", "account.enable alice"}) &&
+		fmt.Sprint(actions) != fmt.Sprint([]string{"account.enable alice", "account.disable alice"}) {
+		t.Errorf("audit = %q, want alice's disable and enable (the stored name), nothing for the refused ones", actions)
+	}
+}
+
