@@ -110,6 +110,22 @@ func TestTokensEndWithTheirAccount(t *testing.T) {
 			_, err := accounts.SetRole(ctx, root, "ALICE", account.RoleAdmin)
 			return err
 		}, [2]int{200, 404}, [2]int{200, 404}},
+		{"disabled", func() error {
+			if _, err := accounts.DisableAccount(ctx, root, "alice"); err != nil {
+				return err
+			}
+			// Her browser session ended with it.
+			r, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/devices", nil)
+			r.AddCookie(&http.Cookie{Name: webauth.CookieName, Value: sess.ID})
+			if code, out := send(t, r); code != http.StatusUnauthorized {
+				t.Errorf("alice's session after her account was disabled: %d %s", code, out)
+			}
+			return nil
+		}, [2]int{401, 401}, [2]int{200, 404}},
+		{"enabled-again", func() error {
+			_, err := accounts.EnableAccount(ctx, root, "alice")
+			return err
+		}, [2]int{200, 404}, [2]int{200, 404}},
 		{"removed", func() error { return accounts.RemoveAccount(ctx, root, "alice") }, [2]int{401, 401}, [2]int{200, 404}},
 		{"recreated", func() error {
 			_, err := accounts.AddAccount(ctx, root, "alice", account.RoleAdmin, pw)
