@@ -577,4 +577,3 @@ func runDisable(t *testing.T, o accountOpener) {
 		t.Errorf("audit = %q, want alice's disable and enable (the stored name), nothing for the refused ones", actions)
 	}
 }
-
