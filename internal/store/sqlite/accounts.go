@@ -123,6 +123,16 @@ func adminCount(ctx context.Context, tx execer) (int, error) {
 	return n, err
 }
 
+// lastAdmin reports whether an account whose role, as roleTx gives it,
+// is role is the last enabled admin, so that it must keep that role.
+func lastAdmin(ctx context.Context, tx execer, role account.Role) (bool, error) {
+	if role != account.RoleAdmin {
+		return false, nil
+	}
+	n, err := adminCount(ctx, tx)
+	return n <= 1, err
+}
+
 // roleTx returns the stored name and role of the account, the role as
 // the last-admin rules count it (none while the account is disabled), or
 // NotFound.
@@ -152,14 +162,10 @@ func (s *Store) SetDisabled(ctx context.Context, name string, at, now time.Time,
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if !at.IsZero() && role == account.RoleAdmin {
-			n, err := adminCount(ctx, tx)
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			if n <= 1 {
-				return fault.Conflictf("account %q is the last enabled admin: give another account the admin role first", stored)
-			}
+		if last, err := lastAdmin(ctx, tx, role); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		} else if last && !at.IsZero() {
+			return fault.Conflictf("account %q is the last enabled admin: give another account the admin role first", stored)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET disabled_at = ?, updated_at = ? WHERE name = ?`, micros(at), micros(now), name); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -191,14 +197,10 @@ func (s *Store) SetRole(ctx context.Context, name string, role account.Role, at 
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if old == account.RoleAdmin && role != account.RoleAdmin {
-			n, err := adminCount(ctx, tx)
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			if n <= 1 {
-				return fault.Conflictf("account %q is the last admin: give another account the admin role first", stored)
-			}
+		if last, err := lastAdmin(ctx, tx, old); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		} else if last && role != account.RoleAdmin {
+			return fault.Conflictf("account %q is the last admin: give another account the admin role first", stored)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE accounts SET role = ?, updated_at = ? WHERE name = ?`, string(role), micros(at), name)
 		if isCheck(err) {
@@ -229,14 +231,10 @@ func (s *Store) DeleteAccount(ctx context.Context, name string, ev device.AuditE
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if role == account.RoleAdmin {
-			n, err := adminCount(ctx, tx)
-			if err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			if n <= 1 {
-				return fault.Conflictf("account %q is the last admin and cannot be removed", stored)
-			}
+		if last, err := lastAdmin(ctx, tx, role); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		} else if last {
+			return fault.Conflictf("account %q is the last admin and cannot be removed", stored)
 		}
 		// The foreign key would cascade; the explicit delete states the
 		// rule and names the tokens in the audit event.
