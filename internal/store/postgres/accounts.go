@@ -177,17 +177,24 @@ func (s *Store) SetDisabled(ctx context.Context, name string, at, now time.Time,
 				return fmt.Errorf("%s: end sessions: %w", what, err)
 			}
 		}
-		a, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE key = lower($1)`, name))
-		if err != nil {
-			return fmt.Errorf("%s: read back: %w", what, err)
-		}
-		ev.Target = stored
-		return insertAudit(ctx, tx, ev)
+		a, err = changedAccount(ctx, tx, name, stored, what, ev)
+		return err
 	})
 	if err != nil {
 		return account.Account{}, err
 	}
 	return a, nil
+}
+
+// changedAccount reads the account name back after a change made in tx
+// and appends ev, aimed at its stored name, in the same transaction.
+func changedAccount(ctx context.Context, tx pgx.Tx, name, stored, what string, ev device.AuditEvent) (account.Account, error) {
+	a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE key = lower($1)`, name))
+	if err != nil {
+		return account.Account{}, fmt.Errorf("%s: read back: %w", what, err)
+	}
+	ev.Target = stored
+	return a, insertAudit(ctx, tx, ev)
 }
 
 // SetRole changes the role, keeping at least one admin: the count of
@@ -214,12 +221,8 @@ func (s *Store) SetRole(ctx context.Context, name string, role account.Role, at 
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		a, err = scanAccount(tx.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE key = lower($1)`, name))
-		if err != nil {
-			return fmt.Errorf("%s: read back: %w", what, err)
-		}
-		ev.Target = stored
-		return insertAudit(ctx, tx, ev)
+		a, err = changedAccount(ctx, tx, name, stored, what, ev)
+		return err
 	})
 	if err != nil {
 		return account.Account{}, err

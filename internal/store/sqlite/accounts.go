@@ -175,17 +175,24 @@ func (s *Store) SetDisabled(ctx context.Context, name string, at, now time.Time,
 				return fmt.Errorf("%s: end sessions: %w", what, err)
 			}
 		}
-		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name))
-		if err != nil {
-			return fmt.Errorf("%s: read back: %w", what, err)
-		}
-		ev.Target = stored
-		return insertAudit(ctx, tx, ev)
+		a, err = changedAccount(ctx, tx, name, stored, what, ev)
+		return err
 	})
 	if err != nil {
 		return account.Account{}, err
 	}
 	return a, nil
+}
+
+// changedAccount reads the account name back after a change made in tx
+// and appends ev, aimed at its stored name, in the same transaction.
+func changedAccount(ctx context.Context, tx execer, name, stored, what string, ev device.AuditEvent) (account.Account, error) {
+	a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name))
+	if err != nil {
+		return account.Account{}, fmt.Errorf("%s: read back: %w", what, err)
+	}
+	ev.Target = stored
+	return a, insertAudit(ctx, tx, ev)
 }
 
 // SetRole changes the role, keeping at least one admin.
@@ -209,12 +216,8 @@ func (s *Store) SetRole(ctx context.Context, name string, role account.Role, at 
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		a, err = scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE name = ?`, name))
-		if err != nil {
-			return fmt.Errorf("%s: read back: %w", what, err)
-		}
-		ev.Target = stored
-		return insertAudit(ctx, tx, ev)
+		a, err = changedAccount(ctx, tx, name, stored, what, ev)
+		return err
 	})
 	if err != nil {
 		return account.Account{}, err
