@@ -10,6 +10,7 @@ import (
 
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/lease"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/system"
 )
@@ -32,76 +33,110 @@ func (c *testClock) set(t time.Time) {
 	c.now = t
 }
 
-// TestSweeperFollowsLiveParameters: the stale-attempt sweeper bounds a
-// session by the key-generation time in force when it runs, not the one of
-// the node's start: a session still running after an administrator raised
-// key_generation_max_time is left alone; after the time is lowered again,
-// a session that started under the longer one is left alone until it
-// could have ended; past every bound, it is failed.
-func TestSweeperFollowsLiveParameters(t *testing.T) {
+// sweeperEnv is what the sweeper's tests share: a SQLite store, its
+// system and device services on a test clock, and one device whose
+// session node B holds since t0.
+type sweeperEnv struct {
+	t     *testing.T
+	t0    time.Time
+	st    *sqlite.Store
+	clock *testClock
+	log   *slog.Logger
+	sys   *system.Service
+	d     device.Device
+}
+
+// sweeperAdmin is who changes the parameters in the sweeper's tests.
+var sweeperAdmin = device.CLIActor("alice")
+
+// newSweeperEnv opens the store and claims the device for node B at t0,
+// recording deadline with the claim (zero: none, as before deadlines).
+func newSweeperEnv(t *testing.T, t0, deadline time.Time) *sweeperEnv {
+	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "capf.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	e := &sweeperEnv{t: t, t0: t0, st: st, clock: &testClock{now: t0}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	e.sys = system.NewService(system.Options{DataDir: dir, Store: st, Now: e.clock.Now})
+	svc := device.NewService(device.ServiceOptions{Store: st, Now: e.clock.Now})
+	if e.d, err = svc.Add(ctx, sweeperAdmin, device.Device{Name: "SEP001122334455", AuthMode: device.AuthNull, Operation: device.OpInstall}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StartAttempt(ctx, device.Attempt{Device: e.d.Name, Operation: e.d.Operation, Remote: "192.0.2.10:5000",
+		StartedAt: t0, Node: "node-b", Rev: e.d.Rev, Deadline: deadline}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// job returns the sweeper job of a node whose parameters are p.
+func (e *sweeperEnv) job(p *liveParams) lease.Job {
+	svc := device.NewService(device.ServiceOptions{Store: e.st, Now: e.clock.Now})
+	return sweepJob(svc, p.LongestSession, 30*time.Second, e.st, e.clock.Now, e.log)
+}
+
+// sweepAt runs job at the time at and fails the test unless the session
+// is still open exactly when wantOpen; bound says what bounded it.
+func (e *sweeperEnv) sweepAt(job lease.Job, at time.Time, wantOpen bool, bound string) {
+	e.t.Helper()
+	ctx := e.t.Context()
+	e.clock.set(at)
+	if err := job.Run(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	got, err := e.st.GetDevice(ctx, e.d.Name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if open := got.Status == device.StatusInProgress; open != wantOpen {
+		e.t.Fatalf("at t0+%s (%s): status %q; want the session open: %v", at.Sub(e.t0), bound, got.Status, wantOpen)
+	}
+}
+
+// TestSweeperFollowsLiveParameters: the stale-attempt sweeper bounds a
+// session by the key-generation time in force when it runs, not the one of
+// the node's start: a session still running after an administrator raised
+// key_generation_max_time is left alone; after the time is lowered again,
+// a session that started under the longer one is left alone until it
+// could have ended; past every bound, it is failed. (The attempt records
+// no deadline, as attempts stored before deadlines were.)
+func TestSweeperFollowsLiveParameters(t *testing.T) {
+	ctx := t.Context()
 	t0 := time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
-	clock := &testClock{now: t0}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := system.NewService(system.Options{DataDir: dir, Store: st, Now: clock.Now})
+	e := newSweeperEnv(t, t0, time.Time{})
 	node := config.Defaults() // key generation 30m, messages 60s, handshake 30s: 33m30s
-	p, err := newLiveParams(sys, node, node, 0, log)
+	p, err := newLiveParams(e.sys, node, node, 0, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.now = clock.Now
-	svc := device.NewService(device.ServiceOptions{Store: st, Now: clock.Now})
-	admin := device.CLIActor("alice")
-	d, err := svc.Add(ctx, admin, device.Device{Name: "SEP001122334455", AuthMode: device.AuthNull, Operation: device.OpInstall}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.StartAttempt(ctx, device.Attempt{Device: d.Name, Operation: d.Operation, Remote: "192.0.2.10:5000",
-		StartedAt: t0, Node: "node-b", Rev: d.Rev}); err != nil {
-		t.Fatal(err)
-	}
-	job := sweepJob(svc, p.LongestSession, 30*time.Second, st, clock.Now, log)
+	p.now = e.clock.Now
+	job := e.job(p)
 	set := func(key string, v any) {
 		t.Helper()
-		if _, err := sys.UpdateParameters(ctx, admin, map[string]any{key: v}); err != nil {
+		if _, err := e.sys.UpdateParameters(ctx, sweeperAdmin, map[string]any{key: v}); err != nil {
 			t.Fatal(err)
 		}
 		if !p.refresh(ctx) {
 			t.Fatalf("%s %v did not apply", key, v)
 		}
 	}
-	sweepAt := func(at time.Time, wantOpen bool) {
-		t.Helper()
-		clock.set(at)
-		if err := job.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
-		got, err := st.GetDevice(ctx, d.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if open := got.Status == device.StatusInProgress; open != wantOpen {
-			t.Fatalf("at t0+%s (bound %s): status %q; want the session open: %v", at.Sub(t0), p.LongestSession(), got.Status, wantOpen)
-		}
-	}
+	bound := func() string { return "bound " + p.LongestSession().String() }
 
 	set("key_generation_max_time", "2h") // raised while the phone generates its key
-	sweepAt(t0.Add(time.Hour), true)
-	clock.set(t0.Add(90 * time.Minute))
+	e.sweepAt(job, t0.Add(time.Hour), true, bound())
+	e.clock.set(t0.Add(90 * time.Minute))
 	set("key_generation_max_time", "10m") // lowered again
 	if got, want := p.LongestSession(), 2*time.Hour+3*time.Minute+30*time.Second; got != want {
 		t.Fatalf("right after lowering: bound %s, want the earlier %s", got, want)
 	}
-	sweepAt(t0.Add(2*time.Hour), true) // started under 2h: may still run
+	e.sweepAt(job, t0.Add(2*time.Hour), true, bound()) // started under 2h: may still run
 	// The earlier bound lasts from the change for one such session (and
 	// the time other nodes take to see the change), then the new one holds.
-	sweepAt(t0.Add(90*time.Minute+changeSpread+2*time.Hour+3*time.Minute+30*time.Second), false)
+	e.sweepAt(job, t0.Add(90*time.Minute+changeSpread+2*time.Hour+3*time.Minute+30*time.Second), false, bound())
 	if got, want := p.LongestSession(), 13*time.Minute+30*time.Second; got != want {
 		t.Fatalf("later: bound %s, want %s under the 10m in force", got, want)
 	}
@@ -114,63 +149,32 @@ func TestSweeperFollowsLiveParameters(t *testing.T) {
 // deadline (and DeadlineGrace) has passed, not the new bound.
 func TestSweeperStartedAfterALowering(t *testing.T) {
 	ctx := t.Context()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "capf.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	t0 := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
-	clock := &testClock{now: t0}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sys := system.NewService(system.Options{DataDir: dir, Store: st, Now: clock.Now})
-	svc := device.NewService(device.ServiceOptions{Store: st, Now: clock.Now})
-	admin := device.CLIActor("alice")
-	d, err := svc.Add(ctx, admin, device.Device{Name: "SEP001122334455", AuthMode: device.AuthNull, Operation: device.OpInstall}, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Node B's session, started under 2h of key generation and 60s messages.
 	deadline := device.AttemptDeadline(t0, 2*time.Hour, time.Minute)
-	if _, err := st.StartAttempt(ctx, device.Attempt{Device: d.Name, Operation: d.Operation, Remote: "192.0.2.10:5000",
-		StartedAt: t0, Node: "node-b", Rev: d.Rev, Deadline: deadline}); err != nil {
-		t.Fatal(err)
-	}
+	e := newSweeperEnv(t, t0, deadline)
 	// Lowered to 10m; then this sweeper node starts.
-	if _, err := sys.UpdateParameters(ctx, admin, map[string]any{"key_generation_max_time": "10m"}); err != nil {
+	if _, err := e.sys.UpdateParameters(ctx, sweeperAdmin, map[string]any{"key_generation_max_time": "10m"}); err != nil {
 		t.Fatal(err)
 	}
 	node := config.Defaults()
-	cfg, version, err := sys.Effective(ctx, node) // as serve starts
+	cfg, version, err := e.sys.Effective(ctx, node) // as serve starts
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newLiveParams(sys, node, cfg, version, log)
+	p, err := newLiveParams(e.sys, node, cfg, version, e.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.now = clock.Now
+	p.now = e.clock.Now
 	if got, want := p.LongestSession(), 13*time.Minute+30*time.Second; got != want {
 		t.Fatalf("the new node's bound is %s, want %s: the test needs a node that never saw the longer value", got, want)
 	}
-	job := sweepJob(svc, p.LongestSession, 30*time.Second, st, clock.Now, log)
-	sweepAt := func(at time.Time, wantOpen bool) {
-		t.Helper()
-		clock.set(at)
-		if err := job.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
-		got, err := st.GetDevice(ctx, d.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if open := got.Status == device.StatusInProgress; open != wantOpen {
-			t.Fatalf("at t0+%s (deadline t0+%s): status %q; want the session open: %v", at.Sub(t0), deadline.Sub(t0), got.Status, wantOpen)
-		}
-	}
-	sweepAt(t0.Add(time.Hour), true)                               // far past the new bound
-	sweepAt(deadline.Add(device.DeadlineGrace), true)              // at its deadline and grace
-	sweepAt(deadline.Add(device.DeadlineGrace+time.Second), false) // past them
+	job := e.job(p)
+	why := "deadline t0+" + deadline.Sub(t0).String()
+	e.sweepAt(job, t0.Add(time.Hour), true, why)                               // far past the new bound
+	e.sweepAt(job, deadline.Add(device.DeadlineGrace), true, why)              // at its deadline and grace
+	e.sweepAt(job, deadline.Add(device.DeadlineGrace+time.Second), false, why) // past them
 }
 
 // TestSessionBound: raising takes effect at once; lowering keeps the
