@@ -35,6 +35,21 @@ func runBenchBinary(t *testing.T, args ...string) *bench.Report {
 	return &rep
 }
 
+// runBenchCLI runs capf with args (a bench with --json) in this process
+// and returns its report.
+func runBenchCLI(t *testing.T, args ...string) *bench.Report {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := cli.Run(context.Background(), args, &stdout, &stderr); code != cli.ExitOK {
+		t.Fatalf("capf %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, stdout.String())
+	}
+	return &rep
+}
+
 // checkBenchCounts requires every phone of the timed phase to have
 // enrolled.
 func checkBenchCounts(t *testing.T, rep *bench.Report, phones int) {
@@ -112,17 +127,9 @@ func TestBenchUsage(t *testing.T) {
 
 func TestBenchExternal(t *testing.T) {
 	s := startServer(t, serverParams{"capf_key": "ec256"}, "")
-	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), []string{"--data", s.data, "bench", "--server", s.addr, "--json", "--quiet",
-		"--phones", "10", "--concurrency", "4", "--name-prefix", "SEPBE"}, &stdout, &stderr)
-	if code != cli.ExitOK {
-		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("report: %v\n%s", err, stdout.String())
-	}
-	checkBenchCounts(t, &rep, 10)
+	rep := runBenchCLI(t, "--data", s.data, "bench", "--server", s.addr, "--json", "--quiet",
+		"--phones", "10", "--concurrency", "4", "--name-prefix", "SEPBE")
+	checkBenchCounts(t, rep, 10)
 	if rep.Params.Mode != bench.ModeExternal || rep.ServerMeasured {
 		t.Errorf("mode %s, measured %v", rep.Params.Mode, rep.ServerMeasured)
 	}
@@ -131,8 +138,8 @@ func TestBenchExternal(t *testing.T) {
 	}
 	// The devices exist now: a second run without provisioning finds
 	// nothing to do (their operation is done), and says so.
-	stdout.Reset()
-	code = cli.Run(context.Background(), []string{"bench", "--server", s.addr, "--ca", s.caFile, "--no-provision",
+	var stdout, stderr bytes.Buffer
+	code := cli.Run(context.Background(), []string{"bench", "--server", s.addr, "--ca", s.caFile, "--no-provision",
 		"--phones", "3", "--name-prefix", "SEPBE", "--quiet"}, &stdout, &stderr)
 	if code != cli.ExitOK || !strings.Contains(stdout.String(), "failed           3") || !strings.Contains(stdout.String(), "END_SESSION no-action (0), want success") {
 		t.Errorf("second run: exit %d\n%s", code, stdout.String())
@@ -151,17 +158,9 @@ func TestBenchExternalCapfList(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close() // nothing answers there now
-	var stdout, stderr bytes.Buffer
-	code := cli.Run(context.Background(), []string{"--data", s.data, "bench", "--server", dead + "," + s.addr, "--json", "--quiet",
-		"--phones", "10", "--concurrency", "4", "--name-prefix", "SEPBF"}, &stdout, &stderr)
-	if code != cli.ExitOK {
-		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("report: %v\n%s", err, stdout.String())
-	}
-	checkBenchCounts(t, &rep, 10)
+	rep := runBenchCLI(t, "--data", s.data, "bench", "--server", dead+","+s.addr, "--json", "--quiet",
+		"--phones", "10", "--concurrency", "4", "--name-prefix", "SEPBF")
+	checkBenchCounts(t, rep, 10)
 	if rep.Params.Server != dead+","+s.addr || rep.Params.Nodes != 2 {
 		t.Errorf("params: server %q, nodes %d; want both servers", rep.Params.Server, rep.Params.Nodes)
 	}
@@ -172,8 +171,7 @@ func TestBenchExternalCapfList(t *testing.T) {
 
 	// Refused before anything is provisioned: a bad entry, a repeat, six.
 	for _, list := range []string{s.addr + ",nowhere", s.addr + "," + s.addr, strings.Repeat(s.addr+",", 5) + dead} {
-		stdout.Reset()
-		stderr.Reset()
+		var stdout, stderr bytes.Buffer
 		if code := cli.Run(context.Background(), []string{"--data", s.data, "bench", "--server", list, "--phones", "1", "--name-prefix", "SEPBD"}, &stdout, &stderr); code != cli.ExitUsage {
 			t.Errorf("--server %s: exit %d, want %d\n%s", list, code, cli.ExitUsage, stderr.String())
 		}
