@@ -138,6 +138,20 @@ func (t Token) EffectiveRole() Role {
 	return RoleViewer
 }
 
+// Capped says, for a listing, what the token acts as when its owner's
+// current role caps it below its own ("acts as viewer"), or that it acts
+// with none while its owner is disabled; "" when it acts with its own.
+func (t Token) Capped() string {
+	switch eff := t.EffectiveRole(); {
+	case eff == t.Role:
+		return ""
+	case eff == "":
+		return "acts with no role: its owner is disabled"
+	default:
+		return "acts as " + string(eff)
+	}
+}
+
 // Session is a browser session after a successful login.
 type Session struct {
 	ID        string // secret: the cookie value; stored only as a hash

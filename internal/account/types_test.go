@@ -34,3 +34,21 @@ func TestEffectiveRole(t *testing.T) {
 		t.Errorf("OwnerLabel of a service token = %q", got)
 	}
 }
+
+func TestCapped(t *testing.T) {
+	const admin, viewer = account.RoleAdmin, account.RoleViewer
+	for _, tt := range []struct {
+		tok  account.Token
+		want string
+	}{
+		{account.Token{Role: admin, Service: true}, ""},
+		{account.Token{Role: admin, Owner: "alice", OwnerRole: admin}, ""},
+		{account.Token{Role: admin, Owner: "alice", OwnerRole: viewer}, "acts as viewer"},
+		{account.Token{Role: viewer, Owner: "alice", OwnerRole: admin}, ""},
+		{account.Token{Role: admin, Owner: "alice"}, "acts with no role: its owner is disabled"},
+	} {
+		if got := tt.tok.Capped(); got != tt.want {
+			t.Errorf("%+v: Capped() = %q, want %q", tt.tok, got, tt.want)
+		}
+	}
+}

@@ -344,8 +344,8 @@ func newTokenRevokeCmd(g *globals) *cobra.Command {
 // tokenRole is the token's role as listed: its own, and what its owner's
 // current role caps it at when that is less.
 func tokenRole(t account.Token) string {
-	if eff := t.EffectiveRole(); eff != t.Role {
-		return fmt.Sprintf("%s (acts as %s)", t.Role, eff)
+	if c := t.Capped(); c != "" {
+		return fmt.Sprintf("%s (%s)", t.Role, c)
 	}
 	return string(t.Role)
 }

@@ -257,7 +257,7 @@ func (u *ui) accountDelete(w http.ResponseWriter, r *http.Request, p account.Pri
 // tokenRow is one API token as the list shows it.
 type tokenRow struct {
 	account.Token
-	Acts account.Role // EffectiveRole, when less than Role
+	Acts string // Token.Capped: what it acts as, when less than its role
 }
 
 // tokensData is the API Tokens page's content.
@@ -289,10 +289,7 @@ func (u *ui) showTokens(w http.ResponseWriter, r *http.Request, p account.Princi
 		return
 	}
 	for _, t := range list {
-		row := tokenRow{Token: t}
-		if eff := t.EffectiveRole(); eff != t.Role {
-			row.Acts = eff
-		}
+		row := tokenRow{Token: t, Acts: t.Capped()}
 		d.Tokens = append(d.Tokens, row)
 	}
 	d.Roles = account.Roles

@@ -356,7 +356,11 @@ func TestDisableAccountPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := e.svc.CreateToken(ctx, device.CLIActor("test"), "victor", "victor-ci", account.RoleViewer, 0); err != nil {
+		t.Fatal(err)
+	}
 	wantRedirect(t, e.post("/system/accounts/victor/disable", "admin", url.Values{}), "/system/accounts?done=disabled")
+	wantBody(t, e.get("/system/tokens", "admin"), "viewer (acts with no role: its owner is disabled)")
 	if a, _ := e.account("victor"); !a.Disabled() {
 		t.Fatalf("victor = %+v, want disabled", a)
 	}
