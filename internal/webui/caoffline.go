@@ -36,30 +36,35 @@ type csrPage struct {
 	CSR     string
 }
 
-// backToCertificate ends a successful action: the page shows the set as
-// it is now.
-func backToCertificate(w http.ResponseWriter, r *http.Request) {
-	http.Redirect(w, r, "/security/certificate", http.StatusSeeOther)
+// caChange is a form that changes the CA set: change's error is shown
+// on the error page; on success the browser goes back to the certificate
+// page, which shows the set as it is now.
+func (u *ui) caChange(change func(r *http.Request, actor device.Actor) error) handler {
+	return func(w http.ResponseWriter, r *http.Request, p account.Principal) {
+		if !u.caSetOr(w, r, p) {
+			return
+		}
+		if err := change(r, p.Actor()); err != nil {
+			u.fail(w, r, p, err)
+			return
+		}
+		http.Redirect(w, r, "/security/certificate", http.StatusSeeOther)
+	}
 }
 
 // caImport stages the certificate and key of the form. The key is never
 // shown back, logged nor audited.
-func (u *ui) caImport(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	if !u.caSetOr(w, r, p) {
-		return
-	}
+func (u *ui) caImport(r *http.Request, actor device.Actor) error {
 	leaf, more, err := caset.ParseChainFields([]byte(r.PostFormValue("certificate")), []byte(r.PostFormValue("chain")))
-	if err == nil {
-		var key crypto.Signer
-		if key, err = caset.ParseKeyField("key", []byte(r.PostFormValue("key"))); err == nil {
-			_, _, err = u.o.CASet.Import(r.Context(), leaf, more, key, "the key given", p.Actor())
-		}
-	}
 	if err != nil {
-		u.fail(w, r, p, err)
-		return
+		return err
 	}
-	backToCertificate(w, r)
+	key, err := caset.ParseKeyField("key", []byte(r.PostFormValue("key")))
+	if err != nil {
+		return err
+	}
+	_, _, err = u.o.CASet.Import(r.Context(), leaf, more, key, "the key given", actor)
+	return err
 }
 
 // caCSR makes the offline CA's pending key and shows its request to copy
@@ -98,85 +103,55 @@ func (u *ui) caPendingCSR(w http.ResponseWriter, r *http.Request, p account.Prin
 
 // caInstallSigned stages the outside CA's certificate of the form for the
 // pending key.
-func (u *ui) caInstallSigned(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	if !u.caSetOr(w, r, p) {
-		return
-	}
+func (u *ui) caInstallSigned(r *http.Request, actor device.Actor) error {
 	leaf, more, err := caset.ParseChainFields([]byte(r.PostFormValue("certificate")), []byte(r.PostFormValue("chain")))
-	if err == nil {
-		_, _, err = u.o.CASet.InstallSigned(r.Context(), leaf, more, p.Actor())
-	}
 	if err != nil {
-		u.fail(w, r, p, err)
-		return
+		return err
 	}
-	backToCertificate(w, r)
+	_, _, err = u.o.CASet.InstallSigned(r.Context(), leaf, more, actor)
+	return err
 }
 
 // caDiscardPending discards the pending key.
-func (u *ui) caDiscardPending(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	if !u.caSetOr(w, r, p) {
-		return
-	}
-	if _, err := u.o.CASet.DiscardPending(r.Context(), p.Actor()); err != nil {
-		u.fail(w, r, p, err)
-		return
-	}
-	backToCertificate(w, r)
+func (u *ui) caDiscardPending(r *http.Request, actor device.Actor) error {
+	_, err := u.o.CASet.DiscardPending(r.Context(), actor)
+	return err
 }
 
 // maxValidityDays bounds the issuing CA's lifetime a form asks for.
 const maxValidityDays = 36500
 
 // caIssuerCreate makes an issuing CA below the active CAPF certificate.
-func (u *ui) caIssuerCreate(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	if !u.caSetOr(w, r, p) {
-		return
-	}
+func (u *ui) caIssuerCreate(r *http.Request, actor device.Actor) error {
 	days := 0
 	if s := r.PostFormValue("validity_days"); s != "" {
 		var err error
 		if days, err = strconv.Atoi(s); err != nil || days < 0 || days > maxValidityDays {
-			u.fail(w, r, p, fault.InvalidField("validity_days", "the validity is a number of days from 0 (the default, 730) to %d", maxValidityDays))
-			return
+			return fault.InvalidField("validity_days", "the validity is a number of days from 0 (the default, 730) to %d", maxValidityDays)
 		}
 	}
-	if _, _, err := u.o.CASet.IssuerCreate(r.Context(), r.PostFormValue("key_algorithm"), time.Duration(days)*24*time.Hour, p.Actor()); err != nil {
-		u.fail(w, r, p, err)
-		return
-	}
-	backToCertificate(w, r)
+	_, _, err := u.o.CASet.IssuerCreate(r.Context(), r.PostFormValue("key_algorithm"), time.Duration(days)*24*time.Hour, actor)
+	return err
 }
 
 // caIssuerImport puts the issuing CA of the form in place. The key is
 // never shown back, logged nor audited.
-func (u *ui) caIssuerImport(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	if !u.caSetOr(w, r, p) {
-		return
-	}
+func (u *ui) caIssuerImport(r *http.Request, actor device.Actor) error {
 	certs, err := caset.ParseCertificatesField("certificate", []byte(r.PostFormValue("certificate")), true)
-	if err == nil {
-		var key crypto.Signer
-		if key, err = caset.ParseKeyField("key", []byte(r.PostFormValue("key"))); err == nil {
-			_, _, err = u.o.CASet.IssuerImport(r.Context(), certs, key, "the key given", p.Actor())
-		}
-	}
 	if err != nil {
-		u.fail(w, r, p, err)
-		return
+		return err
 	}
-	backToCertificate(w, r)
+	key, err := caset.ParseKeyField("key", []byte(r.PostFormValue("key")))
+	if err != nil {
+		return err
+	}
+	_, _, err = u.o.CASet.IssuerImport(r.Context(), certs, key, "the key given", actor)
+	return err
 }
 
 // caIssuerRemove removes the issuing CA (force: even while phones hold
 // its LSCs).
-func (u *ui) caIssuerRemove(w http.ResponseWriter, r *http.Request, p account.Principal) {
-	if !u.caSetOr(w, r, p) {
-		return
-	}
-	if _, _, err := u.o.CASet.IssuerRemove(r.Context(), r.PostFormValue("force") == "yes", p.Actor()); err != nil {
-		u.fail(w, r, p, err)
-		return
-	}
-	backToCertificate(w, r)
+func (u *ui) caIssuerRemove(r *http.Request, actor device.Actor) error {
+	_, _, err := u.o.CASet.IssuerRemove(r.Context(), r.PostFormValue("force") == "yes", actor)
+	return err
 }
