@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/capf-server/capf/internal/capflist"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/phonesim"
 	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/wire"
@@ -314,18 +316,24 @@ func isIPv4Loopback(addr string) bool {
 }
 
 // serverList splits an external Server into its addresses: one to
-// MaxNodes host:port entries, comma-separated, none twice.
+// MaxNodes host:port entries, comma-separated, none twice, each read as
+// capf_servers reads a capfList entry (capflist.ParseEntry) but with its
+// port required: the run dials it.
 func serverList(s string) ([]string, error) {
 	var list []string
 	for _, a := range strings.Split(s, ",") {
 		a = strings.TrimSpace(a)
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return nil, fmt.Errorf("server %q: %v", a, err)
+		e, err := capflist.ParseEntry(a)
+		if err == nil && e.Port == "" {
+			err = fmt.Errorf("no port: want HOST:PORT")
 		}
-		if slices.Contains(list, a) {
+		if err != nil {
+			return nil, fmt.Errorf("server %q: %s", a, fault.Message(err))
+		}
+		if slices.Contains(list, e.String()) {
 			return nil, fmt.Errorf("server %q listed twice", a)
 		}
-		list = append(list, a)
+		list = append(list, e.String())
 	}
 	if len(list) > MaxNodes {
 		return nil, fmt.Errorf("servers %q: %d listed, a phone's capfList holds at most %d", s, len(list), MaxNodes)
