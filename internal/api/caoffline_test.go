@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,126 +13,26 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/caset/casettest"
 	"github.com/capf-server/capf/internal/device"
-	"github.com/capf-server/capf/internal/fault"
 )
 
-// memVault keeps CA keys in memory, as the CLI's vault keeps them in
-// DATA/ca or sealed in the keys table (that one is tested over real
-// files and PostgreSQL in internal/cli); the pending key's audit line
-// goes to the real store.
+// memVault is the in-memory vault of the test, with the env whose set,
+// audit stream and vault a refused request must leave as they were.
 type memVault struct {
-	testCAKeys
-	e       *env
-	mu      sync.Mutex
-	keys    map[string]crypto.Signer
-	pending crypto.Signer
-	holder  *x509.Certificate
-}
-
-func (v *memVault) PutKey(_ context.Context, ref string, _ []*x509.Certificate, key crypto.Signer) (caset.NewKey, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.keys[ref]; ok {
-		return caset.NewKey{}, fault.Conflictf("key %s exists", ref)
-	}
-	v.keys[ref] = key
-	return caset.NewKey{KeyRef: ref, Undo: func() { v.mu.Lock(); delete(v.keys, ref); v.mu.Unlock() }}, nil
-}
-
-func (v *memVault) OpenKey(_ context.Context, r caset.Record) (*ca.Authority, error) {
-	v.mu.Lock()
-	k := v.keys[r.KeyRef]
-	v.mu.Unlock()
-	if k == nil {
-		return nil, fault.NotFoundf("no key %s", r.KeyRef)
-	}
-	c, err := r.Certificate()
-	if err != nil {
-		return nil, err
-	}
-	return ca.New(c, k, ca.Options{Now: func() time.Time { return testNow }})
-}
-
-func (v *memVault) Pending(context.Context) (*caset.Pending, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.pending == nil {
-		return nil, nil
-	}
-	return &caset.Pending{ID: caset.PublicKeyID(v.pending.Public()), Subject: v.holder.Subject.String(), Algorithm: caset.KeyAlgorithmOf(v.pending.Public()), Where: "in memory"}, nil
-}
-
-func (v *memVault) OpenPending(context.Context) (crypto.Signer, *x509.Certificate, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.pending == nil {
-		return nil, nil, fault.NotFoundf("no pending key")
-	}
-	return v.pending, v.holder, nil
-}
-
-func (v *memVault) AddPending(ctx context.Context, c *x509.Certificate, key crypto.Signer, ev device.AuditEvent) error {
-	if err := v.e.store.AppendAudit(ctx, ev); err != nil {
-		return err
-	}
-	v.mu.Lock()
-	v.pending, v.holder = key, c
-	v.mu.Unlock()
-	return nil
-}
-
-func (v *memVault) DiscardPending(ctx context.Context, ev device.AuditEvent) error {
-	if err := v.e.store.AppendAudit(ctx, ev); err != nil {
-		return err
-	}
-	return v.ClearPending(ctx)
-}
-
-func (v *memVault) ClearPending(context.Context) error {
-	v.mu.Lock()
-	v.pending, v.holder = nil, nil
-	v.mu.Unlock()
-	return nil
-}
-
-func (v *memVault) ClearIssuing(context.Context) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for ref := range v.keys {
-		if strings.HasPrefix(ref, caset.IssuingKeyPrefix) {
-			delete(v.keys, ref)
-		}
-	}
-	return nil
-}
-
-// refs lists the vault's key references.
-func (v *memVault) refs() string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	var out []string
-	for r := range v.keys {
-		out = append(out, r)
-	}
-	slices.Sort(out)
-	if v.pending != nil {
-		out = append(out, "pending")
-	}
-	return strings.Join(out, ",")
+	*casettest.Vault
+	e *env
 }
 
 // offlineEnv is caSetEnv with a vault.
 func offlineEnv(t *testing.T) (*env, *memVault) {
 	t.Helper()
 	e, _ := caSetEnv(t)
-	v := &memVault{e: e, keys: map[string]crypto.Signer{}}
+	v := &memVault{Vault: casettest.NewVault(e.store, func() time.Time { return testNow }), e: e}
 	adm := e.srv.o.CASet.(*caset.Admin)
 	adm.Vault = v
 	return e, v
@@ -231,7 +130,7 @@ func (v *memVault) snapshot(t *testing.T) string {
 		rows = append(rows, r.ID+" "+string(r.State))
 	}
 	slices.Sort(rows)
-	return strings.Join(rows, ";") + "|" + strings.Join(caAudit(t, v.e), ";") + "|" + v.refs()
+	return strings.Join(rows, ";") + "|" + strings.Join(caAudit(t, v.e), ";") + "|" + v.Refs()
 }
 
 // TestCAImportAPI: POST /ca-set/import stages a certificate and key made
@@ -311,8 +210,8 @@ func TestCAImportAPI(t *testing.T) {
 	if a := caAudit(t, e); a[len(a)-1] != "ca.import "+id+" api:ops" {
 		t.Errorf("audit %q, want ca.import by api:ops last", a)
 	}
-	if v.refs() != "ca-"+id {
-		t.Errorf("vault %q, want the key as ca-%s", v.refs(), id)
+	if v.Refs() != "ca-"+id {
+		t.Errorf("vault %q, want the key as ca-%s", v.Refs(), id)
 	}
 	evs, err := e.store.ListAudit(t.Context(), device.AuditQuery{})
 	if err != nil {
@@ -341,8 +240,8 @@ func TestCAImportAPI(t *testing.T) {
 func TestCAOfflineAPI(t *testing.T) {
 	e, v := offlineEnv(t)
 	w := e.do(asViewer, http.MethodPost, Prefix+"/ca-set/csr", map[string]any{"key_algorithm": "ec256"})
-	if w.Code != http.StatusForbidden || v.refs() != "" {
-		t.Fatalf("csr as a viewer: %d, vault %q", w.Code, v.refs())
+	if w.Code != http.StatusForbidden || v.Refs() != "" {
+		t.Fatalf("csr as a viewer: %d, vault %q", w.Code, v.Refs())
 	}
 	w = e.do(asAdmin, http.MethodPost, Prefix+"/ca-set/csr", map[string]any{"subject": "CN=CAPF-offline,BOGUS=x"})
 	if _, loc := problemOf(t, w.Body.String()); w.Code != http.StatusUnprocessableEntity || loc != "body.subject" {
@@ -390,8 +289,8 @@ func TestCAOfflineAPI(t *testing.T) {
 	if stateOf(s)[id] != caset.Staged || s.Pending != nil {
 		t.Fatalf("after install-signed: %+v, want %s staged and no pending key", s, id)
 	}
-	if v.refs() != "ca-"+id {
-		t.Errorf("vault %q, want the pending key as ca-%s", v.refs(), id)
+	if v.Refs() != "ca-"+id {
+		t.Errorf("vault %q, want the pending key as ca-%s", v.Refs(), id)
 	}
 	if w := e.do(asAdmin, http.MethodPost, Prefix+"/ca-set/install-signed", map[string]any{"certificate": certPEM(answer)}); w.Code != http.StatusNotFound {
 		t.Errorf("install-signed with no pending key: %d %s", w.Code, w.Body.String())
@@ -448,8 +347,8 @@ func TestCAIssuerAPI(t *testing.T) {
 		t.Fatalf("issuing after create: %+v, want one below %s, signing, 10 days", s.Issuing, oid)
 	}
 	iid := s.Issuing.ID
-	if !strings.Contains(v.refs(), caset.IssuingKeyPrefix+iid) {
-		t.Errorf("vault %q, want the issuing key", v.refs())
+	if !strings.Contains(v.Refs(), caset.IssuingKeyPrefix+iid) {
+		t.Errorf("vault %q, want the issuing key", v.Refs())
 	}
 	w = e.do(asAdmin, http.MethodPost, Prefix+"/ca-set/issuer", nil)
 	if detail, _ := problemOf(t, w.Body.String()); w.Code != http.StatusConflict || !strings.Contains(detail, "in place already") {
@@ -466,8 +365,8 @@ func TestCAIssuerAPI(t *testing.T) {
 	if s := decode[CASetView](t, e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer?force=true", nil), http.StatusOK); s.Issuing != nil {
 		t.Fatalf("after remove: %+v", s.Issuing)
 	}
-	if strings.Contains(v.refs(), caset.IssuingKeyPrefix) {
-		t.Errorf("vault %q after remove, want no issuing key", v.refs())
+	if strings.Contains(v.Refs(), caset.IssuingKeyPrefix) {
+		t.Errorf("vault %q after remove, want no issuing key", v.Refs())
 	}
 
 	// Import: one of another PKI is refused; one signed by the CAPF

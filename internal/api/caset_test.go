@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"net/http"
 	"strings"
@@ -11,24 +10,9 @@ import (
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/caset/casettest"
 	"github.com/capf-server/capf/internal/device"
 )
-
-// testCAKeys makes the key of a regenerated CA in memory: the API needs
-// only its certificate (serve opens the key when the set changes).
-type testCAKeys struct{}
-
-func (testCAKeys) NewCAKey(_ context.Context, alg ca.KeyAlgorithm) (caset.NewKey, error) {
-	a, err := ca.Generate(ca.Options{KeyAlgorithm: alg, Now: func() time.Time { return testNow.Add(-time.Hour) }})
-	if err != nil {
-		return caset.NewKey{}, err
-	}
-	id, err := caset.KeyID(a.Certificate())
-	if err != nil {
-		return caset.NewKey{}, err
-	}
-	return caset.NewKey{Chain: []*x509.Certificate{a.Certificate()}, KeyRef: "ca-" + id}, nil
-}
 
 // caSetEnv is an API over a real CA set on SQLite: the env's CAPF
 // certificate adopted as its first, active CA.
@@ -39,7 +23,7 @@ func caSetEnv(t *testing.T) (*env, string) {
 	if _, err := svc.Adopt(t.Context(), e.cert, "capf", device.CLIActor("test")); err != nil {
 		t.Fatal(err)
 	}
-	e.srv.o.CASet = &caset.Admin{Service: svc, Keys: testCAKeys{}, DefaultAlgorithm: func() ca.KeyAlgorithm { return ca.ECP256 }}
+	e.srv.o.CASet = &caset.Admin{Service: svc, Keys: casettest.Keys{Now: func() time.Time { return testNow.Add(-time.Hour) }}, DefaultAlgorithm: func() ca.KeyAlgorithm { return ca.ECP256 }}
 	id, err := caset.KeyID(e.cert)
 	if err != nil {
 		t.Fatal(err)

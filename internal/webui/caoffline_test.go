@@ -1,7 +1,6 @@
 package webui_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,107 +13,20 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/caset/casettest"
 	"github.com/capf-server/capf/internal/device"
-	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/webauth"
 )
 
-// memVault keeps CA keys in memory, as the CLI's vault keeps them in
-// DATA/ca or sealed in the keys table (tested in internal/cli); the
-// pending key's audit lines go to the real store.
-type memVault struct {
-	e       *env
-	mu      sync.Mutex
-	keys    map[string]crypto.Signer
-	pending crypto.Signer
-	holder  *x509.Certificate
-}
-
-func (v *memVault) PutKey(_ context.Context, ref string, _ []*x509.Certificate, key crypto.Signer) (caset.NewKey, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.keys[ref] = key
-	return caset.NewKey{KeyRef: ref, Undo: func() { v.mu.Lock(); delete(v.keys, ref); v.mu.Unlock() }}, nil
-}
-
-func (v *memVault) OpenKey(_ context.Context, r caset.Record) (*ca.Authority, error) {
-	v.mu.Lock()
-	k := v.keys[r.KeyRef]
-	v.mu.Unlock()
-	if k == nil {
-		return nil, fault.NotFoundf("no key %s", r.KeyRef)
-	}
-	c, err := r.Certificate()
-	if err != nil {
-		return nil, err
-	}
-	return ca.New(c, k, ca.Options{Now: func() time.Time { return testNow }})
-}
-
-func (v *memVault) Pending(context.Context) (*caset.Pending, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.pending == nil {
-		return nil, nil
-	}
-	return &caset.Pending{ID: caset.PublicKeyID(v.pending.Public()), Subject: v.holder.Subject.String(), Algorithm: caset.KeyAlgorithmOf(v.pending.Public()), Where: "in memory"}, nil
-}
-
-func (v *memVault) OpenPending(context.Context) (crypto.Signer, *x509.Certificate, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.pending == nil {
-		return nil, nil, fault.NotFoundf("no pending key")
-	}
-	return v.pending, v.holder, nil
-}
-
-func (v *memVault) AddPending(ctx context.Context, c *x509.Certificate, key crypto.Signer, ev device.AuditEvent) error {
-	if err := v.e.store.AppendAudit(ctx, ev); err != nil {
-		return err
-	}
-	v.mu.Lock()
-	v.pending, v.holder = key, c
-	v.mu.Unlock()
-	return nil
-}
-
-func (v *memVault) DiscardPending(ctx context.Context, ev device.AuditEvent) error {
-	if err := v.e.store.AppendAudit(ctx, ev); err != nil {
-		return err
-	}
-	return v.ClearPending(ctx)
-}
-
-func (v *memVault) ClearPending(context.Context) error {
-	v.mu.Lock()
-	v.pending, v.holder = nil, nil
-	v.mu.Unlock()
-	return nil
-}
-
-func (v *memVault) ClearIssuing(context.Context) error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for ref := range v.keys {
-		if strings.HasPrefix(ref, caset.IssuingKeyPrefix) {
-			delete(v.keys, ref)
-		}
-	}
-	return nil
-}
-
 // offlineEnv is caSetEnv with a vault.
-func offlineEnv(t *testing.T) (*env, *caset.Admin, *memVault) {
+func offlineEnv(t *testing.T) (*env, *caset.Admin, *casettest.Vault) {
 	t.Helper()
 	e, adm, _ := caSetEnv(t)
-	v := &memVault{e: e, keys: map[string]crypto.Signer{}}
+	v := casettest.NewVault(e.store, func() time.Time { return testNow })
 	adm.Vault = v
 	return e, adm, v
 }
@@ -343,8 +255,8 @@ func TestCAOfflineRefused(t *testing.T) {
 			if got := auditOf(t, e); len(got) != len(audit) {
 				t.Errorf("audit grew: %q", got)
 			}
-			if p, _ := v.Pending(t.Context()); p != nil || len(v.keys) != 0 {
-				t.Errorf("keys changed: pending %+v, %d keys", p, len(v.keys))
+			if refs := v.Refs(); refs != "" { // no key, none pending
+				t.Errorf("keys changed: %q", refs)
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package webui_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"net/http"
 	"net/url"
@@ -12,33 +11,18 @@ import (
 
 	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
+	"github.com/capf-server/capf/internal/caset/casettest"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/webauth"
 	"github.com/capf-server/capf/internal/webui"
 )
-
-// memCAKeys makes the key of a regenerated CA in memory: the UI needs
-// only its certificate (serve opens the key when the set changes).
-type memCAKeys struct{}
-
-func (memCAKeys) NewCAKey(_ context.Context, alg ca.KeyAlgorithm) (caset.NewKey, error) {
-	a, err := ca.Generate(ca.Options{KeyAlgorithm: alg, Now: func() time.Time { return testNow.Add(-time.Hour) }})
-	if err != nil {
-		return caset.NewKey{}, err
-	}
-	id, err := caset.KeyID(a.Certificate())
-	if err != nil {
-		return caset.NewKey{}, err
-	}
-	return caset.NewKey{Chain: []*x509.Certificate{a.Certificate()}, KeyRef: "ca-" + id}, nil
-}
 
 // caSetEnv is a UI over a real CA set on SQLite: the env's CAPF
 // certificate adopted as its first, active CA; the served trust file
 // lists that one only.
 func caSetEnv(t *testing.T) (*env, *caset.Admin, string) {
 	t.Helper()
-	adm := &caset.Admin{Keys: memCAKeys{}, DefaultAlgorithm: func() ca.KeyAlgorithm { return ca.ECP256 }}
+	adm := &caset.Admin{Keys: casettest.Keys{Now: func() time.Time { return testNow.Add(-time.Hour) }}, DefaultAlgorithm: func() ca.KeyAlgorithm { return ca.ECP256 }}
 	e := newEnv(t, func(o *webui.Options) { o.CASet = adm })
 	adm.Service = caset.NewService(e.store, func() time.Time { return testNow })
 	adm.Listed = func() ([][]byte, string, error) { return [][]byte{e.cert.Raw}, "/data/trust/ITLFile.tlv", nil }
