@@ -165,6 +165,9 @@ func TestECDSAFileKeyDoesNotDecrypt(t *testing.T) {
 }
 
 func TestReadPINFile(t *testing.T) {
+	// The PIN has letters and a sign so that it cannot turn up by chance
+	// in the random digits of the temporary directory an error names.
+	const pin = "Pin-Sec+ret"
 	dir := t.TempDir()
 	write := func(name, data string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
@@ -179,15 +182,15 @@ func TestReadPINFile(t *testing.T) {
 	for _, tt := range []struct {
 		name, path, want, has string
 	}{
-		{"lf", write("lf", "1234\n", 0o600), "1234", ""},
-		{"crlf", write("crlf", "1234\r\n", 0o400), "1234", ""},
+		{"lf", write("lf", pin+"\n", 0o600), pin, ""},
+		{"crlf", write("crlf", pin+"\r\n", 0o400), pin, ""},
 		{"bare", write("bare", "p a s s", 0o600), "p a s s", ""},
 		{"not-given", "", "", "--pin-file"},
 		{"missing", filepath.Join(dir, "none"), "", "no such file"},
-		{"group-readable", write("g", "1234\n", 0o640), "", "mode 0640"},
-		{"world-readable", write("w", "1234\n", 0o604), "", "mode 0604"},
+		{"group-readable", write("g", pin+"\n", 0o640), "", "mode 0640"},
+		{"world-readable", write("w", pin+"\n", 0o604), "", "mode 0604"},
 		{"empty", write("empty", "\n", 0o600), "", "is empty"},
-		{"two-lines", write("two", "1234\n5678\n", 0o600), "", "alone on one line"},
+		{"two-lines", write("two", pin+"\n5678\n", 0o600), "", "alone on one line"},
 		{"too-long", write("long", strings.Repeat("9", 300), 0o600), "", "larger than"},
 		{"directory", dir, "", "not a regular file"},
 	} {
@@ -197,7 +200,7 @@ func TestReadPINFile(t *testing.T) {
 				if !errors.Is(err, keyref.ErrPINFile) || !strings.Contains(err.Error(), tt.has) {
 					t.Fatalf("err = %v, want ErrPINFile saying %q", err, tt.has)
 				}
-				if strings.Contains(err.Error(), "1234") {
+				if strings.Contains(err.Error(), pin) {
 					t.Fatalf("error %q shows the PIN", err)
 				}
 				return
