@@ -36,6 +36,8 @@ fi
 echo "== go test -race"
 # The PKCS #11 tests fail instead of skipping when SoftHSM2 is missing.
 export CAPF_REQUIRE_SOFTHSM=1
+# So do the FreeRADIUS tests when freeradius or eapol_test is missing.
+export CAPF_REQUIRE_FREERADIUS=1
 go test -race -count=1 -timeout 30m ./...
 
 echo "== fuzz (short)"

@@ -31,11 +31,7 @@ func TestRevocation(t *testing.T) {
 		t.Skip("openssl is not installed")
 	}
 	s := startServer(t, serverParams{"crl_listen": "127.0.0.1:0"}, "")
-	m := regexp.MustCompile(`CRL and OCSP:\s+(http://\S+)/crl,`).FindStringSubmatch(s.out.String())
-	if m == nil {
-		t.Fatalf("no CRL listener in the startup lines:\n%s", s.out)
-	}
-	base := m[1]
+	base := crlListener(t, s)
 	dir := t.TempDir()
 	certFile := func(name string, res *phonesim.Result) string {
 		p := filepath.Join(dir, name+".pem")
@@ -103,22 +99,7 @@ func TestRevocation(t *testing.T) {
 
 	// The CRL: the revocation by capf cert revoke (another process) is
 	// picked up within the publisher's check.
-	var crl []byte
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/crl")
-		if err == nil {
-			crl, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-		}
-		if err == nil && resp.StatusCode == http.StatusOK && strings.Count(crlText(t, crl), "Serial Number:") == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the CRL did not list the three LSCs in time: %v\n%s", err, crlText(t, crl))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	crl := waitForCRL(t, base, 3)
 	crlFile := filepath.Join(dir, "served.crl")
 	if err := os.WriteFile(crlFile, crl, 0o600); err != nil {
 		t.Fatal(err)
@@ -161,7 +142,7 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("openssl verify -crl_download of a valid LSC: %v %s", err, out)
 	}
 	s.mustCapf("cert", "revoke", serial(withDP), "--reason", "cessationOfOperation")
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, err := exec.Command("openssl", "verify", "-crl_check", "-crl_download", "-CAfile", ca, certFile("dp", withDP)).CombinedOutput()
 		if err != nil && strings.Contains(string(out), "certificate revoked") {
@@ -171,6 +152,39 @@ func TestRevocation(t *testing.T) {
 			t.Fatalf("openssl verify -crl_download still accepts the revoked LSC: %s", out)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// crlListener is the http://HOST:PORT base of the server's CRL and OCSP
+// listener, from its start-up lines.
+func crlListener(t *testing.T, s *server) string {
+	t.Helper()
+	m := regexp.MustCompile(`CRL and OCSP:\s+(http://\S+)/crl,`).FindStringSubmatch(s.out.String())
+	if m == nil {
+		t.Fatalf("no CRL listener in the startup lines:\n%s", s.out)
+	}
+	return m[1]
+}
+
+// waitForCRL fetches base/crl until it lists n serials (30 s at most) and
+// returns it (DER).
+func waitForCRL(t *testing.T, base string, n int) []byte {
+	t.Helper()
+	var crl []byte
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/crl")
+		if err == nil {
+			crl, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode == http.StatusOK && strings.Count(crlText(t, crl), "Serial Number:") == n {
+			return crl
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the CRL did not list %d LSCs in time: %v\n%s", n, err, crlText(t, crl))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -102,6 +102,9 @@ func TestOCSPNonce(t *testing.T) {
 			if got.Status != ocsp.Good {
 				t.Errorf("status %d, want good", got.Status)
 			}
+			if got.Certificate == nil || !got.Certificate.Equal(f.ca.Certificate()) {
+				t.Errorf("the response's certs do not carry its signer (OpenSSL's verifier looks for it there)")
+			}
 			for _, e := range got.Extensions {
 				if e.Id.Equal(oidNonce) {
 					t.Errorf("nonce in singleExtensions: %x; RFC 6960 4.4.1 puts it in responseExtensions", e.Value)

@@ -101,6 +101,12 @@ func (s *Server) answer(r *http.Request, der []byte) []byte {
 		ThisUpdate:   now,
 		NextUpdate:   now.Add(s.o.OCSPValidity),
 		IssuerHash:   req.HashAlgorithm,
+		// The signer's certificate goes in the response's certs: OpenSSL's
+		// OCSP_basic_verify looks for the signer there (and in the
+		// certificates its caller passes), not in the trusted store, so
+		// FreeRADIUS refuses a response without it ("signer certificate
+		// not found") even when it trusts the CA.
+		Certificate: iss.Cert,
 	}
 	if req.SerialNumber.Sign() > 0 {
 		rec, err := s.o.Store.GetCertificate(r.Context(), fmt.Sprintf("%X", req.SerialNumber.Bytes()))

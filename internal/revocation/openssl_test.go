@@ -277,6 +277,9 @@ func TestOCSPGet(t *testing.T) {
 	if got.Status != ocsp.Revoked || got.RevocationReason != ocsp.Superseded {
 		t.Errorf("OCSP GET: status %d reason %d, want revoked, superseded", got.Status, got.RevocationReason)
 	}
+	if got.Certificate == nil || !got.Certificate.Equal(f.ca.Certificate()) {
+		t.Errorf("OCSP GET: the response's certs do not carry its signer (OpenSSL's verifier looks for it there)")
+	}
 }
 
 // TestHTTPBounds covers what the listener refuses.
