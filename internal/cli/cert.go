@@ -9,6 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/capf-server/capf/internal/apiclient"
+	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/view"
 )
@@ -17,18 +20,101 @@ func init() { subcommands = append(subcommands, newCertCmd) }
 
 func newCertCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "cert", Short: "Every LSC ever issued: list, show and revoke (revoked LSCs go on the CRL and OCSP answers revoked)"}
-	cmd.AddCommand(newCertListCmd(g), newCertShowCmd(g), newCertRevokeCmd(g))
-	return cmd
+	for _, sub := range []*cobra.Command{newCertListCmd(g), newCertShowCmd(g), newCertRevokeCmd(g)} {
+		cmd.AddCommand(canRunRemote(sub))
+	}
+	return canRunRemote(cmd)
 }
 
-// openCerts opens the store and returns the issued-LSC service over it and
-// a function that closes the store.
-func (g *globals) openCerts(ctx context.Context, mode access) (*lsc.Service, func(), error) {
+// certAdmin is what the cert commands work through: the data directory's
+// issued-LSC service, or a remote server's REST API.
+type certAdmin interface {
+	List(ctx context.Context, q lsc.Query) ([]view.Certificate, error)
+	Get(ctx context.Context, serial string) (view.Certificate, error)
+	Revoke(ctx context.Context, serial, reason string) (view.Certificate, error)
+}
+
+// certAdmin returns the certAdmin a command works through and a function
+// that releases it: remote when --server (or CAPF_SERVER) names a server,
+// else the store, opened with mode.
+func (g *globals) certAdmin(ctx context.Context, mode access) (certAdmin, func(), error) {
+	if g.remote.server != "" {
+		c, err := g.apiClient()
+		if err != nil {
+			return nil, nil, err
+		}
+		return remoteCerts{c}, c.Close, nil
+	}
 	st, err := g.openStore(ctx, mode)
 	if err != nil {
 		return nil, nil, err
 	}
-	return lsc.NewService(lsc.Options{Store: st}), func() { st.Close() }, nil
+	return localCerts{g: g, svc: lsc.NewService(lsc.Options{Store: st})}, func() { st.Close() }, nil
+}
+
+// localCerts works on the store through lsc.Service.
+type localCerts struct {
+	g   *globals
+	svc *lsc.Service
+}
+
+func (l localCerts) List(ctx context.Context, q lsc.Query) ([]view.Certificate, error) {
+	rs, err := l.svc.List(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return view.Certificates(rs, l.svc.Now()), nil
+}
+
+func (l localCerts) Get(ctx context.Context, serial string) (view.Certificate, error) {
+	r, err := l.svc.Get(ctx, serial)
+	if err != nil {
+		return view.Certificate{}, err
+	}
+	return view.CertificateOf(r, l.svc.Now(), true), nil
+}
+
+func (l localCerts) Revoke(ctx context.Context, serial, reason string) (view.Certificate, error) {
+	r, err := l.svc.Revoke(ctx, l.g.actor(), serial, reason)
+	if err != nil {
+		return view.Certificate{}, err
+	}
+	return view.CertificateOf(r, l.svc.Now(), false), nil
+}
+
+// remoteCerts works on a remote server through its REST API; the server
+// applies the rules and records the token's name as the actor. The serial
+// and reason are checked here first, as the service checks them, so that
+// a mistake gets the local message and no request.
+type remoteCerts struct{ c *apiclient.Client }
+
+func (r remoteCerts) List(ctx context.Context, q lsc.Query) ([]view.Certificate, error) {
+	if q.Device != "" {
+		if _, err := device.NormalizeName(q.Device); err != nil {
+			return nil, fault.InvalidField("device", "%s", fault.Message(err))
+		}
+	}
+	return r.c.Certificates(ctx, q)
+}
+
+func (r remoteCerts) Get(ctx context.Context, serial string) (view.Certificate, error) {
+	norm, err := lsc.ParseSerial(serial)
+	if err != nil {
+		return view.Certificate{}, err
+	}
+	return r.c.Certificate(ctx, norm)
+}
+
+func (r remoteCerts) Revoke(ctx context.Context, serial, reason string) (view.Certificate, error) {
+	norm, err := lsc.ParseSerial(serial)
+	if err != nil {
+		return view.Certificate{}, err
+	}
+	why, err := lsc.ParseReason(reason)
+	if err != nil {
+		return view.Certificate{}, err
+	}
+	return r.c.RevokeCertificate(ctx, norm, why.String())
 }
 
 func newCertListCmd(g *globals) *cobra.Command {
@@ -48,27 +134,22 @@ func newCertListCmd(g *globals) *cobra.Command {
 				}
 				q.Status = st
 			}
-			svc, done, err := g.openCerts(cmd.Context(), readOnly)
+			certs, done, err := g.certAdmin(cmd.Context(), readOnly)
 			if err != nil {
 				return err
 			}
 			defer done()
-			rs, err := svc.List(cmd.Context(), q)
+			vs, err := certs.List(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
-			now := svc.Now()
 			if asJSON {
-				return printJSON(g.stdout, view.Certificates(rs, now))
+				return printJSON(g.stdout, vs)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERIAL\tDEVICE\tSTATUS\tISSUED\tNOT AFTER\tREASON\tISSUER KEY")
-			for _, r := range rs {
-				reason := ""
-				if r.Revoked() {
-					reason = r.Reason.String()
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Serial, r.Device, r.Status(now), stamp(r.IssuedAt), stamp(r.NotAfter), reason, shortKeyID(r.IssuerKeyID))
+			for _, v := range vs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Serial, v.Device, v.Status, stamp(v.IssuedAt), stamp(v.NotAfter), v.Reason, shortKeyID(v.IssuerKeyID))
 			}
 			return tw.Flush()
 		},
@@ -87,16 +168,15 @@ func newCertShowCmd(g *globals) *cobra.Command {
 		Short: "Show one issued LSC (serial in hex as openssl x509 -serial prints it; case and colons ignored)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			svc, done, err := g.openCerts(cmd.Context(), readOnly)
+			certs, done, err := g.certAdmin(cmd.Context(), readOnly)
 			if err != nil {
 				return err
 			}
 			defer done()
-			r, err := svc.Get(cmd.Context(), args[0])
+			v, err := certs.Get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			v := view.CertificateOf(r, svc.Now(), true)
 			if asJSON {
 				return printJSON(g.stdout, v)
 			}
@@ -124,16 +204,15 @@ func newCertRevokeCmd(g *globals) *cobra.Command {
 			if reason == "" {
 				return usagef("revoke: --reason is required: one of %s", strings.Join(names, ", "))
 			}
-			svc, done, err := g.openCerts(cmd.Context(), readWrite)
+			certs, done, err := g.certAdmin(cmd.Context(), readWrite)
 			if err != nil {
 				return err
 			}
 			defer done()
-			r, err := svc.Revoke(cmd.Context(), g.actor(), args[0], reason)
+			v, err := certs.Revoke(cmd.Context(), args[0], reason)
 			if err != nil {
 				return err
 			}
-			v := view.CertificateOf(r, svc.Now(), false)
 			if asJSON {
 				return printJSON(g.stdout, v)
 			}

@@ -22,6 +22,10 @@ const remoteAnnotation = "capf.remote"
 // maxCAFileBytes bounds the --server-ca file.
 const maxCAFileBytes = 1 << 20
 
+// remoteCommands names the commands that work with --server, for the help
+// and the refusal of --server elsewhere.
+const remoteCommands = "device, report csv, audit, service and cert"
+
 // canRunRemote marks cmd as one that works with --server.
 func canRunRemote(cmd *cobra.Command) *cobra.Command {
 	if cmd.Annotations == nil {
@@ -41,14 +45,14 @@ func canRunRemote(cmd *cobra.Command) *cobra.Command {
 // default, so that --help never prints it.
 func (g *globals) registerRemoteFlags(root *cobra.Command) {
 	fl := root.PersistentFlags()
-	fl.StringVar(&g.remote.server, "server", "", "drive the server at this https address (e.g. https://capf.example:8443) through its API instead of --data (env CAPF_SERVER); works with device, report csv and audit")
+	fl.StringVar(&g.remote.server, "server", "", "drive the server at this https address (e.g. https://capf.example:8443) through its API instead of --data (env CAPF_SERVER); works with "+remoteCommands)
 	fl.StringVar(&g.remote.token, "token", "", "API token for --server (env CAPF_TOKEN, which keeps it out of the process list)")
 	fl.StringVar(&g.remote.serverCA, "server-ca", "", "PEM file of the CA that issued the server's certificate, the admin CA's ca.pem (env CAPF_SERVER_CA; default: the system roots)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if cmd.Annotations[remoteAnnotation] == "" && !isHelp(cmd) {
 			for _, name := range []string{"server", "token", "server-ca"} {
 				if fl.Changed(name) {
-					return usagef("%s does not work through a server's admin API: --%s is for the device, report csv and audit commands (run %s on the server's own host)", cmd.CommandPath(), name, cmd.CommandPath())
+					return usagef("%s does not work through a server's admin API: --%s is for the %s commands (run %s on the server's own host)", cmd.CommandPath(), name, remoteCommands, cmd.CommandPath())
 				}
 			}
 			g.remote = remoteFlags{}

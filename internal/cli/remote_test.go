@@ -306,9 +306,15 @@ func remoteServer(t *testing.T, data string, build apiHandler) ([]string, *sqlit
 }
 
 // phoneSession records on st what a phone's Install/Upgrade session leaves
-// behind: a failed attempt, then a successful one that installs an LSC,
-// and a certificate fetched from the phone.
+// behind: a failed attempt, then a successful one that installs an LSC
+// (serial 0A1B2C), and a certificate fetched from the phone.
 func phoneSession(t *testing.T, st *sqlite.Store, name string) {
+	t.Helper()
+	phoneSessionSerial(t, st, name, "0A1B2C")
+}
+
+// phoneSessionSerial is phoneSession with the LSC's serial given.
+func phoneSessionSerial(t *testing.T, st *sqlite.Store, name, serial string) {
 	t.Helper()
 	ctx := context.Background()
 	d, err := st.GetDevice(ctx, name)
@@ -332,7 +338,7 @@ func phoneSession(t *testing.T, st *sqlite.Store, name string) {
 	if err := st.SaveFetchedCertificate(ctx, device.FetchedCertificate{Device: name, Type: "MIC", FetchedAt: start.Add(time.Minute), DER: []byte{0x30, 0x03, 0x02, 0x01, 0x01}}); err != nil {
 		t.Fatal(err)
 	}
-	lsc := &device.Certificate{Serial: "0A1B2C", Issuer: "CN=CAPF-test,O=Example", NotBefore: start, NotAfter: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC), DER: []byte{0x30, 0x00}}
+	lsc := &device.Certificate{Serial: serial, Issuer: "CN=CAPF-test,O=Example", NotBefore: start, NotAfter: time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC), DER: []byte{0x30, 0x00}}
 	if err := st.FinishAttempt(ctx, device.Outcome{AttemptID: claim.AttemptID, Node: "test", Device: name, FinishedAt: start.Add(2 * time.Minute),
 		Result: device.SuccessStatus(d.Operation), AuthMode: "string", SUDI: "verified", Completed: true, SetLSC: lsc}); err != nil {
 		t.Fatal(err)
@@ -492,7 +498,7 @@ func TestRemoteFlags(t *testing.T) {
 	}{
 		{"fail/trust", nil, append(remote, "trust", "show", "x.tlv"), ExitUsage, "capf trust show does not work through a server's admin API"},
 		{"fail/init", nil, []string{"--server", "https://capf.example:8443", "init"}, ExitUsage, "capf init does not work through a server's admin API"},
-		{"fail/ca", nil, []string{"--token", "x", "ca", "show"}, ExitUsage, "--token is for the device, report csv and audit commands"},
+		{"fail/ca", nil, []string{"--token", "x", "ca", "show"}, ExitUsage, "--token is for the device, report csv, audit, service and cert commands"},
 		{"fail/config", nil, []string{"--server-ca", notPEM, "config", "show"}, ExitUsage, "capf config show does not work through"},
 		{"fail/phone-token", nil, []string{"--token", "x", "phone", "--server", "127.0.0.1:3804", "SEP000000000001"}, ExitUsage, "capf phone does not work through"},
 		{"ok/env-server-ignored-by-local-command", map[string]string{"CAPF_SERVER": "https://capf.example:8443"}, []string{"config", "show"}, ExitOK, "default_key"},

@@ -9,8 +9,9 @@ import (
 	"github.com/capf-server/capf/internal/fault"
 )
 
-// maxList bounds one listing.
-const maxList = 10000
+// MaxList bounds one listing (the API's limit of GET /certificates is the
+// same).
+const MaxList = 10000
 
 // Options configure a [Service].
 type Options struct {
@@ -54,8 +55,8 @@ func (s *Service) List(ctx context.Context, q Query) ([]Record, error) {
 		}
 		q.Device = name
 	}
-	if q.Limit <= 0 || q.Limit > maxList {
-		q.Limit = maxList
+	if q.Limit <= 0 || q.Limit > MaxList {
+		q.Limit = MaxList
 	}
 	if q.Now.IsZero() {
 		q.Now = s.o.Now()
