@@ -14,14 +14,17 @@ import (
 func init() { subcommands = append(subcommands, newCampaignCmd) }
 
 // newCampaignCmd is `capf campaign`: the bulk operations scheduled from
-// the web UI or the API, listed and cancelled on the server's own host.
+// the web UI or the API, listed and cancelled on the server's own host or,
+// with --server, through its API.
 func newCampaignCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "campaign",
 		Short: "List or cancel bulk operations (campaigns)",
 	}
-	cmd.AddCommand(newCampaignListCmd(g), newCampaignCancelCmd(g))
-	return cmd
+	for _, sub := range []*cobra.Command{newCampaignListCmd(g), newCampaignCancelCmd(g)} {
+		cmd.AddCommand(canRunRemote(sub))
+	}
+	return canRunRemote(cmd)
 }
 
 func newCampaignListCmd(g *globals) *cobra.Command {
@@ -32,12 +35,12 @@ func newCampaignListCmd(g *globals) *cobra.Command {
 		Short: "List the campaigns, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			svc, done, err := g.openService(cmd.Context(), readOnly)
+			admin, done, err := g.deviceAdmin(readOnly)
 			if err != nil {
 				return err
 			}
 			defer done()
-			cs, err := svc.Campaigns(cmd.Context(), limit)
+			cs, err := admin.Campaigns(cmd.Context(), limit)
 			if err != nil {
 				return err
 			}
@@ -60,7 +63,7 @@ func newCampaignListCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many (0: all)")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many (0: all; through --server at most 1000)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
 }
@@ -79,12 +82,12 @@ func newCampaignCancelCmd(g *globals) *cobra.Command {
 			if err != nil || id <= 0 {
 				return usagef("campaign id %q: want a positive number, as capf campaign list shows it", args[0])
 			}
-			svc, done, err := g.openService(cmd.Context(), readWrite)
+			admin, done, err := g.deviceAdmin(readWrite)
 			if err != nil {
 				return err
 			}
 			defer done()
-			r, err := svc.CancelCampaign(cmd.Context(), g.actor(), id)
+			r, err := admin.CancelCampaign(cmd.Context(), id)
 			if err != nil {
 				return err
 			}

@@ -14,7 +14,7 @@ import (
 	"github.com/capf-server/capf/internal/view"
 )
 
-// deviceAdmin is what the device, report and audit commands do, in the views
+// deviceAdmin is what the device, report, audit and campaign commands do, in the views
 // they print: on the local data directory (localAdmin) or on a remote
 // server through its API (remoteAdmin, with --server). Both give the same
 // views, so the commands print the same bytes either way.
@@ -37,6 +37,11 @@ type deviceAdmin interface {
 	ResetDevice(ctx context.Context, name string) (view.Reset, error)
 	// ResetDevices resets every phone the criteria match (valid criteria).
 	ResetDevices(ctx context.Context, c device.Criteria) (view.BulkReset, error)
+	// Campaigns returns the bulk operations, newest first (limit 0: all
+	// locally, the API's most through a server).
+	Campaigns(ctx context.Context, limit int) ([]device.Campaign, error)
+	// CancelCampaign cancels the campaign id (a positive number).
+	CancelCampaign(ctx context.Context, id int64) (device.CampaignCancel, error)
 }
 
 // deviceAdmin returns the deviceAdmin a command works through and a
@@ -205,6 +210,24 @@ func (l *localAdmin) Audit(ctx context.Context, q device.AuditQuery) ([]view.Aud
 	return view.Audit(evs), nil
 }
 
+func (l *localAdmin) Campaigns(ctx context.Context, limit int) ([]device.Campaign, error) {
+	svc, done, err := l.service(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return svc.Campaigns(ctx, limit)
+}
+
+func (l *localAdmin) CancelCampaign(ctx context.Context, id int64) (device.CampaignCancel, error) {
+	svc, done, err := l.service(ctx)
+	if err != nil {
+		return device.CampaignCancel{}, err
+	}
+	defer done()
+	return svc.CancelCampaign(ctx, l.g.actor(), id)
+}
+
 // remoteAdmin works on a remote server through its REST API; the server
 // applies the rules and records the token's name as the actor. A device
 // name is checked here first, as the service checks it, so that one the
@@ -260,4 +283,12 @@ func (r remoteAdmin) Report(ctx context.Context, w io.Writer, c device.Criteria)
 
 func (r remoteAdmin) Audit(ctx context.Context, q device.AuditQuery) ([]view.AuditEvent, error) {
 	return r.c.Audit(ctx, q)
+}
+
+func (r remoteAdmin) Campaigns(ctx context.Context, limit int) ([]device.Campaign, error) {
+	return r.c.Campaigns(ctx, limit)
+}
+
+func (r remoteAdmin) CancelCampaign(ctx context.Context, id int64) (device.CampaignCancel, error) {
+	return r.c.CancelCampaign(ctx, id)
 }

@@ -498,7 +498,7 @@ func TestRemoteFlags(t *testing.T) {
 	}{
 		{"fail/trust", nil, append(remote, "trust", "show", "x.tlv"), ExitUsage, "capf trust show does not work through a server's admin API"},
 		{"fail/init", nil, []string{"--server", "https://capf.example:8443", "init"}, ExitUsage, "capf init does not work through a server's admin API"},
-		{"fail/ca", nil, []string{"--token", "x", "ca", "show"}, ExitUsage, "--token is for the device, report csv, audit, service and cert commands"},
+		{"fail/ca", nil, []string{"--token", "x", "ca", "show"}, ExitUsage, "--token is for the device, report csv, audit, service, cert and campaign commands"},
 		{"fail/config", nil, []string{"--server-ca", notPEM, "config", "show"}, ExitUsage, "capf config show does not work through"},
 		{"fail/phone-token", nil, []string{"--token", "x", "phone", "--server", "127.0.0.1:3804", "SEP000000000001"}, ExitUsage, "capf phone does not work through"},
 		{"ok/env-server-ignored-by-local-command", map[string]string{"CAPF_SERVER": "https://capf.example:8443"}, []string{"config", "show"}, ExitOK, "default_key"},
