@@ -14,10 +14,10 @@ import (
 	"github.com/capf-server/capf/internal/view"
 )
 
-// deviceAdmin is what the device, report, audit and campaign commands do, in the views
-// they print: on the local data directory (localAdmin) or on a remote
-// server through its API (remoteAdmin, with --server). Both give the same
-// views, so the commands print the same bytes either way.
+// deviceAdmin is what the device, report, audit and campaign commands do,
+// in the views they print: on the local data directory (localAdmin) or on
+// a remote server through its API (remoteAdmin, with --server). Both give
+// the same views, so the commands print the same bytes either way.
 type deviceAdmin interface {
 	AddDevice(ctx context.Context, name string, c device.Change) (view.Device, error)
 	ChangeDevice(ctx context.Context, name string, c device.Change) (view.Device, error)
