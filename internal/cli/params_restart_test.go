@@ -30,6 +30,7 @@ func TestParameterRestartMatchesSessions(t *testing.T) {
 		"reset_ami_address": "127.0.0.1:5038", "reset_ami_user": "capf", "reset_ami_secret_file": "ami-secret", "reset_ami_ca_file": "pbx-ca.pem",
 		"reset_command": []string{"/usr/local/bin/capf-reset"}, "reset_endpoint": "cisco-{device}", "reset_timeout": "5s",
 		"reset_per_second": 2, "capf_servers": []string{"capf1.example", "capf2.example:3805"},
+		"sast_key": "pkcs11:token=CAPF;object=sast", "pkcs11_module": "/usr/lib/softhsm/libsofthsm2.so", "pkcs11_pin_file": "token.pin",
 	}
 	base := []byte(`{"maintenance_windows": ["Mon 00:00-06:00"], "maintenance_time_zone": "UTC"}`)
 	baseCfg, problems := config.DecodeOver(base, nil)
@@ -56,6 +57,9 @@ func TestParameterRestartMatchesSessions(t *testing.T) {
 			set := map[string]any{p.Name: v}
 			if p.Name == "reset_ami_address" || p.Name == "reset_ami_ca_file" { // valid only with the address, its user and secret file
 				set["reset_ami_address"], set["reset_ami_user"], set["reset_ami_secret_file"] = "127.0.0.1:5038", "capf", "ami-secret"
+			}
+			if p.Name == "pkcs11_pin_file" { // valid only with the module
+				set["pkcs11_module"] = other["pkcs11_module"]
 			}
 			cfg, problems := config.DecodeOver(base, set)
 			if len(problems) > 0 {

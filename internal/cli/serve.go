@@ -152,6 +152,8 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 	if err != nil {
 		return err
 	}
+	// The token settings of capf.json fill what the flags left unset.
+	f.sastKey = f.sastKey.fromConfig(cfg, g.dataDir, changed)
 	sastKey, err := f.sastKey.load(ctx)
 	if err != nil {
 		return err
@@ -248,7 +250,7 @@ func runServe(ctx context.Context, g *globals, f serveFlags, changed func(string
 		authority = active
 	}
 	verifier := newVerifier(caSet, plan.micCerts)
-	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, caSet.Trusted(), servedTrust{adds: plan.trustAdds, audit: st, key: sastKey, capfNow: caSet.Trusted}, log)
+	trustFiles, syncTrust, err := startTrustFile(ctx, g, cfg, caSet.Trusted(), servedTrust{adds: plan.trustAdds, audit: st, key: sastKey, keyFrom: f.sastKey.flag(), capfNow: caSet.Trusted}, log)
 	if err != nil {
 		return err
 	}

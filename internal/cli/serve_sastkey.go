@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/trust"
@@ -16,6 +18,29 @@ import (
 // PKCS #11 token (or a PEM file elsewhere), named by a key reference.
 type sastKeyFlags struct {
 	ref, module, pinFile string
+	// from names where ref came from in messages: --sast-key, or the
+	// node setting sast_key (fromConfig).
+	from string
+}
+
+// fromConfig returns f with what its flags left unset taken from the node
+// settings sast_key, pkcs11_module and pkcs11_pin_file of cfg (file paths
+// relative to dataDir): a flag wins over capf.json.
+func (f sastKeyFlags) fromConfig(cfg config.Config, dataDir string, changed func(string) bool) sastKeyFlags {
+	f.from = "--sast-key"
+	if !changed("sast-key") && cfg.SASTKey != "" {
+		f.ref, f.from = cfg.SASTKey, "sast_key (capf.json)"
+		if ref, err := keyref.Parse(cfg.SASTKey); err == nil && !ref.IsPKCS11() {
+			f.ref = config.Resolve(dataDir, cfg.SASTKey)
+		}
+	}
+	if !changed("pkcs11-module") && cfg.PKCS11Module != "" {
+		f.module = config.Resolve(dataDir, cfg.PKCS11Module)
+	}
+	if !changed("pin-file") && cfg.PKCS11PINFile != "" {
+		f.pinFile = config.Resolve(dataDir, cfg.PKCS11PINFile)
+	}
+	return f
 }
 
 // register adds --sast-key (described by usage), --pkcs11-module and
@@ -36,13 +61,31 @@ func (f *sastKeyFlags) load(ctx context.Context) (*keyref.Key, error) {
 	}
 	ref, err := keyref.Parse(f.ref)
 	if err != nil {
-		return nil, fmt.Errorf("--sast-key: %w", err)
+		return nil, within(f.flag(), err)
 	}
 	k, err := keyref.Load(ctx, ref, keyref.Options{Module: f.module, PINFile: f.pinFile})
 	if err != nil {
-		return nil, fmt.Errorf("--sast-key: %w", err)
+		return nil, within(f.flag(), err)
 	}
 	return k, nil
+}
+
+// flag names where the key reference came from.
+func (f sastKeyFlags) flag() string {
+	if f.from == "" {
+		return "--sast-key"
+	}
+	return f.from
+}
+
+// within names the flag or setting an error is about in the message the
+// administrator reads, keeping the error's kind and chain (errors.Is still
+// finds keyref's sentinels).
+func within(name string, err error) error {
+	if fault.KindOf(err) == fault.Internal {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return errors.Join(&fault.Error{Kind: fault.KindOf(err), Msg: name + ": " + fault.Message(err), Field: fault.FieldOf(err)}, err)
 }
 
 // sastSigning returns the identity of ks whose certificate key is the

@@ -79,6 +79,74 @@ func TestServeSignsTrustFileInToken(t *testing.T) {
 	}
 }
 
+// TestServeSASTKeyFromCapfJSON: the node settings sast_key, pkcs11_module
+// and pkcs11_pin_file, set with capf config set, do what the flags do (the
+// served ITL is signed in the token and verifies), relative paths are the
+// data directory's, and a flag wins over the file. Settings that cannot
+// work are refused by config set, or stop serve naming the setting, and
+// write no trust file.
+func TestServeSASTKeyFromCapfJSON(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	data, ref := tokenSASTData(t, h, "serve-sast-json")
+	pin := mustRead(t, h.PINFile)
+	if err := os.WriteFile(filepath.Join(data, "token.pin"), pin, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set := func(t *testing.T, key, value string) {
+		t.Helper()
+		if out, errOut, code := run(t, data, "config", "set", key, value); code != ExitOK {
+			t.Fatalf("config set %s: exit %d: %s%s", key, code, out, errOut)
+		}
+	}
+	// Refused by config set: a PIN file without a module, and a key
+	// reference over two lines; capf.json keeps what it had.
+	for _, bad := range []struct{ key, value, want string }{
+		{"pkcs11_pin_file", "token.pin", "pkcs11_pin_file: needs pkcs11_module"},
+		{"sast_key", ref + "\nx", "sast_key: a key reference is one line"},
+	} {
+		if _, errOut, code := run(t, data, "config", "set", bad.key, bad.value); code != ExitUsage || !strings.Contains(errOut, bad.want) {
+			t.Fatalf("config set %s %q: exit %d %s, want a usage error saying %q", bad.key, bad.value, code, errOut, bad.want)
+		}
+	}
+	served := filepath.Join(data, "tftp", trustfile.ServedName)
+	set(t, "sast_key", "pkcs11:token=CAPF;object=nobody")
+	set(t, "pkcs11_module", h.Module)
+	set(t, "pkcs11_pin_file", "token.pin")
+	_, errOut, code := run(t, data, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "")
+	if code == ExitOK || !strings.Contains(errOut, "sast_key (capf.json)") {
+		t.Fatalf("serve with a sast_key the token lacks: exit %d, want a refusal naming sast_key:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(served); err == nil {
+		t.Fatal("a refused serve wrote a trust file")
+	}
+
+	set(t, "sast_key", ref)
+	// A flag wins: a PIN file that does not exist, given on the command
+	// line, is the one serve reads.
+	if _, errOut, code := run(t, data, "serve", "--listen", "127.0.0.1:0", "--admin-listen", "", "--pin-file", filepath.Join(data, "no-such.pin")); code == ExitOK || !strings.Contains(errOut, "no-such.pin") {
+		t.Fatalf("serve --pin-file over capf.json: exit %d, want the flag's file refused:\n%s", code, errOut)
+	}
+	_, stop := startServe(t, data, "--listen", "127.0.0.1:0", "--admin-listen", "")
+	b := mustRead(t, served)
+	if code := stop(); code != ExitOK {
+		t.Fatalf("serve exited %d", code)
+	}
+	f, err := trust.Parse(b)
+	if err != nil {
+		t.Fatalf("parse the served file: %v", err)
+	}
+	if err := f.Verify(); err != nil {
+		t.Fatalf("the served file does not verify: %v", err)
+	}
+	ks, err := trust.LoadKeystore(filepath.Join(data, "trust"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := f.Signer(); err != nil || !bytes.Equal(rec.Certificate, ks.Primary.Cert.Raw) {
+		t.Fatalf("signer record %v, %v: want the primary SAST certificate (its key in the token)", rec, err)
+	}
+}
+
 // TestServeSASTKeyRefused: a key reference serve cannot use stops it with
 // a message that names the cause.
 func TestServeSASTKeyRefused(t *testing.T) {

@@ -22,6 +22,9 @@ type servedTrust struct {
 	adds  []trust.Entry // trust_file_add, read at start
 	audit trustfile.Auditor
 	key   *keyref.Key // --sast-key: signs instead of the keystore's primary
+	// keyFrom names where key came from in messages (--sast-key, or
+	// sast_key of capf.json).
+	keyFrom string
 	// capfNow, when set, gives the CAPF certificates to list at each
 	// check instead of those given at start: the CA set (ADR 0017).
 	capfNow func() []*x509.Certificate
@@ -52,11 +55,11 @@ func startTrustFile(ctx context.Context, g *globals, cfg config.Config, capfs []
 	// view must not create them.
 	svc = &trustfile.Service{Keystore: g.loadKeystore, CAPF: capfs, CAPFNow: st.capfNow, Adds: st.adds, Audit: st.audit}
 	if st.key != nil {
-		svc.Signer = func(ks *trust.Keystore) (trust.Signing, error) { return sastSigning(ks, st.key, "--sast-key") }
+		svc.Signer = func(ks *trust.Keystore) (trust.Signing, error) { return sastSigning(ks, st.key, st.keyFrom) }
 	}
 	dir := config.Resolve(g.dataDir, cfg.TrustFileDir)
 	if dir == "" && st.key != nil {
-		return nil, nil, fault.Invalidf("--sast-key %s signs the trust file serve keeps in trust_file_dir, which is not set: set trust_file_dir, or leave out --sast-key", st.key.Ref())
+		return nil, nil, fault.Invalidf("%s %s signs the trust file serve keeps in trust_file_dir, which is not set: set trust_file_dir, or leave out %s", st.keyFrom, st.key.Ref(), st.keyFrom)
 	}
 	if dir == "" {
 		if len(cfg.TrustFileAdd) > 0 {

@@ -132,6 +132,9 @@ type Config struct {
 	ResetEndpoint           string   `json:"reset_endpoint"`
 	ResetTimeout            Duration `json:"reset_timeout"`
 	ResetPerSecond          int      `json:"reset_per_second"`
+	SASTKey                 string   `json:"sast_key"`
+	PKCS11Module            string   `json:"pkcs11_module"`
+	PKCS11PINFile           string   `json:"pkcs11_pin_file"`
 }
 
 // The names some parameters accept. They are the one list of each: the
@@ -204,6 +207,9 @@ var Params = []Param{
 	{"reset_command", "Reset after Save through a program instead: [\"/absolute/path\", \"arg\", ...]; an argument that is exactly {device} becomes the phone's endpoint name, else it is appended. Run without a shell, with only PATH in its environment, killed at reset_timeout; exit status 0 is success. Excludes reset_ami_address. Empty: off."},
 	{"reset_endpoint", "The PBX endpoint of a phone, from its device name: a template where {device} stands for the name, e.g. {device} (the default: the pjsip endpoint is called SEP001122334455) or cisco-{device}."},
 	{"reset_timeout", "Time-out of one reset notification (connection, login and answer, or the command's run), 1s to 20s."},
+	{"sast_key", "The key that signs the ITLFile.tlv of trust_file_dir instead of the primary SAST key file: pkcs11:token=LABEL;object=NAME (a key in a PKCS #11 token, with pkcs11_module and pkcs11_pin_file) or a PEM file (relative to the data directory, or absolute); it must match the primary or backup SAST certificate. capf serve --sast-key wins over it. Read at start. Empty: the primary SAST key of the data directory or the database."},
+	{"pkcs11_module", "The HSM vendor's PKCS #11 module (shared library; relative to the data directory, or absolute) that opens the keys kept in a token: sast_key's, and CA keys made or imported into a token (capf ca regenerate --key pkcs11:…, capf ca import, capf ca issuer). capf serve --pkcs11-module wins over it. Read at start. Empty: none."},
+	{"pkcs11_pin_file", "File holding the token's user PIN, one line, mode 0600 (relative to the data directory, or absolute), for pkcs11_module. capf serve --pin-file wins over it. The PIN itself never goes in capf.json."},
 	{"reset_per_second", "Reset notifications started per second at most, over all administrators and bulk resets of this node (a bulk reset is paced by it); 1 to 50."},
 	{"auth_string_max_failures", "Consecutive wrong authentication strings after which a device's string is used up (status Too Many Authentication Failures; the administrator sets a new one). After the 3rd, guesses are spaced (auth_string_backoff). 1 to 100."},
 	{"auth_string_backoff", "After the 3rd consecutive wrong authentication string for a device, the wait before its next guess is evaluated; it doubles with each further failure, at most 30 min. 0s: no spacing (the limit still holds)."},
@@ -255,6 +261,7 @@ var FleetKeys = []string{
 var HostOnlyKeys = []string{
 	"reset_ami_address", "reset_ami_user", "reset_ami_secret_file", "reset_ami_ca_file", "reset_command",
 	"database", "trust_file_dir", "trust_file_add", "manufacturer_ca_bundle",
+	"sast_key", "pkcs11_module", "pkcs11_pin_file",
 }
 
 // IsHostOnly reports whether key is one of HostOnlyKeys.
@@ -359,6 +366,7 @@ func (c Config) Problems() []string {
 		add("capf_servers: %s", fault.Message(err))
 	}
 	errs = append(errs, c.resetProblems()...)
+	errs = append(errs, c.tokenProblems()...)
 	if !slices.Contains(TLSProfiles, c.TLSProfile) {
 		add("tls_profile %q: want %s", c.TLSProfile, Choices(TLSProfiles))
 	}
@@ -789,6 +797,20 @@ func CheckCRLURL(s string) error {
 
 // resetProblems checks the reset_* node settings (their form only: the
 // secret file is read when the notifier is built).
+// tokenProblems returns the problems of the PKCS #11 node settings: a PIN
+// file is for a module (a module alone is set first; a key in its token
+// then asks for the PIN when it opens), and sast_key is one line.
+func (c Config) tokenProblems() []string {
+	var errs []string
+	if c.PKCS11PINFile != "" && c.PKCS11Module == "" {
+		errs = append(errs, "pkcs11_pin_file: needs pkcs11_module, the module that opens the token the PIN is for (set it first)")
+	}
+	if strings.ContainsAny(c.SASTKey, "\x00\r\n") {
+		errs = append(errs, "sast_key: a key reference is one line")
+	}
+	return errs
+}
+
 func (c Config) resetProblems() []string {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }

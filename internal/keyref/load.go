@@ -94,7 +94,7 @@ func Load(ctx context.Context, ref Ref, opts Options) (*Key, error) {
 		return &Key{ref: ref, signer: s}, nil
 	}
 	if opts.Module == "" {
-		return nil, fail(ErrNoModule, fault.Invalid, "key %s is in a PKCS #11 token: give the vendor's module with --pkcs11-module PATH", ref)
+		return nil, fail(ErrNoModule, fault.Invalid, "key %s is in a PKCS #11 token: give the vendor's module with --pkcs11-module PATH (capf serve: or pkcs11_module in capf.json)", ref)
 	}
 	if st, err := os.Stat(opts.Module); err != nil {
 		return nil, failCause(err, ErrNoModule, fault.NotFound, "PKCS #11 module %s: %v", opts.Module, err)
@@ -125,7 +125,7 @@ func LoadString(ctx context.Context, s string, opts Options) (*Key, error) {
 // line of at most 256 bytes; a trailing newline (LF or CRLF) is dropped.
 func ReadPINFile(path string) (string, error) {
 	if path == "" {
-		return "", fail(ErrPINFile, fault.Invalid, "a PKCS #11 key needs the token's PIN: give --pin-file FILE (mode 0600)")
+		return "", fail(ErrPINFile, fault.Invalid, "a PKCS #11 key needs the token's PIN: give --pin-file FILE (mode 0600; capf serve: or pkcs11_pin_file in capf.json)")
 	}
 	st, err := os.Stat(path)
 	if err != nil {
