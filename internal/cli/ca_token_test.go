@@ -173,6 +173,20 @@ func TestCATokenEnrolment(t *testing.T) {
 	if out, errOut, code := run(t, data, "phone", name, "--server", m[1], "--ca", certFile, "--state", state, "--retries", "0", "--auth-mode", "null"); code != ExitOK {
 		t.Fatalf("the phone trusting only the token CA: exit %d: %s%s", code, out, errOut)
 	}
+	// The HSM restarts under the running serve: its sessions and login
+	// are gone. The next phone's TLS handshake and LSC are signed in the
+	// token again, without a restart of serve.
+	h.ForgetSessions(t)
+	const second = "SEP00AABBCC0012"
+	if out, errOut, code := run(t, data, "device", "add", second, "--auth-mode", "null", "--operation", "install", "--key", "ec256"); code != ExitOK {
+		t.Fatalf("device add: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, data, "phone", second, "--server", m[1], "--ca", certFile, "--state", filepath.Join(dir, "phone2"), "--retries", "0", "--auth-mode", "null"); code != ExitOK {
+		t.Fatalf("a phone after the token forgot serve: exit %d: %s%s", code, out, errOut)
+	}
+	if b, err := exec.Command("openssl", "verify", "-CAfile", certFile, filepath.Join(dir, "phone2", phonesim.FileLSC)).CombinedOutput(); err != nil {
+		t.Errorf("openssl verify of the LSC issued after the token forgot serve: %v\n%s", err, b)
+	}
 	if code := stop(); code != ExitOK {
 		t.Fatalf("serve exited %d", code)
 	}

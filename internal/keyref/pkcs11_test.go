@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -24,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -358,4 +360,55 @@ func TestWrongPINWhileTokenOpen(t *testing.T) {
 	}
 	refused(second) // nothing open: the token itself refuses it
 	loadToken(t, h, first)
+}
+
+// TestReloginAfterTokenForgets: after the token forgets this process (an
+// HSM restart: its sessions and login gone), an open key logs in again
+// and signs and decrypts, RSA and ECDSA, from several goroutines at once,
+// without being loaded again.
+func TestReloginAfterTokenForgets(t *testing.T) {
+	h := keyreftest.SoftHSM(t)
+	rsaKey := loadToken(t, h, h.GenerateRSA(t, "relogin-rsa", 2048))
+	ecKey := loadToken(t, h, h.GenerateECDSA(t, "relogin-ec", elliptic.P256()))
+	digest := sha256.Sum256([]byte("the ITL"))
+	check := func(t *testing.T) {
+		sig, err := rsaKey.Signer().Sign(rand.Reader, digest[:], crypto.SHA256)
+		if err != nil {
+			t.Errorf("RSA sign: %v", err)
+		} else if err := rsa.VerifyPKCS1v15(rsaKey.Public().(*rsa.PublicKey), crypto.SHA256, digest[:], sig); err != nil {
+			t.Errorf("RSA signature: %v", err)
+		}
+		sig, err = ecKey.Signer().Sign(rand.Reader, digest[:], crypto.SHA256)
+		if err != nil {
+			t.Errorf("ECDSA sign: %v", err)
+		} else if !ecdsa.VerifyASN1(ecKey.Public().(*ecdsa.PublicKey), digest[:], sig) {
+			t.Error("ECDSA signature does not verify")
+		}
+		secret := []byte("pre-master secret, 48 bytes long, as TLS has it")
+		ct, err := rsa.EncryptPKCS1v15(rand.Reader, rsaKey.Public().(*rsa.PublicKey), secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := rsaKey.Decrypter()
+		if err != nil {
+			t.Fatal(err)
+		}
+		//lint:ignore SA1019 crypto/tls's RSA key exchange asks exactly this
+		if pt, err := d.Decrypt(rand.Reader, ct, &rsa.PKCS1v15DecryptOptions{SessionKeyLen: len(secret)}); err != nil || !bytes.Equal(pt, secret) {
+			t.Errorf("RSA decrypt of a pre-master secret: %v, plaintext right: %v", err, bytes.Equal(pt, secret))
+		}
+	}
+	check(t)
+	for round := range 3 {
+		h.ForgetSessions(t)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() { defer wg.Done(); check(t) }()
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.Fatalf("round %d: the keys did not work again after the token forgot this process", round)
+		}
+	}
 }

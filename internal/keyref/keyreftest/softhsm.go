@@ -24,6 +24,7 @@ import (
 	"testing"
 
 	"github.com/ThalesGroup/crypto11"
+	"github.com/miekg/pkcs11"
 )
 
 // Modules are where Debian's libsofthsm2 puts the SoftHSM2 PKCS #11
@@ -219,4 +220,35 @@ func (h *HSM) generate(t testing.TB, gen func(*crypto11.Context, []byte) error) 
 	if err := gen(c, id); err != nil {
 		t.Fatalf("generate key in SoftHSM2: %v", err)
 	}
+}
+
+// ForgetSessions makes the token forget this process, as a restart of the
+// HSM does: every session of the process with the token is closed, and
+// with the last one the login. Keys open through it then fail with
+// CKR_SESSION_HANDLE_INVALID (or CKR_USER_NOT_LOGGED_IN) until they log in
+// again. The module stays initialised for the others who use it.
+func (h *HSM) ForgetSessions(t testing.TB) {
+	t.Helper()
+	p := pkcs11.New(h.Module)
+	if p == nil {
+		t.Fatalf("load %s", h.Module)
+	}
+	if err := p.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		t.Fatalf("C_Initialize: %v", err)
+	}
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		t.Fatalf("C_GetSlotList: %v", err)
+	}
+	for _, slot := range slots {
+		info, err := p.GetTokenInfo(slot)
+		if err != nil || info.Label != h.Token {
+			continue
+		}
+		if err := p.CloseAllSessions(slot); err != nil {
+			t.Fatalf("C_CloseAllSessions: %v", err)
+		}
+		return
+	}
+	t.Fatalf("no slot holds the token %q", h.Token)
 }
