@@ -30,3 +30,10 @@ func (c *Client) CancelCampaign(ctx context.Context, id int64) (device.CampaignC
 	err := c.call(ctx, request{method: http.MethodPost, path: "/campaigns/" + strconv.FormatInt(id, 10) + "/cancel"}, &r)
 	return r, err
 }
+
+// Campaign returns where the campaign id stands now.
+func (c *Client) Campaign(ctx context.Context, id int64) (device.CampaignProgress, error) {
+	var p device.CampaignProgress
+	err := c.call(ctx, request{method: http.MethodGet, path: "/campaigns/" + strconv.FormatInt(id, 10)}, &p)
+	return p, err
+}

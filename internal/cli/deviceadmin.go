@@ -40,6 +40,8 @@ type deviceAdmin interface {
 	// Campaigns returns the bulk operations, newest first (limit 0: all
 	// locally, the API's most through a server).
 	Campaigns(ctx context.Context, limit int) ([]device.Campaign, error)
+	// Campaign returns where the campaign id (a positive number) stands.
+	Campaign(ctx context.Context, id int64) (device.CampaignProgress, error)
 	// CancelCampaign cancels the campaign id (a positive number).
 	CancelCampaign(ctx context.Context, id int64) (device.CampaignCancel, error)
 }
@@ -219,6 +221,15 @@ func (l *localAdmin) Campaigns(ctx context.Context, limit int) ([]device.Campaig
 	return svc.Campaigns(ctx, limit)
 }
 
+func (l *localAdmin) Campaign(ctx context.Context, id int64) (device.CampaignProgress, error) {
+	svc, done, err := l.service(ctx)
+	if err != nil {
+		return device.CampaignProgress{}, err
+	}
+	defer done()
+	return svc.Campaign(ctx, id)
+}
+
 func (l *localAdmin) CancelCampaign(ctx context.Context, id int64) (device.CampaignCancel, error) {
 	svc, done, err := l.service(ctx)
 	if err != nil {
@@ -287,6 +298,10 @@ func (r remoteAdmin) Audit(ctx context.Context, q device.AuditQuery) ([]view.Aud
 
 func (r remoteAdmin) Campaigns(ctx context.Context, limit int) ([]device.Campaign, error) {
 	return r.c.Campaigns(ctx, limit)
+}
+
+func (r remoteAdmin) Campaign(ctx context.Context, id int64) (device.CampaignProgress, error) {
+	return r.c.Campaign(ctx, id)
 }
 
 func (r remoteAdmin) CancelCampaign(ctx context.Context, id int64) (device.CampaignCancel, error) {

@@ -6,9 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/capf-server/capf/internal/api"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
 // TestRemoteCampaign: capf campaign list and cancel through internal/api
@@ -36,6 +38,8 @@ func TestRemoteCampaign(t *testing.T) {
 		}
 		ids = append(ids, strconv.FormatInt(c.ID, 10))
 	}
+	// One phone of the first campaign fails its session.
+	failSession(t, st, "SEP001122334401")
 	// same runs args locally and remoteArgs (args when nil) through the
 	// API, holding the outputs and exit codes equal once swap (when set)
 	// has rewritten the local ones.
@@ -63,6 +67,10 @@ func TestRemoteCampaign(t *testing.T) {
 		{"list", []string{"campaign", "list"}, ExitOK, `Device Name begins with "SEP0099887766"`},
 		{"list-json", []string{"campaign", "list", "--json"}, ExitOK, `"operation": "install"`},
 		{"list-one", []string{"campaign", "list", "--limit", "1"}, ExitOK, "SEP0099887766"},
+		{"show", []string{"campaign", "show", ids[0]}, ExitOK, `failed with "Upgrade Failed: wrong authentication string": SEP001122334401`},
+		{"show-pending", []string{"campaign", "show", ids[1]}, ExitOK, "time left:      unknown (no phone has finished yet)"},
+		{"show-not-a-number", []string{"campaign", "show", "0"}, ExitUsage, "want a positive number"},
+		{"show-unknown", []string{"campaign", "show", "99"}, ExitNotFound, "99"},
 		{"cancel-not-a-number", []string{"campaign", "cancel", "first"}, ExitUsage, "want a positive number"},
 		{"cancel-unknown", []string{"campaign", "cancel", "99"}, ExitNotFound, "99"},
 	} {
@@ -72,6 +80,15 @@ func TestRemoteCampaign(t *testing.T) {
 				t.Fatalf("exit %d, want %d; output lacks %q:\n%s", code, tt.wantCode, tt.want, got)
 			}
 		})
+	}
+	// show --json through the API: the progress as the API gives it.
+	out, errOut, code := run(t, data, append(append([]string(nil), remote...), "campaign", "show", ids[0], "--json")...)
+	var p device.CampaignProgress
+	if code != ExitOK || json.Unmarshal([]byte(out), &p) != nil {
+		t.Fatalf("campaign show --json: exit %d %s%s", code, out, errOut)
+	}
+	if p.Failed != 1 || len(p.Failures) != 1 || p.Failures[0].Devices[0] != "SEP001122334401" || len(p.PerMinute) == 0 || p.Pending != 1 {
+		t.Errorf("campaign show --json = %+v; want one failure, one pending, the minutes", p)
 	}
 	// The first campaign is cancelled locally, the second through the API,
 	// with the same output; again, both are conflicts.
@@ -86,7 +103,7 @@ func TestRemoteCampaign(t *testing.T) {
 			t.Fatalf("second cancel: exit %d\n%s", code, errOut)
 		}
 	}
-	out, _, _ := run(t, data, "campaign", "list", "--json")
+	out, _, _ = run(t, data, "campaign", "list", "--json")
 	var cs []device.Campaign
 	if err := json.Unmarshal([]byte(out), &cs); err != nil || len(cs) != 2 {
 		t.Fatalf("campaign list --json = %s (%v)", out, err)
@@ -103,5 +120,22 @@ func TestRemoteCampaign(t *testing.T) {
 	}
 	if out, errOut, code := run(t, data, append(viewer, "campaign", "cancel", ids[0])...); code != ExitFailure || !strings.Contains(out+errOut, "viewer") {
 		t.Fatalf("viewer campaign cancel: exit %d %s%s", code, out, errOut)
+	}
+}
+
+// failSession records on st a session of name that failed (a wrong
+// authentication string), as a phone's leaves it.
+func failSession(t *testing.T, st *sqlite.Store, name string) {
+	t.Helper()
+	d, err := st.GetDevice(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC()
+	if _, err := st.RecordAuthFailure(t.Context(), device.AuthFailure{Attempt: device.Attempt{
+		Device: name, Operation: d.Operation, Remote: "192.0.2.10", StartedAt: at, FinishedAt: at.Add(time.Second),
+		Result: device.FailedStatus(d.Operation, "wrong authentication string"), Reason: "wrong authentication string", Node: "test",
+	}}); err != nil {
+		t.Fatal(err)
 	}
 }
