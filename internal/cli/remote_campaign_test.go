@@ -13,7 +13,7 @@ import (
 	"github.com/capf-server/capf/internal/store/sqlite"
 )
 
-// TestRemoteCampaign: capf campaign list and cancel through internal/api
+// TestRemoteCampaign: capf campaign list, show and cancel through internal/api
 // give the local output and exit codes; a campaign cancelled through the
 // API is on record as the token's.
 func TestRemoteCampaign(t *testing.T) {
@@ -40,24 +40,7 @@ func TestRemoteCampaign(t *testing.T) {
 	}
 	// One phone of the first campaign fails its session.
 	failSession(t, st, "SEP001122334401")
-	// same runs args locally and remoteArgs (args when nil) through the
-	// API, holding the outputs and exit codes equal once swap (when set)
-	// has rewritten the local ones.
-	same := func(t *testing.T, args, remoteArgs []string, swap *strings.Replacer) (string, int) {
-		t.Helper()
-		out, errOut, code := run(t, data, args...)
-		if remoteArgs == nil {
-			remoteArgs = args
-		}
-		rout, rerrOut, rcode := run(t, data, append(append([]string(nil), remote...), remoteArgs...)...)
-		if swap != nil {
-			out, errOut = swap.Replace(out), swap.Replace(errOut)
-		}
-		if out != rout || errOut != rerrOut || code != rcode {
-			t.Fatalf("capf %s:\nlocal  (exit %d): %q %q\nremote (exit %d): %q %q", strings.Join(args, " "), code, out, errOut, rcode, rout, rerrOut)
-		}
-		return out + errOut, code
-	}
+	same := sameLocalRemote(data, remote)
 	for _, tt := range []struct {
 		name     string
 		args     []string

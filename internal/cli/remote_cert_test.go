@@ -38,24 +38,7 @@ func TestRemoteCert(t *testing.T) {
 		}
 		issuedLSC(t, st, name, []string{"0A1B2C", "0A1B2D"}[i])
 	}
-	// same runs args on the data directory and through the API and holds
-	// the outputs and exit codes equal; swap, when set, rewrites the local
-	// output before the comparison (a change made on another target).
-	same := func(t *testing.T, args []string, remoteArgs []string, swap *strings.Replacer) (string, int) {
-		t.Helper()
-		out, errOut, code := run(t, data, args...)
-		if remoteArgs == nil {
-			remoteArgs = args
-		}
-		rout, rerrOut, rcode := run(t, data, append(append([]string(nil), remote...), remoteArgs...)...)
-		if swap != nil {
-			out, errOut = swap.Replace(out), swap.Replace(errOut)
-		}
-		if out != rout || errOut != rerrOut || code != rcode {
-			t.Fatalf("capf %s:\nlocal  (exit %d): %q %q\nremote (exit %d): %q %q", strings.Join(args, " "), code, out, errOut, rcode, rout, rerrOut)
-		}
-		return out + errOut, code
-	}
+	same := sameLocalRemote(data, remote)
 	for _, tt := range []struct {
 		name     string
 		args     []string
@@ -144,5 +127,28 @@ func issuedLSC(t *testing.T, st *sqlite.Store, name, serial string) {
 	if err := st.RecordIssuance(context.Background(), device.Issuance{Serial: serial, Device: name, Issuer: "CN=CAPF-test,O=Example", IssuerKeyID: "ab12",
 		IssuedAt: at, NotBefore: at, NotAfter: at.Add(5 * 365 * 24 * time.Hour), DER: []byte{0x30, 0x00}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// sameLocalRemote returns a check that runs args on the data directory
+// data and remoteArgs (args when nil) through the server remote names,
+// holds the outputs and exit codes equal once swap (when set) has
+// rewritten the local ones (a change made on another target), and returns
+// the output and the exit code.
+func sameLocalRemote(data string, remote []string) func(t *testing.T, args, remoteArgs []string, swap *strings.Replacer) (string, int) {
+	return func(t *testing.T, args, remoteArgs []string, swap *strings.Replacer) (string, int) {
+		t.Helper()
+		out, errOut, code := run(t, data, args...)
+		if remoteArgs == nil {
+			remoteArgs = args
+		}
+		rout, rerrOut, rcode := run(t, data, append(append([]string(nil), remote...), remoteArgs...)...)
+		if swap != nil {
+			out, errOut = swap.Replace(out), swap.Replace(errOut)
+		}
+		if out != rout || errOut != rerrOut || code != rcode {
+			t.Fatalf("capf %s:\nlocal  (exit %d): %q %q\nremote (exit %d): %q %q", strings.Join(args, " "), code, out, errOut, rcode, rout, rerrOut)
+		}
+		return out + errOut, code
 	}
 }

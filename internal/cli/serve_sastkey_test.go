@@ -59,6 +59,14 @@ func TestServeSignsTrustFileInToken(t *testing.T) {
 	if code := stop(); code != ExitOK {
 		t.Fatalf("serve exited %d", code)
 	}
+	signedInToken(t, data, b)
+}
+
+// signedInToken checks that the served trust file b verifies and was
+// signed for the primary SAST certificate of data, whose key is not in
+// the data directory (it is in the token).
+func signedInToken(t *testing.T, data string, b []byte) {
+	t.Helper()
 	f, err := trust.Parse(b)
 	if err != nil {
 		t.Fatalf("parse the served file: %v", err)
@@ -131,20 +139,7 @@ func TestServeSASTKeyFromCapfJSON(t *testing.T) {
 	if code := stop(); code != ExitOK {
 		t.Fatalf("serve exited %d", code)
 	}
-	f, err := trust.Parse(b)
-	if err != nil {
-		t.Fatalf("parse the served file: %v", err)
-	}
-	if err := f.Verify(); err != nil {
-		t.Fatalf("the served file does not verify: %v", err)
-	}
-	ks, err := trust.LoadKeystore(filepath.Join(data, "trust"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec, err := f.Signer(); err != nil || !bytes.Equal(rec.Certificate, ks.Primary.Cert.Raw) {
-		t.Fatalf("signer record %v, %v: want the primary SAST certificate (its key in the token)", rec, err)
-	}
+	signedInToken(t, data, b)
 }
 
 // TestServeSASTKeyRefused: a key reference serve cannot use stops it with
