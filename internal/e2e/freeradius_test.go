@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -67,20 +68,9 @@ func TestFreeRADIUS(t *testing.T) {
 	if err := os.MkdirAll(capfDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s.mustCapf("ca", "export", "-o", filepath.Join(capfDir, "capf.pem"))
-	crlDER := filepath.Join(t.TempDir(), "capf.crl")
-	if err := os.WriteFile(crlDER, waitForCRL(t, base, 1), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"crl", "-inform", "DER", "-in", crlDER, "-CAfile", filepath.Join(capfDir, "capf.pem"), "-noout", "-verify"},
-		{"crl", "-inform", "DER", "-in", crlDER, "-out", filepath.Join(capfDir, "capf-crl.pem")},
-		{"rehash", capfDir},
-	} {
-		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
-			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	capfFile := filepath.Join(capfDir, "capf.pem")
+	s.mustCapf("ca", "export", "-o", capfFile)
+	hashCRL(t, capfDir, base+"/crl", capfFile, "capf-crl.pem", 1)
 	radiusCA := writeRADIUSServerCert(t, filepath.Join(raddb, "certs"))
 
 	type attempt struct {
@@ -89,13 +79,34 @@ func TestFreeRADIUS(t *testing.T) {
 		ok       bool
 		logSays  string // what FreeRADIUS's log says of a refusal
 	}
-	for _, tc := range []struct {
-		name      string
-		checkCRL  bool
-		ocspURL   string
-		attempts  []attempt
-		onlyCheck string
-	}{
+	type radiusCase struct {
+		name     string
+		checkCRL bool
+		ocspURL  string
+		attempts []attempt
+	}
+	runCases := func(t *testing.T, cases []radiusCase) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := startFreeRADIUS(t, raddb, eapModule(tc.checkCRL, tc.ocspURL))
+				for i, a := range tc.attempts {
+					identity := a.identity
+					if identity == "" {
+						identity = "CP-8841-" + a.phone.name
+					}
+					before := len(r.log.String())
+					ok, out := eapolTest(t, r.port, radiusCA, a.phone.state, identity)
+					if ok != a.ok {
+						t.Fatalf("attempt %d (%s as %q): accepted=%v, want %v\neapol_test:\n%s\nfreeradius:\n%s", i, a.phone.name, identity, ok, a.ok, out, r.log.String()[before:])
+					}
+					if !a.ok && !strings.Contains(r.log.String()[before:], a.logSays) {
+						t.Fatalf("attempt %d (%s as %q) was refused, but FreeRADIUS did not log %q:\n%s", i, a.phone.name, identity, a.logSays, r.log.String()[before:])
+					}
+				}
+			})
+		}
+	}
+	runCases(t, []radiusCase{
 		{name: "check_crl", checkCRL: true, attempts: []attempt{
 			{phone: rsaPhone, ok: true},
 			{phone: ecPhone, ok: true},
@@ -111,24 +122,68 @@ func TestFreeRADIUS(t *testing.T) {
 		{name: "no-check", attempts: []attempt{
 			{phone: revokedPhone, ok: true},
 		}},
+	})
+
+	// With a separate issuing CA (the document's last section): its
+	// certificate and its CRL join the directory, the CAPF certificate
+	// stays the one root. LSCs of both CAs authenticate; a revoked LSC of
+	// the issuing CA is refused by its CRL, and by OCSP.
+	s.mustCapf("ca", "issuer", "create")
+	waitForLog(t, s, "LSCs are signed by the issuing CA")
+	issuingFile := filepath.Join(capfDir, "issuing.pem")
+	issuingPEM := s.mustCapf("ca", "issuer", "export")
+	if err := os.WriteFile(issuingFile, []byte(issuingPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode([]byte(issuingPEM))
+	if block == nil {
+		t.Fatalf("capf ca issuer export printed no PEM:\n%s", issuingPEM)
+	}
+	issuing, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuedPhone, issuedRevokedPhone := enrolled("ec256"), enrolled("rsa2048")
+	if lsc, err := phonesim.LoadLSC(issuedPhone.state); err != nil || lsc == nil || !bytes.Equal(lsc.Certificate.RawIssuer, issuing.RawSubject) {
+		t.Fatalf("the LSC issued after issuer create is not the issuing CA's: %v", err)
+	}
+	issuedRevoked, err := phonesim.LoadLSC(issuedRevokedPhone.state)
+	if err != nil || issuedRevoked == nil {
+		t.Fatalf("the revoked phone's LSC: %v", err)
+	}
+	s.mustCapf("cert", "revoke", fmt.Sprintf("%X", issuedRevoked.Certificate.SerialNumber), "--reason", "keyCompromise")
+	hashCRL(t, capfDir, fmt.Sprintf("%s/crl/%x.crl", base, issuing.SubjectKeyId), issuingFile, "issuing-crl.pem", 1)
+	runCases(t, []radiusCase{
+		{name: "issuing/check_crl", checkCRL: true, attempts: []attempt{
+			{phone: issuedPhone, ok: true},
+			{phone: issuedRevokedPhone, logSays: "certificate revoked"},
+			{phone: rsaPhone, ok: true},
+			{phone: revokedPhone, logSays: "certificate revoked"},
+		}},
+		{name: "issuing/ocsp", ocspURL: base + "/ocsp", attempts: []attempt{
+			{phone: issuedPhone, ok: true},
+			{phone: issuedRevokedPhone, logSays: "Cert status: revoked"},
+		}},
+	})
+}
+
+// hashCRL is step 2 of docs/freeradius.md: it fetches the CRL at url
+// (until it lists n LSCs), checks it against the CA certificate in
+// caFile, writes it PEM-encoded as dir/name, and rehashes dir.
+func hashCRL(t *testing.T, dir, url, caFile, name string, n int) {
+	t.Helper()
+	der := filepath.Join(t.TempDir(), "fetched.crl")
+	if err := os.WriteFile(der, waitForCRL(t, url, n), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"crl", "-inform", "DER", "-in", der, "-CAfile", caFile, "-noout", "-verify"},
+		{"crl", "-inform", "DER", "-in", der, "-out", filepath.Join(dir, name)},
+		{"rehash", dir},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := startFreeRADIUS(t, raddb, eapModule(tc.checkCRL, tc.ocspURL))
-			for i, a := range tc.attempts {
-				identity := a.identity
-				if identity == "" {
-					identity = "CP-8841-" + a.phone.name
-				}
-				before := len(r.log.String())
-				ok, out := eapolTest(t, r.port, radiusCA, a.phone.state, identity)
-				if ok != a.ok {
-					t.Fatalf("attempt %d (%s as %q): accepted=%v, want %v\neapol_test:\n%s\nfreeradius:\n%s", i, a.phone.name, identity, ok, a.ok, out, r.log.String()[before:])
-				}
-				if !a.ok && !strings.Contains(r.log.String()[before:], a.logSays) {
-					t.Fatalf("attempt %d (%s as %q) was refused, but FreeRADIUS did not log %q:\n%s", i, a.phone.name, identity, a.logSays, r.log.String()[before:])
-				}
-			}
-		})
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }
 

@@ -99,7 +99,7 @@ func TestRevocation(t *testing.T) {
 
 	// The CRL: the revocation by capf cert revoke (another process) is
 	// picked up within the publisher's check.
-	crl := waitForCRL(t, base, 3)
+	crl := waitForCRL(t, base+"/crl", 3)
 	crlFile := filepath.Join(dir, "served.crl")
 	if err := os.WriteFile(crlFile, crl, 0o600); err != nil {
 		t.Fatal(err)
@@ -166,14 +166,14 @@ func crlListener(t *testing.T, s *server) string {
 	return m[1]
 }
 
-// waitForCRL fetches base/crl until it lists n serials (30 s at most) and
-// returns it (DER).
-func waitForCRL(t *testing.T, base string, n int) []byte {
+// waitForCRL fetches the CRL at url until it lists n serials (30 s at
+// most) and returns it (DER).
+func waitForCRL(t *testing.T, url string, n int) []byte {
 	t.Helper()
 	var crl []byte
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(base + "/crl")
+		resp, err := http.Get(url)
 		if err == nil {
 			crl, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
