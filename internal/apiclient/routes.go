@@ -274,3 +274,23 @@ func (c *Client) ResetDevices(ctx context.Context, cr device.Criteria) (view.Bul
 	err = c.call(ctx, request{method: http.MethodPost, path: "/devices/reset", body: body, contentType: "application/json", stream: true}, &b)
 	return b, err
 }
+
+// Parameters returns the service parameters of the server: its node
+// settings and the fleet's parameters, with their values and help.
+func (c *Client) Parameters(ctx context.Context) ([]system.Parameter, error) {
+	ps := []system.Parameter{}
+	err := c.call(ctx, request{method: http.MethodGet, path: "/parameters"}, &ps)
+	return ps, err
+}
+
+// UpdateParameters changes the parameters values names (all or nothing,
+// audited as the token) and returns them all as they are then.
+func (c *Client) UpdateParameters(ctx context.Context, values map[string]any) ([]system.Parameter, error) {
+	body, err := jsonBody(map[string]any{"values": values})
+	if err != nil {
+		return nil, err
+	}
+	ps := []system.Parameter{}
+	err = c.call(ctx, request{method: http.MethodPatch, path: "/parameters", body: body, contentType: "application/json"}, &ps)
+	return ps, err
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/config"
+	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/system"
@@ -62,8 +63,26 @@ audited.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(show, set, validate)
-	return cmd
+	cmd.AddCommand(canRunRemote(show), canRunRemote(set), validate)
+	return canRunRemote(cmd)
+}
+
+// paramsPlace says where the parameters a config command reads or writes
+// live, in its messages: this node's capf.json and its database, or those
+// of the server --server names.
+type paramsPlace struct {
+	nodeFile, thisNode, fleet string
+}
+
+// localPlace is this node's: capf.json of the data directory, and the
+// database described by db.
+func (g *globals) localPlace(db string) paramsPlace {
+	return paramsPlace{nodeFile: g.dir().Config(), thisNode: "this node", fleet: db}
+}
+
+// remotePlace is the server's that --server names.
+func (g *globals) remotePlace() paramsPlace {
+	return paramsPlace{nodeFile: "capf.json of the node serving " + g.remote.server, thisNode: "that node", fleet: "database of " + g.remote.server}
 }
 
 // configParameters returns every parameter as in force: the node's
@@ -94,17 +113,32 @@ func configParameters(ctx context.Context, g *globals) ([]system.Parameter, stri
 
 // runConfigShow prints the parameters, node settings first.
 func runConfigShow(ctx context.Context, g *globals, asJSON bool) error {
-	ps, from, err := configParameters(ctx, g)
-	if err != nil {
-		return err
+	var ps []system.Parameter
+	var place paramsPlace
+	if g.remote.server != "" {
+		c, err := g.apiClient()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if ps, err = c.Parameters(ctx); err != nil {
+			return err
+		}
+		place = g.remotePlace()
+	} else {
+		local, from, err := configParameters(ctx, g)
+		if err != nil {
+			return err
+		}
+		ps, place = local, g.localPlace(from)
 	}
 	if asJSON {
 		return printJSON(g.stdout, ps)
 	}
 	w := g.stdout
-	fmt.Fprintf(w, "Node settings (%s; a restart of capf serve on this node applies a change)\n\n", g.dir().Config())
+	fmt.Fprintf(w, "Node settings (%s; a restart of capf serve on %s applies a change)\n\n", place.nodeFile, place.thisNode)
 	printParams(w, ps, true)
-	fmt.Fprintf(w, "\nFleet parameters (%s; capf config set KEY VALUE changes one, and every node applies it to new sessions within seconds)\n\n", from)
+	fmt.Fprintf(w, "\nFleet parameters (%s; capf config set KEY VALUE changes one, and every node applies it to new sessions within seconds)\n\n", place.fleet)
 	printParams(w, ps, false)
 	return nil
 }
@@ -156,16 +190,12 @@ func runConfigSet(ctx context.Context, g *globals, key, text string) error {
 	if !config.IsKey(key) {
 		return fault.InvalidField(key, "unknown service parameter %q: capf config show lists them", key)
 	}
-	if err := g.hasConfigOrData(); err != nil {
-		return err
-	}
-	st, err := g.openStore(ctx, readWrite)
+	params, done, place, err := g.paramsService(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	svc := system.NewService(system.Options{DataDir: g.dataDir, Store: st})
-	before, err := svc.Parameters(ctx)
+	defer done()
+	before, err := params.Parameters(ctx)
 	if err != nil {
 		return err
 	}
@@ -175,7 +205,7 @@ func runConfigSet(ctx context.Context, g *globals, key, text string) error {
 			typ = p.Type
 		}
 	}
-	after, err := svc.UpdateParameters(ctx, g.actor(), map[string]any{key: parseConfigValue(typ, text)})
+	after, err := params.UpdateParameters(ctx, map[string]any{key: parseConfigValue(typ, text)})
 	if err != nil {
 		return err
 	}
@@ -186,11 +216,55 @@ func runConfigSet(ctx context.Context, g *globals, key, text string) error {
 	}
 	fmt.Fprintf(g.stdout, "%s: %s → %s\n", key, old, now)
 	if config.IsFleet(key) {
-		fmt.Fprintf(g.stdout, "stored in the %s; every node applies it to new sessions within seconds\n", "database "+store.Describe(g.storeOptions(store.ReadWrite)))
+		fmt.Fprintf(g.stdout, "stored in the %s; every node applies it to new sessions within seconds\n", place.fleet)
 	} else {
-		fmt.Fprintf(g.stdout, "a node setting, written to %s: restart capf serve on this node to apply it\n", g.dir().Config())
+		fmt.Fprintf(g.stdout, "a node setting, written to %s: restart capf serve on %s to apply it\n", place.nodeFile, place.thisNode)
 	}
 	return nil
+}
+
+// paramsService is what config set reads and changes the parameters
+// through: the data directory's store, or the API of the server --server
+// names (which records the token as the actor).
+type paramsService interface {
+	Parameters(ctx context.Context) ([]system.Parameter, error)
+	UpdateParameters(ctx context.Context, values map[string]any) ([]system.Parameter, error)
+}
+
+// paramsService opens the paramsService of this command, the place it
+// names in messages, and a function that releases it.
+func (g *globals) paramsService(ctx context.Context) (paramsService, func(), paramsPlace, error) {
+	if g.remote.server != "" {
+		c, err := g.apiClient()
+		if err != nil {
+			return nil, nil, paramsPlace{}, err
+		}
+		return c, c.Close, g.remotePlace(), nil
+	}
+	if err := g.hasConfigOrData(); err != nil {
+		return nil, nil, paramsPlace{}, err
+	}
+	st, err := g.openStore(ctx, readWrite)
+	if err != nil {
+		return nil, nil, paramsPlace{}, err
+	}
+	svc := system.NewService(system.Options{DataDir: g.dataDir, Store: st})
+	return localParams{svc: svc, actor: g.actor()}, func() { st.Close() }, g.localPlace("database " + store.Describe(g.storeOptions(store.ReadWrite))), nil
+}
+
+// localParams is the system service of the data directory, acting as the
+// command's actor.
+type localParams struct {
+	svc   *system.Service
+	actor device.Actor
+}
+
+func (l localParams) Parameters(ctx context.Context) ([]system.Parameter, error) {
+	return l.svc.Parameters(ctx)
+}
+
+func (l localParams) UpdateParameters(ctx context.Context, values map[string]any) ([]system.Parameter, error) {
+	return l.svc.UpdateParameters(ctx, l.actor, values)
 }
 
 // paramValue returns the value of key in ps as JSON text.

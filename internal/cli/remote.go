@@ -24,7 +24,7 @@ const maxCAFileBytes = 1 << 20
 
 // remoteCommands names the commands that work with --server, for the help
 // and the refusal of --server elsewhere.
-const remoteCommands = "device, report csv, audit, service, cert and campaign"
+const remoteCommands = "device, report csv, audit, service, cert, campaign and config show/set"
 
 // canRunRemote marks cmd as one that works with --server.
 func canRunRemote(cmd *cobra.Command) *cobra.Command {

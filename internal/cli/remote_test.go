@@ -498,10 +498,10 @@ func TestRemoteFlags(t *testing.T) {
 	}{
 		{"fail/trust", nil, append(remote, "trust", "show", "x.tlv"), ExitUsage, "capf trust show does not work through a server's admin API"},
 		{"fail/init", nil, []string{"--server", "https://capf.example:8443", "init"}, ExitUsage, "capf init does not work through a server's admin API"},
-		{"fail/ca", nil, []string{"--token", "x", "ca", "show"}, ExitUsage, "--token is for the device, report csv, audit, service, cert and campaign commands"},
-		{"fail/config", nil, []string{"--server-ca", notPEM, "config", "show"}, ExitUsage, "capf config show does not work through"},
+		{"fail/ca", nil, []string{"--token", "x", "ca", "show"}, ExitUsage, "--token is for the device, report csv, audit, service, cert, campaign and config show/set commands"},
+		{"fail/config-validate", nil, []string{"--server-ca", notPEM, "config", "validate"}, ExitUsage, "capf config validate does not work through"},
 		{"fail/phone-token", nil, []string{"--token", "x", "phone", "--server", "127.0.0.1:3804", "SEP000000000001"}, ExitUsage, "capf phone does not work through"},
-		{"ok/env-server-ignored-by-local-command", map[string]string{"CAPF_SERVER": "https://capf.example:8443"}, []string{"config", "show"}, ExitOK, "default_key"},
+		{"ok/env-server-ignored-by-local-command", map[string]string{"CAPF_SERVER": "https://capf.example:8443"}, []string{"config", "validate"}, ExitOK, ": ok"},
 		{"fail/no-token", nil, []string{"--server", "https://capf.example:8443", "device", "list"}, ExitUsage, "--server needs an API token"},
 		{"fail/token-without-server", nil, []string{"--token", "x", "device", "list"}, ExitUsage, "need --server"},
 		{"ok/env-token-and-ca-without-server-is-local", map[string]string{"CAPF_TOKEN": "x", "CAPF_SERVER_CA": notPEM}, []string{"device", "list"}, ExitOK, "0 of 0 devices"},
