@@ -24,6 +24,7 @@ type CAOffline interface {
 	InstallSigned(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, actor device.Actor) (caset.Record, []*x509.Certificate, error)
 	DiscardPending(ctx context.Context, actor device.Actor) (caset.Pending, error)
 	IssuerCreate(ctx context.Context, alg string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
+	IssuerCreateInToken(ctx context.Context, ref string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerImport(ctx context.Context, certs []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerRemove(ctx context.Context, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
 }
@@ -70,6 +71,7 @@ type caInstallInput struct{ Body caInstallBody }
 type caIssuerCreateBody struct {
 	KeyAlgorithm string `json:"key_algorithm,omitempty" enum:"rsa2048,rsa3072,rsa4096,ec256,ec384" doc:"the issuing CA's key; default the capf_key parameter"`
 	ValidityDays int    `json:"validity_days,omitempty" minimum:"0" maximum:"36500" doc:"its lifetime in days (default 730, never beyond the CAPF certificate)"`
+	Key          string `json:"key,omitempty" maxLength:"4096" doc:"instead of a new key: a key pair in the node's PKCS #11 token, pkcs11:token=LABEL;object=NAME, which never leaves it (the node needs pkcs11_module and pkcs11_pin_file)"`
 }
 
 type caIssuerCreateInput struct{ Body *caIssuerCreateBody }
@@ -211,12 +213,19 @@ func (s *server) caIssuerCreate(ctx context.Context, in *caIssuerCreateInput) (*
 	if err != nil {
 		return nil, err
 	}
-	var alg string
-	var validity time.Duration
+	var body caIssuerCreateBody
 	if in.Body != nil {
-		alg, validity = in.Body.KeyAlgorithm, time.Duration(in.Body.ValidityDays)*24*time.Hour
+		body = *in.Body
 	}
-	if _, _, err := a.IssuerCreate(ctx, alg, validity, actor); err != nil {
+	validity := time.Duration(body.ValidityDays) * 24 * time.Hour
+	switch err = caset.CheckKeyChoice(body.KeyAlgorithm, body.Key); {
+	case err != nil:
+	case body.Key != "":
+		_, _, err = a.IssuerCreateInToken(ctx, body.Key, validity, actor)
+	default:
+		_, _, err = a.IssuerCreate(ctx, body.KeyAlgorithm, validity, actor)
+	}
+	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
 	return s.caSetView(ctx)

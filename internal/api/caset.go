@@ -18,6 +18,7 @@ type CASet interface {
 	Status(ctx context.Context) (caset.Overview, error)
 	Certificate(ctx context.Context, ref string) (*x509.Certificate, error)
 	Regenerate(ctx context.Context, alg string, actor device.Actor) (caset.Record, ca.KeyAlgorithm, error)
+	RegenerateInToken(ctx context.Context, ref string, actor device.Actor) (caset.Record, error)
 	Activate(ctx context.Context, ref string, actor device.Actor) (activated, previous caset.Record, err error)
 	Retire(ctx context.Context, ref string, force bool, actor device.Actor) (caset.Record, int, error)
 	CAOffline
@@ -41,6 +42,7 @@ type caSetOutput struct{ Body CASetView }
 // caRegenerateBody is the optional body of POST /ca-set.
 type caRegenerateBody struct {
 	KeyAlgorithm string `json:"key_algorithm,omitempty" enum:"rsa2048,rsa3072,rsa4096,ec256,ec384" doc:"the new CA's key; default the capf_key parameter"`
+	Key          string `json:"key,omitempty" maxLength:"4096" doc:"instead of a new key: a key pair in the node's PKCS #11 token, pkcs11:token=LABEL;object=NAME, which signs the new CAPF certificate there and never leaves it (the node needs pkcs11_module and pkcs11_pin_file)"`
 }
 
 type caRegenerateInput struct {
@@ -119,11 +121,18 @@ func (s *server) caRegenerate(ctx context.Context, in *caRegenerateInput) (*caSe
 	if s.o.CASet == nil {
 		return nil, s.fail(ctx, unavailable("the CA set is"), "")
 	}
-	alg := ""
+	var body caRegenerateBody
 	if in.Body != nil {
-		alg = in.Body.KeyAlgorithm
+		body = *in.Body
 	}
-	if _, _, err := s.o.CASet.Regenerate(ctx, alg, actor); err != nil {
+	switch err = caset.CheckKeyChoice(body.KeyAlgorithm, body.Key); {
+	case err != nil:
+	case body.Key != "":
+		_, err = s.o.CASet.RegenerateInToken(ctx, body.Key, actor)
+	default:
+		_, _, err = s.o.CASet.Regenerate(ctx, body.KeyAlgorithm, actor)
+	}
+	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
 	return s.caSetView(ctx)

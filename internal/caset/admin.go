@@ -3,6 +3,8 @@ package caset
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -67,6 +69,91 @@ type Admin struct {
 	// with the CAPF role, and its path: nil (not empty) when serve keeps
 	// no trust file. nil: InTrustFile is left unknown.
 	Listed func() ([][]byte, string, error)
+	// Tokens opens the key pair a pkcs11: reference names in the node's
+	// PKCS #11 token (the module and PIN the node was given); nil refuses
+	// keys in a token: the node has no module.
+	Tokens func(ctx context.Context, ref string) (TokenKey, error)
+	// SelfSign makes the CAPF certificate of a new CA over key, as
+	// regenerate makes them; nil refuses a new CA whose key is in a token.
+	SelfSign func(key crypto.Signer) (*x509.Certificate, error)
+}
+
+// TokenKey is a key pair in a PKCS #11 token that the node opened.
+type TokenKey struct {
+	// Ref is its canonical reference, pkcs11:token=…;object=…, which the
+	// record stores instead of key material.
+	Ref string
+	// Signer signs in the token.
+	Signer crypto.Signer
+	// Close releases it.
+	Close func() error
+}
+
+// TokensAvailable reports whether this node opens keys in a PKCS #11
+// token (a form then offers them).
+func (a *Admin) TokensAvailable() bool { return a.Tokens != nil }
+
+// CheckKeyChoice refuses a request that asks for a new key of algorithm
+// alg and names a token's key pair key at once (the field key is blamed).
+func CheckKeyChoice(alg, key string) error {
+	if alg != "" && key != "" {
+		return fault.InvalidField("key", "key_algorithm makes a new key; key uses the token's key pair as it is: give one of them")
+	}
+	return nil
+}
+
+// errNoTokens refuses a key in a token where the node opens none.
+var errNoTokens = fault.InvalidField("key", "this node opens no PKCS #11 token: give capf serve the vendor's module and the PIN file (pkcs11_module and pkcs11_pin_file in capf.json, or --pkcs11-module and --pin-file), or make a new key instead")
+
+// openToken opens the key pair ref names in the node's token; errors
+// blame the field key.
+func (a *Admin) openToken(ctx context.Context, ref string) (TokenKey, error) {
+	if a.Tokens == nil {
+		return TokenKey{}, errNoTokens
+	}
+	k, err := a.Tokens(ctx, ref)
+	if err != nil {
+		return TokenKey{}, inField("key", err)
+	}
+	return k, nil
+}
+
+// RegenerateInToken stages a new CA whose key is the key pair ref names in
+// the node's PKCS #11 token: the key signs its own CAPF certificate there,
+// and the set stores the reference alone, never key material. It refuses
+// a key phones do not accept, or that tls_profile legacy could not
+// present.
+func (a *Admin) RegenerateInToken(ctx context.Context, ref string, actor device.Actor) (Record, error) {
+	if a.SelfSign == nil {
+		return Record{}, errNoTokens
+	}
+	k, err := a.openToken(ctx, ref)
+	if err != nil {
+		return Record{}, err
+	}
+	defer func() { _ = k.Close() }()
+	if err := CheckPhoneKey(k.Signer.Public()); err != nil {
+		return Record{}, inField("key", fmt.Errorf("the key %s is %w", k.Ref, err))
+	}
+	if _, isRSA := k.Signer.Public().(*rsa.PublicKey); a.RSAOnly != nil && a.RSAOnly() && !isRSA {
+		return Record{}, fault.InvalidField("key", "tls_profile legacy needs an RSA CAPF key: the key %s would not serve old phones", k.Ref)
+	}
+	cert, err := a.SelfSign(k.Signer)
+	if err != nil {
+		return Record{}, fmt.Errorf("the key %s: %w", k.Ref, err)
+	}
+	return a.Service.Stage(ctx, []*x509.Certificate{cert}, k.Ref, nil, actor)
+}
+
+// IssuerCreateInToken is IssuerCreateRef for the key pair ref names in the
+// node's PKCS #11 token.
+func (a *Admin) IssuerCreateInToken(ctx context.Context, ref string, validity time.Duration, actor device.Actor) (IssuingRecord, *x509.Certificate, error) {
+	k, err := a.openToken(ctx, ref)
+	if err != nil {
+		return IssuingRecord{}, nil, err
+	}
+	defer func() { _ = k.Close() }()
+	return a.IssuerCreateRef(ctx, k.Signer, k.Ref, "the key "+k.Ref, validity, actor)
 }
 
 // Row is one CA as `capf ca status`, GET /api/v1/ca-set and Security >

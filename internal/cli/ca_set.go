@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/fault"
+	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/trust"
 	"github.com/capf-server/capf/internal/trustfile"
@@ -184,7 +187,7 @@ func (g *globals) caRegenerate(ctx context.Context, algFlag string) error {
 // them, the default algorithm of cfg, and the trust file serve keeps.
 func (g *globals) caAdmin(st store.Store, svc *caset.Service, cfg config.Config) *caset.Admin {
 	v := caVault{g: g, st: st, cfg: cfg}
-	return &caset.Admin{
+	a := &caset.Admin{
 		Service:          svc,
 		Keys:             v,
 		Vault:            v,
@@ -192,6 +195,29 @@ func (g *globals) caAdmin(st store.Store, svc *caset.Service, cfg config.Config)
 		RSAOnly:          func() bool { return cfg.TLSProfile == "legacy" },
 		Listed:           func() ([][]byte, string, error) { return g.servedTrustCAPFs(cfg) },
 	}
+	if g.p11.Module != "" {
+		a.Tokens = g.openTokenKey
+		a.SelfSign = func(key crypto.Signer) (*x509.Certificate, error) { return ca.SelfSign(key, g.caOptions(cfg)) }
+	}
+	return a
+}
+
+// openTokenKey opens the key pair ref names in the token of this node's
+// module and PIN file: a pkcs11: reference only, so that the API and the
+// web UI cannot make the server read a key file of the host.
+func (g *globals) openTokenKey(ctx context.Context, ref string) (caset.TokenKey, error) {
+	r, err := keyref.Parse(ref)
+	if err != nil {
+		return caset.TokenKey{}, err
+	}
+	if !r.IsPKCS11() {
+		return caset.TokenKey{}, fault.InvalidField("key", "the key %q: want a key pair in the node's PKCS #11 token, pkcs11:token=LABEL;object=NAME", ref)
+	}
+	k, err := keyref.Load(ctx, r, g.p11)
+	if err != nil {
+		return caset.TokenKey{}, err
+	}
+	return caset.TokenKey{Ref: k.Ref().String(), Signer: k.Signer(), Close: k.Close}, nil
 }
 
 func (g *globals) caStatus(ctx context.Context, asJSON bool) error {

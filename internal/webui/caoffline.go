@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/capf-server/capf/internal/account"
@@ -26,6 +27,7 @@ type CAOffline interface {
 	InstallSigned(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, actor device.Actor) (caset.Record, []*x509.Certificate, error)
 	DiscardPending(ctx context.Context, actor device.Actor) (caset.Pending, error)
 	IssuerCreate(ctx context.Context, alg string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
+	IssuerCreateInToken(ctx context.Context, ref string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerImport(ctx context.Context, certs []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerRemove(ctx context.Context, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
 }
@@ -130,7 +132,16 @@ func (u *ui) caIssuerCreate(r *http.Request, actor device.Actor) error {
 			return fault.InvalidField("validity_days", "the validity is a number of days from 0 (the default, 730) to %d", maxValidityDays)
 		}
 	}
-	_, _, err := u.o.CASet.IssuerCreate(r.Context(), r.PostFormValue("key_algorithm"), time.Duration(days)*24*time.Hour, actor)
+	alg, key := r.PostFormValue("key_algorithm"), strings.TrimSpace(r.PostFormValue("key"))
+	validity := time.Duration(days) * 24 * time.Hour
+	if err := caset.CheckKeyChoice(alg, key); err != nil {
+		return err
+	}
+	if key != "" {
+		_, _, err := u.o.CASet.IssuerCreateInToken(r.Context(), key, validity, actor)
+		return err
+	}
+	_, _, err := u.o.CASet.IssuerCreate(r.Context(), alg, validity, actor)
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"net/http"
+	"strings"
 
 	"github.com/capf-server/capf/internal/account"
 	"github.com/capf-server/capf/internal/ca"
@@ -18,6 +19,10 @@ type CASet interface {
 	Status(ctx context.Context) (caset.Overview, error)
 	Certificate(ctx context.Context, ref string) (*x509.Certificate, error)
 	Regenerate(ctx context.Context, alg string, actor device.Actor) (caset.Record, ca.KeyAlgorithm, error)
+	RegenerateInToken(ctx context.Context, ref string, actor device.Actor) (caset.Record, error)
+	// TokensAvailable reports whether the node opens keys in a PKCS #11
+	// token: the forms then offer a key reference.
+	TokensAvailable() bool
 	Activate(ctx context.Context, ref string, actor device.Actor) (activated, previous caset.Record, err error)
 	Retire(ctx context.Context, ref string, force bool, actor device.Actor) (caset.Record, int, error)
 	CAOffline
@@ -39,6 +44,9 @@ type certificatePage struct {
 	Set        []caRow
 	TrustPath  string
 	Algorithms []ca.KeyAlgorithm
+	// Tokens reports whether the forms offer a key pair in the node's
+	// PKCS #11 token instead of a new key.
+	Tokens bool
 	// Issuing is the issuing CA below a CAPF certificate; nil when none.
 	Issuing *caset.IssuingRow
 	// Pending is the offline CA's pending key; nil when none waits.
@@ -80,6 +88,7 @@ func (u *ui) certificate(w http.ResponseWriter, r *http.Request, p account.Princ
 			return
 		}
 		d.HasSet, d.TrustPath, d.Algorithms, d.Issuing = true, ov.TrustFile, caset.KeyAlgorithms, ov.Issuing
+		d.Tokens = u.o.CASet.TokensAvailable()
 		if d.Pending, err = u.o.CASet.Pending(r.Context()); err != nil {
 			u.fail(w, r, p, err)
 			return
@@ -109,7 +118,16 @@ func (u *ui) caRegenerate(w http.ResponseWriter, r *http.Request, p account.Prin
 	if !u.caSetOr(w, r, p) {
 		return
 	}
-	if _, _, err := u.o.CASet.Regenerate(r.Context(), r.PostFormValue("key_algorithm"), p.Actor()); err != nil {
+	alg, key := r.PostFormValue("key_algorithm"), strings.TrimSpace(r.PostFormValue("key"))
+	err := caset.CheckKeyChoice(alg, key)
+	switch {
+	case err != nil:
+	case key != "":
+		_, err = u.o.CASet.RegenerateInToken(r.Context(), key, p.Actor())
+	default:
+		_, _, err = u.o.CASet.Regenerate(r.Context(), alg, p.Actor())
+	}
+	if err != nil {
 		u.fail(w, r, p, err)
 		return
 	}
