@@ -85,7 +85,7 @@ type caIssuerImportBody struct {
 type caIssuerImportInput struct{ Body caIssuerImportBody }
 
 type caIssuerRemoveInput struct {
-	Force bool `query:"force" doc:"remove it even while phones hold a valid LSC from it (they no longer authenticate with it)"`
+	Force bool `query:"force" doc:"no longer needed, and ignored: a removed issuing CA stays trusted for its LSCs (former_issuing) until capf ca issuer forget"`
 }
 
 func (s *server) registerCAOffline() {
@@ -128,9 +128,9 @@ func (s *server) registerCAOffline() {
 	}, s.caIssuerImport)
 	add(s, writeAccess, huma.Operation{
 		OperationID: "ca-issuer-remove", Method: http.MethodDelete, Path: "/ca-set/issuer", Tags: tags,
-		Summary:     "Remove the issuing CA: every node signs with the active CAPF certificate within seconds",
-		Description: "capf ca issuer remove. 409, naming the count, while phones hold a valid LSC from it, unless force. Audited (ca.issuer.remove).",
-		Errors:      []int{http.StatusConflict, http.StatusServiceUnavailable},
+		Summary:     "Take the issuing CA out of place: every node signs with the active CAPF certificate within seconds",
+		Description: "capf ca issuer remove. It becomes a former issuing CA (former_issuing): its LSCs keep authenticating and it keeps signing their CRL and OCSP answers until capf ca issuer forget. 404 when none is in place. Audited (ca.issuer.remove).",
+		Errors:      []int{http.StatusNotFound, http.StatusServiceUnavailable},
 	}, s.caIssuerRemove)
 }
 

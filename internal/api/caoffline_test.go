@@ -358,15 +358,17 @@ func TestCAIssuerAPI(t *testing.T) {
 	if w := e.do(asViewer, http.MethodDelete, Prefix+"/ca-set/issuer?force=true", nil); w.Code != http.StatusForbidden {
 		t.Errorf("remove as a viewer: %d", w.Code)
 	}
-	w = e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer", nil)
-	if detail, _ := problemOf(t, w.Body.String()); w.Code != http.StatusConflict || !strings.Contains(detail, "1 phones") {
-		t.Errorf("remove while a phone holds its LSC: %d %s", w.Code, w.Body.String())
+	// Removed while a phone holds its LSC: out of place, but kept as a
+	// former issuing CA (with its key) for that phone's LSC.
+	s = decode[CASetView](t, e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer", nil), http.StatusOK)
+	if s.Issuing != nil || len(s.FormerIssuing) != 1 || s.FormerIssuing[0].ID != iid || s.FormerIssuing[0].Phones != 1 || s.FormerIssuing[0].Signing || s.FormerIssuing[0].RemovedAt.IsZero() {
+		t.Fatalf("after remove: issuing %+v, former %+v; want none in place and %s former with 1 phone", s.Issuing, s.FormerIssuing, iid)
 	}
-	if s := decode[CASetView](t, e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer?force=true", nil), http.StatusOK); s.Issuing != nil {
-		t.Fatalf("after remove: %+v", s.Issuing)
+	if !strings.Contains(v.Refs(), caset.IssuingKeyPrefix+iid) {
+		t.Errorf("vault %q after remove, want the former issuing CA's key kept", v.Refs())
 	}
-	if strings.Contains(v.Refs(), caset.IssuingKeyPrefix) {
-		t.Errorf("vault %q after remove, want no issuing key", v.Refs())
+	if w := e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer", nil); w.Code != http.StatusNotFound {
+		t.Errorf("a second remove: %d %s", w.Code, w.Body.String())
 	}
 
 	// Import: one of another PKI is refused; one signed by the CAPF

@@ -35,6 +35,9 @@ type CASetView struct {
 	Issuing *caset.IssuingRow `json:"issuing" doc:"the issuing CA that signs LSCs below a CAPF certificate of the set; null when the active CAPF certificate signs them"`
 	// Pending is the offline CA's pending key; nil when none waits.
 	Pending *caset.Pending `json:"pending" doc:"the offline CA's pending key, waiting for the outside CA's certificate (POST /ca-set/install-signed); null when none"`
+	// FormerIssuing are the issuing CAs taken out of place, still trusted
+	// for their LSCs until capf ca issuer forget.
+	FormerIssuing []caset.IssuingRow `json:"former_issuing" doc:"issuing CAs taken out of place (DELETE /ca-set/issuer) that stay LSC trust anchors and sign their LSCs' CRL until capf ca issuer forget, oldest removal first"`
 }
 
 type caSetOutput struct{ Body CASetView }
@@ -103,7 +106,11 @@ func (s *server) caSetView(ctx context.Context) (*caSetOutput, error) {
 	if err != nil {
 		return nil, s.fail(ctx, err, "")
 	}
-	return &caSetOutput{Body: CASetView{CAs: ov.CAs, TrustFile: ov.TrustFile, Issuing: ov.Issuing, Pending: p}}, nil
+	former := ov.FormerIssuing
+	if former == nil {
+		former = []caset.IssuingRow{}
+	}
+	return &caSetOutput{Body: CASetView{CAs: ov.CAs, TrustFile: ov.TrustFile, Issuing: ov.Issuing, Pending: p, FormerIssuing: former}}, nil
 }
 
 func (s *server) caSetStatus(ctx context.Context, _ *struct{}) (*caSetOutput, error) {

@@ -184,6 +184,9 @@ type Overview struct {
 	Cert map[string]*x509.Certificate
 	// Issuing is the issuing CA in place; nil when there is none.
 	Issuing *IssuingRow
+	// FormerIssuing are the issuing CAs taken out of place that are still
+	// trusted for their LSCs, oldest removal first.
+	FormerIssuing []IssuingRow
 }
 
 // Active returns the row of the active CA; false when there is none.
@@ -227,6 +230,9 @@ func (a *Admin) Status(ctx context.Context) (Overview, error) {
 		out.Cert[s.ID] = s.Cert
 	}
 	if out.Issuing, err = a.Service.IssuingStatus(ctx); err != nil {
+		return Overview{}, err
+	}
+	if out.FormerIssuing, err = a.Service.FormerIssuingStatus(ctx); err != nil {
 		return Overview{}, err
 	}
 	return out, nil

@@ -107,13 +107,23 @@ type Store interface {
 	// PutIssuingCA stores r as the issuing CA, and key (when not nil) in
 	// the keys table, with ev, and moves the set's change counter (and
 	// notifies) so that every node takes it. Conflict when an issuing CA
-	// is in place already, or key's id is stored already.
+	// is in place already, r.ID is a former issuing CA (forget it first),
+	// or key's id is stored already.
 	PutIssuingCA(ctx context.Context, r IssuingRecord, key *keys.Record, ev device.AuditEvent) error
-	// RemoveIssuingCA removes the issuing CA id, and its key from the keys
-	// table when it is there, with ev, and moves the set's change counter
-	// (and notifies) so that every node stops signing with it. NotFound
-	// when the issuing CA in place is not id (or there is none).
-	RemoveIssuingCA(ctx context.Context, id string, ev device.AuditEvent) error
+	// RetireIssuingCA takes the issuing CA id out of place into the
+	// former issuing CAs (removed at at), keeping its key, with ev, and
+	// moves the set's change counter (and notifies) so that every node
+	// stops signing new LSCs with it. NotFound when the issuing CA in
+	// place is not id (or there is none).
+	RetireIssuingCA(ctx context.Context, id string, at time.Time, ev device.AuditEvent) error
+	// FormerIssuingCAs returns the former issuing CAs, oldest removal
+	// first.
+	FormerIssuingCAs(ctx context.Context) ([]IssuingRecord, error)
+	// ForgetIssuingCA deletes the former issuing CA id, and its key from
+	// the keys table when it is there, with ev, and moves the set's
+	// change counter (and notifies). NotFound when there is no former
+	// issuing CA id.
+	ForgetIssuingCA(ctx context.Context, id string, ev device.AuditEvent) error
 	// AddPendingKey stores key, the pending key of an offline CA (id
 	// PendingKeyID), in the keys table with ev. Conflict when a key with
 	// its id is stored already (one pending key at a time).
@@ -146,6 +156,9 @@ type IssuingRecord struct {
 	// that keeps its keys as files.
 	KeyRef    string
 	CreatedAt time.Time
+	// RemovedAt is when capf ca issuer remove took it out of place (a
+	// former issuing CA); zero for the one in place.
+	RemovedAt time.Time
 }
 
 // IssuingKeyPrefix, followed by the issuing CA's id, is its key

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/capf-server/capf/internal/ca"
@@ -20,7 +21,8 @@ import (
 // CA"); target is the issuing CA's key id.
 const (
 	AuditIssuer       = "ca.issuer"        // an issuing CA put in place
-	AuditIssuerRemove = "ca.issuer.remove" // the issuing CA removed: the active CAPF certificate signs
+	AuditIssuerRemove = "ca.issuer.remove" // the issuing CA taken out of place: the active CAPF certificate signs; it stays trusted as a former one
+	AuditIssuerForget = "ca.issuer.forget" // a former issuing CA dropped: its LSCs no longer authenticate nor get its CRL
 )
 
 // SetIssuing makes iss (nil: none) the issuing CA: while a CA of the set
@@ -39,6 +41,9 @@ func (s *Set) SetIssuing(iss *ca.Authority) *x509.Certificate {
 		}
 		for _, c := range s.extra {
 			snap.roots.AddCert(c)
+		}
+		for _, f := range snap.formerT {
+			snap.roots.AddCert(f.Cert)
 		}
 		snap.signer = snap.active
 		if iss != nil && issuedByTrusted(iss.Certificate(), snap.trusted) {
@@ -148,18 +153,38 @@ func (s *Service) PutIssuing(ctx context.Context, cert, parent *x509.Certificate
 }
 
 // issuingHolders counts the devices holding a valid LSC of the issuing CA
-// when parent signed it; 0 otherwise.
+// in place and of the former issuing CAs that parent signed.
 func (s *Service) issuingHolders(ctx context.Context, parent *x509.Certificate, now time.Time) (int, error) {
 	r, c, ok, err := s.Issuing(ctx)
-	if err != nil || !ok || !issuedByTrusted(c, []*x509.Certificate{parent}) {
+	if err != nil {
 		return 0, err
 	}
-	id := r.ID
-	n, err := s.st.CountLSCHolders(ctx, id, c.Subject.String(), now)
-	if err != nil {
-		return 0, fmt.Errorf("count the LSCs of the issuing CA %s: %w", id, err)
+	var below []IssuingRecord
+	if ok && issuedByTrusted(c, []*x509.Certificate{parent}) {
+		below = append(below, r)
 	}
-	return n, nil
+	formers, err := s.st.FormerIssuingCAs(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read the former issuing CAs: %w", err)
+	}
+	for _, f := range formers {
+		if fc, err := f.Certificate(); err == nil && issuedByTrusted(fc, []*x509.Certificate{parent}) {
+			below = append(below, f)
+		}
+	}
+	total := 0
+	for _, b := range below {
+		bc, err := b.Certificate()
+		if err != nil {
+			return 0, err
+		}
+		n, err := s.st.CountLSCHolders(ctx, b.ID, bc.Subject.String(), now)
+		if err != nil {
+			return 0, fmt.Errorf("count the LSCs of the issuing CA %s: %w", b.ID, err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // IssuingRow is the issuing CA as `capf ca status`, GET /api/v1/ca-set
@@ -181,20 +206,56 @@ type IssuingRow struct {
 	// CAPF certificate is retired.
 	Signing   bool      `json:"signing" doc:"whether it signs new LSCs: valid now, below a CAPF certificate that is not retired"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// RemovedAt is when it was taken out of place: set for a former
+	// issuing CA, which signs no new LSC but stays an LSC trust anchor and
+	// the signer of its LSCs' CRL while its CAPF certificate is not retired.
+	RemovedAt time.Time `json:"removed_at,omitzero" doc:"set for a former issuing CA: taken out of place, still trusted for its LSCs until capf ca issuer forget"`
 }
 
 // IssuingStatus returns the issuing CA in place with the devices that
 // hold its LSCs; nil when there is none.
 func (s *Service) IssuingStatus(ctx context.Context) (*IssuingRow, error) {
-	r, c, ok, err := s.Issuing(ctx)
+	r, _, ok, err := s.Issuing(ctx)
 	if err != nil || !ok {
 		return nil, err
 	}
-	now := s.now().UTC()
-	n, err := s.st.CountLSCHolders(ctx, r.ID, c.Subject.String(), now)
+	trusted, err := s.trustedCerts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("count the LSCs of the issuing CA %s: %w", r.ID, err)
+		return nil, err
 	}
+	row, err := s.issuingRow(ctx, r, trusted)
+	if err != nil {
+		return nil, err
+	}
+	return &row, nil
+}
+
+// FormerIssuingStatus returns the former issuing CAs, oldest removal
+// first, with the devices that hold their LSCs.
+func (s *Service) FormerIssuingStatus(ctx context.Context) ([]IssuingRow, error) {
+	formers, err := s.st.FormerIssuingCAs(ctx)
+	if err != nil || len(formers) == 0 {
+		return nil, err
+	}
+	trusted, err := s.trustedCerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]IssuingRow, 0, len(formers))
+	for _, f := range formers {
+		row, err := s.issuingRow(ctx, f, trusted)
+		if err != nil {
+			return nil, err
+		}
+		row.Signing = false
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// trustedCerts returns the certificates of the CAs of the set that are
+// not retired.
+func (s *Service) trustedCerts(ctx context.Context) ([]*x509.Certificate, error) {
 	recs, err := s.list(ctx)
 	if err != nil {
 		return nil, err
@@ -208,18 +269,37 @@ func (s *Service) IssuingStatus(ctx context.Context) (*IssuingRow, error) {
 			trusted = append(trusted, pc)
 		}
 	}
-	sum := sha256.Sum256(c.Raw)
-	return &IssuingRow{ID: r.ID, Subject: c.Subject.String(), Serial: fmt.Sprintf("%X", c.SerialNumber.Bytes()), SHA256: hex.EncodeToString(sum[:]),
-		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), ParentID: r.ParentID, Phones: n,
-		Signing: issuedByTrusted(c, trusted) && !now.Before(c.NotBefore) && !now.After(c.NotAfter), CreatedAt: r.CreatedAt.UTC()}, nil
+	return trusted, nil
 }
 
-// RemoveIssuing removes the issuing CA in place: every node signs new LSCs
-// with the active CAPF certificate within seconds, and the LSCs it issued
-// no longer authenticate nor get its CRL. Unless force, it refuses
-// (Conflict, naming the count) while devices hold a valid LSC of it. It
-// returns the record removed and that count; NotFound when there is none.
-func (s *Service) RemoveIssuing(ctx context.Context, force bool, actor device.Actor) (IssuingRecord, int, error) {
+// issuingRow is r as shown, its phones counted at now and its signing
+// judged against trusted.
+func (s *Service) issuingRow(ctx context.Context, r IssuingRecord, trusted []*x509.Certificate) (IssuingRow, error) {
+	c, err := r.Certificate()
+	if err != nil {
+		return IssuingRow{}, err
+	}
+	now := s.now().UTC()
+	n, err := s.st.CountLSCHolders(ctx, r.ID, c.Subject.String(), now)
+	if err != nil {
+		return IssuingRow{}, fmt.Errorf("count the LSCs of the issuing CA %s: %w", r.ID, err)
+	}
+	sum := sha256.Sum256(c.Raw)
+	return IssuingRow{ID: r.ID, Subject: c.Subject.String(), Serial: fmt.Sprintf("%X", c.SerialNumber.Bytes()), SHA256: hex.EncodeToString(sum[:]),
+		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), ParentID: r.ParentID, Phones: n,
+		Signing:   issuedByTrusted(c, trusted) && !now.Before(c.NotBefore) && !now.After(c.NotAfter),
+		CreatedAt: r.CreatedAt.UTC(), RemovedAt: r.RemovedAt.UTC()}, nil
+}
+
+// RemoveIssuing takes the issuing CA in place out of place: every node
+// signs new LSCs with the active CAPF certificate within seconds, and it
+// becomes a former issuing CA, still an LSC trust anchor and the signer
+// of its LSCs' CRL and OCSP answers (while its CAPF certificate is not
+// retired), so that the phones holding its LSCs keep authenticating until
+// they renew; ForgetIssuing drops it. It returns the record and how many
+// phones hold a valid LSC of it; NotFound when there is none. force is
+// not needed any more and is ignored.
+func (s *Service) RemoveIssuing(ctx context.Context, _ bool, actor device.Actor) (IssuingRecord, int, error) {
 	r, c, ok, err := s.Issuing(ctx)
 	if err != nil {
 		return IssuingRecord{}, 0, err
@@ -231,12 +311,52 @@ func (s *Service) RemoveIssuing(ctx context.Context, force bool, actor device.Ac
 	if err != nil {
 		return IssuingRecord{}, 0, fmt.Errorf("count the LSCs of the issuing CA %s: %w", r.ID, err)
 	}
-	if n > 0 && !force {
-		return IssuingRecord{}, n, fault.Conflictf("%d phones hold a valid LSC from the issuing CA %s: they would no longer authenticate with it; let them renew first, or remove it with --force", n, r.ID)
-	}
-	detail := fmt.Sprintf("removed: the active CAPF certificate signs new LSCs; %d phones held a valid LSC from it", n)
-	if err := s.st.RemoveIssuingCA(ctx, r.ID, s.event(actor, AuditIssuerRemove, c, detail)); err != nil {
+	detail := fmt.Sprintf("removed: the active CAPF certificate signs new LSCs; it stays trusted for the %d phones that hold a valid LSC from it, until capf ca issuer forget", n)
+	at := s.now().UTC()
+	if err := s.st.RetireIssuingCA(ctx, r.ID, at, s.event(actor, AuditIssuerRemove, c, detail)); err != nil {
 		return IssuingRecord{}, n, fmt.Errorf("remove the issuing CA %s: %w", r.ID, err)
+	}
+	r.RemovedAt = at
+	return r, n, nil
+}
+
+// ForgetIssuing drops the former issuing CA id (a unique prefix of 8 hex
+// digits or more will do): its LSCs no longer authenticate nor get its CRL
+// or OCSP answers. Unless force, it refuses (Conflict, naming the count)
+// while devices hold a valid LSC of it. It returns the record and that
+// count; NotFound when there is no such former issuing CA.
+func (s *Service) ForgetIssuing(ctx context.Context, id string, force bool, actor device.Actor) (IssuingRecord, int, error) {
+	formers, err := s.st.FormerIssuingCAs(ctx)
+	if err != nil {
+		return IssuingRecord{}, 0, fmt.Errorf("read the former issuing CAs: %w", err)
+	}
+	var match []IssuingRecord
+	for _, f := range formers {
+		if f.ID == id || (len(id) >= 8 && strings.HasPrefix(f.ID, strings.ToLower(id))) {
+			match = append(match, f)
+		}
+	}
+	switch {
+	case len(match) == 0:
+		return IssuingRecord{}, 0, fault.NotFoundf("no former issuing CA %s (capf ca status lists them)", id)
+	case len(match) > 1:
+		return IssuingRecord{}, 0, fault.Invalidf("%s is the prefix of %d former issuing CAs: give more of the id", id, len(match))
+	}
+	r := match[0]
+	c, err := r.Certificate()
+	if err != nil {
+		return IssuingRecord{}, 0, err
+	}
+	n, err := s.st.CountLSCHolders(ctx, r.ID, c.Subject.String(), s.now().UTC())
+	if err != nil {
+		return IssuingRecord{}, 0, fmt.Errorf("count the LSCs of the issuing CA %s: %w", r.ID, err)
+	}
+	if n > 0 && !force {
+		return IssuingRecord{}, n, fault.Conflictf("%d phones hold a valid LSC from the former issuing CA %s: they would no longer authenticate with it, nor its CRL be published; let them renew first, or forget it with --force", n, r.ID)
+	}
+	detail := fmt.Sprintf("forgotten: no longer trusted for LSCs, its CRL no longer published; %d phones held a valid LSC from it", n)
+	if err := s.st.ForgetIssuingCA(ctx, r.ID, s.event(actor, AuditIssuerForget, c, detail)); err != nil {
+		return IssuingRecord{}, n, fmt.Errorf("forget the former issuing CA %s: %w", r.ID, err)
 	}
 	return r, n, nil
 }

@@ -171,7 +171,7 @@ func TestSetUpdate(t *testing.T) {
 		{"refused: no active CA", 3, []Issuer{issuer(t, root, Staged)}, nil, true, iss, 2},
 		{"issuing CA goes", 4, []Issuer{issuer(t, root, Active)}, nil, false, root, 4},
 	} {
-		err := set.Update(tc.version, tc.issuers, tc.issuing)
+		err := set.Update(tc.version, tc.issuers, tc.issuing, nil)
 		if (err != nil) != tc.wantErr {
 			t.Errorf("%s: Update = %v, want error %v", tc.name, err, tc.wantErr)
 		}

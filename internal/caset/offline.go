@@ -72,10 +72,14 @@ type KeyVault interface {
 	// with a copy of the key (keys kept as files); nothing where the
 	// store removed its row with the staged CA.
 	ClearPending(ctx context.Context) error
-	// ClearIssuing removes the issuing CA's key files once its row is
-	// removed (keys kept as files); nothing where the store removed its
-	// keys row with it.
-	ClearIssuing(ctx context.Context) error
+	// RetireIssuingKey moves the key files of the issuing CA id, taken out
+	// of place, to where former issuing CAs keep theirs (keys kept as
+	// files); nothing where its key is a keys row or in a token.
+	RetireIssuingKey(ctx context.Context, id string) error
+	// ForgetIssuingKey removes the key files of the former issuing CA id
+	// once its row is gone (keys kept as files); nothing where the store
+	// removed its keys row with it.
+	ForgetIssuingKey(ctx context.Context, id string) error
 }
 
 // errNoVault refuses what needs a KeyVault where there is none.
@@ -572,16 +576,31 @@ func (a *Admin) putIssuingRef(ctx context.Context, cert *x509.Certificate, keyRe
 	return r, cert, nil
 }
 
-// IssuerRemove removes the issuing CA in place (see
-// Service.RemoveIssuing), then its key files where keys are files.
+// IssuerRemove takes the issuing CA in place out of place (see
+// Service.RemoveIssuing), then moves its key files where keys are files.
 func (a *Admin) IssuerRemove(ctx context.Context, force bool, actor device.Actor) (IssuingRecord, int, error) {
 	r, n, err := a.Service.RemoveIssuing(ctx, force, actor)
 	if err != nil {
 		return r, n, err
 	}
 	if a.Vault != nil {
-		if err := a.Vault.ClearIssuing(ctx); err != nil {
-			return r, n, fmt.Errorf("removed the issuing CA %s, but not its key files: remove them before serve starts again (it would take them back): %w", r.ID, err)
+		if err := a.Vault.RetireIssuingKey(ctx, r.ID); err != nil {
+			return r, n, fmt.Errorf("removed the issuing CA %s, but its key files stay where the one in place keeps them: move them to the former issuing CA's place before serve starts again: %w", r.ID, err)
+		}
+	}
+	return r, n, nil
+}
+
+// IssuerForget drops the former issuing CA id (see Service.ForgetIssuing),
+// then its key files where keys are files.
+func (a *Admin) IssuerForget(ctx context.Context, id string, force bool, actor device.Actor) (IssuingRecord, int, error) {
+	r, n, err := a.Service.ForgetIssuing(ctx, id, force, actor)
+	if err != nil {
+		return r, n, err
+	}
+	if a.Vault != nil {
+		if err := a.Vault.ForgetIssuingKey(ctx, r.ID); err != nil {
+			return r, n, fmt.Errorf("forgot the former issuing CA %s, but not its key files: remove them: %w", r.ID, err)
 		}
 	}
 	return r, n, nil

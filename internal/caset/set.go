@@ -2,6 +2,7 @@ package caset
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"sync/atomic"
@@ -19,6 +20,15 @@ type Issuer struct {
 	Authority *ca.Authority // nil when retired
 }
 
+// Former is a former issuing CA as a node uses it: its certificate, an
+// LSC trust anchor while a CA of the set that is not retired signed it,
+// and its key, which signs its LSCs' CRL and OCSP answers (nil when the
+// node could not open it: the LSCs still authenticate).
+type Former struct {
+	Cert   *x509.Certificate
+	Signer crypto.Signer
+}
+
 // snapshot is the set at one version; it is never changed once built.
 type snapshot struct {
 	version int64
@@ -28,6 +38,8 @@ type snapshot struct {
 	tlsCert *tls.Certificate
 	roots   *x509.CertPool
 	trusted []*x509.Certificate
+	former  []Former // every former issuing CA given
+	formerT []Former // those a CA of the set that is not retired signed
 }
 
 // Set is the live CA set of a node: the active CA presents itself on TLS
@@ -55,24 +67,42 @@ func NewSet(version int64, issuers []Issuer, extra ...*x509.Certificate) (*Set, 
 // set as it was, unless exactly one issuer is active and every issuer
 // that is not retired has its authority.
 func (s *Set) Replace(version int64, issuers []Issuer) error {
-	return s.replace(version, issuers, s.issuing.Load())
+	return s.replace(version, issuers, s.issuing.Load(), s.cur.Load().formerOrNil())
 }
 
-// Update puts issuers (at version) and the issuing CA iss (nil: none) in
-// force at once, as a node does when the set changed in the database.
-// It refuses, and keeps the set and issuing CA as they were, as Replace
-// does.
-func (s *Set) Update(version int64, issuers []Issuer, iss *ca.Authority) error {
-	if err := s.replace(version, issuers, iss); err != nil {
+// formerOrNil returns the former issuing CAs of snap; nil for no snapshot.
+func (snap *snapshot) formerOrNil() []Former {
+	if snap == nil {
+		return nil
+	}
+	return snap.former
+}
+
+// Former returns every former issuing CA put in force by Update, whether
+// or not it is trusted now (see FormerInForce).
+func (s *Set) Former() []Former { return append([]Former(nil), s.cur.Load().former...) }
+
+// FormerInForce returns the former issuing CAs that a CA of the set that
+// is not retired signed: LSC trust anchors, and (with their key) the
+// signers of their LSCs' CRL and OCSP answers.
+func (s *Set) FormerInForce() []Former { return append([]Former(nil), s.cur.Load().formerT...) }
+
+// Update puts issuers (at version), the issuing CA iss (nil: none) and
+// the former issuing CAs former in force at once, as a node does when the
+// set changed in the database. It refuses, and keeps the set and issuing
+// CA as they were, as Replace does.
+func (s *Set) Update(version int64, issuers []Issuer, iss *ca.Authority, former []Former) error {
+	if err := s.replace(version, issuers, iss, former); err != nil {
 		return err
 	}
 	s.issuing.Store(iss)
 	return nil
 }
 
-// replace builds the snapshot of issuers with iss and stores it.
-func (s *Set) replace(version int64, issuers []Issuer, iss *ca.Authority) error {
-	snap := &snapshot{version: version, issuers: issuers, roots: x509.NewCertPool()}
+// replace builds the snapshot of issuers with iss and former and stores
+// it.
+func (s *Set) replace(version int64, issuers []Issuer, iss *ca.Authority, former []Former) error {
+	snap := &snapshot{version: version, issuers: issuers, roots: x509.NewCertPool(), former: former}
 	for _, iss := range issuers {
 		if !iss.State.Trusted() {
 			continue
@@ -100,6 +130,12 @@ func (s *Set) replace(version int64, issuers []Issuer, iss *ca.Authority) error 
 	if iss != nil && issuedByTrusted(iss.Certificate(), snap.trusted) {
 		snap.signer = iss
 		snap.roots.AddCert(iss.Certificate())
+	}
+	for _, f := range former {
+		if issuedByTrusted(f.Cert, snap.trusted) {
+			snap.formerT = append(snap.formerT, f)
+			snap.roots.AddCert(f.Cert)
+		}
 	}
 	c := snap.active.TLSCertificate()
 	snap.tlsCert = &c

@@ -35,6 +35,22 @@ const issuingCADir = "issuing"
 // issuingDir is the directory of the issuing CA.
 func (g *globals) issuingDir() string { return filepath.Join(g.dir().CA(), issuingCADir) }
 
+// formerIssuingDir is the directory of the key files of the issuing CA id
+// once taken out of place, DATA/ca/issuing-ID (a restore puts every
+// issuing CA's key files there).
+func (g *globals) formerIssuingDir(id string) string {
+	return filepath.Join(g.dir().CA(), issuingCADir+"-"+id)
+}
+
+// issuingKeyDir is where the key files of the issuing CA id are:
+// DATA/ca/issuing-ID when that holds them, else DATA/ca/issuing.
+func (g *globals) issuingKeyDir(id string) string {
+	if d := g.formerIssuingDir(id); fileExists(filepath.Join(d, ca.CertFile)) {
+		return d
+	}
+	return g.issuingDir()
+}
+
 // caIssuerCommands is `capf ca issuer`: a separate issuing CA below the
 // CAPF certificate that signs the LSCs while TLS presents the CAPF
 // certificate.
@@ -86,14 +102,27 @@ func caIssuerCommands(g *globals) *cobra.Command {
 	var force bool
 	remove := &cobra.Command{
 		Use:   "remove",
-		Short: "Remove the issuing CA: every node signs new LSCs with the active CAPF certificate within seconds",
+		Short: "Take the issuing CA out of place: every node signs new LSCs with the active CAPF certificate within seconds; it stays trusted for its LSCs (and signs their CRL) until capf ca issuer forget",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.caIssuerRemove(cmd.Context(), force)
 		},
 	}
-	remove.Flags().BoolVar(&force, "force", false, "remove it even while phones hold a valid LSC from it (they no longer authenticate with it)")
-	cmd.AddCommand(create, imp, export, remove)
+	remove.Flags().BoolVar(&force, "force", false, "no longer needed: a removed issuing CA stays trusted for its LSCs (capf ca issuer forget drops it)")
+	var forgetForce bool
+	forget := &cobra.Command{
+		Use:   "forget ID",
+		Short: "Drop a former issuing CA: its LSCs no longer authenticate nor get its CRL and OCSP answers",
+		Long: "Drop a former issuing CA (capf ca status lists them; ID is its id or a unique prefix of 8 hex digits or more):\n" +
+			"every node stops trusting its LSCs and publishing its CRL within seconds, and its key is deleted. Refused while\n" +
+			"phones hold a valid LSC from it, unless --force. Audited as ca.issuer.forget.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.caIssuerForget(cmd.Context(), args[0], forgetForce)
+		},
+	}
+	forget.Flags().BoolVar(&forgetForce, "force", false, "forget it even while phones hold a valid LSC from it (they no longer authenticate with it)")
+	cmd.AddCommand(create, imp, export, remove, forget)
 	return cmd
 }
 
@@ -117,7 +146,23 @@ func (g *globals) caIssuerRemove(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "removed the issuing CA %s (%d phones held a valid LSC from it): every running node signs new LSCs with the active CAPF certificate within seconds\n", r.ID, n)
+	fmt.Fprintf(g.stdout, "removed the issuing CA %s: every running node signs new LSCs with the active CAPF certificate within seconds;\n", r.ID)
+	fmt.Fprintf(g.stdout, "it stays trusted for the %d phones that hold a valid LSC from it, and signs their CRL, until capf ca issuer forget %s\n", n, r.ID)
+	return nil
+}
+
+// caIssuerForget drops the former issuing CA id.
+func (g *globals) caIssuerForget(ctx context.Context, id string, force bool) error {
+	adm, st, err := g.issuerAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, n, err := adm.IssuerForget(ctx, id, force, g.actor())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "forgot the former issuing CA %s (%d phones held a valid LSC from it): every running node stops trusting its LSCs and publishing its CRL within seconds\n", r.ID, n)
 	return nil
 }
 

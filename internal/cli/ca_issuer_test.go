@@ -240,16 +240,19 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 		t.Errorf("retire the CAPF certificate above the issuing CA: exit %d: %s, want refused naming 1 phone", code, errOut)
 	}
 
-	// Removed by command: refused while the phone holds its LSC, then
-	// forced; the running serve drops it and its files are gone.
-	if _, errOut, code := run(t, data, "ca", "issuer", "remove"); code != ExitConflict || !strings.Contains(errOut, "1 phones hold a valid LSC") {
-		t.Errorf("issuer remove with a phone on it: exit %d: %s", code, errOut)
-	}
-	if out, errOut, code := run(t, data, "ca", "issuer", "remove", "--force"); code != ExitOK {
-		t.Fatalf("issuer remove --force: exit %d: %s%s", code, out, errOut)
+	// Removed by command while the phone holds its LSC: taken out of place
+	// (the running serve signs new LSCs with the active CAPF certificate),
+	// its key files moved to DATA/ca/issuing-ID, but still trusted.
+	out, errOut, code = run(t, data, "ca", "issuer", "remove")
+	if code != ExitOK || !strings.Contains(out, "stays trusted for the 1 phones") {
+		t.Fatalf("issuer remove with a phone on it: exit %d: %s%s", code, out, errOut)
 	}
 	if _, err := os.Stat(filepath.Join(datadir.Dir(data).CA(), issuingCADir)); !os.IsNotExist(err) {
 		t.Errorf("DATA/ca/issuing after the removal: %v", err)
+	}
+	formerDir := filepath.Join(datadir.Dir(data).CA(), issuingCADir+"-"+issuingID)
+	if _, err := os.Stat(filepath.Join(formerDir, "capf.key")); err != nil {
+		t.Errorf("the former issuing CA's key in %s: %v", formerDir, err)
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for !strings.Contains(serveLog.String(), "no issuing CA: the active CAPF certificate signs LSCs") {
@@ -258,8 +261,61 @@ func TestCAIssuerEndToEnd(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if out, _, _ := run(t, data, "ca", "status"); !strings.Contains(out, "issuing CA: none") {
+	if out, _, _ := run(t, data, "ca", "status"); !strings.Contains(out, "issuing CA: none") || !strings.Contains(out, "former issuing CA: "+issuingID) || !strings.Contains(out, "1 phones: still trusted") {
 		t.Errorf("ca status after the removal:\n%s", out)
+	}
+	// The phone re-keys authenticated by the removed issuing CA's LSC,
+	// and gets one of the active CAPF certificate (the one after the
+	// rollover, which it trusts with the old one).
+	activeFile := filepath.Join(dir, "active.pem")
+	if out, errOut, code := run(t, data, "ca", "export", "-o", activeFile); code != ExitOK {
+		t.Fatalf("ca export: exit %d: %s%s", code, out, errOut)
+	}
+	bundle := filepath.Join(dir, "capf-bundle.pem")
+	if err := os.WriteFile(bundle, append(mustRead(t, capfFile), mustRead(t, activeFile)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, data, "device", "set", name, "--auth-mode", "lsc", "--operation", "install"); code != ExitOK {
+		t.Fatalf("device set: exit %d: %s%s", code, out, errOut)
+	}
+	if out, errOut, code := run(t, data, "phone", name, "--server", m[1], "--ca", bundle, "--state", state, "--retries", "0", "--auth-mode", "lsc"); code != ExitOK {
+		t.Fatalf("re-key by the LSC of the removed issuing CA: exit %d: %s%s", code, out, errOut)
+	}
+	third := readCert(t, lscFile)
+	if active := readCert(t, activeFile); third.CheckSignatureFrom(active) != nil {
+		t.Errorf("after the removal the phone got %s from %s, want an LSC of the active CAPF certificate %s", third.SerialNumber, third.Issuer, active.Subject)
+	}
+	// The LSC it replaced goes on the former issuing CA's CRL, still
+	// signed by it.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(crlDER); err == nil {
+			if crl, err := x509.ParseRevocationList(b); err == nil && len(crl.RevokedCertificateEntries) == 2 && crl.CheckSignatureFrom(issuing) == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the former issuing CA's CRL does not list the LSC %X the re-key superseded", renewed.SerialNumber)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Forgotten once no phone holds its LSC: its key files go, and it is
+	// no longer shown.
+	if _, errOut, code := run(t, data, "ca", "issuer", "forget", "abc"); code != ExitNotFound || !strings.Contains(errOut, "no former issuing CA abc") {
+		t.Errorf("forget an unknown id: exit %d: %s", code, errOut)
+	}
+	if out, errOut, code := run(t, data, "ca", "issuer", "forget", issuingID[:8]); code != ExitOK || !strings.Contains(out, "forgot the former issuing CA "+issuingID+" (0 phones") {
+		t.Fatalf("issuer forget: exit %d: %s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(formerDir); !os.IsNotExist(err) {
+		t.Errorf("%s after forget: %v", formerDir, err)
+	}
+	if out, _, _ := run(t, data, "ca", "status"); strings.Contains(out, "former issuing CA") {
+		t.Errorf("ca status after forget:\n%s", out)
+	}
+	if out, _, _ := run(t, data, "audit", "--limit", "3"); !strings.Contains(out, caset.AuditIssuerForget) {
+		t.Errorf("forget is not audited:\n%s", out)
 	}
 }
 

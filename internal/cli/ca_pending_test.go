@@ -149,12 +149,12 @@ func TestCAOfflineOnKEKCluster(t *testing.T) {
 	}
 }
 
-// TestCAKeysBesideTheSetRestoreAcrossBackends: the issuing CA and the
-// offline CA's pending key travel in a backup from SQLite into a
-// PostgreSQL cluster (sealed under its KEK as issuing-ID and ca-pending)
-// and back into SQLite (as DATA/ca/issuing and DATA/ca/pending): each
-// side's ca status names both, and a node on the cluster signs with the
-// issuing CA.
+// TestCAKeysBesideTheSetRestoreAcrossBackends: the issuing CA, a former
+// issuing CA and the offline CA's pending key travel in a backup from
+// SQLite into a PostgreSQL cluster (sealed under its KEK as issuing-ID and
+// ca-pending) and back into SQLite (as DATA/ca/issuing-ID and
+// DATA/ca/pending): each side's ca status names all three, and a node on
+// the cluster signs with the issuing CA and opens the former one's key.
 func TestCAKeysBesideTheSetRestoreAcrossBackends(t *testing.T) {
 	data, dir := initData(t), t.TempDir()
 	rk := ecKey(t, elliptic.P256())
@@ -166,12 +166,15 @@ func TestCAKeysBesideTheSetRestoreAcrossBackends(t *testing.T) {
 		{"ca", "import", writePEM(t, dir, "capf.pem", nil, root.cert), writePEM(t, dir, "capf.key", rk)},
 		{"ca", "activate", rootID},
 		{"ca", "issuer", "create", "--key-algorithm", "ec256"},
+		{"ca", "issuer", "remove"}, // kept as a former issuing CA
+		{"ca", "issuer", "create", "--key-algorithm", "ec256"},
 		{"ca", "csr", "--key-algorithm", "ec256"},
 	} {
 		if out, errOut, code := run(t, data, args...); code != ExitOK {
 			t.Fatalf("%v: exit %d: %s%s", args, code, out, errOut)
 		}
 	}
+	var formerID string
 	status := func(args ...string) (issuing, pending string) {
 		t.Helper()
 		out, errOut, code := run(t, args[0], append(args[1:], "ca", "status", "--json")...)
@@ -179,19 +182,27 @@ func TestCAKeysBesideTheSetRestoreAcrossBackends(t *testing.T) {
 		if code != ExitOK || json.Unmarshal([]byte(out), &rows) != nil {
 			t.Fatalf("ca status: exit %d: %s%s", code, out, errOut)
 		}
+		former := ""
 		for _, r := range rows {
 			switch r.Role {
 			case "issuing":
 				issuing = r.ID + " " + r.ParentID + " " + string(r.State)
 			case "pending":
 				pending = r.ID
+			case "former-issuing":
+				former = r.ID
 			}
+		}
+		if formerID == "" {
+			formerID = former
+		} else if former != formerID {
+			t.Errorf("%v: former issuing CA %q, want %q", args, former, formerID)
 		}
 		return issuing, pending
 	}
 	wantIssuing, wantPending := status(data)
-	if !strings.HasSuffix(wantIssuing, rootID+" signing") || wantPending == "" {
-		t.Fatalf("before the backup: issuing %q, pending %q", wantIssuing, wantPending)
+	if !strings.HasSuffix(wantIssuing, rootID+" signing") || wantPending == "" || formerID == "" {
+		t.Fatalf("before the backup: issuing %q, pending %q, former %q", wantIssuing, wantPending, formerID)
 	}
 	archive := filepath.Join(dir, "backup.tar")
 	if out, errOut, code := run(t, data, "backup", "--out", archive); code != ExitOK {
@@ -210,8 +221,8 @@ func TestCAKeysBesideTheSetRestoreAcrossBackends(t *testing.T) {
 		t.Errorf("on the cluster: issuing %q, pending %q; want %q, %q", is, p, wantIssuing, wantPending)
 	}
 	_, serveLog, stop := startServeLogs(t, t.TempDir(), "--db", dsn, "--kek-file", kekFile, "--listen", "127.0.0.1:0", "--admin-listen", "")
-	if !strings.Contains(serveLog.String(), "LSCs are signed by the issuing CA") {
-		t.Errorf("the cluster node does not sign with the restored issuing CA:\n%s", serveLog.String())
+	if !strings.Contains(serveLog.String(), "LSCs are signed by the issuing CA") || strings.Contains(serveLog.String(), "former issuing CA's key does not open") {
+		t.Errorf("the cluster node does not sign with the restored issuing CA, or cannot open the former one's key:\n%s", serveLog.String())
 	}
 	stop()
 
@@ -223,7 +234,8 @@ func TestCAKeysBesideTheSetRestoreAcrossBackends(t *testing.T) {
 	if out, errOut, code := run(t, back, "--kek-file", kekFile, "restore", pgArchive); code != ExitOK {
 		t.Fatalf("restore into SQLite: exit %d: %s%s", code, out, errOut)
 	}
-	for _, sub := range []string{issuingCADir, pendingCADir} {
+	currentID, _, _ := strings.Cut(wantIssuing, " ")
+	for _, sub := range []string{issuingCADir + "-" + currentID, issuingCADir + "-" + formerID, pendingCADir} {
 		if _, err := os.Stat(filepath.Join(back, "ca", sub, "capf.key")); err != nil {
 			t.Errorf("the restore into SQLite wrote no DATA/ca/%s key: %v", sub, err)
 		}

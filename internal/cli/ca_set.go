@@ -267,6 +267,10 @@ func (g *globals) caStatus(ctx context.Context, asJSON bool) error {
 	} else {
 		fmt.Fprintln(g.stdout, "issuing CA: none (the active CAPF certificate signs LSCs; capf ca issuer makes one)")
 	}
+	for _, f := range ov.FormerIssuing {
+		fmt.Fprintf(g.stdout, "former issuing CA: %s (%s), removed %s, valid until %s, below the CAPF certificate %s, %d phones: still trusted for its LSCs until capf ca issuer forget %s\n",
+			f.ID, f.Subject, f.RemovedAt.Format(time.RFC3339), f.NotAfter.Format(time.RFC3339), f.ParentID, f.Phones, f.ID)
+	}
 	if pending != nil {
 		fmt.Fprintf(g.stdout, "pending key: %s for %s, %s: waiting for capf ca install-signed\n", pending.ID, pending.Subject, pending.Where)
 	}
@@ -308,8 +312,9 @@ func (g *globals) servedTrustCAPFs(cfg config.Config) ([][]byte, string, error) 
 
 // caStatusRow is one row of `capf ca status --json`: a CAPF certificate
 // of the set (role "capf"), the issuing CA (role "issuing", state
-// "signing" or "not signing", parent_id the CAPF certificate above it),
-// or the offline CA's pending key (role "pending").
+// "signing" or "not signing", parent_id the CAPF certificate above it), a
+// former issuing CA (role "former-issuing", state "former", changed_at
+// when it was removed), or the offline CA's pending key (role "pending").
 type caStatusRow struct {
 	caset.Row
 	Role     string `json:"role"`
@@ -317,7 +322,7 @@ type caStatusRow struct {
 }
 
 // caStatusJSON lists the set's CAPF certificates, oldest first, then the
-// issuing CA, then the offline CA's pending key (role "pending", state
+// issuing CA, the former issuing CAs, then the offline CA's pending key (role "pending", state
 // "pending", id its key id, subject the one its request asks for).
 func caStatusJSON(ov caset.Overview, pending *caset.Pending) []caStatusRow {
 	out := make([]caStatusRow, 0, len(ov.CAs)+1)
@@ -328,6 +333,13 @@ func caStatusJSON(ov caset.Overview, pending *caset.Pending) []caStatusRow {
 		out = append(out, caStatusRow{Role: "issuing", ParentID: is.ParentID, Row: caset.Row{ID: is.ID, State: caset.State(issuingState(is)),
 			Subject: is.Subject, Serial: is.Serial, SHA256: is.SHA256, NotBefore: is.NotBefore, NotAfter: is.NotAfter, Phones: is.Phones, ChangedAt: is.CreatedAt}})
 		if ov.TrustFile != "" { // trust files list CAPF certificates only
+			out[len(out)-1].InTrustFile = new(bool)
+		}
+	}
+	for _, f := range ov.FormerIssuing {
+		out = append(out, caStatusRow{Role: "former-issuing", ParentID: f.ParentID, Row: caset.Row{ID: f.ID, State: "former",
+			Subject: f.Subject, Serial: f.Serial, SHA256: f.SHA256, NotBefore: f.NotBefore, NotAfter: f.NotAfter, Phones: f.Phones, ChangedAt: f.RemovedAt}})
+		if ov.TrustFile != "" {
 			out[len(out)-1].InTrustFile = new(bool)
 		}
 	}

@@ -189,13 +189,36 @@ func (m caVault) ClearPending(context.Context) error {
 	return os.RemoveAll(m.g.pendingDir())
 }
 
-// ClearIssuing removes DATA/ca/issuing once its row is gone (the store
-// removed the keys row on a cluster with a KEK).
-func (m caVault) ClearIssuing(context.Context) error {
+// RetireIssuingKey moves DATA/ca/issuing, the key files of the issuing CA
+// id just taken out of place, to DATA/ca/issuing-ID where former issuing
+// CAs keep theirs (the store kept its keys row on a cluster with a KEK; a
+// token keeps its key). Nothing to do when they are there already (a
+// restore puts them there).
+func (m caVault) RetireIssuingKey(_ context.Context, id string) error {
 	if m.g.keysInDB() {
 		return nil
 	}
-	return os.RemoveAll(m.g.issuingDir())
+	cur := m.g.issuingDir()
+	a, err := ca.Load(ca.Options{Dir: cur})
+	if err != nil {
+		if fault.KindOf(err) == fault.NotFound {
+			return nil // a token key, or kept as a former one already
+		}
+		return err
+	}
+	if have, _ := caset.KeyID(a.Certificate()); have != id {
+		return nil // another issuing CA's files
+	}
+	return os.Rename(cur, m.g.formerIssuingDir(id))
+}
+
+// ForgetIssuingKey removes the key files of the former issuing CA id (the
+// store removed its keys row with it on a cluster with a KEK).
+func (m caVault) ForgetIssuingKey(_ context.Context, id string) error {
+	if m.g.keysInDB() {
+		return nil
+	}
+	return os.RemoveAll(m.g.formerIssuingDir(id))
 }
 
 // errNoPendingKey is the refusal when no pending key waits.

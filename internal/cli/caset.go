@@ -107,6 +107,9 @@ func (g *globals) caAuthorityKey(ctx context.Context, rec caset.Record, cfg conf
 		return nil, fault.Invalidf("CA %s: unknown key reference %q", rec.ID, rec.KeyRef)
 	}
 	opts.Dir = filepath.Join(g.dir().CA(), dir)
+	if id, ok := strings.CutPrefix(rec.KeyRef, caset.IssuingKeyPrefix); ok {
+		opts.Dir = g.issuingKeyDir(id) // in place, or a former issuing CA
+	}
 	a, err := ca.Load(opts)
 	if err != nil {
 		return nil, fmt.Errorf("CA %s: %w", rec.ID, err)
@@ -142,18 +145,34 @@ func (g *globals) caSetKeyFiles(cfg config.Config) ([]keys.Material, error) {
 		}
 		out = append(out, keys.Material{ID: caKeyPrefix + e.Name(), Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
 	}
-	// The issuing CA's key (DATA/ca/issuing), as issuing-ID. (The loop
-	// above took DATA/ca/pending as ca-pending: see caKeyDir.)
-	opts := g.caOptions(cfg)
-	opts.Dir = g.issuingDir()
-	if a, err := ca.Load(opts); err == nil {
+	// The issuing CA's key (DATA/ca/issuing) and the former issuing CAs'
+	// (DATA/ca/issuing-ID), as issuing-ID. (The loop above took
+	// DATA/ca/pending as ca-pending: see caKeyDir.)
+	dirs := []string{g.issuingDir()}
+	for _, e := range es {
+		if id, ok := strings.CutPrefix(e.Name(), issuingCADir+"-"); ok && e.IsDir() && id != "" && strings.Trim(id, "0123456789abcdef") == "" {
+			dirs = append(dirs, filepath.Join(g.dir().CA(), e.Name()))
+		}
+	}
+	seen := map[string]bool{}
+	for _, dir := range dirs {
+		opts := g.caOptions(cfg)
+		opts.Dir = dir
+		a, err := ca.Load(opts)
+		if fault.KindOf(err) == fault.NotFound {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the issuing CA in %s: %w", opts.Dir, err)
+		}
 		id, err := caset.KeyID(a.Certificate())
 		if err != nil {
 			return nil, fmt.Errorf("the issuing CA in %s: %w", opts.Dir, err)
 		}
-		out = append(out, keys.Material{ID: caset.IssuingKeyPrefix + id, Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
-	} else if fault.KindOf(err) != fault.NotFound {
-		return nil, fmt.Errorf("the issuing CA in %s: %w", opts.Dir, err)
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, keys.Material{ID: caset.IssuingKeyPrefix + id, Kind: keys.KindCAPF, Chain: []*x509.Certificate{a.Certificate()}, Key: a.Signer()})
+		}
 	}
 	return out, nil
 }
@@ -238,6 +257,53 @@ func (g *globals) openCASet(ctx context.Context, st caset.Store, ks keys.Store, 
 	return issuers, iss, version, nil
 }
 
+// openFormerIssuing returns the former issuing CAs of st, each with its
+// key opened (from ms on a cluster with a KEK, DATA/ca/issuing-ID, or
+// the token) to sign its LSCs' CRL, reusing those of have by their
+// certificate. One whose key does not open is kept without it, with a
+// warning: its LSCs still authenticate, its CRL is not renewed here.
+func (g *globals) openFormerIssuing(ctx context.Context, st caset.Store, ks keys.Store, cfg config.Config, have []caset.Former, log *slog.Logger) ([]caset.Former, error) {
+	recs, err := st.FormerIssuingCAs(ctx)
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	var ms map[string]keys.Material
+	out := make([]caset.Former, 0, len(recs))
+next:
+	for _, r := range recs {
+		cert, err := r.Certificate()
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range have {
+			if h.Cert.Equal(cert) && h.Signer != nil {
+				out = append(out, h)
+				continue next
+			}
+		}
+		if g.keysInDB() && !isTokenKeyRef(r.KeyRef) && ms == nil {
+			if g.cluster == nil {
+				return nil, fault.Invalidf("the former issuing CA's key is in the database, but this node has no cluster keys")
+			}
+			k, err := g.cluster.currentKEK(ctx, ks)
+			if err != nil {
+				return nil, err
+			}
+			if ms, err = keys.NewService(ks, k, nil).Load(ctx); err != nil {
+				return nil, err
+			}
+		}
+		a, err := g.caAuthorityKey(ctx, caset.Record{ID: r.ID, Chain: r.Chain, KeyRef: r.KeyRef}, cfg, ms)
+		if err != nil {
+			log.Warn("a former issuing CA's key does not open: its LSCs still authenticate, but this node does not sign their CRL", "issuing", r.ID, "err", err)
+			out = append(out, caset.Former{Cert: cert})
+			continue
+		}
+		out = append(out, caset.Former{Cert: cert, Signer: a.Signer()})
+	}
+	return out, nil
+}
+
 // caSetShared reports whether this node's CA set is the database's: on
 // SQLite (one node) and on a cluster with a KEK (the keys are shared). A
 // PostgreSQL node without a KEK keeps its own CAPF key as a file (ADR
@@ -274,12 +340,16 @@ func (g *globals) serveCASet(ctx context.Context, st store.Store, legacy *ca.Aut
 	if err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
 	}
+	former, err := g.openFormerIssuing(ctx, st, st, cfg, nil, log)
+	if err != nil {
+		return nil, fmt.Errorf("CA set: %w", err)
+	}
 	issuing = issuingInForce(issuing, time.Now(), log) // one not valid now does not sign: the active CA does
 	set, err := caset.NewSet(version, issuers, legacy.LSCIssuers()...)
 	if err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
 	}
-	if err := set.Update(version, issuers, issuing); err != nil {
+	if err := set.Update(version, issuers, issuing, former); err != nil {
 		return nil, fmt.Errorf("CA set: %w", err)
 	}
 	if issuing != nil {
@@ -326,9 +396,13 @@ func (g *globals) watchCASet(ctx context.Context, set *caset.Set, st store.Store
 		}
 		before := issuingSigner(set)
 		issuers, issuing, version, err := g.openCASet(ctx, st, st, cfg, set.Issuers(), set.Issuing())
+		var former []caset.Former
+		if err == nil {
+			former, err = g.openFormerIssuing(ctx, st, st, cfg, set.Former(), log)
+		}
 		if err == nil {
 			issuing = issuingInForce(issuing, time.Now(), log)
-			err = set.Update(version, issuers, issuing)
+			err = set.Update(version, issuers, issuing, former)
 		}
 		if err != nil {
 			if ctx.Err() == nil {

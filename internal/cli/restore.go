@@ -21,6 +21,7 @@ import (
 	"github.com/capf-server/capf/internal/atomicfile"
 	"github.com/capf-server/capf/internal/backup"
 	"github.com/capf-server/capf/internal/ca"
+	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/config"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/dbdump"
@@ -453,6 +454,11 @@ func materialFiles(ms map[string]keys.Material) (map[string][]byte, error) {
 	}
 	for id, m := range ms { // the CA set's other keys (ADR 0017)
 		if dir, ok := caKeyDir(id); ok && id != keys.IDCAPF {
+			if iid, ok := strings.CutPrefix(id, caset.IssuingKeyPrefix); ok {
+				// In place or former, an issuing CA's key files go to
+				// DATA/ca/issuing-ID, where the node finds either.
+				dir = issuingCADir + "-" + iid
+			}
 			if err := put(datadir.CADir+"/"+dir+"/"+ca.CertFile, datadir.CADir+"/"+dir+"/"+ca.KeyFile, m); err != nil {
 				return nil, err
 			}

@@ -48,7 +48,8 @@ type revocationParts struct {
 }
 
 // newRevocation builds the revocation parts for the CAs of set that are
-// not retired (the active one first, as they are at each use) over st,
+// not retired, the issuing CA and the former issuing CAs in force (the
+// active one first, as they are at each use) over st,
 // writing CRLs to DATA/crl.
 func newRevocation(dataDir string, st revocation.Store, certStore lsc.Store, set *caset.Set, log *slog.Logger) (*revocationParts, error) {
 	dir := filepath.Join(dataDir, CRLDir)
@@ -64,6 +65,11 @@ func newRevocation(dataDir string, st revocation.Store, certStore lsc.Store, set
 		for _, iss := range set.Issuers() {
 			if iss.State.Trusted() && iss.State != caset.Active {
 				out = append(out, revocation.Issuer{Cert: iss.Cert, Signer: iss.Authority.Signer()})
+			}
+		}
+		for _, f := range set.FormerInForce() { // a removed issuing CA signs its LSCs' CRL until forgotten
+			if f.Signer != nil {
+				out = append(out, revocation.Issuer{Cert: f.Cert, Signer: f.Signer})
 			}
 		}
 		return out

@@ -75,6 +75,7 @@ var Tables = []struct {
 	{"ca_set", Travel, "the CAPF certificates and their states (keys: files or the keys table)"},
 	{"ca_set_state", Travel, "the CA set's change counter"},
 	{"ca_issuing", Travel, "the issuing CA below a CAPF certificate (keys: a file or the keys table)"},
+	{"ca_issuing_former", Travel, "issuing CAs taken out of place, still trusted for their LSCs (keys: files or the keys table)"},
 	{"crls", Travel, "each CA's latest CRL: its number must keep growing after a restore"},
 	{"account_sessions", NodeLocal, "browser sessions: administrators log in again after a restore"},
 	{"leases", NodeLocal, "held by nodes that are gone after a restore; taken again at start"},

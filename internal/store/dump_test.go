@@ -127,6 +127,15 @@ func fill(t *testing.T, st Store) {
 		nil, device.AuditEvent{At: at, Actor: actor, Action: caset.AuditAdopt, Target: "ab12"}); err != nil {
 		t.Fatal(err)
 	}
+	// A former issuing CA (put in place, then taken out of it) and the one
+	// in place.
+	if err := st.PutIssuingCA(ctx, caset.IssuingRecord{ID: "ef56", ParentID: "ab12", Chain: []byte{0x30, 0x03, 3, 2, 1}, KeyRef: "issuing-ef56", CreatedAt: at},
+		nil, device.AuditEvent{At: at, Actor: actor, Action: caset.AuditIssuer, Target: "ef56"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RetireIssuingCA(ctx, "ef56", at.Add(time.Minute), device.AuditEvent{At: at, Actor: actor, Action: caset.AuditIssuerRemove, Target: "ef56"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.PutIssuingCA(ctx, caset.IssuingRecord{ID: "cd34", ParentID: "ab12", Chain: []byte{0x30, 0x03, 6, 5, 4}, KeyRef: "issuing-cd34", CreatedAt: at},
 		nil, device.AuditEvent{At: at, Actor: actor, Action: caset.AuditIssuer, Target: "cd34"}); err != nil {
 		t.Fatal(err)

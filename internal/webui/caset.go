@@ -49,6 +49,9 @@ type certificatePage struct {
 	Tokens bool
 	// Issuing is the issuing CA below a CAPF certificate; nil when none.
 	Issuing *caset.IssuingRow
+	// FormerIssuing are the issuing CAs taken out of place, still trusted
+	// for their LSCs.
+	FormerIssuing []caset.IssuingRow
 	// Pending is the offline CA's pending key; nil when none waits.
 	Pending *caset.Pending
 }
@@ -89,6 +92,7 @@ func (u *ui) certificate(w http.ResponseWriter, r *http.Request, p account.Princ
 		}
 		d.HasSet, d.TrustPath, d.Algorithms, d.Issuing = true, ov.TrustFile, caset.KeyAlgorithms, ov.Issuing
 		d.Tokens = u.o.CASet.TokensAvailable()
+		d.FormerIssuing = ov.FormerIssuing
 		if d.Pending, err = u.o.CASet.Pending(r.Context()); err != nil {
 			u.fail(w, r, p, err)
 			return

@@ -136,15 +136,15 @@ func (v *Vault) ClearPending(context.Context) error {
 	return nil
 }
 
-// ClearIssuing implements [caset.KeyVault].
-func (v *Vault) ClearIssuing(context.Context) error {
+// RetireIssuingKey implements [caset.KeyVault]: the key stays, as a
+// former issuing CA's.
+func (v *Vault) RetireIssuingKey(context.Context, string) error { return nil }
+
+// ForgetIssuingKey implements [caset.KeyVault].
+func (v *Vault) ForgetIssuingKey(_ context.Context, id string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for ref := range v.keys {
-		if strings.HasPrefix(ref, caset.IssuingKeyPrefix) {
-			delete(v.keys, ref)
-		}
-	}
+	delete(v.keys, caset.IssuingKeyPrefix+id)
 	return nil
 }
 

@@ -219,6 +219,12 @@ func (s *Store) PutIssuingCA(ctx context.Context, r caset.IssuingRecord, key *ke
 		case err != sql.ErrNoRows:
 			return fmt.Errorf("read the issuing CA: %w", err)
 		}
+		switch err := tx.QueryRowContext(ctx, `SELECT id FROM ca_issuing_former WHERE id = ?`, r.ID).Scan(&have); {
+		case err == nil:
+			return fault.Conflictf("the issuing CA %s is a former one: capf ca issuer forget %s first", r.ID, r.ID)
+		case err != sql.ErrNoRows:
+			return fmt.Errorf("read the former issuing CAs: %w", err)
+		}
 		if key != nil {
 			if err := insertKey(ctx, tx, *key); err != nil {
 				return err
@@ -235,21 +241,69 @@ func (s *Store) PutIssuingCA(ctx context.Context, r caset.IssuingRecord, key *ke
 	})
 }
 
-// RemoveIssuingCA implements caset.Store.
-func (s *Store) RemoveIssuingCA(ctx context.Context, id string, ev device.AuditEvent) error {
-	return s.submit(ctx, "remove the issuing CA", func(ctx context.Context, tx *sql.Tx) error {
-		var ref string
-		switch err := tx.QueryRowContext(ctx, `SELECT key_ref FROM ca_issuing WHERE slot = 1 AND id = ?`, id).Scan(&ref); {
-		case err == sql.ErrNoRows:
+// RetireIssuingCA implements caset.Store.
+func (s *Store) RetireIssuingCA(ctx context.Context, id string, at time.Time, ev device.AuditEvent) error {
+	return s.submit(ctx, "retire the issuing CA", func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO ca_issuing_former (id, parent_id, chain, key_ref, created_at, removed_at)
+			SELECT id, parent_id, chain, key_ref, created_at, ? FROM ca_issuing WHERE slot = 1 AND id = ?`, at.UnixMicro(), id)
+		if err != nil {
+			if isUnique(err) {
+				return fault.Conflictf("the issuing CA %s is a former one already", id)
+			}
+			return fmt.Errorf("retire the issuing CA %s: %w", id, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("retire the issuing CA %s: %w", id, err)
+		} else if n != 1 {
 			return fault.NotFoundf("no issuing CA %s in place", id)
-		case err != nil:
-			return fmt.Errorf("read the issuing CA: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM ca_issuing WHERE slot = 1`); err != nil {
-			return fmt.Errorf("remove the issuing CA %s: %w", id, err)
+			return fmt.Errorf("retire the issuing CA %s: %w", id, err)
+		}
+		return bumpCASet(ctx, tx, ev)
+	})
+}
+
+// FormerIssuingCAs implements caset.Store.
+func (s *Store) FormerIssuingCAs(ctx context.Context) ([]caset.IssuingRecord, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, parent_id, chain, key_ref, created_at, removed_at FROM ca_issuing_former ORDER BY removed_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("read the former issuing CAs: %w", err)
+	}
+	defer rows.Close()
+	var out []caset.IssuingRecord
+	for rows.Next() {
+		var (
+			r                caset.IssuingRecord
+			created, removed sql.NullInt64
+		)
+		if err := rows.Scan(&r.ID, &r.ParentID, &r.Chain, &r.KeyRef, &created, &removed); err != nil {
+			return nil, fmt.Errorf("read the former issuing CAs: %w", err)
+		}
+		r.CreatedAt, r.RemovedAt = fromMicros(created), fromMicros(removed)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the former issuing CAs: %w", err)
+	}
+	return out, nil
+}
+
+// ForgetIssuingCA implements caset.Store.
+func (s *Store) ForgetIssuingCA(ctx context.Context, id string, ev device.AuditEvent) error {
+	return s.submit(ctx, "forget the former issuing CA", func(ctx context.Context, tx *sql.Tx) error {
+		var ref string
+		switch err := tx.QueryRowContext(ctx, `SELECT key_ref FROM ca_issuing_former WHERE id = ?`, id).Scan(&ref); {
+		case err == sql.ErrNoRows:
+			return fault.NotFoundf("no former issuing CA %s (capf ca status lists them)", id)
+		case err != nil:
+			return fmt.Errorf("read the former issuing CA %s: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ca_issuing_former WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("forget the former issuing CA %s: %w", id, err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE id = ?`, ref); err != nil {
-			return fmt.Errorf("remove the issuing CA's key %s: %w", ref, err)
+			return fmt.Errorf("forget the former issuing CA's key %s: %w", ref, err)
 		}
 		return bumpCASet(ctx, tx, ev)
 	})

@@ -18,9 +18,11 @@ import (
 )
 
 // runCAIssuing checks the issuing CA's part of caset.Store (IssuingCA,
-// PutIssuingCA) and of the caset.Service over it: one at a time, stored
-// with its key and audit line in one transaction that moves the set's
-// counter, every refusal changing nothing.
+// PutIssuingCA, RetireIssuingCA, FormerIssuingCAs, ForgetIssuingCA) and of
+// the caset.Service over it: one at a time, stored with its key and audit
+// line in one transaction that moves the set's counter; a removed one
+// kept as a former issuing CA with its key until forgotten; every refusal
+// changing nothing.
 func runCAIssuing(t *testing.T, open func(t *testing.T) CASetStore) {
 	t.Helper()
 	parent, parentKey := issuingTestCA(t, "CAPF with issuer", nil, nil)
@@ -91,25 +93,52 @@ func runCAIssuing(t *testing.T, open func(t *testing.T) CASetStore) {
 		if v, _ := s.CASetVersion(t.Context()); v != v0+1 {
 			t.Errorf("after the refused second: version %d, want %d", v, v0+1)
 		}
-		// Removed by its id only, with its key; then another can come.
-		if err := s.RemoveIssuingCA(t.Context(), oid, ev); fault.KindOf(err) != fault.NotFound {
-			t.Errorf("RemoveIssuingCA of another id = %v, want NotFound", err)
+		// Retired by its id only, keeping its key; then another can come.
+		if err := s.RetireIssuingCA(t.Context(), oid, at(2*time.Hour), ev); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("RetireIssuingCA of another id = %v, want NotFound", err)
 		}
 		if got, ok, _ := s.IssuingCA(t.Context()); !ok || got.ID != iid {
-			t.Errorf("after a refused removal: %+v %v, want %s in place", got, ok, iid)
+			t.Errorf("after a refused retirement: %+v %v, want %s in place", got, ok, iid)
 		}
-		must(t, s.RemoveIssuingCA(t.Context(), iid, ev))
+		if fs, err := s.FormerIssuingCAs(t.Context()); err != nil || len(fs) != 0 {
+			t.Errorf("former issuing CAs before any retirement = %+v, %v", fs, err)
+		}
+		must(t, s.RetireIssuingCA(t.Context(), iid, at(2*time.Hour), ev))
 		if _, ok, err := s.IssuingCA(t.Context()); err != nil || ok {
-			t.Errorf("after the removal: %v %v, want none", ok, err)
+			t.Errorf("after the retirement: %v %v, want none in place", ok, err)
 		}
-		if ks, _ := s.ListKeys(t.Context()); len(ks) != 1 || ks[0].ID != "capf" {
-			t.Errorf("keys after the removal = %+v, want capf alone", ks)
+		fs, err := s.FormerIssuingCAs(t.Context())
+		must(t, err)
+		if len(fs) != 1 || fs[0].ID != iid || fs[0].ParentID != pid || string(fs[0].Chain) != string(issuing.Raw) || fs[0].KeyRef != rec.KeyRef ||
+			!fs[0].CreatedAt.Equal(at(time.Minute).Truncate(time.Microsecond)) || !fs[0].RemovedAt.Equal(at(2*time.Hour).Truncate(time.Microsecond)) {
+			t.Errorf("former issuing CAs = %+v, want %s removed at %v", fs, iid, at(2*time.Hour))
+		}
+		if ks, _ := s.ListKeys(t.Context()); len(ks) != 2 || ks[1].ID != key.ID {
+			t.Errorf("keys after the retirement = %+v, want the former issuing CA's key kept beside capf", ks)
 		}
 		if v, _ := s.CASetVersion(t.Context()); v != v0+2 {
-			t.Errorf("version after the removal = %d, want %d: the nodes must see it", v, v0+2)
+			t.Errorf("version after the retirement = %d, want %d: the nodes must see it", v, v0+2)
 		}
-		if err := s.RemoveIssuingCA(t.Context(), iid, ev); fault.KindOf(err) != fault.NotFound {
-			t.Errorf("a second removal = %v, want NotFound", err)
+		if err := s.RetireIssuingCA(t.Context(), iid, at(3*time.Hour), ev); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("a second retirement = %v, want NotFound", err)
+		}
+		// A former one cannot be put in place again until forgotten.
+		if err := s.PutIssuingCA(t.Context(), rec, nil, ev); fault.KindOf(err) != fault.Conflict {
+			t.Errorf("PutIssuingCA of a former issuing CA = %v, want Conflict", err)
+		}
+		// Forgotten by its id only, with its key.
+		if err := s.ForgetIssuingCA(t.Context(), oid, ev); fault.KindOf(err) != fault.NotFound {
+			t.Errorf("ForgetIssuingCA of an id that is no former one = %v, want NotFound", err)
+		}
+		must(t, s.ForgetIssuingCA(t.Context(), iid, ev))
+		if fs, err := s.FormerIssuingCAs(t.Context()); err != nil || len(fs) != 0 {
+			t.Errorf("former issuing CAs after forgetting = %+v, %v", fs, err)
+		}
+		if ks, _ := s.ListKeys(t.Context()); len(ks) != 1 || ks[0].ID != "capf" {
+			t.Errorf("keys after forgetting = %+v, want capf alone", ks)
+		}
+		if v, _ := s.CASetVersion(t.Context()); v != v0+3 {
+			t.Errorf("version after forgetting = %d, want %d: the nodes must see it", v, v0+3)
 		}
 		must(t, s.PutIssuingCA(t.Context(), second, key2, ev))
 		evs, err := s.ListAudit(t.Context(), device.AuditQuery{})
@@ -120,8 +149,8 @@ func runCAIssuing(t *testing.T, open func(t *testing.T) CASetStore) {
 				n++
 			}
 		}
-		if n != 4 { // the AddCA above used the same event, the put, the removal, the second put
-			t.Errorf("%d %s events, want 4 (one per change made)", n, caset.AuditIssuer)
+		if n != 5 { // the AddCA above used the same event, the put, the retirement, the forgetting, the second put
+			t.Errorf("%d %s events, want 5 (one per change made)", n, caset.AuditIssuer)
 		}
 	})
 
@@ -179,27 +208,52 @@ func runCAIssuing(t *testing.T, open func(t *testing.T) CASetStore) {
 		if _, n, err := svc.Retire(t.Context(), pid, false, actor); fault.KindOf(err) != fault.Conflict || n != 1 {
 			t.Errorf("retire the CAPF certificate above the issuing CA = %d, %v, want Conflict naming 1 phone", n, err)
 		}
-		// Removing it is refused while that phone holds its LSC, unless forced.
+		// Removing it keeps it trusted as a former issuing CA: the phone
+		// still counts for the CAPF certificate above it.
 		v, _ := s.CASetVersion(t.Context())
-		if _, n, err := svc.RemoveIssuing(t.Context(), false, actor); fault.KindOf(err) != fault.Conflict || n != 1 {
-			t.Errorf("RemoveIssuing with a phone on it = %d, %v, want Conflict naming 1 phone", n, err)
+		if r, n, err := svc.RemoveIssuing(t.Context(), false, actor); err != nil || r.ID != iid || n != 1 || r.RemovedAt.IsZero() {
+			t.Errorf("RemoveIssuing with a phone on it = %+v, %d, %v, want it taken out of place naming 1 phone", r, n, err)
 		}
-		if _, ok, _ := s.IssuingCA(t.Context()); !ok {
-			t.Fatal("a refused removal removed the issuing CA")
-		}
-		if r, n, err := svc.RemoveIssuing(t.Context(), true, actor); err != nil || r.ID != iid || n != 1 {
-			t.Errorf("forced RemoveIssuing = %+v, %d, %v", r, n, err)
+		if _, ok, _ := s.IssuingCA(t.Context()); ok {
+			t.Fatal("the removal left the issuing CA in place")
 		}
 		if v2, _ := s.CASetVersion(t.Context()); v2 != v+1 {
 			t.Errorf("version after the removal = %d, want %d", v2, v+1)
 		}
+		rows, err := svc.FormerIssuingStatus(t.Context())
+		must(t, err)
+		if len(rows) != 1 || rows[0].ID != iid || rows[0].Phones != 1 || rows[0].Signing || rows[0].RemovedAt.IsZero() {
+			t.Errorf("FormerIssuingStatus = %+v, want %s with 1 phone, not signing", rows, iid)
+		}
+		if _, n, err := svc.Retire(t.Context(), pid, false, actor); fault.KindOf(err) != fault.Conflict || n != 1 {
+			t.Errorf("retire the CAPF certificate above the former issuing CA = %d, %v, want Conflict naming 1 phone", n, err)
+		}
 		if _, _, err := svc.RemoveIssuing(t.Context(), true, actor); fault.KindOf(err) != fault.NotFound {
 			t.Errorf("RemoveIssuing with none = %v, want NotFound", err)
 		}
+		// Forgetting it is refused while that phone holds its LSC, unless
+		// forced; a short or unknown id is refused.
+		if _, n, err := svc.ForgetIssuing(t.Context(), iid, false, actor); fault.KindOf(err) != fault.Conflict || n != 1 {
+			t.Errorf("ForgetIssuing with a phone on it = %d, %v, want Conflict naming 1 phone", n, err)
+		}
+		for _, bad := range []string{"", iid[:4], oid} {
+			if _, _, err := svc.ForgetIssuing(t.Context(), bad, true, actor); fault.KindOf(err) != fault.NotFound {
+				t.Errorf("ForgetIssuing(%q) = %v, want NotFound", bad, err)
+			}
+		}
+		if fs, _ := s.FormerIssuingCAs(t.Context()); len(fs) != 1 {
+			t.Fatalf("refused forgets changed the former issuing CAs: %+v", fs)
+		}
+		if r, n, err := svc.ForgetIssuing(t.Context(), iid[:8], true, actor); err != nil || r.ID != iid || n != 1 {
+			t.Errorf("forced ForgetIssuing by a prefix = %+v, %d, %v", r, n, err)
+		}
+		if fs, _ := s.FormerIssuingCAs(t.Context()); len(fs) != 0 {
+			t.Errorf("former issuing CAs after forgetting = %+v", fs)
+		}
 		evs, err := s.ListAudit(t.Context(), device.AuditQuery{})
 		must(t, err)
-		if evs[0].Action != caset.AuditIssuerRemove || evs[0].Target != iid {
-			t.Errorf("the newest audit event = %+v, want %s %s", evs[0], caset.AuditIssuerRemove, iid)
+		if evs[0].Action != caset.AuditIssuerForget || evs[0].Target != iid || evs[1].Action != caset.AuditIssuerRemove || evs[1].Target != iid {
+			t.Errorf("the newest audit events = %+v, %+v, want %s and %s of %s", evs[0], evs[1], caset.AuditIssuerForget, caset.AuditIssuerRemove, iid)
 		}
 	})
 }
