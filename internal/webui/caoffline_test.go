@@ -185,6 +185,7 @@ func TestCAOfflinePage(t *testing.T) {
 	created := ov.Issuing.ID
 	wantBody(t, e.get("/security/certificate", "admin"), `id="ca-issuer-remove-form"`)
 	wantRedirect(t, e.post("/security/certificate/issuer/remove", "admin", nil), "/security/certificate")
+	wantBody(t, e.get("/security/certificate", "admin"), `id="former-`+created+`"`) // kept, still trusted for its LSCs
 	xk := ecKey(t)
 	mine := outsideCert(t, "Imported Issuing", xk.Public(), one, ik, func(c *x509.Certificate) { c.MaxPathLenZero = true })
 	wantRedirect(t, e.post("/security/certificate/issuer/import", "admin", url.Values{"certificate": {pemCert(mine)}, "key": {pemKey(t, xk)}}), "/security/certificate")
