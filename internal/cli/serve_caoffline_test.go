@@ -7,16 +7,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/capf-server/capf/internal/account"
-	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/kek"
@@ -50,25 +46,8 @@ func TestAdminListenerOfflineCAOnKEKCluster(t *testing.T) {
 	}
 	defer st.Close()
 	g := &globals{dataDir: data, db: dsn, kekFile: kekFile, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
-	if err := g.adoptLegacy(ctx, st); err != nil { // as serve does at start
-		t.Fatal(err)
-	}
-	cfg, err := g.loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	accounts := account.NewService(account.Options{Store: st, Password: account.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
-	devices := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec("rsa2048")})
-	srv := httptest.NewServer(adminServices{devices: devices, accounts: accounts, caSet: g.serveCAAdmin(st, cfg)}.handler(adminhttp.Options{Gatherer: prometheus.NewRegistry()}))
-	defer srv.Close()
-	const pw = "a long enough password"
-	if _, err := accounts.AddAccount(ctx, device.CLIActor("root"), "alice", account.RoleAdmin, pw); err != nil {
-		t.Fatal(err)
-	}
-	alice, err := accounts.Login(ctx, "alice", pw, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, login := adminListener(t, g, st)
+	alice := login("alice", account.RoleAdmin)
 	post := func(path string, body any) (int, string) {
 		t.Helper()
 		b, _ := json.Marshal(body)

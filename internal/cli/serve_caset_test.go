@@ -18,6 +18,7 @@ import (
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/device"
+	"github.com/capf-server/capf/internal/store"
 	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/webauth"
 )
@@ -30,36 +31,14 @@ import (
 // viewer and a request without its anti-forgery token change nothing.
 func TestAdminListenerChangesTheCASet(t *testing.T) {
 	data := initData(t)
-	ctx := t.Context()
-	st, err := sqlite.Open(ctx, datadir.Dir(data).DB(), sqlite.Options{})
+	st, err := sqlite.Open(t.Context(), datadir.Dir(data).DB(), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	g := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
-	if err := g.adoptLegacy(ctx, st); err != nil { // as serve does at start
-		t.Fatal(err)
-	}
-	cfg, err := g.loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	accounts := account.NewService(account.Options{Store: st, Password: account.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
-	devices := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec("rsa2048")})
-	srv := httptest.NewServer(adminServices{devices: devices, accounts: accounts, caSet: g.serveCAAdmin(st, cfg)}.handler(adminhttp.Options{Gatherer: prometheus.NewRegistry()}))
-	defer srv.Close()
-	const pw = "a long enough password"
-	login := func(name string, role account.Role) account.Session {
-		t.Helper()
-		if _, err := accounts.AddAccount(ctx, device.CLIActor("root"), name, role, pw); err != nil {
-			t.Fatal(err)
-		}
-		s, err := accounts.Login(ctx, name, pw, "127.0.0.1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	ctx := t.Context()
+	srv, login := adminListener(t, g, st)
 	alice, victor := login("alice", account.RoleAdmin), login("victor", account.RoleViewer)
 	apiPost := func(s account.Session, csrf bool, path string, body any) (int, string) {
 		t.Helper()
@@ -132,6 +111,10 @@ func TestAdminListenerChangesTheCASet(t *testing.T) {
 	der := new(bytes.Buffer)
 	_, _ = der.ReadFrom(resp.Body)
 	resp.Body.Close()
+	cfg, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
 	adm := g.serveCAAdmin(st, cfg)
 	active, err := adm.Certificate(ctx, "")
 	if err != nil || !bytes.Equal(der.Bytes(), active.Raw) || mustKeyID(active) != second {
@@ -150,5 +133,38 @@ func TestAdminListenerChangesTheCASet(t *testing.T) {
 	}
 	if len(evs) < 2 || evs[0] != "ca.activate "+second+" web:alice" || evs[1] != "ca.regenerate "+second+" web:alice" {
 		t.Errorf("audit %q, want the regeneration and the activation by web:alice", evs)
+	}
+}
+
+// adminListener serves the admin listener as serve composes it over st
+// (real middleware and CSRF, an account service with a cheap Argon2id, the
+// CLI's CA administration for g, after adopting the CAPF certificate as
+// serve does at start) until the test ends. login adds an account of a
+// role and logs it in.
+func adminListener(t *testing.T, g *globals, st store.Store) (srv *httptest.Server, login func(name string, role account.Role) account.Session) {
+	t.Helper()
+	ctx := t.Context()
+	if err := g.adoptLegacy(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := account.NewService(account.Options{Store: st, Password: account.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
+	devices := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec("rsa2048")})
+	srv = httptest.NewServer(adminServices{devices: devices, accounts: accounts, caSet: g.serveCAAdmin(st, cfg)}.handler(adminhttp.Options{Gatherer: prometheus.NewRegistry()}))
+	t.Cleanup(srv.Close)
+	const pw = "a long enough password"
+	return srv, func(name string, role account.Role) account.Session {
+		t.Helper()
+		if _, err := accounts.AddAccount(ctx, device.CLIActor("root"), name, role, pw); err != nil {
+			t.Fatal(err)
+		}
+		s, err := accounts.Login(ctx, name, pw, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
 }

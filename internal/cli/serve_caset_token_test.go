@@ -15,13 +15,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/capf-server/capf/internal/account"
-	"github.com/capf-server/capf/internal/adminhttp"
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/datadir"
-	"github.com/capf-server/capf/internal/device"
 	"github.com/capf-server/capf/internal/keyref"
 	"github.com/capf-server/capf/internal/keyref/keyreftest"
 	"github.com/capf-server/capf/internal/store/sqlite"
@@ -44,31 +40,9 @@ func TestAdminListenerTokenCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	listener := func(g *globals) (*httptest.Server, account.Session) {
-		t.Helper()
-		if err := g.adoptLegacy(ctx, st); err != nil { // as serve does at start
-			t.Fatal(err)
-		}
-		cfg, err := g.loadConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		accounts := account.NewService(account.Options{Store: st, Password: account.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}})
-		devices := device.NewService(device.ServiceOptions{Store: st, DefaultKey: device.KeySpec("rsa2048")})
-		srv := httptest.NewServer(adminServices{devices: devices, accounts: accounts, caSet: g.serveCAAdmin(st, cfg)}.handler(adminhttp.Options{Gatherer: prometheus.NewRegistry()}))
-		t.Cleanup(srv.Close)
-		const pw = "a long enough password"
-		if _, err := accounts.AddAccount(ctx, device.CLIActor("root"), "alice", account.RoleAdmin, pw); err != nil && !strings.Contains(err.Error(), "exists") {
-			t.Fatal(err)
-		}
-		s, err := accounts.Login(ctx, "alice", pw, "127.0.0.1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv, s
-	}
 	g := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, p11: keyref.Options{Module: h.Module, PINFile: h.PINFile}}
-	srv, alice := listener(g)
+	srv, login := adminListener(t, g, st)
+	alice := login("alice", account.RoleAdmin)
 	post := func(srv *httptest.Server, path string, body any) (int, string) {
 		t.Helper()
 		b, _ := json.Marshal(body)
@@ -168,7 +142,7 @@ func TestAdminListenerTokenCA(t *testing.T) {
 
 	// A node without a module offers no field and refuses the key.
 	plain := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
-	srv2, _ := listener(plain)
+	srv2, _ := adminListener(t, plain, st)
 	if out := page(srv2); strings.Contains(out, `id="regenerate-key"`) {
 		t.Errorf("a node without a module offers a key in the HSM")
 	}
