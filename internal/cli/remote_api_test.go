@@ -128,15 +128,7 @@ func TestClientCallsTheCLIDoesNotMake(t *testing.T) {
 func TestRemoteService(t *testing.T) {
 	clearRemoteEnv(t)
 	data := initData(t)
-	remote, _ := remoteServer(t, data, func(svc *device.Service) http.Handler {
-		st, err := sqlite.Open(context.Background(), datadir.Dir(data).DB(), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		h, _ := api.New(api.Options{Devices: svc, System: system.NewService(system.Options{DataDir: data, Store: st})})
-		return withTestTokens(h)
-	})
+	remote, _ := remoteServer(t, data, systemAPI(t, data))
 	if out, errOut, code := run(t, data, append(remote, "service", "deactivate")...); code != ExitOK || !strings.Contains(out, "inactive") {
 		t.Fatalf("remote deactivate: exit %d: %s%s", code, out, errOut)
 	}
@@ -149,5 +141,19 @@ func TestRemoteService(t *testing.T) {
 	}
 	if _, errOut, code := run(t, data, "--server", remote[1], "--token", viewerToken, "--server-ca", remote[5], "service", "activate"); code != ExitFailure || !strings.Contains(errOut, "viewer") {
 		t.Errorf("a viewer's activate: exit %d: %s", code, errOut)
+	}
+}
+
+// systemAPI builds internal/api with the device service and the system
+// service (parameters, activation) of the data directory data.
+func systemAPI(t *testing.T, data string) apiHandler {
+	return func(svc *device.Service) http.Handler {
+		st, err := sqlite.Open(context.Background(), datadir.Dir(data).DB(), sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		h, _ := api.New(api.Options{Devices: svc, System: system.NewService(system.Options{DataDir: data, Store: st})})
+		return withTestTokens(h)
 	}
 }

@@ -1,16 +1,10 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/capf-server/capf/internal/api"
-	"github.com/capf-server/capf/internal/datadir"
-	"github.com/capf-server/capf/internal/device"
-	"github.com/capf-server/capf/internal/store/sqlite"
 	"github.com/capf-server/capf/internal/system"
 )
 
@@ -21,15 +15,7 @@ import (
 func TestRemoteConfig(t *testing.T) {
 	clearRemoteEnv(t)
 	data := initData(t)
-	remote, _ := remoteServer(t, data, func(svc *device.Service) http.Handler {
-		st, err := sqlite.Open(context.Background(), datadir.Dir(data).DB(), sqlite.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		h, _ := api.New(api.Options{Devices: svc, System: system.NewService(system.Options{DataDir: data, Store: st})})
-		return withTestTokens(h)
-	})
+	remote, _ := remoteServer(t, data, systemAPI(t, data))
 	rcapf := func(args ...string) (string, string, int) {
 		return run(t, data, append(append([]string(nil), remote...), args...)...)
 	}
