@@ -27,6 +27,7 @@ type CAOffline interface {
 	IssuerCreateInToken(ctx context.Context, ref string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerImport(ctx context.Context, certs []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerRemove(ctx context.Context, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
+	IssuerForget(ctx context.Context, id string, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
 }
 
 // maxCABody bounds the body of the routes that take PEM: a certificate,
@@ -84,6 +85,11 @@ type caIssuerImportBody struct {
 
 type caIssuerImportInput struct{ Body caIssuerImportBody }
 
+type caIssuerForgetInput struct {
+	ID    string `path:"id" maxLength:"128" doc:"the former issuing CA's id, or a unique prefix of 8 hex digits or more, as former_issuing lists it"`
+	Force bool   `query:"force" doc:"forget it even while phones hold a valid LSC from it (they no longer authenticate with it, nor get its CRL)"`
+}
+
 type caIssuerRemoveInput struct {
 	Force bool `query:"force" doc:"no longer needed, and ignored: a removed issuing CA stays trusted for its LSCs (former_issuing) until capf ca issuer forget"`
 }
@@ -132,6 +138,12 @@ func (s *server) registerCAOffline() {
 		Description: "capf ca issuer remove. It becomes a former issuing CA (former_issuing): its LSCs keep authenticating and it keeps signing their CRL and OCSP answers until capf ca issuer forget. 404 when none is in place. Audited (ca.issuer.remove).",
 		Errors:      []int{http.StatusNotFound, http.StatusServiceUnavailable},
 	}, s.caIssuerRemove)
+	add(s, writeAccess, huma.Operation{
+		OperationID: "ca-issuer-forget", Method: http.MethodDelete, Path: "/ca-set/issuer/former/{id}", Tags: tags,
+		Summary:     "Drop a former issuing CA: its LSCs no longer authenticate nor get its CRL and OCSP answers",
+		Description: "capf ca issuer forget ID. Every node stops trusting it within seconds and its key is deleted. 409, naming the count, while phones hold a valid LSC from it, unless force; 404 when there is no such former issuing CA. Audited (ca.issuer.forget).",
+		Errors:      []int{http.StatusConflict, http.StatusNotFound, http.StatusServiceUnavailable},
+	}, s.caIssuerForget)
 }
 
 // caOffline returns the actor of a write and the administration, or the
@@ -257,6 +269,17 @@ func (s *server) caIssuerRemove(ctx context.Context, in *caIssuerRemoveInput) (*
 	}
 	if _, _, err := a.IssuerRemove(ctx, in.Force, actor); err != nil {
 		return nil, s.fail(ctx, err, "query")
+	}
+	return s.caSetView(ctx)
+}
+
+func (s *server) caIssuerForget(ctx context.Context, in *caIssuerForgetInput) (*caSetOutput, error) {
+	actor, a, err := s.caOffline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := a.IssuerForget(ctx, in.ID, in.Force, actor); err != nil {
+		return nil, s.fail(ctx, err, "path")
 	}
 	return s.caSetView(ctx)
 }

@@ -370,6 +370,24 @@ func TestCAIssuerAPI(t *testing.T) {
 	if w := e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer", nil); w.Code != http.StatusNotFound {
 		t.Errorf("a second remove: %d %s", w.Code, w.Body.String())
 	}
+	// Forgotten: refused while the phone holds its LSC, and to a viewer;
+	// an unknown id is 404; forced, it goes with its key.
+	if w := e.do(asViewer, http.MethodDelete, Prefix+"/ca-set/issuer/former/"+iid+"?force=true", nil); w.Code != http.StatusForbidden {
+		t.Errorf("forget as a viewer: %d", w.Code)
+	}
+	w = e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer/former/"+iid, nil)
+	if detail, _ := problemOf(t, w.Body.String()); w.Code != http.StatusConflict || !strings.Contains(detail, "1 phones") {
+		t.Errorf("forget while a phone holds its LSC: %d %s", w.Code, w.Body.String())
+	}
+	if w := e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer/former/0123456789abcdef?force=true", nil); w.Code != http.StatusNotFound {
+		t.Errorf("forget an unknown id: %d %s", w.Code, w.Body.String())
+	}
+	if s := decode[CASetView](t, e.do(asAdmin, http.MethodDelete, Prefix+"/ca-set/issuer/former/"+iid[:8]+"?force=true", nil), http.StatusOK); len(s.FormerIssuing) != 0 {
+		t.Fatalf("after forget: former %+v", s.FormerIssuing)
+	}
+	if strings.Contains(v.Refs(), caset.IssuingKeyPrefix+iid) {
+		t.Errorf("vault %q after forget, want the former issuing CA's key gone", v.Refs())
+	}
 
 	// Import: one of another PKI is refused; one signed by the CAPF
 	// certificate is put in place.
@@ -389,8 +407,8 @@ func TestCAIssuerAPI(t *testing.T) {
 		t.Fatalf("issuing after import: %+v, want %s", s.Issuing, mid)
 	}
 	a := caAudit(t, e)
-	want := []string{"ca.issuer " + iid + " api:ops", "ca.issuer.remove " + iid + " api:ops", "ca.issuer " + s.Issuing.ID + " api:ops"}
-	if strings.Join(a[len(a)-3:], ";") != strings.Join(want, ";") {
+	want := []string{"ca.issuer " + iid + " api:ops", "ca.issuer.remove " + iid + " api:ops", "ca.issuer.forget " + iid + " api:ops", "ca.issuer " + s.Issuing.ID + " api:ops"}
+	if strings.Join(a[len(a)-4:], ";") != strings.Join(want, ";") {
 		t.Errorf("audit %q, want it to end with %q", a, want)
 	}
 }

@@ -30,6 +30,7 @@ type CAOffline interface {
 	IssuerCreateInToken(ctx context.Context, ref string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerImport(ctx context.Context, certs []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerRemove(ctx context.Context, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
+	IssuerForget(ctx context.Context, id string, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
 }
 
 // csrPage is the page that shows a new certificate signing request.
@@ -164,5 +165,15 @@ func (u *ui) caIssuerImport(r *http.Request, actor device.Actor) error {
 // its LSCs).
 func (u *ui) caIssuerRemove(r *http.Request, actor device.Actor) error {
 	_, _, err := u.o.CASet.IssuerRemove(r.Context(), r.PostFormValue("force") == "yes", actor)
+	return err
+}
+
+// caIssuerForget drops the former issuing CA of the form.
+func (u *ui) caIssuerForget(r *http.Request, actor device.Actor) error {
+	id := strings.TrimSpace(r.PostFormValue("id"))
+	if id == "" || len(id) > 128 {
+		return fault.InvalidField("id", "which former issuing CA? give its id")
+	}
+	_, _, err := u.o.CASet.IssuerForget(r.Context(), id, r.PostFormValue("force") == "yes", actor)
 	return err
 }

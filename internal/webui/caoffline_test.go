@@ -185,7 +185,11 @@ func TestCAOfflinePage(t *testing.T) {
 	created := ov.Issuing.ID
 	wantBody(t, e.get("/security/certificate", "admin"), `id="ca-issuer-remove-form"`)
 	wantRedirect(t, e.post("/security/certificate/issuer/remove", "admin", nil), "/security/certificate")
-	wantBody(t, e.get("/security/certificate", "admin"), `id="former-`+created+`"`) // kept, still trusted for its LSCs
+	wantBody(t, e.get("/security/certificate", "admin"), `id="forget-`+created+`"`) // kept, still trusted for its LSCs, and forgettable
+	wantRedirect(t, e.post("/security/certificate/issuer/forget", "admin", url.Values{"id": {created}}), "/security/certificate")
+	if ov, _ := adm.Status(t.Context()); len(ov.FormerIssuing) != 0 {
+		t.Fatalf("after forget: %+v", ov.FormerIssuing)
+	}
 	xk := ecKey(t)
 	mine := outsideCert(t, "Imported Issuing", xk.Public(), one, ik, func(c *x509.Certificate) { c.MaxPathLenZero = true })
 	wantRedirect(t, e.post("/security/certificate/issuer/import", "admin", url.Values{"certificate": {pemCert(mine)}, "key": {pemKey(t, xk)}}), "/security/certificate")
@@ -193,7 +197,7 @@ func TestCAOfflinePage(t *testing.T) {
 		t.Fatalf("after issuer import: %+v", ov.Issuing)
 	}
 	want := []string{"ca.csr " + pid + " web:alice", "ca.install-signed " + id + " web:alice", "ca.csr " + p2.ID + " web:alice", "ca.csr.discard " + p2.ID + " web:alice",
-		"ca.import " + oid + " web:alice", "ca.activate " + oid + " web:alice", "ca.issuer " + created + " web:alice", "ca.issuer.remove " + created + " web:alice", "ca.issuer " + mustID(t, mine) + " web:alice"}
+		"ca.import " + oid + " web:alice", "ca.activate " + oid + " web:alice", "ca.issuer " + created + " web:alice", "ca.issuer.remove " + created + " web:alice", "ca.issuer.forget " + created + " web:alice", "ca.issuer " + mustID(t, mine) + " web:alice"}
 	if got := auditOf(t, e); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -238,6 +242,9 @@ func TestCAOfflineRefused(t *testing.T) {
 		{"bad-validity", "admin", "/security/certificate/issuer", url.Values{"validity_days": {"-3"}}, http.StatusUnprocessableEntity, "number of days"},
 		{"issuer-not-signed", "admin", "/security/certificate/issuer/import", importForm, http.StatusUnprocessableEntity, "not signed by a CAPF certificate of the set"},
 		{"remove-none", "admin", "/security/certificate/issuer/remove", url.Values{}, http.StatusNotFound, "no issuing CA is in place"},
+		{"forget-none", "admin", "/security/certificate/issuer/forget", url.Values{"id": {"0123456789abcdef"}}, http.StatusNotFound, "no former issuing CA"},
+		{"forget-no-id", "admin", "/security/certificate/issuer/forget", url.Values{}, http.StatusUnprocessableEntity, "give its id"},
+		{"viewer-issuer-forget", "viewer", "/security/certificate/issuer/forget", url.Values{"id": {"0123456789abcdef"}}, http.StatusForbidden, "victor has the viewer role"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			form := url.Values{}

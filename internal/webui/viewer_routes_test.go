@@ -52,6 +52,7 @@ var viewerRoutes = []struct {
 	{"POST", "/security/certificate/issuer", ""},
 	{"POST", "/security/certificate/issuer/import", ""},
 	{"POST", "/security/certificate/issuer/remove", ""},
+	{"POST", "/security/certificate/issuer/forget", ""},
 	{"GET", "/security/trust-file", ""},
 	{"GET", "/security/trust-file/ITLFile.tlv", ""},
 	{"GET", "/audit", ""},

@@ -277,6 +277,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /security/certificate/issuer", u.write(u.caChange(u.caIssuerCreate)))
 	mux.HandleFunc("POST /security/certificate/issuer/import", u.write(u.caChange(u.caIssuerImport)))
 	mux.HandleFunc("POST /security/certificate/issuer/remove", u.write(u.caChange(u.caIssuerRemove)))
+	mux.HandleFunc("POST /security/certificate/issuer/forget", u.write(u.caChange(u.caIssuerForget)))
 	mux.HandleFunc("GET /security/trust-file", u.read(u.trustPage))
 	mux.HandleFunc("GET /security/trust-file/ITLFile.tlv", u.read(u.trustDownload))
 	mux.HandleFunc("POST /security/trust-file", u.write(u.trustRebuild))
