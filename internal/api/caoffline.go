@@ -26,6 +26,8 @@ type CAOffline interface {
 	IssuerCreate(ctx context.Context, alg string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerCreateInToken(ctx context.Context, ref string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerImport(ctx context.Context, certs []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
+	IssuerImportInToken(ctx context.Context, certs []*x509.Certificate, ref string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
+	ImportInToken(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, ref string, actor device.Actor) (caset.Record, []*x509.Certificate, error)
 	IssuerRemove(ctx context.Context, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
 	IssuerForget(ctx context.Context, id string, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
 }
@@ -38,7 +40,7 @@ const maxCABody = 3*caset.MaxPEM + 4<<10
 // logged, echoed nor audited.
 type caImportBody struct {
 	Certificate string `json:"certificate" maxLength:"65536" doc:"the CAPF certificate (PEM), optionally followed by its chain"`
-	Key         string `json:"key" maxLength:"65536" doc:"its private key (PEM: PKCS #8, PKCS #1 or SEC 1); stored as every CA key is, never echoed nor logged"`
+	Key         string `json:"key" maxLength:"65536" doc:"its private key (PEM: PKCS #8, PKCS #1 or SEC 1), stored as every CA key is, never echoed nor logged; or a key pair in the node's PKCS #11 token, pkcs11:token=LABEL;object=NAME, whose reference alone is stored"`
 	Chain       string `json:"chain,omitempty" maxLength:"65536" doc:"the certificates above it up to a root (PEM), in any order"`
 }
 
@@ -80,7 +82,7 @@ type caIssuerCreateInput struct{ Body *caIssuerCreateBody }
 // caIssuerImportBody is the body of POST /ca-set/issuer/import.
 type caIssuerImportBody struct {
 	Certificate string `json:"certificate" maxLength:"65536" doc:"the issuing CA certificate (PEM), alone: signed by a CAPF certificate of the set"`
-	Key         string `json:"key" maxLength:"65536" doc:"its private key (PEM); stored as every CA key is, never echoed nor logged"`
+	Key         string `json:"key" maxLength:"65536" doc:"its private key (PEM), stored as every CA key is, never echoed nor logged; or a key pair in the node's PKCS #11 token, pkcs11:token=LABEL;object=NAME, whose reference alone is stored"`
 }
 
 type caIssuerImportInput struct{ Body caIssuerImportBody }
@@ -168,11 +170,15 @@ func (s *server) caImport(ctx context.Context, in *caImportInput) (*caSetOutput,
 	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
-	key, err := caset.ParseKeyField("key", []byte(in.Body.Key))
-	if err != nil {
-		return nil, s.fail(ctx, err, "body")
+	if caset.IsTokenRef(in.Body.Key) {
+		_, _, err = a.ImportInToken(ctx, leaf, more, in.Body.Key, actor)
+	} else {
+		var key crypto.Signer
+		if key, err = caset.ParseKeyField("key", []byte(in.Body.Key)); err == nil {
+			_, _, err = a.Import(ctx, leaf, more, key, "the key given", actor)
+		}
 	}
-	if _, _, err := a.Import(ctx, leaf, more, key, "the key given", actor); err != nil {
+	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
 	return s.caSetView(ctx)
@@ -252,11 +258,15 @@ func (s *server) caIssuerImport(ctx context.Context, in *caIssuerImportInput) (*
 	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
-	key, err := caset.ParseKeyField("key", []byte(in.Body.Key))
-	if err != nil {
-		return nil, s.fail(ctx, err, "body")
+	if caset.IsTokenRef(in.Body.Key) {
+		_, _, err = a.IssuerImportInToken(ctx, certs, in.Body.Key, actor)
+	} else {
+		var key crypto.Signer
+		if key, err = caset.ParseKeyField("key", []byte(in.Body.Key)); err == nil {
+			_, _, err = a.IssuerImport(ctx, certs, key, "the key given", actor)
+		}
 	}
-	if _, _, err := a.IssuerImport(ctx, certs, key, "the key given", actor); err != nil {
+	if err != nil {
 		return nil, s.fail(ctx, err, "body")
 	}
 	return s.caSetView(ctx)

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/capf-server/capf/internal/ca"
@@ -143,6 +144,57 @@ func (a *Admin) RegenerateInToken(ctx context.Context, ref string, actor device.
 		return Record{}, fmt.Errorf("the key %s: %w", k.Ref, err)
 	}
 	return a.Service.Stage(ctx, []*x509.Certificate{cert}, k.Ref, nil, actor)
+}
+
+// IsTokenRef reports whether the key field of an import names a key pair
+// in the node's PKCS #11 token (a pkcs11: reference) rather than holding
+// a PEM key.
+func IsTokenRef(key string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(key)), "pkcs11:")
+}
+
+// ImportInToken is Import for a CAPF certificate made elsewhere whose key
+// pair is the one ref names in the node's PKCS #11 token: checked against
+// the token's public key, and the set stores the reference alone.
+func (a *Admin) ImportInToken(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, ref string, actor device.Actor) (Record, []*x509.Certificate, error) {
+	k, err := a.openToken(ctx, strings.TrimSpace(ref))
+	if err != nil {
+		return Record{}, nil, err
+	}
+	defer func() { _ = k.Close() }()
+	chain, err := CheckImport(leaf, more, k.Signer.Public(), "the key "+k.Ref, a.Service.now())
+	if err != nil {
+		if isKeyMismatch(err) {
+			return Record{}, nil, inField("key", err)
+		}
+		return Record{}, nil, inField("certificate", err)
+	}
+	if err := a.checkRSAOnly("key", k.Signer.Public()); err != nil {
+		return Record{}, nil, err
+	}
+	id, err := KeyID(chain[0])
+	if err != nil {
+		return Record{}, nil, err
+	}
+	if err := a.notInSet(ctx, id); err != nil {
+		return Record{}, nil, err
+	}
+	if err := a.beforeChange(ctx); err != nil {
+		return Record{}, nil, err
+	}
+	rec, err := a.Service.StageMadeElsewhere(ctx, chain, k.Ref, nil, AuditImport, actor)
+	return rec, chain, err
+}
+
+// IssuerImportInToken is IssuerImportRef for the key pair ref names in the
+// node's PKCS #11 token.
+func (a *Admin) IssuerImportInToken(ctx context.Context, certs []*x509.Certificate, ref string, actor device.Actor) (IssuingRecord, *x509.Certificate, error) {
+	k, err := a.openToken(ctx, strings.TrimSpace(ref))
+	if err != nil {
+		return IssuingRecord{}, nil, err
+	}
+	defer func() { _ = k.Close() }()
+	return a.IssuerImportRef(ctx, certs, k.Signer.Public(), k.Ref, "the key "+k.Ref, actor)
 }
 
 // IssuerCreateInToken is IssuerCreateRef for the key pair ref names in the

@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/capf-server/capf/internal/account"
+	"github.com/capf-server/capf/internal/ca"
 	"github.com/capf-server/capf/internal/caset"
 	"github.com/capf-server/capf/internal/datadir"
 	"github.com/capf-server/capf/internal/keyref"
@@ -125,7 +128,7 @@ func TestAdminListenerTokenCA(t *testing.T) {
 		_, out := send(t, req)
 		return out
 	}
-	if out := page(srv); !strings.Contains(out, `id="issuer-key"`) || !strings.Contains(out, `id="regenerate-key"`) {
+	if out := page(srv); !strings.Contains(out, `id="issuer-create-key"`) || !strings.Contains(out, `id="regenerate-key"`) {
 		t.Fatalf("the certificate page offers no key in the HSM")
 	}
 	issuingRef := h.GenerateECDSA(t, "ui-issuing", elliptic.P256())
@@ -140,6 +143,59 @@ func TestAdminListenerTokenCA(t *testing.T) {
 		t.Fatalf("issuing CA: %+v %v %v; want key %q", r, ok, err, issuingRef)
 	}
 
+	// Certificates made elsewhere for token keys: a CAPF certificate through
+	// the API (one for another key is refused on the key), then, with the
+	// issuing CA removed, an issuing CA from the web UI.
+	pemOf := func(c *x509.Certificate) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	}
+	importRef := h.GenerateRSA(t, "api-import", 2048)
+	otherCert := caCertForTokenKey(t, h, h.GenerateRSA(t, "api-import-other", 2048))
+	if code, out := post(srv, "/ca-set/import", map[string]string{"certificate": pemOf(otherCert), "key": importRef}); code != http.StatusUnprocessableEntity || !strings.Contains(out, "body.key") {
+		t.Fatalf("import of another key's certificate with a token key: %d %s", code, out)
+	}
+	importCert := caCertForTokenKey(t, h, importRef)
+	if code, out := post(srv, "/ca-set/import", map[string]string{"certificate": pemOf(importCert), "key": importRef}); code != http.StatusOK {
+		t.Fatalf("import for a token key: %d %s", code, out)
+	}
+	importID := mustKeyID(importCert)
+	found := false
+	for _, r := range records() {
+		found = found || (r.ID == importID && r.KeyRef == importRef && r.State == caset.Staged)
+	}
+	if !found {
+		t.Fatalf("the imported CA %s is not staged with the reference %s: %+v", importID, importRef, records())
+	}
+	del, _ := http.NewRequest(http.MethodDelete, srv.URL+"/api/v1/ca-set/issuer", nil)
+	del.Header.Set("X-CSRF-Token", alice.CSRF)
+	del.AddCookie(&http.Cookie{Name: webauth.CookieName, Value: alice.ID})
+	if code, out := send(t, del); code != http.StatusOK {
+		t.Fatalf("remove the issuing CA: %d %s", code, out)
+	}
+	active, err := ca.Load(ca.Options{Dir: datadir.Dir(data).CA()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issRef := h.GenerateECDSA(t, "ui-issuing-import", elliptic.P256())
+	ik, err := keyref.LoadString(ctx, issRef, g.p11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issTmpl := caTemplate("UI Token Issuing")
+	issTmpl.MaxPathLenZero = true
+	issCert := sign(t, &outsideCA{cert: active.Certificate(), key: active.Signer()}, issTmpl, ik.Public(), nil)
+	_ = ik.Close()
+	form = url.Values{"certificate": {pemOf(issCert)}, "key": {issRef}, webauth.CSRFField: {alice.CSRF}}
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/security/certificate/issuer/import", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: webauth.CookieName, Value: alice.ID})
+	if code, out := send(t, req); code != http.StatusOK || !strings.Contains(out, `id="issuing-phones"`) {
+		t.Fatalf("issuer import for a token key from the UI: %d\n%s", code, out)
+	}
+	if r, ok, err := st.IssuingCA(ctx); err != nil || !ok || r.KeyRef != issRef {
+		t.Fatalf("issuing CA after the import: %+v %v %v; want key %q", r, ok, err, issRef)
+	}
+
 	// A node without a module offers no field and refuses the key.
 	plain := &globals{dataDir: data, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	srv2, _ := adminListener(t, plain, st)
@@ -149,7 +205,7 @@ func TestAdminListenerTokenCA(t *testing.T) {
 	if code, out := post(srv2, "/ca-set", map[string]string{"key": h.GenerateRSA(t, "api-capf-2", 2048)}); code != http.StatusUnprocessableEntity || !strings.Contains(out, "opens no PKCS #11 token") {
 		t.Fatalf("regenerate in a token on a node without a module: %d %s", code, out)
 	}
-	if n := len(records()); n != 2 {
+	if n := len(records()); n != 3 {
 		t.Fatalf("the refusal changed the set: %d CAs", n)
 	}
 }

@@ -29,6 +29,8 @@ type CAOffline interface {
 	IssuerCreate(ctx context.Context, alg string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerCreateInToken(ctx context.Context, ref string, validity time.Duration, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
 	IssuerImport(ctx context.Context, certs []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
+	IssuerImportInToken(ctx context.Context, certs []*x509.Certificate, ref string, actor device.Actor) (caset.IssuingRecord, *x509.Certificate, error)
+	ImportInToken(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, ref string, actor device.Actor) (caset.Record, []*x509.Certificate, error)
 	IssuerRemove(ctx context.Context, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
 	IssuerForget(ctx context.Context, id string, force bool, actor device.Actor) (caset.IssuingRecord, int, error)
 }
@@ -60,6 +62,10 @@ func (u *ui) caChange(change func(r *http.Request, actor device.Actor) error) ha
 func (u *ui) caImport(r *http.Request, actor device.Actor) error {
 	leaf, more, err := caset.ParseChainFields([]byte(r.PostFormValue("certificate")), []byte(r.PostFormValue("chain")))
 	if err != nil {
+		return err
+	}
+	if k := r.PostFormValue("key"); caset.IsTokenRef(k) {
+		_, _, err = u.o.CASet.ImportInToken(r.Context(), leaf, more, k, actor)
 		return err
 	}
 	key, err := caset.ParseKeyField("key", []byte(r.PostFormValue("key")))
@@ -151,6 +157,10 @@ func (u *ui) caIssuerCreate(r *http.Request, actor device.Actor) error {
 func (u *ui) caIssuerImport(r *http.Request, actor device.Actor) error {
 	certs, err := caset.ParseCertificatesField("certificate", []byte(r.PostFormValue("certificate")), true)
 	if err != nil {
+		return err
+	}
+	if k := r.PostFormValue("key"); caset.IsTokenRef(k) {
+		_, _, err = u.o.CASet.IssuerImportInToken(r.Context(), certs, k, actor)
 		return err
 	}
 	key, err := caset.ParseKeyField("key", []byte(r.PostFormValue("key")))
