@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -18,9 +19,13 @@ import (
 // half of them, and the report's per-node shares add up.
 func TestBenchTwoNodes(t *testing.T) {
 	base := pgtest.DSN(t)
-	const phones = 24
-	rep := runBenchBinary(t, "--db", base, "--nodes", "2", "--phones", "24", "--concurrency", "8",
-		"--phone-key", "ec256", "--capf-key", "ec256", "--quiet", "--keep")
+	// CPU time is counted in clock ticks (10 ms): with an EC CAPF key a
+	// node's 12 enrolments took ~5 ms and were sometimes measured as 0.
+	// An RSA-2048 CAPF key (two private-key operations an enrolment) and 24
+	// enrolments a node give each node several ticks.
+	const phones = 48
+	rep := runBenchBinary(t, "--db", base, "--nodes", "2", "--phones", strconv.Itoa(phones), "--concurrency", "8",
+		"--phone-key", "ec256", "--capf-key", "rsa2048", "--quiet", "--keep")
 	p := rep.Params
 	t.Cleanup(func() {
 		if p.DBSchema != "" {
