@@ -162,24 +162,11 @@ func (a *Admin) ImportInToken(ctx context.Context, leaf *x509.Certificate, more 
 		return Record{}, nil, err
 	}
 	defer func() { _ = k.Close() }()
-	chain, err := CheckImport(leaf, more, k.Signer.Public(), "the key "+k.Ref, a.Service.now())
-	if err != nil {
-		if isKeyMismatch(err) {
-			return Record{}, nil, inField("key", err)
-		}
-		return Record{}, nil, inField("certificate", err)
-	}
-	if err := a.checkRSAOnly("key", k.Signer.Public()); err != nil {
-		return Record{}, nil, err
-	}
-	id, err := KeyID(chain[0])
+	chain, err := a.checkMadeElsewhere(leaf, more, k.Signer.Public(), "the key "+k.Ref)
 	if err != nil {
 		return Record{}, nil, err
 	}
-	if err := a.notInSet(ctx, id); err != nil {
-		return Record{}, nil, err
-	}
-	if err := a.beforeChange(ctx); err != nil {
+	if _, err := a.readyToStage(ctx, chain); err != nil {
 		return Record{}, nil, err
 	}
 	rec, err := a.Service.StageMadeElsewhere(ctx, chain, k.Ref, nil, AuditImport, actor)

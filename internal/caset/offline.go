@@ -176,18 +176,47 @@ func (a *Admin) notInSet(ctx context.Context, id string) error {
 // tls_profile legacy before anything is written; the key is stored as
 // every CA key is. It returns the record and the chain, leaf first.
 func (a *Admin) Import(ctx context.Context, leaf *x509.Certificate, more []*x509.Certificate, key crypto.Signer, keyName string, actor device.Actor) (Record, []*x509.Certificate, error) {
-	chain, err := CheckImport(leaf, more, key.Public(), keyName, a.Service.now())
+	chain, err := a.checkMadeElsewhere(leaf, more, key.Public(), keyName)
 	if err != nil {
-		if isKeyMismatch(err) {
-			return Record{}, nil, inField("key", err)
-		}
-		return Record{}, nil, inField("certificate", err)
-	}
-	if err := a.checkRSAOnly("key", key.Public()); err != nil {
 		return Record{}, nil, err
 	}
 	rec, err := a.stageWithKey(ctx, chain, key, AuditImport, actor)
 	return rec, chain, err
+}
+
+// checkMadeElsewhere checks an imported CAPF certificate (leaf, with more)
+// for the public key pub (keyName names it in errors), as Import does:
+// CheckImport, the field key blamed for a key that is not the
+// certificate's, and tls_profile legacy. It returns the chain, leaf first.
+func (a *Admin) checkMadeElsewhere(leaf *x509.Certificate, more []*x509.Certificate, pub crypto.PublicKey, keyName string) ([]*x509.Certificate, error) {
+	chain, err := CheckImport(leaf, more, pub, keyName, a.Service.now())
+	if err != nil {
+		if isKeyMismatch(err) {
+			return nil, inField("key", err)
+		}
+		return nil, inField("certificate", err)
+	}
+	if err := a.checkRSAOnly("key", pub); err != nil {
+		return nil, err
+	}
+	return chain, nil
+}
+
+// readyToStage returns the id of chain's CA once it is not in the set
+// and BeforeChange ran: the last checks before a CA made elsewhere is
+// stored.
+func (a *Admin) readyToStage(ctx context.Context, chain []*x509.Certificate) (string, error) {
+	id, err := KeyID(chain[0])
+	if err != nil {
+		return "", err
+	}
+	if err := a.notInSet(ctx, id); err != nil {
+		return "", err
+	}
+	if err := a.beforeChange(ctx); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // stageWithKey stores key as the key of chain's CA and stages chain,
@@ -196,14 +225,8 @@ func (a *Admin) stageWithKey(ctx context.Context, chain []*x509.Certificate, key
 	if a.Vault == nil {
 		return Record{}, errNoVault
 	}
-	id, err := KeyID(chain[0])
+	id, err := a.readyToStage(ctx, chain)
 	if err != nil {
-		return Record{}, err
-	}
-	if err := a.notInSet(ctx, id); err != nil {
-		return Record{}, err
-	}
-	if err := a.beforeChange(ctx); err != nil {
 		return Record{}, err
 	}
 	nk, err := a.Vault.PutKey(ctx, CAKeyPrefix+id, chain, key)
@@ -327,14 +350,8 @@ func (a *Admin) InstallSigned(ctx context.Context, leaf *x509.Certificate, more 
 	if err := a.checkRSAOnly("certificate", key.Public()); err != nil {
 		return Record{}, nil, err
 	}
-	id, err := KeyID(chain[0])
+	id, err := a.readyToStage(ctx, chain)
 	if err != nil {
-		return Record{}, nil, err
-	}
-	if err := a.notInSet(ctx, id); err != nil {
-		return Record{}, nil, err
-	}
-	if err := a.beforeChange(ctx); err != nil {
 		return Record{}, nil, err
 	}
 	nk, err := a.Vault.PutKey(ctx, CAKeyPrefix+id, chain, key)
