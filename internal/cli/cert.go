@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/capf-server/capf/internal/apiclient"
-	"github.com/capf-server/capf/internal/device"
-	"github.com/capf-server/capf/internal/fault"
 	"github.com/capf-server/capf/internal/lsc"
 	"github.com/capf-server/capf/internal/view"
 )
@@ -90,8 +88,8 @@ type remoteCerts struct{ c *apiclient.Client }
 
 func (r remoteCerts) List(ctx context.Context, q lsc.Query) ([]view.Certificate, error) {
 	if q.Device != "" {
-		if _, err := device.NormalizeName(q.Device); err != nil {
-			return nil, fault.InvalidField("device", "%s", fault.Message(err))
+		if _, err := lsc.NormalizeDevice(q.Device); err != nil {
+			return nil, err
 		}
 	}
 	return r.c.Certificates(ctx, q)

@@ -49,9 +49,9 @@ func (s *Service) List(ctx context.Context, q Query) ([]Record, error) {
 		}
 	}
 	if q.Device != "" {
-		name, err := device.NormalizeName(q.Device)
+		name, err := NormalizeDevice(q.Device)
 		if err != nil {
-			return nil, fault.InvalidField("device", "%s", fault.Message(err))
+			return nil, err
 		}
 		q.Device = name
 	}
@@ -62,6 +62,16 @@ func (s *Service) List(ctx context.Context, q Query) ([]Record, error) {
 		q.Now = s.o.Now()
 	}
 	return s.o.Store.ListCertificates(ctx, q)
+}
+
+// NormalizeDevice normalizes the device name of a listing as device names
+// are; Invalid, blaming the field device, when it is not one.
+func NormalizeDevice(name string) (string, error) {
+	n, err := device.NormalizeName(name)
+	if err != nil {
+		return "", fault.InvalidField("device", "%s", fault.Message(err))
+	}
+	return n, nil
 }
 
 // Get returns the LSC whose serial is given in hex (see ParseSerial);
